@@ -1,0 +1,3 @@
+from brainalign.cli import main
+
+main()

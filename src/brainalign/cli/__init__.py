@@ -1,0 +1,56 @@
+"""The ``brainalign`` command line (typer). Each stage registers its commands from its own module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="brainalign",
+    help="Language-model embeddings of scene captions vs the visual brain (Doerig et al. 2025 on NSD).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """brainalign: caption embeddings, RSA, encoding, decoding and networks on NSD."""
+
+
+@app.command()
+def version() -> None:
+    """Print brainalign's version."""
+    from brainalign import __version__
+
+    typer.echo(__version__)
+
+
+def _register() -> None:
+    from brainalign.cli import analyses, data, demo, features, networks, pipeline
+
+    for module in (data, features, analyses, networks, pipeline, demo):
+        module.register(app)
+
+
+def main() -> None:
+    """Entry point: run the app, turning ``BrainAlignError`` into a clean message and exit code 2."""
+    from brainalign.errors import BrainAlignError
+
+    _register()
+    try:
+        app(standalone_mode=False)
+    except BrainAlignError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise SystemExit(2) from None
+    except (typer.Exit, SystemExit) as exc:
+        raise SystemExit(getattr(exc, "exit_code", getattr(exc, "code", 0))) from None
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        if isinstance(exc, click.exceptions.Abort):
+            raise SystemExit(1) from None
+        raise
