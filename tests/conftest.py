@@ -23,3 +23,17 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Every test session gets its own brainalign cache, so tests never see a user's cache."""
+    os.environ["BRAINALIGN_CACHE"] = str(tmp_path_factory.mktemp("brainalign_cache"))
+
+
+@pytest.fixture(scope="session")
+def mpnet():
+    """The paper's sentence encoder (all-mpnet-base-v2), loaded once per test session, offline."""
+    from brainalign.features import SentenceEncoder
+
+    return SentenceEncoder("all-mpnet-base-v2")
