@@ -37,3 +37,39 @@ def mpnet():
     from brainalign.features import SentenceEncoder
 
     return SentenceEncoder("all-mpnet-base-v2")
+
+
+#: arguments of the shared virtual NSD (tests may read them to know the sizes)
+VIRTUAL_NSD_ARGS = dict(
+    n_subjects=8, n_shared=60, n_unique=120, n_sessions=12, voxel_size=4.0, random_state=0
+)
+
+
+@pytest.fixture(scope="session")
+def virtual_nsd_root(tmp_path_factory) -> Path:
+    """A small virtual NSD, written once per test session (≈ 20–40 s); treat it as read-only.
+
+    Made by ``make_virtual_nsd(root, **VIRTUAL_NSD_ARGS)``: 8 subjects; 60 shared images
+    (seen by all) + 120 unique images per subject, each shown 3 times in sessions of 45 trials
+    (12 sessions for a full subject; NSD's pattern 40/40/32/30/40/32/40/30 scaled, so subjects
+    1, 2, 5, 7 have 12 sessions and all 180 images seen 3 times, subjects 3, 6 have 10 and
+    subjects 4, 8 have 9 sessions, with fewer 3-times images, as in NSD). Spaces: ``fsaverage`` = fsaverage5 (10,242 vertices per
+    hemisphere, 20,484 units, left first) and ``func1pt8mm`` = a small 4-mm volume (about
+    40×49×37 voxels, ~21k brain-mask voxels), both readable with
+    ``load_nsd(root, subject, space)``. Stimuli: ``load_stimuli(root)`` (1,020 images, 5
+    captions each, categories, 425-px images in ``nsd_stimuli.hdf5``).
+
+    Ground truth in ``root / "virtual_truth.json"`` and ``"virtual_truth.npz"``:
+    ``truth["rois"][roi]["representations"]`` is the planted generator of each streams ROI
+    (early: lowlevel, ventral: objects, lateral: events, parietal: layout, mid-ROIs: 50/50
+    mixtures with lowlevel); the null region (rest of cortex) is noise only;
+    ``truth["special_nsd_ids"]`` = shared images seen 3× by all subjects;
+    ``truth["dead_vertices"]`` are constant (NaN after z-scoring, outside nsdgeneral). The npz
+    holds ``nsd_ids``, ``representation_<name>`` (rows aligned with ``nsd_ids``),
+    ``streams_labels``, ``nsdgeneral``, ``ncsnr`` (per fsaverage5 vertex, lh then rh).
+    """
+    from brainalign.datasets import make_virtual_nsd
+
+    root = tmp_path_factory.mktemp("virtual_nsd") / "nsd"
+    make_virtual_nsd(root, **VIRTUAL_NSD_ARGS)
+    return root

@@ -1,5 +1,50 @@
 """Data: the real NSD layout, the virtual NSD, stimuli and cortical surfaces."""
 
 from brainalign.datasets.base import Stimuli, SubjectResponses
+from brainalign.datasets.nsd import (
+    ImageBrick,
+    list_subjects,
+    load_nsd,
+    load_stimuli,
+    prepare_nsd,
+    read_responses,
+    read_shared_ids,
+    special_ids,
+    subject_conditions,
+)
+from brainalign.datasets.scenes import SceneSet, make_scenes, render_scene
+from brainalign.datasets.surfaces import (
+    Mesh,
+    load_fsaverage,
+    load_surface,
+    load_surface_atlas,
+    mesh_adjacency,
+    read_surface_map,
+    subsample_to_mesh,
+)
+from brainalign.datasets.virtual import make_virtual_nsd
 
-__all__ = ["Stimuli", "SubjectResponses"]
+__all__ = [
+    "ImageBrick",
+    "Mesh",
+    "SceneSet",
+    "Stimuli",
+    "SubjectResponses",
+    "list_subjects",
+    "load_fsaverage",
+    "load_nsd",
+    "load_stimuli",
+    "load_surface",
+    "load_surface_atlas",
+    "make_scenes",
+    "make_virtual_nsd",
+    "mesh_adjacency",
+    "prepare_nsd",
+    "read_responses",
+    "read_shared_ids",
+    "read_surface_map",
+    "render_scene",
+    "special_ids",
+    "subject_conditions",
+    "subsample_to_mesh",
+]

@@ -1,1 +1,59 @@
-"""brainalign.encoding"""
+"""Encoding models: ridge from caption embeddings to every unit, maps, agreement, in-silico contrasts."""
+
+from brainalign.encoding.estimators import RidgeEncoder
+from brainalign.encoding.insilico import (
+    PAPER_CONTRASTS,
+    PAPER_SENTENCES,
+    ContrastResult,
+    insilico_contrast,
+    paper_contrasts,
+    predict_maps,
+    sentence_vector,
+)
+from brainalign.encoding.maps import (
+    EncodingMap,
+    agreement_relation,
+    encoding_map,
+    interparticipant_agreement,
+    plot_agreement_relation,
+    read_surface_map,
+    write_surface_map,
+)
+from brainalign.encoding.ridge import (
+    DEFAULT_ALPHAS,
+    FRACRIDGE_FRACTIONS,
+    RidgeResult,
+    fraction_to_alpha,
+    fracridge_cv,
+    make_folds,
+    pearson_r,
+    ridge_cv,
+    ridge_fit,
+)
+
+__all__ = [
+    "DEFAULT_ALPHAS",
+    "FRACRIDGE_FRACTIONS",
+    "PAPER_CONTRASTS",
+    "PAPER_SENTENCES",
+    "ContrastResult",
+    "EncodingMap",
+    "RidgeEncoder",
+    "RidgeResult",
+    "agreement_relation",
+    "encoding_map",
+    "fraction_to_alpha",
+    "fracridge_cv",
+    "insilico_contrast",
+    "interparticipant_agreement",
+    "make_folds",
+    "paper_contrasts",
+    "pearson_r",
+    "plot_agreement_relation",
+    "predict_maps",
+    "read_surface_map",
+    "ridge_cv",
+    "ridge_fit",
+    "sentence_vector",
+    "write_surface_map",
+]

@@ -1,1 +1,61 @@
-"""brainalign.features"""
+"""Stimulus features: caption embeddings, the paper's control feature spaces, vision activations.
+
+>>> enc = SentenceEncoder("all-mpnet-base-v2")            # offline, from installed packages
+>>> E = caption_embeddings(stim.captions, enc)            # (n_images, 768), mean over captions
+>>> F = feature_space("mpnet_nouns", stim)                # any registered space, cached
+"""
+
+from brainalign.features.cache import EmbeddingStore, FeatureSpaceCache
+from brainalign.features.sentence import (
+    MPNET_SHA256,
+    SentenceEncoder,
+    caption_embeddings,
+    embed_texts,
+    mpnet_folder,
+    packaged_models,
+    resolve_model,
+)
+from brainalign.features.spaces import (
+    FeatureSpace,
+    describe_feature_spaces,
+    feature_space,
+    list_feature_spaces,
+    register_feature_space,
+    scramble_captions,
+)
+from brainalign.features.words import (
+    CATEGORY_FIXES,
+    POS_TAGS,
+    WordVectors,
+    category_label,
+    category_words,
+    load_word_vectors,
+    pos_tag,
+    tokenize,
+)
+
+__all__ = [
+    "CATEGORY_FIXES",
+    "EmbeddingStore",
+    "FeatureSpace",
+    "FeatureSpaceCache",
+    "MPNET_SHA256",
+    "POS_TAGS",
+    "SentenceEncoder",
+    "WordVectors",
+    "caption_embeddings",
+    "category_label",
+    "category_words",
+    "describe_feature_spaces",
+    "embed_texts",
+    "feature_space",
+    "list_feature_spaces",
+    "load_word_vectors",
+    "mpnet_folder",
+    "packaged_models",
+    "pos_tag",
+    "register_feature_space",
+    "resolve_model",
+    "scramble_captions",
+    "tokenize",
+]

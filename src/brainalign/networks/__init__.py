@@ -1,1 +1,49 @@
-"""brainalign.networks"""
+"""Image→LLM networks: BLT-vNet, training toward caption embeddings, activations, model zoo.
+
+The paper's fourth result (Doerig et al. 2025, Fig. 4; paper_methods §7): recurrent convolutional
+networks trained to map images to the MPNet embedding of their captions, their category-trained
+controls, and their comparison with other vision models by ROI RSA.
+
+>>> import brainalign as ba
+>>> net = ba.networks.BLTNet(n_outputs=768, width=1 / 16, timesteps=2, image_size=64)
+>>> len(net.layer_names)
+20
+"""
+
+from brainalign.networks.activations import activations, load_activations
+from brainalign.networks.augment import preprocess_images
+from brainalign.networks.blt import BLTNet, half_vnet_channels, layer_name
+from brainalign.networks.checkpoint import latest_checkpoint, load_network, save_checkpoint
+from brainalign.networks.data import (
+    ImageData,
+    from_arrays,
+    from_coco,
+    from_hdf5,
+    from_nsd,
+    from_scenes,
+    from_stimuli,
+)
+from brainalign.networks.train import TrainResult, evaluate, predict, train
+
+__all__ = [
+    "BLTNet",
+    "ImageData",
+    "TrainResult",
+    "activations",
+    "evaluate",
+    "from_arrays",
+    "from_coco",
+    "from_hdf5",
+    "from_nsd",
+    "from_scenes",
+    "from_stimuli",
+    "half_vnet_channels",
+    "latest_checkpoint",
+    "layer_name",
+    "load_activations",
+    "load_network",
+    "predict",
+    "preprocess_images",
+    "save_checkpoint",
+    "train",
+]

@@ -1,1 +1,40 @@
-"""brainalign.rsa"""
+"""Representational similarity analysis: RDMs, comparisons, ROI RSA, noise ceilings, searchlights."""
+
+from brainalign.rsa.ceiling import noise_ceiling, normalise_by_ceiling, split_half_ceiling
+from brainalign.rsa.compare import COMPARE_METHODS, compare_rdms
+from brainalign.rsa.neighbourhoods import (
+    Neighbourhoods,
+    mesh_adjacency,
+    surface_neighbourhoods,
+    volume_neighbourhoods,
+)
+from brainalign.rsa.project import project_to_fsaverage
+from brainalign.rsa.rdm import compute_rdm, condense, from_rsatoolbox, squareform_rdm, to_rsatoolbox
+from brainalign.rsa.roi import model_similarity, roi_rdms, roi_rsa
+from brainalign.rsa.searchlight import searchlight
+from brainalign.rsa.subsets import load_subsets, make_subsets, save_subsets
+
+__all__ = [
+    "COMPARE_METHODS",
+    "Neighbourhoods",
+    "compare_rdms",
+    "compute_rdm",
+    "condense",
+    "from_rsatoolbox",
+    "load_subsets",
+    "make_subsets",
+    "mesh_adjacency",
+    "model_similarity",
+    "noise_ceiling",
+    "normalise_by_ceiling",
+    "project_to_fsaverage",
+    "roi_rdms",
+    "roi_rsa",
+    "split_half_ceiling",
+    "save_subsets",
+    "searchlight",
+    "squareform_rdm",
+    "surface_neighbourhoods",
+    "to_rsatoolbox",
+    "volume_neighbourhoods",
+]

@@ -1,0 +1,80 @@
+"""Where NSD keeps each file (relative to the NSD root), as in ``docs/nsd_layout.md`` §2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BETAS_VERSION = "betas_fithrf_GLMdenoise_RR"
+HEMI_PREFIXES = ("lh", "rh")
+
+
+def subj(s: int) -> str:
+    return f"subj{int(s):02d}"
+
+
+def expdesign(root: Path) -> Path:
+    return root / "nsddata" / "experiments" / "nsd" / "nsd_expdesign.mat"
+
+
+def stim_info(root: Path) -> Path:
+    return root / "nsddata" / "experiments" / "nsd" / "nsd_stim_info_merged.csv"
+
+
+def responses(root: Path, s: int) -> Path:
+    return root / "nsddata" / "ppdata" / subj(s) / "behav" / "responses.tsv"
+
+
+def fsaverage_betas(root: Path, s: int, hemi: str, session: int) -> Path:
+    return (
+        root
+        / "nsddata_betas"
+        / "ppdata"
+        / subj(s)
+        / "fsaverage"
+        / BETAS_VERSION
+        / f"{hemi}.betas_session{session:02d}.mgh"
+    )
+
+
+def volume_betas(root: Path, s: int, session: int) -> Path:
+    return (
+        root
+        / "nsddata_betas"
+        / "ppdata"
+        / subj(s)
+        / "func1pt8mm"
+        / BETAS_VERSION
+        / f"betas_session{session:02d}.nii.gz"
+    )
+
+
+def brainmask(root: Path, s: int) -> Path:
+    return root / "nsddata" / "ppdata" / subj(s) / "func1pt8mm" / "brainmask.nii.gz"
+
+
+def roi_volume(root: Path, s: int, stem: str) -> Path:
+    return root / "nsddata" / "ppdata" / subj(s) / "func1pt8mm" / "roi" / f"{stem}.nii.gz"
+
+
+def fsaverage_label(root: Path, hemi: str, atlas: str) -> Path:
+    return root / "nsddata" / "freesurfer" / "fsaverage" / "label" / f"{hemi}.{atlas}.mgz"
+
+
+def fsaverage_ctab(root: Path, atlas: str) -> Path:
+    return root / "nsddata" / "freesurfer" / "fsaverage" / "label" / f"{atlas}.mgz.ctab"
+
+
+def shared1000_dir(root: Path) -> Path:
+    return root / "nsddata" / "stimuli" / "nsd" / "shared1000"
+
+
+def stimuli_hdf5(root: Path) -> Path:
+    return root / "nsddata_stimuli" / "stimuli" / "nsd" / "nsd_stimuli.hdf5"
+
+
+def annotations(root: Path, kind: str, split: str) -> Path:
+    return root / "nsddata_stimuli" / "stimuli" / "nsd" / "annotations" / f"{kind}_{split}.json"
+
+
+def ppdata_dir(root: Path) -> Path:
+    return root / "nsddata" / "ppdata"

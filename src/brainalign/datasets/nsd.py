@@ -1,0 +1,879 @@
+"""Reading the Natural Scenes Dataset (or a virtual NSD) exactly as the paper does.
+
+Preprocessing (paper_methods §1.2): keep the images a subject saw exactly 3 times; z-score every
+unit over all trials of its session (ddof=0) before selecting trials; zero-variance units become
+NaN; average the 3 repetitions with a NaN-aware mean; func1pt8mm int16 betas are divided by 300.
+
+Preparation streams one session at a time into an on-disk cache, so peak memory is about two
+sessions whatever the number of sessions (the paper's code holds a whole subject: 80–170 GB).
+Each session's z-scored trials are *assigned* into one of three repetition slots of an on-disk
+float32 array (3 × n_images × n_units), so redoing a session after a kill writes the same values:
+a killed preparation resumes from the sessions recorded as done. When every session is in, the
+slots are averaged in blocks into ``betas.npy``, which is renamed into place atomically, and a
+manifest (input file sizes and mtimes, parameter hash) is written last. A cache whose manifest
+does not match the current inputs is rebuilt; a half-written cache is never used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from brainalign.datasets import _nsdpaths as P
+from brainalign.datasets._formats import load_mat, load_mgh, load_nifti, mgh_shape, nifti_shape
+from brainalign.datasets.base import Stimuli, SubjectResponses
+from brainalign.errors import DataFormatError, InputError
+from brainalign.utils.hashing import hash_array, hash_json
+from brainalign.utils.io import atomic_path, atomic_write_json
+from brainalign.utils.paths import default_cache_dir
+from brainalign.utils.progress import progress
+
+SPACES = ("fsaverage", "func1pt8mm")
+PREP_VERSION = 1
+#: z-scoring works on this many units at a time in float64 (bounds the temporary copy)
+_UNIT_BLOCK = 16384
+_STREAMS_DEFAULT = {
+    1: "early",
+    2: "midventral",
+    3: "midlateral",
+    4: "midparietal",
+    5: "ventral",
+    6: "lateral",
+    7: "parietal",
+}
+
+
+# ---------------------------------------------------------------------------------- checks
+
+
+def _check_root(root) -> Path:
+    root = Path(root)
+    if not (root / "nsddata").is_dir():
+        raise InputError(
+            f"root: {root} is not an NSD root (expected a folder holding nsddata/, nsddata_betas/, "
+            "nsddata_stimuli/); pass the folder you downloaded NSD into or a virtual NSD"
+        )
+    return root
+
+
+def _check_space(space) -> str:
+    if space not in SPACES:
+        raise InputError(f"space: expected one of {list(SPACES)}, got {space!r}")
+    return space
+
+
+def list_subjects(root) -> list[int]:
+    """Subjects present under ``root`` (those with ``behav/responses.tsv``), ascending."""
+    root = _check_root(root)
+    found = []
+    for d in sorted(P.ppdata_dir(root).glob("subj[0-9][0-9]")):
+        if (d / "behav" / "responses.tsv").exists():
+            found.append(int(d.name[4:]))
+    return found
+
+
+def _check_subject(root: Path, subject) -> int:
+    if isinstance(subject, bool) or not isinstance(subject, (int, np.integer)):
+        raise InputError(f"subject: expected an integer subject number (1-based), got {subject!r}")
+    present = list_subjects(root)
+    if int(subject) not in present:
+        raise InputError(
+            f"subject: {subject} not found under {root} (expected "
+            f"{P.responses(root, int(subject)).relative_to(root)}); subjects present: {present}"
+        )
+    return int(subject)
+
+
+# ---------------------------------------------------------------------------------- tables
+
+
+def read_responses(root, subject: int):
+    """A subject's ``responses.tsv`` as a pandas DataFrame (checked)."""
+    import pandas as pd
+
+    root = _check_root(root)
+    path = P.responses(root, subject)
+    if not path.exists():
+        raise DataFormatError(f"{path}: responses file not found")
+    try:
+        table = pd.read_csv(path, sep="\t", na_values=["NaN"])
+    except Exception as exc:
+        raise DataFormatError(f"{path}: not a readable tab-separated table ({exc})") from exc
+    missing = [c for c in ("SESSION", "73KID") if c not in table.columns]
+    if missing:
+        raise DataFormatError(
+            f"{path}: expected NSD's responses columns (SUBJECT SESSION RUN TRIAL 73KID ...), "
+            f"missing {missing}; found {list(table.columns)[:8]}"
+        )
+    for col in ("SESSION", "73KID"):
+        values = table[col].to_numpy()
+        if not np.issubdtype(values.dtype, np.integer) or (values < 1).any():
+            raise DataFormatError(
+                f"{path}: column {col} must hold 1-based integers; found dtype {values.dtype}, "
+                f"min {np.nanmin(values) if len(values) else 'n/a'}"
+            )
+    if (table["73KID"] > 73000).any():
+        raise DataFormatError(f"{path}: 73KID values above 73000 (NSD's ids are 1..73000)")
+    return table
+
+
+@dataclass
+class Conditions:
+    """The trials and images of one subject (paper: ``get_subject_conditions``).
+
+    Attributes
+    ----------
+    image_ids : (n_images,) int64
+        0-based NSD ids of the images seen exactly 3 times, ascending.
+    sessions : list of int
+        1-based session numbers present in ``responses.tsv``, ascending.
+    trial_session : (n_trials,) int64
+        Session of each trial (chronological).
+    trial_row : (n_trials,) int64
+        Row of ``image_ids`` that each trial contributes to, or -1 (image not kept).
+    trial_rep : (n_trials,) int64
+        Which repetition (0, 1, 2) of its image the trial is.
+    """
+
+    image_ids: np.ndarray
+    sessions: list[int]
+    trial_session: np.ndarray
+    trial_row: np.ndarray
+    trial_rep: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+
+def subject_conditions(root, subject: int) -> Conditions:
+    """Which trials feed which image (3-times-seen images, ascending 0-based NSD id)."""
+    table = read_responses(root, subject)
+    id73 = table["73KID"].to_numpy(dtype=np.int64)
+    session = table["SESSION"].to_numpy(dtype=np.int64)
+    ids, inverse, counts = np.unique(id73, return_inverse=True, return_counts=True)
+    kept = ids[counts == 3]
+    row_of_unique = np.full(len(ids), -1, dtype=np.int64)
+    row_of_unique[counts == 3] = np.arange(len(kept))
+    trial_row = row_of_unique[inverse]
+    # repetition number: occurrences of the same image earlier in the chronological order
+    order = np.argsort(inverse, kind="stable")
+    rank = np.empty(len(id73), dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank[order] = np.arange(len(id73)) - np.repeat(starts, counts)
+    return Conditions(
+        image_ids=kept - 1,
+        sessions=sorted(int(x) for x in np.unique(session)),
+        trial_session=session,
+        trial_row=trial_row,
+        trial_rep=rank,
+    )
+
+
+def read_shared_ids(root) -> np.ndarray:
+    """0-based NSD ids of the shared images (NSD's shared1000), ascending.
+
+    From ``nsd_expdesign.mat`` (``sharedix``) when present, else from the shared1000 PNG names
+    (as the paper's code does), else from the CSV's ``shared1000`` column.
+    """
+    root = _check_root(root)
+    mat_path = P.expdesign(root)
+    if mat_path.exists():
+        mat = load_mat(mat_path, ("sharedix",))
+        ids = np.asarray(mat["sharedix"]).ravel()
+        if not np.all(ids == np.round(ids)) or (ids < 1).any():
+            raise DataFormatError(f"{mat_path}: sharedix must hold 1-based integer 73k ids")
+        ids = ids.astype(np.int64) - 1
+    elif P.shared1000_dir(root).is_dir():
+        names = sorted(p.name for p in P.shared1000_dir(root).glob("shared*_nsd*.png"))
+        ids = np.array([int(re.search(r"nsd(\d+)", n).group(1)) - 1 for n in names], np.int64)
+    elif P.stim_info(root).exists():
+        table = _read_stim_info(root)
+        ids = table["nsdId"].to_numpy()[_as_bool(table["shared1000"])]
+    else:
+        raise DataFormatError(
+            f"{mat_path}: not found, and neither the shared1000 PNG folder nor the stimulus CSV "
+            "exist; cannot tell which images are shared"
+        )
+    if len(np.unique(ids)) != len(ids):
+        raise DataFormatError(f"{mat_path}: duplicate ids in the shared image list")
+    return np.sort(ids)
+
+
+def special_ids(root, subjects=None) -> np.ndarray:
+    """Shared images seen 3 times by every subject present (NSD's "special 515"), ascending."""
+    root = _check_root(root)
+    shared = read_shared_ids(root)
+    subjects = list_subjects(root) if subjects is None else list(subjects)
+    keep = np.ones(len(shared), dtype=bool)
+    for s in subjects:
+        id73 = read_responses(root, s)["73KID"].to_numpy(dtype=np.int64)
+        counts = np.bincount(id73 - 1, minlength=73000)
+        keep &= counts[shared] == 3
+    return shared[keep]
+
+
+def _as_bool(series) -> np.ndarray:
+    values = series.astype(str).str.strip().str.lower()
+    return values.isin(["true", "1", "1.0"]).to_numpy()
+
+
+def _read_stim_info(root: Path):
+    import pandas as pd
+
+    path = P.stim_info(root)
+    if not path.exists():
+        raise DataFormatError(f"{path}: stimulus information CSV not found")
+    try:
+        table = pd.read_csv(path)
+    except Exception as exc:
+        raise DataFormatError(f"{path}: not a readable CSV ({exc})") from exc
+    need = ["cocoId", "cocoSplit", "nsdId"]
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise DataFormatError(f"{path}: missing columns {missing}; found {list(table.columns)[:10]}")
+    nsd_ids = table["nsdId"].to_numpy()
+    if len(np.unique(nsd_ids)) != len(nsd_ids):
+        uniq, counts = np.unique(nsd_ids, return_counts=True)
+        dup = uniq[counts > 1]
+        raise DataFormatError(
+            f"{path}: duplicate nsdId values (e.g. {dup[:5].tolist()}); every row must be one image"
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------- sessions
+
+
+def _session_files(root: Path, subject: int, space: str, session: int) -> list[Path]:
+    if space == "fsaverage":
+        return [P.fsaverage_betas(root, subject, h, session) for h in P.HEMI_PREFIXES]
+    return [P.volume_betas(root, subject, session)]
+
+
+def _read_mask(root: Path, subject: int):
+    path = P.brainmask(root, subject)
+    data, affine, _ = load_nifti(path)
+    if data.ndim != 3:
+        raise DataFormatError(f"{path}: expected a 3-D brain mask, found shape {data.shape}")
+    return data > 0, affine
+
+
+def _read_session(root, subject, space, session, n_trials_expected, unit_info):
+    """One session's betas, (n_units, n_trials) float32 in PSC.
+
+    ``unit_info`` carries the expected unit layout (hemisphere sizes or the mask); a session
+    that disagrees raises DataFormatError naming the file.
+    """
+    files = _session_files(root, subject, space, session)
+    if space == "fsaverage":
+        parts = []
+        for hemi, path in zip(P.HEMI_PREFIXES, files, strict=True):
+            data = load_mgh(path, dtype=np.float32)
+            if data.ndim == 1:
+                data = data[:, None]
+            expected = unit_info["hemi_sizes"][P.HEMI_PREFIXES.index(hemi)]
+            if data.shape[0] != expected:
+                raise DataFormatError(
+                    f"{path}: expected {expected} vertices (as in session "
+                    f"{unit_info['first_session']:02d}), found {data.shape[0]}; the sessions of "
+                    "a subject must share one surface"
+                )
+            if data.shape[1] != n_trials_expected:
+                raise DataFormatError(
+                    f"{path}: expected {n_trials_expected} trials (rows of SESSION {session} in "
+                    f"responses.tsv), found {data.shape[1]}"
+                )
+            parts.append(data)
+        return np.concatenate(parts, axis=0)
+    path = files[0]
+    raw, _affine, _ = load_nifti(path, raw=True)
+    mask = unit_info["mask"]
+    if raw.ndim != 4 or raw.shape[:3] != mask.shape:
+        raise DataFormatError(
+            f"{path}: expected betas of shape {mask.shape + (n_trials_expected,)} (brain mask grid "
+            f"× trials), found {raw.shape}"
+        )
+    if raw.shape[3] != n_trials_expected:
+        raise DataFormatError(
+            f"{path}: expected {n_trials_expected} trials (rows of SESSION {session} in "
+            f"responses.tsv), found {raw.shape[3]}"
+        )
+    data = raw[mask].astype(np.float32)
+    data /= np.float32(300.0)
+    return data
+
+
+def zscore_session(data: np.ndarray) -> np.ndarray:
+    """z-score each unit (row) over the session's trials (columns); ddof=0; zero variance → NaN.
+
+    Works in float64 on blocks of units and returns float32 (same shape as ``data``).
+    """
+    out = np.empty(data.shape, dtype=np.float32)
+    for start in range(0, data.shape[0], _UNIT_BLOCK):
+        block = data[start : start + _UNIT_BLOCK].astype(np.float64)
+        mean = block.mean(axis=1, keepdims=True)
+        sd = block.std(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = (block - mean) / sd
+        z[~np.isfinite(sd[:, 0]) | (sd[:, 0] == 0)] = np.nan
+        out[start : start + _UNIT_BLOCK] = z
+    return out
+
+
+# ---------------------------------------------------------------------------------- cache
+
+
+def _fingerprint(paths) -> dict:
+    out = {}
+    for p in paths:
+        st = os.stat(p)
+        out[str(p)] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+@dataclass
+class PreparedNSD:
+    """Where a prepared subject lives in the cache and what it holds."""
+
+    path: Path
+    betas_path: Path
+    image_ids: np.ndarray
+    sessions: list[int]
+    n_units: int
+    hemi_sizes: tuple[int, ...]
+    manifest: dict
+
+
+def _cache_folder(root: Path, subject: int, space: str, cache_dir) -> Path:
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = hash_json({"root": str(root.resolve()), "subject": subject, "space": space})[:16]
+    return base / "nsd_prepared" / f"{P.subj(subject)}_{space}_{key}"
+
+
+def _unit_layout(root, subject, space, sessions):
+    """Units of the subject's betas, from the first session's header (or the brain mask)."""
+    first = sessions[0]
+    files = _session_files(root, subject, space, first)
+    if space == "fsaverage":
+        sizes = []
+        for path in files:
+            shape = mgh_shape(path)
+            sizes.append(int(shape[0]))
+        return {"hemi_sizes": tuple(sizes), "n_units": int(sum(sizes)), "first_session": first}
+    mask, affine = _read_mask(root, subject)
+    shape = nifti_shape(files[0])
+    if shape[:3] != mask.shape:
+        raise DataFormatError(
+            f"{files[0]}: grid {shape[:3]} differs from the brain mask "
+            f"{P.brainmask(root, subject)} grid {mask.shape}"
+        )
+    return {
+        "mask": mask,
+        "affine": affine,
+        "n_units": int(mask.sum()),
+        "hemi_sizes": (),
+        "first_session": first,
+    }
+
+
+def prepare_nsd(
+    root,
+    subject: int,
+    space: str = "fsaverage",
+    cache_dir=None,
+    verbose: bool | None = None,
+) -> PreparedNSD:
+    """Stream a subject's sessions into the on-disk cache (or reuse a valid cache).
+
+    Parameters
+    ----------
+    root : path
+        NSD root (holding ``nsddata/``, ``nsddata_betas/``).
+    subject : int
+        1-based subject number.
+    space : {"fsaverage", "func1pt8mm"}
+    cache_dir : path, optional
+        Cache folder (default: ``$BRAINALIGN_CACHE`` or ``~/.cache/brainalign``).
+    verbose : bool, optional
+        Show a progress bar over sessions.
+
+    Returns
+    -------
+    PreparedNSD
+        ``betas_path`` is a ``.npy`` (n_images × n_units) float32.
+
+    Notes
+    -----
+    While it runs, the cache holds a 3 × n_images × n_units float32 file (one slot per
+    repetition); peak memory is about two sessions.
+    """
+    root = _check_root(root)
+    space = _check_space(space)
+    subject = _check_subject(root, subject)
+    cond = subject_conditions(root, subject)
+    missing = [
+        (s, f)
+        for s in cond.sessions
+        for f in _session_files(root, subject, space, s)
+        if not f.exists()
+    ]
+    if missing:
+        sessions = sorted({s for s, _ in missing})
+        raise DataFormatError(
+            f"{P.responses(root, subject)}: points at sessions {sessions} whose {space} betas are "
+            f"missing (e.g. {missing[0][1]}); download them or remove those sessions' rows"
+        )
+    inputs = [P.responses(root, subject)]
+    for s in cond.sessions:
+        inputs += _session_files(root, subject, space, s)
+    if space == "func1pt8mm":
+        inputs.append(P.brainmask(root, subject))
+    fingerprint = _fingerprint(inputs)
+    params = {
+        "version": PREP_VERSION,
+        "subject": subject,
+        "space": space,
+        "image_ids": hash_array(cond.image_ids),
+        "sessions": cond.sessions,
+    }
+    folder = _cache_folder(root, subject, space, cache_dir)
+    manifest_path = folder / "manifest.json"
+    betas_path = folder / "betas.npy"
+    n_images = len(cond.image_ids)
+    valid = _valid_manifest(manifest_path, betas_path, fingerprint, params, n_images)
+    if valid is not None:
+        return PreparedNSD(
+            folder,
+            betas_path,
+            cond.image_ids,
+            cond.sessions,
+            valid["n_units"],
+            tuple(valid["hemi_sizes"]),
+            valid,
+        )
+    # stale or partial: drop the final files before (re)building
+    for p in (manifest_path, betas_path):
+        p.unlink(missing_ok=True)
+    layout = _unit_layout(root, subject, space, cond.sessions)
+    n_units = layout["n_units"]
+    work = folder / "work"
+    state_path = work / "state.json"
+    slots_path = work / "slots.f32"
+    state = _read_state(state_path)
+    if (
+        state is None
+        or state.get("fingerprint") != fingerprint
+        or state.get("params") != params
+        or state.get("n_units") != n_units
+        or not slots_path.exists()
+        or slots_path.stat().st_size != 3 * n_images * n_units * 4
+    ):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        slots = np.memmap(slots_path, dtype=np.float32, mode="w+", shape=(3, n_images, n_units))
+        del slots
+        state = {"fingerprint": fingerprint, "params": params, "n_units": n_units, "done": []}
+        atomic_write_json(state_path, state)
+    slots = np.memmap(slots_path, dtype=np.float32, mode="r+", shape=(3, n_images, n_units))
+    done = set(state["done"])
+    todo = [s for s in cond.sessions if s not in done]
+    for session in progress(todo, desc=f"{P.subj(subject)} {space} sessions", verbose=verbose):
+        in_session = np.flatnonzero(cond.trial_session == session)
+        data = _read_session(root, subject, space, session, len(in_session), layout)
+        z = zscore_session(data)
+        del data
+        rows = cond.trial_row[in_session]
+        reps = cond.trial_rep[in_session]
+        for r in range(3):
+            sel = np.flatnonzero((rows >= 0) & (reps == r))
+            if len(sel):
+                order = np.argsort(rows[sel])
+                slots[r, rows[sel][order], :] = z[:, sel[order]].T
+        del z
+        slots.flush()
+        state["done"] = sorted(done | {session})
+        done.add(session)
+        atomic_write_json(state_path, state)
+    # blocks of about one session's size keep the peak near two sessions
+    max_trials = int(np.bincount(cond.trial_session).max())
+    _finalise(slots, betas_path, block_bytes=max(1, max_trials // 6) * n_units * 4 * 3)
+    del slots
+    manifest = {
+        "format": "brainalign.nsd_prepared",
+        "fingerprint": fingerprint,
+        "params": params,
+        "n_images": n_images,
+        "n_units": n_units,
+        "hemi_sizes": list(layout["hemi_sizes"]),
+        "root": str(root.resolve()),
+    }
+    atomic_write_json(manifest_path, manifest)
+    shutil.rmtree(work, ignore_errors=True)
+    return PreparedNSD(
+        folder, betas_path, cond.image_ids, cond.sessions, n_units, layout["hemi_sizes"], manifest
+    )
+
+
+def _read_state(path: Path):
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _valid_manifest(manifest_path, betas_path, fingerprint, params, n_images):
+    if not manifest_path.exists() or not betas_path.exists():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("fingerprint") != fingerprint or manifest.get("params") != params:
+        return None
+    try:
+        arr = np.load(betas_path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if arr.shape != (n_images, manifest.get("n_units")) or arr.dtype != np.float32:
+        return None
+    return manifest
+
+
+def _finalise(slots: np.memmap, betas_path: Path, block_bytes: int = 1 << 27) -> None:
+    """NaN-aware mean over the 3 repetition slots, in blocks of images, written atomically."""
+    _, n_images, n_units = slots.shape
+    rows = max(1, block_bytes // max(1, 3 * n_units * 4))
+    with atomic_path(betas_path, suffix=".npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_images, n_units))
+        for start in range(0, n_images, rows):
+            block = np.asarray(slots[:, start : start + rows], dtype=np.float64)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[start : start + rows] = np.nanmean(block, axis=0)
+        out.flush()
+        del out
+
+
+# ---------------------------------------------------------------------------------- ROIs
+
+
+def _surface_rois(root: Path, hemi_sizes) -> dict[str, np.ndarray]:
+    from brainalign.datasets.surfaces import load_surface_atlas, read_label_table
+
+    rois = {}
+    n_units = int(sum(hemi_sizes))
+    for atlas in ("streams", "nsdgeneral"):
+        paths = [P.fsaverage_label(root, h, atlas) for h in P.HEMI_PREFIXES]
+        if not all(p.exists() for p in paths):
+            if atlas == "streams":
+                warnings.warn(
+                    f"{paths[0]}: streams atlas not found; SubjectResponses.rois has no streams ROIs",
+                    stacklevel=3,
+                )
+            continue
+        labels = []
+        for path, n in zip(paths, hemi_sizes, strict=True):
+            lab, _ = load_surface_atlas(path, ctab=None)
+            if len(lab) != n:
+                raise DataFormatError(
+                    f"{path}: expected {n} labels (one per vertex of the betas), found {len(lab)}"
+                )
+            labels.append(lab)
+        labels = np.concatenate(labels)
+        assert len(labels) == n_units
+        if atlas == "nsdgeneral":
+            rois["nsdgeneral"] = labels > 0
+            continue
+        ctab = P.fsaverage_ctab(root, atlas)
+        names = read_label_table(ctab) if ctab.exists() else dict(_STREAMS_DEFAULT)
+        for k, name in sorted(names.items()):
+            if k >= 1:
+                rois[name] = labels == k
+    return rois
+
+
+def _volume_rois(root: Path, subject: int, mask: np.ndarray) -> dict[str, np.ndarray]:
+    from brainalign.datasets.surfaces import read_label_table
+
+    rois = {}
+    for stem in ("streams", "nsdgeneral"):
+        path = P.roi_volume(root, subject, stem)
+        if not path.exists():
+            continue
+        data, _, _ = load_nifti(path)
+        if data.shape != mask.shape:
+            raise DataFormatError(
+                f"{path}: ROI grid {data.shape} differs from the brain mask grid {mask.shape}"
+            )
+        labels = np.asarray(data)[mask].astype(np.int64)
+        if stem == "nsdgeneral":
+            rois["nsdgeneral"] = labels > 0  # never truthiness: -1 marks non-cortex
+            continue
+        ctab = P.fsaverage_ctab(root, stem)
+        names = read_label_table(ctab) if ctab.exists() else dict(_STREAMS_DEFAULT)
+        for k, name in sorted(names.items()):
+            if k >= 1:
+                rois[name] = labels == k
+    return rois
+
+
+# ---------------------------------------------------------------------------------- public
+
+
+def load_nsd(
+    root,
+    subject: int,
+    space: str = "fsaverage",
+    cache_dir=None,
+    verbose: bool | None = None,
+) -> SubjectResponses:
+    """One subject's preprocessed NSD responses (paper_methods §1.2).
+
+    Parameters
+    ----------
+    root : path
+        NSD root (or a virtual NSD written by :func:`make_virtual_nsd`).
+    subject : int
+        1-based subject number.
+    space : {"fsaverage", "func1pt8mm"}
+        Surface (both hemispheres, left first) or the native 1.8-mm volume (brain-mask voxels
+        in C order).
+    cache_dir : path, optional
+        Where the prepared betas are cached (default: ``$BRAINALIGN_CACHE`` or
+        ``~/.cache/brainalign``).
+    verbose : bool, optional
+        Progress bar during preparation.
+
+    Returns
+    -------
+    SubjectResponses
+        ``betas`` (n_images × n_units) float32, memory-mapped read-only: per-session z-scored,
+        averaged over the 3 repetitions (NaN where a unit had zero variance in every session
+        of the image); ``image_ids`` 0-based NSD ids seen 3 times, ascending; ``shared`` marks
+        the shared images seen 3 times by every subject present (NSD's special 515);
+        ``rois`` streams ROIs (+ ``nsdgeneral``); ``hemi_sizes`` (surface) or
+        ``mask``/``affine`` (volume).
+    """
+    root = _check_root(root)
+    space = _check_space(space)
+    subject = _check_subject(root, subject)
+    prep = prepare_nsd(root, subject, space, cache_dir=cache_dir, verbose=verbose)
+    betas = np.load(prep.betas_path, mmap_mode="r", allow_pickle=False)
+    shared = np.isin(prep.image_ids, special_ids(root))
+    mask = affine = None
+    if space == "fsaverage":
+        rois = _surface_rois(root, prep.hemi_sizes)
+    else:
+        mask, affine = _read_mask(root, subject)
+        if int(mask.sum()) != prep.n_units:
+            raise DataFormatError(
+                f"{P.brainmask(root, subject)}: {int(mask.sum())} voxels but the prepared betas "
+                f"have {prep.n_units}; delete {prep.path} and prepare again"
+            )
+        rois = _volume_rois(root, subject, mask)
+    return SubjectResponses(
+        betas=betas,
+        image_ids=prep.image_ids,
+        shared=shared,
+        rois=rois,
+        space=space,
+        subject=subject,
+        hemi_sizes=tuple(prep.hemi_sizes),
+        mask=mask,
+        affine=affine,
+        metadata={
+            "root": str(root),
+            "sessions": prep.sessions,
+            "n_sessions": len(prep.sessions),
+            "cache": str(prep.path),
+        },
+    )
+
+
+class ImageBrick:
+    """Lazy reader of ``nsd_stimuli.hdf5`` (``imgBrick``, (73000, 425, 425, 3) uint8).
+
+    Calling it with NSD ids (0-based) returns ``(len(ids), 425, 425, 3)`` uint8 in the given
+    order (h5py needs increasing indices, so reads are sorted and then reordered).
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def _open(self):
+        import h5py
+
+        try:
+            f = h5py.File(self.path, "r")
+        except Exception as exc:
+            raise DataFormatError(
+                f"{self.path}: not a readable HDF5 file ({type(exc).__name__}: {exc}); "
+                "re-download or re-create it"
+            ) from exc
+        if "imgBrick" not in f:
+            f.close()
+            raise DataFormatError(f"{self.path}: expected a dataset 'imgBrick', found {list(f)}")
+        return f
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        with self._open() as f:
+            return tuple(f["imgBrick"].shape)
+
+    def __call__(self, ids) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64).ravel()
+        with self._open() as f:
+            ds = f["imgBrick"]
+            if len(ids) and (ids.min() < 0 or ids.max() >= ds.shape[0]):
+                raise InputError(f"ids: NSD ids must be in 0..{ds.shape[0] - 1}")
+            uniq, inverse = np.unique(ids, return_inverse=True)
+            try:
+                data = ds[uniq] if len(uniq) else np.zeros((0,) + ds.shape[1:], np.uint8)
+            except Exception as exc:
+                raise DataFormatError(
+                    f"{self.path}: could not read images ({type(exc).__name__}: {exc}); the file "
+                    "is corrupt or truncated"
+                ) from exc
+        return data[inverse]
+
+
+def _read_coco_json(path: Path) -> dict:
+    if not path.exists():
+        raise DataFormatError(f"{path}: COCO annotation file not found")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise DataFormatError(f"{path}: not a readable JSON file ({exc})") from exc
+    if not isinstance(doc, dict) or "annotations" not in doc:
+        raise DataFormatError(f"{path}: expected a COCO JSON object with 'annotations'")
+    return doc
+
+
+def load_stimuli(root, image_ids=None, categories: bool = True) -> Stimuli:
+    """Captions, COCO categories and (lazily) images of NSD images.
+
+    Parameters
+    ----------
+    root : path
+        NSD root.
+    image_ids : array of int, optional
+        0-based NSD ids. Default: every image shown to at least one subject (CSV rep columns).
+    categories : bool
+        Read COCO categories (multi-hot) from ``instances_*.json`` when they exist.
+
+    Returns
+    -------
+    Stimuli
+        ``image_ids`` ascending; ``captions`` from ``captions_{split}.json`` via the CSV's
+        ``cocoId``/``cocoSplit`` (file order); ``categories`` (n, C) uint8 or None;
+        ``images`` an :class:`ImageBrick` (None when the HDF5 file is absent).
+    """
+    root = _check_root(root)
+    table = _read_stim_info(root)
+    nsd_ids = table["nsdId"].to_numpy(dtype=np.int64)
+    if image_ids is None:
+        rep_cols = [c for c in table.columns if re.fullmatch(r"subject\d+_rep\d", c)]
+        if rep_cols:
+            shown = (table[rep_cols].to_numpy() > 0).any(axis=1)
+        else:
+            sub_cols = [c for c in table.columns if re.fullmatch(r"subject\d+", c)]
+            shown = _as_bool_frame(table[sub_cols]).any(axis=1)
+        ids = np.sort(nsd_ids[shown])
+    else:
+        ids = np.asarray(image_ids, dtype=np.int64).ravel()
+        if len(np.unique(ids)) != len(ids):
+            raise InputError("image_ids: duplicate ids; give each NSD id once")
+        ids = np.sort(ids)
+    order = np.argsort(nsd_ids, kind="stable")
+    pos = order[np.clip(np.searchsorted(nsd_ids, ids, sorter=order), 0, len(order) - 1)]
+    absent = ids[nsd_ids[pos] != ids]
+    if len(absent):
+        raise InputError(
+            f"image_ids: {absent[:5].tolist()} not in {P.stim_info(root)} "
+            f"(nsdId {nsd_ids.min()}..{nsd_ids.max()})"
+        )
+    coco_ids = table["cocoId"].to_numpy(dtype=np.int64)[pos]
+    splits = table["cocoSplit"].astype(str).to_numpy()[pos]
+
+    captions: list[list[str]] = [[] for _ in ids]
+    cat_rows = None
+    cat_names: list[str] = []
+    inst_paths = {s: P.annotations(root, "instances", s) for s in np.unique(splits)}
+    use_categories = categories and all(p.exists() for p in inst_paths.values())
+    if use_categories:
+        cat_table = {}
+        for split, path in inst_paths.items():
+            for c in _read_coco_json(path).get("categories", []):
+                cat_table[int(c["id"])] = str(c["name"])
+        cat_ids = sorted(cat_table)
+        cat_names = [cat_table[c] for c in cat_ids]
+        cat_col = {c: j for j, c in enumerate(cat_ids)}
+        cat_rows = np.zeros((len(ids), len(cat_ids)), dtype=np.uint8)
+    for split in np.unique(splits):
+        members = np.flatnonzero(splits == split)
+        where = {int(coco_ids[i]): i for i in members}
+        cap_path = P.annotations(root, "captions", split)
+        doc = _read_coco_json(cap_path)
+        for ann in sorted(doc["annotations"], key=lambda a: a.get("id", 0)):
+            i = where.get(int(ann["image_id"]))
+            if i is not None:
+                captions[i].append(str(ann["caption"]).strip())
+        uncovered = [i for i in members if not captions[i]]
+        if uncovered:
+            raise DataFormatError(
+                f"{cap_path}: has no captions for {len(uncovered)} of the requested images "
+                f"(nsdId {ids[uncovered[:5]].tolist()}, cocoId {coco_ids[uncovered[:5]].tolist()}); "
+                "the caption file does not cover the images: use NSD's COCO annotation files"
+            )
+        if use_categories:
+            for ann in _read_coco_json(inst_paths[split])["annotations"]:
+                i = where.get(int(ann["image_id"]))
+                if i is not None and int(ann["category_id"]) in cat_col:
+                    cat_rows[i, cat_col[int(ann["category_id"])]] = 1
+    brick_path = P.stimuli_hdf5(root)
+    images = ImageBrick(brick_path) if brick_path.exists() else None
+    shared = read_shared_ids(root)
+    return Stimuli(
+        image_ids=ids,
+        captions=captions,
+        categories=cat_rows,
+        category_names=cat_names,
+        images=images,
+        metadata={
+            "root": str(root),
+            "coco_ids": coco_ids,
+            "coco_splits": splits.tolist(),
+            "shared": np.isin(ids, shared),
+            "images_path": str(brick_path) if images is not None else None,
+        },
+    )
+
+
+def _as_bool_frame(frame) -> np.ndarray:
+    if not len(frame.columns):
+        return np.zeros((len(frame), 0), dtype=bool)
+    return np.column_stack([_as_bool(frame[c]) for c in frame.columns])
+
+
+__all__ = [
+    "Conditions",
+    "ImageBrick",
+    "PreparedNSD",
+    "SPACES",
+    "list_subjects",
+    "load_nsd",
+    "load_stimuli",
+    "prepare_nsd",
+    "read_responses",
+    "read_shared_ids",
+    "special_ids",
+    "subject_conditions",
+    "zscore_session",
+]

@@ -1,0 +1,354 @@
+"""Cortical surfaces: fsaverage meshes and per-vertex atlases.
+
+fsaverage5 comes from nilearn (shipped with the package, no network). Full fsaverage comes from a
+FreeSurfer subject directory or from FreeSurfer geometry files (for example the
+``?h.*sphere.reg`` files of neuropythy). fsaverage meshes are nested icosahedra: fsaverage5 is
+exactly the first 10,242 vertices of fsaverage (163,842), so full-resolution per-vertex maps
+subsample to fsaverage5 by taking their first 10,242 values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from brainalign.errors import DataFormatError, InputError
+
+HEMIS = ("left", "right")
+FS_HEMIS = {"left": "lh", "right": "rh"}
+
+#: vertices per hemisphere of each fsaverage resolution (icosahedron order 3..7)
+FSAVERAGE_SIZES = {
+    "fsaverage3": 642,
+    "fsaverage4": 2562,
+    "fsaverage5": 10242,
+    "fsaverage6": 40962,
+    "fsaverage": 163842,
+    "fsaverage7": 163842,
+}
+
+_NILEARN_SURFACES = {
+    "pial": "pial",
+    "white": "white_matter",
+    "white_matter": "white_matter",
+    "inflated": "inflated",
+    "sphere": "sphere",
+    "flat": "flat",
+}
+
+
+class Mesh(NamedTuple):
+    """A triangle mesh of one hemisphere.
+
+    Unpacks as ``coords, faces = mesh``.
+
+    Attributes
+    ----------
+    coords : (n_vertices, 3) float64
+        Vertex positions in mm (fsaverage / MNI305-like space).
+    faces : (n_faces, 3) int64
+        0-based vertex indices of each triangle.
+    """
+
+    coords: np.ndarray
+    faces: np.ndarray
+
+    @property
+    def n_vertices(self) -> int:
+        return len(self.coords)
+
+    def edges(self) -> np.ndarray:
+        """Unique undirected edges, ``(n_edges, 2)`` int64 with ``i < j``."""
+        return mesh_edges(self.faces)
+
+    def adjacency(self, weighted: bool = False) -> sp.csr_matrix:
+        """Symmetric vertex adjacency (CSR, ``n_vertices × n_vertices``).
+
+        ``weighted=True`` stores Euclidean edge lengths in mm (for geodesic distances with
+        ``scipy.sparse.csgraph.dijkstra``); otherwise ones.
+        """
+        return mesh_adjacency(self.faces, self.n_vertices, coords=self.coords if weighted else None)
+
+
+def mesh_edges(faces: np.ndarray) -> np.ndarray:
+    """Unique undirected edges of a triangle mesh, ``(n_edges, 2)`` with ``i < j``."""
+    faces = np.asarray(faces, dtype=np.int64)
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    e.sort(axis=1)
+    return np.unique(e, axis=0)
+
+
+def mesh_adjacency(faces, n_vertices: int, coords=None) -> sp.csr_matrix:
+    """Symmetric sparse adjacency of a triangle mesh.
+
+    Parameters
+    ----------
+    faces : (n_faces, 3) int
+        0-based vertex indices.
+    n_vertices : int
+    coords : (n_vertices, 3) float, optional
+        When given, entries are edge lengths (mm); otherwise 1.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix, (n_vertices, n_vertices)
+    """
+    e = mesh_edges(faces)
+    if coords is None:
+        w = np.ones(len(e))
+    else:
+        coords = np.asarray(coords, dtype=np.float64)
+        w = np.linalg.norm(coords[e[:, 0]] - coords[e[:, 1]], axis=1)
+    A = sp.coo_matrix((w, (e[:, 0], e[:, 1])), shape=(n_vertices, n_vertices))
+    return (A + A.T).tocsr()
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise InputError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
+
+
+def load_fsaverage(
+    mesh: str = "fsaverage5",
+    surface: str = "pial",
+    fs_dir: str | os.PathLike | None = None,
+) -> dict[str, Mesh]:
+    """Both hemispheres of an fsaverage mesh.
+
+    Parameters
+    ----------
+    mesh : {"fsaverage5", "fsaverage", "fsaverage3", "fsaverage4", "fsaverage6"}
+        Resolution. ``"fsaverage5"`` is read from nilearn's bundled copy (offline). Any other
+        resolution is read from ``fs_dir`` and, below full resolution, subsampled.
+    surface : {"pial", "white", "inflated", "sphere", "flat"}
+        Which surface. ``"flat"`` is only available for fsaverage5 (nilearn).
+    fs_dir : path, optional
+        A FreeSurfer subject directory of fsaverage (holding ``surf/lh.pial`` ...). When given,
+        it is used for every resolution (subsampled as needed); fsaverage5 faces then come from
+        nilearn, whose vertex order is the same nested order.
+
+    Returns
+    -------
+    dict
+        ``{"left": Mesh, "right": Mesh}``; left first.
+    """
+    _check_choice("mesh", mesh, FSAVERAGE_SIZES)
+    _check_choice("surface", surface, _NILEARN_SURFACES)
+    if fs_dir is None:
+        if mesh != "fsaverage5":
+            raise InputError(
+                f"mesh={mesh!r}: only fsaverage5 ships with nilearn; pass fs_dir= (a FreeSurfer "
+                "fsaverage folder with surf/) or use load_surface on a geometry file"
+            )
+        return _nilearn_fsaverage5(surface)
+    fs_dir = Path(fs_dir)
+    fs_name = "white" if surface in ("white", "white_matter") else surface
+    out = {}
+    for hemi in HEMIS:
+        path = fs_dir / "surf" / f"{FS_HEMIS[hemi]}.{fs_name}"
+        out[hemi] = load_surface(path)
+    n = FSAVERAGE_SIZES[mesh]
+    if n != out["left"].n_vertices:
+        out = {h: subsample_mesh(m, mesh) for h, m in out.items()}
+    return out
+
+
+def _nilearn_fsaverage5(surface: str) -> dict[str, Mesh]:
+    from nilearn import datasets
+
+    bunch = datasets.load_fsaverage("fsaverage5")
+    poly = bunch[_NILEARN_SURFACES[surface]]
+    return {
+        hemi: Mesh(
+            np.asarray(poly.parts[hemi].coordinates, dtype=np.float64),
+            np.asarray(poly.parts[hemi].faces, dtype=np.int64),
+        )
+        for hemi in HEMIS
+    }
+
+
+def load_surface(path: str | os.PathLike) -> Mesh:
+    """Read a FreeSurfer geometry file (``lh.pial``, ``rh.sphere.reg``, ...) as a :class:`Mesh`."""
+    from nibabel.freesurfer import read_geometry
+
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(f"{path}: surface file not found; give a FreeSurfer geometry file")
+    try:
+        coords, faces = read_geometry(str(path))
+    except Exception as exc:  # nibabel raises ValueError/struct errors on corrupt files
+        raise DataFormatError(
+            f"{path}: not a readable FreeSurfer geometry file ({type(exc).__name__}: {exc})"
+        ) from exc
+    return Mesh(np.asarray(coords, dtype=np.float64), np.asarray(faces, dtype=np.int64))
+
+
+def subsample_mesh(mesh: Mesh, target: str = "fsaverage5") -> Mesh:
+    """Subsample a full fsaverage mesh to a lower icosahedral resolution.
+
+    The coordinates are the first ``n`` vertices; the faces are those of the target resolution.
+    Faces of fsaverage5 come from nilearn; other resolutions are not available offline.
+    """
+    _check_choice("target", target, FSAVERAGE_SIZES)
+    n = FSAVERAGE_SIZES[target]
+    if mesh.n_vertices < n:
+        raise InputError(f"mesh: has {mesh.n_vertices} vertices, cannot subsample to {target} ({n})")
+    if mesh.n_vertices == n:
+        return mesh
+    if target != "fsaverage5":
+        raise InputError(f"target={target!r}: only fsaverage5 faces are available offline")
+    faces = _nilearn_fsaverage5("sphere")["left"].faces
+    return Mesh(np.ascontiguousarray(mesh.coords[:n]), faces)
+
+
+def subsample_to_mesh(values: np.ndarray, mesh: str = "fsaverage5") -> np.ndarray:
+    """Per-vertex values of a finer fsaverage restricted to ``mesh`` (first ``n`` vertices).
+
+    ``values`` has the vertex axis first, with fsaverage's 163,842 (or any nested size ≥ the
+    target) entries.
+    """
+    _check_choice("mesh", mesh, FSAVERAGE_SIZES)
+    n = FSAVERAGE_SIZES[mesh]
+    values = np.asarray(values)
+    if values.shape[0] < n or values.shape[0] not in FSAVERAGE_SIZES.values():
+        raise InputError(
+            f"values: expected a per-vertex fsaverage map with ≥ {n} vertices "
+            f"(one of {sorted(set(FSAVERAGE_SIZES.values()))}), got {values.shape[0]}"
+        )
+    return values[:n]
+
+
+def read_label_table(path: str | os.PathLike) -> dict[int, str]:
+    """Read a FreeSurfer/NSD colour table (``*.ctab``): ``{id: name}``.
+
+    Each line is split on whitespace: the first token is the id, the second the name (NSD ctabs
+    may pad names with tabs and spaces; FreeSurfer LUTs add RGBA columns, which are ignored).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(f"{path}: colour table not found")
+    table = {}
+    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines()):
+        tokens = line.split()
+        if not tokens or tokens[0].startswith("#"):
+            continue
+        try:
+            table[int(tokens[0])] = tokens[1] if len(tokens) > 1 else ""
+        except ValueError as exc:
+            raise DataFormatError(
+                f"{path}, line {i + 1}: expected '<integer id> <name>', found {line!r}"
+            ) from exc
+    return table
+
+
+def read_surface_map(path: str | os.PathLike, mesh: str | None = None) -> np.ndarray:
+    """Read a per-vertex map from MGH/MGZ (any shape with one non-singleton axis, or V×D).
+
+    Parameters
+    ----------
+    path : path
+        ``.mgh`` or ``.mgz``.
+    mesh : str, optional
+        Subsample to this fsaverage resolution (e.g. ``"fsaverage5"``).
+
+    Returns
+    -------
+    (n_vertices,) or (n_vertices, D) array in the stored dtype (native byte order)
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(f"{path}: surface map not found")
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj)
+    except Exception as exc:
+        raise DataFormatError(
+            f"{path}: not a readable MGH/MGZ file ({type(exc).__name__}: {exc}); "
+            "re-download or re-create it"
+        ) from exc
+    data = data.astype(data.dtype.newbyteorder("="), copy=False)
+    shape = [s for s in data.shape if s != 1]
+    if len(shape) == 1:
+        data = data.reshape(-1)
+    else:
+        # MGH stores V×1×1×D; neuropythy writes 1×1×V
+        data = data.reshape(data.shape[0], -1)
+    if mesh is not None:
+        data = subsample_to_mesh(data, mesh)
+    return data
+
+
+def load_surface_atlas(
+    path: str | os.PathLike,
+    mesh: str | None = None,
+    ctab: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Read a per-vertex label atlas (MGZ/MGH with optional ``.ctab``, or FreeSurfer ``.annot``).
+
+    Parameters
+    ----------
+    path : path
+        ``{lh,rh}.atlas.mgz``/``.mgh`` or ``{lh,rh}.atlas.annot``.
+    mesh : str, optional
+        Subsample to this fsaverage resolution (``"fsaverage5"``: the first 10,242 vertices).
+    ctab : path, optional
+        Colour table. Defaults to ``<atlas>.mgz.ctab`` beside an MGZ (NSD's naming: for
+        ``lh.streams.mgz`` it is ``streams.mgz.ctab``), when it exists.
+
+    Returns
+    -------
+    labels : (n_vertices,) int64
+        0 = no label; annot files give -1 for unlabelled vertices as nibabel reads them.
+    names : dict of int -> str
+        Label names (empty when there is no table).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(f"{path}: atlas file not found")
+    if path.suffix == ".annot":
+        from nibabel.freesurfer import read_annot
+
+        try:
+            labels, _ctab, names = read_annot(str(path))
+        except Exception as exc:
+            raise DataFormatError(f"{path}: not a readable .annot file ({exc})") from exc
+        table = {i: (n.decode() if isinstance(n, bytes) else str(n)) for i, n in enumerate(names)}
+        labels = np.asarray(labels, dtype=np.int64)
+        if mesh is not None:
+            labels = subsample_to_mesh(labels, mesh)
+        return labels, table
+    values = read_surface_map(path, mesh=mesh)
+    if values.ndim != 1:
+        raise DataFormatError(f"{path}: expected one label per vertex, found shape {values.shape}")
+    if np.issubdtype(values.dtype, np.floating):
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise DataFormatError(f"{path}: expected integer labels, found non-integer values")
+    labels = values.astype(np.int64)
+    if ctab is None:
+        stem = path.name.split(".", 1)[1] if path.name[:3] in ("lh.", "rh.") else path.name
+        candidate = path.parent / f"{stem}.ctab"
+        table = read_label_table(candidate) if candidate.exists() else {}
+    else:
+        table = read_label_table(ctab)
+    return labels, table
+
+
+__all__ = [
+    "FSAVERAGE_SIZES",
+    "Mesh",
+    "load_fsaverage",
+    "load_surface",
+    "load_surface_atlas",
+    "mesh_adjacency",
+    "mesh_edges",
+    "read_label_table",
+    "read_surface_map",
+    "subsample_mesh",
+    "subsample_to_mesh",
+]

@@ -1,0 +1,172 @@
+"""Scikit-learn estimator around the ridge solvers: :class:`RidgeEncoder` (features → many units)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from brainalign.encoding.ridge import (
+    DEFAULT_ALPHAS,
+    DEFAULT_MEMORY_BUDGET,
+    FRACRIDGE_FRACTIONS,
+    RidgeResult,
+    fracridge_cv,
+    pearson_r,
+    ridge_cv,
+)
+from brainalign.errors import InputError
+
+MODES = ("ridge", "fracridge")
+
+
+class _RidgeBase(RegressorMixin, BaseEstimator):
+    """Shared fit / predict / score of the ridge estimators (parameters documented in subclasses)."""
+
+    def __init__(
+        self,
+        alphas=None,
+        cv=5,
+        alpha_per_target=True,
+        mode="ridge",
+        fractions=None,
+        fit_intercept=True,
+        backend="numpy",
+        device=None,
+        block_size=None,
+        memory_budget=DEFAULT_MEMORY_BUDGET,
+        verbose=None,
+    ):
+        self.alphas = alphas
+        self.cv = cv
+        self.alpha_per_target = alpha_per_target
+        self.mode = mode
+        self.fractions = fractions
+        self.fit_intercept = fit_intercept
+        self.backend = backend
+        self.device = device
+        self.block_size = block_size
+        self.memory_budget = memory_budget
+        self.verbose = verbose
+
+    def _fit_arrays(self, X, y):
+        if y is None:
+            raise InputError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None; "
+                "pass the targets (n_images × n_targets)"
+            )
+        X = validate_data(self, X, reset=True, dtype=[np.float32, np.float64], ensure_min_samples=2)
+        y_arr = y if isinstance(y, np.memmap) else np.asarray(y)
+        if y_arr.dtype == object:
+            y_arr = y_arr.astype(np.float64)
+        self._y_1d = y_arr.ndim == 1
+        if self.mode not in MODES:
+            raise InputError(f"mode={self.mode!r}: expected one of {MODES}")
+        common = dict(
+            cv=self.cv,
+            fit_intercept=self.fit_intercept,
+            backend=self.backend,
+            device=self.device,
+            block_size=self.block_size,
+            memory_budget=self.memory_budget,
+            verbose=self.verbose,
+        )
+        if self.mode == "ridge":
+            alphas = DEFAULT_ALPHAS if self.alphas is None else self.alphas
+            res = ridge_cv(X, y_arr, alphas, alpha_per_target=self.alpha_per_target, **common)
+        else:
+            fractions = FRACRIDGE_FRACTIONS if self.fractions is None else self.fractions
+            res = fracridge_cv(X, y_arr, fractions, **common)
+        self._set_fitted(res)
+        return self
+
+    def _set_fitted(self, res: RidgeResult):
+        if self._y_1d:
+            self.coef_ = res.coef[:, 0]
+            self.intercept_ = float(res.intercept[0])
+            self.alpha_ = float(res.alphas[0])
+        else:
+            self.coef_ = res.coef.T  # (n_targets, n_features), scikit-learn's layout (a view)
+            self.intercept_ = res.intercept
+            self.alpha_ = res.alphas
+        self.cv_scores_ = res.cv_scores
+        self.candidates_ = res.candidates
+        self.fraction_ = res.fraction
+        self.nan_targets_ = res.nan_targets
+        self.constant_targets_ = res.constant_targets
+
+    def predict(self, X):
+        """Predictions (n_images × n_targets), or (n_images,) when fit on a 1-D target."""
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        dtype = np.float64 if X.dtype == np.float64 else np.float32
+        coef = np.asarray(self.coef_, dtype=dtype)
+        return X.astype(dtype, copy=False) @ coef.T + np.asarray(self.intercept_, dtype=dtype)
+
+    def score(self, X, y, sample_weight=None):
+        """Pearson r between predicted and actual targets, per target.
+
+        Returns a float for a 1-D target, else an (n_targets,) array (NaN for dropped or constant
+        targets). ``sample_weight`` is not supported.
+        """
+        if sample_weight is not None:
+            raise InputError("sample_weight: not supported by the ridge estimators")
+        pred = self.predict(X)
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != pred.shape:
+            raise InputError(f"y: expected shape {pred.shape} to match the predictions, got {y.shape}")
+        if y.ndim == 1:
+            return float(pearson_r(pred[:, None], y[:, None])[0])
+        return pearson_r(pred, y).astype(np.float32)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class RidgeEncoder(_RidgeBase):
+    """Cross-validated ridge from features (caption embeddings) to many units (vertices, voxels).
+
+    One eigendecomposition per fold is shared by every alpha and unit; units are processed in
+    blocks under ``memory_budget``; one alpha per unit by default (see
+    :func:`brainalign.encoding.ridge_cv`).
+
+    Parameters
+    ----------
+    alphas : array-like or None
+        Candidate penalties (ridge mode); ``None`` = ``DEFAULT_ALPHAS`` (1e-2 … 1e7, 10 values).
+    cv : int, splitter, iterable of (train, val), ``"loo"`` or ``"gcv"``
+        Folds (an int is unshuffled ``KFold``) or efficient leave-one-out / generalised CV.
+    alpha_per_target : bool
+        One alpha per unit (default) or one shared alpha (ridge mode).
+    mode : ``"ridge"`` or ``"fracridge"``
+        ``"fracridge"`` reproduces the paper: fractions of the OLS norm, one fraction for all units
+        chosen by mean R² (see :func:`brainalign.encoding.fracridge_cv`).
+    fractions : array-like or None
+        Candidate fractions (fracridge mode); ``None`` = ``linspace(0.05, 1.05, 20)``.
+    fit_intercept : True, False or ``"paper"``
+        ``"paper"`` is the published code's dropped intercept (compatibility only).
+    backend, device : str
+        ``"numpy"`` or ``"torch"``; ``device="cuda"`` for a GPU.
+    block_size, memory_budget : int
+        Units per block (``None``: from ``memory_budget`` bytes).
+    verbose : bool or None
+        Progress bar.
+
+    Attributes
+    ----------
+    coef_ : (n_units, n_features) float32, or (n_features,) for a 1-D target
+    intercept_ : (n_units,) float32 or float
+    alpha_ : (n_units,) float64 or float
+        Selected penalty per unit (fracridge: the alpha the chosen fraction implies).
+    fraction_ : float or None
+    cv_scores_ : (n_candidates, n_units) float32
+    nan_targets_, constant_targets_ : (n_units,) bool
+        Units dropped for NaN (predictions NaN) and units constant in training.
+    """
+
+    def fit(self, X, y):
+        """Fit on embeddings ``X`` (n_images × n_features) and responses ``y`` (n_images × n_units)."""
+        return self._fit_arrays(X, y)

@@ -1,0 +1,516 @@
+"""Rank vision models against the brain: noise-ceiling-normalised ROI RSA, the paper's §8.1 table.
+
+For every subject, ROI and model (paper_methods §3.4, §7.3):
+
+1. the model's RDM (correlation distance of its features) is correlated (Pearson) with the
+   ROI's RDM on the paper's disjoint random subsets of ``subset_size`` images, and the
+   correlations are averaged over subsets;
+2. for a model with several instances (seeds) the per-subject correlations are averaged over
+   instances, as the authors did (not the RDMs);
+3. the subject's correlation is divided by its ROI noise ceiling: the Pearson correlation of its
+   ROI RDM on the images every subject saw (NSD's shared images) with the mean RDM of the other
+   subjects.
+
+The summary has, per model and ROI, the mean and SEM over subjects of the normalised r, a
+one-sample two-sided t-test against 0, and for every pair of models within a ROI a paired t-test
+across subjects with Benjamini–Hochberg FDR over the pairs of that ROI (the authors used an
+independent-samples test, reported beside it as ``p_ind`` for comparison).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from brainalign.errors import ConfigError, InputError
+from brainalign.networks.zoo import ZooModel, model_features
+from brainalign.utils import atomic_path, progress
+
+
+@dataclass
+class Comparison:
+    """What :func:`compare_models` returns.
+
+    Attributes
+    ----------
+    subjects : DataFrame
+        One row per subject × ROI × model: ``r`` (mean over subsets and instances), ``ceiling``,
+        ``r_normalised``, ``instances``.
+    table : DataFrame
+        One row per model × ROI: ``mean``, ``sem``, ``t``, ``p`` (one-sample vs 0), ``n_subjects``,
+        ``training_images``, ``mean_raw``, ``ceiling_mean``.
+    pairwise : DataFrame
+        One row per ROI × model pair: ``diff`` (mean of a − b), ``t``, ``p`` (paired), ``q``
+        (BH-FDR within the ROI), ``significant``, ``p_ind`` (the paper's ttest_ind).
+    files : dict
+        Written files (``table_csv``, ``table_parquet``, ``subjects_csv``, ``pairwise_csv``,
+        ``figure`` …) when ``out`` was given.
+    """
+
+    subjects: pd.DataFrame
+    table: pd.DataFrame
+    pairwise: pd.DataFrame
+    files: dict = field(default_factory=dict)
+
+
+def fdr_bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q), NaNs kept."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    if not ok.any():
+        return q
+    pv = p[ok]
+    order = np.argsort(pv)
+    ranked = pv[order] * len(pv) / np.arange(1, len(pv) + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty_like(pv)
+    out[order] = np.minimum(ranked, 1.0)
+    q[ok] = out
+    return q
+
+
+def _one_sample(x: np.ndarray) -> tuple[float, float]:
+    x = x[np.isfinite(x)]
+    if len(x) < 2 or np.allclose(x, x[0]):
+        return float("nan"), float("nan")
+    res = sps.ttest_1samp(x, 0.0)
+    return float(res.statistic), float(res.pvalue)
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if len(a) < 2 or np.allclose(a - b, (a - b)[0]):
+        return float("nan"), float("nan"), float("nan")
+    rel = sps.ttest_rel(a, b)
+    ind = sps.ttest_ind(a, b)
+    return float(rel.statistic), float(rel.pvalue), float(ind.pvalue)
+
+
+def _check_subject(sub, rois: Sequence[str]) -> None:
+    for attr in ("betas", "image_ids", "rois", "shared"):
+        if not hasattr(sub, attr):
+            raise InputError(f"subjects: expected SubjectResponses-like objects with .{attr}")
+    missing = [r for r in rois if r not in sub.rois]
+    if missing:
+        raise InputError(
+            f"rois: subject {getattr(sub, 'subject', '?')} has no ROI {missing}; it has {sorted(sub.rois)}"
+        )
+
+
+def _roi_patterns(sub, roi: str, rows: np.ndarray | None = None) -> np.ndarray:
+    mask = np.asarray(sub.rois[roi], dtype=bool)
+    X = np.asarray(
+        sub.betas[rows][:, mask] if rows is not None else sub.betas[:, mask], dtype=np.float64
+    )
+    keep = np.isfinite(X).all(axis=0)  # the paper drops units with any NaN
+    if keep.sum() < 2:
+        raise InputError(
+            f"rois[{roi!r}]: fewer than 2 finite units for subject {getattr(sub, 'subject', '?')}"
+        )
+    return X[:, keep]
+
+
+def subset_rsa(
+    brain: np.ndarray, features: Sequence[np.ndarray], subsets: np.ndarray
+) -> np.ndarray:
+    """Mean over ``subsets`` of the Pearson r between brain and model correlation-distance RDMs.
+
+    Parameters
+    ----------
+    brain : (n_images, n_units) patterns of one ROI
+    features : list of (n_images, d) model features (instances)
+    subsets : (n_subsets, size) row indices
+
+    Returns
+    -------
+    (n_instances,) mean r per instance
+    """
+    from brainalign.rsa import compare_rdms, compute_rdm
+
+    out = np.zeros((len(subsets), len(features)))
+    for s, rows in enumerate(subsets):
+        b = compute_rdm(brain[rows], "correlation")
+        m = np.stack(
+            [compute_rdm(np.asarray(f[rows], dtype=np.float64), "correlation") for f in features]
+        )
+        out[s] = compare_rdms(m, b, "pearson")
+    return out.mean(axis=0)
+
+
+def roi_noise_ceilings(subjects: Sequence, roi: str, shared_ids: np.ndarray) -> np.ndarray:
+    """Leave-one-subject-out ceiling per subject on ``shared_ids`` (Pearson with the others' mean RDM)."""
+    from brainalign.rsa import compare_rdms, compute_rdm
+
+    if len(subjects) < 2:
+        raise InputError(
+            "subjects: a leave-one-subject-out noise ceiling needs at least 2 subjects"
+        )
+    rdms = []
+    for sub in subjects:
+        rows = np.searchsorted(sub.image_ids, shared_ids)
+        rdms.append(compute_rdm(_roi_patterns(sub, roi, rows), "correlation"))
+    rdms = np.stack(rdms)
+    total = rdms.sum(0)
+    return np.array(
+        [
+            compare_rdms((total - rdms[i]) / (len(rdms) - 1), rdms[i], "pearson")
+            for i in range(len(rdms))
+        ]
+    )
+
+
+def compare_models(
+    models: Sequence[ZooModel] | Mapping[str, Sequence[np.ndarray] | np.ndarray],
+    subjects: Sequence,
+    images=None,
+    *,
+    rois: Sequence[str] = ("ventral", "lateral", "parietal"),
+    subset_size: int = 100,
+    random_state: int = 0,
+    ceiling_ids: Sequence[int] | None = None,
+    device="cpu",
+    batch_size: int = 32,
+    cache_dir: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+    title: str = "Representational agreement (noise-ceiling normalised)",
+    verbose: bool | None = None,
+) -> Comparison:
+    """Noise-ceiling-normalised ROI RSA of several models, with subject dots and paired tests.
+
+    Parameters
+    ----------
+    models : list of ZooModel, or dict name -> features
+        Zoo models (their features are computed for ``images``), or features already computed:
+        ``{name: (n_all, d) array or [per-instance arrays]}`` with rows aligned with ``images``'
+        ids (pass ``images`` as the ids array then).
+    subjects : list of SubjectResponses
+        Each subject's betas, image ids, shared flags and ROI masks.
+    images : ImageData, (n, H, W, 3) uint8, or ids
+        The stimuli whose ids cover every subject's images (``ImageData.ids`` / row ids).
+    rois : sequence of str
+        ROI names (the paper's higher-level streams: ventral, lateral, parietal).
+    subset_size : int
+        Images per disjoint random subset (the paper's 100); subsets are drawn per subject with
+        ``random_state`` (seeded, unlike the paper) and shared by every model.
+    ceiling_ids : sequence of int, optional
+        Images for the noise ceiling (default: the shared images every subject saw).
+    out : path, optional
+        Folder for ``table.csv``, ``table.parquet``, ``subjects.csv``/``.parquet``,
+        ``pairwise.csv``/``.parquet`` and ``figure.png``.
+
+    Returns
+    -------
+    Comparison
+    """
+    from brainalign.networks.data import ImageData
+
+    rois = list(rois)
+    if not subjects:
+        raise InputError("subjects: give at least one subject")
+    for sub in subjects:
+        _check_subject(sub, rois)
+    # ---- the union of images needed, and features on them
+    all_ids = np.unique(np.concatenate([np.asarray(s.image_ids, dtype=np.int64) for s in subjects]))
+    if isinstance(models, Mapping):
+        if images is None:
+            raise InputError("images: with precomputed features, pass the ids their rows belong to")
+        row_ids = (
+            images.ids if isinstance(images, ImageData) else np.asarray(images, dtype=np.int64)
+        )
+        feats = {}
+        for name, value in models.items():
+            inst = [value] if isinstance(value, np.ndarray) else list(value)
+            feats[name] = [_rows_for(np.asarray(f), row_ids, all_ids, name) for f in inst]
+        meta = {name: None for name in models}
+    else:
+        if images is None:
+            raise InputError("images: the stimuli to run the models on (ImageData or a reader)")
+        source = images
+        if isinstance(images, ImageData):
+            pos = np.searchsorted(images.ids, all_ids)
+            pos = np.clip(pos, 0, len(images.ids) - 1)
+            if not np.array_equal(images.ids[pos], all_ids):
+                raise InputError("images: do not cover every subject's image ids")
+            source = images.subset(pos)
+        feats, meta = {}, {}
+        for entry in progress(list(models), desc="models", verbose=verbose):
+            feats[entry.name] = model_features(
+                entry, source, ids=all_ids, device=device, batch_size=batch_size, cache_dir=cache_dir,
+                verbose=verbose,
+            )  # fmt: skip
+            meta[entry.name] = entry.training_images
+    names = list(feats)
+    if len(set(names)) != len(names):
+        raise InputError("models: names must be unique")
+
+    # ---- ceilings on the images every subject saw
+    if ceiling_ids is None:
+        shared = [
+            set(np.asarray(s.image_ids)[np.asarray(s.shared, dtype=bool)].tolist())
+            for s in subjects
+        ]
+        ceiling_ids = (
+            np.array(sorted(set.intersection(*shared)), dtype=np.int64) if shared else np.array([])
+        )
+    ceiling_ids = np.asarray(ceiling_ids, dtype=np.int64)
+    use_ceiling = len(subjects) >= 2 and len(ceiling_ids) >= 3
+    ceilings = {
+        roi: roi_noise_ceilings(subjects, roi, ceiling_ids)
+        if use_ceiling
+        else np.full(len(subjects), np.nan)
+        for roi in rois
+    }
+
+    # ---- per subject × ROI × model
+    rows = []
+    for si, sub in enumerate(progress(subjects, desc="subjects", verbose=verbose)):
+        pos = np.searchsorted(all_ids, np.asarray(sub.image_ids, dtype=np.int64))
+        rng = np.random.default_rng(
+            np.random.SeedSequence([int(random_state), int(getattr(sub, "subject", si))])
+        )
+        n = len(pos)
+        size = min(int(subset_size), n)
+        if size < 3:
+            raise InputError(f"subject {getattr(sub, 'subject', si)}: fewer than 3 images for RSA")
+        subsets = rng.permutation(n)[: (n // size) * size].reshape(-1, size)
+        for roi in rois:
+            brain = _roi_patterns(sub, roi)
+            for name in names:
+                r_inst = subset_rsa(brain, [f[pos] for f in feats[name]], subsets)
+                r = float(np.mean(r_inst))
+                c = float(ceilings[roi][si])
+                rows.append(
+                    {
+                        "subject": int(getattr(sub, "subject", si + 1)),
+                        "roi": roi,
+                        "model": name,
+                        "r": r,
+                        "ceiling": c,
+                        "r_normalised": r / c if np.isfinite(c) and c > 0 else np.nan,
+                        "instances": len(r_inst),
+                    }
+                )
+    per_subject = pd.DataFrame(rows)
+    value = "r_normalised" if use_ceiling else "r"
+
+    summary = []
+    for roi in rois:
+        for name in names:
+            sel = per_subject[(per_subject.roi == roi) & (per_subject.model == name)]
+            x = sel[value].to_numpy()
+            t, p = _one_sample(x)
+            summary.append(
+                {
+                    "model": name,
+                    "roi": roi,
+                    "mean": float(np.nanmean(x)),
+                    "sem": float(np.nanstd(x, ddof=1) / np.sqrt(np.isfinite(x).sum()))
+                    if len(x) > 1
+                    else np.nan,
+                    "t": t,
+                    "p": p,
+                    "n_subjects": int(np.isfinite(x).sum()),
+                    "mean_raw": float(sel["r"].mean()),
+                    "ceiling_mean": float(sel["ceiling"].mean()),
+                    "training_images": meta.get(name),
+                    "normalised": use_ceiling,
+                }
+            )
+    table = pd.DataFrame(summary)
+
+    pairs = []
+    for roi in rois:
+        wide = per_subject[per_subject.roi == roi].pivot(
+            index="subject", columns="model", values=value
+        )
+        block = []
+        for a, b in itertools.combinations(names, 2):
+            t, p, p_ind = _paired(wide[a].to_numpy(), wide[b].to_numpy())
+            block.append(
+                {
+                    "roi": roi,
+                    "model_a": a,
+                    "model_b": b,
+                    "diff": float((wide[a] - wide[b]).mean()),
+                    "t": t,
+                    "p": p,
+                    "p_ind": p_ind,
+                }
+            )
+        q = fdr_bh(np.array([d["p"] for d in block])) if block else []
+        for d, qq in zip(block, q, strict=True):
+            d["q"] = float(qq)
+            d["significant"] = bool(np.isfinite(qq) and qq < 0.05)
+        pairs.extend(block)
+    pairwise = pd.DataFrame(
+        pairs, columns=["roi", "model_a", "model_b", "diff", "t", "p", "p_ind", "q", "significant"]
+    )
+    result = Comparison(per_subject, table, pairwise)
+    if out is not None:
+        result.files = write_comparison(result, out, title=title, value=value)
+    return result
+
+
+def _rows_for(features: np.ndarray, row_ids: np.ndarray, want: np.ndarray, name: str) -> np.ndarray:
+    if features.ndim != 2 or len(features) != len(row_ids):
+        raise InputError(
+            f"models[{name!r}]: expected ({len(row_ids)}, d) features aligned with the ids, got {features.shape}"
+        )
+    order = np.argsort(row_ids)
+    pos = order[np.clip(np.searchsorted(row_ids[order], want), 0, len(row_ids) - 1)]
+    if not np.array_equal(row_ids[pos], want):
+        raise InputError(f"models[{name!r}]: features lack some subjects' image ids")
+    return np.asarray(features[pos], dtype=np.float32)
+
+
+def plot_comparison(
+    comparison: Comparison, path: str | os.PathLike, title: str = "", value: str = "r_normalised"
+) -> Path:
+    """Bars (mean ± SEM over subjects) per ROI and model, with one dot per subject; PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    table, subj = comparison.table, comparison.subjects
+    rois = list(dict.fromkeys(table.roi))
+    models = list(dict.fromkeys(table.model))
+    width = 0.8 / max(len(models), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rois) * max(len(models), 1) * 0.5 + 2), 4))
+    colours = plt.cm.tab20(np.linspace(0, 1, max(len(models), 2)))
+    rng = np.random.default_rng(0)
+    for j, name in enumerate(models):
+        xs = np.arange(len(rois)) + (j - (len(models) - 1) / 2) * width
+        rows = table[table.model == name].set_index("roi").loc[rois]
+        ax.bar(
+            xs, rows["mean"], width * 0.9, yerr=rows["sem"], color=colours[j], label=name, capsize=2
+        )
+        for x, roi in zip(xs, rois, strict=True):
+            dots = subj[(subj.model == name) & (subj.roi == roi)][value].to_numpy()
+            ax.scatter(
+                x + rng.uniform(-width * 0.2, width * 0.2, len(dots)),
+                dots,
+                s=8,
+                color="k",
+                zorder=3,
+            )
+    ax.set_xticks(np.arange(len(rois)), rois)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylabel("Pearson r / noise ceiling" if value == "r_normalised" else "Pearson r")
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return path
+
+
+def write_comparison(
+    comparison: Comparison, out: str | os.PathLike, title: str = "", value: str = "r_normalised"
+) -> dict:
+    """Write the tables (CSV and Parquet) and the figure into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for key, df in (
+        ("table", comparison.table),
+        ("subjects", comparison.subjects),
+        ("pairwise", comparison.pairwise),
+    ):
+        with atomic_path(out / f"{key}.csv") as tmp:
+            df.to_csv(tmp, index=False)
+        files[f"{key}_csv"] = out / f"{key}.csv"
+        with atomic_path(out / f"{key}.parquet") as tmp:
+            df.to_parquet(tmp, index=False)
+        files[f"{key}_parquet"] = out / f"{key}.parquet"
+    files["figure"] = plot_comparison(comparison, out / "figure.png", title=title, value=value)
+    return files
+
+
+def run_compare_config(path: str | os.PathLike, *, verbose: bool | None = True) -> Comparison:
+    """``brainalign compare-models CONFIG``: an NSD folder, subjects, ROIs and ``[[models]]``.
+
+    ::
+
+        [data]
+        root = "virtual_nsd"          # an NSD-layout folder (real or virtual)
+        subjects = [1, 2, 3, 4]
+        space = "fsaverage"
+        rois = ["ventral", "lateral", "parietal"]
+
+        [rsa]
+        subset_size = 100
+        random_state = 0
+
+        [[models]]
+        name = "LLM-trained RCNN"
+        kind = "blt"
+        checkpoints = ["runs/mpnet/seed1", "runs/mpnet/seed2"]
+        training_images = 48236
+
+        [[models]]
+        name = "EfficientNet-lite0"
+        kind = "efficientnet-lite0"
+
+        [output]
+        dir = "results/compare"
+        device = "cpu"
+    """
+    from brainalign import datasets
+    from brainalign.networks.config import read_toml
+    from brainalign.networks.data import from_stimuli
+
+    path = Path(path)
+    cfg = read_toml(path)
+    base = path.parent
+    for section in ("data", "models", "output"):
+        if section not in cfg:
+            raise ConfigError(f"{path}: missing section [{section}]")
+    data = cfg["data"]
+    if "root" not in data:
+        raise ConfigError(f"{path}: [data] needs root = 'an NSD folder'")
+    root = Path(data["root"]) if Path(data["root"]).is_absolute() else base / data["root"]
+    for fn in ("load_nsd", "load_stimuli"):
+        if not hasattr(datasets, fn):
+            raise ConfigError(f"brainalign.datasets.{fn} is not available in this installation")
+    subjects = [
+        datasets.load_nsd(root, subject=int(s), space=data.get("space", "fsaverage"))
+        for s in data.get("subjects", [1])
+    ]
+    stim = datasets.load_stimuli(root)
+    images = from_stimuli(stim, targets={})
+    models = [ZooModel.from_dict(m, base_dir=base) for m in cfg["models"]]
+    rsa = cfg.get("rsa", {})
+    output = cfg["output"]
+    out = Path(output.get("dir", "compare_models"))
+    out = out if out.is_absolute() else base / out
+    return compare_models(
+        models, subjects, images, rois=data.get("rois", ["ventral", "lateral", "parietal"]),
+        subset_size=int(rsa.get("subset_size", 100)), random_state=int(rsa.get("random_state", 0)),
+        device=output.get("device", "cpu"), batch_size=int(output.get("batch_size", 32)),
+        cache_dir=out / "activations", out=out, title=output.get("title", "Representational agreement"),
+        verbose=verbose,
+    )  # fmt: skip
+
+
+__all__ = [
+    "Comparison",
+    "compare_models",
+    "fdr_bh",
+    "plot_comparison",
+    "roi_noise_ceilings",
+    "run_compare_config",
+    "subset_rsa",
+    "write_comparison",
+]

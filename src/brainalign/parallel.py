@@ -1,0 +1,393 @@
+"""One executor interface for the pipeline's tasks: serial, local processes, or Dask distributed.
+
+A *task* is a small, picklable description (subject × model × chunk, a few numbers and paths).
+Large arrays travel once, never per task: pass them as ``shared`` and every call of ``fn`` gets
+them as keyword arguments —
+
+* serial: the arrays themselves;
+* local processes, and Dask with ``share="memmap"``: written once as ``.npy`` files and opened
+  memory-mapped (read-only) by each worker, once per worker process;
+* Dask with ``share="scatter"`` (the default when joining a remote scheduler, where workers may
+  not see this machine's disk): scattered once to every worker with ``broadcast=True``.
+
+Results come back in task order and equal a serial run's: tasks carry their own seeds, and
+workers run single-threaded BLAS so the floating-point summation order does not depend on
+how many threads a worker has.
+
+>>> def square(task, offset):
+...     return task * task + offset[0]
+>>> with get_executor("serial") as ex:
+...     ex.map(square, [1, 2, 3], shared={"offset": np.array([10])})
+[11, 14, 19]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainalign.errors import ConfigError, InputError
+from brainalign.utils.hashing import hash_array
+from brainalign.utils.progress import progress
+
+EXECUTORS = ("serial", "processes", "dask")
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+# Per-process cache of memory-mapped shared arrays (path -> array), so a worker opens each once.
+_OPENED: dict[str, np.ndarray] = {}
+
+
+def _open_shared(specs: dict[str, str]) -> dict[str, np.ndarray]:
+    out = {}
+    for name, path in specs.items():
+        arr = _OPENED.get(path)
+        if arr is None:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            _OPENED[path] = arr
+        out[name] = arr
+    return out
+
+
+def _call_with_files(fn: Callable, task: Any, specs: dict[str, str]):
+    return fn(task, **_open_shared(specs))
+
+
+def _call_with_arrays(fn: Callable, task: Any, **arrays):
+    return fn(task, **arrays)
+
+
+def _limit_threads(n_threads: int = 1) -> None:
+    for var in _THREAD_VARS:
+        os.environ[var] = str(n_threads)
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n_threads)
+    with contextlib.suppress(ImportError):
+        import torch
+
+        torch.set_num_threads(n_threads)
+
+
+def _check_shared(shared: dict | None) -> dict[str, np.ndarray]:
+    shared = dict(shared or {})
+    for name, arr in shared.items():
+        if not isinstance(arr, np.ndarray):
+            raise InputError(
+                f"shared[{name!r}]: expected a numpy array (shared values travel memory-mapped or "
+                f"scattered), got {type(arr).__name__}; put small values in the task instead"
+            )
+        if arr.dtype == object:
+            raise InputError(f"shared[{name!r}]: object arrays cannot be shared without pickling")
+    return shared
+
+
+class Executor:
+    """Run ``fn(task, **shared)`` over tasks. Subclasses: serial, processes, Dask.
+
+    Use as a context manager (``with get_executor(...) as ex``) so workers and temporary files
+    are released.
+    """
+
+    name = "base"
+    n_workers = 1
+
+    def map(
+        self,
+        fn: Callable,
+        tasks: Sequence,
+        *,
+        shared: dict[str, np.ndarray] | None = None,
+        on_result: Callable[[int, Any], None] | None = None,
+        desc: str | None = None,
+    ) -> list:
+        """Apply ``fn`` to every task; return results in task order.
+
+        Parameters
+        ----------
+        fn : callable
+            A module-level function ``fn(task, **shared) -> result`` (importable by workers).
+        tasks : sequence
+            Small picklable task descriptions.
+        shared : dict of str -> ndarray, optional
+            Large read-only arrays every task needs; shipped once per worker, not per task.
+        on_result : callable, optional
+            Called in this process as ``on_result(index, result)`` as each task finishes (in
+            completion order), e.g. to write the task's result to the cache at once so a killed
+            run resumes from there.
+        desc : str, optional
+            Progress-bar label.
+
+        Returns
+        -------
+        list
+            ``[fn(tasks[0], **shared), fn(tasks[1], **shared), ...]``.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release workers and temporary files."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_workers={self.n_workers})"
+
+
+class SerialExecutor(Executor):
+    """Everything in this process, in task order (the reference the others must equal)."""
+
+    name = "serial"
+
+    def map(self, fn, tasks, *, shared=None, on_result=None, desc=None):
+        shared = _check_shared(shared)
+        results = []
+        for i, task in enumerate(progress(tasks, total=len(tasks), desc=desc, unit="task")):
+            res = fn(task, **shared)
+            if on_result is not None:
+                on_result(i, res)
+            results.append(res)
+        return results
+
+
+class _FileSharing:
+    """Writes shared arrays once as .npy files in a private folder (content-addressed)."""
+
+    def __init__(self, folder: str | os.PathLike | None = None):
+        self._own = folder is None
+        self.folder = Path(folder or tempfile.mkdtemp(prefix="brainalign-shared-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def specs(self, shared: dict[str, np.ndarray]) -> dict[str, str]:
+        from brainalign.utils.io import atomic_save_npy
+
+        out = {}
+        for name, arr in shared.items():
+            path = self.folder / f"{hash_array(arr)[:32]}.npy"
+            if not path.exists():
+                atomic_save_npy(path, arr)
+            out[name] = str(path)
+        return out
+
+    def close(self):
+        if self._own:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class ProcessExecutor(Executor):
+    """Local worker processes (``spawn``), shared arrays memory-mapped from .npy files.
+
+    Parameters
+    ----------
+    n_workers : int
+        Number of processes.
+    shared_dir : path, optional
+        Where shared arrays are written (default: a temporary folder removed on close).
+    """
+
+    name = "processes"
+
+    def __init__(self, n_workers: int = 2, shared_dir: str | os.PathLike | None = None):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if n_workers < 1:
+            raise InputError(f"n_workers: must be >= 1, got {n_workers}")
+        self.n_workers = n_workers
+        self._files = _FileSharing(shared_dir)
+        self._pool = ProcessPoolExecutor(
+            max_workers=n_workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_limit_threads,
+            initargs=(1,),
+        )
+
+    def map(self, fn, tasks, *, shared=None, on_result=None, desc=None):
+        from concurrent.futures import as_completed
+
+        specs = self._files.specs(_check_shared(shared))
+        futures = {self._pool.submit(_call_with_files, fn, t, specs): i for i, t in enumerate(tasks)}
+        return _collect(futures, as_completed(futures), len(tasks), on_result, desc, cancel=_cancel_cf)
+
+    def close(self):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._files.close()
+
+
+class DaskExecutor(Executor):
+    """Dask distributed: a ``LocalCluster`` on loopback, or an existing cluster's scheduler.
+
+    Parameters
+    ----------
+    n_workers : int
+        Workers of the local cluster (ignored when ``scheduler`` is given).
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``) or a scheduler JSON file; the
+        cluster's own workers are used (see docs/cluster.md for SLURM with dask-jobqueue).
+    share : {"auto", "memmap", "scatter"}
+        How shared arrays reach workers. ``"memmap"`` needs a folder every worker can read
+        (always true for a local cluster; a shared file system on a cluster); ``"scatter"``
+        sends each array once to every worker. ``"auto"``: memmap locally, scatter remotely.
+    shared_dir : path, optional
+        Folder for memory-mapped shared arrays (default: temporary, removed on close).
+    """
+
+    name = "dask"
+
+    def __init__(
+        self,
+        n_workers: int = 2,
+        scheduler: str | None = None,
+        share: str = "auto",
+        shared_dir: str | os.PathLike | None = None,
+    ):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
+            raise ConfigError("compute.executor = 'dask' needs dask[distributed] installed") from exc
+        if share not in ("auto", "memmap", "scatter"):
+            raise InputError(f"share: expected 'auto', 'memmap' or 'scatter', got {share!r}")
+        self._cluster = None
+        if scheduler is None:
+            if n_workers < 1:
+                raise InputError(f"n_workers: must be >= 1, got {n_workers}")
+            env = {var: "1" for var in _THREAD_VARS}
+            self._cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                env=env,
+            )
+            self._client = Client(self._cluster)
+        else:
+            try:
+                if os.path.isfile(scheduler):
+                    self._client = Client(scheduler_file=scheduler, timeout="30s")
+                else:
+                    self._client = Client(scheduler, timeout="30s")
+            except OSError as exc:
+                raise ConfigError(
+                    f"compute.scheduler: cannot reach a Dask scheduler at {scheduler!r} ({exc}); "
+                    "start one (`dask scheduler`) or check the address"
+                ) from None
+        self.scheduler = scheduler
+        self.share = share if share != "auto" else ("memmap" if scheduler is None else "scatter")
+        self._files = _FileSharing(shared_dir)
+        self.n_workers = max(1, len(self._client.scheduler_info().get("workers", {})) or n_workers)
+
+    @property
+    def client(self):
+        return self._client
+
+    def map(self, fn, tasks, *, shared=None, on_result=None, desc=None):
+        from distributed import as_completed
+
+        shared = _check_shared(shared)
+        if self.share == "memmap":
+            specs = self._files.specs(shared)
+            submit = [
+                self._client.submit(_call_with_files, fn, t, specs, pure=False) for t in tasks
+            ]
+        else:
+            scattered = {
+                name: self._client.scatter(arr, broadcast=True, hash=False)
+                for name, arr in shared.items()
+            }
+            submit = [
+                self._client.submit(_call_with_arrays, fn, t, pure=False, **scattered)
+                for t in tasks
+            ]
+        futures = {f: i for i, f in enumerate(submit)}
+        return _collect(futures, as_completed(submit), len(tasks), on_result, desc, cancel=_cancel_dask)
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self._client.close()
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close()
+        self._files.close()
+
+
+def _cancel_cf(futures):
+    for f in futures:
+        f.cancel()
+
+
+def _cancel_dask(futures):
+    for f in futures:
+        f.cancel()
+
+
+def _collect(futures: dict, completed, n: int, on_result, desc, cancel) -> list:
+    results: list = [None] * n
+    bar = progress(total=n, desc=desc, unit="task")
+    try:
+        for fut in completed:
+            i = futures[fut]
+            try:
+                res = fut.result()
+            except BaseException:
+                cancel(futures)
+                raise
+            results[i] = res
+            if on_result is not None:
+                on_result(i, res)
+            bar.update(1)
+    finally:
+        bar.close()
+    return results
+
+
+def get_executor(
+    kind: str = "serial",
+    workers: int = 1,
+    scheduler: str | None = None,
+    **kwargs,
+) -> Executor:
+    """Build an executor by name.
+
+    Parameters
+    ----------
+    kind : {"serial", "processes", "dask"}
+        ``"dask"`` starts a loopback ``LocalCluster`` with ``workers`` workers unless
+        ``scheduler`` names a running one.
+    workers : int
+        Number of worker processes.
+    scheduler : str, optional
+        Dask scheduler address or scheduler file (implies ``kind="dask"``).
+    **kwargs
+        Passed on (``shared_dir``, ``share``).
+    """
+    if scheduler is not None:
+        kind = "dask"
+    if kind == "serial":
+        return SerialExecutor()
+    if kind == "processes":
+        return ProcessExecutor(workers, **kwargs)
+    if kind == "dask":
+        return DaskExecutor(workers, scheduler=scheduler, **kwargs)
+    raise InputError(f"kind: expected one of {EXECUTORS}, got {kind!r}")
+
+
+__all__ = [
+    "DaskExecutor",
+    "EXECUTORS",
+    "Executor",
+    "ProcessExecutor",
+    "SerialExecutor",
+    "get_executor",
+]

@@ -1,0 +1,254 @@
+"""Tasks, stages and the runner: what to compute, what is cached, and running the rest.
+
+A *stage* is a plain function ``fn(params, inputs, ctx) -> dict`` registered with
+:func:`stage`. A :class:`Task` applies one stage to one piece of work (a subject, a model, a
+chunk) with JSON parameters and named upstream tasks as inputs. Its cache key hashes the stage
+name, the parameters, the upstream keys and the stage's code, so the whole plan's keys are known
+before anything runs.
+
+Workers receive only the task's small description; they read their inputs from the cache
+(memory-mapped) and write their result there themselves, so no large array is pickled per task,
+and a killed run keeps every finished task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from brainalign.errors import InputError
+from brainalign.pipeline.cache import Result, StageCache
+from brainalign.utils.hashing import hash_json
+
+STAGES: dict[str, Stage] = {}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A registered stage: its name, function reference and code version."""
+
+    name: str
+    ref: str  # "module:qualname", importable by workers
+    version: str
+    description: str = ""
+
+    def resolve(self) -> Callable:
+        return _resolve(self.ref)
+
+
+def _code_version(fn: Callable) -> str:
+    from brainalign import __version__
+
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        source = fn.__qualname__
+    return hashlib.sha256(f"{__version__}\n{source}".encode()).hexdigest()[:16]
+
+
+def stage(name: str, description: str = "") -> Callable[[Callable], Callable]:
+    """Register ``fn(params, inputs, ctx) -> dict`` as the stage ``name``.
+
+    ``params`` is the task's JSON parameters, ``inputs`` maps each dependency name to its
+    :class:`~brainalign.pipeline.cache.Result` (arrays memory-mapped), and ``ctx`` holds
+    run-level settings that do not change results (backend, device, folders). The function
+    returns a dict of arrays and JSON values.
+    """
+
+    def register(fn: Callable) -> Callable:
+        doc = description or (inspect.getdoc(fn) or "").split("\n")[0]
+        STAGES[name] = Stage(name, f"{fn.__module__}:{fn.__qualname__}", _code_version(fn), doc)
+        return fn
+
+    return register
+
+
+@dataclass
+class Task:
+    """One unit of work: ``stage`` applied with ``params`` to the results of ``deps``."""
+
+    stage: str
+    name: str
+    params: dict = field(default_factory=dict)
+    deps: dict[str, Task] = field(default_factory=dict)
+    key: str = field(init=False)
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise InputError(f"task {self.name!r}: unknown stage {self.stage!r}; known: {sorted(STAGES)}")
+        self.key = hash_json(
+            {
+                "stage": self.stage,
+                "name": self.name,
+                "params": self.params,
+                "deps": {k: d.key for k, d in sorted(self.deps.items())},
+                "code": STAGES[self.stage].version,
+            }
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.stage}:{self.name}"
+
+
+def _levels(tasks: Sequence[Task]) -> list[list[Task]]:
+    """Group tasks into waves: a task runs after every wave holding one of its dependencies."""
+    level: dict[str, int] = {}
+    by_key = {t.key: t for t in tasks}
+
+    def depth(t: Task) -> int:
+        if t.key not in level:
+            for d in t.deps.values():
+                if d.key not in by_key:
+                    by_key[d.key] = d
+            level[t.key] = 1 + max((depth(d) for d in t.deps.values()), default=-1)
+        return level[t.key]
+
+    for t in list(by_key.values()):
+        depth(t)
+    waves: dict[int, list[Task]] = {}
+    for key, lv in level.items():
+        waves.setdefault(lv, []).append(by_key[key])
+    return [sorted(waves[lv], key=lambda t: (t.stage, t.name)) for lv in sorted(waves)]
+
+
+def all_tasks(tasks: Sequence[Task]) -> list[Task]:
+    """``tasks`` and all their dependencies, each once, dependencies first."""
+    return [t for wave in _levels(tasks) for t in wave]
+
+
+def _execute(spec: dict) -> dict:
+    """Worker side: load inputs from the cache, run the stage, store the result."""
+    cache = StageCache(spec["cache"])
+    if cache.has(spec["stage"], spec["key"]):
+        return {"key": spec["key"], "seconds": 0.0, "cached": True}
+    # resolved by reference, so workers import the stage's module themselves
+    fn = _resolve(spec["ref"])
+    inputs = {name: cache.load(stage, key) for name, (stage, key) in spec["deps"].items()}
+    t0 = time.perf_counter()
+    result = fn(spec["params"], inputs, spec["ctx"])
+    if not isinstance(result, dict):
+        raise InputError(f"stage {spec['stage']!r} returned {type(result).__name__}, expected a dict")
+    cache.save(spec["stage"], spec["key"], result)
+    return {"key": spec["key"], "seconds": time.perf_counter() - t0, "cached": False}
+
+
+def _resolve(ref: str) -> Callable:
+    module, _, qualname = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass
+class RunReport:
+    """What a run did: tasks computed and reused, and seconds per stage."""
+
+    computed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    cache: StageCache,
+    executor=None,
+    *,
+    ctx: dict | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RunReport:
+    """Compute every task (and dependency) whose result is not cached, wave by wave.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+        Targets; their dependencies are included automatically.
+    cache : StageCache
+    executor : brainalign.parallel.Executor, optional
+        Defaults to a serial executor.
+    ctx : dict, optional
+        Run-level settings handed to every stage (not part of the keys).
+    log : callable, optional
+        Receives one line per stage as it starts and ends.
+
+    Returns
+    -------
+    RunReport
+    """
+    from brainalign.parallel import SerialExecutor
+
+    executor = executor or SerialExecutor()
+    log = log or (lambda msg: None)
+    ctx = dict(ctx or {})
+    report = RunReport()
+    cache.clean_temporaries()
+    for wave in _levels(tasks):
+        todo = [t for t in wave if not cache.has(t.stage, t.key)]
+        report.reused += [t.label for t in wave if t not in todo]
+        if not todo:
+            continue
+        stages = sorted({t.stage for t in todo})
+        log(f"running {len(todo)} task(s): {', '.join(stages)}")
+        specs = [
+            {
+                "stage": t.stage,
+                "ref": STAGES[t.stage].ref,
+                "key": t.key,
+                "params": t.params,
+                "deps": {n: (d.stage, d.key) for n, d in t.deps.items()},
+                "cache": str(cache.root),
+                "ctx": ctx,
+            }
+            for t in todo
+        ]
+
+        def done(i, res, todo=todo):
+            t = todo[i]
+            report.computed.append(t.label)
+            report.seconds[t.stage] = report.seconds.get(t.stage, 0.0) + res["seconds"]
+
+        executor.map(_execute, specs, on_result=done, desc=", ".join(stages))
+    return report
+
+
+def load_result(task: Task, cache: StageCache) -> Result:
+    """The cached result of ``task`` (raises if it has not been computed)."""
+    return cache.load(task.stage, task.key)
+
+
+def describe_plan(tasks: Sequence[Task], cache: StageCache) -> str:
+    """A table of stages: tasks, how many are cached, and the names still to compute."""
+    rows = []
+    per_stage: dict[str, list[Task]] = {}
+    for t in all_tasks(tasks):
+        per_stage.setdefault(t.stage, []).append(t)
+    width = max((len(s) for s in per_stage), default=5)
+    rows.append(f"{'stage':<{width}}  tasks  cached  to run")
+    n_todo = 0
+    for name, ts in per_stage.items():
+        todo = [t.name for t in ts if not cache.has(t.stage, t.key)]
+        n_todo += len(todo)
+        shown = ", ".join(todo[:6]) + (f", … (+{len(todo) - 6})" if len(todo) > 6 else "")
+        rows.append(f"{name:<{width}}  {len(ts):>5}  {len(ts) - len(todo):>6}  {shown or '-'}")
+    total = sum(len(v) for v in per_stage.values())
+    rows.append(f"{total} task(s), {total - n_todo} cached, {n_todo} to run")
+    return "\n".join(rows)
+
+
+__all__ = [
+    "STAGES",
+    "RunReport",
+    "Stage",
+    "Task",
+    "all_tasks",
+    "describe_plan",
+    "load_result",
+    "run_tasks",
+    "stage",
+]

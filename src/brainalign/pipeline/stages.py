@@ -1,0 +1,504 @@
+"""The study's stages: thin wiring of the public functions of the other subpackages.
+
+Every stage is ``fn(params, inputs, ctx) -> dict`` (see :mod:`brainalign.pipeline.core`):
+``params`` holds everything that changes the result (it is hashed into the cache key),
+``inputs`` the cached results of upstream tasks (arrays memory-mapped), ``ctx`` run-level
+settings that do not change results (backend, device, folders). Subjects' betas are never
+copied into the cache: tasks reopen them with :func:`brainalign.datasets.load_nsd`, whose own
+cache memory-maps them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from brainalign.errors import ConfigError, DataFormatError
+from brainalign.pipeline.core import stage
+
+#: Sentence encoder behind each caption feature space (for in-silico sentences and caption banks).
+ENCODER_OF_SPACE = {"mpnet": "all-mpnet-base-v2", "minilm": "all-MiniLM-L6-v2"}
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _subject(params: dict, ctx: dict):
+    from brainalign.datasets import load_nsd
+
+    return load_nsd(params["root"], params["subject"], params["space"], cache_dir=ctx.get("nsd_cache"), verbose=False)
+
+
+def _rows(feature: dict, image_ids: np.ndarray) -> np.ndarray:
+    """Rows of a feature result (``X``, ``ids``) for ``image_ids`` (raises if any is missing)."""
+    ids = np.asarray(feature["ids"])
+    pos = np.searchsorted(ids, image_ids)
+    pos = np.clip(pos, 0, len(ids) - 1)
+    if not np.array_equal(ids[pos], image_ids):
+        missing = np.setdiff1d(image_ids, ids)[:10]
+        raise DataFormatError(f"features: no rows for image ids {missing.tolist()}; rebuild the features")
+    return np.asarray(feature["X"])[pos]
+
+
+@functools.lru_cache(maxsize=4)
+def _encoder(name: str, device: str | None):
+    from brainalign.features import SentenceEncoder
+
+    return SentenceEncoder(name, device=device or "cpu")
+
+
+def _labels_of(rois: dict, n_units: int, order) -> np.ndarray:
+    labels = np.full(n_units, "null", dtype="<U12")
+    for name in reversed(order):
+        if name in rois:
+            labels[np.asarray(rois[name], bool)] = name
+    return labels
+
+
+# --------------------------------------------------------------------------------------- data
+@stage("virtual_nsd")
+def virtual_nsd(params, inputs, ctx):
+    """Write the virtual NSD (NSD's layout, planted ground truth)."""
+    import json
+
+    from brainalign.datasets import make_virtual_nsd
+
+    root = Path(params["root"])
+    make_virtual_nsd(
+        root,
+        n_subjects=params["n_subjects"],
+        spaces=(params["space"],),
+        random_state=params["random_state"],
+        overwrite=True,
+        verbose=ctx.get("verbose"),
+        **params["options"],
+    )
+    truth = json.loads((root / "virtual_truth.json").read_text())
+    return {"root": str(root), "truth_rois": truth.get("rois", {})}
+
+
+@stage("nsd_root")
+def nsd_root(params, inputs, ctx):
+    """A real NSD root: checked once (its fingerprint is part of the key)."""
+    from brainalign.datasets import list_subjects
+
+    return {"root": params["root"], "subjects": list_subjects(params["root"])}
+
+
+@stage("responses")
+def responses(params, inputs, ctx):
+    """Prepare one subject's betas (streamed, cached by the loader); keep ids, flags and ROIs."""
+    sub = _subject(params, ctx)
+    out = {
+        "image_ids": np.asarray(sub.image_ids),
+        "shared": np.asarray(sub.shared),
+        "hemi_sizes": list(sub.hemi_sizes),
+        "roi_names": list(sub.rois),
+        "n_units": int(sub.n_units),
+    }
+    for name, mask in sub.rois.items():
+        out[f"roi_{name}"] = np.asarray(mask, dtype=bool)
+    return out
+
+
+@stage("features")
+def features(params, inputs, ctx):
+    """One feature space for every image any subject saw."""
+    from brainalign.datasets import load_stimuli
+    from brainalign.features import feature_space
+
+    stim = load_stimuli(params["root"])
+    options = dict(params["options"])
+    if params["name"] in ENCODER_OF_SPACE or params["name"].startswith("mpnet"):
+        options.setdefault("device", ctx.get("device", "cpu"))
+    fs = feature_space(params["name"], stim, **options)
+    return {"X": np.asarray(fs.X, dtype=np.float32), "ids": np.asarray(fs.image_ids, dtype=np.int64)}
+
+
+@stage("sampling")
+def sampling(params, inputs, ctx):
+    """The paper's disjoint random image subsets of one subject, shared by every model and ROI."""
+    from brainalign.rsa import make_subsets
+
+    n = len(inputs["subject"]["image_ids"])
+    size = min(params["subset_size"], n)
+    subsets = make_subsets(n, size=size, random_state=params["random_state"])
+    if params.get("max_subsets"):
+        subsets = subsets[: params["max_subsets"]]
+    return {"subsets": np.asarray(subsets, dtype=np.int64)}
+
+
+# ------------------------------------------------------------------------------------ ROI RSA
+@stage("roi_rsa")
+def roi_rsa(params, inputs, ctx):
+    """RSA of one model in every ROI of one subject (paper §3.4)."""
+    from brainalign.rsa.roi import roi_rsa as _roi_rsa
+
+    sub = _subject(params, ctx)
+    X = _rows(inputs["model"], sub.image_ids)
+    rois = {r: sub.rois[r] for r in params["rois"] if r in sub.rois}
+    paper = params["sampling"] == "paper"
+    scores = _roi_rsa(
+        sub.betas,
+        {params["model"]: X},
+        rois,
+        sampling="subsets" if paper else "full",
+        subsets=np.asarray(inputs["sampling"]["subsets"]) if paper else None,
+        method=params["method"],
+        backend=ctx.get("backend", "numpy"),
+        device=ctx.get("device"),
+    )
+    r = np.array([float(scores.loc[roi, params["model"]]) for roi in rois], dtype=np.float64)
+    return {"rois": list(rois), "r": r}
+
+
+@stage("noise_ceiling")
+def noise_ceiling(params, inputs, ctx):
+    """Leave-one-subject-out ceiling per ROI on the images every subject saw (paper §3.4)."""
+    from brainalign.rsa.ceiling import noise_ceiling as _ceiling
+    from brainalign.rsa.roi import roi_rdms
+
+    subs = [_subject({**params, "subject": s}, ctx) for s in params["subjects"]]
+    common = functools.reduce(np.intersect1d, [s.image_ids[s.shared] for s in subs])
+    if len(common) < 3:
+        raise DataFormatError(
+            f"noise ceiling: only {len(common)} shared images seen 3 times by every subject; "
+            "need at least 3"
+        )
+    out = {"rois": list(params["rois"]), "n_images": int(len(common))}
+    ceiling = np.full((len(subs), len(params["rois"])), np.nan)
+    for j, roi in enumerate(params["rois"]):
+        rdms = []
+        for s in subs:
+            rows = np.searchsorted(s.image_ids, common)
+            rdms.append(roi_rdms(np.asarray(s.betas)[rows], {roi: s.rois[roi]})[roi])
+        ceiling[:, j] = _ceiling(np.stack(rdms))
+        if params.get("keep_rdm_of") == roi or j == 0:
+            out[f"rdm_{roi}"] = np.asarray(rdms[0], dtype=np.float32)
+    out["ceiling"] = ceiling
+    out["subjects"] = list(params["subjects"])
+    return out
+
+
+@stage("roi_group")
+def roi_group(params, inputs, ctx):
+    """Subject × ROI × model table, ceiling-normalised, with group and pairwise tests."""
+    import pandas as pd
+
+    from brainalign.stats.group import compare_models, fdr, one_sample_t
+
+    ceil = inputs.get("ceiling")
+    rows = []
+    for name, res in inputs.items():
+        if not name.startswith("rsa|"):
+            continue
+        _, subject, model = name.split("|")
+        for roi, r in zip(res["rois"], np.asarray(res["r"]), strict=True):
+            c = np.nan
+            if ceil is not None and roi in ceil["rois"]:
+                c = float(np.asarray(ceil["ceiling"])[list(ceil["subjects"]).index(int(subject)), ceil["rois"].index(roi)])
+            rows.append({"subject": int(subject), "roi": roi, "model": model, "r": float(r), "ceiling": c,
+                         "r_norm": float(r / c) if np.isfinite(c) and c > 0 else np.nan})
+    df = pd.DataFrame(rows).sort_values(["roi", "model", "subject"]).reset_index(drop=True)
+    value = "r_norm" if df["r_norm"].notna().any() else "r"
+    group, pairs = [], []
+    for roi, d in df.groupby("roi", sort=False):
+        wide = d.pivot(index="subject", columns="model", values=value)
+        raw = d.pivot(index="subject", columns="model", values="r")
+        for model in wide.columns:
+            t, p = one_sample_t(wide[model].to_numpy()[:, None])
+            group.append({"roi": roi, "model": model, "mean": float(wide[model].mean()),
+                          "sem": float(wide[model].sem()), "mean_r": float(raw[model].mean()),
+                          "t": float(t[0]), "p": float(p[0]), "n_subjects": int(wide[model].notna().sum())})
+        if roi in params["comparison_rois"]:
+            models = list(wide.columns)
+            block = []
+            for i, a in enumerate(models):
+                for b in models[i + 1:]:
+                    t, p = compare_models(wide[a].to_numpy()[:, None], wide[b].to_numpy()[:, None],
+                                          paper_compat=params["test"] == "paper")
+                    block.append({"roi": roi, "model_a": a, "model_b": b,
+                                  "mean_diff": float((wide[a] - wide[b]).mean()), "t": float(t[0]), "p": float(p[0])})
+            if block:
+                q = fdr(np.array([b["p"] for b in block]), q=params["fdr_q"])
+                for b, qv, rej in zip(block, q.qvalues, q.reject, strict=True):
+                    b["q"], b["significant"] = float(qv), bool(rej)
+                pairs += block
+    g = pd.DataFrame(group)
+    g["rank"] = g.groupby("roi")["mean"].rank(ascending=False, method="min").astype(int)
+    return {"table": df.to_dict("list"), "group": g.to_dict("list"),
+            "pairwise": pd.DataFrame(pairs).to_dict("list"), "value": value}
+
+
+# -------------------------------------------------------------------------------- searchlight
+@stage("neighbourhoods")
+def neighbourhoods(params, inputs, ctx):
+    """Geodesic surface discs of the given radius on fsaverage(5), both hemispheres."""
+    from brainalign.datasets import load_fsaverage
+    from brainalign.rsa import surface_neighbourhoods
+
+    mesh = load_fsaverage(params["mesh"], surface=params["surface"])
+    nb = surface_neighbourhoods([mesh["left"], mesh["right"]], radius=params["radius"], verbose=False)
+    return {"indptr": nb.indptr, "indices": nb.indices, "centres": nb.centres,
+            "n_units": int(nb.n_units), "hemi_sizes": list(nb.hemi_sizes), "radius": float(nb.radius)}
+
+
+@stage("searchlight")
+def searchlight(params, inputs, ctx):
+    """Searchlight RSA of one subject and model over one chunk of centres."""
+    from brainalign.rsa import Neighbourhoods
+    from brainalign.rsa import searchlight as _searchlight
+
+    sub = _subject(params, ctx)
+    nbr = inputs["neighbourhoods"]
+    start, stop = params["centres"]
+    indptr = np.asarray(nbr["indptr"])
+    nb = Neighbourhoods(
+        indptr=indptr[start: stop + 1] - indptr[start],
+        indices=np.asarray(nbr["indices"][indptr[start]: indptr[stop]]),
+        centres=np.asarray(nbr["centres"][start:stop]),
+        n_units=int(nbr["n_units"]),
+        kind="surface",
+        radius=float(nbr["radius"]),
+        hemi_sizes=tuple(nbr["hemi_sizes"]),
+    )
+    X = _rows(inputs["model"], sub.image_ids)
+    paper = params["sampling"] == "paper"
+    maps = _searchlight(
+        sub.betas,
+        {params["model"]: X},
+        nb,
+        method=params["method"],
+        mode="subsets" if paper else "full",
+        subsets=np.asarray(inputs["sampling"]["subsets"]) if paper else None,
+        backend=ctx.get("backend", "numpy"),
+        device=ctx.get("device"),
+        verbose=False,
+    )
+    return {"r": np.asarray(maps[0], dtype=np.float32)}
+
+
+@stage("searchlight_group")
+def searchlight_group(params, inputs, ctx):
+    """Group map of one model: mean r, two-tailed one-sample t across subjects, BH-FDR."""
+    from brainalign.stats.group import fdr, one_sample_t
+
+    per_subject = []
+    for s in params["subjects"]:
+        chunks = [inputs[f"sl|{s}|{c}"]["r"] for c in range(params["n_chunks"])]
+        per_subject.append(np.concatenate([np.asarray(c) for c in chunks]))
+    R = np.stack(per_subject)
+    t, p = one_sample_t(R)
+    res = fdr(p, q=params["fdr_q"])
+    return {"r": R.astype(np.float32), "mean": np.nanmean(R, axis=0).astype(np.float32),
+            "t": np.asarray(t, np.float32), "p": np.asarray(p), "significant": np.asarray(res.reject)}
+
+
+# ----------------------------------------------------------------------------------- encoding
+@stage("insilico_vectors")
+def insilico_vectors(params, inputs, ctx):
+    """Mean sentence embedding of each in-silico category (paper §4)."""
+    from brainalign.encoding import PAPER_SENTENCES, sentence_vector
+
+    enc = _encoder(params["encoder"], ctx.get("device"))
+    out = {}
+    for name in params["categories"]:
+        sentences = params["sentences"].get(name) or PAPER_SENTENCES[name]
+        out[f"v_{name}"] = np.asarray(sentence_vector(list(sentences), enc), dtype=np.float32)
+    out["categories"] = list(params["categories"])
+    return out
+
+
+@stage("encoding")
+def encoding(params, inputs, ctx):
+    """One subject's encoding map (train non-shared, test shared) and in-silico predictions."""
+    from brainalign.encoding import encoding_map, predict_maps
+
+    sub = _subject(params, ctx)
+    X = _rows(inputs["model"], sub.image_ids)
+    mode = "fracridge" if params["mode"] == "fracridge" else "ridge"
+    kw = {"mode": mode, "cv": params["cv"], "backend": ctx.get("backend", "numpy")}
+    if mode == "ridge":
+        kw["alphas"] = params["alphas"]
+    em = encoding_map(sub, X, **kw)
+    out = {"r": np.asarray(em.r, dtype=np.float32)}
+    vec = inputs.get("insilico")
+    if vec is not None:
+        for name in vec["categories"]:
+            out[f"pred_{name}"] = np.asarray(predict_maps([em.model], np.asarray(vec[f"v_{name}"]))[0], np.float32)
+        out["categories"] = list(vec["categories"])
+    return out
+
+
+@stage("encoding_group")
+def encoding_group(params, inputs, ctx):
+    """Group encoding map, interparticipant agreement and in-silico contrasts."""
+    from brainalign.encoding import interparticipant_agreement
+    from brainalign.stats.group import fdr, one_sample_t
+
+    subs = params["subjects"]
+    R = np.stack([np.asarray(inputs[f"enc|{s}"]["r"]) for s in subs])
+    t, p = one_sample_t(R)
+    sig = fdr(p, q=params["fdr_q"]).reject
+    out = {"r": R, "mean": np.nanmean(R, axis=0).astype(np.float32), "t": np.asarray(t, np.float32),
+           "significant": np.asarray(sig)}
+    if params["agreement"]:
+        loaded = [_subject({**params, "subject": s}, ctx) for s in subs]
+        common = functools.reduce(np.intersect1d, [x.image_ids[x.shared] for x in loaded])
+        Y = [np.asarray(x.betas)[np.searchsorted(x.image_ids, common)] for x in loaded]
+        out["agreement"] = np.nanmean(interparticipant_agreement(Y), axis=0).astype(np.float32)
+        out["unit_roi"] = _labels_of(loaded[0].rois, loaded[0].n_units,
+                                     ["early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal"])
+    for a, b in params["contrasts"]:
+        D = np.stack([np.asarray(inputs[f"enc|{s}"][f"pred_{a}"]) - np.asarray(inputs[f"enc|{s}"][f"pred_{b}"]) for s in subs])
+        tc, pc = one_sample_t(D)
+        out[f"contrast_{a}__{b}_t"] = np.asarray(tc, np.float32)
+        out[f"contrast_{a}__{b}_sig"] = np.asarray(pc < params["alpha"])
+    return out
+
+
+# ----------------------------------------------------------------------------------- decoding
+def _bank_corpus(params) -> tuple[list[str], np.ndarray]:
+    """Captions for the bank and the NSD id each came from (-1 for an external corpus)."""
+    if params["bank"]:
+        from brainalign.decoding import read_corpus
+
+        captions = list(read_corpus(params["bank"]))
+        return captions, np.full(len(captions), -1, dtype=np.int64)
+    from brainalign.datasets import load_stimuli
+
+    stim = load_stimuli(params["root"])
+    caps, ids = [], []
+    for i, cs in zip(stim.image_ids, stim.captions, strict=True):
+        caps += list(cs)
+        ids += [int(i)] * len(cs)
+    return caps, np.asarray(ids, dtype=np.int64)
+
+
+@stage("caption_bank")
+def caption_bank(params, inputs, ctx):
+    """A caption bank (memory-mapped embeddings) searched for decoded captions."""
+    from brainalign.decoding import CaptionBank
+
+    captions, ids = _bank_corpus(params)
+    enc = _encoder(params["encoder"], ctx.get("device"))
+    folder = Path(ctx["work_dir"]) / "banks" / params["bank_key"]
+    bank = CaptionBank.build(captions, enc, folder, dtype=params["dtype"])
+    return {"path": str(bank.path if hasattr(bank, "path") else folder), "source_ids": ids}
+
+
+@stage("decoding")
+def decoding(params, inputs, ctx):
+    """Decode caption embeddings from one subject's ROIs; reconstruct captions from the bank."""
+    from brainalign.decoding import CaptionBank, EmbeddingDecoder
+
+    sub = _subject(params, ctx)
+    X = _rows(inputs["model"], sub.image_ids)
+    units = np.zeros(sub.n_units, dtype=bool)
+    for r in params["rois"]:
+        if r in sub.rois:
+            units |= np.asarray(sub.rois[r], bool)
+    B = np.asarray(sub.betas)[:, units]
+    B = B[:, np.isfinite(B).all(axis=0)]
+    train, test = ~sub.shared, sub.shared
+    dec = EmbeddingDecoder(alphas=params["alphas"]).fit(B[train], X[train])
+    pred = np.asarray(dec.predict(B[test]), dtype=np.float32)
+    truth = X[test]
+    pc = pred - pred.mean(1, keepdims=True)
+    tc = truth - truth.mean(1, keepdims=True)
+    score = (pc * tc).sum(1) / np.sqrt((pc**2).sum(1) * (tc**2).sum(1))
+    bank = CaptionBank.open(inputs["bank"]["path"])
+    source = np.asarray(inputs["bank"]["source_ids"])
+    k = params["k"]
+    # leave out the test images' own captions: decoding must not retrieve what it is scored on
+    test_ids = sub.image_ids[test]
+    exclude = np.isin(source, test_ids)
+    sims, idx = bank.search(pred, k=k, exclude=exclude)
+    train_ids = sub.image_ids[train]
+    train_only = ~np.isin(source, train_ids)
+    tsims, tidx = bank.search(pred, k=1, exclude=train_only)
+    return {"image_ids": test_ids, "score": score.astype(np.float32), "pred": pred,
+            "top_idx": np.asarray(idx), "top_sim": np.asarray(sims, np.float32),
+            "train_idx": np.asarray(tidx)[:, 0], "train_sim": np.asarray(tsims, np.float32)[:, 0]}
+
+
+# ----------------------------------------------------------------------------------- networks
+@stage("train_network")
+def train_network(params, inputs, ctx):
+    """Train a small BLT network toward caption embeddings or categories; read its last layer."""
+    import torch
+
+    from brainalign.datasets import load_stimuli, read_shared_ids
+    from brainalign.networks import BLTNet, activations, layer_name, train
+    from brainalign.networks.data import ImageData
+
+    torch.manual_seed(params["seed"])
+    stim = load_stimuli(params["root"])
+    # the shared test images never train a network (paper §7.2)
+    test_ids = read_shared_ids(params["root"])
+    keep = ~np.isin(stim.image_ids, test_ids)
+    if params["target"] == "multihot":
+        if stim.categories is None:
+            raise DataFormatError("networks: target 'multihot' needs COCO categories in the stimuli")
+        T = np.asarray(stim.categories, np.float32)
+    else:
+        T = _rows(inputs["target"], stim.image_ids)
+    ids = stim.image_ids
+    reader = stim.images
+
+    def load(indices, _ids=ids[keep]):
+        return np.asarray(reader(_ids[np.asarray(indices, dtype=np.int64)]))
+
+    data_all = ImageData(load, {params["target"]: T[keep]}, ids=ids[keep], name="train")
+    data, val = data_all.split(n_val=max(8, int(keep.sum()) // 10), random_state=params["seed"])
+    net = BLTNet(n_outputs=T.shape[1], n_layers=params["layers"], timesteps=params["timesteps"],
+                 width=params["width"], image_size=params["image_size"])
+    device = ctx.get("device", "cpu")
+    ckpt = Path(ctx["work_dir"]) / "networks" / params["name"]
+    res = train(net, data, params["target"], val_data=val, epochs=params["epochs"],
+                batch_size=params["batch_size"], lr=params["learning_rate"],
+                random_state=params["seed"], device=device, checkpoint_dir=ckpt, verbose=False)
+    last = layer_name(params["layers"] - 1, params["timesteps"] - 1)
+
+    def load_all(ids_):
+        return np.asarray(reader(np.asarray(ids_, dtype=np.int64)))
+
+    acts = activations(res.net, load_all, layers=[last], ids=ids, device=device, verbose=False)
+    hist = [{"epoch": h.get("epoch"), "train_loss": h.get("train_loss"), "val_cosine": h.get("val_cosine")}
+            for h in res.history]
+    return {"X": np.asarray(acts[last], np.float32), "ids": np.asarray(ids, np.int64), "history": hist,
+            "initial_val_cosine": res.initial.get("val_cosine"), "checkpoint": str(res.checkpoint)}
+
+
+@stage("zoo_features")
+def zoo_features(params, inputs, ctx):
+    """Features of a registered vision model (e.g. EfficientNet-lite0) for every image."""
+    from brainalign.datasets import load_stimuli
+    from brainalign.networks.zoo import model_features
+
+    stim = load_stimuli(params["root"])
+    reader = stim.images
+
+    def load_all(ids_):
+        return np.asarray(reader(np.asarray(ids_, dtype=np.int64)))
+
+    feats = model_features(params["model"], load_all, ids=stim.image_ids, device=ctx.get("device", "cpu"), verbose=False)
+    X = np.mean(np.stack([np.asarray(f, np.float32) for f in feats]), axis=0) if len(feats) > 1 else np.asarray(feats[0], np.float32)
+    return {"X": X, "ids": np.asarray(stim.image_ids, np.int64)}
+
+
+def nsd_fingerprint(root: str | os.PathLike) -> dict:
+    """Names, sizes and modification times of an NSD root's key files (part of cache keys)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"data.root: {str(root)!r} does not exist")
+    out = {}
+    for sub in ("nsddata/experiments/nsd", "nsddata/ppdata", "nsddata_betas/ppdata"):
+        folder = root / sub
+        if folder.exists():
+            for p in sorted(folder.rglob("*"))[:20000]:
+                if p.is_file():
+                    st = p.stat()
+                    out[str(p.relative_to(root))] = [st.st_size, int(st.st_mtime)]
+    return out

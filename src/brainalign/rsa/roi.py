@@ -1,0 +1,157 @@
+"""ROI RSA (the paper's Fig. 3 analysis) and model-vs-model RDM correlations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from brainalign.backend import get_backend
+from brainalign.errors import InputError
+from brainalign.rsa._kernels import Ops, prepare_block
+from brainalign.rsa.compare import compare_rdms
+from brainalign.rsa.models import parse_models
+from brainalign.rsa.neighbourhoods import Neighbourhoods
+from brainalign.rsa.rdm import compute_rdm
+from brainalign.rsa.searchlight import finite_units, searchlight
+from brainalign.rsa.subsets import check_subsets
+from brainalign.utils.validation import check_2d
+
+SAMPLINGS = ("subsets", "full")
+
+
+def _roi_units(rois, n_units: int) -> tuple[list[str], list[np.ndarray]]:
+    if not isinstance(rois, dict) or not rois:
+        raise InputError(
+            "rois: expected a non-empty dict {name: boolean mask (n_units,) or unit indices}"
+        )
+    names, units = [], []
+    for name, r in rois.items():
+        r = np.asarray(r)
+        if r.dtype == bool:
+            if r.shape != (n_units,):
+                raise InputError(
+                    f"rois[{name!r}]: a mask must have shape ({n_units},) like the betas' columns, got {r.shape}"
+                )
+            idx = np.flatnonzero(r)
+        elif np.issubdtype(r.dtype, np.integer) and r.ndim == 1:
+            idx = np.unique(r)
+            if idx.size and (idx[0] < 0 or idx[-1] >= n_units):
+                raise InputError(f"rois[{name!r}]: unit indices must lie in [0, {n_units})")
+        else:
+            raise InputError(
+                f"rois[{name!r}]: expected a boolean mask or an integer index array, got {r.dtype} {r.shape}"
+            )
+        if idx.size < 2:
+            raise InputError(f"rois[{name!r}]: has {idx.size} unit(s); an RDM needs at least 2")
+        names.append(str(name))
+        units.append(idx)
+    return names, units
+
+
+def roi_rsa(
+    betas,
+    models,
+    rois,
+    sampling: str = "subsets",
+    subsets=None,
+    method: str = "pearson",
+    backend: str = "numpy",
+    device=None,
+    dtype="float64",
+) -> pd.DataFrame:
+    """RSA of each model in each ROI of one subject.
+
+    Parameters
+    ----------
+    betas : array, shape (n_images, n_units)
+        One subject's responses (units with any non-finite value are dropped, as in the paper).
+    models : array, list or dict of arrays
+        Feature matrices (n_images × d) → correlation-distance RDMs, or condensed RDMs.
+    rois : dict
+        ``{name: boolean mask (n_units,) or unit indices}``.
+    sampling : {"subsets", "full"}
+        ``subsets``: the paper's disjoint 100-image subsets (the same ``subsets`` for every model
+        and ROI), mean of the per-subset Pearson r; ``full``: one comparison over all images.
+    subsets : array (n_subsets, size)
+        Required for ``sampling="subsets"``; see :func:`make_subsets` / :func:`load_subsets`.
+    method : {"pearson", "spearman", "cosine", "kendall_tau_a"}
+
+    Returns
+    -------
+    scores : pandas.DataFrame, shape (n_rois, n_models)
+        Index: ROI names; columns: model names (``model0``... for a list).
+    """
+    betas = check_2d(betas, "betas")
+    if sampling not in SAMPLINGS:
+        raise InputError(f"sampling={sampling!r}: expected one of {SAMPLINGS}")
+    roi_names, units = _roi_units(rois, betas.shape[1])
+    nb = Neighbourhoods.from_lists(units, betas.shape[1], kind="roi")
+    names, _ = parse_models(models, betas.shape[0])
+    mode = "subsets" if sampling == "subsets" else "full"
+    # the paper drops NaN vertices; a ROI that loses all but one unit is an error, not NaN
+    valid = finite_units(betas)
+    for name, idx in zip(roi_names, units, strict=True):
+        if valid[idx].sum() < 2:
+            raise InputError(
+                f"rois[{name!r}]: fewer than 2 units have finite betas for every image"
+            )
+    values = searchlight(
+        betas,
+        models,
+        nb,
+        method=method,
+        mode=mode,
+        subsets=subsets,
+        backend=backend,
+        device=device,
+        dtype=dtype,
+        batch_size=1,
+    )
+    return pd.DataFrame(values.T, index=pd.Index(roi_names, name="roi"), columns=names)
+
+
+def roi_rdms(betas, rois, images=None) -> dict[str, np.ndarray]:
+    """Correlation-distance RDM of each ROI, optionally on a subset of images (e.g. the shared 515).
+
+    Units with any non-finite value are dropped first. Returns ``{roi: condensed RDM}``.
+    """
+    betas = check_2d(betas, "betas")
+    if images is not None:
+        betas = betas[np.asarray(images)]
+    roi_names, units = _roi_units(rois, betas.shape[1])
+    valid = finite_units(betas)
+    return {
+        name: compute_rdm(betas[:, idx[valid[idx]]])
+        for name, idx in zip(roi_names, units, strict=True)
+    }
+
+
+def model_similarity(
+    models, n_images: int, sampling: str = "subsets", subsets=None, method: str = "pearson"
+) -> pd.DataFrame:
+    """Model-vs-model RDM correlations (the paper's model-similarity figure).
+
+    With ``sampling="subsets"`` the similarity is the mean over the same subsets used for the
+    brain; with ``"full"`` it is computed over all ``n_images``.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_models, n_models)
+    """
+    names, parsed = parse_models(models, int(n_images))
+    if sampling == "subsets":
+        if subsets is None:
+            raise InputError(
+                "sampling='subsets' needs subsets=...; make them once with make_subsets"
+            )
+        blocks = list(check_subsets(subsets, n_images))
+    elif sampling == "full":
+        blocks = [np.arange(n_images)]
+    else:
+        raise InputError(f"sampling={sampling!r}: expected one of {SAMPLINGS}")
+    ops = Ops(get_backend("numpy"), np.float64)
+    acc = np.zeros((len(parsed), len(parsed)))
+    for rows in blocks:
+        C = prepare_block(ops, parsed, n_images, rows, need_rdm_free=False).condensed
+        acc += np.atleast_2d(compare_rdms(C, C, method=method))
+    return pd.DataFrame(acc / len(blocks), index=names, columns=names)

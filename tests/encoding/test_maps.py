@@ -1,0 +1,97 @@
+"""Encoding maps, surface files and interparticipant agreement."""
+
+import numpy as np
+import pytest
+
+from brainalign.datasets import SubjectResponses
+from brainalign.encoding import (
+    agreement_relation,
+    encoding_map,
+    interparticipant_agreement,
+    pearson_r,
+    plot_agreement_relation,
+    read_surface_map,
+    write_surface_map,
+)
+from brainalign.errors import InputError
+
+
+def _subject(rng, n=160, d=16, units=(30, 30), n_shared=40, noise=0.5):
+    E = rng.standard_normal((n, d)).astype(np.float32)
+    n_units = sum(units)
+    W = rng.standard_normal((d, n_units))
+    W[:, : n_units // 2] = 0  # null region: first half of the units
+    betas = (E @ W + noise * rng.standard_normal((n, n_units))).astype(np.float32)
+    shared = np.zeros(n, bool)
+    shared[:n_shared] = True
+    rois = {"signal": np.arange(n_units) >= n_units // 2, "null": np.arange(n_units) < n_units // 2}
+    sub = SubjectResponses(betas=betas, image_ids=np.arange(n), shared=shared, rois=rois, space="fsaverage", subject=1, hemi_sizes=units)
+    return sub, E
+
+
+def test_encoding_map_planted_signal(rng):
+    sub, E = _subject(rng)
+    emap = encoding_map(sub, E, alphas=np.logspace(-2, 4, 7))
+    assert emap.r.shape == (sub.n_units,)
+    assert np.nanmean(emap.r[sub.rois["signal"]]) > 0.8
+    assert abs(np.nanmean(emap.r[sub.rois["null"]])) < 0.15
+    np.testing.assert_array_equal(emap.test_ids, np.arange(40))
+    # same as fitting by hand on the paper split
+    manual = emap.model.predict(E[sub.shared])
+    np.testing.assert_allclose(emap.r, pearson_r(manual, sub.betas[sub.shared]), atol=1e-6)
+
+
+def test_encoding_map_matches_by_id_and_subset(rng):
+    sub, E = _subject(rng)
+    perm = rng.permutation(len(E))
+    emap = encoding_map(sub, E[perm], image_ids=sub.image_ids[perm], units=sub.rois["signal"])
+    ref = encoding_map(sub, E, units=sub.rois["signal"])
+    np.testing.assert_allclose(emap.r, ref.r, atol=1e-5)
+    assert np.isnan(emap.r[sub.rois["null"]]).all()
+    with pytest.raises(InputError, match="no row for image id"):
+        encoding_map(sub, E[1:], image_ids=sub.image_ids[1:])
+    with pytest.raises(InputError, match="rows for"):
+        encoding_map(sub, E[1:])
+    with pytest.raises(InputError, match="both"):
+        encoding_map(sub, E, train=np.arange(50), test=np.arange(40, 60))
+
+
+@pytest.mark.parametrize("fmt", ["gii", "mgh"])
+def test_surface_map_roundtrip(rng, tmp_path, fmt):
+    values = rng.standard_normal((2, 30)).astype(np.float32)
+    paths = write_surface_map(values, (12, 18), tmp_path / "maps" / "sub01", fmt=fmt)
+    assert [p.name.split(".")[1] for p in paths] == ["lh", "rh"]
+    np.testing.assert_array_equal(read_surface_map(paths), values)
+    with pytest.raises(InputError, match="hemi_sizes"):
+        write_surface_map(values, (10, 10), tmp_path / "x", fmt=fmt)
+
+
+def test_interparticipant_agreement_reference(rng):
+    shared_signal = rng.standard_normal((50, 20))
+    subs = [shared_signal + rng.standard_normal((50, 20)) for _ in range(4)]
+    subs[2][:, 3] = np.nan
+    agr = interparticipant_agreement(subs)
+    clean = [np.nan_to_num(s) for s in subs]
+    for s in range(4):
+        others = np.mean([clean[k] for k in range(4) if k != s], axis=0)
+        for u in range(20):
+            if s == 2 and u == 3:
+                assert np.isnan(agr[s, u])
+                continue
+            assert agr[s, u] == pytest.approx(np.corrcoef(clean[s][:, u], others[:, u])[0, 1], abs=1e-6)
+    assert np.nanmean(agr) > 0.5
+    with pytest.raises(InputError, match="at least 2"):
+        interparticipant_agreement(subs[:1])
+
+
+def test_agreement_relation_table_and_plot(rng, tmp_path):
+    agr = rng.uniform(0, 0.8, 100)
+    enc = 0.5 * agr + 0.05 * rng.standard_normal(100)
+    rois = {"ventral": np.arange(100) < 40}
+    units, summary = agreement_relation(enc, agr, rois)
+    assert set(units["roi"]) == {"ventral", "other"}
+    row = summary.set_index("roi").loc["ventral"]
+    assert row["n_units"] == 40 and row["slope"] == pytest.approx(np.polyfit(agr[:40], enc[:40], 1)[0])
+    ax = plot_agreement_relation(units)
+    ax.figure.savefig(tmp_path / "fig.png")
+    assert (tmp_path / "fig.png").stat().st_size > 0

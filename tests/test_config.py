@@ -1,0 +1,95 @@
+"""The study config: TOML in, clear errors naming the key before any work starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from brainalign.config import StudyConfig, load_config, validate_config
+from brainalign.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _base(**extra):
+    cfg = {"data": {"kind": "virtual"}, "output": {"dir": "run"}}
+    for k, v in extra.items():
+        cfg[k] = v
+    return cfg
+
+
+def test_defaults_and_path_resolution(tmp_path):
+    cfg = validate_config(_base(), base_dir=tmp_path)
+    assert cfg.output.dir == tmp_path / "run"
+    assert cfg.data.root == tmp_path / "run" / "virtual_nsd"
+    assert cfg.analyses.roi_rsa.sampling == "paper" and cfg.analyses.roi_rsa.subset_size == 100
+    assert cfg.compute.executor == "serial"
+    assert StudyConfig.model_validate(cfg.to_dict()).to_dict() == cfg.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"analyses": {"searchlight": {"radius": -3}}}, "analyses.searchlight.radius: must be > 0"),
+        ({"analyses": {"searchlight": {"radius": -3}}}, "got -3"),
+        ({"data": {"kind": "nsd", "root": "/no/such/nsd"}}, "data.root: NSD root '/no/such/nsd' does not exist"),
+        ({"data": {"kind": "virtual", "n_subjectz": 3}}, "data.n_subjectz: unknown key"),
+        ({"analyses": {"roi_rsa": {"rois": ["v1"]}}}, "analyses.roi_rsa.rois: unknown ROI(s) ['v1']"),
+        ({"compute": {"device": "gpu0"}}, "compute.device"),
+        ({"compute": {"workers": 0}}, "compute.workers: must be > 0"),
+        ({"subjects": [1, 1]}, "subjects: duplicate"),
+        ({"subjects": [9]}, "subjects: [9] exceed data.n_subjects = 8"),
+        ({"analyses": {"searchlight": {"models": ["mpnet_verbs"]}}}, "analyses.searchlight.models: 'mpnet_verbs' is not listed"),
+        ({"compute": {"scheduler": "tcp://127.0.0.1:8786"}}, "compute.scheduler: a scheduler address needs"),
+        ({"analyses": {"decoding": {"bank": "nope.tsv"}}}, "analyses.decoding.bank: caption corpus"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, change, message):
+    cfg = _base()
+    for k, v in change.items():
+        cfg[k] = v
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, base_dir=tmp_path)
+    assert message in str(err.value)
+
+
+def test_unknown_feature_space_lists_the_available_ones(tmp_path):
+    features = pytest.importorskip("brainalign.features")
+    if not hasattr(features, "list_feature_spaces"):
+        pytest.skip("feature-space registry not available")
+    cfg = _base(features={"spaces": ["mpnet", "gpt9"]})
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, base_dir=tmp_path)
+    assert "features.spaces: unknown feature space 'gpt9'" in str(err.value)
+    assert "mpnet_nouns" in str(err.value)
+
+
+def test_load_toml_with_overrides(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(
+        'name = "t"\n[data]\nkind = "virtual"\nn_subjects = 3\n[output]\ndir = "out"\n'
+        "[analyses.searchlight]\nradius = 6.0\n"
+    )
+    cfg = load_config(path, overrides={"compute": {"workers": 3, "executor": "dask"}})
+    assert cfg.analyses.searchlight.radius == 6.0 and cfg.compute.workers == 3
+    assert cfg.output.dir == tmp_path / "out"
+    path.write_text("[data\nkind=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("name", ["demo.toml", "paper_nsd.toml"])
+def test_shipped_configs(name, tmp_path):
+    path = REPO / "configs" / name
+    if name == "paper_nsd.toml":
+        # the paper config points at a real NSD root; give it a folder in NSD's layout
+        (tmp_path / "nsddata").mkdir()
+        cfg = load_config(path, overrides={"data": {"root": str(tmp_path)}})
+        assert cfg.analyses.roi_rsa.subset_size == 100 and cfg.analyses.searchlight.fdr_q == 0.05
+        assert cfg.analyses.encoding.mode == "fracridge"
+    else:
+        cfg = load_config(path)
+        assert cfg.data.kind == "virtual" and cfg.data.n_subjects == 8
