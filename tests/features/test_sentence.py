@@ -39,13 +39,19 @@ def odd_images(val_captions) -> list[list[str]]:
     return [by_count[5], by_count[6], by_count[7]]
 
 
-def test_mpnet_offline_matches_sentence_transformers(mpnet, odd_images):
+@pytest.fixture(scope="session")
+def odd_embeddings(mpnet, odd_images) -> np.ndarray:
+    """``mpnet.encode`` of every caption of ``odd_images`` (one forward run for several tests)."""
+    return mpnet.encode([c for caps in odd_images for c in caps])
+
+
+def test_mpnet_offline_matches_sentence_transformers(mpnet, odd_images, odd_embeddings):
     from sentence_transformers import SentenceTransformer
 
     texts = [c for caps in odd_images for c in caps]
     assert mpnet.dim == 768
     assert mpnet.identity.startswith("all-mpnet-base-v2@") and MPNET_SHA256[:16] in mpnet.identity
-    ours = mpnet.encode(texts)
+    ours = odd_embeddings
     ref = SentenceTransformer(mpnet.path, device="cpu").encode(texts)
     assert ours.dtype == np.float32 and ours.shape == (len(texts), 768)
     np.testing.assert_allclose(ours, ref, atol=1e-5)
@@ -59,7 +65,7 @@ def test_model_loaded_once_per_process(mpnet):
 
 
 def test_related_captions_closer_than_unrelated(mpnet, val_captions):
-    images = [val_captions[i][:2] for i in sorted(val_captions)[:6]]
+    images = [val_captions[i][:2] for i in sorted(val_captions)[:6]]  # 6 real images, 2 captions each
     emb = mpnet.encode([c for caps in images for c in caps]).reshape(6, 2, -1)
     same = np.einsum("id,id->i", emb[:, 0], emb[:, 1])
     sims = emb[:, 0] @ emb[:, 1].T
@@ -68,12 +74,13 @@ def test_related_captions_closer_than_unrelated(mpnet, val_captions):
     assert same.mean() > other.mean() + 0.2
 
 
-def test_caption_embeddings_is_plain_mean(mpnet, odd_images):
+def test_caption_embeddings_is_plain_mean(mpnet, odd_images, odd_embeddings):
     E = caption_embeddings(odd_images, mpnet)
     assert E.shape == (3, 768) and E.dtype == np.float32
-    for row, caps in zip(E, odd_images, strict=True):
-        ref = mpnet.encode(caps).astype(np.float64).mean(0)
-        np.testing.assert_allclose(row, ref, atol=1e-6)
+    rows = np.split(odd_embeddings.astype(np.float64), np.cumsum([len(c) for c in odd_images])[:-1])
+    for row, ref in zip(E, rows, strict=True):
+        assert len(ref) in (5, 6, 7)
+        np.testing.assert_allclose(row, ref.mean(0), atol=1e-5)
     # the paper's rule: not re-normalised
     assert np.all(np.linalg.norm(E, axis=1) < 0.999)
 
@@ -123,12 +130,19 @@ def test_duplicates_embedded_once(mpnet, monkeypatch, tmp_path):
     np.testing.assert_allclose(E[1], ref.mean(0), atol=1e-6)
 
 
-def test_equal_length_batches_have_no_padding(mpnet):
-    lengths = np.array([5, 9, 5, 9, 7, 5, 12])
+def test_length_batches_bound_padding(mpnet, monkeypatch):
+    lengths = np.array([5, 9, 5, 9, 7, 5, 12, 11, 12, 30])
+    monkeypatch.setattr(mpnet, "pad_slack", 0.0)
     batches = mpnet._batches(lengths)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(7))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(10))
     for b in batches:
-        assert len(set(lengths[b].tolist())) == 1
+        assert len(set(lengths[b].tolist())) == 1  # no padding at all
+    monkeypatch.setattr(mpnet, "pad_slack", 0.1)
+    batches = mpnet._batches(lengths)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(10))
+    for b in batches:
+        assert lengths[b].max() * len(b) <= 1.1 * lengths[b].sum()
+    assert len(batches) < len(set(lengths.tolist()))  # near lengths merged
 
 
 def test_embedding_store_interrupted_and_concurrent_writers(tmp_path):

@@ -73,7 +73,7 @@ def test_volume_paper_rule():
     kept = set(flat[nb.centres].tolist())
     assert centre in kept and corner not in kept  # a corner has < half of its sphere in the mask
     c = list(flat[nb.centres]).index(centre)
-    assert nb.sizes[c] == 33  # the full radius-2 sphere (< 2 voxels)
+    assert nb.sizes[c] == 27  # the full sphere of offsets with norm < 2: 1 + 6 + 12 + 8
 
 
 def test_volume_bad():

@@ -1,9 +1,77 @@
-"""Command-line commands of this stage (registered on the root app)."""
+"""``brainalign run CONFIG`` (the whole study, cached and resumable) and ``brainalign report RUN_DIR``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def _overrides(workers: int | None, scheduler: str | None, executor: str | None) -> dict:
+    compute: dict = {}
+    if workers is not None:
+        compute["workers"] = workers
+        if workers > 1 and executor is None:
+            compute["executor"] = "dask"
+    if scheduler is not None:
+        compute["scheduler"] = scheduler
+        compute["executor"] = "dask"
+    if executor is not None:
+        compute["executor"] = executor
+    return {"compute": compute} if compute else {}
+
+
+def run_command(
+    config: Path = typer.Argument(..., help="Study config (TOML), e.g. configs/demo.toml."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what is cached; run nothing."),
+    workers: int = typer.Option(None, "--workers", "-w", min=1, help="Worker processes (> 1 starts a Dask LocalCluster on loopback)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Join a running Dask scheduler (tcp://HOST:PORT or a scheduler file)."),
+    executor: str = typer.Option(None, "--executor", help="serial | processes | dask (default from the config)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Output folder (overrides output.dir)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
+) -> None:
+    """Run every analysis of CONFIG that is not cached yet, then write the report."""
+    from brainalign.config import load_config
+    from brainalign.pipeline.study import plan_study, run_study
+
+    overrides = _overrides(workers, scheduler, executor)
+    if output is not None:
+        overrides["output"] = {"dir": str(output.resolve())}
+    cfg = load_config(config, overrides=overrides)
+    plan, cache, table = plan_study(cfg)
+    typer.echo(f"study {cfg.name!r}: {len(plan.subjects)} subject(s), output {cfg.output.dir}")
+    typer.echo(table)
+    if dry_run:
+        return
+    res = run_study(cfg, report=not no_report, log=lambda m: typer.echo(f"  {m}"))
+    typer.echo(
+        f"done in {res.seconds:.0f} s: {len(res.run.computed)} task(s) computed, "
+        f"{len(res.run.reused)} reused from the cache"
+    )
+    if res.report:
+        typer.echo(f"report: {res.report}")
+
+
+def report_command(
+    run_dir: Path = typer.Argument(..., help="Output folder of `brainalign run`."),
+    out: Path = typer.Option(None, "--out", "-o", help="HTML file (default RUN_DIR/report.html)."),
+    check: bool = typer.Option(False, "--check", help="Also load it in headless Chromium and check it."),
+) -> None:
+    """Write the self-contained HTML report of a finished (or partial) run."""
+    from brainalign.report import build_report, check_in_browser
+
+    path = build_report(run_dir, out)
+    typer.echo(f"report: {path}")
+    if check:
+        res = check_in_browser(path, screenshot=path.with_suffix(".png"))
+        if not res.ok:
+            for p in res.problems:
+                typer.secho(f"  {p}", fg="red", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"browser check passed ({len(res.images)} images); screenshot {path.with_suffix('.png')}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``run`` and ``report`` to the root app."""
+    app.command("run")(run_command)
+    app.command("report")(report_command)

@@ -809,7 +809,7 @@ def load_stimuli(root, image_ids=None, categories: bool = True) -> Stimuli:
     use_categories = categories and all(p.exists() for p in inst_paths.values())
     if use_categories:
         cat_table = {}
-        for split, path in inst_paths.items():
+        for path in inst_paths.values():
             for c in _read_coco_json(path).get("categories", []):
                 cat_table[int(c["id"])] = str(c["name"])
         cat_ids = sorted(cat_table)

@@ -63,7 +63,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@dataclass(eq=False)
 class SceneSet:
     """A set of scenes with captions, categories, images on demand and planted representations.
 
@@ -117,6 +117,13 @@ class SceneSet:
 
     def __len__(self) -> int:
         return len(self.scenes)
+
+    def __repr__(self) -> str:
+        dims = {k: v.shape[1] for k, v in self.representations.items()}
+        return (
+            f"SceneSet(n_scenes={len(self)}, n_categories={len(self.category_names)}, "
+            f"representations={dims})"
+        )
 
     def _indices(self, indices) -> np.ndarray:
         idx = np.asarray(indices)

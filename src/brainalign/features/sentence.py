@@ -315,6 +315,8 @@ class SentenceEncoder:
         Expected sha256 of the folder's weights file; a mismatch raises ``IntegrityError``.
     batch_tokens : int
         Token budget of one forward batch (batch size × padded length).
+    pad_slack : float
+        Padding allowed in a batch, as a fraction of its real tokens (0: equal lengths only).
 
     Attributes
     ----------
@@ -333,11 +335,13 @@ class SentenceEncoder:
         allow_download: bool = False,
         sha256: str | None = None,
         batch_tokens: int = 4096,
+        pad_slack: float = 0.1,
     ):
         if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
             raise InputError(f"name_or_path: expected a model name or folder, got {name_or_path!r}")
         self.device = str(device)
         self.batch_tokens = int(batch_tokens)
+        self.pad_slack = float(pad_slack)
         location, expected = resolve_model(name_or_path, allow_download=allow_download)
         expected = sha256 or expected
         if isinstance(location, Path):
@@ -388,15 +392,24 @@ class SentenceEncoder:
         return np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(texts))
 
     def _batches(self, lengths: np.ndarray) -> list[np.ndarray]:
-        """Index batches of equal token length (no padding), within the token budget."""
+        """Index batches of texts sorted by token length, within the token budget.
+
+        A batch grows while its padding stays within ``pad_slack`` of its real tokens, so equal
+        lengths share a batch without padding and short runs of lengths merge (few tiny batches).
+        """
         order = np.argsort(-lengths, kind="stable")
         batches = []
         start = 0
         while start < len(order):
-            L = int(lengths[order[start]])
-            size = max(1, self.batch_tokens // max(L, 1))
+            longest = int(lengths[order[start]])
+            size = max(1, self.batch_tokens // max(longest, 1))
+            real = longest
             stop = start + 1
-            while stop < len(order) and stop - start < size and lengths[order[stop]] == L:
+            while stop < len(order) and stop - start < size:
+                nxt = int(lengths[order[stop]])
+                if longest * (stop - start + 1) > (1 + self.pad_slack) * (real + nxt):
+                    break
+                real += nxt
                 stop += 1
             batches.append(order[start:stop])
             start = stop

@@ -407,7 +407,13 @@ def decoding(params, inputs, ctx):
     truth = X[test]
     pc = pred - pred.mean(1, keepdims=True)
     tc = truth - truth.mean(1, keepdims=True)
-    score = (pc * tc).sum(1) / np.sqrt((pc**2).sum(1) * (tc**2).sum(1))
+    pc /= np.linalg.norm(pc, axis=1, keepdims=True)
+    tc /= np.linalg.norm(tc, axis=1, keepdims=True)
+    C = pc @ tc.T  # Pearson r of every decoded embedding with every true one
+    score = np.diag(C).copy()
+    n = len(C)
+    two_way = float(((score[:, None] > C).sum() - 0) / max(n * (n - 1), 1))
+    top1 = float(np.mean(C.argmax(axis=1) == np.arange(n)))
     bank = CaptionBank.open(inputs["bank"]["path"])
     source = np.asarray(inputs["bank"]["source_ids"])
     k = params["k"]
@@ -419,6 +425,7 @@ def decoding(params, inputs, ctx):
     train_only = ~np.isin(source, train_ids)
     tsims, tidx = bank.search(pred, k=1, exclude=train_only)
     return {"image_ids": test_ids, "score": score.astype(np.float32), "pred": pred,
+            "two_way": two_way, "top1": top1,
             "top_idx": np.asarray(idx), "top_sim": np.asarray(sims, np.float32),
             "train_idx": np.asarray(tidx)[:, 0], "train_sim": np.asarray(tsims, np.float32)[:, 0]}
 

@@ -1,0 +1,161 @@
+"""Decoding: brain activity → caption embedding (paper §5), with the same ridge solver as encoding.
+
+With many more units than images the solver works in the dual (kernel) form automatically, so a
+decoder from tens of thousands of vertices costs an n × n eigendecomposition per fold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainalign.decoding.metrics import identification_accuracy, prediction_scores
+from brainalign.encoding.estimators import _RidgeBase
+from brainalign.errors import InputError
+
+#: The streams ROIs the paper decodes from (all seven combined).
+STREAMS_ROIS = ("early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal")
+
+
+class EmbeddingDecoder(_RidgeBase):
+    """Cross-validated ridge from brain units to a caption embedding (one alpha per dimension).
+
+    Parameters are those of :class:`brainalign.encoding.RidgeEncoder` (``alphas``, ``cv``,
+    ``alpha_per_target``, ``mode="ridge"|"fracridge"``, ``fit_intercept``, ``backend``, ``device``
+    …). ``mode="fracridge", fit_intercept="paper"`` reproduces the published decoder exactly,
+    including its dropped intercept (which shifts the predicted embeddings).
+
+    Attributes
+    ----------
+    coef_ : (dim, n_units) float32
+    intercept_ : (dim,) float32
+    alpha_ : (dim,) float64
+    """
+
+    def fit(self, X, y):
+        """Fit on brain responses ``X`` (n_images × n_units) and embeddings ``y`` (n_images × dim)."""
+        return self._fit_arrays(X, y)
+
+    def score(self, X, y, sample_weight=None):
+        """Prediction score per image: Pearson r between predicted and target embedding.
+
+        Returns an (n_images,) array (paper Fig. 2b); for a 1-D target, the Pearson r over images.
+        """
+        if sample_weight is not None:
+            raise InputError("sample_weight: not supported by the ridge estimators")
+        pred = self.predict(X)
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != pred.shape:
+            raise InputError(f"y: expected shape {pred.shape} to match the predictions, got {y.shape}")
+        if y.ndim == 1:
+            return super().score(X, y)
+        return prediction_scores(pred, y).astype(np.float32)
+
+
+def select_units(responses, rois=None) -> np.ndarray:
+    """Indices of the units to decode from: the union of ``rois`` (default: all streams ROIs present)
+    minus units with any NaN response.
+
+    Parameters
+    ----------
+    responses : SubjectResponses
+    rois : sequence of str, optional
+    """
+    masks = getattr(responses, "rois", None)
+    if masks is None:
+        raise InputError("responses: expected a SubjectResponses with ROI masks (or pass units=)")
+    names = [r for r in STREAMS_ROIS if r in masks] if rois is None else list(rois)
+    if not names:
+        raise InputError(
+            f"rois: none of the streams ROIs {STREAMS_ROIS} is in this subject's ROIs "
+            f"({sorted(masks)}); pass rois= explicitly"
+        )
+    missing = [r for r in names if r not in masks]
+    if missing:
+        raise InputError(f"rois: {missing} not among this subject's ROIs ({sorted(masks)})")
+    sel = np.zeros(responses.n_units, bool)
+    for r in names:
+        sel |= np.asarray(masks[r], bool)
+    finite = np.ones(responses.n_units, bool)
+    idx = np.flatnonzero(sel)
+    finite_sel = np.isfinite(np.asarray(responses.betas[:, idx])).all(0)
+    finite[idx[~finite_sel]] = False
+    return np.flatnonzero(sel & finite)
+
+
+@dataclass
+class DecodingResult:
+    """Result of :func:`decode_subject`.
+
+    Attributes
+    ----------
+    predicted, target : (n_test, dim) float32
+    scores : (n_test,) float32
+        Pearson r per test image (prediction score).
+    identification : dict
+        ``{"2": …, "50": …, "all": …}`` results of :func:`identification_accuracy`.
+    decoder : EmbeddingDecoder
+    units : (n_units_used,) int64
+    test_ids, train_ids : (n,) int64
+    """
+
+    predicted: np.ndarray
+    target: np.ndarray
+    scores: np.ndarray
+    identification: dict
+    decoder: EmbeddingDecoder
+    units: np.ndarray
+    test_ids: np.ndarray
+    train_ids: np.ndarray
+
+
+def decode_subject(responses, embeddings, *, rois=None, units=None, train=None, test=None, n_ways=(2, 50, "all"), **decoder_params) -> DecodingResult:
+    """Train a decoder on a subject's non-shared images and decode the shared ones (paper §5).
+
+    Parameters
+    ----------
+    responses : SubjectResponses
+    embeddings : (n_images, dim) array aligned with ``responses.image_ids``
+    rois : sequence of str, optional
+        ROIs whose units are used (default: all streams ROIs present).
+    units : index array, optional
+        Use these units instead of ``rois``.
+    train, test : bool masks, optional
+        Any other split (default: ``~shared`` / ``shared``).
+    n_ways : tuple
+        Identification settings to report (values larger than the test set are skipped).
+    **decoder_params
+        Passed to :class:`EmbeddingDecoder`.
+    """
+    E = np.asarray(embeddings, dtype=np.float32)
+    if E.ndim != 2 or E.shape[0] != responses.n_images:
+        raise InputError(
+            f"embeddings: expected ({responses.n_images}, dim) aligned with the responses' images, got {E.shape}"
+        )
+    test_m = np.asarray(responses.shared if test is None else test, bool)
+    train_m = ~test_m if train is None else np.asarray(train, bool)
+    if test_m.shape != (responses.n_images,) or train_m.shape != (responses.n_images,):
+        raise InputError(f"train/test: expected boolean masks of length {responses.n_images}")
+    if (train_m & test_m).any() or train_m.sum() < 2 or test_m.sum() < 2:
+        raise InputError("train/test: need disjoint sets of at least 2 images each")
+    idx = select_units(responses, rois) if units is None else np.asarray(units, dtype=np.int64)
+    X = np.asarray(responses.betas[:, idx], dtype=np.float32)
+    dec = EmbeddingDecoder(**decoder_params).fit(X[train_m], E[train_m])
+    pred = dec.predict(X[test_m]).astype(np.float32)
+    target = E[test_m]
+    n_test = int(test_m.sum())
+    ident = {}
+    for nw in n_ways:
+        if nw == "all" or nw <= n_test:
+            ident[str(nw)] = identification_accuracy(pred, target, n_way=nw, top=(1, 5))
+    return DecodingResult(
+        predicted=pred,
+        target=target,
+        scores=prediction_scores(pred, target).astype(np.float32),
+        identification=ident,
+        decoder=dec,
+        units=idx,
+        test_ids=responses.image_ids[test_m],
+        train_ids=responses.image_ids[train_m],
+    )
