@@ -33,16 +33,31 @@ def test_defaults_and_path_resolution(tmp_path):
     [
         ({"analyses": {"searchlight": {"radius": -3}}}, "analyses.searchlight.radius: must be > 0"),
         ({"analyses": {"searchlight": {"radius": -3}}}, "got -3"),
-        ({"data": {"kind": "nsd", "root": "/no/such/nsd"}}, "data.root: NSD root '/no/such/nsd' does not exist"),
+        (
+            {"data": {"kind": "nsd", "root": "/no/such/nsd"}},
+            "data.root: NSD root '/no/such/nsd' does not exist",
+        ),
         ({"data": {"kind": "virtual", "n_subjectz": 3}}, "data.n_subjectz: unknown key"),
-        ({"analyses": {"roi_rsa": {"rois": ["v1"]}}}, "analyses.roi_rsa.rois: unknown ROI(s) ['v1']"),
+        (
+            {"analyses": {"roi_rsa": {"rois": ["v1"]}}},
+            "analyses.roi_rsa.rois: unknown ROI(s) ['v1']",
+        ),
         ({"compute": {"device": "gpu0"}}, "compute.device"),
         ({"compute": {"workers": 0}}, "compute.workers: must be > 0"),
         ({"subjects": [1, 1]}, "subjects: duplicate"),
         ({"subjects": [9]}, "subjects: [9] exceed data.n_subjects = 8"),
-        ({"analyses": {"searchlight": {"models": ["mpnet_verbs"]}}}, "analyses.searchlight.models: 'mpnet_verbs' is not listed"),
-        ({"compute": {"scheduler": "tcp://127.0.0.1:8786"}}, "compute.scheduler: a scheduler address needs"),
-        ({"analyses": {"decoding": {"bank": "nope.tsv"}}}, "analyses.decoding.bank: caption corpus"),
+        (
+            {"analyses": {"searchlight": {"models": ["mpnet_verbs"]}}},
+            "analyses.searchlight.models: 'mpnet_verbs' is not listed",
+        ),
+        (
+            {"compute": {"scheduler": "tcp://127.0.0.1:8786"}},
+            "compute.scheduler: a scheduler address needs",
+        ),
+        (
+            {"analyses": {"decoding": {"bank": "nope.tsv"}}},
+            "analyses.decoding.bank: caption corpus",
+        ),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, change, message):

@@ -98,7 +98,9 @@ def _fail_on_third(task, X):
 def test_errors_propagate_after_completed_results(arrays):
     done = {}
     with SerialExecutor() as ex, pytest.raises(RuntimeError, match="boom"):
-        ex.map(_fail_on_third, list(range(6)), shared={"X": arrays["X"]}, on_result=done.__setitem__)
+        ex.map(
+            _fail_on_third, list(range(6)), shared={"X": arrays["X"]}, on_result=done.__setitem__
+        )
     assert sorted(done) == [0, 1, 2]
 
 

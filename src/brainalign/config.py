@@ -20,7 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from brainalign.errors import ConfigError
 
-STREAMS_ROIS = ("early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal")
+STREAMS_ROIS = (
+    "early",
+    "midventral",
+    "midlateral",
+    "midparietal",
+    "ventral",
+    "lateral",
+    "parietal",
+)
 PAPER_FEATURE_SPACES = (
     "mpnet",
     "mpnet_category_all",
@@ -72,7 +80,7 @@ class FeaturesConfig(_Section):
 
     spaces: list[str] = Field(default_factory=lambda: ["mpnet", "multihot", "mpnet_nouns"])
     encoder: str = "all-mpnet-base-v2"
-    device: str | None = None
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("spaces")
     @classmethod
@@ -115,7 +123,9 @@ class EncodingConfig(_Section):
 
     enabled: bool = True
     feature_space: str = "mpnet"
-    alphas: list[_Positive] = Field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, 1e5])
+    alphas: list[_Positive] = Field(
+        default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, 1e5]
+    )
     cv: Annotated[int, Field(ge=2)] = 5
     mode: Literal["per_target", "fracridge"] = "per_target"
     agreement: bool = True
@@ -150,7 +160,10 @@ class NetworksConfig(_Section):
     """Small BLT networks trained toward caption embeddings and categories (paper §7)."""
 
     enabled: bool = True
-    targets: list[Literal["mpnet", "multihot"]] = Field(default_factory=lambda: ["mpnet", "multihot"])
+    targets: list[Literal["mpnet", "multihot"]] = Field(
+        default_factory=lambda: ["mpnet", "multihot"]
+    )
+    embedding_space: str = "mpnet"  # the caption embeddings the "mpnet" target means
     seeds: list[int] = Field(default_factory=lambda: [0])
     epochs: _PositiveInt = 4
     batch_size: _PositiveInt = 32
@@ -223,7 +236,13 @@ class StudyConfig(_Section):
 
 
 # ------------------------------------------------------------------------------------ loading
-_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+_BOUNDS = {
+    "greater_than": ">",
+    "greater_than_equal": ">=",
+    "less_than": "<",
+    "less_than_equal": "<=",
+}
+
 
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = []
@@ -248,7 +267,9 @@ def _format_errors(exc: ValidationError, source: str) -> str:
     return f"invalid configuration{where}:\n  " + "\n  ".join(lines)
 
 
-def validate_config(data: dict, *, base_dir: str | os.PathLike | None = None, source: str = "") -> StudyConfig:
+def validate_config(
+    data: dict, *, base_dir: str | os.PathLike | None = None, source: str = ""
+) -> StudyConfig:
     """Validate a config dict and check what can be checked before any work starts.
 
     Parameters
@@ -286,7 +307,10 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
     out = cfg.output.model_copy(update={"dir": _resolve(cfg.output.dir, base)})
     if isinstance(cfg.data, NSDDataConfig):
         data = cfg.data.model_copy(
-            update={"root": _resolve(cfg.data.root, base), "cache_dir": _resolve(cfg.data.cache_dir, base)}
+            update={
+                "root": _resolve(cfg.data.root, base),
+                "cache_dir": _resolve(cfg.data.cache_dir, base),
+            }
         )
     else:
         root = _resolve(cfg.data.root, base) or out.dir / "virtual_nsd"
@@ -334,11 +358,18 @@ def check_config(cfg: StudyConfig) -> None:
 
     known = available_feature_spaces()
     spaces = set(cfg.features.spaces)
+    for name in cfg.features.options:
+        if name not in spaces:
+            problems.append(
+                f"features.options.{name}: options for a feature space that is not in features.spaces"
+            )
     referenced = [("features.spaces", s) for s in cfg.features.spaces]
     a = cfg.analyses
     referenced += [("analyses.searchlight.models", m) for m in a.searchlight.models]
     referenced += [("analyses.encoding.feature_space", a.encoding.feature_space)]
     referenced += [("analyses.decoding.feature_space", a.decoding.feature_space)]
+    if "mpnet" in a.networks.targets:
+        referenced += [("analyses.networks.embedding_space", a.networks.embedding_space)]
     for key, name in referenced:
         if known is not None and name not in known:
             problems.append(
@@ -354,7 +385,9 @@ def check_config(cfg: StudyConfig) -> None:
     ):
         bad = [r for r in rois if r not in (*STREAMS_ROIS, "nsdgeneral")]
         if bad:
-            problems.append(f"{key}: unknown ROI(s) {bad}; expected names from {list(STREAMS_ROIS)}")
+            problems.append(
+                f"{key}: unknown ROI(s) {bad}; expected names from {list(STREAMS_ROIS)}"
+            )
     if a.model_comparison.enabled and a.model_comparison.rois:
         missing = [r for r in a.model_comparison.rois if r not in a.roi_rsa.rois]
         if missing:
@@ -363,7 +396,9 @@ def check_config(cfg: StudyConfig) -> None:
                 f"{a.roi_rsa.rois}; model comparison uses the ROI RSA scores"
             )
         if not a.roi_rsa.enabled:
-            problems.append("analyses.model_comparison.enabled: needs analyses.roi_rsa.enabled = true")
+            problems.append(
+                "analyses.model_comparison.enabled: needs analyses.roi_rsa.enabled = true"
+            )
     if a.insilico.enabled and not a.encoding.enabled:
         problems.append("analyses.insilico.enabled: needs analyses.encoding.enabled = true")
     for i, (x, y) in enumerate(a.insilico.contrasts):

@@ -217,8 +217,12 @@ class ProcessExecutor(Executor):
         from concurrent.futures import as_completed
 
         specs = self._files.specs(_check_shared(shared))
-        futures = {self._pool.submit(_call_with_files, fn, t, specs): i for i, t in enumerate(tasks)}
-        return _collect(futures, as_completed(futures), len(tasks), on_result, desc, cancel=_cancel_cf)
+        futures = {
+            self._pool.submit(_call_with_files, fn, t, specs): i for i, t in enumerate(tasks)
+        }
+        return _collect(
+            futures, as_completed(futures), len(tasks), on_result, desc, cancel=_cancel_cf
+        )
 
     def close(self):
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -255,7 +259,9 @@ class DaskExecutor(Executor):
         try:
             from distributed import Client, LocalCluster
         except ImportError as exc:  # pragma: no cover - dask[distributed] is a dependency
-            raise ConfigError("compute.executor = 'dask' needs dask[distributed] installed") from exc
+            raise ConfigError(
+                "compute.executor = 'dask' needs dask[distributed] installed"
+            ) from exc
         if share not in ("auto", "memmap", "scatter"):
             raise InputError(f"share: expected 'auto', 'memmap' or 'scatter', got {share!r}")
         self._cluster = None
@@ -311,7 +317,9 @@ class DaskExecutor(Executor):
                 for t in tasks
             ]
         futures = {f: i for i, f in enumerate(submit)}
-        return _collect(futures, as_completed(submit), len(tasks), on_result, desc, cancel=_cancel_dask)
+        return _collect(
+            futures, as_completed(submit), len(tasks), on_result, desc, cancel=_cancel_dask
+        )
 
     def close(self):
         with contextlib.suppress(Exception):

@@ -95,3 +95,24 @@ def test_agreement_relation_table_and_plot(rng, tmp_path):
     ax = plot_agreement_relation(units)
     ax.figure.savefig(tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_encoding_on_virtual_nsd(virtual_nsd_root, bow_encoder, tmp_path):
+    """Caption embeddings predict the ROIs whose planted representation is caption-like
+    (ventral: objects, lateral: events) and not the null region (outside nsdgeneral)."""
+    from brainalign.datasets import load_nsd, load_stimuli
+
+    sub = load_nsd(virtual_nsd_root, 1)
+    stim = load_stimuli(virtual_nsd_root, sub.image_ids)
+    E = np.stack([bow_encoder.encode(caps).mean(0) for caps in stim.captions])
+    with pytest.warns(UserWarning, match="NaN"):  # the virtual NSD's dead vertices
+        emap = encoding_map(sub, E, alphas=np.logspace(-1, 5, 7))
+    null = ~sub.rois["nsdgeneral"] & np.isfinite(emap.r)
+    null_mean = emap.r[null].mean()
+    null_se = emap.r[null].std() / np.sqrt(null.sum())
+    assert abs(null_mean) < 0.03
+    for roi in ("ventral", "lateral"):
+        r = np.nanmean(emap.r[sub.rois[roi]])
+        assert r > 0.1 and r > null_mean + 10 * null_se, roi
+    paths = write_surface_map(emap.r, sub.hemi_sizes, tmp_path / "sub01", fmt="gii")
+    np.testing.assert_array_equal(read_surface_map(paths)[0], emap.r)

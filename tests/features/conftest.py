@@ -9,7 +9,7 @@ import pytest
 
 from brainalign.datasets import Stimuli
 
-N_IMAGES = 8  # MPNet on 2 shared cores is slow: keep the caption count small
+N_IMAGES = 5  # MPNet on 2 shared cores is slow: keep the caption count small
 
 
 def coco_mini_stimuli(shared_data, n_images=N_IMAGES) -> tuple[Stimuli, dict]:

@@ -119,7 +119,9 @@ def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
     assert len(done) == 2 and not cache.has(group.stage, group.key)
     CALLS.clear()
     run_tasks([group], cache)
-    assert sum(c.startswith("score") for c in CALLS) == 4 and not any(c.startswith("make") for c in CALLS)
+    assert sum(c.startswith("score") for c in CALLS) == 4 and not any(
+        c.startswith("make") for c in CALLS
+    )
     for t in [*scores, group]:
         a, b = ref_cache.load(t.stage, t.key), cache.load(t.stage, t.key)
         assert sorted(a) == sorted(b)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -30,43 +29,148 @@ def run_dir(tmp_path_factory):
     rng = np.random.default_rng(0)
     d = tmp_path_factory.mktemp("run")
     w = RunWriter(d)
-    w.json("run", {
-        "config": {"name": "test study", "data": {"kind": "virtual", "n_subjects": 4, "root": str(d)},
-                   "space": "fsaverage", "features": {"spaces": MODELS, "encoder": "all-mpnet-base-v2"},
-                   "analyses": {"roi_rsa": {"enabled": True, "rois": ROIS, "sampling": "paper",
-                                            "subset_size": 100, "metric": "correlation", "method": "pearson"},
-                                "searchlight": {"enabled": True, "radius": 10.0, "models": ["mpnet"],
-                                                "method": "pearson", "fdr_q": 0.05, "sampling": "full"}},
-                   "compute": {"backend": "numpy", "device": "cpu", "executor": "serial", "workers": 1}},
-        "versions": {"numpy": np.__version__, "brainalign": "0.1.0"},
-        "timing": {"total_seconds": 12.0, "computed": 10, "reused": 0, "finished": "now"},
-    })
-    rows = [dict(subject=s, roi=r, model=m, r=rng.uniform(0, 0.3), ceiling=0.5, r_norm=rng.uniform(0, 0.6))
-            for s in range(1, 5) for r in ROIS for m in MODELS]
+    w.json(
+        "run",
+        {
+            "config": {
+                "name": "test study",
+                "data": {"kind": "virtual", "n_subjects": 4, "root": str(d)},
+                "space": "fsaverage",
+                "features": {"spaces": MODELS, "encoder": "all-mpnet-base-v2"},
+                "analyses": {
+                    "roi_rsa": {
+                        "enabled": True,
+                        "rois": ROIS,
+                        "sampling": "paper",
+                        "subset_size": 100,
+                        "metric": "correlation",
+                        "method": "pearson",
+                    },
+                    "searchlight": {
+                        "enabled": True,
+                        "radius": 10.0,
+                        "models": ["mpnet"],
+                        "method": "pearson",
+                        "fdr_q": 0.05,
+                        "sampling": "full",
+                    },
+                },
+                "compute": {
+                    "backend": "numpy",
+                    "device": "cpu",
+                    "executor": "serial",
+                    "workers": 1,
+                },
+            },
+            "versions": {"numpy": np.__version__, "brainalign": "0.1.0"},
+            "timing": {"total_seconds": 12.0, "computed": 10, "reused": 0, "finished": "now"},
+        },
+    )
+    rows = [
+        dict(
+            subject=s,
+            roi=r,
+            model=m,
+            r=rng.uniform(0, 0.3),
+            ceiling=0.5,
+            r_norm=rng.uniform(0, 0.6),
+        )
+        for s in range(1, 5)
+        for r in ROIS
+        for m in MODELS
+    ]
     w.table("roi_rsa", pd.DataFrame(rows))
-    w.table("noise_ceiling", pd.DataFrame([dict(subject=s, roi=r, ceiling=0.5 + 0.01 * s) for s in range(1, 5) for r in ROIS]))
-    w.table("roi_group", pd.DataFrame([dict(roi=r, model=m, mean=0.1, sem=0.01, t=5.0, p=1e-4) for r in ROIS for m in MODELS]))
-    w.table("ground_truth", pd.DataFrame([
-        dict(roi="ventral", planted="object categories", best_feature_space="multihot", agreement="yes"),
-        dict(roi="lateral", planted="agents & actions", best_feature_space="mpnet_nouns", agreement="no"),
-    ]))
-    w.table("model_comparison", pd.DataFrame([dict(roi="ventral", model_a="mpnet", model_b="multihot", t=2.0, p=0.04, q=0.05)]))
-    w.table("decoding_scores", pd.DataFrame(dict(subject=np.repeat([1, 2], 20), score=rng.uniform(0, 1, 40), caption_ceiling=0.8)))
-    w.table("decoding_examples", pd.DataFrame([dict(subject=1, image_id=3, rank=0, score=0.9,
-                                                     true_caption="a dog <chases> a cat & runs",
-                                                     decoded_caption="a dog chasing a cat", decoded_score=0.8,
-                                                     nearest_training_caption="a cat", nearest_training_score=0.5)]))
-    w.table("training_curves", pd.DataFrame(dict(network=["mpnet"] * 3 + ["multihot"] * 3, epoch=[1, 2, 3] * 2,
-                                                 train_loss=[1, 0.8, 0.6, 1, 0.9, 0.7], val_cosine=[0.1, 0.2, 0.3, 0.1, 0.15, 0.2])))
+    w.table(
+        "noise_ceiling",
+        pd.DataFrame(
+            [dict(subject=s, roi=r, ceiling=0.5 + 0.01 * s) for s in range(1, 5) for r in ROIS]
+        ),
+    )
+    w.table(
+        "roi_group",
+        pd.DataFrame(
+            [dict(roi=r, model=m, mean=0.1, sem=0.01, t=5.0, p=1e-4) for r in ROIS for m in MODELS]
+        ),
+    )
+    w.table(
+        "ground_truth",
+        pd.DataFrame(
+            [
+                dict(
+                    roi="ventral",
+                    planted="object categories",
+                    best_feature_space="multihot",
+                    agreement="yes",
+                ),
+                dict(
+                    roi="lateral",
+                    planted="agents & actions",
+                    best_feature_space="mpnet_nouns",
+                    agreement="no",
+                ),
+            ]
+        ),
+    )
+    w.table(
+        "model_comparison",
+        pd.DataFrame(
+            [dict(roi="ventral", model_a="mpnet", model_b="multihot", t=2.0, p=0.04, q=0.05)]
+        ),
+    )
+    w.table(
+        "decoding_scores",
+        pd.DataFrame(
+            dict(subject=np.repeat([1, 2], 20), score=rng.uniform(0, 1, 40), caption_ceiling=0.8)
+        ),
+    )
+    w.table(
+        "decoding_examples",
+        pd.DataFrame(
+            [
+                dict(
+                    subject=1,
+                    image_id=3,
+                    rank=0,
+                    score=0.9,
+                    true_caption="a dog <chases> a cat & runs",
+                    decoded_caption="a dog chasing a cat",
+                    decoded_score=0.8,
+                    nearest_training_caption="a cat",
+                    nearest_training_score=0.5,
+                )
+            ]
+        ),
+    )
+    w.table(
+        "training_curves",
+        pd.DataFrame(
+            dict(
+                network=["mpnet"] * 3 + ["multihot"] * 3,
+                epoch=[1, 2, 3] * 2,
+                train_loss=[1, 0.8, 0.6, 1, 0.9, 0.7],
+                val_cosine=[0.1, 0.2, 0.3, 0.1, 0.15, 0.2],
+            )
+        ),
+    )
     w.table("extra_table", pd.DataFrame(dict(a=[1, 2])))
     lh, rh = rng.standard_normal(N), rng.standard_normal(N)
-    w.map("searchlight_mpnet_t", lh, rh, title="MPNet searchlight (t)", section="searchlight", stat="t",
-          mask=(np.abs(lh) > 2, np.abs(rh) > 2))
+    w.map(
+        "searchlight_mpnet_t",
+        lh,
+        rh,
+        title="MPNet searchlight (t)",
+        section="searchlight",
+        stat="t",
+        mask=(np.abs(lh) > 2, np.abs(rh) > 2),
+    )
     w.map("encoding_r", lh * 0.1, rh * 0.1, title="Encoding r", section="encoding", stat="r")
     w.map("insilico_people_places", lh, rh, title="people − places", section="insilico", stat="t")
     w.array("encoding_r", np.concatenate([lh, rh]) * 0.1)
     w.array("agreement", np.concatenate([lh, rh]) * 0.1 + rng.standard_normal(2 * N) * 0.05)
-    w.array("unit_roi", np.array(["early", "ventral", "null", "lateral"] * (2 * N // 4) + ["null"] * (2 * N % 4)))
+    w.array(
+        "unit_roi",
+        np.array(["early", "ventral", "null", "lateral"] * (2 * N // 4) + ["null"] * (2 * N % 4)),
+    )
     sq = rng.random((20, 20))
     w.array("rdm__ventral__mpnet", (sq + sq.T)[np.triu_indices(20, 1)])
     w.array("rdm__ventral__brain", (sq * sq.T)[np.triu_indices(20, 1)])
@@ -78,7 +182,12 @@ def test_maps_roundtrip_gifti_and_mgh(tmp_path, rng):
     lh, rh = rng.standard_normal(50).astype(np.float32), rng.standard_normal(60).astype(np.float32)
     lh[3] = np.nan
     written = write_surface_map(tmp_path, "m", lh, rh)
-    assert sorted(p.name for p in written) == ["m.lh.func.gii", "m.lh.mgh", "m.rh.func.gii", "m.rh.mgh"]
+    assert sorted(p.name for p in written) == [
+        "m.lh.func.gii",
+        "m.lh.mgh",
+        "m.rh.func.gii",
+        "m.rh.mgh",
+    ]
     a, b = read_surface_map(tmp_path, "m")
     np.testing.assert_array_equal(a, lh)
     np.testing.assert_array_equal(b, rh)
@@ -96,8 +205,19 @@ def test_report_is_self_contained(run_dir):
     assert not re.search(r"<(script|link)[^>]+(src|href)=", page)
     n_img = page.count("<img ")
     assert n_img >= 9  # bars ×2, RDMs, 3 maps, scatter, decoding histogram, training curves
-    for section in ("summary", "roi", "comparison", "rdms", "searchlight", "encoding", "insilico",
-                    "decoding", "networks", "methods", "files"):
+    for section in (
+        "summary",
+        "roi",
+        "comparison",
+        "rdms",
+        "searchlight",
+        "encoding",
+        "insilico",
+        "decoding",
+        "networks",
+        "methods",
+        "files",
+    ):
         assert f'id="{section}"' in page
     # captions are escaped, methods come from the config, other tables are listed
     assert "a dog &lt;chases&gt; a cat &amp; runs" in page
@@ -122,7 +242,8 @@ def test_partial_run_has_only_its_sections(tmp_path):
 
 
 needs_chromium = pytest.mark.skipif(
-    find_chromium() is None, reason="Chromium is not installed (apt-get install chromium); CI installs it"
+    find_chromium() is None,
+    reason="Chromium is not installed (apt-get install chromium); CI installs it",
 )
 
 
@@ -138,8 +259,10 @@ def test_report_in_headless_chromium(run_dir, tmp_path):
 @needs_chromium
 def test_browser_check_catches_broken_pages(tmp_path):
     bad = tmp_path / "bad.html"
-    bad.write_text('<html><body><img src="data:image/png;base64,AAAA"><img src="missing.png">'
-                   '<script>console.error("boom")</script></body></html>')
+    bad.write_text(
+        '<html><body><img src="data:image/png;base64,AAAA"><img src="missing.png">'
+        '<script>console.error("boom")</script></body></html>'
+    )
     check = check_in_browser(bad)
     assert not check.ok
     text = " ".join(check.problems)

@@ -1,9 +1,211 @@
-"""Command-line commands of this stage (registered on the root app)."""
+"""Encoding and decoding commands: ``brainalign bank build``, ``brainalign bank search``,
+``brainalign decode`` and ``brainalign encode``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+bank_app = typer.Typer(help="Caption banks: build from a corpus, search.", no_args_is_help=True)
+
+
+@bank_app.command("build")
+def bank_build(
+    corpus: Path = typer.Argument(..., help="Captions: Conceptual Captions .tsv, COCO .json or .txt (one per line)."),
+    out: Path = typer.Argument(..., help="Bank folder to write (resumes an interrupted build)."),
+    model: str = typer.Option("all-mpnet-base-v2", "--model", help="Sentence encoder name or folder."),
+    dtype: str = typer.Option("float16", "--dtype", help="float16 or float32 embeddings."),
+    chunk_size: int = typer.Option(2048, "--chunk-size", help="Captions embedded and saved per step."),
+    device: str = typer.Option("cpu", "--device", help="Torch device of the encoder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bank."),
+) -> None:
+    """Embed every caption of CORPUS and write a searchable caption bank to OUT."""
+    from brainalign.decoding import CaptionBank, read_corpus
+    from brainalign.features import SentenceEncoder
+
+    captions = read_corpus(corpus)
+    encoder = SentenceEncoder(model, device=device)
+    bank = CaptionBank.build(captions, encoder, out, dtype=dtype, chunk_size=chunk_size, overwrite=overwrite, verbose=True)
+    typer.echo(f"caption bank: {len(bank)} captions × {bank.dim} ({bank.dtype}) by {bank.identity} -> {out}")
+
+
+@bank_app.command("search")
+def bank_search(
+    bank_path: Path = typer.Argument(..., help="Bank folder."),
+    texts: list[str] = typer.Argument(..., help="Query sentences."),
+    k: int = typer.Option(5, "-k", help="Neighbours per query."),
+    model: str = typer.Option("all-mpnet-base-v2", "--model", help="Encoder (must be the bank's)."),
+) -> None:
+    """Print the K nearest bank captions of each query sentence."""
+    from brainalign.decoding import CaptionBank
+    from brainalign.features import SentenceEncoder
+
+    bank = CaptionBank.open(bank_path)
+    encoder = SentenceEncoder(model)
+    scores, idx = bank.search(list(texts), k=k, encoder=encoder)
+    for text, s_row, i_row in zip(texts, scores, idx, strict=True):
+        typer.echo(text)
+        for s, i in zip(s_row, i_row, strict=True):
+            typer.echo(f"  {s:.3f}  {bank.captions[i]}")
+
+
+def _embeddings(root, sub, embeddings_file, model, device):
+    """(E aligned with sub.image_ids, identity, encoder or None, stimuli)."""
+    import numpy as np
+
+    from brainalign.datasets import load_stimuli
+    from brainalign.errors import DataFormatError
+
+    stim = load_stimuli(root, sub.image_ids, categories=False)
+    if embeddings_file is not None:
+        with np.load(embeddings_file, allow_pickle=False) as z:
+            if not {"image_ids", "embeddings", "identity"} <= set(z.files):
+                raise DataFormatError(
+                    f"{embeddings_file}: expected arrays image_ids, embeddings and identity (the encoder's "
+                    f"identity string); found {sorted(z.files)}"
+                )
+            ids, E, identity = z["image_ids"], z["embeddings"], str(z["identity"])
+        pos = {int(i): k for k, i in enumerate(ids)}
+        missing = [int(i) for i in sub.image_ids if int(i) not in pos]
+        if missing:
+            raise DataFormatError(f"{embeddings_file}: no embedding for image ids {missing[:10]} …")
+        return E[[pos[int(i)] for i in sub.image_ids]].astype(np.float32), identity, None, stim
+    from brainalign.features import SentenceEncoder, caption_embeddings
+
+    encoder = SentenceEncoder(model, device=device)
+    return caption_embeddings(stim.captions, encoder, verbose=True), encoder.identity, encoder, stim
+
+
+@bank_app.callback()
+def _bank() -> None:
+    """Caption banks."""
+
+
+def decode(
+    root: Path = typer.Argument(..., help="NSD root (real or virtual)."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    subject: int = typer.Option(1, "--subject", help="Subject number, 1-based."),
+    bank_path: Path | None = typer.Option(None, "--bank", help="Caption bank to decode captions from."),
+    embeddings_file: Path | None = typer.Option(
+        None, "--embeddings", help="Precomputed .npz (image_ids, embeddings, identity) instead of --model."
+    ),
+    model: str = typer.Option("all-mpnet-base-v2", "--model", help="Sentence encoder of the captions."),
+    rois: str | None = typer.Option(None, "--rois", help="Comma-separated ROIs (default: all streams ROIs)."),
+    mode: str = typer.Option("ridge", "--mode", help="ridge (one alpha per dimension) or fracridge (paper)."),
+    k: int = typer.Option(5, "-k", help="Bank neighbours kept per image."),
+    backend: str = typer.Option("numpy", "--backend", help="numpy or torch."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+) -> None:
+    """Decode caption embeddings from a subject's brain (train non-shared, test shared), then
+    captions from a bank; write decoded.csv, summary.json and predicted_embeddings.npy to OUT."""
+    import numpy as np
+    import pandas as pd
+
+    from brainalign.datasets import load_nsd
+    from brainalign.decoding import CaptionBank, caption_scores, decode_subject, human_ceiling
+    from brainalign.utils.io import atomic_save_npy, atomic_write_json, atomic_path
+
+    sub = load_nsd(root, subject)
+    E, identity, encoder, stim = _embeddings(root, sub, embeddings_file, model, device)
+    res = decode_subject(
+        sub,
+        E,
+        rois=None if rois is None else [r.strip() for r in rois.split(",") if r.strip()],
+        mode=mode,
+        backend=backend,
+        device=None if backend == "numpy" else device,
+    )
+    test_pos = np.flatnonzero(np.isin(sub.image_ids, res.test_ids))
+    train_pos = np.flatnonzero(np.isin(sub.image_ids, res.train_ids))
+    references = [stim.captions[i] for i in test_pos]
+    summary = {
+        "subject": subject,
+        "n_train": int(len(res.train_ids)),
+        "n_test": int(len(res.test_ids)),
+        "n_units": int(len(res.units)),
+        "encoder": identity,
+        "mean_prediction_score": float(np.nanmean(res.scores)),
+        "identification": {
+            key: {kk: v for kk, v in val.items() if not kk.startswith("per_image")} for key, val in res.identification.items()
+        },
+    }
+    table = pd.DataFrame({"image_id": res.test_ids, "prediction_score": res.scores})
+    # nearest training caption (paper Fig. 2b): among the training images' captions
+    if encoder is not None:
+        train_caps = [c for i in train_pos for c in stim.captions[i]]
+        train_bank = CaptionBank.build(train_caps, encoder, None, dtype="float32")
+    else:
+        train_caps = [stim.captions[i][0] for i in train_pos]
+        train_bank = CaptionBank.from_embeddings(E[train_pos], train_caps, identity)
+    table["nearest_training_caption"] = [r[0] for r in train_bank.search_captions(res.predicted, k=1)]
+    if bank_path is not None:
+        bank = CaptionBank.open(bank_path)
+        excluded = [c for i in train_pos for c in stim.captions[i]]
+        scores, idx = bank.search(res.predicted, k=k, identity=identity, exclude=excluded)
+        table["decoded_caption"] = [bank.captions[i] for i in idx[:, 0]]
+        table["decoded_score"] = scores[:, 0]
+        summary["caption_metrics"] = caption_scores(list(table["decoded_caption"]), references)
+        summary["bank"] = {"path": str(bank_path), "n_captions": len(bank), "excluded_training_captions": len(excluded)}
+    if min(len(r) for r in references) >= 2:
+        summary["human_ceiling"] = human_ceiling(references)
+    table["reference_caption"] = [r[0] for r in references]
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "decoded.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    atomic_save_npy(out / "predicted_embeddings.npy", res.predicted)
+    atomic_write_json(out / "summary.json", summary)
+    ident = res.identification.get("2", {})
+    typer.echo(
+        f"subj{subject:02d}: {summary['n_test']} test images, mean prediction r = "
+        f"{summary['mean_prediction_score']:.3f}, 2-way top-1 = {ident.get('top1', float('nan')):.3f} -> {out}"
+    )
+
+
+def encode(
+    root: Path = typer.Argument(..., help="NSD root (real or virtual)."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    subject: int = typer.Option(1, "--subject", help="Subject number, 1-based."),
+    embeddings_file: Path | None = typer.Option(
+        None, "--embeddings", help="Precomputed .npz (image_ids, embeddings, identity) instead of --model."
+    ),
+    model: str = typer.Option("all-mpnet-base-v2", "--model", help="Sentence encoder of the captions."),
+    mode: str = typer.Option("ridge", "--mode", help="ridge (one alpha per unit) or fracridge (paper)."),
+    fmt: str = typer.Option("gii", "--format", help="gii or mgh surface files."),
+    backend: str = typer.Option("numpy", "--backend", help="numpy or torch."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+) -> None:
+    """Fit a subject's encoding model (train non-shared, test shared) and write the r map per
+    hemisphere plus a per-ROI summary to OUT."""
+    import numpy as np
+
+    from brainalign.datasets import load_nsd
+    from brainalign.encoding import encoding_map, write_surface_map
+    from brainalign.errors import InputError
+    from brainalign.utils.io import atomic_save_npy, atomic_write_json
+
+    sub = load_nsd(root, subject)
+    if not sub.hemi_sizes:
+        raise InputError(f"subject {subject}: encode writes surface maps; use the fsaverage space")
+    E, identity, _, _ = _embeddings(root, sub, embeddings_file, model, device)
+    emap = encoding_map(sub, E, mode=mode, backend=backend, device=None if backend == "numpy" else device, verbose=True)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = write_surface_map(emap.r, sub.hemi_sizes, out / f"subj{subject:02d}_encoding_r", fmt=fmt)
+    atomic_save_npy(out / f"subj{subject:02d}_encoding_r.npy", emap.r)
+    summary = {
+        "subject": subject,
+        "encoder": identity,
+        "n_train": int(len(emap.train_ids)),
+        "n_test": int(len(emap.test_ids)),
+        "roi_mean_r": {name: float(np.nanmean(emap.r[np.asarray(m, bool)])) for name, m in sub.rois.items()},
+        "maps": [str(p) for p in paths],
+    }
+    atomic_write_json(out / f"subj{subject:02d}_encoding_summary.json", summary)
+    typer.echo(f"subj{subject:02d}: encoding r maps -> {', '.join(str(p) for p in paths)}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.add_typer(bank_app, name="bank")
+    app.command("decode")(decode)
+    app.command("encode")(encode)

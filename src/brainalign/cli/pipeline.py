@@ -23,11 +23,27 @@ def _overrides(workers: int | None, scheduler: str | None, executor: str | None)
 
 def run_command(
     config: Path = typer.Argument(..., help="Study config (TOML), e.g. configs/demo.toml."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what is cached; run nothing."),
-    workers: int = typer.Option(None, "--workers", "-w", min=1, help="Worker processes (> 1 starts a Dask LocalCluster on loopback)."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Join a running Dask scheduler (tcp://HOST:PORT or a scheduler file)."),
-    executor: str = typer.Option(None, "--executor", help="serial | processes | dask (default from the config)."),
-    output: Path = typer.Option(None, "--output", "-o", help="Output folder (overrides output.dir)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan and what is cached; run nothing."
+    ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        "-w",
+        min=1,
+        help="Worker processes (> 1 starts a Dask LocalCluster on loopback).",
+    ),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="Join a running Dask scheduler (tcp://HOST:PORT or a scheduler file).",
+    ),
+    executor: str = typer.Option(
+        None, "--executor", help="serial | processes | dask (default from the config)."
+    ),
+    output: Path = typer.Option(
+        None, "--output", "-o", help="Output folder (overrides output.dir)."
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
 ) -> None:
     """Run every analysis of CONFIG that is not cached yet, then write the report."""
@@ -55,7 +71,9 @@ def run_command(
 def report_command(
     run_dir: Path = typer.Argument(..., help="Output folder of `brainalign run`."),
     out: Path = typer.Option(None, "--out", "-o", help="HTML file (default RUN_DIR/report.html)."),
-    check: bool = typer.Option(False, "--check", help="Also load it in headless Chromium and check it."),
+    check: bool = typer.Option(
+        False, "--check", help="Also load it in headless Chromium and check it."
+    ),
 ) -> None:
     """Write the self-contained HTML report of a finished (or partial) run."""
     from brainalign.report import build_report, check_in_browser
@@ -68,7 +86,9 @@ def report_command(
             for p in res.problems:
                 typer.secho(f"  {p}", fg="red", err=True)
             raise typer.Exit(1)
-        typer.echo(f"browser check passed ({len(res.images)} images); screenshot {path.with_suffix('.png')}")
+        typer.echo(
+            f"browser check passed ({len(res.images)} images); screenshot {path.with_suffix('.png')}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -106,6 +106,8 @@ def _fail(path, what, exc=None):
 def load_mgh(path: str | os.PathLike, dtype=np.float32) -> np.ndarray:
     """Read an MGH/MGZ file fully; returns its data squeezed to (V,) or (V, T) in ``dtype``.
 
+    ``dtype=None`` keeps the stored dtype (big-endian, as MGH stores it) and avoids a copy.
+
     Raises
     ------
     DataFormatError
@@ -129,7 +131,7 @@ def load_mgh(path: str | os.PathLike, dtype=np.float32) -> np.ndarray:
         data = data.reshape((data.shape[0],) + data.shape[3:])
     elif data.ndim == 3 and data.shape[:2] == (1, 1):
         data = data.reshape(-1)
-    return np.asarray(data, dtype=dtype)
+    return data if dtype is None else np.asarray(data, dtype=dtype)
 
 
 def load_nifti(path: str | os.PathLike, raw: bool = True):

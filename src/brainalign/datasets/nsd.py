@@ -38,7 +38,9 @@ from brainalign.utils.progress import progress
 SPACES = ("fsaverage", "func1pt8mm")
 PREP_VERSION = 1
 #: z-scoring works on this many units at a time in float64 (bounds the temporary copy)
-_UNIT_BLOCK = 16384
+_UNIT_BLOCK = 4096
+#: trials copied to the repetition slots at a time
+_TRIAL_BLOCK = 32
 _STREAMS_DEFAULT = {
     1: "early",
     2: "midventral",
@@ -267,29 +269,33 @@ def _read_session(root, subject, space, session, n_trials_expected, unit_info):
     """One session's betas, (n_units, n_trials) float32 in PSC.
 
     ``unit_info`` carries the expected unit layout (hemisphere sizes or the mask); a session
-    that disagrees raises DataFormatError naming the file.
+    that disagrees raises DataFormatError naming the file. Peak memory is the output plus one
+    stored file (half a session for a surface hemisphere, the int16 grid for a volume).
     """
     files = _session_files(root, subject, space, session)
     if space == "fsaverage":
-        parts = []
-        for hemi, path in zip(P.HEMI_PREFIXES, files, strict=True):
-            data = load_mgh(path, dtype=np.float32)
+        sizes = unit_info["hemi_sizes"]
+        out = np.empty((int(sum(sizes)), n_trials_expected), dtype=np.float32)
+        start = 0
+        for hemi, path, expected in zip(P.HEMI_PREFIXES, files, sizes, strict=True):
+            data = load_mgh(path, dtype=None)
             if data.ndim == 1:
                 data = data[:, None]
-            expected = unit_info["hemi_sizes"][P.HEMI_PREFIXES.index(hemi)]
             if data.shape[0] != expected:
                 raise DataFormatError(
                     f"{path}: expected {expected} vertices (as in session "
                     f"{unit_info['first_session']:02d}), found {data.shape[0]}; the sessions of "
-                    "a subject must share one surface"
+                    f"a subject must share one surface ({hemi})"
                 )
             if data.shape[1] != n_trials_expected:
                 raise DataFormatError(
                     f"{path}: expected {n_trials_expected} trials (rows of SESSION {session} in "
                     f"responses.tsv), found {data.shape[1]}"
                 )
-            parts.append(data)
-        return np.concatenate(parts, axis=0)
+            out[start : start + expected] = data
+            start += expected
+            del data
+        return out
     path = files[0]
     raw, _affine, _ = load_nifti(path, raw=True)
     mask = unit_info["mask"]
@@ -303,25 +309,31 @@ def _read_session(root, subject, space, session, n_trials_expected, unit_info):
             f"{path}: expected {n_trials_expected} trials (rows of SESSION {session} in "
             f"responses.tsv), found {raw.shape[3]}"
         )
-    data = raw[mask].astype(np.float32)
-    data /= np.float32(300.0)
-    return data
+    out = np.empty((int(mask.sum()), n_trials_expected), dtype=np.float32)
+    for t in range(n_trials_expected):  # trial by trial: no masked int16 copy of the session
+        out[:, t] = raw[..., t][mask]
+    del raw
+    out /= np.float32(300.0)
+    return out
 
 
-def zscore_session(data: np.ndarray) -> np.ndarray:
+def zscore_session(data: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """z-score each unit (row) over the session's trials (columns); ddof=0; zero variance → NaN.
 
-    Works in float64 on blocks of units and returns float32 (same shape as ``data``).
+    Works in float64 on blocks of units and writes float32 into ``out`` (may be ``data``
+    itself, for in-place z-scoring); returns ``out``.
     """
-    out = np.empty(data.shape, dtype=np.float32)
+    if out is None:
+        out = np.empty(data.shape, dtype=np.float32)
     for start in range(0, data.shape[0], _UNIT_BLOCK):
         block = data[start : start + _UNIT_BLOCK].astype(np.float64)
         mean = block.mean(axis=1, keepdims=True)
-        sd = block.std(axis=1, keepdims=True)
+        block -= mean
+        sd = np.sqrt(np.mean(block * block, axis=1, keepdims=True))
         with np.errstate(invalid="ignore", divide="ignore"):
-            z = (block - mean) / sd
-        z[~np.isfinite(sd[:, 0]) | (sd[:, 0] == 0)] = np.nan
-        out[start : start + _UNIT_BLOCK] = z
+            block /= sd
+        block[~np.isfinite(sd[:, 0]) | (sd[:, 0] == 0)] = np.nan
+        out[start : start + _UNIT_BLOCK] = block
     return out
 
 
@@ -484,16 +496,17 @@ def prepare_nsd(
     todo = [s for s in cond.sessions if s not in done]
     for session in progress(todo, desc=f"{P.subj(subject)} {space} sessions", verbose=verbose):
         in_session = np.flatnonzero(cond.trial_session == session)
-        data = _read_session(root, subject, space, session, len(in_session), layout)
-        z = zscore_session(data)
-        del data
+        z = _read_session(root, subject, space, session, len(in_session), layout)
+        zscore_session(z, out=z)
         rows = cond.trial_row[in_session]
         reps = cond.trial_rep[in_session]
         for r in range(3):
             sel = np.flatnonzero((rows >= 0) & (reps == r))
-            if len(sel):
-                order = np.argsort(rows[sel])
-                slots[r, rows[sel][order], :] = z[:, sel[order]].T
+            sel = sel[np.argsort(rows[sel])]
+            # small groups of trials: the transposed copy stays a fraction of a session
+            for chunk in np.array_split(sel, max(1, len(sel) // _TRIAL_BLOCK)):
+                if len(chunk):
+                    slots[r, rows[chunk], :] = z[:, chunk].T
         del z
         slots.flush()
         state["done"] = sorted(done | {session})
@@ -501,7 +514,7 @@ def prepare_nsd(
         atomic_write_json(state_path, state)
     # blocks of about one session's size keep the peak near two sessions
     max_trials = int(np.bincount(cond.trial_session).max())
-    _finalise(slots, betas_path, block_bytes=max(1, max_trials // 6) * n_units * 4 * 3)
+    _finalise(slots, betas_path, block_bytes=max(1, max_trials // 24) * n_units * 4 * 3)
     del slots
     manifest = {
         "format": "brainalign.nsd_prepared",

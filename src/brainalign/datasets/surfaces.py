@@ -196,7 +196,9 @@ def subsample_mesh(mesh: Mesh, target: str = "fsaverage5") -> Mesh:
     _check_choice("target", target, FSAVERAGE_SIZES)
     n = FSAVERAGE_SIZES[target]
     if mesh.n_vertices < n:
-        raise InputError(f"mesh: has {mesh.n_vertices} vertices, cannot subsample to {target} ({n})")
+        raise InputError(
+            f"mesh: has {mesh.n_vertices} vertices, cannot subsample to {target} ({n})"
+        )
     if mesh.n_vertices == n:
         return mesh
     if target != "fsaverage5":
@@ -304,7 +306,8 @@ def load_surface_atlas(
     Returns
     -------
     labels : (n_vertices,) int64
-        0 = no label; annot files give -1 for unlabelled vertices as nibabel reads them.
+        0 = no label (NaN in a float MGZ counts as no label); annot files give -1 for
+        unlabelled vertices as nibabel reads them.
     names : dict of int -> str
         Label names (empty when there is no table).
     """
@@ -327,8 +330,13 @@ def load_surface_atlas(
     if values.ndim != 1:
         raise DataFormatError(f"{path}: expected one label per vertex, found shape {values.shape}")
     if np.issubdtype(values.dtype, np.floating):
+        # neuropythy's atlases store unlabelled vertices as NaN: they become 0 (no label)
+        values = np.where(np.isnan(values), 0, values)
         if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
-            raise DataFormatError(f"{path}: expected integer labels, found non-integer values")
+            raise DataFormatError(
+                f"{path}: expected integer labels, found non-integer values "
+                "(a continuous map? read it with read_surface_map)"
+            )
     labels = values.astype(np.int64)
     if ctab is None:
         stem = path.name.split(".", 1)[1] if path.name[:3] in ("lh.", "rh.") else path.name

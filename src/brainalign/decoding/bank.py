@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -440,7 +441,9 @@ def _blocks(bank, block_size, dev, dtype):
     n = bank.shape[0]
     for start in range(0, n, block_size):
         blk = np.asarray(bank[start : start + block_size])
-        t = torch.from_numpy(blk).to(dev)
+        with warnings.catch_warnings():  # read-only memory map: the tensor is never written
+            warnings.simplefilter("ignore", UserWarning)
+            t = torch.from_numpy(blk).to(dev)
         yield start, t if t.dtype == dtype else t.to(dtype)
 
 

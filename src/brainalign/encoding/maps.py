@@ -216,6 +216,8 @@ def write_surface_map(values, hemi_sizes, out_prefix, fmt: str = "gii") -> list[
                 nib.save(nib.gifti.GiftiImage(darrays=arrays), str(tmp))
             else:
                 data = part.T.reshape(part.shape[1], 1, 1, part.shape[0])
+                if part.shape[0] == 1:  # nibabel wants a 3-D volume for one frame
+                    data = data[..., 0]
                 nib.save(nib.MGHImage(data, np.eye(4)), str(tmp))
         paths.append(path)
     return paths

@@ -19,10 +19,12 @@ from brainalign.features.spaces import (
     FeatureSpace,
     describe_feature_spaces,
     feature_space,
+    feature_space_options,
     list_feature_spaces,
     register_feature_space,
     scramble_captions,
 )
+from brainalign.features.vision import Preprocess, VisionModel, activations, load_vision_model
 from brainalign.features.words import (
     CATEGORY_FIXES,
     POS_TAGS,
@@ -41,6 +43,10 @@ __all__ = [
     "FeatureSpaceCache",
     "MPNET_SHA256",
     "POS_TAGS",
+    "Preprocess",
+    "VisionModel",
+    "activations",
+    "load_vision_model",
     "SentenceEncoder",
     "WordVectors",
     "caption_embeddings",
@@ -49,6 +55,7 @@ __all__ = [
     "describe_feature_spaces",
     "embed_texts",
     "feature_space",
+    "feature_space_options",
     "list_feature_spaces",
     "load_word_vectors",
     "mpnet_folder",

@@ -120,6 +120,14 @@ def list_feature_spaces() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def feature_space_options(name: str) -> list[str]:
+    """Option names the builder of ``name`` accepts (besides ``stimuli``)."""
+    entry = _REGISTRY["sentence_encoder"] if name.startswith(SENTENCE_PREFIX) else _REGISTRY.get(name)
+    if entry is None:
+        raise InputError(f"unknown feature space {name!r}; available: {', '.join(list_feature_spaces())}")
+    return list(inspect.signature(entry.func).parameters)[1:]
+
+
 def describe_feature_spaces() -> dict[str, str]:
     """``{name: one-line description}`` of the registered spaces."""
     return {k: _REGISTRY[k].description for k in sorted(_REGISTRY)}
@@ -451,10 +459,11 @@ def _fasttext_all(stimuli, vectors=None, empty="something"):
     return _word_vector_average(stimuli, _fasttext_vectors(vectors), empty)
 
 
-def scramble_captions(captions_per_image, random_state=0) -> list[list[str]]:
+def scramble_captions(captions_per_image, random_state=0, return_tokens: bool = False) -> list[list]:
     """Each caption's tokens in a random order, rejoined without spaces before punctuation.
 
-    Seeded: the same ``random_state`` gives the same captions.
+    Seeded: the same ``random_state`` gives the same captions. ``return_tokens=True`` returns the
+    shuffled token lists instead of the joined strings.
     """
     rng = check_random_state(random_state)
     captions = _check_captions(captions_per_image)
@@ -465,7 +474,7 @@ def scramble_captions(captions_per_image, random_state=0) -> list[list[str]]:
         for toks in flat[i : i + len(caps)]:
             toks = list(toks)
             rng.shuffle(toks)
-            scrambled.append(_join_tokens(toks))
+            scrambled.append(toks if return_tokens else _join_tokens(toks))
         out.append(scrambled)
         i += len(caps)
     return out
@@ -486,6 +495,7 @@ __all__ = [
     "FeatureSpace",
     "describe_feature_spaces",
     "feature_space",
+    "feature_space_options",
     "list_feature_spaces",
     "register_feature_space",
     "scramble_captions",

@@ -9,4 +9,13 @@ The pipeline holds no science of its own: each stage calls the public functions 
 from brainalign.pipeline.cache import Result, StageCache
 from brainalign.pipeline.core import STAGES, RunReport, Task, describe_plan, run_tasks, stage
 
-__all__ = ["STAGES", "Result", "RunReport", "StageCache", "Task", "describe_plan", "run_tasks", "stage"]
+__all__ = [
+    "STAGES",
+    "Result",
+    "RunReport",
+    "StageCache",
+    "Task",
+    "describe_plan",
+    "run_tasks",
+    "stage",
+]

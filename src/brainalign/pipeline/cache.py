@@ -71,7 +71,9 @@ class StageCache:
                 else:
                     values[name] = value
             # the metadata file is written last: its presence marks a complete result
-            atomic_write_json(tmp / _META, {"stage": stage, "key": key, "arrays": arrays, "values": values})
+            atomic_write_json(
+                tmp / _META, {"stage": stage, "key": key, "arrays": arrays, "values": values}
+            )
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -100,7 +102,9 @@ class StageCache:
             ) from None
         out = Result(meta["values"])
         for name, (shape, dtype) in meta["arrays"].items():
-            arr = np.load(folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+            arr = np.load(
+                folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False
+            )
             if list(arr.shape) != shape or str(arr.dtype) != dtype:
                 raise DataFormatError(
                     f"cache: {folder / name}.npy has shape {arr.shape} {arr.dtype}, expected "

@@ -80,7 +80,9 @@ class Task:
 
     def __post_init__(self):
         if self.stage not in STAGES:
-            raise InputError(f"task {self.name!r}: unknown stage {self.stage!r}; known: {sorted(STAGES)}")
+            raise InputError(
+                f"task {self.name!r}: unknown stage {self.stage!r}; known: {sorted(STAGES)}"
+            )
         self.key = hash_json(
             {
                 "stage": self.stage,
@@ -133,7 +135,9 @@ def _execute(spec: dict) -> dict:
     t0 = time.perf_counter()
     result = fn(spec["params"], inputs, spec["ctx"])
     if not isinstance(result, dict):
-        raise InputError(f"stage {spec['stage']!r} returned {type(result).__name__}, expected a dict")
+        raise InputError(
+            f"stage {spec['stage']!r} returned {type(result).__name__}, expected a dict"
+        )
     cache.save(spec["stage"], spec["key"], result)
     return {"key": spec["key"], "seconds": time.perf_counter() - t0, "cached": False}
 

@@ -49,7 +49,9 @@ def _subjects(cfg: StudyConfig) -> list[int]:
 
         subs = list_subjects(cfg.data.root)
         if not subs:
-            raise ConfigError(f"data.root: no subjects found under {cfg.data.root} (nsddata/ppdata/subjNN)")
+            raise ConfigError(
+                f"data.root: no subjects found under {cfg.data.root} (nsddata/ppdata/subjNN)"
+            )
         return subs
     return list(range(1, cfg.data.n_subjects + 1))
 
@@ -74,24 +76,47 @@ def build_plan(cfg: StudyConfig) -> Plan:
     seed = cfg.compute.random_state
     if isinstance(cfg.data, NSDDataConfig):
         root = str(cfg.data.root)
-        data = Task("nsd_root", "nsd", {"root": root, "fingerprint": hash_json(S.nsd_fingerprint(root))})
-        mesh = {"mesh": "fsaverage", "surface": "white",
-                "fs_dir": str(Path(root) / "nsddata" / "freesurfer" / "fsaverage")}
+        data = Task(
+            "nsd_root", "nsd", {"root": root, "fingerprint": hash_json(S.nsd_fingerprint(root))}
+        )
+        mesh = {
+            "mesh": "fsaverage",
+            "surface": "white",
+            "fs_dir": str(Path(root) / "nsddata" / "freesurfer" / "fsaverage"),
+        }
     else:
         root = str(cfg.data.root)
-        data = Task("virtual_nsd", "virtual", {
-            "root": root, "n_subjects": cfg.data.n_subjects, "space": cfg.space,
-            "random_state": cfg.data.random_state, "options": cfg.data.options,
-        })
+        data = Task(
+            "virtual_nsd",
+            "virtual",
+            {
+                "root": root,
+                "n_subjects": cfg.data.n_subjects,
+                "space": cfg.space,
+                "random_state": cfg.data.random_state,
+                "options": cfg.data.options,
+            },
+        )
         mesh = {"mesh": "fsaverage5", "surface": "pial", "fs_dir": None}
     plan = Plan(cfg, subjects, data)
     base = {"root": root, "space": cfg.space}
     for s in subjects:
-        plan.subject_tasks[s] = Task("responses", f"sub-{s:02d}", {**base, "subject": s}, {"data": data})
+        plan.subject_tasks[s] = Task(
+            "responses", f"sub-{s:02d}", {**base, "subject": s}, {"data": data}
+        )
 
     def feature_task(name: str) -> Task:
         if name not in plan.models:
-            plan.models[name] = Task("features", name, {"root": root, "name": name, "options": {}}, {"data": data})
+            plan.models[name] = Task(
+                "features",
+                name,
+                {
+                    "root": root,
+                    "name": name,
+                    "options": cfg.features.options.get(name, {}),
+                },
+                {"data": data},
+            )
         return plan.models[name]
 
     for name in cfg.features.spaces:
@@ -105,99 +130,208 @@ def build_plan(cfg: StudyConfig) -> Plan:
                 name = f"net_{target}@s{sd}"
                 deps = {"data": data}
                 if target == "mpnet":
-                    deps["target"] = feature_task("mpnet")
-                plan.networks[name] = Task("train_network", name, {
-                    "root": root, "name": f"{target}_seed{sd}", "target": target, "seed": sd,
-                    "epochs": net.epochs, "batch_size": net.batch_size, "image_size": net.image_size,
-                    "width": net.width, "timesteps": net.timesteps, "layers": net.layers,
-                    "learning_rate": net.learning_rate,
-                }, deps)
+                    deps["target"] = feature_task(net.embedding_space)
+                plan.networks[name] = Task(
+                    "train_network",
+                    name,
+                    {
+                        "root": root,
+                        "name": f"{target}_seed{sd}",
+                        "target": target,
+                        "seed": sd,
+                        "epochs": net.epochs,
+                        "batch_size": net.batch_size,
+                        "image_size": net.image_size,
+                        "width": net.width,
+                        "timesteps": net.timesteps,
+                        "layers": net.layers,
+                        "learning_rate": net.learning_rate,
+                    },
+                    deps,
+                )
         for z in net.zoo:
             plan.networks[z] = Task("zoo_features", z, {"root": root, "model": z}, {"data": data})
     rsa_models = {**plan.models, **plan.networks}
-    if a.networks.enabled and "mpnet" not in cfg.features.spaces:
-        rsa_models.pop("mpnet", None)
+    if a.networks.enabled and net.embedding_space not in cfg.features.spaces:
+        rsa_models.pop(net.embedding_space, None)
 
     samplings = {}
     if a.roi_rsa.enabled or a.searchlight.sampling == "paper":
         for s in subjects:
-            samplings[s] = Task("sampling", f"sub-{s:02d}", {
-                "subset_size": a.roi_rsa.subset_size, "max_subsets": a.roi_rsa.max_subsets,
-                "random_state": seed * 1000 + s,
-            }, {"subject": plan.subject_tasks[s]})
+            samplings[s] = Task(
+                "sampling",
+                f"sub-{s:02d}",
+                {
+                    "subset_size": a.roi_rsa.subset_size,
+                    "max_subsets": a.roi_rsa.max_subsets,
+                    "random_state": seed * 1000 + s,
+                },
+                {"subject": plan.subject_tasks[s]},
+            )
 
     if a.roi_rsa.enabled:
         rois = list(a.roi_rsa.rois)
         deps = {}
         for s in subjects:
             for m, mt in rsa_models.items():
-                deps[f"rsa|{s}|{m}"] = Task("roi_rsa", f"sub-{s:02d}/{m}", {
-                    **base, "subject": s, "model": m, "rois": rois, "sampling": a.roi_rsa.sampling,
-                    "method": a.roi_rsa.method,
-                }, {"model": mt, "sampling": samplings[s], "subject": plan.subject_tasks[s]})
+                deps[f"rsa|{s}|{m}"] = Task(
+                    "roi_rsa",
+                    f"sub-{s:02d}/{m}",
+                    {
+                        **base,
+                        "subject": s,
+                        "model": m,
+                        "rois": rois,
+                        "sampling": a.roi_rsa.sampling,
+                        "method": a.roi_rsa.method,
+                    },
+                    {"model": mt, "sampling": samplings[s], "subject": plan.subject_tasks[s]},
+                )
         if a.roi_rsa.noise_ceiling and len(subjects) >= 3:
-            deps["ceiling"] = Task("noise_ceiling", "all", {**base, "subjects": subjects, "rois": rois},
-                                   {f"s{s}": plan.subject_tasks[s] for s in subjects})
+            deps["ceiling"] = Task(
+                "noise_ceiling",
+                "all",
+                {**base, "subjects": subjects, "rois": rois},
+                {f"s{s}": plan.subject_tasks[s] for s in subjects},
+            )
         mc = a.model_comparison
-        plan.groups["roi_group"] = Task("roi_group", "all", {
-            "comparison_rois": list(mc.rois) if mc.enabled else [], "test": mc.test, "fdr_q": mc.fdr_q,
-        }, deps)
+        plan.groups["roi_group"] = Task(
+            "roi_group",
+            "all",
+            {
+                "comparison_rois": list(mc.rois) if mc.enabled else [],
+                "test": mc.test,
+                "fdr_q": mc.fdr_q,
+            },
+            deps,
+        )
 
     if a.searchlight.enabled:
         sl = a.searchlight
-        nb = Task("neighbourhoods", f"{mesh['mesh']}-{sl.radius:g}mm", {**mesh, "radius": sl.radius}, {})
+        nb = Task(
+            "neighbourhoods", f"{mesh['mesh']}-{sl.radius:g}mm", {**mesh, "radius": sl.radius}, {}
+        )
         plan.groups["neighbourhoods"] = nb
         n_chunks = math.ceil(N_CENTRES[mesh["mesh"]] / sl.chunk_size)
         for m in sl.models:
             deps = {}
             for s in subjects:
                 for c in range(n_chunks):
-                    start, stop = c * sl.chunk_size, min((c + 1) * sl.chunk_size, N_CENTRES[mesh["mesh"]])
-                    tdeps = {"model": feature_task(m), "neighbourhoods": nb, "subject": plan.subject_tasks[s]}
+                    start, stop = (
+                        c * sl.chunk_size,
+                        min((c + 1) * sl.chunk_size, N_CENTRES[mesh["mesh"]]),
+                    )
+                    tdeps = {
+                        "model": feature_task(m),
+                        "neighbourhoods": nb,
+                        "subject": plan.subject_tasks[s],
+                    }
                     if sl.sampling == "paper":
                         tdeps["sampling"] = samplings[s]
-                    deps[f"sl|{s}|{c}"] = Task("searchlight", f"sub-{s:02d}/{m}/chunk{c:03d}", {
-                        **base, "subject": s, "model": m, "centres": [start, stop], "method": sl.method,
-                        "sampling": sl.sampling,
-                    }, tdeps)
-            plan.groups[f"searchlight|{m}"] = Task("searchlight_group", m, {
-                "subjects": subjects, "n_chunks": n_chunks, "fdr_q": sl.fdr_q,
-            }, deps)
+                    deps[f"sl|{s}|{c}"] = Task(
+                        "searchlight",
+                        f"sub-{s:02d}/{m}/chunk{c:03d}",
+                        {
+                            **base,
+                            "subject": s,
+                            "model": m,
+                            "centres": [start, stop],
+                            "method": sl.method,
+                            "sampling": sl.sampling,
+                        },
+                        tdeps,
+                    )
+            plan.groups[f"searchlight|{m}"] = Task(
+                "searchlight_group",
+                m,
+                {
+                    "subjects": subjects,
+                    "n_chunks": n_chunks,
+                    "fdr_q": sl.fdr_q,
+                },
+                deps,
+            )
 
     if a.encoding.enabled:
         enc = a.encoding
         vec = None
         if a.insilico.enabled:
             cats = sorted({c for pair in a.insilico.contrasts for c in pair})
-            vec = Task("insilico_vectors", "sentences", {
-                "encoder": _encoder_name(cfg, enc.feature_space), "categories": cats,
-                "sentences": a.insilico.sentences,
-            }, {})
+            vec = Task(
+                "insilico_vectors",
+                "sentences",
+                {
+                    "encoder": _encoder_name(cfg, enc.feature_space),
+                    "categories": cats,
+                    "sentences": a.insilico.sentences,
+                },
+                {},
+            )
         deps = {}
         for s in subjects:
             tdeps = {"model": feature_task(enc.feature_space), "subject": plan.subject_tasks[s]}
             if vec is not None:
                 tdeps["insilico"] = vec
-            deps[f"enc|{s}"] = Task("encoding", f"sub-{s:02d}", {
-                **base, "subject": s, "alphas": list(enc.alphas), "cv": enc.cv, "mode": enc.mode,
-            }, tdeps)
-        plan.groups["encoding"] = Task("encoding_group", "all", {
-            **base, "subjects": subjects, "fdr_q": enc.fdr_q, "agreement": enc.agreement and len(subjects) >= 2,
-            "contrasts": [list(c) for c in a.insilico.contrasts] if a.insilico.enabled else [],
-            "alpha": a.insilico.alpha,
-        }, deps)
+            deps[f"enc|{s}"] = Task(
+                "encoding",
+                f"sub-{s:02d}",
+                {
+                    **base,
+                    "subject": s,
+                    "alphas": list(enc.alphas),
+                    "cv": enc.cv,
+                    "mode": enc.mode,
+                },
+                tdeps,
+            )
+        plan.groups["encoding"] = Task(
+            "encoding_group",
+            "all",
+            {
+                **base,
+                "subjects": subjects,
+                "fdr_q": enc.fdr_q,
+                "agreement": enc.agreement and len(subjects) >= 2,
+                "contrasts": [list(c) for c in a.insilico.contrasts] if a.insilico.enabled else [],
+                "alpha": a.insilico.alpha,
+            },
+            deps,
+        )
 
     if a.decoding.enabled:
         dec = a.decoding
         encoder = _encoder_name(cfg, dec.feature_space)
-        bank_params = {"root": root, "bank": str(dec.bank) if dec.bank else None, "encoder": encoder,
-                       "dtype": dec.bank_dtype}
+        bank_params = {
+            "root": root,
+            "bank": str(dec.bank) if dec.bank else None,
+            "encoder": encoder,
+            "dtype": dec.bank_dtype,
+        }
         bank_params["bank_key"] = hash_json(bank_params)[:16]
-        plan.bank = Task("caption_bank", "bank", bank_params, {"data": data})
+        # after the feature space: the bank's captions are then read from the embedding cache
+        plan.bank = Task(
+            "caption_bank",
+            "bank",
+            bank_params,
+            {"data": data, "model": feature_task(dec.feature_space)},
+        )
         plan.per_subject["decoding"] = {
-            s: Task("decoding", f"sub-{s:02d}", {
-                **base, "subject": s, "rois": list(dec.rois), "alphas": list(dec.alphas), "k": dec.k,
-            }, {"model": feature_task(dec.feature_space), "bank": plan.bank, "subject": plan.subject_tasks[s]})
+            s: Task(
+                "decoding",
+                f"sub-{s:02d}",
+                {
+                    **base,
+                    "subject": s,
+                    "rois": list(dec.rois),
+                    "alphas": list(dec.alphas),
+                    "k": dec.k,
+                },
+                {
+                    "model": feature_task(dec.feature_space),
+                    "bank": plan.bank,
+                    "subject": plan.subject_tasks[s],
+                },
+            )
             for s in subjects
         }
     return plan

@@ -27,7 +27,13 @@ ENCODER_OF_SPACE = {"mpnet": "all-mpnet-base-v2", "minilm": "all-MiniLM-L6-v2"}
 def _subject(params: dict, ctx: dict):
     from brainalign.datasets import load_nsd
 
-    return load_nsd(params["root"], params["subject"], params["space"], cache_dir=ctx.get("nsd_cache"), verbose=False)
+    return load_nsd(
+        params["root"],
+        params["subject"],
+        params["space"],
+        cache_dir=ctx.get("nsd_cache"),
+        verbose=False,
+    )
 
 
 def _rows(feature: dict, image_ids: np.ndarray) -> np.ndarray:
@@ -37,15 +43,33 @@ def _rows(feature: dict, image_ids: np.ndarray) -> np.ndarray:
     pos = np.clip(pos, 0, len(ids) - 1)
     if not np.array_equal(ids[pos], image_ids):
         missing = np.setdiff1d(image_ids, ids)[:10]
-        raise DataFormatError(f"features: no rows for image ids {missing.tolist()}; rebuild the features")
+        raise DataFormatError(
+            f"features: no rows for image ids {missing.tolist()}; rebuild the features"
+        )
     return np.asarray(feature["X"])[pos]
+
+
+class _CachedEncoder:
+    """A sentence encoder whose ``encode`` goes through the persistent text-embedding cache, so
+    captions the feature spaces already embedded are never embedded again (e.g. for the bank)."""
+
+    def __init__(self, encoder):
+        self._encoder = encoder
+        self.identity = encoder.identity
+        self.dim = encoder.dim
+        self.name = getattr(encoder, "name", str(encoder))
+
+    def encode(self, texts, verbose=None):
+        from brainalign.features import embed_texts
+
+        return embed_texts(list(texts), self._encoder, verbose=False)
 
 
 @functools.lru_cache(maxsize=4)
 def _encoder(name: str, device: str | None):
     from brainalign.features import SentenceEncoder
 
-    return SentenceEncoder(name, device=device or "cpu")
+    return _CachedEncoder(SentenceEncoder(name, device=device or "cpu"))
 
 
 def _labels_of(rois: dict, n_units: int, order) -> np.ndarray:
@@ -110,10 +134,16 @@ def features(params, inputs, ctx):
 
     stim = load_stimuli(params["root"])
     options = dict(params["options"])
-    if params["name"] in ENCODER_OF_SPACE or params["name"].startswith("mpnet"):
-        options.setdefault("device", ctx.get("device", "cpu"))
+    device = ctx.get("device", "cpu")
+    if device != "cpu" and (
+        params["name"] in ENCODER_OF_SPACE or params["name"].startswith("mpnet")
+    ):
+        options.setdefault("device", device)
     fs = feature_space(params["name"], stim, **options)
-    return {"X": np.asarray(fs.X, dtype=np.float32), "ids": np.asarray(fs.image_ids, dtype=np.int64)}
+    return {
+        "X": np.asarray(fs.X, dtype=np.float32),
+        "ids": np.asarray(fs.image_ids, dtype=np.int64),
+    }
 
 
 @stage("sampling")
@@ -197,9 +227,21 @@ def roi_group(params, inputs, ctx):
         for roi, r in zip(res["rois"], np.asarray(res["r"]), strict=True):
             c = np.nan
             if ceil is not None and roi in ceil["rois"]:
-                c = float(np.asarray(ceil["ceiling"])[list(ceil["subjects"]).index(int(subject)), ceil["rois"].index(roi)])
-            rows.append({"subject": int(subject), "roi": roi, "model": model, "r": float(r), "ceiling": c,
-                         "r_norm": float(r / c) if np.isfinite(c) and c > 0 else np.nan})
+                c = float(
+                    np.asarray(ceil["ceiling"])[
+                        list(ceil["subjects"]).index(int(subject)), ceil["rois"].index(roi)
+                    ]
+                )
+            rows.append(
+                {
+                    "subject": int(subject),
+                    "roi": roi,
+                    "model": model,
+                    "r": float(r),
+                    "ceiling": c,
+                    "r_norm": float(r / c) if np.isfinite(c) and c > 0 else np.nan,
+                }
+            )
     df = pd.DataFrame(rows).sort_values(["roi", "model", "subject"]).reset_index(drop=True)
     value = "r_norm" if df["r_norm"].notna().any() else "r"
     group, pairs = [], []
@@ -208,18 +250,38 @@ def roi_group(params, inputs, ctx):
         raw = d.pivot(index="subject", columns="model", values="r")
         for model in wide.columns:
             t, p = one_sample_t(wide[model].to_numpy()[:, None])
-            group.append({"roi": roi, "model": model, "mean": float(wide[model].mean()),
-                          "sem": float(wide[model].sem()), "mean_r": float(raw[model].mean()),
-                          "t": float(t[0]), "p": float(p[0]), "n_subjects": int(wide[model].notna().sum())})
+            group.append(
+                {
+                    "roi": roi,
+                    "model": model,
+                    "mean": float(wide[model].mean()),
+                    "sem": float(wide[model].sem()),
+                    "mean_r": float(raw[model].mean()),
+                    "t": float(t[0]),
+                    "p": float(p[0]),
+                    "n_subjects": int(wide[model].notna().sum()),
+                }
+            )
         if roi in params["comparison_rois"]:
             models = list(wide.columns)
             block = []
             for i, a in enumerate(models):
-                for b in models[i + 1:]:
-                    t, p = compare_models(wide[a].to_numpy()[:, None], wide[b].to_numpy()[:, None],
-                                          paper_compat=params["test"] == "paper")
-                    block.append({"roi": roi, "model_a": a, "model_b": b,
-                                  "mean_diff": float((wide[a] - wide[b]).mean()), "t": float(t[0]), "p": float(p[0])})
+                for b in models[i + 1 :]:
+                    t, p = compare_models(
+                        wide[a].to_numpy()[:, None],
+                        wide[b].to_numpy()[:, None],
+                        paper_compat=params["test"] == "paper",
+                    )
+                    block.append(
+                        {
+                            "roi": roi,
+                            "model_a": a,
+                            "model_b": b,
+                            "mean_diff": float((wide[a] - wide[b]).mean()),
+                            "t": float(t[0]),
+                            "p": float(p[0]),
+                        }
+                    )
             if block:
                 q = fdr(np.array([b["p"] for b in block]), q=params["fdr_q"])
                 for b, qv, rej in zip(block, q.qvalues, q.reject, strict=True):
@@ -227,8 +289,12 @@ def roi_group(params, inputs, ctx):
                 pairs += block
     g = pd.DataFrame(group)
     g["rank"] = g.groupby("roi")["mean"].rank(ascending=False, method="min").astype(int)
-    return {"table": df.to_dict("list"), "group": g.to_dict("list"),
-            "pairwise": pd.DataFrame(pairs).to_dict("list"), "value": value}
+    return {
+        "table": df.to_dict("list"),
+        "group": g.to_dict("list"),
+        "pairwise": pd.DataFrame(pairs).to_dict("list"),
+        "value": value,
+    }
 
 
 # -------------------------------------------------------------------------------- searchlight
@@ -239,9 +305,17 @@ def neighbourhoods(params, inputs, ctx):
     from brainalign.rsa import surface_neighbourhoods
 
     mesh = load_fsaverage(params["mesh"], surface=params["surface"])
-    nb = surface_neighbourhoods([mesh["left"], mesh["right"]], radius=params["radius"], verbose=False)
-    return {"indptr": nb.indptr, "indices": nb.indices, "centres": nb.centres,
-            "n_units": int(nb.n_units), "hemi_sizes": list(nb.hemi_sizes), "radius": float(nb.radius)}
+    nb = surface_neighbourhoods(
+        [mesh["left"], mesh["right"]], radius=params["radius"], verbose=False
+    )
+    return {
+        "indptr": nb.indptr,
+        "indices": nb.indices,
+        "centres": nb.centres,
+        "n_units": int(nb.n_units),
+        "hemi_sizes": list(nb.hemi_sizes),
+        "radius": float(nb.radius),
+    }
 
 
 @stage("searchlight")
@@ -255,8 +329,8 @@ def searchlight(params, inputs, ctx):
     start, stop = params["centres"]
     indptr = np.asarray(nbr["indptr"])
     nb = Neighbourhoods(
-        indptr=indptr[start: stop + 1] - indptr[start],
-        indices=np.asarray(nbr["indices"][indptr[start]: indptr[stop]]),
+        indptr=indptr[start : stop + 1] - indptr[start],
+        indices=np.asarray(nbr["indices"][indptr[start] : indptr[stop]]),
         centres=np.asarray(nbr["centres"][start:stop]),
         n_units=int(nbr["n_units"]),
         kind="surface",
@@ -291,8 +365,13 @@ def searchlight_group(params, inputs, ctx):
     R = np.stack(per_subject)
     t, p = one_sample_t(R)
     res = fdr(p, q=params["fdr_q"])
-    return {"r": R.astype(np.float32), "mean": np.nanmean(R, axis=0).astype(np.float32),
-            "t": np.asarray(t, np.float32), "p": np.asarray(p), "significant": np.asarray(res.reject)}
+    return {
+        "r": R.astype(np.float32),
+        "mean": np.nanmean(R, axis=0).astype(np.float32),
+        "t": np.asarray(t, np.float32),
+        "p": np.asarray(p),
+        "significant": np.asarray(res.reject),
+    }
 
 
 # ----------------------------------------------------------------------------------- encoding
@@ -326,7 +405,9 @@ def encoding(params, inputs, ctx):
     vec = inputs.get("insilico")
     if vec is not None:
         for name in vec["categories"]:
-            out[f"pred_{name}"] = np.asarray(predict_maps([em.model], np.asarray(vec[f"v_{name}"]))[0], np.float32)
+            out[f"pred_{name}"] = np.asarray(
+                predict_maps([em.model], np.asarray(vec[f"v_{name}"]))[0], np.float32
+            )
         out["categories"] = list(vec["categories"])
     return out
 
@@ -341,17 +422,30 @@ def encoding_group(params, inputs, ctx):
     R = np.stack([np.asarray(inputs[f"enc|{s}"]["r"]) for s in subs])
     t, p = one_sample_t(R)
     sig = fdr(p, q=params["fdr_q"]).reject
-    out = {"r": R, "mean": np.nanmean(R, axis=0).astype(np.float32), "t": np.asarray(t, np.float32),
-           "significant": np.asarray(sig)}
+    out = {
+        "r": R,
+        "mean": np.nanmean(R, axis=0).astype(np.float32),
+        "t": np.asarray(t, np.float32),
+        "significant": np.asarray(sig),
+    }
     if params["agreement"]:
         loaded = [_subject({**params, "subject": s}, ctx) for s in subs]
         common = functools.reduce(np.intersect1d, [x.image_ids[x.shared] for x in loaded])
         Y = [np.asarray(x.betas)[np.searchsorted(x.image_ids, common)] for x in loaded]
         out["agreement"] = np.nanmean(interparticipant_agreement(Y), axis=0).astype(np.float32)
-        out["unit_roi"] = _labels_of(loaded[0].rois, loaded[0].n_units,
-                                     ["early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal"])
+        out["unit_roi"] = _labels_of(
+            loaded[0].rois,
+            loaded[0].n_units,
+            ["early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal"],
+        )
     for a, b in params["contrasts"]:
-        D = np.stack([np.asarray(inputs[f"enc|{s}"][f"pred_{a}"]) - np.asarray(inputs[f"enc|{s}"][f"pred_{b}"]) for s in subs])
+        D = np.stack(
+            [
+                np.asarray(inputs[f"enc|{s}"][f"pred_{a}"])
+                - np.asarray(inputs[f"enc|{s}"][f"pred_{b}"])
+                for s in subs
+            ]
+        )
         tc, pc = one_sample_t(D)
         out[f"contrast_{a}__{b}_t"] = np.asarray(tc, np.float32)
         out[f"contrast_{a}__{b}_sig"] = np.asarray(pc < params["alpha"])
@@ -378,56 +472,69 @@ def _bank_corpus(params) -> tuple[list[str], np.ndarray]:
 
 @stage("caption_bank")
 def caption_bank(params, inputs, ctx):
-    """A caption bank (memory-mapped embeddings) searched for decoded captions."""
-    from brainalign.decoding import CaptionBank
+    """A caption bank (memory-mapped embeddings) and the caption-consistency ceiling of the test images."""
+    from brainalign.datasets import load_stimuli, read_shared_ids
+    from brainalign.decoding import CaptionBank, caption_consistency
 
     captions, ids = _bank_corpus(params)
     enc = _encoder(params["encoder"], ctx.get("device"))
     folder = Path(ctx["work_dir"]) / "banks" / params["bank_key"]
-    bank = CaptionBank.build(captions, enc, folder, dtype=params["dtype"])
-    return {"path": str(bank.path if hasattr(bank, "path") else folder), "source_ids": ids}
+    bank = CaptionBank.build(
+        captions, enc, folder, dtype=params["dtype"], overwrite=True, verbose=False
+    )
+    # the decoding ceiling: each test caption against the mean of its image's other captions
+    stim = load_stimuli(params["root"])
+    shared = np.intersect1d(read_shared_ids(params["root"]), stim.image_ids)
+    per_image = [stim.captions[int(i)] for i in np.searchsorted(stim.image_ids, shared)]
+    flat = [c for cs in per_image for c in cs]
+    E = np.asarray(enc.encode(flat), dtype=np.float64)
+    bounds = np.cumsum([0] + [len(cs) for cs in per_image])
+    cons = caption_consistency([E[bounds[i] : bounds[i + 1]] for i in range(len(per_image))])
+    return {
+        "path": str(bank.path or folder),
+        "source_ids": ids,
+        "ceiling_ids": shared.astype(np.int64),
+        "ceiling": np.asarray(cons["per_image"], np.float32),
+    }
 
 
 @stage("decoding")
 def decoding(params, inputs, ctx):
     """Decode caption embeddings from one subject's ROIs; reconstruct captions from the bank."""
-    from brainalign.decoding import CaptionBank, EmbeddingDecoder
+    from brainalign.decoding import CaptionBank, decode_subject
 
     sub = _subject(params, ctx)
     X = _rows(inputs["model"], sub.image_ids)
-    units = np.zeros(sub.n_units, dtype=bool)
-    for r in params["rois"]:
-        if r in sub.rois:
-            units |= np.asarray(sub.rois[r], bool)
-    B = np.asarray(sub.betas)[:, units]
-    B = B[:, np.isfinite(B).all(axis=0)]
-    train, test = ~sub.shared, sub.shared
-    dec = EmbeddingDecoder(alphas=params["alphas"]).fit(B[train], X[train])
-    pred = np.asarray(dec.predict(B[test]), dtype=np.float32)
-    truth = X[test]
-    pc = pred - pred.mean(1, keepdims=True)
-    tc = truth - truth.mean(1, keepdims=True)
-    pc /= np.linalg.norm(pc, axis=1, keepdims=True)
-    tc /= np.linalg.norm(tc, axis=1, keepdims=True)
-    C = pc @ tc.T  # Pearson r of every decoded embedding with every true one
-    score = np.diag(C).copy()
-    n = len(C)
-    two_way = float(((score[:, None] > C).sum() - 0) / max(n * (n - 1), 1))
-    top1 = float(np.mean(C.argmax(axis=1) == np.arange(n)))
+    res = decode_subject(
+        sub,
+        X,
+        rois=[r for r in params["rois"] if r in sub.rois],
+        alphas=params["alphas"],
+        backend=ctx.get("backend", "numpy"),
+    )
+    pred = np.asarray(res.predicted, dtype=np.float32)
     bank = CaptionBank.open(inputs["bank"]["path"])
     source = np.asarray(inputs["bank"]["source_ids"])
-    k = params["k"]
-    # leave out the test images' own captions: decoding must not retrieve what it is scored on
-    test_ids = sub.image_ids[test]
-    exclude = np.isin(source, test_ids)
-    sims, idx = bank.search(pred, k=k, exclude=exclude)
-    train_ids = sub.image_ids[train]
-    train_only = ~np.isin(source, train_ids)
-    tsims, tidx = bank.search(pred, k=1, exclude=train_only)
-    return {"image_ids": test_ids, "score": score.astype(np.float32), "pred": pred,
-            "two_way": two_way, "top1": top1,
-            "top_idx": np.asarray(idx), "top_sim": np.asarray(sims, np.float32),
-            "train_idx": np.asarray(tidx)[:, 0], "train_sim": np.asarray(tsims, np.float32)[:, 0]}
+    # the test images' own captions are left out: decoding must not retrieve what it is scored on
+    sims, idx = bank.search(pred, k=params["k"], exclude=np.isin(source, res.test_ids))
+    # "nearest training caption" (paper Fig. 2b): the best match among the training images' captions
+    tsims, tidx = bank.search(pred, k=1, exclude=~np.isin(source, res.train_ids))
+    ident = {}
+    for key, d in res.identification.items():
+        for k, v in d.items():
+            if not k.startswith("per_image") and np.ndim(v) == 0:
+                ident[f"{key}way_{k}"] = float(v)
+    return {
+        "image_ids": np.asarray(res.test_ids),
+        "score": np.asarray(res.scores, np.float32),
+        "pred": pred,
+        "identification": ident,
+        "n_units": int(len(res.units)),
+        "top_idx": np.asarray(idx),
+        "top_sim": np.asarray(sims, np.float32),
+        "train_idx": np.asarray(tidx)[:, 0],
+        "train_sim": np.asarray(tsims, np.float32)[:, 0],
+    }
 
 
 # ----------------------------------------------------------------------------------- networks
@@ -447,7 +554,9 @@ def train_network(params, inputs, ctx):
     keep = ~np.isin(stim.image_ids, test_ids)
     if params["target"] == "multihot":
         if stim.categories is None:
-            raise DataFormatError("networks: target 'multihot' needs COCO categories in the stimuli")
+            raise DataFormatError(
+                "networks: target 'multihot' needs COCO categories in the stimuli"
+            )
         T = np.asarray(stim.categories, np.float32)
     else:
         T = _rows(inputs["target"], stim.image_ids)
@@ -459,23 +568,49 @@ def train_network(params, inputs, ctx):
 
     data_all = ImageData(load, {params["target"]: T[keep]}, ids=ids[keep], name="train")
     data, val = data_all.split(n_val=max(8, int(keep.sum()) // 10), random_state=params["seed"])
-    net = BLTNet(n_outputs=T.shape[1], n_layers=params["layers"], timesteps=params["timesteps"],
-                 width=params["width"], image_size=params["image_size"])
+    net = BLTNet(
+        n_outputs=T.shape[1],
+        n_layers=params["layers"],
+        timesteps=params["timesteps"],
+        width=params["width"],
+        image_size=params["image_size"],
+    )
     device = ctx.get("device", "cpu")
     ckpt = Path(ctx["work_dir"]) / "networks" / params["name"]
-    res = train(net, data, params["target"], val_data=val, epochs=params["epochs"],
-                batch_size=params["batch_size"], lr=params["learning_rate"],
-                random_state=params["seed"], device=device, checkpoint_dir=ckpt, verbose=False)
+    res = train(
+        net,
+        data,
+        params["target"],
+        val_data=val,
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        lr=params["learning_rate"],
+        random_state=params["seed"],
+        device=device,
+        checkpoint_dir=ckpt,
+        verbose=False,
+    )
     last = layer_name(params["layers"] - 1, params["timesteps"] - 1)
 
     def load_all(ids_):
         return np.asarray(reader(np.asarray(ids_, dtype=np.int64)))
 
     acts = activations(res.net, load_all, layers=[last], ids=ids, device=device, verbose=False)
-    hist = [{"epoch": h.get("epoch"), "train_loss": h.get("train_loss"), "val_cosine": h.get("val_cosine")}
-            for h in res.history]
-    return {"X": np.asarray(acts[last], np.float32), "ids": np.asarray(ids, np.int64), "history": hist,
-            "initial_val_cosine": res.initial.get("val_cosine"), "checkpoint": str(res.checkpoint)}
+    hist = [
+        {
+            "epoch": h.get("epoch"),
+            "train_loss": h.get("train_loss"),
+            "val_cosine": h.get("val_cosine"),
+        }
+        for h in res.history
+    ]
+    return {
+        "X": np.asarray(acts[last], np.float32),
+        "ids": np.asarray(ids, np.int64),
+        "history": hist,
+        "initial_val_cosine": res.initial.get("val_cosine"),
+        "checkpoint": str(res.checkpoint),
+    }
 
 
 @stage("zoo_features")
@@ -490,8 +625,18 @@ def zoo_features(params, inputs, ctx):
     def load_all(ids_):
         return np.asarray(reader(np.asarray(ids_, dtype=np.int64)))
 
-    feats = model_features(params["model"], load_all, ids=stim.image_ids, device=ctx.get("device", "cpu"), verbose=False)
-    X = np.mean(np.stack([np.asarray(f, np.float32) for f in feats]), axis=0) if len(feats) > 1 else np.asarray(feats[0], np.float32)
+    feats = model_features(
+        params["model"],
+        load_all,
+        ids=stim.image_ids,
+        device=ctx.get("device", "cpu"),
+        verbose=False,
+    )
+    X = (
+        np.mean(np.stack([np.asarray(f, np.float32) for f in feats]), axis=0)
+        if len(feats) > 1
+        else np.asarray(feats[0], np.float32)
+    )
     return {"X": X, "ids": np.asarray(stim.image_ids, np.int64)}
 
 

@@ -24,13 +24,31 @@ from brainalign.pipeline.plan import Plan, build_plan
 #: is spatial relations, again a property of whole captions (or prepositions).
 EXPECTED = {
     "lowlevel": {"@vision"},
-    "objects": {"multihot", "mpnet_category_all", "glove_categories", "fasttext_categories", "mpnet_nouns",
-                "net_multihot"},
+    "objects": {
+        "multihot",
+        "mpnet_category_all",
+        "glove_categories",
+        "fasttext_categories",
+        "mpnet_nouns",
+        "net_multihot",
+    },
     "events": {"mpnet", "minilm", "sentence_encoder", "mpnet_verbs", "net_mpnet"},
     "layout": {"mpnet", "minilm", "sentence_encoder", "mpnet_prepositions", "net_mpnet"},
 }
-PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "sentence-transformers", "nilearn",
-            "nibabel", "dask", "distributed", "spacy", "pydantic")
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "torch",
+    "sentence-transformers",
+    "nilearn",
+    "nibabel",
+    "dask",
+    "distributed",
+    "spacy",
+    "pydantic",
+)
 
 
 @dataclass
@@ -141,7 +159,9 @@ def run_study(
 
 
 # -------------------------------------------------------------------------------------- export
-def export_results(plan: Plan, cache: StageCache, rep: RunReport | None = None, seconds: float = 0.0) -> list[dict]:
+def export_results(
+    plan: Plan, cache: StageCache, rep: RunReport | None = None, seconds: float = 0.0
+) -> list[dict]:
     """Write the run folder's tables (CSV), maps (GIFTI/MGH) and arrays from the cached results."""
     import pandas as pd
 
@@ -151,11 +171,9 @@ def export_results(plan: Plan, cache: StageCache, rep: RunReport | None = None, 
     w = RunWriter(cfg.output.dir, cfg.output.formats)
     load = lambda t: cache.load(t.stage, t.key)  # noqa: E731
     data = load(plan.data)
-    hemi = None
-    for s, t in plan.subject_tasks.items():
-        hemi = load(t)["hemi_sizes"]
-        break
-    split = (lambda v: (np.asarray(v)[: hemi[0]], np.asarray(v)[hemi[0]:])) if hemi else None
+    first = next(iter(plan.subject_tasks.values()))
+    hemi = load(first)["hemi_sizes"]
+    split = (lambda v: (np.asarray(v)[: hemi[0]], np.asarray(v)[hemi[0] :])) if hemi else None
     truth_rows: list[dict] = []
 
     if "roi_group" in plan.groups:
@@ -163,7 +181,9 @@ def export_results(plan: Plan, cache: StageCache, rep: RunReport | None = None, 
         table = pd.DataFrame(g["table"])
         # seeds of a trained network are averaged per subject (as the paper averages correlations)
         table["model"] = table["model"].str.split("@").str[0]
-        table = table.groupby(["subject", "roi", "model"], as_index=False, sort=False).mean(numeric_only=True)
+        table = table.groupby(["subject", "roi", "model"], as_index=False, sort=False).mean(
+            numeric_only=True
+        )
         w.table("roi_rsa", table)
         if table["ceiling"].notna().any():
             w.table("noise_ceiling", table[["subject", "roi", "ceiling"]].drop_duplicates())
@@ -177,7 +197,9 @@ def export_results(plan: Plan, cache: StageCache, rep: RunReport | None = None, 
             w.table("model_comparison", pairs)
         nets = [m for m in group["model"].unique() if m.startswith("net_") or m in plan.networks]
         if nets:
-            zoo = group[group["model"].isin(nets)].sort_values(["roi", "mean"], ascending=[True, False])
+            zoo = group[group["model"].isin(nets)].sort_values(
+                ["roi", "mean"], ascending=[True, False]
+            )
             w.table("zoo_ranking", zoo)
         truth_rows = _ground_truth(plan, data, group)
         if truth_rows:
@@ -188,29 +210,56 @@ def export_results(plan: Plan, cache: StageCache, rep: RunReport | None = None, 
         if name.startswith("searchlight|") and split:
             m = name.split("|", 1)[1]
             res = load(task)
-            w.map(f"searchlight_{m}_t", *split(res["t"]), title=f"Searchlight RSA: {m} (group t, FDR q < "
-                  f"{cfg.analyses.searchlight.fdr_q})", section="searchlight", stat="t",
-                  mask=split(res["significant"]),
-                  note=f"Mean r over subjects ranges {np.nanmin(res['mean']):.3f} to {np.nanmax(res['mean']):.3f}.")
-            w.map(f"searchlight_{m}_mean_r", *split(res["mean"]), title=f"Searchlight RSA: {m} (mean r)",
-                  section="searchlight", stat="r")
+            w.map(
+                f"searchlight_{m}_t",
+                *split(res["t"]),
+                title=f"Searchlight RSA: {m} (group t, FDR q < {cfg.analyses.searchlight.fdr_q})",
+                section="searchlight",
+                stat="t",
+                mask=split(res["significant"]),
+                note=f"Mean r over subjects ranges {np.nanmin(res['mean']):.3f} to {np.nanmax(res['mean']):.3f}.",
+            )
+            w.map(
+                f"searchlight_{m}_mean_r",
+                *split(res["mean"]),
+                title=f"Searchlight RSA: {m} (mean r)",
+                section="searchlight",
+                stat="r",
+            )
 
     if "encoding" in plan.groups and split:
         res = load(plan.groups["encoding"])
-        w.map("encoding_r_mean", *split(res["mean"]), title=f"Encoding: mean r over subjects (FDR q < "
-              f"{cfg.analyses.encoding.fdr_q})", section="encoding", stat="r", mask=split(res["significant"]))
+        w.map(
+            "encoding_r_mean",
+            *split(res["mean"]),
+            title=f"Encoding: mean r over subjects (FDR q < {cfg.analyses.encoding.fdr_q})",
+            section="encoding",
+            stat="r",
+            mask=split(res["significant"]),
+        )
         w.array("encoding_r", res["mean"])
         if "agreement" in res:
             w.array("agreement", res["agreement"])
             w.array("unit_roi", res["unit_roi"])
-            w.map("agreement", *split(res["agreement"]), title="Interparticipant agreement (r)",
-                  section="encoding", stat="r")
+            w.map(
+                "agreement",
+                *split(res["agreement"]),
+                title="Interparticipant agreement (r)",
+                section="encoding",
+                stat="r",
+            )
         for a, b in cfg.analyses.insilico.contrasts if cfg.analyses.insilico.enabled else []:
             key = f"contrast_{a}__{b}"
             if f"{key}_t" in res:
-                w.map(f"insilico_{a}_minus_{b}", *split(res[f"{key}_t"]), title=f"In-silico: {a} − {b} "
-                      f"(paired t, p < {cfg.analyses.insilico.alpha} uncorrected)", section="insilico",
-                      stat="t", mask=split(res[f"{key}_sig"]))
+                w.map(
+                    f"insilico_{a}_minus_{b}",
+                    *split(res[f"{key}_t"]),
+                    title=f"In-silico: {a} − {b} "
+                    f"(paired t, p < {cfg.analyses.insilico.alpha} uncorrected)",
+                    section="insilico",
+                    stat="t",
+                    mask=split(res[f"{key}_sig"]),
+                )
 
     if "decoding" in plan.per_subject:
         _export_decoding(plan, cache, w)
@@ -226,13 +275,22 @@ def export_results(plan: Plan, cache: StageCache, rep: RunReport | None = None, 
 
     versions = _versions()
     now = _dt.datetime.now().isoformat(timespec="seconds")
-    w.json("run", {
-        "config": cfg.to_dict(), "subjects": plan.subjects, "versions": versions,
-        "timing": {"total_seconds": seconds, "finished": now,
-                   "computed": len(rep.computed) if rep else 0, "reused": len(rep.reused) if rep else 0,
-                   "seconds_per_stage": rep.seconds if rep else {}},
-        "ground_truth": truth_rows,
-    })
+    w.json(
+        "run",
+        {
+            "config": cfg.to_dict(),
+            "subjects": plan.subjects,
+            "versions": versions,
+            "timing": {
+                "total_seconds": seconds,
+                "finished": now,
+                "computed": len(rep.computed) if rep else 0,
+                "reused": len(rep.reused) if rep else 0,
+                "seconds_per_stage": rep.seconds if rep else {},
+            },
+            "ground_truth": truth_rows,
+        },
+    )
     return truth_rows
 
 
@@ -254,15 +312,21 @@ def _ground_truth(plan: Plan, data, group) -> list[dict]:
             if weight >= top_weight:
                 expected |= EXPECTED.get(rep_name, set())
         best_model = str(best["model"])
-        ok = best_model in expected or ("@vision" in expected and (best_model in vision or best_model.startswith("net_")))
-        rows.append({
-            "roi": roi,
-            "planted": " + ".join(f"{k} ({v:g})" for k, v in reps.items()),
-            "best_feature_space": best_model,
-            "best_score": float(best["mean"]),
-            "expected": ", ".join(sorted(e for e in expected if not e.startswith("@")) or ["a vision model"]),
-            "agreement": "yes" if ok else "no",
-        })
+        ok = best_model in expected or (
+            "@vision" in expected and (best_model in vision or best_model.startswith("net_"))
+        )
+        rows.append(
+            {
+                "roi": roi,
+                "planted": " + ".join(f"{k} ({v:g})" for k, v in reps.items()),
+                "best_feature_space": best_model,
+                "best_score": float(best["mean"]),
+                "expected": ", ".join(
+                    sorted(e for e in expected if not e.startswith("@")) or ["a vision model"]
+                ),
+                "agreement": "yes" if ok else "no",
+            }
+        )
     return rows
 
 
@@ -295,40 +359,76 @@ def _export_decoding(plan: Plan, cache: StageCache, w) -> None:
     import pandas as pd
 
     from brainalign.datasets import load_stimuli
-    from brainalign.decoding import CaptionBank
+    from brainalign.decoding import CaptionBank, caption_scores, human_ceiling
 
     cfg = plan.config
     bank_res = cache.load(plan.bank.stage, plan.bank.key)
-    bank = CaptionBank.open(bank_res["path"])
-    captions = bank.captions
+    captions = CaptionBank.open(bank_res["path"], verify=False).captions
+    ceiling = dict(
+        zip(
+            np.asarray(bank_res["ceiling_ids"]).tolist(),
+            np.asarray(bank_res["ceiling"]).tolist(),
+            strict=True,
+        )
+    )
     stim = load_stimuli(cfg.data.root)
-    scores, examples, ident = [], [], []
+    refs_of = lambda i: stim.captions[int(np.searchsorted(stim.image_ids, i))]  # noqa: E731
+    scores, examples, ident, metrics = [], [], [], []
     n_ex = cfg.analyses.decoding.n_examples
     for s, t in plan.per_subject["decoding"].items():
         res = cache.load(t.stage, t.key)
         ids, score = np.asarray(res["image_ids"]), np.asarray(res["score"])
         for i, v in zip(ids, score, strict=True):
-            scores.append({"subject": s, "image_id": int(i), "score": float(v)})
+            scores.append(
+                {
+                    "subject": s,
+                    "image_id": int(i),
+                    "score": float(v),
+                    "caption_ceiling": ceiling.get(int(i), np.nan),
+                }
+            )
         order = np.argsort(-score)
-        picks = np.unique(np.r_[order[: n_ex // 2], order[len(order) // 2: len(order) // 2 + n_ex - n_ex // 2]])
+        # the best decoded images and some from the middle of the ranking (paper Fig. 2b shows ranks)
+        picks = set(order[: (n_ex + 1) // 2].tolist()) | set(
+            order[len(order) // 2 :][: n_ex // 2].tolist()
+        )
         for rank, j in enumerate(order):
-            if j not in picks:
-                continue
-            true = stim.captions[int(np.searchsorted(stim.image_ids, ids[j]))][0]
-            examples.append({
-                "subject": s, "image_id": int(ids[j]), "rank": rank, "score": float(score[j]),
-                "true_caption": true,
-                "decoded_caption": captions[int(res["top_idx"][j, 0])],
-                "decoded_similarity": float(res["top_sim"][j, 0]),
-                "nearest_training_caption": captions[int(res["train_idx"][j])],
-                "nearest_training_similarity": float(res["train_sim"][j]),
-            })
-        ident.append({"subject": s, "n_test": len(ids), "mean_score": float(np.mean(score)),
-                      "two_way_accuracy": float(res["two_way"]), "top1_accuracy": float(res["top1"]),
-                      "chance_two_way": 0.5, "chance_top1": 1.0 / len(ids)})
+            if j in picks and s == plan.subjects[0]:
+                examples.append(
+                    {
+                        "subject": s,
+                        "image_id": int(ids[j]),
+                        "rank": rank,
+                        "score": float(score[j]),
+                        "true_caption": refs_of(ids[j])[0],
+                        "decoded_caption": captions[int(res["top_idx"][j, 0])],
+                        "decoded_similarity": float(res["top_sim"][j, 0]),
+                        "nearest_training_caption": captions[int(res["train_idx"][j])],
+                        "nearest_training_similarity": float(res["train_sim"][j]),
+                    }
+                )
+        ident.append(
+            {
+                "subject": s,
+                "n_test": len(ids),
+                "n_units": res["n_units"],
+                "mean_score": float(np.mean(score)),
+                **res["identification"],
+            }
+        )
+        decoded = [captions[int(k)] for k in np.asarray(res["top_idx"])[:, 0]]
+        metrics.append(
+            {"subject": s, "who": "decoded", **caption_scores(decoded, [refs_of(i) for i in ids])}
+        )
+    refs = [refs_of(i) for i in np.asarray(bank_res["ceiling_ids"])]
+    if refs and min(len(r) for r in refs) >= 2:
+        metrics.append(
+            {"subject": "all", "who": "human (leave one caption out)", **human_ceiling(refs)}
+        )
     w.table("decoding_scores", pd.DataFrame(scores))
     w.table("decoding_examples", pd.DataFrame(examples))
     w.table("decoding_identification", pd.DataFrame(ident))
+    w.table("caption_metrics", pd.DataFrame(metrics))
 
 
 def load_run_meta(run_dir: str | os.PathLike) -> dict:

@@ -72,7 +72,9 @@ class BrowserCheck:
 
     @property
     def broken_images(self) -> list[dict]:
-        return [i for i in self.images if not (i["complete"] and i["width"] > 0 and i["height"] > 0)]
+        return [
+            i for i in self.images if not (i["complete"] and i["width"] > 0 and i["height"] > 0)
+        ]
 
     @property
     def blank(self) -> bool:
@@ -100,7 +102,9 @@ class _Pipe:
         self._id = 0
         self.events: list[dict] = []
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout=30.0):
+    def send(
+        self, method: str, params: dict | None = None, session: str | None = None, timeout=30.0
+    ):
         self._id += 1
         msg = {"id": self._id, "method": method, "params": params or {}}
         if session:
@@ -243,7 +247,9 @@ def check_in_browser(
                 page_id = cdp.send("Target.createTarget", {"url": "about:blank"})["targetId"]
             else:
                 page_id = page["targetId"]
-            sid = cdp.send("Target.attachToTarget", {"targetId": page_id, "flatten": True})["sessionId"]
+            sid = cdp.send("Target.attachToTarget", {"targetId": page_id, "flatten": True})[
+                "sessionId"
+            ]
             for domain in ("Runtime", "Log", "Page", "Network"):
                 cdp.send(f"{domain}.enable", session=sid)
             cdp.send(
@@ -261,10 +267,14 @@ def check_in_browser(
             )
             result.images = ev["result"]["value"]
             title = cdp.send(
-                "Runtime.evaluate", {"expression": "document.title", "returnByValue": True}, session=sid
+                "Runtime.evaluate",
+                {"expression": "document.title", "returnByValue": True},
+                session=sid,
             )
             result.title = title["result"].get("value", "")
-            shot = cdp.send("Page.captureScreenshot", {"format": "png"}, session=sid, timeout=timeout)
+            shot = cdp.send(
+                "Page.captureScreenshot", {"format": "png"}, session=sid, timeout=timeout
+            )
             png = base64.b64decode(shot["data"])
             result.console_errors = [m for m in map(_console_text, cdp.events) if m]
             with contextlib.suppress(Exception):
@@ -277,8 +287,8 @@ def check_in_browser(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
     result.screenshot_std = float(img.std())

@@ -54,7 +54,9 @@ def write_surface_map(
         for fmt in formats:
             if fmt == "gifti":
                 path = folder / f"{name}.{hemi}.func.gii"
-                darray = nib.gifti.GiftiDataArray(values, intent="NIFTI_INTENT_NONE", datatype="NIFTI_TYPE_FLOAT32")
+                darray = nib.gifti.GiftiDataArray(
+                    values, intent="NIFTI_INTENT_NONE", datatype="NIFTI_TYPE_FLOAT32"
+                )
                 img = nib.gifti.GiftiImage(darrays=[darray])
                 with atomic_path(path, suffix=".gii") as tmp:
                     nib.save(img, tmp)
@@ -87,7 +89,9 @@ def read_surface_map(folder: str | os.PathLike, name: str) -> tuple[np.ndarray, 
         except DataFormatError:
             raise
         except Exception as exc:
-            raise DataFormatError(f"map {name!r} ({hemi}): cannot read ({exc}); rerun the pipeline") from None
+            raise DataFormatError(
+                f"map {name!r} ({hemi}): cannot read ({exc}); rerun the pipeline"
+            ) from None
     return out[0], out[1]
 
 
@@ -109,13 +113,28 @@ class RunWriter:
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         self._index: list[dict] = []
 
-    def map(self, name: str, lh, rh, *, title: str, section: str, stat: str = "",
-            mask: tuple[np.ndarray, np.ndarray] | None = None, note: str = "") -> None:
+    def map(
+        self,
+        name: str,
+        lh,
+        rh,
+        *,
+        title: str,
+        section: str,
+        stat: str = "",
+        mask: tuple[np.ndarray, np.ndarray] | None = None,
+        note: str = "",
+    ) -> None:
         fmts = [f for f in self.formats if f in MAP_FORMATS] or ["gifti"]
         write_surface_map(self.run_dir / "maps", name, lh, rh, fmts)
         entry = {"name": name, "title": title, "section": section, "stat": stat, "note": note}
         if mask is not None:
-            write_surface_map(self.run_dir / "maps", f"{name}.mask", *(np.asarray(m, np.float32) for m in mask), fmts)
+            write_surface_map(
+                self.run_dir / "maps",
+                f"{name}.mask",
+                *(np.asarray(m, np.float32) for m in mask),
+                fmts,
+            )
             entry["mask"] = f"{name}.mask"
         self._index = [e for e in self._index if e["name"] != name] + [entry]
         atomic_write_json(self.run_dir / "maps" / "index.json", self._index)

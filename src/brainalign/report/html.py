@@ -48,9 +48,19 @@ SECTIONS = (
     ("files", "Files"),
 )
 _KNOWN_TABLES = {
-    "ground_truth", "roi_rsa", "noise_ceiling", "roi_group", "model_comparison", "zoo_ranking",
-    "decoding_scores", "decoding_identification", "decoding_examples", "caption_metrics",
-    "training_curves", "transfer", "model_similarity",
+    "ground_truth",
+    "roi_rsa",
+    "noise_ceiling",
+    "roi_group",
+    "model_comparison",
+    "zoo_ranking",
+    "decoding_scores",
+    "decoding_identification",
+    "decoding_examples",
+    "caption_metrics",
+    "training_curves",
+    "transfer",
+    "model_similarity",
 }
 
 
@@ -73,7 +83,11 @@ def table_html(df, *, max_rows: int = 60, floatfmt: str = "{:.3f}", row_class=No
         for c in cols:
             v = row[c]
             if isinstance(v, (float, np.floating)):
-                text = "" if not np.isfinite(v) else (f"{v:.2e}" if 0 < abs(v) < 1e-3 else floatfmt.format(v))
+                text = (
+                    ""
+                    if not np.isfinite(v)
+                    else (f"{v:.2e}" if 0 < abs(v) < 1e-3 else floatfmt.format(v))
+                )
                 cells.append(f'<td class="num">{text}</td>')
             elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
                 cells.append(f'<td class="num">{v}</td>')
@@ -102,7 +116,9 @@ class _Run:
         try:
             return pd.read_csv(path, keep_default_na=True)
         except Exception as exc:
-            raise DataFormatError(f"{path}: cannot read table ({exc}); rerun the pipeline") from None
+            raise DataFormatError(
+                f"{path}: cannot read table ({exc}); rerun the pipeline"
+            ) from None
 
     def array(self, name: str):
         path = self.dir / "arrays" / f"{name}.npy"
@@ -112,11 +128,17 @@ class _Run:
         folder = self.dir / "arrays"
         if not folder.exists():
             return {}
-        return {p.stem: np.load(p, allow_pickle=False) for p in sorted(folder.glob(f"{prefix}*.npy"))}
+        return {
+            p.stem: np.load(p, allow_pickle=False) for p in sorted(folder.glob(f"{prefix}*.npy"))
+        }
 
     def other_tables(self) -> list[str]:
         folder = self.dir / "tables"
-        return sorted(p.stem for p in folder.glob("*.csv") if p.stem not in _KNOWN_TABLES) if folder.exists() else []
+        return (
+            sorted(p.stem for p in folder.glob("*.csv") if p.stem not in _KNOWN_TABLES)
+            if folder.exists()
+            else []
+        )
 
 
 # ------------------------------------------------------------------------------------ sections
@@ -144,7 +166,14 @@ def _summary(run: _Run) -> str:
             "ranked best in the ROI RSA, and whether the two agree.</p>"
         )
         good = {"yes", "true", "1"}
-        parts.append(table_html(gt, row_class=lambda r: "good" if str(r.get("agreement", "")).lower() in good else "bad"))
+        parts.append(
+            table_html(
+                gt,
+                row_class=lambda r: (
+                    "good" if str(r.get("agreement", "")).lower() in good else "bad"
+                ),
+            )
+        )
     return "".join(parts)
 
 
@@ -153,14 +182,34 @@ def _roi(run: _Run) -> str:
     if scores is None:
         return ""
     ceiling = run.table("noise_ceiling")
-    parts = [_img(plots.figure_to_base64(plots.roi_bar_figure(
-        scores, value="r", ceiling=ceiling, ylabel="Pearson r (brain RDM vs model RDM)",
-        title="ROI RSA: subject dots, mean ± SEM, grey band = noise ceiling")),
-        "Raw RDM correlations per ROI and model; grey bands are the leave-one-subject-out noise ceilings.")]
+    parts = [
+        _img(
+            plots.figure_to_base64(
+                plots.roi_bar_figure(
+                    scores,
+                    value="r",
+                    ceiling=ceiling,
+                    ylabel="Pearson r (brain RDM vs model RDM)",
+                    title="ROI RSA: subject dots, mean ± SEM, grey band = noise ceiling",
+                )
+            ),
+            "Raw RDM correlations per ROI and model; grey bands are the leave-one-subject-out noise ceilings.",
+        )
+    ]
     if "r_norm" in scores and scores["r_norm"].notna().any():
-        parts.append(_img(plots.figure_to_base64(plots.roi_bar_figure(
-            scores, value="r_norm", ylabel="r / noise ceiling",
-            title="Noise-ceiling-normalised ROI RSA")), "Each subject's r divided by that subject's ceiling."))
+        parts.append(
+            _img(
+                plots.figure_to_base64(
+                    plots.roi_bar_figure(
+                        scores,
+                        value="r_norm",
+                        ylabel="r / noise ceiling",
+                        title="Noise-ceiling-normalised ROI RSA",
+                    )
+                ),
+                "Each subject's r divided by that subject's ceiling.",
+            )
+        )
     group = run.table("roi_group")
     if group is not None:
         parts.append("<h3>Group statistics</h3>" + table_html(group))
@@ -171,8 +220,10 @@ def _comparison(run: _Run) -> str:
     parts = []
     mc = run.table("model_comparison")
     if mc is not None:
-        parts.append("<h3>Pairwise model comparisons</h3><p class='note'>Paired t-tests across "
-                     "subjects on noise-ceiling-normalised scores, BH-FDR within each ROI.</p>")
+        parts.append(
+            "<h3>Pairwise model comparisons</h3><p class='note'>Paired t-tests across "
+            "subjects on noise-ceiling-normalised scores, BH-FDR within each ROI.</p>"
+        )
         parts.append(table_html(mc, max_rows=200))
     sim = run.table("model_similarity")
     if sim is not None:
@@ -185,8 +236,10 @@ def _rdms(run: _Run) -> str:
     if not rdms:
         return ""
     named = {k.removeprefix("rdm__").replace("__", " · "): v for k, v in rdms.items()}
-    return _img(plots.figure_to_base64(plots.rdm_figure(named, title="RDMs (rank-transformed)")),
-                "Brain RDMs of one subject's ROIs and the model RDMs, on the same images.")
+    return _img(
+        plots.figure_to_base64(plots.rdm_figure(named, title="RDMs (rank-transformed)")),
+        "Brain RDMs of one subject's ROIs and the model RDMs, on the same images.",
+    )
 
 
 def _maps(run: _Run, section: str) -> str:
@@ -196,9 +249,12 @@ def _maps(run: _Run, section: str) -> str:
         mask = read_surface_map(run.dir / "maps", entry["mask"]) if entry.get("mask") else None
         sig = None if mask is None else (mask[0] > 0, mask[1] > 0)
         n_sig = "" if sig is None else f" — {int(sig[0].sum() + sig[1].sum())} significant vertices"
-        fig = plots.surface_map_figure(lh, rh, significant=sig, title=entry["title"],
-                                       colorbar_label=entry.get("stat", ""))
-        parts.append(_img(plots.figure_to_base64(fig), f"{entry['title']}{n_sig}. {entry.get('note', '')}"))
+        fig = plots.surface_map_figure(
+            lh, rh, significant=sig, title=entry["title"], colorbar_label=entry.get("stat", "")
+        )
+        parts.append(
+            _img(plots.figure_to_base64(fig), f"{entry['title']}{n_sig}. {entry.get('note', '')}")
+        )
     return "".join(parts)
 
 
@@ -206,11 +262,21 @@ def _encoding(run: _Run) -> str:
     parts = [_maps(run, "encoding")]
     enc, agr, roi = run.array("encoding_r"), run.array("agreement"), run.array("unit_roi")
     if enc is not None and agr is not None:
-        fig = plots.scatter_figure(agr, enc, groups=roi, xlabel="interparticipant agreement (r)",
-                                   ylabel="encoding r (mean over subjects)",
-                                   title="Encoding vs agreement")
-        parts.append(_img(plots.figure_to_base64(fig), "Per vertex: encoding performance against "
-                          "interparticipant agreement on the shared images, coloured by ROI."))
+        fig = plots.scatter_figure(
+            agr,
+            enc,
+            groups=roi,
+            xlabel="interparticipant agreement (r)",
+            ylabel="encoding r (mean over subjects)",
+            title="Encoding vs agreement",
+        )
+        parts.append(
+            _img(
+                plots.figure_to_base64(fig),
+                "Per vertex: encoding performance against "
+                "interparticipant agreement on the shared images, coloured by ROI.",
+            )
+        )
     return "".join(parts)
 
 
@@ -220,17 +286,29 @@ def _decoding(run: _Run) -> str:
     if scores is not None:
         per_sub = {f"subject {s}": g["score"].to_numpy() for s, g in scores.groupby("subject")}
         ceiling = float(scores["caption_ceiling"].mean()) if "caption_ceiling" in scores else None
-        parts.append(_img(plots.figure_to_base64(plots.histogram_figure(
-            per_sub, xlabel="Pearson r (decoded vs true embedding)", reference=ceiling,
-            title="Decoding prediction scores")), "One density per subject; dashed: caption-consistency ceiling."))
+        parts.append(
+            _img(
+                plots.figure_to_base64(
+                    plots.histogram_figure(
+                        per_sub,
+                        xlabel="Pearson r (decoded vs true embedding)",
+                        reference=ceiling,
+                        title="Decoding prediction scores",
+                    )
+                ),
+                "One density per subject; dashed: caption-consistency ceiling.",
+            )
+        )
     ident = run.table("decoding_identification")
     if ident is not None:
         parts.append("<h3>Identification accuracy</h3>" + table_html(ident))
     ex = run.table("decoding_examples")
     if ex is not None:
-        parts.append("<h3>Examples</h3><p class='note'>True captions beside the caption decoded from "
-                     "the brain (nearest in the caption bank) and the nearest training caption, with "
-                     "cosine similarities to the decoded embedding.</p>" + table_html(ex, max_rows=40))
+        parts.append(
+            "<h3>Examples</h3><p class='note'>True captions beside the caption decoded from "
+            "the brain (nearest in the caption bank) and the nearest training caption, with "
+            "cosine similarities to the decoded embedding.</p>" + table_html(ex, max_rows=40)
+        )
     metrics = run.table("caption_metrics")
     if metrics is not None:
         parts.append("<h3>Caption metrics</h3>" + table_html(metrics))
@@ -241,15 +319,22 @@ def _networks(run: _Run) -> str:
     parts = []
     curves = run.table("training_curves")
     if curves is not None and len(curves):
-        parts.append(_img(plots.figure_to_base64(plots.training_curves_figure(curves)),
-                          "Training loss and held-out cosine similarity per epoch."))
+        parts.append(
+            _img(
+                plots.figure_to_base64(plots.training_curves_figure(curves)),
+                "Training loss and held-out cosine similarity per epoch.",
+            )
+        )
     transfer = run.table("transfer")
     if transfer is not None:
         parts.append("<h3>Transfer readouts</h3>" + table_html(transfer))
     zoo = run.table("zoo_ranking")
     if zoo is not None:
-        parts.append("<h3>Model zoo ranking</h3><p class='note'>Noise-ceiling-normalised ROI RSA "
-                     "(mean over subjects), the form of the paper's Fig. 4 table.</p>" + table_html(zoo, max_rows=100))
+        parts.append(
+            "<h3>Model zoo ranking</h3><p class='note'>Noise-ceiling-normalised ROI RSA "
+            "(mean over subjects), the form of the paper's Fig. 4 table.</p>"
+            + table_html(zoo, max_rows=100)
+        )
     parts.append(_maps(run, "networks"))
     return "".join(parts)
 
@@ -263,70 +348,105 @@ def methods_html(meta: dict) -> str:
     p = []
     data = cfg.get("data", {})
     if data.get("kind") == "virtual":
-        p.append(f"Data: a virtual NSD ({data.get('n_subjects')} subjects, random_state "
-                 f"{data.get('random_state')}, options {data.get('options') or 'default'}) read with the "
-                 "same loader as the real NSD: per-session z-scoring of every unit over all trials, "
-                 "images seen three times kept, repetitions averaged.")
+        p.append(
+            f"Data: a virtual NSD ({data.get('n_subjects')} subjects, random_state "
+            f"{data.get('random_state')}, options {data.get('options') or 'default'}) read with the "
+            "same loader as the real NSD: per-session z-scoring of every unit over all trials, "
+            "images seen three times kept, repetitions averaged."
+        )
     else:
-        p.append(f"Data: NSD at {data.get('root')}, space {cfg.get('space')}; per-session z-scoring "
-                 "over all 750 trials, images seen three times kept, repetitions averaged.")
+        p.append(
+            f"Data: NSD at {data.get('root')}, space {cfg.get('space')}; per-session z-scoring "
+            "over all 750 trials, images seen three times kept, repetitions averaged."
+        )
     feats = cfg.get("features", {})
-    p.append(f"Feature spaces: {', '.join(feats.get('spaces', []))}; captions embedded with "
-             f"{feats.get('encoder')} one caption at a time and averaged per image (not renormalised).")
+    p.append(
+        f"Feature spaces: {', '.join(feats.get('spaces', []))}; captions embedded with "
+        f"{feats.get('encoder')} one caption at a time and averaged per image (not renormalised)."
+    )
     r = a.get("roi_rsa", {})
     if r.get("enabled"):
-        mode = (f"disjoint random subsets of {r.get('subset_size')} images (seed {seed}, shared by all "
-                "models and ROIs), mean over subsets" if r.get("sampling") == "paper" else "all images at once")
-        p.append(f"ROI RSA in {', '.join(r.get('rois', []))}: {r.get('metric')}-distance RDMs compared by "
-                 f"{r.get('method')} correlation on {mode}. Noise ceiling: each subject's RDM on the shared "
-                 "images against the mean of the other subjects'; scores divided by each subject's ceiling. "
-                 "Group: one-sample t-test against 0.")
+        mode = (
+            f"disjoint random subsets of {r.get('subset_size')} images (seed {seed}, shared by all "
+            "models and ROIs), mean over subsets"
+            if r.get("sampling") == "paper"
+            else "all images at once"
+        )
+        p.append(
+            f"ROI RSA in {', '.join(r.get('rois', []))}: {r.get('metric')}-distance RDMs compared by "
+            f"{r.get('method')} correlation on {mode}. Noise ceiling: each subject's RDM on the shared "
+            "images against the mean of the other subjects'; scores divided by each subject's ceiling. "
+            "Group: one-sample t-test against 0."
+        )
     s = a.get("searchlight", {})
     if s.get("enabled"):
-        p.append(f"Surface searchlight: geodesic discs of radius {s.get('radius')} mm on the cortical mesh, "
-                 f"models {', '.join(s.get('models', []))}, {s.get('method')} correlation "
-                 f"({s.get('sampling')} sampling); group two-tailed one-sample t-test across subjects, "
-                 f"Benjamini–Hochberg FDR q = {s.get('fdr_q')}.")
+        p.append(
+            f"Surface searchlight: geodesic discs of radius {s.get('radius')} mm on the cortical mesh, "
+            f"models {', '.join(s.get('models', []))}, {s.get('method')} correlation "
+            f"({s.get('sampling')} sampling); group two-tailed one-sample t-test across subjects, "
+            f"Benjamini–Hochberg FDR q = {s.get('fdr_q')}."
+        )
     e = a.get("encoding", {})
     if e.get("enabled"):
-        p.append(f"Encoding: ridge regression from {e.get('feature_space')} to every unit, "
-                 f"{'one alpha per unit' if e.get('mode') == 'per_target' else 'fracridge-compatible global fraction'} "
-                 f"chosen by {e.get('cv')}-fold CV over alphas {e.get('alphas')}; trained on each subject's "
-                 "non-shared images, tested on the shared images (Pearson r per unit); group t-test with "
-                 f"FDR q = {e.get('fdr_q')}. Interparticipant agreement: each subject's shared-image "
-                 "responses against the mean of the other subjects'.")
+        p.append(
+            f"Encoding: ridge regression from {e.get('feature_space')} to every unit, "
+            f"{'one alpha per unit' if e.get('mode') == 'per_target' else 'fracridge-compatible global fraction'} "
+            f"chosen by {e.get('cv')}-fold CV over alphas {e.get('alphas')}; trained on each subject's "
+            "non-shared images, tested on the shared images (Pearson r per unit); group t-test with "
+            f"FDR q = {e.get('fdr_q')}. Interparticipant agreement: each subject's shared-image "
+            "responses against the mean of the other subjects'."
+        )
     i = a.get("insilico", {})
     if i.get("enabled"):
         pairs = ", ".join(f"{x} − {y}" for x, y in i.get("contrasts", []))
-        p.append(f"In-silico contrasts ({pairs}): sentences embedded and averaged per category, predicted "
-                 f"maps from each subject's encoding model, paired t-test across subjects (p < {i.get('alpha')}, "
-                 "uncorrected, as in the paper).")
+        p.append(
+            f"In-silico contrasts ({pairs}): sentences embedded and averaged per category, predicted "
+            f"maps from each subject's encoding model, paired t-test across subjects (p < {i.get('alpha')}, "
+            "uncorrected, as in the paper)."
+        )
     d = a.get("decoding", {})
     if d.get("enabled"):
-        p.append(f"Decoding: ridge from the units of {', '.join(d.get('rois', []))} to {d.get('feature_space')}; "
-                 "prediction score = Pearson r between decoded and true embeddings on the shared images; "
-                 f"caption reconstruction = nearest caption (cosine, exact top-{d.get('k')}) in the caption bank "
-                 f"{d.get('bank') or '(the training images’ captions and extra scenes)'}.")
+        p.append(
+            f"Decoding: ridge from the units of {', '.join(d.get('rois', []))} to {d.get('feature_space')}; "
+            "prediction score = Pearson r between decoded and true embeddings on the shared images; "
+            f"caption reconstruction = nearest caption (cosine, exact top-{d.get('k')}) in the caption bank "
+            f"{d.get('bank') or '(the training images’ captions and extra scenes)'}."
+        )
     n = a.get("networks", {})
     if n.get("enabled"):
-        p.append(f"Networks: BLT recurrent convolutional networks ({n.get('layers')} layers, width × "
-                 f"{n.get('width')}, {n.get('timesteps')} timesteps, {n.get('image_size')} px) trained "
-                 f"toward {', '.join(n.get('targets', []))} for {n.get('epochs')} epochs (seeds "
-                 f"{n.get('seeds')}); last layer and timestep compared with the brain by ROI RSA.")
+        p.append(
+            f"Networks: BLT recurrent convolutional networks ({n.get('layers')} layers, width × "
+            f"{n.get('width')}, {n.get('timesteps')} timesteps, {n.get('image_size')} px) trained "
+            f"toward {', '.join(n.get('targets', []))} for {n.get('epochs')} epochs (seeds "
+            f"{n.get('seeds')}); last layer and timestep compared with the brain by ROI RSA."
+        )
     m = a.get("model_comparison", {})
     if m.get("enabled"):
-        p.append(f"Model comparison in {', '.join(m.get('rois', []))}: "
-                 f"{'paired' if m.get('test') == 'paired' else 'independent-samples (paper mode)'} t-tests "
-                 f"on normalised scores, BH-FDR q = {m.get('fdr_q')} within each ROI.")
-    p.append(f"Compute: backend {comp.get('backend')} on {comp.get('device')}, executor "
-             f"{comp.get('executor')} with {comp.get('workers')} worker(s); every result cached by a hash "
-             "of its inputs, parameters and code.")
+        p.append(
+            f"Model comparison in {', '.join(m.get('rois', []))}: "
+            f"{'paired' if m.get('test') == 'paired' else 'independent-samples (paper mode)'} t-tests "
+            f"on normalised scores, BH-FDR q = {m.get('fdr_q')} within each ROI."
+        )
+    p.append(
+        f"Compute: backend {comp.get('backend')} on {comp.get('device')}, executor "
+        f"{comp.get('executor')} with {comp.get('workers')} worker(s); every result cached by a hash "
+        "of its inputs, parameters and code."
+    )
     versions = meta.get("versions", {})
-    rows = "".join(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in sorted(versions.items()))
-    vtable = f"<h3>Versions</h3><table><tr><th>package</th><th>version</th></tr>{rows}</table>" if rows else ""
+    rows = "".join(
+        f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in sorted(versions.items())
+    )
+    vtable = (
+        f"<h3>Versions</h3><table><tr><th>package</th><th>version</th></tr>{rows}</table>"
+        if rows
+        else ""
+    )
     cfg_text = _esc(json.dumps(cfg, indent=1, sort_keys=True))
-    return ("".join(f"<p>{_esc(x)}</p>" for x in p) + vtable +
-            f"<details><summary>Full configuration</summary><pre>{cfg_text}</pre></details>")
+    return (
+        "".join(f"<p>{_esc(x)}</p>" for x in p)
+        + vtable
+        + f"<details><summary>Full configuration</summary><pre>{cfg_text}</pre></details>"
+    )
 
 
 def _files(run: _Run) -> str:
@@ -336,17 +456,23 @@ def _files(run: _Run) -> str:
         if folder.exists():
             names = sorted(p.name for p in folder.iterdir() if p.is_file())
             if names:
-                items.append(f"<li><code>{_esc(sub)}/</code>: {len(names)} files — "
-                             f"{_esc(', '.join(names[:12]))}{' …' if len(names) > 12 else ''}</li>")
+                items.append(
+                    f"<li><code>{_esc(sub)}/</code>: {len(names)} files — "
+                    f"{_esc(', '.join(names[:12]))}{' …' if len(names) > 12 else ''}</li>"
+                )
     others = run.other_tables()
     extra = "".join(f"<h3>{_esc(n)}</h3>{table_html(run.table(n))}" for n in others)
     if not items and not extra:
         return ""
-    return ("<p>Every map is saved as GIFTI and MGH per hemisphere and every table as CSV, for "
-            f"other tools (folder <code>{_esc(run.dir)}</code>):</p><ul>{''.join(items)}</ul>{extra}")
+    return (
+        "<p>Every map is saved as GIFTI and MGH per hemisphere and every table as CSV, for "
+        f"other tools (folder <code>{_esc(run.dir)}</code>):</p><ul>{''.join(items)}</ul>{extra}"
+    )
 
 
-def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, title: str | None = None) -> Path:
+def build_report(
+    run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, title: str | None = None
+) -> Path:
     """Write the self-contained HTML report of a run folder.
 
     Parameters
@@ -364,17 +490,26 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise InputError(f"run_dir: {str(run_dir)!r} is not a folder; give the output folder of a run")
+        raise InputError(
+            f"run_dir: {str(run_dir)!r} is not a folder; give the output folder of a run"
+        )
     if not (run_dir / "run.json").exists() and not (run_dir / "tables").exists():
         raise InputError(
             f"run_dir: {str(run_dir)!r} holds no run.json or tables/; run `brainalign run CONFIG` first"
         )
     run = _Run(run_dir)
     builders = {
-        "summary": _summary, "roi": _roi, "comparison": _comparison, "rdms": _rdms,
-        "searchlight": lambda r: _maps(r, "searchlight"), "encoding": _encoding,
-        "insilico": lambda r: _maps(r, "insilico"), "decoding": _decoding, "networks": _networks,
-        "methods": lambda r: methods_html(r.meta), "files": _files,
+        "summary": _summary,
+        "roi": _roi,
+        "comparison": _comparison,
+        "rdms": _rdms,
+        "searchlight": lambda r: _maps(r, "searchlight"),
+        "encoding": _encoding,
+        "insilico": lambda r: _maps(r, "insilico"),
+        "decoding": _decoding,
+        "networks": _networks,
+        "methods": lambda r: methods_html(r.meta),
+        "files": _files,
     }
     body, nav = [], []
     for key, heading in SECTIONS:
@@ -387,7 +522,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     cfg = run.meta.get("config", {})
     title = title or cfg.get("name") or "brainalign report"
     finished = run.meta.get("timing", {}).get("finished", "")
-    template = string.Template(resources.files("brainalign.report").joinpath("templates/report.html").read_text())
+    template = string.Template(
+        resources.files("brainalign.report").joinpath("templates/report.html").read_text()
+    )
     page = template.substitute(
         title=_esc(title),
         subtitle=_esc(f"brainalign {__version__} — {finished}"),

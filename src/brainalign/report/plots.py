@@ -177,14 +177,23 @@ def roi_bar_figure(
     rng = np.random.default_rng(0)
     for j, model in enumerate(models):
         for i, roi in enumerate(rois):
-            v = scores.loc[(scores["roi"] == roi) & (scores["model"] == model), value].to_numpy(float)
+            v = scores.loc[(scores["roi"] == roi) & (scores["model"] == model), value].to_numpy(
+                float
+            )
             v = v[np.isfinite(v)]
             if not v.size:
                 continue
             x = i - 0.4 + width * (j + 0.5)
             sem = v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0
-            ax.bar(x, v.mean(), width * 0.92, color=cmap(j), yerr=sem, capsize=2,
-                   label=model if i == 0 else None)
+            ax.bar(
+                x,
+                v.mean(),
+                width * 0.92,
+                color=cmap(j),
+                yerr=sem,
+                capsize=2,
+                label=model if i == 0 else None,
+            )
             ax.scatter(x + rng.uniform(-width / 5, width / 5, v.size), v, s=8, color="k", zorder=3)
     if ceiling is not None:
         for i, roi in enumerate(rois):
@@ -192,9 +201,15 @@ def roi_bar_figure(
             c = c[np.isfinite(c)]
             if c.size:
                 sem = c.std(ddof=1) / np.sqrt(c.size) if c.size > 1 else 0.0
-                ax.fill_between([i - 0.45, i + 0.45], c.mean() - sem, c.mean() + sem,
-                                color="0.6", alpha=0.4, zorder=0,
-                                label="noise ceiling" if i == 0 else None)
+                ax.fill_between(
+                    [i - 0.45, i + 0.45],
+                    c.mean() - sem,
+                    c.mean() + sem,
+                    color="0.6",
+                    alpha=0.4,
+                    zorder=0,
+                    label="noise ceiling" if i == 0 else None,
+                )
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(rois)), rois)
     ax.set_ylabel(ylabel or value)
@@ -276,7 +291,9 @@ def training_curves_figure(curves, *, title: str = "Training"):
     """
     plt = _plt()
     has_val = "val_cosine" in curves and curves["val_cosine"].notna().any()
-    fig, axes = plt.subplots(1, 2 if has_val else 1, figsize=(10 if has_val else 5, 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, 2 if has_val else 1, figsize=(10 if has_val else 5, 3.6), squeeze=False
+    )
     for name, df in curves.groupby("network", sort=False):
         axes[0, 0].plot(df["epoch"], df["train_loss"], marker="o", ms=3, label=name)
         if has_val:
@@ -291,8 +308,13 @@ def training_curves_figure(curves, *, title: str = "Training"):
     return fig
 
 
-def histogram_figure(values: Mapping[str, np.ndarray], *, xlabel: str = "", title: str = "",
-                     reference: float | None = None):
+def histogram_figure(
+    values: Mapping[str, np.ndarray],
+    *,
+    xlabel: str = "",
+    title: str = "",
+    reference: float | None = None,
+):
     """Overlaid histograms (e.g. decoding scores per subject), optional reference line."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))

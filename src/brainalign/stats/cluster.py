@@ -43,6 +43,10 @@ def as_adjacency(adjacency, n_vertices: int) -> sparse.csr_matrix:
             raise InputError(
                 f"adjacency: expected a sparse (n, n) matrix or mesh faces (n_faces, 3), got shape {faces.shape}"
             )
+        if faces.max() >= n_vertices or faces.min() < 0:
+            raise InputError(
+                f"adjacency: face indices reach {faces.max()}, but the data have {n_vertices} vertices"
+            )
         i = faces[:, [0, 1, 2]].ravel()
         j = faces[:, [1, 2, 0]].ravel()
         A = sparse.coo_matrix(

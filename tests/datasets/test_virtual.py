@@ -1,0 +1,260 @@
+"""The virtual NSD: NSD's layout and conventions, determinism, and a planted structure that is real."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+
+import h5py
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io as sio
+from nsd_reference import reference_trials
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import KFold, cross_val_predict
+
+from brainalign.datasets import load_nsd, make_virtual_nsd
+from brainalign.errors import InputError
+
+TINY = dict(n_subjects=2, n_shared=8, n_unique=8, n_sessions=4, voxel_size=10.0)
+
+
+def _digest_tree(root):
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _colcorr(a, b):
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    return (a * b).sum(axis=0) / np.sqrt((a * a).sum(axis=0) * (b * b).sum(axis=0))
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tiny")
+    a = make_virtual_nsd(base / "a", random_state=0, **TINY)
+    b = make_virtual_nsd(base / "b", random_state=0, **TINY)
+    c = make_virtual_nsd(base / "c", random_state=1, **TINY)
+    return a, b, c
+
+
+def test_same_seed_same_bytes(tiny_pair):
+    a, b, _ = tiny_pair
+    da, db = _digest_tree(a), _digest_tree(b)
+    assert da == db
+    assert any(k.endswith(".nii.gz") for k in da) and any(k.endswith(".mgz") for k in da)
+    assert any(k.endswith(".hdf5") for k in da) and any(k.endswith(".mat") for k in da)
+
+
+def test_different_seed_different_data(tiny_pair):
+    a, _, c = tiny_pair
+    da, dc = _digest_tree(a), _digest_tree(c)
+    betas = [k for k in da if "betas_session" in k]
+    assert betas and all(da[k] != dc.get(k) for k in betas)
+    assert da["virtual_truth.npz"] != dc["virtual_truth.npz"]
+
+
+def test_nsd_design_invariants(virtual_nsd_root):
+    """nsd_layout.md §5: the id chains hold in the written files."""
+    root = virtual_nsd_root
+    truth = json.loads((root / "virtual_truth.json").read_text())
+    n_shared = truth["parameters"]["n_shared"]
+    mat = sio.loadmat(root / "nsddata/experiments/nsd/nsd_expdesign.mat")
+    for name in ("masterordering", "subjectim", "sharedix", "stimpattern", "basiccnt"):
+        assert mat[name].dtype == np.float64, name
+    master = mat["masterordering"].ravel().astype(int)
+    subjectim = mat["subjectim"].astype(int)
+    sharedix = mat["sharedix"].ravel().astype(int)
+    assert mat["masterordering"].shape[0] == 1 and mat["sharedix"].shape[0] == 1
+    assert np.all(np.bincount(master)[1:] == 3)  # each 10k index exactly 3 times
+    assert np.all(subjectim[:, :n_shared] == sharedix)  # first columns = shared images
+    assert np.all(np.diff(sharedix) > 0)
+    csv = pd.read_csv(root / "nsddata/experiments/nsd/nsd_stim_info_merged.csv")
+    assert len(csv) == 73000 and csv.columns[0] == "Unnamed: 0"
+    assert list(csv.columns[1:9]) == [
+        "cocoId", "cocoSplit", "cropBox", "loss", "nsdId", "flagged", "BOLD5000", "shared1000"
+    ]  # fmt: skip
+    assert list(csv.columns[9:17]) == [f"subject{s}" for s in range(1, 9)]
+    assert list(csv.columns[17:]) == [f"subject{s}_rep{r}" for s in range(1, 9) for r in range(3)]
+    assert len(csv.columns) == 41
+    np.testing.assert_array_equal(csv["nsdId"], np.arange(73000))
+    assert set(np.flatnonzero(csv["shared1000"])) == set(sharedix - 1)
+    header = (root / "nsddata/ppdata/subj01/behav/responses.tsv").read_text().split("\n")[0]
+    assert header.split("\t") == [
+        "SUBJECT", "SESSION", "RUN", "TRIAL", "73KID", "10KID", "TIME", "ISOLD", "ISCORRECT",
+        "RT", "CHANGEMIND", "MEMORYRECENT", "MEMORYFIRST", "ISOLDCURRENT", "ISCORRECTCURRENT",
+        "TOTAL1", "TOTAL2", "BUTTON", "MISSINGDATA",
+    ]  # fmt: skip
+    for s, info in truth["subjects"].items():
+        s = int(s)
+        tsv = pd.read_csv(root / f"nsddata/ppdata/subj{s:02d}/behav/responses.tsv", sep="\t")
+        n = len(tsv)
+        assert n == info["n_sessions"] * info["session_size"]
+        np.testing.assert_array_equal(tsv["10KID"], master[:n])
+        np.testing.assert_array_equal(tsv["73KID"], subjectim[s - 1, master[:n] - 1])
+        # CSV rep columns: 1-based trial numbers pointing back at the image
+        for r in range(3):
+            col = csv[f"subject{s}_rep{r}"].to_numpy()
+            rows = np.flatnonzero(col)
+            np.testing.assert_array_equal(tsv["73KID"].to_numpy()[col[rows] - 1], rows + 1)
+        # within a session, trials are numbered by run as in NSD
+        first = tsv[tsv["SESSION"] == 1]
+        assert first["RUN"].min() == 1 and first["TRIAL"].min() == 1
+    # shared PNG names carry 1-based 73k ids
+    pngs = sorted((root / "nsddata/stimuli/nsd/shared1000").glob("*.png"))
+    assert [int(p.stem.split("_nsd")[1]) for p in pngs] == sharedix.tolist()
+    assert pngs[0].name.startswith("shared0001_nsd")
+
+
+def test_file_formats(virtual_nsd_root):
+    root = virtual_nsd_root
+    beta = root / "nsddata_betas/ppdata/subj01/fsaverage/betas_fithrf_GLMdenoise_RR"
+    img = nib.load(beta / "lh.betas_session01.mgh")
+    assert img.shape == (10242, 1, 1, 45) and img.get_data_dtype() == np.dtype(">f4")
+    vol = nib.load(
+        root
+        / "nsddata_betas/ppdata/subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR/betas_session01.nii.gz"
+    )
+    assert vol.get_data_dtype() == np.int16 and vol.ndim == 4 and vol.shape[3] == 45
+    mask = nib.load(root / "nsddata/ppdata/subj01/func1pt8mm/brainmask.nii.gz")
+    assert mask.shape == vol.shape[:3]
+    raw = np.asarray(vol.dataobj)
+    assert np.all(raw[np.asarray(mask.dataobj) == 0] == 0)
+    roi = np.asarray(nib.load(root / "nsddata/ppdata/subj01/func1pt8mm/roi/streams.nii.gz").dataobj)
+    assert set(np.unique(roi)) <= set(range(-1, 8)) and (roi == -1).any()
+    label = nib.load(root / "nsddata/freesurfer/fsaverage/label/lh.streams.mgz")
+    assert label.shape == (10242, 1, 1)
+    ctab = (root / "nsddata/freesurfer/fsaverage/label/streams.mgz.ctab").read_text().splitlines()
+    assert ctab[0] == "0 Unknown" and ctab[5] == "5 ventral" and ctab[7] == "7 parietal"
+    tr = root / "nsddata/ppdata/subj01/transforms"
+    layer = np.asarray(nib.load(tr / "lh.func1pt8-to-layerB2.mgz").dataobj).reshape(10242, 3)
+    valid = layer[:, 0] != 9999
+    assert (~valid).sum() > 0
+    assert layer[valid].min() >= 1 and np.all(layer[valid].max(axis=0) <= np.array(mask.shape))
+    w2f = np.asarray(nib.load(tr / "rh.white-to-fsaverage.mgz").dataobj).ravel()
+    np.testing.assert_array_equal(w2f, np.arange(1, 10243))
+    with h5py.File(root / "nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5", "r") as f:
+        ds = f["imgBrick"]
+        assert ds.shape == (73000, 425, 425, 3) and ds.dtype == np.uint8
+        assert ds.chunks == (1, 425, 425, 3)
+    for kind in ("captions", "instances"):
+        for split in ("train2017", "val2017"):
+            doc = json.loads(
+                (root / f"nsddata_stimuli/stimuli/nsd/annotations/{kind}_{split}.json").read_text()
+            )
+            assert {"images", "annotations"} <= set(doc)
+
+
+def test_volume_voxels_follow_their_vertices(virtual_nsd_root):
+    """Following the transforms from each vertex into the volume lands in that vertex's ROI."""
+    root = virtual_nsd_root
+    labels = np.asarray(
+        nib.load(root / "nsddata/freesurfer/fsaverage/label/lh.streams.mgz").dataobj
+    ).ravel()
+    roi = np.asarray(nib.load(root / "nsddata/ppdata/subj02/func1pt8mm/roi/streams.nii.gz").dataobj)
+    coords = np.asarray(
+        nib.load(root / "nsddata/ppdata/subj02/transforms/lh.func1pt8-to-layerB2.mgz").dataobj
+    ).reshape(-1, 3)
+    ok = coords[:, 0] != 9999
+    ijk = np.rint(coords[ok] - 1).astype(int)
+    sampled = roi[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
+    in_roi = labels[ok] > 0
+    agree = (sampled[in_roi] == labels[ok][in_roi]).mean()
+    assert agree > 0.7
+
+
+def test_planted_structure_is_real(virtual_nsd_root, tmp_path):
+    """Split-half reliability is high in the ROIs and ~0 in the null region; each ROI's own
+    planted representation predicts its held-out responses best."""
+    root = virtual_nsd_root
+    npz = np.load(root / "virtual_truth.npz", allow_pickle=False)
+    truth = json.loads((root / "virtual_truth.json").read_text())
+    Z, tsv = reference_trials(root, 1, "fsaverage")
+    ids73 = tsv["73KID"].to_numpy()
+    kept = np.unique(ids73)
+    first = np.stack([Z[:, np.flatnonzero(ids73 == k)[0]] for k in kept])
+    rest = np.stack([Z[:, np.flatnonzero(ids73 == k)[1:]].mean(axis=1) for k in kept])
+    alive = np.isfinite(first).all(axis=0) & np.isfinite(rest).all(axis=0)
+    r = np.full(Z.shape[0], np.nan)
+    r[alive] = _colcorr(first[:, alive], rest[:, alive])
+    labels = npz["streams_labels"]
+    for name, info in truth["rois"].items():
+        assert np.nanmean(r[labels == info["label"]]) > 0.12, name
+    null = (labels == 0) & ~npz["nsdgeneral"]
+    assert abs(np.nanmean(r[null])) < 0.02
+
+    sub = load_nsd(root, 1, cache_dir=tmp_path)
+    pos = np.searchsorted(npz["nsd_ids"], sub.image_ids)
+    feats = {
+        n: npz[f"representation_{n}"][pos] for n in ("lowlevel", "objects", "events", "layout")
+    }
+    cv = KFold(5, shuffle=True, random_state=0)
+    rng = np.random.default_rng(0)
+    for roi in ("early", "ventral", "lateral", "parietal"):
+        (own,) = truth["rois"][roi]["representations"]
+        cols = rng.choice(np.flatnonzero(sub.rois[roi]), 80, replace=False)
+        y = np.asarray(sub.betas[:, cols])
+        score = {}
+        for name, X in feats.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pred = cross_val_predict(RidgeCV(alphas=np.logspace(-1, 5, 13)), X, y, cv=cv)
+            score[name] = float(np.mean(_colcorr(pred, y)))
+        others = {k: v for k, v in score.items() if k != own}
+        assert score[own] > 0.2 and score[own] > max(others.values()) + 0.05, (roi, score)
+    # the null region is not predicted by anything
+    cols = rng.choice(np.flatnonzero(null & np.isfinite(sub.betas[0])), 80, replace=False)
+    y = np.asarray(sub.betas[:, cols])
+    pred = cross_val_predict(RidgeCV(alphas=np.logspace(-1, 5, 13)), feats["objects"], y, cv=cv)
+    assert np.mean(_colcorr(pred, y)) < 0.1
+
+
+def test_truth_files(virtual_nsd_root):
+    truth = json.loads((virtual_nsd_root / "virtual_truth.json").read_text())
+    npz = np.load(virtual_nsd_root / "virtual_truth.npz", allow_pickle=False)
+    assert truth["rois"]["ventral"]["representations"] == {"objects": 1.0}
+    assert truth["rois"]["lateral"]["representations"] == {"events": 1.0}
+    assert truth["rois"]["early"]["representations"] == {"lowlevel": 1.0}
+    assert truth["rois"]["parietal"]["representations"] == {"layout": 1.0}
+    assert len(truth["rois"]["midventral"]["representations"]) == 2
+    n = len(npz["nsd_ids"])
+    assert n == 60 + 8 * 120 and np.all(np.diff(npz["nsd_ids"]) > 0)
+    for info in truth["representations"].values():
+        assert npz[info["npz_key"]].shape == (n, info["dim"])
+    assert npz["streams_labels"].shape == (20484,) and npz["ncsnr"].shape == (20484,)
+    inside = npz["streams_labels"] > 0
+    assert 0.35 < np.median(npz["ncsnr"][inside]) < 0.55  # NSD-like (0.32–0.54)
+    assert np.all(npz["ncsnr"][~inside] == 0)
+    # sizes: streams ventral ≈ 350 per hemisphere on fsaverage5, as NSD
+    assert 250 < truth["rois"]["ventral"]["n_vertices"][0] < 450
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(InputError, match="n_sessions"):
+        make_virtual_nsd(tmp_path / "x", n_subjects=1, n_shared=5, n_unique=5, n_sessions=7)
+    with pytest.raises(InputError, match="spaces"):
+        make_virtual_nsd(tmp_path / "x", spaces=("mni",))
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "file.txt").write_text("x")
+    with pytest.raises(InputError, match="not empty"):
+        make_virtual_nsd(tmp_path / "full", **TINY)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_killed_build_leaves_nothing(tmp_path, monkeypatch):
+    import brainalign.datasets.virtual as virtual
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(virtual, "_write_stimuli", boom)
+    with pytest.raises(KeyboardInterrupt):
+        make_virtual_nsd(tmp_path / "v", **TINY)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,248 @@
+"""The whole study: `brainalign demo --quick` end to end, browser-checked report, reruns, resume,
+bad configs failing before any work, and parallel runs equal to serial ones."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from brainalign.cli import _register, app
+from brainalign.config import load_config, validate_config
+from brainalign.errors import ConfigError
+from brainalign.pipeline import stages
+from brainalign.pipeline.demo import QUICK_OVERRIDES, demo_config_path
+from brainalign.pipeline.study import plan_study, run_study
+from brainalign.report import check_in_browser, find_chromium
+
+REPO = Path(__file__).resolve().parents[2]
+_register()
+runner = CliRunner()
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory):
+    """`brainalign demo --quick` run once for the session (the suite's biggest test)."""
+    out = tmp_path_factory.mktemp("demo") / "run"
+    result = runner.invoke(app, ["demo", "--quick", "--output", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return out, result.output
+
+
+def test_demo_completes_with_report_and_ground_truth(quick_demo):
+    out, text = quick_demo
+    assert f"report: {out / 'report.html'}" in text
+    summary = text.split("ground truth:")[1]
+    for roi in ("early", "ventral", "lateral", "parietal"):
+        assert any(
+            line.startswith(roi) and line.rstrip().endswith(("yes", "no"))
+            for line in summary.splitlines()
+        )
+    # every map for other tools, both hemispheres, GIFTI and MGH; every table as CSV
+    maps = {p.name for p in (out / "maps").iterdir()}
+    for name in ("searchlight_minilm_t", "encoding_r_mean", "insilico_people_minus_places"):
+        for suffix in (".lh.func.gii", ".rh.func.gii", ".lh.mgh", ".rh.mgh"):
+            assert name + suffix in maps
+    tables = {p.stem for p in (out / "tables").glob("*.csv")}
+    assert {
+        "roi_rsa",
+        "roi_group",
+        "noise_ceiling",
+        "model_comparison",
+        "ground_truth",
+        "decoding_examples",
+        "decoding_identification",
+        "training_curves",
+        "zoo_ranking",
+    } <= tables
+    import nibabel as nib
+
+    lh = nib.load(out / "maps" / "encoding_r_mean.lh.func.gii").darrays[0].data
+    assert lh.shape == (10242,) and np.isfinite(lh).mean() > 0.9
+
+
+def test_demo_planted_truth_is_recovered_where_it_is_unambiguous(quick_demo):
+    import pandas as pd
+
+    out, _ = quick_demo
+    group = pd.read_csv(out / "tables" / "roi_group.csv")
+    ventral = group[group["roi"] == "ventral"].set_index("model")["mean"]
+    # ventral responses are planted from object categories: the category model beats chance clearly
+    assert ventral["multihot"] > 0.2 and ventral["multihot"] == ventral.max()
+    rsa = pd.read_csv(out / "tables" / "roi_rsa.csv")
+    assert set(rsa["subject"]) == {1, 2, 3} and rsa["ceiling"].between(0, 1).all()
+
+
+@pytest.mark.skipif(
+    find_chromium() is None,
+    reason="Chromium is not installed (apt-get install chromium); CI installs it",
+)
+def test_demo_report_in_headless_chromium(quick_demo, tmp_path):
+    out, _ = quick_demo
+    check = check_in_browser(out / "report.html", screenshot=tmp_path / "demo.png")
+    assert check.ok, check.problems
+    assert len(check.images) >= 8
+
+
+def test_rerun_reuses_everything_and_dry_run_says_so(quick_demo):
+    out, _ = quick_demo
+    result = runner.invoke(app, ["demo", "--quick", "--output", str(out), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert ", 0 to run" in result.output
+
+
+def test_packaged_demo_config_is_configs_demo_toml():
+    assert demo_config_path().read_bytes() == (REPO / "configs" / "demo.toml").read_bytes()
+
+
+# ---------------------------------------------------------------------------------- resume
+def _small_config(out: Path, **analyses) -> dict:
+    q = copy.deepcopy(QUICK_OVERRIDES)
+    cfg = {
+        "name": "resume test",
+        "data": {"kind": "virtual", **q["data"]},
+        "features": {"spaces": ["minilm", "multihot"]},
+        "analyses": {
+            "roi_rsa": {"subset_size": 24, "rois": ["early", "ventral", "lateral"]},
+            "searchlight": {"models": ["multihot"], "radius": 5.0, "chunk_size": 5121},
+            "encoding": {"feature_space": "multihot", "alphas": [1.0, 100.0], "cv": 3},
+            "insilico": {"enabled": False},
+            "decoding": {"enabled": False},
+            "networks": {"enabled": False},
+            "model_comparison": {"rois": ["ventral"]},
+            **analyses,
+        },
+        "output": {"dir": str(out)},
+    }
+    return cfg
+
+
+def _all_results(plan, cache):
+    from brainalign.pipeline.core import all_tasks
+
+    out = {}
+    for t in all_tasks(plan.targets):
+        res = cache.load(t.stage, t.key)
+        out[t.label] = {k: v for k, v in res.items() if k not in ("root", "path")}
+    return out
+
+
+def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
+    ref_cfg = validate_config(_small_config(tmp_path / "ref"))
+    ref = run_study(ref_cfg, report=False)
+    cfg = validate_config(_small_config(tmp_path / "killed"))
+    original = stages.searchlight
+    calls = {"n": 0}
+
+    def dies_after_three(params, inputs, ctx):
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise KeyboardInterrupt("simulated kill")
+        return original(params, inputs, ctx)
+
+    monkeypatch.setattr(stages, "searchlight", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(cfg, report=False)
+    monkeypatch.setattr(stages, "searchlight", original)
+    plan, cache, table = plan_study(cfg)
+    assert "searchlight" in table and ", 0 to run" not in table
+    resumed = run_study(cfg, report=False)
+    # only what was missing ran the second time: 3 searchlight chunks were kept
+    assert sum(x.startswith("searchlight:") for x in resumed.run.reused) == 3
+    assert not any(
+        x.startswith(("features:", "virtual_nsd:", "responses:")) for x in resumed.run.computed
+    )
+    a, b = _all_results(ref.plan, plan_study(ref_cfg)[1]), _all_results(plan, cache)
+    assert a.keys() == b.keys()
+    for label in a:
+        for key, va in a[label].items():
+            vb = b[label][key]
+            if isinstance(va, np.ndarray):
+                np.testing.assert_array_equal(
+                    np.asarray(va), np.asarray(vb), err_msg=f"{label}:{key}"
+                )
+            else:
+                assert va == vb, f"{label}:{key}"
+
+
+def test_changed_parameter_reruns_only_what_depends_on_it(tmp_path):
+    cfg = _small_config(
+        tmp_path / "run",
+        searchlight={"enabled": False},
+        encoding={"enabled": False},
+        insilico={"enabled": False},
+    )
+    first = run_study(validate_config(cfg), report=False)
+    cfg["analyses"]["roi_rsa"]["method"] = "spearman"
+    second = run_study(validate_config(cfg), report=False)
+    computed = {x.split(":")[0] for x in second.run.computed}
+    assert computed == {"roi_rsa", "roi_group"}
+    assert len(first.run.computed) > len(second.run.computed)
+
+
+# ---------------------------------------------------------------------------------- bad configs
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[data]\nkind = "virtual"\n[output]\ndir = "o"\n[features]\nspaces = ["mpnet", "gpt5_vision"]\n',
+            "features.spaces: unknown feature space 'gpt5_vision'",
+        ),
+        (
+            '[data]\nkind = "nsd"\nroot = "no_such_nsd"\n[output]\ndir = "o"\n',
+            "data.root: NSD root",
+        ),
+        (
+            '[data]\nkind = "virtual"\n[output]\ndir = "o"\n[analyses.searchlight]\nradius = -3\n',
+            "analyses.searchlight.radius: must be > 0",
+        ),
+    ],
+)
+def test_bad_config_fails_before_any_work(tmp_path, toml, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load_config(path)
+    # the real entry point: exit code 2 and the message on stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "brainalign", "run", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert not (tmp_path / "o").exists()  # nothing was created: no work started
+
+
+# ---------------------------------------------------------------------------------- parallel
+def test_dask_localcluster_run_equals_serial(tmp_path):
+    from brainalign.parallel import DaskExecutor
+
+    base = _small_config(
+        tmp_path / "serial",
+        encoding={"enabled": False},
+        roi_rsa={"enabled": False},
+        model_comparison={"enabled": False},
+    )
+    serial = validate_config(base)
+    run_study(serial, report=False)
+    par_cfg = copy.deepcopy(base)
+    par_cfg["output"]["dir"] = str(tmp_path / "dask")
+    parallel = validate_config(par_cfg)
+    with DaskExecutor(2) as ex:
+        res = run_study(parallel, executor=ex, report=False)
+    assert len(res.run.computed) == len(plan_study(parallel)[0].targets) or res.run.computed
+    a, b = _all_results(*plan_study(serial)[:2]), _all_results(*plan_study(parallel)[:2])
+    for label in a:
+        for key, va in a[label].items():
+            if isinstance(va, np.ndarray):
+                np.testing.assert_array_equal(
+                    np.asarray(va), np.asarray(b[label][key]), err_msg=f"{label}:{key}"
+                )
