@@ -1,4 +1,4 @@
-"""The data commands: ``brainalign virtual-nsd``, ``brainalign nsd prepare``, ``brainalign demo``."""
+"""The data commands: ``brainalign virtual-nsd`` and ``brainalign nsd prepare``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import typer
 from typer.testing import CliRunner
 
-from brainalign.cli import data, demo
+from brainalign.cli import data
 
 
 def _app():
@@ -20,7 +20,6 @@ def _app():
         """test root"""
 
     data.register(app)
-    demo.register(app)
     return app
 
 
@@ -42,14 +41,6 @@ def test_virtual_nsd_then_prepare(tmp_path):
     # ROOT is not empty now: a second run refuses unless --overwrite
     result = runner.invoke(_app(), [*args, "--sessions", "4"])
     assert result.exit_code != 0
-
-
-def test_demo_summarises_subject_one(virtual_nsd_root):
-    result = CliRunner().invoke(_app(), ["demo", "--root", str(virtual_nsd_root)])
-    assert result.exit_code == 0, result.output
-    assert "subject 1: 180 images" in result.output
-    for roi in ("early", "ventral", "lateral", "parietal", "null region"):
-        assert roi in result.output
 
 
 def test_errors_exit_cleanly(tmp_path):

@@ -258,3 +258,114 @@ def test_killed_build_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         make_virtual_nsd(tmp_path / "v", **TINY)
     assert list(tmp_path.iterdir()) == []
+
+
+WANG = "fsaverage_atlases_neuropythy/{}.wang15_mplbl.v1_0.mgz"
+#: Wang et al. 2015 areas grouped into streams-like ROIs as in docs/roi_landmarks.md
+WANG_ROIS = {
+    "early": list(range(1, 7)),
+    "midventral": [7, 8],
+    "ventral": [9, 10, 11],
+    "midlateral": [14, 15],
+    "lateral": [12, 13],
+    "midparietal": [16, 17],
+    "parietal": list(range(18, 25)),
+}
+
+
+def _wang_atlas(shared_data):
+    return {
+        "lh": shared_data / WANG.format("lh"),
+        "rh": shared_data / WANG.format("rh"),
+        "rois": WANG_ROIS,
+    }
+
+
+def test_atlas_defines_the_rois(shared_data, tmp_path):
+    """A real full-resolution atlas, subsampled to fsaverage5, replaces the grown ROIs."""
+    from brainalign.datasets.surfaces import load_surface_atlas
+
+    root = make_virtual_nsd(
+        tmp_path / "v", atlas=_wang_atlas(shared_data), spaces=("fsaverage",), **TINY
+    )
+    sub = load_nsd(root, 1, cache_dir=tmp_path / "c")
+    wang = np.concatenate(
+        [load_surface_atlas(shared_data / WANG.format(h), "fsaverage5")[0] for h in ("lh", "rh")]
+    )
+    for roi, ids in WANG_ROIS.items():
+        np.testing.assert_array_equal(sub.rois[roi], np.isin(wang, ids), err_msg=roi)
+    with pytest.raises(InputError, match="label table lacks"):
+        make_virtual_nsd(
+            tmp_path / "w", atlas={"lh": shared_data / WANG.format("lh"),
+                                   "rh": shared_data / WANG.format("rh")}, **TINY
+        )  # fmt: skip
+
+
+def test_full_fsaverage(shared_data, tmp_path):
+    """mesh='fsaverage' (163,842 vertices per hemisphere) from a FreeSurfer folder and an atlas."""
+    from nibabel.freesurfer import read_geometry, write_geometry
+
+    fs_dir = tmp_path / "fsaverage"
+    (fs_dir / "surf").mkdir(parents=True)
+    for fh, dx in (("lh", -110.0), ("rh", 110.0)):
+        # the shipped registered spheres stand in for the pial/white surfaces
+        c, f = read_geometry(
+            str(
+                shared_data
+                / f"fsaverage_atlases_neuropythy/{fh}.benson14_retinotopy.v4_0.sphere.reg"
+            )
+        )
+        write_geometry(str(fs_dir / "surf" / f"{fh}.pial"), c + [dx, 0, 0], f)
+        write_geometry(str(fs_dir / "surf" / f"{fh}.white"), 0.97 * c + [dx, 0, 0], f)
+    root = make_virtual_nsd(
+        tmp_path / "v",
+        n_subjects=1,
+        n_shared=8,
+        n_unique=4,
+        n_sessions=3,
+        voxel_size=12.0,
+        mesh="fsaverage",
+        fs_dir=fs_dir,
+        atlas=_wang_atlas(shared_data),
+    )
+    sub = load_nsd(root, 1, cache_dir=tmp_path / "c")
+    assert sub.hemi_sizes == (163842, 163842)
+    assert sub.rois["early"].sum() > 16 * 500
+    vol = load_nsd(root, 1, "func1pt8mm", cache_dir=tmp_path / "c")
+    assert vol.n_images == sub.n_images and vol.rois["early"].any()
+    with pytest.raises(InputError, match="fs_dir"):
+        make_virtual_nsd(tmp_path / "x", mesh="fsaverage", **TINY)
+
+
+def test_coco_folder_stimuli(shared_data, tmp_path):
+    """Real COCO images and captions as the stimuli (coco_mini + the full val captions)."""
+    from brainalign.datasets import load_stimuli
+
+    root = make_virtual_nsd(
+        tmp_path / "v",
+        coco_folder=shared_data / "coco_mini",
+        coco_caption_files=(shared_data / "coco_val2017_captions/captions_val2017.json",),
+        spaces=("fsaverage",),
+        **TINY,
+    )
+    truth = json.loads((root / "virtual_truth.json").read_text())
+    assert truth["stimuli"]["source"] == "coco_folder"
+    stim = load_stimuli(root)
+    csv = pd.read_csv(root / "nsddata/experiments/nsd/nsd_stim_info_merged.csv")
+    coco_ids = csv["cocoId"].to_numpy()[stim.image_ids]
+    real = json.loads((shared_data / "coco_mini/annotations/captions_train2017.json").read_text())
+    by_id = {}
+    for a in sorted(real["annotations"], key=lambda a: a["id"]):
+        by_id.setdefault(a["image_id"], []).append(a["caption"].strip())
+    splits = csv["cocoSplit"].to_numpy()[stim.image_ids]
+    assert set(splits) <= {"train2017", "val2017"}
+    checked = 0
+    for i, (cid, split) in enumerate(zip(coco_ids, splits, strict=True)):
+        if split == "train2017":
+            assert stim.captions[i] == by_id[cid]  # real COCO captions, by real COCO id
+            checked += 1
+    assert checked > 0
+    img = stim.images(stim.image_ids[:1])
+    assert img.shape == (1, 425, 425, 3) and img.std() > 10
+    sub = load_nsd(root, 1, cache_dir=tmp_path / "c")
+    assert sub.n_images == 16

@@ -19,7 +19,16 @@ def test_embed_computes_caches_and_exports(runner, virtual_nsd_root, tmp_path):
     from brainalign.datasets import load_stimuli
     from brainalign.features import feature_space
 
-    args = ["embed", str(virtual_nsd_root), "--space", "multihot", "--space", "glove_all", "--out", str(tmp_path)]
+    args = [
+        "embed",
+        str(virtual_nsd_root),
+        "--space",
+        "multihot",
+        "--space",
+        "glove_all",
+        "--out",
+        str(tmp_path),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     stim = load_stimuli(virtual_nsd_root)
@@ -39,7 +48,9 @@ def test_embed_activations_from_stimuli_images(virtual_nsd_root):
 
     stim = load_stimuli(virtual_nsd_root)
     sub = stim.subset(stim.image_ids[:3])
-    acts = activations(load_vision_model("efficientnet-lite0"), sub, layers=["_conv_head"], batch_size=2)
+    acts = activations(
+        load_vision_model("efficientnet-lite0"), sub, layers=["_conv_head"], batch_size=2
+    )
     assert acts["_conv_head"].shape == (3, 1280)
 
 

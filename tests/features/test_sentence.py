@@ -65,7 +65,9 @@ def test_model_loaded_once_per_process(mpnet):
 
 
 def test_related_captions_closer_than_unrelated(mpnet, val_captions):
-    images = [val_captions[i][:2] for i in sorted(val_captions)[:6]]  # 6 real images, 2 captions each
+    images = [
+        val_captions[i][:2] for i in sorted(val_captions)[:6]
+    ]  # 6 real images, 2 captions each
     emb = mpnet.encode([c for caps in images for c in caps]).reshape(6, 2, -1)
     same = np.einsum("id,id->i", emb[:, 0], emb[:, 1])
     sims = emb[:, 0] @ emb[:, 1].T
@@ -122,7 +124,10 @@ def test_cache_second_call_runs_no_model_and_changed_caption_recomputes_only_it(
 def test_duplicates_embedded_once(mpnet, monkeypatch, tmp_path):
     monkeypatch.setenv("BRAINALIGN_CACHE", str(tmp_path))
     spy = _Counting(mpnet, monkeypatch)
-    caps = [["A dog on a beach.", "A dog on a beach."], ["A dog on a beach.", "Two cats on a sofa."]]
+    caps = [
+        ["A dog on a beach.", "A dog on a beach."],
+        ["A dog on a beach.", "Two cats on a sofa."],
+    ]
     E = caption_embeddings(caps, mpnet, cache=False)
     assert sorted(spy.texts) == ["A dog on a beach.", "Two cats on a sofa."]
     ref = mpnet.encode(["A dog on a beach.", "Two cats on a sofa."])

@@ -47,13 +47,19 @@ PAPER_SPACES = [
 def user_vectors(tmp_path_factory, coco_stimuli):
     """A user's word-vector file in fastText .vec format (real GloVe rows for the COCO words)."""
     wv = load_word_vectors()
-    words = {w.lower() for caps in tokenize([c for cs in coco_stimuli.captions for c in cs]) for w in caps}
+    words = {
+        w.lower()
+        for caps in tokenize([c for cs in coco_stimuli.captions for c in cs])
+        for w in caps
+    }
     for name in coco_stimuli.category_names:
         words |= set(category_label(name).split("-")) | {category_label(name)}
     words |= {"something", "baseball", "bat", "glove", "tennis", "racket"}
     words = sorted(w for w in words if w in wv)
     path = tmp_path_factory.mktemp("vectors") / "user.vec"
-    lines = [f"{len(words)} {wv.dim}"] + [w + " " + " ".join(f"{x:.5f}" for x in wv[w]) for w in words]
+    lines = [f"{len(words)} {wv.dim}"] + [
+        w + " " + " ".join(f"{x:.5f}" for x in wv[w]) for w in words
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -86,7 +92,11 @@ def test_multihot_matches_coco_instances(coco_stimuli, coco_instances):
     fs = feature_space("multihot", coco_stimuli)
     names = {c["id"]: c["name"] for c in coco_instances["categories"]}
     for row, image_id in zip(fs.X, coco_stimuli.image_ids, strict=True):
-        present = {names[a["category_id"]] for a in coco_instances["annotations"] if a["image_id"] == image_id}
+        present = {
+            names[a["category_id"]]
+            for a in coco_instances["annotations"]
+            if a["image_id"] == image_id
+        }
         assert {coco_stimuli.category_names[j] for j in np.flatnonzero(row)} == present
 
 
@@ -99,7 +109,9 @@ def test_category_spaces_follow_the_paper(coco_stimuli, mpnet):
     wv = load_word_vectors()
     glove = feature_space("glove_categories", coco_stimuli).X
     for i, r in enumerate(cats):
-        ref = np.mean([wv.category_vector(coco_stimuli.category_names[j]) for j in np.flatnonzero(r)], axis=0)
+        ref = np.mean(
+            [wv.category_vector(coco_stimuli.category_names[j]) for j in np.flatnonzero(r)], axis=0
+        )
         np.testing.assert_allclose(glove[i], ref, atol=1e-5)
 
 
@@ -139,7 +151,14 @@ def test_scrambling_keeps_words_and_is_seeded(coco_stimuli):
             assert Counter(t) == Counter(tokenize([o])[0])  # the same tokens, reordered
             assert Counter(re.findall(r"\w+", o)) == Counter(re.findall(r"\w+", s))
             assert not re.search(r" [.,!?;:]", s)  # rejoined without spaces before punctuation
-    assert sum(o != s for orig, scr in zip(coco_stimuli.captions, a, strict=True) for o, s in zip(orig, scr)) > 15
+    assert (
+        sum(
+            o != s
+            for orig, scr in zip(coco_stimuli.captions, a, strict=True)
+            for o, s in zip(orig, scr, strict=True)
+        )
+        > 15
+    )
 
 
 def test_sentence_encoder_prefix(coco_stimuli):

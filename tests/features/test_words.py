@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from brainalign.errors import DataFormatError, InputError, ModelNotFoundError
-from brainalign.features import CATEGORY_FIXES, category_label, category_words, load_word_vectors, pos_tag
+from brainalign.features import (
+    CATEGORY_FIXES,
+    category_label,
+    category_words,
+    load_word_vectors,
+    pos_tag,
+)
 from brainalign.features.words import POS_TAGS, tokenize, words_of_class
 
 
@@ -51,7 +57,9 @@ def test_glove_default_covers_coco_categories(coco_stimuli):
         v = wv.category_vector(name)
         assert v.shape == (50,) and np.isfinite(v).all()
     np.testing.assert_allclose(
-        wv.category_vector("baseball bat"), (wv["baseball"].astype(np.float64) + wv["bat"]) / 2, atol=1e-6
+        wv.category_vector("baseball bat"),
+        (wv["baseball"].astype(np.float64) + wv["bat"]) / 2,
+        atol=1e-6,
     )
 
     def cos(a, b):

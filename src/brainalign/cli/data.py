@@ -23,6 +23,9 @@ def virtual_nsd(
     coco_folder: Path | None = typer.Option(
         None, "--coco-folder", help="Use a COCO-format folder as stimuli instead of scenes."
     ),
+    coco_captions: list[Path] = typer.Option(
+        [], "--coco-captions", help="Extra COCO caption json for --coco-folder (repeatable)."
+    ),
     seed: int = typer.Option(0, "--seed", help="random_state: same seed, same bytes."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty ROOT."),
 ) -> None:
@@ -42,6 +45,7 @@ def virtual_nsd(
         voxel_size=voxel_size,
         snr=snr,
         coco_folder=coco_folder,
+        coco_caption_files=tuple(coco_captions),
         overwrite=overwrite,
         random_state=seed,
     )

@@ -10,11 +10,18 @@ import typer
 def embed(
     root: Path = typer.Argument(..., help="NSD root (real or virtual)."),
     space: list[str] = typer.Option(
-        ["mpnet"], "--space", "-s", help="Feature space to compute (repeat for several; 'list' lists them)."
+        ["mpnet"],
+        "--space",
+        "-s",
+        help="Feature space to compute (repeat for several; 'list' lists them).",
     ),
-    device: str = typer.Option("cpu", "--device", help="Torch device for the encoders, e.g. cuda:0."),
+    device: str = typer.Option(
+        "cpu", "--device", help="Torch device for the encoders, e.g. cuda:0."
+    ),
     vectors: Path | None = typer.Option(
-        None, "--vectors", help="Word-vector file (.vec/.txt/.bin) for the glove_*/fasttext_* spaces."
+        None,
+        "--vectors",
+        help="Word-vector file (.vec/.txt/.bin) for the glove_*/fasttext_* spaces.",
     ),
     variant: str = typer.Option("words", "--variant", help="POS spaces: 'words' or 'joined'."),
     seed: int = typer.Option(0, "--seed", help="random_state of mpnet_scrambled."),
@@ -22,7 +29,9 @@ def embed(
         None, "--out", help="Also write <space>.npy and <space>_image_ids.npy into this folder."
     ),
     progress: bool | None = typer.Option(
-        None, "--progress/--no-progress", help="Progress bars with time left (default: on a terminal)."
+        None,
+        "--progress/--no-progress",
+        help="Progress bars with time left (default: on a terminal).",
     ),
 ) -> None:
     """Compute and cache feature spaces for a dataset's stimuli (cached: a re-run only reads)."""

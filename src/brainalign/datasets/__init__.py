@@ -1,6 +1,7 @@
 """Data: the real NSD layout, the virtual NSD, stimuli and cortical surfaces."""
 
 from brainalign.datasets.base import Stimuli, SubjectResponses
+from brainalign.datasets.coco import load_coco_folder, read_coco_captions, read_coco_instances
 from brainalign.datasets.nsd import (
     ImageBrick,
     list_subjects,
@@ -31,6 +32,7 @@ __all__ = [
     "Stimuli",
     "SubjectResponses",
     "list_subjects",
+    "load_coco_folder",
     "load_fsaverage",
     "load_nsd",
     "load_stimuli",
@@ -40,6 +42,8 @@ __all__ = [
     "make_virtual_nsd",
     "mesh_adjacency",
     "prepare_nsd",
+    "read_coco_captions",
+    "read_coco_instances",
     "read_responses",
     "read_shared_ids",
     "read_surface_map",

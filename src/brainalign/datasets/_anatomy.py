@@ -117,6 +117,45 @@ def smooth_fields(
     return X
 
 
+class MeshSmoother:
+    """Random fields smooth on one hemisphere, at fsaverage5-like smoothness at any resolution.
+
+    On a finer nested mesh, fields are drawn and diffused on its fsaverage5 subset (the first
+    10,242 vertices, fsaverage5 faces), carried to every vertex by its nearest fsaverage5
+    vertex, then diffused a few steps on the fine mesh to remove the steps: the same
+    smoothness in mm for a fraction of the cost of diffusing on the fine mesh.
+    """
+
+    def __init__(self, mesh: Mesh):
+        self.S = smoothing_operator(mesh)
+        self.n_vertices = mesh.n_vertices
+        self._coarse = None
+        if mesh.n_vertices > 10242:
+            from scipy.spatial import cKDTree
+
+            from brainalign.datasets.surfaces import subsample_mesh
+
+            coarse = subsample_mesh(mesh, "fsaverage5")
+            nearest = cKDTree(coarse.coords).query(mesh.coords)[1]
+            self._coarse = (smoothing_operator(coarse), nearest)
+
+    def dilate(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` grown by one ring of neighbours."""
+        return (self.S @ mask.astype(float)) > 0
+
+    def fields(self, n_fields: int, n_iter: int, rng: np.random.Generator) -> np.ndarray:
+        """``(n_vertices, n_fields)`` standardised smooth fields (``n_iter`` fsaverage5 steps)."""
+        if self._coarse is None:
+            return smooth_fields(self.S, n_fields, n_iter, rng)
+        S5, nearest = self._coarse
+        X = smooth_fields(S5, n_fields, n_iter, rng)[nearest]
+        for _ in range(8):
+            X = self.S @ X
+        X -= X.mean(axis=0)
+        X /= X.std(axis=0)
+        return X
+
+
 @dataclass
 class VolumeGrid:
     """A small voxel grid whose cortical voxels are tied to surface vertices.

@@ -152,9 +152,7 @@ def _responses_table(subject, trials_73k, trials_10k, session_size, run_sizes, r
             "MEMORYRECENT": pd.array(np.where(np.isnan(mem_recent), None, mem_recent), "Int64"),
             "MEMORYFIRST": pd.array(np.where(np.isnan(mem_first), None, mem_first), "Int64"),
             "ISOLDCURRENT": isoldcur,
-            "ISCORRECTCURRENT": np.where(
-                missing == 1, 0, (said_old == isoldcur).astype(np.int64)
-            ),
+            "ISCORRECTCURRENT": np.where(missing == 1, 0, (said_old == isoldcur).astype(np.int64)),
             "TOTAL1": (button == 1).astype(np.int64) * (1 - missing),
             "TOTAL2": (button == 2).astype(np.int64) * (1 - missing),
             "BUTTON": np.where(missing == 1, 0, button),
@@ -241,6 +239,9 @@ def make_virtual_nsd(
     n_runs: int = 12,
     spaces: tuple[str, ...] = ("fsaverage", "func1pt8mm"),
     voxel_size: float = 4.0,
+    mesh: str = "fsaverage5",
+    fs_dir: str | os.PathLike | None = None,
+    atlas: dict | None = None,
     snr: float = 0.45,
     individual_variation: float = 0.3,
     session_gain_sd: float = 0.2,
@@ -249,6 +250,7 @@ def make_virtual_nsd(
     n_dead_vertices: int = 4,
     scenes=None,
     coco_folder: str | os.PathLike | None = None,
+    coco_caption_files: tuple = (),
     compress_images: bool = True,
     overwrite: bool = False,
     random_state: int = 0,
@@ -280,6 +282,16 @@ def make_virtual_nsd(
         Which beta spaces to write.
     voxel_size : float
         Voxel size (mm) of the small volume standing in for func1pt8mm.
+    mesh : {"fsaverage5", "fsaverage"}
+        Surface resolution of the fsaverage betas. fsaverage5 (10,242 vertices per hemisphere)
+        comes from nilearn; full fsaverage (163,842) needs ``fs_dir``.
+    fs_dir : path, optional
+        FreeSurfer fsaverage folder (``surf/{lh,rh}.{pial,white}``) for the meshes.
+    atlas : dict, optional
+        ``{"lh": path, "rh": path, "rois": {roi: [label ids]}}``: per-vertex label files
+        (MGZ/MGH/annot; finer atlases are subsampled) defining the streams ROIs instead of
+        growing them from landmarks. ``"rois"`` may be omitted when the label table names
+        the streams ROIs (a real NSD ``streams`` atlas).
     snr : float
         Median noise-ceiling SNR (signal SD / trial-noise SD) in the ROIs.
     individual_variation : float in [0, 1]
@@ -294,7 +306,10 @@ def make_virtual_nsd(
     scenes : SceneSet, optional
         Stimuli; default ``make_scenes(n_shared + n_subjects * n_unique, random_state=...)``.
     coco_folder : path, optional
-        Use a COCO-format folder (``load_coco_folder``) as the stimuli instead.
+        Use a COCO-format folder (``load_coco_folder``) as the stimuli instead; images keep
+        their COCO ids and splits.
+    coco_caption_files : tuple of path
+        Extra COCO caption files for ``coco_folder`` (e.g. the full ``captions_val2017.json``).
     compress_images : bool
         gzip the ``imgBrick`` chunks (transparent to h5py readers; keeps the file small).
     overwrite : bool
@@ -320,13 +335,23 @@ def make_virtual_nsd(
     if bad or not spaces:
         raise InputError(f"spaces: expected 'fsaverage' and/or 'func1pt8mm', got {spaces!r}")
     if not 0 <= individual_variation <= 1:
-        raise InputError(f"individual_variation: expected a value in [0, 1], got {individual_variation}")
+        raise InputError(
+            f"individual_variation: expected a value in [0, 1], got {individual_variation}"
+        )
     if snr < 0 or voxel_size <= 0:
-        raise InputError(f"snr must be ≥ 0 and voxel_size > 0, got snr={snr}, voxel_size={voxel_size}")
+        raise InputError(
+            f"snr must be ≥ 0 and voxel_size > 0, got snr={snr}, voxel_size={voxel_size}"
+        )
+    if mesh not in ("fsaverage5", "fsaverage"):
+        raise InputError(f"mesh: expected 'fsaverage5' or 'fsaverage', got {mesh!r}")
+    if mesh == "fsaverage" and fs_dir is None:
+        raise InputError("mesh='fsaverage' needs fs_dir= (a FreeSurfer fsaverage folder)")
     n_per = n_shared + n_unique
     n_total = n_shared + n_subjects * n_unique
     if n_total > N_POOL:
-        raise InputError(f"n_shared + n_subjects*n_unique = {n_total} exceeds NSD's {N_POOL} images")
+        raise InputError(
+            f"n_shared + n_subjects*n_unique = {n_total} exceeds NSD's {N_POOL} images"
+        )
     if (3 * n_per) % n_sessions:
         raise InputError(
             f"n_sessions={n_sessions}: 3*(n_shared+n_unique) = {3 * n_per} trials must split into "
@@ -368,6 +393,9 @@ def make_virtual_nsd(
             n_runs=n_runs,
             spaces=tuple(spaces),
             voxel_size=float(voxel_size),
+            mesh=mesh,
+            fs_dir=fs_dir,
+            atlas=atlas,
             snr=float(snr),
             individual_variation=float(individual_variation),
             session_gain_sd=float(session_gain_sd),
@@ -376,6 +404,7 @@ def make_virtual_nsd(
             n_dead_vertices=int(n_dead_vertices),
             scenes=scenes,
             coco_folder=coco_folder,
+            coco_caption_files=tuple(coco_caption_files),
             compress_images=compress_images,
             random_state=int(random_state),
             verbose=verbose,
@@ -392,13 +421,13 @@ def make_virtual_nsd(
     return root
 
 
-def _load_stimulus_set(scenes, coco_folder, n_total, seed):
+def _load_stimulus_set(scenes, coco_folder, caption_files, n_total, seed):
     if scenes is not None and coco_folder is not None:
         raise InputError("give either scenes= or coco_folder=, not both")
     if coco_folder is not None:
         from brainalign.datasets.coco import load_coco_folder
 
-        scenes = load_coco_folder(coco_folder)
+        scenes = load_coco_folder(coco_folder, caption_files=caption_files)
         source = {"source": "coco_folder", "folder": str(coco_folder)}
     elif scenes is None:
         from brainalign.datasets.scenes import make_scenes
@@ -429,6 +458,9 @@ def _build(
     n_runs,
     spaces,
     voxel_size,
+    mesh,
+    fs_dir,
+    atlas,
     snr,
     individual_variation,
     session_gain_sd,
@@ -437,6 +469,7 @@ def _build(
     n_dead_vertices,
     scenes,
     coco_folder,
+    coco_caption_files,
     compress_images,
     random_state,
     verbose,
@@ -447,7 +480,9 @@ def _build(
     )
     n_per = n_shared + n_unique
     n_total = n_shared + n_subjects * n_unique
-    scenes, stim_source = _load_stimulus_set(scenes, coco_folder, n_total, random_state)
+    scenes, stim_source = _load_stimulus_set(
+        scenes, coco_folder, coco_caption_files, n_total, random_state
+    )
 
     # ---- ids: scene i of the pool is shown as NSD image pool_ids[i]
     pool_ids = np.sort(rng_design.choice(N_POOL, n_total, replace=False))
@@ -498,9 +533,7 @@ def _build(
         k10 = master[:n_trials]
         pool_idx = subject_pool[s - 1, k10 - 1]
         subj_trials[s] = pool_idx
-        table = _responses_table(
-            s, pool_ids[pool_idx] + 1, k10, session_size, runs, rng_behav
-        )
+        table = _responses_table(s, pool_ids[pool_idx] + 1, k10, session_size, runs, rng_behav)
         _write_table(out / "nsddata" / "ppdata" / _subj(s) / "behav" / "responses.tsv", table, "\t")
         # CSV rep columns: 1-based trial numbers of each presentation, chronological
         ids_seen, first_pos = np.unique(pool_idx, return_index=True)
@@ -519,24 +552,18 @@ def _build(
     with atomic_path(exp_dir / "nsd_stim_info_merged.csv") as tmp:
         stim_table.to_csv(tmp, index=True, lineterminator="\n")
 
-    # ---- anatomy: fsaverage5 meshes, streams-like ROIs, nsdgeneral, dead vertices
-    from brainalign.datasets.surfaces import HEMIS, load_fsaverage
+    # ---- anatomy: meshes, streams-like ROIs, nsdgeneral, dead vertices
+    from brainalign.datasets.surfaces import HEMIS
 
-    meshes = {surf: load_fsaverage("fsaverage5", surf) for surf in ("pial", "white")}
+    meshes, streams_labels, smoothers, scale = _anatomy(mesh, fs_dir, atlas)
     n_v = meshes["pial"]["left"].n_vertices
-    streams_labels, nsdgeneral, smoothers = [], [], []
-    seeds_order = [anat.STREAMS[k] for k in sorted(anat.STREAMS)]
-    for hi, hemi in enumerate(HEMIS):
-        mesh = meshes["pial"][hemi]
-        lab = anat.grow_rois(
-            mesh, {n: anat.LANDMARKS[n][hi] for n in seeds_order}, anat.ROI_SIZES
-        )  # labels follow seeds_order = streams ids 1..7
-        S = anat.smoothing_operator(mesh)
+    # nsdgeneral: the ROIs plus one ring (about 1.5 rings' width at fsaverage5 spacing)
+    nsdgeneral = []
+    for S, lab in zip(smoothers, streams_labels, strict=True):
         general = lab > 0
-        general = (S @ general.astype(float)) > 0  # one ring around the ROIs
-        streams_labels.append(lab)
+        for _ in range(max(1, int(round(np.sqrt(scale))))):
+            general = S.dilate(general)
         nsdgeneral.append(general)
-        smoothers.append(S)
     labels_all = np.concatenate(streams_labels)
     general_all = np.concatenate(nsdgeneral)
     dead = []
@@ -545,16 +572,16 @@ def _build(
         dead.append(np.sort(rng_anat.choice(candidates, n_dead_vertices, replace=False)))
     dead = np.concatenate(dead).astype(np.int64)
 
-    fs_dir = out / "nsddata" / "freesurfer" / "fsaverage"
-    write_ctab(fs_dir / "label" / "streams.mgz.ctab", anat.STREAMS)
-    write_ctab(fs_dir / "label" / "nsdgeneral.mgz.ctab", {1: "nsdgeneral"})
+    out_fs = out / "nsddata" / "freesurfer" / "fsaverage"
+    write_ctab(out_fs / "label" / "streams.mgz.ctab", anat.STREAMS)
+    write_ctab(out_fs / "label" / "nsdgeneral.mgz.ctab", {1: "nsdgeneral"})
     for hi, hemi in enumerate(HEMIS):
         fh = "lh" if hemi == "left" else "rh"
-        write_mgh(fs_dir / "label" / f"{fh}.streams.mgz", streams_labels[hi].astype(np.int32))
-        write_mgh(fs_dir / "label" / f"{fh}.nsdgeneral.mgz", nsdgeneral[hi].astype(np.int32))
-        write_mgh(fs_dir / "surf" / f"{fh}.w-g.pct.mgh", np.zeros(n_v, dtype=np.float32))
-        _write_geometry(fs_dir / "surf" / f"{fh}.pial", meshes["pial"][hemi])
-        _write_geometry(fs_dir / "surf" / f"{fh}.white", meshes["white"][hemi])
+        write_mgh(out_fs / "label" / f"{fh}.streams.mgz", streams_labels[hi].astype(np.int32))
+        write_mgh(out_fs / "label" / f"{fh}.nsdgeneral.mgz", nsdgeneral[hi].astype(np.int32))
+        write_mgh(out_fs / "surf" / f"{fh}.w-g.pct.mgh", np.zeros(n_v, dtype=np.float32))
+        _write_geometry(out_fs / "surf" / f"{fh}.pial", meshes["pial"][hemi])
+        _write_geometry(out_fs / "surf" / f"{fh}.white", meshes["white"][hemi])
 
     # ---- planted signal: representation -> smooth voxel weights -> per-vertex signal
     reps_std = {name: _standardise(X) for name, X in scenes.representations.items()}
@@ -567,12 +594,12 @@ def _build(
     in_roi = labels_all > 0
     roi_vertices = np.flatnonzero(in_roi)
     ncsnr = np.zeros(2 * n_v)
-    field = np.concatenate([anat.smooth_fields(S, 1, 10, rng_truth)[:, 0] for S in smoothers])
+    field = np.concatenate([S.fields(1, 10, rng_truth)[:, 0] for S in smoothers])
     ncsnr[in_roi] = snr * np.exp(0.3 * field[in_roi])
     # voxel weights are random combinations of a bank of smooth fields: smooth on the mesh,
     # and cheap to draw per subject and representation
     n_basis = 64
-    basis = np.concatenate([anat.smooth_fields(S, n_basis, 8, rng_truth) for S in smoothers])
+    basis = np.concatenate([S.fields(n_basis, 8, rng_truth) for S in smoothers])
     basis = basis[roi_vertices] / np.sqrt(n_basis)  # (n_roi, K)
     shared_coef = {
         name: rng_truth.standard_normal((n_basis, reps_std[name].shape[1])) for name in needed
@@ -687,9 +714,10 @@ def _build(
             "n_runs": n_runs,
             "spaces": list(spaces),
             "voxel_size": voxel_size,
-            "mesh": "fsaverage5",
+            "mesh": mesh,
+            "atlas": None if atlas is None else {k: str(v) for k, v in atlas.items()},
         },
-        "mesh": "fsaverage5",
+        "mesh": mesh,
         "n_vertices_per_hemisphere": n_v,
         "rois": rois_truth,
         "null_region": {
@@ -737,6 +765,81 @@ def _build(
     atomic_write_json(out / "virtual_truth.json", truth)
 
 
+def _anatomy(mesh, fs_dir, atlas):
+    """Meshes (pial, white), streams labels per hemisphere, smoothers and the smoothing scale.
+
+    fsaverage5 comes from nilearn unless ``fs_dir`` is given. Without an atlas, the ROIs grow
+    from the fsaverage5 landmarks (valid vertex indices at every resolution, since fsaverage
+    meshes are nested) to NSD-like sizes scaled by the resolution.
+    """
+    from brainalign.datasets.surfaces import (
+        FSAVERAGE_SIZES,
+        HEMIS,
+        load_fsaverage,
+        load_surface_atlas,
+    )
+
+    if mesh not in ("fsaverage5", "fsaverage"):
+        raise InputError(f"mesh: expected 'fsaverage5' or 'fsaverage', got {mesh!r}")
+    if mesh == "fsaverage" and fs_dir is None:
+        raise InputError(
+            "mesh='fsaverage' needs fs_dir= (a FreeSurfer fsaverage folder with "
+            "surf/{lh,rh}.{pial,white}); nilearn only ships fsaverage5 offline"
+        )
+    meshes = {s: load_fsaverage(mesh, s, fs_dir=fs_dir) for s in ("pial", "white")}
+    n_v = meshes["pial"]["left"].n_vertices
+    # vertices per fsaverage5 vertex (ROI sizes scale with it)
+    scale = max(1, round(n_v / FSAVERAGE_SIZES["fsaverage5"]))
+    smoothers = [anat.MeshSmoother(meshes["pial"][h]) for h in HEMIS]
+    labels = []
+    if atlas is None:
+        seeds_order = [anat.STREAMS[k] for k in sorted(anat.STREAMS)]
+        sizes = {k: v * scale for k, v in anat.ROI_SIZES.items()}
+        for hi, hemi in enumerate(HEMIS):
+            lab = anat.grow_rois(
+                meshes["pial"][hemi], {n: anat.LANDMARKS[n][hi] for n in seeds_order}, sizes
+            )  # labels follow seeds_order = streams ids 1..7
+            labels.append(lab)
+        return meshes, labels, smoothers, scale
+    if not isinstance(atlas, dict) or not {"lh", "rh"} <= set(atlas):
+        raise InputError(
+            "atlas: expected a dict {'lh': path, 'rh': path[, 'rois': {roi: [label ids]}]}, "
+            f"got {atlas!r}"
+        )
+    rois = atlas.get("rois")
+    for fh in ("lh", "rh"):
+        raw, names = load_surface_atlas(atlas[fh])
+        if len(raw) < n_v:
+            raise InputError(f"atlas[{fh!r}]: {len(raw)} labels for a mesh of {n_v} vertices")
+        raw = raw[:n_v]  # nested meshes: a finer atlas subsamples by its first vertices
+        mapping = rois
+        if mapping is None:
+            by_name = {v: k for k, v in names.items()}
+            missing = [r for r in anat.STREAMS.values() if r not in by_name]
+            if missing:
+                raise InputError(
+                    f"atlas[{fh!r}]: its label table lacks {missing}; give atlas['rois'] = "
+                    "{roi: [label ids]} for the streams ROIs"
+                )
+            mapping = {r: [by_name[r]] for r in anat.STREAMS.values()}
+        unknown = [r for r in mapping if r not in anat.STREAMS.values()]
+        if unknown:
+            raise InputError(
+                f"atlas['rois']: unknown ROI names {unknown}; use {list(anat.STREAMS.values())}"
+            )
+        lab = np.zeros(n_v, dtype=np.int16)
+        for k, roi in anat.STREAMS.items():
+            ids = mapping.get(roi, [])
+            clash = (lab > 0) & np.isin(raw, ids)
+            if clash.any():
+                raise InputError(
+                    f"atlas['rois']: {roi!r} overlaps another ROI; ROIs must be disjoint"
+                )
+            lab[np.isin(raw, ids)] = k
+        labels.append(lab)
+    return meshes, labels, smoothers, scale
+
+
 def _coco_identity(scenes, pool_ids, rng):
     """COCO id and split of each pool image (real ones for COCO-folder scenes)."""
     n = len(pool_ids)
@@ -748,8 +851,10 @@ def _coco_identity(scenes, pool_ids, rng):
         cid = scene.get("coco_id") if isinstance(scene, dict) else None
         coco_ids[i] = int(cid) if cid is not None else 100_000 + int(pool_ids[i])
         split = scene.get("split") if isinstance(scene, dict) else None
-        splits[i] = split if split in ("train2017", "val2017") else (
-            "val2017" if draw[i] < 0.25 else "train2017"
+        splits[i] = (
+            split
+            if split in ("train2017", "val2017")
+            else ("val2017" if draw[i] < 0.25 else "train2017")
         )
     if len(np.unique(coco_ids)) != n:
         raise InputError("scenes: duplicate coco_id values; every image needs its own COCO id")

@@ -65,8 +65,11 @@ class EmbeddingStore:
         info = self.path / "identity.json"
         if not info.exists():
             atomic_write_json(info, {"identity": identity, "dim": self.dim})
-        self._index: dict[bytes, tuple[str, int]] = {}
         self._shards: dict[str, np.ndarray] = {}
+        self._names: list[str] = []
+        self._keys = np.empty((0, 2), np.uint64)
+        self._owner = np.empty(0, np.int32)
+        self._rows = np.empty(0, np.int64)
 
     # -- reading ---------------------------------------------------------------------------
     def _shard_names(self) -> list[str]:
@@ -77,8 +80,8 @@ class EmbeddingStore:
         names = self._shard_names()
         if set(names) == set(self._shards):
             return
-        index: dict[bytes, tuple[str, int]] = {}
         shards: dict[str, np.ndarray] = {}
+        keys_list, owner, rows = [], [], []
         for name in names:
             try:
                 keys = np.load(self.path / f"{name}.keys.npy", allow_pickle=False)
@@ -90,19 +93,31 @@ class EmbeddingStore:
                     f"embedding cache shard {self.path / name}.*.npy is unreadable ({exc}); "
                     f"delete {self.path} to rebuild it"
                 ) from None
-            if vecs.ndim != 2 or vecs.shape != (len(keys), self.dim):
+            if (
+                vecs.ndim != 2
+                or vecs.shape != (len(keys), self.dim)
+                or keys.dtype.itemsize != _KEY_BYTES
+            ):
                 raise IntegrityError(
                     f"embedding cache shard {self.path / name}: expected ({len(keys)}, {self.dim}) "
                     f"rows, found {vecs.shape}; delete {self.path} to rebuild it"
                 )
             shards[name] = vecs
-            for row, k in enumerate(keys.tobytes()[i : i + _KEY_BYTES] for i in range(0, keys.nbytes, _KEY_BYTES)):
-                index[k] = (name, row)
-        self._index, self._shards = index, shards
+            keys_list.append(_as_u64(keys))
+            owner.append(np.full(len(keys), len(shards) - 1, dtype=np.int32))
+            rows.append(np.arange(len(keys), dtype=np.int64))
+        # a sorted key table searched with searchsorted: no per-text Python work at look-up
+        table = np.concatenate(keys_list) if keys_list else np.empty((0, 2), np.uint64)
+        order = np.lexsort((table[:, 1], table[:, 0])) if len(table) else np.empty(0, np.int64)
+        self._keys = table[order]
+        self._owner = np.concatenate(owner)[order] if owner else np.empty(0, np.int32)
+        self._rows = np.concatenate(rows)[order] if rows else np.empty(0, np.int64)
+        self._shards = shards
+        self._names = list(shards)
 
     def __len__(self) -> int:
         self.refresh()
-        return len(self._index)
+        return len(self._keys)
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows for ``keys``.
@@ -114,19 +129,28 @@ class EmbeddingStore:
         found : (n,) bool
         """
         self.refresh()
-        raw = keys.tobytes()
         out = np.zeros((len(keys), self.dim), dtype=np.float32)
         found = np.zeros(len(keys), dtype=bool)
-        by_shard: dict[str, tuple[list[int], list[int]]] = {}
-        for i in range(len(keys)):
-            hit = self._index.get(raw[i * _KEY_BYTES : (i + 1) * _KEY_BYTES])
-            if hit is not None:
-                dst, src = by_shard.setdefault(hit[0], ([], []))
-                dst.append(i)
-                src.append(hit[1])
-        for name, (dst, src) in by_shard.items():
-            out[dst] = self._shards[name][np.asarray(src)]
-            found[dst] = True
+        if not len(self._keys) or not len(keys):
+            return out, found
+        q = _as_u64(keys)
+        n = len(self._keys)
+        pos = np.minimum(np.searchsorted(self._keys[:, 0], q[:, 0], side="left"), n - 1)
+        found = np.all(self._keys[pos] == q, axis=1)
+        # texts sharing the first 8 hash bytes (practically never): step to the exact key
+        for i in np.flatnonzero(~found & (self._keys[pos, 0] == q[:, 0])):
+            p = pos[i]
+            while p < n and self._keys[p, 0] == q[i, 0] and not (self._keys[p] == q[i]).all():
+                p += 1
+            if p < n and (self._keys[p] == q[i]).all():
+                pos[i], found[i] = p, True
+        hit = np.flatnonzero(found)
+        owners = self._owner[pos[hit]]
+        for s in np.unique(owners):
+            sel = hit[owners == s]
+            rows = self._rows[pos[sel]]
+            order = np.argsort(rows)  # ascending rows read the memory map front to back
+            out[sel[order]] = self._shards[self._names[s]][rows[order]]
         return out, found
 
     # -- writing ---------------------------------------------------------------------------
@@ -165,7 +189,9 @@ class EmbeddingStore:
                 [np.load(self.path / f"{n}.keys.npy", allow_pickle=False) for n in old]
             )
             vecs = np.concatenate([np.asarray(self._shards[n]) for n in old])
-            _, first = np.unique(keys.view(np.uint8).reshape(len(keys), -1), axis=0, return_index=True)
+            _, first = np.unique(
+                keys.view(np.uint8).reshape(len(keys), -1), axis=0, return_index=True
+            )
             first.sort()
             name = f"{time.time_ns():020d}-{os.getpid()}-merged"
             atomic_save_npy(self.path / f"{name}.vecs.npy", vecs[first])
@@ -180,6 +206,11 @@ class EmbeddingStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
+
+
+def _as_u64(keys: np.ndarray) -> np.ndarray:
+    """``(n,)`` 16-byte keys as ``(n, 2)`` big-endian-ordered uint64 words (sortable)."""
+    return np.ascontiguousarray(keys).view(">u8").reshape(-1, 2).astype(np.uint64)
 
 
 def _mtime(path: Path) -> float:

@@ -77,7 +77,9 @@ class _ConcatReader(io.RawIOBase):
             i = int(np.searchsorted(self._starts, self._pos, side="right")) - 1
             f = self._files[i]
             f.seek(self._pos - self._starts[i])
-            n = f.readinto(view[done : done + min(len(view) - done, self._starts[i + 1] - self._pos)])
+            n = f.readinto(
+                view[done : done + min(len(view) - done, self._starts[i + 1] - self._pos)]
+            )
             if not n:
                 break
             done += n
@@ -142,7 +144,9 @@ def mpnet_folder(cache_dir: str | os.PathLike | None = None) -> Path:
     if (final / _MARKER).exists():
         _verify_folder(final, MPNET_SHA256)
         return final
-    parts = [_package_file(d, f"all-mpnet-base-v2.zip.{i + 1:03d}") for i, d in enumerate(_MPNET_PARTS)]
+    parts = [
+        _package_file(d, f"all-mpnet-base-v2.zip.{i + 1:03d}") for i, d in enumerate(_MPNET_PARTS)
+    ]
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-mpnet-{uuid.uuid4().hex[:8]}"
     try:
@@ -224,7 +228,12 @@ def _verify_folder(folder: Path, expected: str | None) -> str:
             rp = folder / _MARKER if os.access(folder, os.W_OK) else record_paths[1]
             atomic_write_json(
                 rp,
-                {"weights": weights.name, "sha256": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns},
+                {
+                    "weights": weights.name,
+                    "sha256": digest,
+                    "size": st.st_size,
+                    "mtime_ns": st.st_mtime_ns,
+                },
             )
     return digest
 
@@ -252,7 +261,9 @@ def packaged_models() -> list[str]:
     return ["all-mpnet-base-v2", "all-MiniLM-L6-v2"]
 
 
-def resolve_model(name_or_path: str | os.PathLike, allow_download: bool = False) -> tuple[Path | str, str | None]:
+def resolve_model(
+    name_or_path: str | os.PathLike, allow_download: bool = False
+) -> tuple[Path | str, str | None]:
     """Local folder (or, when allowed, hub name) of a sentence encoder and its expected sha256."""
     text = str(name_or_path)
     key = text.lower()
@@ -261,11 +272,17 @@ def resolve_model(name_or_path: str | os.PathLike, allow_download: bool = False)
         try:
             folder = resolver()
         except ModelNotFoundError as exc:
-            raise ModelNotFoundError(f"sentence encoder {text!r} is not available offline: {exc}") from None
+            raise ModelNotFoundError(
+                f"sentence encoder {text!r} is not available offline: {exc}"
+            ) from None
         return folder, MPNET_SHA256 if resolver is mpnet_folder else None
     path = Path(text).expanduser()
     if path.exists():
-        if not path.is_dir() or not (path / "modules.json").exists() and not (path / "config.json").exists():
+        if (
+            not path.is_dir()
+            or not (path / "modules.json").exists()
+            and not (path / "config.json").exists()
+        ):
             raise ModelNotFoundError(
                 f"{path}: expected a sentence-transformers model folder (with modules.json and "
                 f"weights), found {'a file' if path.is_file() else 'a folder without modules.json'}"
@@ -290,7 +307,9 @@ def _load_model(path: str, device: str):
             try:
                 model = SentenceTransformer(path, device=device)
             except (OSError, ValueError) as exc:
-                raise ModelNotFoundError(f"sentence encoder at {path!r} could not be loaded: {exc}") from exc
+                raise ModelNotFoundError(
+                    f"sentence encoder at {path!r} could not be loaded: {exc}"
+                ) from exc
             model.eval()
             _MODELS[(path, device)] = model
         return model
@@ -347,7 +366,11 @@ class SentenceEncoder:
         if isinstance(location, Path):
             digest = _verify_folder(location, expected)
             self.path = str(location)
-            self.name = Path(str(name_or_path)).name if Path(str(name_or_path)).exists() else str(name_or_path)
+            self.name = (
+                Path(str(name_or_path)).name
+                if Path(str(name_or_path)).exists()
+                else str(name_or_path)
+            )
             self.identity = f"{self.name}@{digest[:16]}"
         else:
             self.path = location
@@ -356,7 +379,10 @@ class SentenceEncoder:
         self.model = _load_model(self.path, self.device)
         if isinstance(location, str):
             self.identity = f"{location}@{_hub_revision(self.model)}"
-        dim_fn = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        dim_fn = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         self.dim = int(dim_fn())
         self.n_forward = 0  # forward passes run (tests and benchmarks read it)
 
@@ -380,9 +406,8 @@ class SentenceEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
-        vecs = self._encode_unique(list(unique), verbose=verbose)
-        out[:] = vecs[inverse.ravel()]
+        unique, inverse = _dedup(texts)
+        out[:] = self._encode_unique(unique, verbose=verbose)[inverse]
         return out
 
     def _token_lengths(self, texts: list[str]) -> np.ndarray:
@@ -417,15 +442,19 @@ class SentenceEncoder:
 
     def _encode_unique(self, texts: list[str], verbose: bool | None = None) -> np.ndarray:
         import torch
-
         from sentence_transformers.util import batch_to_device
 
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         batches = self._batches(self._token_lengths(texts))
-        bar = progress(total=len(texts), desc=f"embedding ({self.name})", verbose=verbose, unit="text")
+        bar = progress(
+            total=len(texts), desc=f"embedding ({self.name})", verbose=verbose, unit="text"
+        )
         with torch.inference_mode():
             for idx in batches:
-                features = self.model.preprocess([texts[i] for i in idx])
+                batch = [texts[i] for i in idx]
+                # sentence-transformers ≥ 6.1 names it preprocess; earlier releases tokenize
+                prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
+                features = prepare(batch)
                 features = batch_to_device(features, self.model.device)
                 emb = self.model(features)["sentence_embedding"]
                 out[idx] = emb.float().cpu().numpy()
@@ -443,13 +472,26 @@ def _hub_revision(model) -> str:
     return "unknown"
 
 
+def _dedup(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """Unique texts (first-seen order) and, per text, its row among them."""
+    first: dict[str, int] = {}
+    inverse = np.fromiter(
+        (first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts)
+    )
+    return list(first), inverse
+
+
 def _check_texts(texts, name: str) -> list[str]:
     if isinstance(texts, str):
-        raise InputError(f"{name}: expected a list of strings, got a single string; wrap it in a list")
+        raise InputError(
+            f"{name}: expected a list of strings, got a single string; wrap it in a list"
+        )
     try:
         texts = list(texts)
     except TypeError:
-        raise InputError(f"{name}: expected a list of strings, got {type(texts).__name__}") from None
+        raise InputError(
+            f"{name}: expected a list of strings, got {type(texts).__name__}"
+        ) from None
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise InputError(f"{name}[{i}]: expected a string, got {type(t).__name__} ({t!r:.40})")
@@ -459,7 +501,9 @@ def _check_texts(texts, name: str) -> list[str]:
 
 
 def _check_captions(captions_per_image) -> list[list[str]]:
-    if isinstance(captions_per_image, str) or not isinstance(captions_per_image, Sequence | np.ndarray):
+    if isinstance(captions_per_image, str) or not isinstance(
+        captions_per_image, Sequence | np.ndarray
+    ):
         raise InputError(
             "captions_per_image: expected a list with one list of caption strings per image, got "
             f"{type(captions_per_image).__name__}"
@@ -480,7 +524,9 @@ def _check_captions(captions_per_image) -> list[list[str]]:
                 f"captions_per_image[{i}]: expected a list of captions, got {type(caps).__name__}"
             ) from None
         if not caps:
-            raise InputError(f"captions_per_image[{i}]: image has no captions; every image needs at least one")
+            raise InputError(
+                f"captions_per_image[{i}]: image has no captions; every image needs at least one"
+            )
         out.append(_check_texts(caps, f"captions_per_image[{i}]"))
     return out
 
@@ -506,17 +552,18 @@ def embed_texts(
     texts = _check_texts(texts, "texts")
     if not texts:
         return np.empty((0, encoder.dim), dtype=np.float32)
-    unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
-    unique = list(unique)
+    unique, inverse = _dedup(texts)
     if not cache:
-        return encoder._encode_unique(unique, verbose=verbose)[inverse.ravel()]
+        return encoder._encode_unique(unique, verbose=verbose)[inverse]
     store = EmbeddingStore(encoder.identity, encoder.dim)
     keys = text_keys(unique)
     vecs, found = store.lookup(keys)
     missing = np.flatnonzero(~found)
     if len(missing):
         # longest texts first across chunks too, so each chunk batches well
-        bar = progress(total=len(missing), desc=f"embedding ({encoder.name})", verbose=verbose, unit="text")
+        bar = progress(
+            total=len(missing), desc=f"embedding ({encoder.name})", verbose=verbose, unit="text"
+        )
         for start in range(0, len(missing), chunk_size):
             idx = missing[start : start + chunk_size]
             rows = encoder._encode_unique([unique[i] for i in idx], verbose=False)
@@ -524,7 +571,7 @@ def embed_texts(
             vecs[idx] = rows
             bar.update(len(idx))
         bar.close()
-    return vecs[inverse.ravel()]
+    return vecs[inverse]
 
 
 def caption_embeddings(

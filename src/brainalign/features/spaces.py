@@ -101,13 +101,19 @@ def register_feature_space(
     that are cheaper to rebuild than to read). Registering an existing name needs ``replace=True``.
     """
     if not isinstance(name, str) or not name or name.startswith(SENTENCE_PREFIX):
-        raise InputError(f"name: expected a non-empty space name not starting with {SENTENCE_PREFIX!r}, got {name!r}")
+        raise InputError(
+            f"name: expected a non-empty space name not starting with {SENTENCE_PREFIX!r}, got {name!r}"
+        )
 
     def decorator(f: Callable) -> Callable:
         if not callable(f):
-            raise InputError(f"func: expected a callable building the space {name!r}, got {type(f).__name__}")
+            raise InputError(
+                f"func: expected a callable building the space {name!r}, got {type(f).__name__}"
+            )
         if name in _REGISTRY and not replace:
-            raise InputError(f"feature space {name!r} is already registered; pass replace=True to override it")
+            raise InputError(
+                f"feature space {name!r} is already registered; pass replace=True to override it"
+            )
         doc = description or (f.__doc__ or "").strip().split("\n")[0]
         _REGISTRY[name] = _Entry(f, doc, cache)
         return f
@@ -122,9 +128,13 @@ def list_feature_spaces() -> list[str]:
 
 def feature_space_options(name: str) -> list[str]:
     """Option names the builder of ``name`` accepts (besides ``stimuli``)."""
-    entry = _REGISTRY["sentence_encoder"] if name.startswith(SENTENCE_PREFIX) else _REGISTRY.get(name)
+    entry = (
+        _REGISTRY["sentence_encoder"] if name.startswith(SENTENCE_PREFIX) else _REGISTRY.get(name)
+    )
     if entry is None:
-        raise InputError(f"unknown feature space {name!r}; available: {', '.join(list_feature_spaces())}")
+        raise InputError(
+            f"unknown feature space {name!r}; available: {', '.join(list_feature_spaces())}"
+        )
     return list(inspect.signature(entry.func).parameters)[1:]
 
 
@@ -235,7 +245,9 @@ def feature_space(name: str, stimuli: Stimuli, cache: bool = True, **options) ->
         hit = store.load(name.replace("/", "_").replace(":", "_"), key)
         if hit is not None:
             X, meta = hit
-            return FeatureSpace(name, X, stimuli.image_ids.copy(), {**meta.get("params", {}), "cache_key": key})
+            return FeatureSpace(
+                name, X, stimuli.image_ids.copy(), {**meta.get("params", {}), "cache_key": key}
+            )
     if verbose is not None and "verbose" in signature.parameters:
         options["verbose"] = verbose
     X = np.asarray(entry.func(stimuli, **options), dtype=np.float32)
@@ -245,7 +257,9 @@ def feature_space(name: str, stimuli: Stimuli, cache: bool = True, **options) ->
             f"({len(stimuli)}, d), one row per image"
         )
     if cache and entry.cache:
-        store.save(name.replace("/", "_").replace(":", "_"), key, X, {"name": name, "params": params})
+        store.save(
+            name.replace("/", "_").replace(":", "_"), key, X, {"name": name, "params": params}
+        )
     return FeatureSpace(name, X, stimuli.image_ids.copy(), {**params, "cache_key": key})
 
 
@@ -262,7 +276,9 @@ def _captions(stimuli: Stimuli) -> list[list[str]]:
     return _check_captions(stimuli.captions)
 
 
-def _mean_of_words(words_per_image: list[list[str]], encoder: SentenceEncoder, fallback: str, verbose=None):
+def _mean_of_words(
+    words_per_image: list[list[str]], encoder: SentenceEncoder, fallback: str, verbose=None
+):
     """Each word embedded alone (cached), averaged per image over all its word occurrences."""
     filled = [w if w else [fallback] for w in words_per_image]
     return caption_embeddings(filled, encoder, verbose=verbose)
@@ -333,30 +349,41 @@ def _join_tokens(tokens: list[str]) -> str:
 # --------------------------------------------------------------------------------------------
 # the paper's spaces
 # --------------------------------------------------------------------------------------------
-@register_feature_space("mpnet", description="MPNet embedding of each caption, mean over the image's captions (768-d)")
+@register_feature_space(
+    "mpnet", description="MPNet embedding of each caption, mean over the image's captions (768-d)"
+)
 def _mpnet(stimuli, encoder="all-mpnet-base-v2", device="cpu", verbose=None):
     return caption_embeddings(_captions(stimuli), _encoder(encoder, device), verbose=verbose)
 
 
 @register_feature_space(
-    "sentence_encoder", description="any sentence-transformers model (encoder=name or folder), mean over captions"
+    "sentence_encoder",
+    description="any sentence-transformers model (encoder=name or folder), mean over captions",
 )
 def _sentence_encoder(stimuli, encoder=None, device="cpu", verbose=None):
     if encoder is None:
-        raise InputError("sentence_encoder: give encoder='<model name or folder>' (or use the name 'st:<model>')")
+        raise InputError(
+            "sentence_encoder: give encoder='<model name or folder>' (or use the name 'st:<model>')"
+        )
     return caption_embeddings(_captions(stimuli), _encoder(encoder, device), verbose=verbose)
 
 
-@register_feature_space("minilm", description="all-MiniLM-L6-v2 caption embeddings, mean over captions (384-d)")
+@register_feature_space(
+    "minilm", description="all-MiniLM-L6-v2 caption embeddings, mean over captions (384-d)"
+)
 def _minilm(stimuli, device="cpu", verbose=None):
-    return caption_embeddings(_captions(stimuli), _encoder("all-MiniLM-L6-v2", device), verbose=verbose)
+    return caption_embeddings(
+        _captions(stimuli), _encoder("all-MiniLM-L6-v2", device), verbose=verbose
+    )
 
 
 @register_feature_space(
     "mpnet_category_all",
     description="the image's COCO category names joined into one string, embedded once with MPNet",
 )
-def _mpnet_category_all(stimuli, encoder="all-mpnet-base-v2", device="cpu", empty="something", verbose=None):
+def _mpnet_category_all(
+    stimuli, encoder="all-mpnet-base-v2", device="cpu", empty="something", verbose=None
+):
     cats, names = _categories(stimuli)
     labels = [category_label(n) for n in names]
     texts = [" ".join(labels[j] for j in np.flatnonzero(row)) or empty for row in cats]
@@ -371,7 +398,11 @@ def _multihot(stimuli):
 
 def _category_vectors(stimuli, wv: WordVectors, empty: str) -> np.ndarray:
     cats, names = _categories(stimuli)
-    table = np.stack([wv.category_vector(n) for n in names]) if names else np.zeros((0, wv.dim), np.float32)
+    table = (
+        np.stack([wv.category_vector(n) for n in names])
+        if names
+        else np.zeros((0, wv.dim), np.float32)
+    )
     empty_vec = wv[empty]
     out = np.empty((len(cats), wv.dim), dtype=np.float32)
     for i, row in enumerate(cats):
@@ -381,29 +412,43 @@ def _category_vectors(stimuli, wv: WordVectors, empty: str) -> np.ndarray:
 
 
 @register_feature_space(
-    "glove_categories", description="mean GloVe vector of the image's category names (paper's name fixes)"
+    "glove_categories",
+    description="mean GloVe vector of the image's category names (paper's name fixes)",
 )
 def _glove_categories(stimuli, vectors=None, empty="something"):
     return _category_vectors(stimuli, _word_vectors(vectors, "glove"), empty)
 
 
 @register_feature_space(
-    "fasttext_categories", description="mean fastText vector of the image's category names (needs vectors=)"
+    "fasttext_categories",
+    description="mean fastText vector of the image's category names (needs vectors=)",
 )
 def _fasttext_categories(stimuli, vectors=None, empty="something"):
     return _category_vectors(stimuli, _fasttext_vectors(vectors), empty)
 
 
 def _pos_space(word_class: str):
-    def build(stimuli, variant="words", encoder="all-mpnet-base-v2", device="cpu", fallback=None, verbose=None):
+    def build(
+        stimuli,
+        variant="words",
+        encoder="all-mpnet-base-v2",
+        device="cpu",
+        fallback=None,
+        verbose=None,
+    ):
         fallback = POS_FALLBACK[word_class] if fallback is None else fallback
         tagged = tagged_captions(stimuli)
         enc = _encoder(encoder, device)
         if variant == "words":
-            words = [[w for cap in caps for w in words_of_class(cap, word_class)] for caps in tagged]
+            words = [
+                [w for cap in caps for w in words_of_class(cap, word_class)] for caps in tagged
+            ]
             return _mean_of_words(words, enc, fallback, verbose=verbose)
         if variant == "joined":
-            joined = [[" ".join(words_of_class(cap, word_class)) or fallback for cap in caps] for caps in tagged]
+            joined = [
+                [" ".join(words_of_class(cap, word_class)) or fallback for cap in caps]
+                for caps in tagged
+            ]
             return caption_embeddings(joined, enc, verbose=verbose)
         raise InputError(
             f"variant: expected 'words' (each {word_class[:-1]} embedded alone, mean over all; the paper's "
@@ -433,10 +478,13 @@ def _all_tokens(stimuli) -> list[list[str]]:
 
 
 @register_feature_space(
-    "mpnetWordAvg_all", description="every token of all captions embedded alone with MPNet, then averaged"
+    "mpnetWordAvg_all",
+    description="every token of all captions embedded alone with MPNet, then averaged",
 )
 def _mpnet_word_avg_all(stimuli, encoder="all-mpnet-base-v2", device="cpu", verbose=None):
-    return _mean_of_words(_all_tokens(stimuli), _encoder(encoder, device), "something", verbose=verbose)
+    return _mean_of_words(
+        _all_tokens(stimuli), _encoder(encoder, device), "something", verbose=verbose
+    )
 
 
 def _word_vector_average(stimuli, wv: WordVectors, empty: str) -> np.ndarray:
@@ -447,19 +495,24 @@ def _word_vector_average(stimuli, wv: WordVectors, empty: str) -> np.ndarray:
     return out
 
 
-@register_feature_space("glove_all", description="mean GloVe vector of every token of all captions (OOV skipped)")
+@register_feature_space(
+    "glove_all", description="mean GloVe vector of every token of all captions (OOV skipped)"
+)
 def _glove_all(stimuli, vectors=None, empty="something"):
     return _word_vector_average(stimuli, _word_vectors(vectors, "glove"), empty)
 
 
 @register_feature_space(
-    "fasttext_all", description="mean fastText vector of every token of all captions (needs vectors=)"
+    "fasttext_all",
+    description="mean fastText vector of every token of all captions (needs vectors=)",
 )
 def _fasttext_all(stimuli, vectors=None, empty="something"):
     return _word_vector_average(stimuli, _fasttext_vectors(vectors), empty)
 
 
-def scramble_captions(captions_per_image, random_state=0, return_tokens: bool = False) -> list[list]:
+def scramble_captions(
+    captions_per_image, random_state=0, return_tokens: bool = False
+) -> list[list]:
     """Each caption's tokens in a random order, rejoined without spaces before punctuation.
 
     Seeded: the same ``random_state`` gives the same captions. ``return_tokens=True`` returns the
@@ -483,11 +536,15 @@ def scramble_captions(captions_per_image, random_state=0, return_tokens: bool = 
 @register_feature_space(
     "mpnet_scrambled", description="MPNet on captions with their words randomly shuffled (seeded)"
 )
-def _mpnet_scrambled(stimuli, random_state=0, encoder="all-mpnet-base-v2", device="cpu", verbose=None):
+def _mpnet_scrambled(
+    stimuli, random_state=0, encoder="all-mpnet-base-v2", device="cpu", verbose=None
+):
     if not isinstance(random_state, int | np.integer):
         raise InputError(f"random_state: expected an int seed, got {type(random_state).__name__}")
     return caption_embeddings(
-        scramble_captions(stimuli.captions, random_state), _encoder(encoder, device), verbose=verbose
+        scramble_captions(stimuli.captions, random_state),
+        _encoder(encoder, device),
+        verbose=verbose,
     )
 
 

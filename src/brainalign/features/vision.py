@@ -56,11 +56,19 @@ class Preprocess:
         h, w = x.shape[-2:]
         short = self.resize or self.size
         if self.resize is None:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+            x = F.interpolate(
+                x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False
+            )
         else:
-            nh, nw = (short, max(short, round(w * short / h))) if h <= w else (max(short, round(h * short / w)), short)
+            nh, nw = (
+                (short, max(short, round(w * short / h)))
+                if h <= w
+                else (max(short, round(h * short / w)), short)
+            )
             if (nh, nw) != (h, w):
-                x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+                x = F.interpolate(
+                    x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False
+                )
             top, left = (nh - self.size) // 2, (nw - self.size) // 2
             x = x[..., top : top + self.size, left : left + self.size]
         mean = torch.tensor(self.mean, device=device, dtype=torch.float32)[:, None, None]
@@ -68,7 +76,13 @@ class Preprocess:
         return (x - mean) / std
 
     def params(self) -> dict:
-        return {"size": self.size, "resize": self.resize, "mean": self.mean, "std": self.std, "scale": self.scale}
+        return {
+            "size": self.size,
+            "resize": self.resize,
+            "mean": self.mean,
+            "std": self.std,
+            "scale": self.scale,
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,7 +128,9 @@ def _load_state_dict(path: Path) -> dict:
     import torch
 
     if not path.exists():
-        raise ModelNotFoundError(f"weights file {path} does not exist; give the path of a local weights file")
+        raise ModelNotFoundError(
+            f"weights file {path} does not exist; give the path of a local weights file"
+        )
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -130,7 +146,9 @@ def _load_state_dict(path: Path) -> dict:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise DataFormatError(f"{path}: expected a state dict (name → tensor), found {type(state).__name__}")
+        raise DataFormatError(
+            f"{path}: expected a state dict (name → tensor), found {type(state).__name__}"
+        )
     return state
 
 
@@ -168,7 +186,9 @@ def _efficientnet_lite0(weights=None) -> VisionModel:
     digest = _apply_weights(module, weights, "efficientnet-lite0")
     # the TF-Lite models were trained on (x - 127) / 128 inputs
     pre = Preprocess(size=224, resize=224, mean=(127.0,) * 3, std=(128.0,) * 3, scale=1.0)
-    return VisionModel(module.eval(), pre, "efficientnet-lite0", f"efficientnet-lite0@{digest[:16]}")
+    return VisionModel(
+        module.eval(), pre, "efficientnet-lite0", f"efficientnet-lite0@{digest[:16]}"
+    )
 
 
 def _torchvision(arch: str, weights, **kwargs) -> VisionModel:
@@ -182,9 +202,16 @@ def _torchvision(arch: str, weights, **kwargs) -> VisionModel:
     try:
         module = torchvision.models.get_model(arch, weights=None, **kwargs)
     except (ValueError, KeyError):
-        raise InputError(f"torchvision has no architecture {arch!r}; see torchvision.models.list_models()") from None
+        raise InputError(
+            f"torchvision has no architecture {arch!r}; see torchvision.models.list_models()"
+        ) from None
     digest = _apply_weights(module, weights, f"torchvision:{arch}") if weights else "random"
-    return VisionModel(module.eval(), Preprocess(224, 256), f"torchvision:{arch}", f"torchvision:{arch}@{digest[:16]}")
+    return VisionModel(
+        module.eval(),
+        Preprocess(224, 256),
+        f"torchvision:{arch}",
+        f"torchvision:{arch}@{digest[:16]}",
+    )
 
 
 def _timm(arch: str, weights, **kwargs) -> VisionModel:
@@ -197,7 +224,9 @@ def _timm(arch: str, weights, **kwargs) -> VisionModel:
     digest = _apply_weights(module, weights, f"timm:{arch}") if weights else "random"
     cfg = resolve_data_config({}, model=module)
     size = int(cfg["input_size"][-1])
-    pre = Preprocess(size, int(round(size / cfg.get("crop_pct", 0.875))), tuple(cfg["mean"]), tuple(cfg["std"]))
+    pre = Preprocess(
+        size, int(round(size / cfg.get("crop_pct", 0.875))), tuple(cfg["mean"]), tuple(cfg["std"])
+    )
     return VisionModel(module.eval(), pre, f"timm:{arch}", f"timm:{arch}@{digest[:16]}")
 
 
@@ -205,21 +234,33 @@ def _open_clip(arch: str, weights, **kwargs) -> VisionModel:
     try:
         import open_clip
     except ImportError:
-        raise ModelNotFoundError(f"open_clip:{arch} needs open_clip; `pip install open_clip_torch`") from None
+        raise ModelNotFoundError(
+            f"open_clip:{arch} needs open_clip; `pip install open_clip_torch`"
+        ) from None
     if weights is None:
-        raise InputError(f"open_clip:{arch}: give weights='path/to/open_clip_model.safetensors' (offline only)")
+        raise InputError(
+            f"open_clip:{arch}: give weights='path/to/open_clip_model.safetensors' (offline only)"
+        )
     model = open_clip.create_model(arch, pretrained=str(weights), **kwargs)
     size = model.visual.image_size
     size = int(size[0] if isinstance(size, tuple | list) else size)
     mean = getattr(model.visual, "image_mean", None) or (0.48145466, 0.4578275, 0.40821073)
     std = getattr(model.visual, "image_std", None) or (0.26862954, 0.26130258, 0.27577711)
     digest = hash_file(weights)
-    return VisionModel(model.visual.eval(), Preprocess(size, size, tuple(mean), tuple(std)), f"open_clip:{arch}",
-                       f"open_clip:{arch}@{digest[:16]}")
+    return VisionModel(
+        model.visual.eval(),
+        Preprocess(size, size, tuple(mean), tuple(std)),
+        f"open_clip:{arch}",
+        f"open_clip:{arch}@{digest[:16]}",
+    )
 
 
 _PACKAGED_VISION: dict[str, Callable] = {"efficientnet-lite0": _efficientnet_lite0}
-_FAMILIES: dict[str, Callable] = {"torchvision": _torchvision, "timm": _timm, "open_clip": _open_clip}
+_FAMILIES: dict[str, Callable] = {
+    "torchvision": _torchvision,
+    "timm": _timm,
+    "open_clip": _open_clip,
+}
 
 
 def load_vision_model(
@@ -266,7 +307,9 @@ class _ImageSource:
         self.ids = None
         if isinstance(images, Stimuli):
             if images.images is None:
-                raise InputError("images: these Stimuli have no image reader (stimuli.images is None)")
+                raise InputError(
+                    "images: these Stimuli have no image reader (stimuli.images is None)"
+                )
             self.ids = images.image_ids
             reader = images.images
             self.get = lambda idx: reader(self.ids[idx])
@@ -292,9 +335,13 @@ class _ImageSource:
         dtype = np.dtype(dtype)
         if dtype == np.uint8:
             if shape[-1] != 3:
-                raise InputError(f"{name}: uint8 images must be (n, H, W, 3) RGB; got shape {shape}")
+                raise InputError(
+                    f"{name}: uint8 images must be (n, H, W, 3) RGB; got shape {shape}"
+                )
         elif not np.issubdtype(dtype, np.floating):
-            raise InputError(f"{name}: expected uint8 RGB or float32 preprocessed images, got dtype {dtype}")
+            raise InputError(
+                f"{name}: expected uint8 RGB or float32 preprocessed images, got dtype {dtype}"
+            )
 
     def batch(self, start: int, stop: int) -> np.ndarray:
         idx = np.arange(start, stop)
@@ -342,6 +389,7 @@ def activations(
     preprocess: Callable | None = None,
     n_images: int | None = None,
     verbose: bool | None = None,
+    allow_tf32: bool = False,
 ) -> dict[str, np.ndarray]:
     """Activations of named layers for every image.
 
@@ -371,6 +419,9 @@ def activations(
         Number of images when ``images`` is a callable.
     verbose : bool, optional
         Progress bar with time left (default: only on a terminal).
+    allow_tf32 : bool
+        Let CUDA convolutions and matrix products use TF32 (faster on Ampere+ GPUs, but only about
+        3 significant digits). Off by default, so CUDA results equal CPU ones to float32 tolerance.
 
     Returns
     -------
@@ -389,7 +440,9 @@ def activations(
         module, prep = model, preprocess
         identity = f"{type(model).__name__}@{_state_hash(model)}"
     else:
-        raise InputError(f"model: expected a VisionModel or torch.nn.Module, got {type(model).__name__}")
+        raise InputError(
+            f"model: expected a VisionModel or torch.nn.Module, got {type(model).__name__}"
+        )
     source = _ImageSource(images, n_images)
     hooked = _layer_modules(module, layers)
     module.to(device).eval()
@@ -432,7 +485,7 @@ def activations(
     bar = progress(total=source.n, desc="activations", verbose=verbose, unit="img")
     bar.update(start)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), _tf32(allow_tf32):
             for lo in range(start, source.n, batch_size):
                 hi = min(lo + batch_size, source.n)
                 batch = source.batch(lo, hi)
@@ -443,7 +496,9 @@ def activations(
                         "images are uint8 but this model has no preprocessing; pass preprocess= or float images"
                     )
                 else:
-                    x = torch.as_tensor(np.ascontiguousarray(batch, dtype=np.float32), device=device)
+                    x = torch.as_tensor(
+                        np.ascontiguousarray(batch, dtype=np.float32), device=device
+                    )
                 captured.clear()
                 module(x)
                 rows = {}
@@ -454,12 +509,17 @@ def activations(
                         rows.update({f"{name}@t{t}": o for t, o in enumerate(outs)})
                 missing = [n for n in hooked if n not in captured]
                 if missing:
-                    raise InputError(f"layers {missing} were not called in the forward pass of this model")
+                    raise InputError(
+                        f"layers {missing} were not called in the forward pass of this model"
+                    )
                 if not results:
                     results = (
                         state.create(rows, source.n)
                         if state is not None
-                        else {k: np.empty((source.n, *v.shape[1:]), np.float32) for k, v in rows.items()}
+                        else {
+                            k: np.empty((source.n, *v.shape[1:]), np.float32)
+                            for k, v in rows.items()
+                        }
                     )
                 for k, v in rows.items():
                     results[k][lo:hi] = v
@@ -474,6 +534,19 @@ def activations(
         state.finish(results)
         return state.open_all(mode="r")
     return results
+
+
+@contextlib.contextmanager
+def _tf32(allow: bool):
+    """Set torch's TF32 switches for the duration of a forward loop, then restore them."""
+    import torch
+
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = bool(allow)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _state_hash(module) -> str:
@@ -540,4 +613,11 @@ class _StreamState:
         )
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Preprocess", "VisionModel", "activations", "load_vision_model"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "Preprocess",
+    "VisionModel",
+    "activations",
+    "load_vision_model",
+]

@@ -176,7 +176,9 @@ class WordVectors:
         rows = [r for r in (self.row(w) for w in words) if r is not None]
         if not rows:
             return None, 0
-        return np.asarray(self.vectors[rows], dtype=np.float64).mean(0).astype(np.float32), len(rows)
+        return np.asarray(self.vectors[rows], dtype=np.float64).mean(0).astype(np.float32), len(
+            rows
+        )
 
     def category_vector(self, name: str) -> np.ndarray:
         """Vector of a COCO category: the fixed word, or the mean of its words (paper rule).
@@ -231,7 +233,9 @@ def _load_glove_package() -> WordVectors:
 
 def _file_key(path: Path) -> str:
     st = path.stat()
-    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[
+        :16
+    ]
 
 
 def _sniff_format(path: Path) -> str:
@@ -275,7 +279,9 @@ def _parse_text(path: Path, has_header: bool) -> tuple[list[str], np.ndarray]:
             try:
                 rows.append(np.asarray(parts[-dim:], dtype=np.float32))
             except ValueError:
-                raise DataFormatError(f"{path}, line {lineno}: non-numeric vector entries") from None
+                raise DataFormatError(
+                    f"{path}, line {lineno}: non-numeric vector entries"
+                ) from None
             words.append(" ".join(parts[:-dim]))
     if not words:
         raise DataFormatError(f"{path}: no word vectors found (expected lines 'word v1 v2 ...')")
@@ -288,7 +294,9 @@ def _parse_word2vec_bin(path: Path) -> tuple[list[str], np.ndarray]:
         try:
             n, dim = int(header[0]), int(header[1])
         except (IndexError, ValueError):
-            raise DataFormatError(f"{path}: expected a word2vec binary header 'n_words dim'") from None
+            raise DataFormatError(
+                f"{path}: expected a word2vec binary header 'n_words dim'"
+            ) from None
         words = []
         vectors = np.empty((n, dim), dtype=np.float32)
         for i in range(n):
@@ -311,7 +319,9 @@ def _parse_word2vec_bin(path: Path) -> tuple[list[str], np.ndarray]:
 
 def _load_file(path: Path, fmt: str) -> WordVectors:
     if not path.exists():
-        raise ModelNotFoundError(f"word vectors file {path} does not exist; give the path of a .vec/.txt/.bin file")
+        raise ModelNotFoundError(
+            f"word vectors file {path} does not exist; give the path of a .vec/.txt/.bin file"
+        )
     if fmt == "auto":
         fmt = _sniff_format(path)
     if fmt == "fasttext-bin":
@@ -337,7 +347,9 @@ def _load_file(path: Path, fmt: str) -> WordVectors:
         words = [w.replace("\n", " ") for w in words]
         atomic_save_npy(cache / "vectors.npy", vectors)
         with atomic_path(cache / "words.txt") as tmp:
-            tmp.write_text("\n".join(words), encoding="utf-8")  # written last: marks a complete entry
+            tmp.write_text(
+                "\n".join(words), encoding="utf-8"
+            )  # written last: marks a complete entry
     return WordVectors(words, vectors, identity=f"{path.name}@{key}")
 
 
@@ -398,7 +410,8 @@ def pos_tag(texts: Sequence[str], batch_size: int = 512) -> list[list[tuple[str,
     """``(token, Penn Treebank tag)`` pairs of each text, tagged by spaCy ``en_core_web_sm``."""
     nlp = _nlp()
     return [
-        [(t.text, t.tag_) for t in doc if not t.is_space] for doc in nlp.pipe(texts, batch_size=batch_size)
+        [(t.text, t.tag_) for t in doc if not t.is_space]
+        for doc in nlp.pipe(texts, batch_size=batch_size)
     ]
 
 

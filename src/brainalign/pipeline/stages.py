@@ -72,6 +72,15 @@ def _encoder(name: str, device: str | None):
     return _CachedEncoder(SentenceEncoder(name, device=device or "cpu"))
 
 
+def _nanmean(x, axis=0) -> np.ndarray:
+    """Mean ignoring NaN; units that are NaN for every subject (dead vertices) stay NaN quietly."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis=axis).astype(np.float32)
+
+
 def _labels_of(rois: dict, n_units: int, order) -> np.ndarray:
     labels = np.full(n_units, "null", dtype="<U12")
     for name in reversed(order):
@@ -367,7 +376,7 @@ def searchlight_group(params, inputs, ctx):
     res = fdr(p, q=params["fdr_q"])
     return {
         "r": R.astype(np.float32),
-        "mean": np.nanmean(R, axis=0).astype(np.float32),
+        "mean": _nanmean(R),
         "t": np.asarray(t, np.float32),
         "p": np.asarray(p),
         "significant": np.asarray(res.reject),
@@ -424,7 +433,7 @@ def encoding_group(params, inputs, ctx):
     sig = fdr(p, q=params["fdr_q"]).reject
     out = {
         "r": R,
-        "mean": np.nanmean(R, axis=0).astype(np.float32),
+        "mean": _nanmean(R),
         "t": np.asarray(t, np.float32),
         "significant": np.asarray(sig),
     }
@@ -432,7 +441,7 @@ def encoding_group(params, inputs, ctx):
         loaded = [_subject({**params, "subject": s}, ctx) for s in subs]
         common = functools.reduce(np.intersect1d, [x.image_ids[x.shared] for x in loaded])
         Y = [np.asarray(x.betas)[np.searchsorted(x.image_ids, common)] for x in loaded]
-        out["agreement"] = np.nanmean(interparticipant_agreement(Y), axis=0).astype(np.float32)
+        out["agreement"] = _nanmean(interparticipant_agreement(Y))
         out["unit_roi"] = _labels_of(
             loaded[0].rois,
             loaded[0].n_units,

@@ -17,12 +17,27 @@ The model's ``S_K`` and ``S_KK`` are constants. No n × n matrix is formed per c
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from brainalign.errors import InputError
+
+
+def _single_thread_blas():
+    """A context in which BLAS uses one thread.
+
+    numpy's stacked matmul makes one BLAS call per small matrix; a multithreaded BLAS then
+    spends most of its time waking threads (10-40x slower on a loaded machine).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 class Ops:
@@ -88,12 +103,24 @@ class Ops:
             return x.sum(dim=axis)
         return x.sum(axis=axis)
 
+    def bmm(self, a, b):
+        """Batched matrix product of stacks of small matrices."""
+        if self.is_torch:
+            return a @ b
+        with _single_thread_blas():
+            return a @ b
+
     def bt(self, x):
         """Swap the last two axes."""
         return x.transpose(-1, -2) if self.is_torch else np.swapaxes(x, -1, -2)
 
     def permute(self, x, axes):
         return x.permute(*axes) if self.is_torch else np.transpose(x, axes)
+
+    def einsum(self, spec, *arrays):
+        if self.is_torch:
+            return self.torch.einsum(spec, *arrays)
+        return np.einsum(spec, *arrays)
 
     def sqrt(self, x):
         return self.torch.sqrt(x) if self.is_torch else np.sqrt(x)
@@ -131,35 +158,44 @@ class Ops:
 def standardise_gathered(ops: Ops, Xg, mask, rtol):
     """Centre and unit-normalise each row of every centre's patterns.
 
-    ``Xg`` (n, B, w) gathered betas, ``mask`` (B, w) valid units. Padded or invalid units are
-    set to 0 (NaN included). A row that is constant over the centre's units (relative norm
-    below ``rtol``) becomes all zeros: its correlation with every other image is taken as 0.
-    Returns ``Z`` (n, B, w).
+    ``Xg`` (n, B, w) gathered betas whose padded entries (``mask`` False) hold finite filler
+    values. Statistics use the valid units only; the padded entries of the result are not
+    zero and every later sum is masked, which saves full passes over the batch. A row that is
+    constant over the centre's units (norm below ``rtol`` × its raw norm) becomes zero: its
+    correlation with every other image is taken as 0.
+
+    Returns
+    -------
+    Z : (n, B, w) standardised patterns (garbage in the padded entries)
+    maskf : (B, w) float mask
+    q : (n, B) squared row norms of the valid part, 1 or 0
     """
-    Xg = ops.where(mask[None], Xg, 0.0)
-    count = ops.sum(mask, 1)
-    count = count.to(Xg.dtype) if ops.is_torch else count.astype(Xg.dtype)
-    raw = ops.sqrt(ops.sum(Xg * Xg, 2))
-    mean = ops.sum(Xg, 2) / count[None]
-    Z = ops.where(mask[None], Xg - mean[..., None], 0.0)
-    norm = ops.sqrt(ops.sum(Z * Z, 2))
-    ok = norm > rtol * raw
-    scale = ops.where(ok, 1.0 / ops.where(ok, norm, 1.0), 0.0)
-    return Z * scale[..., None]
+    maskf = mask.to(Xg.dtype) if ops.is_torch else mask.astype(Xg.dtype)
+    count = ops.sum(maskf, 1)  # (B,)
+    s1 = ops.einsum("nbw,bw->nb", Xg, maskf)
+    s2 = ops.einsum("nbw,nbw,bw->nb", Xg, Xg, maskf)
+    mean = s1 / count[None]
+    var = s2 - s1 * mean  # Σ (x − mean)² over the valid units
+    ok = var > (rtol * rtol) * s2
+    scale = ops.where(ok, 1.0 / ops.sqrt(ops.where(ok, var, 1.0)), 0.0)
+    Z = (Xg - mean[..., None]) * scale[..., None]
+    q = ok.to(Xg.dtype) if ops.is_torch else ok.astype(Xg.dtype)
+    return Z, maskf, q
 
 
-def gram_sq(ops: Ops, Z):
-    """``‖ZᵀZ‖²_F`` per centre for ``Z`` (n, B, w), through the smaller Gram matrix."""
+def gram_sq(ops: Ops, Z, maskf):
+    """``‖ZᵀZ‖²_F`` per centre over the valid units, through the smaller Gram matrix."""
     n, _, w = Z.shape
     if w <= n:
         Zt = ops.permute(Z, (1, 2, 0))  # (B, w, n)
         if not ops.is_torch:
             # numpy's stacked matmul is several times faster on contiguous stacks
             Zt = np.ascontiguousarray(Zt)
-        G = Zt @ ops.bt(Zt)
+        G = ops.bmm(Zt, ops.bt(Zt))
+        G = G * (maskf[:, :, None] * maskf[:, None, :])
     else:
-        Zb = ops.permute(Z, (1, 0, 2))  # (B, n, w)
-        G = Zb @ ops.bt(Zb)
+        Zb = ops.permute(Z * maskf[None], (1, 0, 2))  # (B, n, w)
+        G = ops.bmm(Zb, ops.bt(Zb))
     return ops.sum(ops.sum(G * G, 2), 1)
 
 
@@ -239,28 +275,25 @@ def prepare_block(
     return BlockModels(rows, factors, fids, rdm_K, rids, S_K, var_K, diag1, condensed)
 
 
-def rdm_free_pearson(ops: Ops, Z, block: BlockModels):
+def rdm_free_pearson(ops: Ops, Z, maskf, q, block: BlockModels):
     """Pearson r (M, B) between each centre's brain RDM and each model, without RDMs."""
     n, B, w = Z.shape
     N = n * (n - 1) / 2
-    q = ops.sum(Z * Z, 2)  # (n, B): ‖zᵢ‖², 1 or 0
-    colsum = ops.sum(Z, 0)  # (B, w)
+    colsum = ops.sum(Z, 0) * maskf  # (B, w): 1ᵀZ
     s1 = ops.to_numpy(ops.sum(colsum * colsum, 1))
-    sq = ops.to_numpy(ops.sum(q, 0))
-    sq2 = ops.to_numpy(ops.sum(q * q, 0))
+    sq = ops.to_numpy(ops.sum(q, 0))  # Σ‖zᵢ‖² = Σ‖zᵢ‖⁴, since ‖zᵢ‖² is 1 or 0
     S_g = (s1 - sq) / 2
-    S_gg = (ops.to_numpy(gram_sq(ops, Z)) - sq2) / 2
+    S_gg = (ops.to_numpy(gram_sq(ops, Z, maskf)) - sq) / 2
     M = block.S_K.size
     S_gK = np.zeros((M, B))
     Zf = Z.reshape(n, B * w)
     for FT, m in zip(block.feature_factors, block.feature_ids, strict=True):
-        P = FT @ Zf  # (k, B·w)
-        P = P.reshape(P.shape[0], B, w)
-        T = ops.to_numpy(ops.sum(ops.sum(P * P, 2), 0))
+        P = (FT @ Zf).reshape(FT.shape[0], B, w)  # (k, B, w)
+        T = ops.to_numpy(ops.sum(ops.einsum("kbw,kbw->bw", P, P) * maskf, 1))
         S_gK[m] = (T - sq) / 2
     if block.rdm_K is not None:
-        KZ = block.rdm_K @ Zf  # (M_r, n, B·w)
-        T = ops.sum(ops.sum((KZ * Zf[None]).reshape(KZ.shape[0], n, B, w), 3), 1)
+        KZ = (block.rdm_K @ Zf).reshape(-1, n, B, w)  # (M_r, n, B, w)
+        T = ops.einsum("mnbw,nbw,bw->mb", KZ, Z, maskf)
         S_gK[block.rdm_ids] = ops.to_numpy(T) / 2
     mean_g = S_g / N
     var_g = S_gg / N - mean_g**2
@@ -271,11 +304,11 @@ def rdm_free_pearson(ops: Ops, Z, block: BlockModels):
     return np.clip(r, -1.0, 1.0)
 
 
-def materialised_compare(ops: Ops, Z, block: BlockModels, method: str):
+def materialised_compare(ops: Ops, Z, maskf, block: BlockModels, method: str):
     """Similarity (M, B) from each centre's materialised brain RDM (B, N)."""
     n, B, w = Z.shape
-    Zb = ops.permute(Z, (1, 0, 2))
-    G = Zb @ ops.bt(Zb)  # (B, n, n)
+    Zb = ops.permute(Z * maskf[None], (1, 0, 2))
+    G = ops.bmm(Zb, ops.bt(Zb))  # (B, n, n)
     iu, ju = np.triu_indices(n, k=1)
     flat = ops.asindex(iu * n + ju)
     G = G.reshape(B, n * n)

@@ -122,13 +122,13 @@ class Neighbourhoods:
             self.hemi_sizes,
         )
 
-    def padded(self, centre_ids) -> tuple[np.ndarray, np.ndarray]:
-        """Padded index array ``(len(centre_ids), max_size)`` and its boolean mask."""
+    def padded(self, centre_ids, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Padded index array ``(len(centre_ids), max_size)`` (pads = ``fill``) and its mask."""
         centre_ids = np.asarray(centre_ids, dtype=np.int64)
         sizes = self.sizes[centre_ids]
         width = max(int(sizes.max(initial=0)), 1)
         mask = np.arange(width)[None, :] < sizes[:, None]
-        idx = np.zeros((centre_ids.size, width), dtype=np.int64)
+        idx = np.full((centre_ids.size, width), fill, dtype=np.int64)
         starts = self.indptr[centre_ids]
         pos = starts[:, None] + np.arange(width)[None, :]
         idx[mask] = self.indices[pos[mask]]

@@ -191,6 +191,8 @@ def searchlight(
         )
 
     X = ops.asarray(betas)
+    # padded slots gather a finite unit and are masked out of every sum
+    pad_unit = int(np.argmax(valid)) if valid.any() else 0
     rtol = 1e-5 if dtype == np.float32 else 1e-10
     k_total = sum(int(F.shape[0]) for F in blocks[0].feature_factors)
     n_rdm = sum(1 for kind, _ in parsed if kind == "rdm")
@@ -240,17 +242,21 @@ def searchlight(
                         f"batch_size={batch_size!r}: expected a positive int or 'auto'"
                     )
             ids = chunk_ids[pos : pos + bsz]
-            idx, mask = nb.padded(ids)
-            Z = standardise_gathered(
+            idx, mask = nb.padded(ids, fill=pad_unit)
+            Z, maskf, q = standardise_gathered(
                 ops, ops.take_cols(X, ops.asindex(idx)), ops.asmask(mask), rtol
             )
             acc = np.zeros((len(parsed), ids.size))
             for block in blocks:
-                Zb = Z if mode == "full" else ops.take_rows(Z, ops.asindex(block.rows))
-                if materialised:
-                    acc += materialised_compare(ops, Zb, block, method)
+                if mode == "full":
+                    Zb, qb = Z, q
                 else:
-                    acc += rdm_free_pearson(ops, Zb, block)
+                    rows = ops.asindex(block.rows)
+                    Zb, qb = ops.take_rows(Z, rows), ops.take_rows(q, rows)
+                if materialised:
+                    acc += materialised_compare(ops, Zb, maskf, block, method)
+                else:
+                    acc += rdm_free_pearson(ops, Zb, maskf, qb, block)
             res[:, pos : pos + ids.size] = acc / len(blocks)
             pos += ids.size
             bar.update(ids.size)
