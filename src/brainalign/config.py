@@ -207,6 +207,9 @@ class ComputeConfig(_Section):
     device: str = "cpu"
     executor: Literal["serial", "processes", "dask"] = "serial"
     workers: _PositiveInt = 1
+    # Every task runs with this many BLAS/torch threads whatever the executor, so a serial and
+    # a parallel run give bit-identical results (thread counts change float summation order).
+    threads_per_task: _PositiveInt = 1
     scheduler: str | None = None
     random_state: int = 0
 

@@ -167,3 +167,30 @@ def test_peak_memory_does_not_grow_with_sessions(tmp_path):
     assert peak16 < 1.25 * peak8 + 2**20, (peak8, peak16)
     assert peak16 < 4 * session_bytes, (peak16, session_bytes)
     assert peak16 < whole16 / 3
+
+
+def test_concurrent_preparations_share_one_cache(root, tmp_path):
+    """Two processes preparing the same subject: one waits for the other; both get the result."""
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    code = (
+        "import sys; from brainalign.datasets import prepare_nsd; "
+        "p = prepare_nsd(sys.argv[1], 1, 'func1pt8mm', cache_dir=sys.argv[2]); print(p.betas_path)"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(root), str(cache)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert outs[0][0] == outs[1][0]
+    sub = load_nsd(root, 1, "func1pt8mm", cache_dir=cache)
+    expected, _ = reference_betas(root, 1, "func1pt8mm")
+    np.testing.assert_allclose(sub.betas, expected, atol=1e-6, equal_nan=True)

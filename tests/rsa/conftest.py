@@ -11,7 +11,12 @@ def grid_mesh(nx=12, ny=10, spacing=2.0, seed=0):
     z = 0.3 * np.sin(x / 5.0) + 0.05 * rng.standard_normal(x.shape)
     coords = np.stack([x.ravel(), y.ravel(), z.ravel()], 1)
     idx = np.arange(nx * ny).reshape(nx, ny)
-    a, b, c, d = idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, 1:].ravel()
+    a, b, c, d = (
+        idx[:-1, :-1].ravel(),
+        idx[1:, :-1].ravel(),
+        idx[:-1, 1:].ravel(),
+        idx[1:, 1:].ravel(),
+    )
     faces = np.concatenate([np.stack([a, b, c], 1), np.stack([b, d, c], 1)])
     return coords, faces
 

@@ -2,12 +2,20 @@ import numpy as np
 import pytest
 
 from brainalign.errors import InputError
-from brainalign.rsa import compare_rdms, compute_rdm, noise_ceiling, normalise_by_ceiling, split_half_ceiling
+from brainalign.rsa import (
+    compare_rdms,
+    compute_rdm,
+    noise_ceiling,
+    normalise_by_ceiling,
+    split_half_ceiling,
+)
 
 
 def test_leave_one_subject_out(rng):
     truth = rng.standard_normal((25, 6))
-    subjects = np.stack([compute_rdm(truth + s * 0.3 * rng.standard_normal(truth.shape)) for s in range(1, 6)])
+    subjects = np.stack(
+        [compute_rdm(truth + s * 0.3 * rng.standard_normal(truth.shape)) for s in range(1, 6)]
+    )
     c = noise_ceiling(subjects)
     assert c.shape == (5,)
     for s in range(5):

@@ -15,7 +15,9 @@ def test_equals_rsatoolbox_all_pairs(rng, method):
     b = np.stack([compute_rdm(rng.standard_normal((15, 4))) for _ in range(2)])
     b[1] = np.round(b[1], 1)  # ties, which matter for the rank methods
     ours = compare_rdms(a, b, method)
-    theirs = rsatoolbox.rdm.compare(rsatoolbox.rdm.RDMs(a), rsatoolbox.rdm.RDMs(b), method=PEER[method])
+    theirs = rsatoolbox.rdm.compare(
+        rsatoolbox.rdm.RDMs(a), rsatoolbox.rdm.RDMs(b), method=PEER[method]
+    )
     assert ours.shape == (3, 2)
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 

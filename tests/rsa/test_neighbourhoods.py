@@ -3,7 +3,12 @@ import pytest
 from scipy.sparse import csgraph
 
 from brainalign.errors import DataFormatError, InputError
-from brainalign.rsa import Neighbourhoods, mesh_adjacency, surface_neighbourhoods, volume_neighbourhoods
+from brainalign.rsa import (
+    Neighbourhoods,
+    mesh_adjacency,
+    surface_neighbourhoods,
+    volume_neighbourhoods,
+)
 
 
 def test_surface_equals_full_dijkstra(two_hemi_mesh, tmp_path):
@@ -55,7 +60,9 @@ def test_volume_equals_rsatoolbox(ball_mask):
     nb = volume_neighbourhoods(ball_mask, radius=3, min_fraction=0.5)
     # the paper's rule: the in-mask fraction of the whole sphere selects centres (rsatoolbox's
     # truncate_at_boundary=False), then only the in-mask voxels of the sphere are used
-    centres, neighbours = sl.get_volume_searchlight(ball_mask, radius=3, threshold=0.5, truncate_at_boundary=False)
+    centres, neighbours = sl.get_volume_searchlight(
+        ball_mask, radius=3, threshold=0.5, truncate_at_boundary=False
+    )
     flat = np.flatnonzero(ball_mask)
     np.testing.assert_array_equal(flat[nb.centres], centres)
     for c in range(len(nb)):

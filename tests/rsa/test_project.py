@@ -13,7 +13,15 @@ SHAPE = (26, 28, 24)
 def _write(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     data = np.asarray(data, dtype=np.float32)
-    nib.save(nib.MGHImage(data.reshape(data.shape[0], 1, 1, -1).squeeze(-1) if data.ndim == 1 else data.reshape(data.shape[0], 1, 1, 3), np.eye(4)), str(path))
+    nib.save(
+        nib.MGHImage(
+            data.reshape(data.shape[0], 1, 1, -1).squeeze(-1)
+            if data.ndim == 1
+            else data.reshape(data.shape[0], 1, 1, 3),
+            np.eye(4),
+        ),
+        str(path),
+    )
 
 
 @pytest.fixture()
@@ -23,7 +31,9 @@ def nsd_root(tmp_path):
     layers = {}
     for hemi, n_native, n_fs in (("lh", 50, 30), ("rh", 40, 25)):
         for k in (1, 2, 3):
-            c = 1 + rng.uniform(9, np.array(SHAPE) - 10, size=(n_native, 3))  # deep interior, 1-based
+            c = 1 + rng.uniform(
+                9, np.array(SHAPE) - 10, size=(n_native, 3)
+            )  # deep interior, 1-based
             c[0] = 9999  # an invalid vertex
             layers[(hemi, k)] = c
             _write(tdir / f"{hemi}.func1pt8-to-layerB{k}.mgz", c)

@@ -4,7 +4,14 @@ import pytest
 from scipy.spatial.distance import pdist, squareform
 
 from brainalign.errors import InputError
-from brainalign.rsa import compare_rdms, compute_rdm, make_subsets, model_similarity, roi_rdms, roi_rsa
+from brainalign.rsa import (
+    compare_rdms,
+    compute_rdm,
+    make_subsets,
+    model_similarity,
+    roi_rdms,
+    roi_rsa,
+)
 
 
 def paper_roi_rsa(betas, model_feats, mask, subsets):
@@ -41,7 +48,9 @@ def test_subsets_equal_paper_code(data, backend):
     assert list(got.index) == ["early", "ventral"] and list(got.columns) == ["a", "b"]
     for roi, mask in rois.items():
         for name, f in feats.items():
-            assert got.loc[roi, name] == pytest.approx(paper_roi_rsa(betas, f, mask, subsets), abs=1e-10)
+            assert got.loc[roi, name] == pytest.approx(
+                paper_roi_rsa(betas, f, mask, subsets), abs=1e-10
+            )
     assert got.loc["early", "a"] > 0.3 > abs(got.loc["ventral", "a"])
 
 
@@ -50,7 +59,9 @@ def test_full_sampling(data):
     got = roi_rsa(betas, feats, rois, sampling="full")
     X = betas[:, rois["early"]]
     X = X[:, np.isfinite(X).all(0)]
-    assert got.loc["early", "b"] == pytest.approx(compare_rdms(compute_rdm(X), compute_rdm(feats["b"])), abs=1e-10)
+    assert got.loc["early", "b"] == pytest.approx(
+        compare_rdms(compute_rdm(X), compute_rdm(feats["b"])), abs=1e-10
+    )
 
 
 def test_roi_rdms_and_model_similarity(data):
@@ -59,7 +70,9 @@ def test_roi_rdms_and_model_similarity(data):
     assert rdms["early"].shape == (50 * 49 // 2,)
     subsets = make_subsets(betas.shape[0], 30, random_state=1)
     sim = model_similarity(feats, betas.shape[0], subsets=subsets)
-    expected = np.mean([compare_rdms(compute_rdm(feats["a"][s]), compute_rdm(feats["b"][s])) for s in subsets])
+    expected = np.mean(
+        [compare_rdms(compute_rdm(feats["a"][s]), compute_rdm(feats["b"][s])) for s in subsets]
+    )
     assert sim.loc["a", "b"] == pytest.approx(expected) and sim.loc["a", "a"] == pytest.approx(1.0)
 
 

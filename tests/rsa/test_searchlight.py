@@ -66,10 +66,17 @@ def volume_case(ball_mask):
 def test_full_mode_equals_brute_force(request, case, path, backend):
     betas, models, nb = request.getfixturevalue(case)
     expected = brute_force(betas, models, nb)
-    got64 = searchlight(betas, models, nb, path=path, backend=backend, dtype="float64", batch_size=17)
+    got64 = searchlight(
+        betas, models, nb, path=path, backend=backend, dtype="float64", batch_size=17
+    )
     np.testing.assert_allclose(got64, expected, atol=1e-10)
     got32 = searchlight(betas, models, nb, path=path, backend=backend)
     np.testing.assert_allclose(got32, expected, atol=1e-5)
+    # betas too large to copy with a zero column take the masked-sum route
+    masked = searchlight(
+        betas, models, nb, path=path, backend=backend, dtype="float64", zero_pad_limit=0
+    )
+    np.testing.assert_allclose(masked, expected, atol=1e-10)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -78,7 +85,16 @@ def test_subset_mode_equals_brute_force(surface_case, path, backend):
     betas, models, nb = surface_case
     subsets = make_subsets(betas.shape[0], 12, random_state=0)
     expected = brute_force(betas, models, nb, subsets=subsets)
-    got = searchlight(betas, models, nb, mode="subsets", subsets=subsets, path=path, backend=backend, dtype="float64")
+    got = searchlight(
+        betas,
+        models,
+        nb,
+        mode="subsets",
+        subsets=subsets,
+        path=path,
+        backend=backend,
+        dtype="float64",
+    )
     np.testing.assert_allclose(got, expected, atol=1e-10)
 
 
@@ -115,7 +131,9 @@ def test_equals_rsatoolbox_searchlight(ball_mask):
     model_rdm = compute_rdm(rng.standard_normal((n, 4)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sl_rdms = sl.get_searchlight_RDMs(data, centres, neighbours, np.arange(n), method="correlation", verbose=False)
+        sl_rdms = sl.get_searchlight_RDMs(
+            data, centres, neighbours, np.arange(n), method="correlation", verbose=False
+        )
         evals = sl.evaluate_models_searchlight(
             sl_rdms, ModelFixed("m", RDMs(model_rdm[None])), eval_fixed, method="corr"
         )
@@ -200,3 +218,18 @@ def test_bad_inputs(surface_case):
         searchlight(betas, np.ones((40, 3)), nb)
     with pytest.raises(InputError, match="min_units"):
         searchlight(betas, models, nb, min_units=1)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wide_centres_use_the_n_space_route(backend):
+    """Centres wider than the number of images take the n × n Gram route; same numbers."""
+    rng = np.random.default_rng(8)
+    n, U = 15, 400
+    betas = rng.standard_normal((n, U))
+    from brainalign.rsa import Neighbourhoods
+
+    nb = Neighbourhoods.from_lists([np.arange(s, s + 60) for s in range(0, 300, 25)], U)
+    models = [rng.standard_normal((n, 4)), rng.standard_normal((n, 40)), compute_rdm(rng.standard_normal((n, 3)))]
+    expected = brute_force(betas, models, nb)
+    got = searchlight(betas, models, nb, backend=backend, dtype="float64")
+    np.testing.assert_allclose(got, expected, atol=1e-10)

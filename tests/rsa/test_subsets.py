@@ -13,7 +13,10 @@ def test_disjoint_seeded_and_saved(tmp_path):
     assert not np.array_equal(s, make_subsets(1037, 100, random_state=4))
     path = save_subsets(tmp_path / "subj01_subsets.npy", s)
     np.testing.assert_array_equal(load_subsets(path), s)
-    assert path.read_bytes() == save_subsets(tmp_path / "again.npy", make_subsets(1037, 100, 3)).read_bytes()
+    assert (
+        path.read_bytes()
+        == save_subsets(tmp_path / "again.npy", make_subsets(1037, 100, 3)).read_bytes()
+    )
 
 
 def test_bad(tmp_path):

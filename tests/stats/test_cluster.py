@@ -8,7 +8,12 @@ from brainalign.stats import cluster_test, tfce, tfce_test
 
 def grid(nx=20, ny=20):
     idx = np.arange(nx * ny).reshape(nx, ny)
-    a, b, c, d = idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[:-1, 1:].ravel(), idx[1:, 1:].ravel()
+    a, b, c, d = (
+        idx[:-1, :-1].ravel(),
+        idx[1:, :-1].ravel(),
+        idx[:-1, 1:].ravel(),
+        idx[1:, 1:].ravel(),
+    )
     faces = np.concatenate([np.stack([a, b, c], 1), np.stack([b, d, c], 1)])
     coords = np.stack(np.meshgrid(np.arange(nx), np.arange(ny), indexing="ij"), -1).reshape(-1, 2)
     return np.c_[coords, np.zeros(len(coords))].astype(float), faces
@@ -56,7 +61,9 @@ def test_null_cluster_fwer():
     coords, faces = grid(12, 12)
     hits = 0
     for _ in range(10):
-        res = cluster_test(rng.standard_normal((8, len(coords))), faces, n_permutations=128, random_state=1)
+        res = cluster_test(
+            rng.standard_normal((8, len(coords))), faces, n_permutations=128, random_state=1
+        )
         hits += bool((res.cluster_p < 0.05).any())
     assert hits <= 3  # FWER 5 %: rarely more than a few of 10 null maps
 

@@ -51,7 +51,12 @@ def test_sign_flip_exact_equals_enumeration(rng):
 
     t_obs = stats.ttest_1samp(x, 0, axis=0).statistic
     np.testing.assert_allclose(res.stat, t_obs)
-    null = np.array([stats.ttest_1samp(x * np.array(f)[:, None], 0, axis=0).statistic for f in itertools.product([1, -1], repeat=6)])
+    null = np.array(
+        [
+            stats.ttest_1samp(x * np.array(f)[:, None], 0, axis=0).statistic
+            for f in itertools.product([1, -1], repeat=6)
+        ]
+    )
     expected = (np.abs(null) >= np.abs(t_obs) - 1e-12).mean(0)
     np.testing.assert_allclose(res.p, expected)
     maxnull = np.abs(null).max(1)

@@ -16,6 +16,7 @@ does not match the current inputs is rebuilt; a half-written cache is never used
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -237,7 +238,9 @@ def _read_stim_info(root: Path):
     need = ["cocoId", "cocoSplit", "nsdId"]
     missing = [c for c in need if c not in table.columns]
     if missing:
-        raise DataFormatError(f"{path}: missing columns {missing}; found {list(table.columns)[:10]}")
+        raise DataFormatError(
+            f"{path}: missing columns {missing}; found {list(table.columns)[:10]}"
+        )
     nsd_ids = table["nsdId"].to_numpy()
     if len(np.unique(nsd_ids)) != len(nsd_ids):
         uniq, counts = np.unique(nsd_ids, return_counts=True)
@@ -454,6 +457,12 @@ def prepare_nsd(
         "sessions": cond.sessions,
     }
     folder = _cache_folder(root, subject, space, cache_dir)
+    with _folder_lock(folder):
+        return _prepare_locked(root, subject, space, folder, cond, fingerprint, params, verbose)
+
+
+def _prepare_locked(root, subject, space, folder, cond, fingerprint, params, verbose):
+    """prepare_nsd's work, with the cache folder locked against concurrent preparations."""
     manifest_path = folder / "manifest.json"
     betas_path = folder / "betas.npy"
     n_images = len(cond.image_ids)
@@ -530,6 +539,27 @@ def prepare_nsd(
     return PreparedNSD(
         folder, betas_path, cond.image_ids, cond.sessions, n_units, layout["hemi_sizes"], manifest
     )
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """Exclusive lock on a cache folder (another process preparing the same subject waits).
+
+    ``fcntl.flock`` is released by the OS when a process dies, so a killed preparation never
+    leaves a stale lock. Where ``fcntl`` does not exist (Windows) no lock is taken.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _read_state(path: Path):

@@ -36,6 +36,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from brainalign.backend import get_backend
 from brainalign.errors import InputError
@@ -211,6 +212,13 @@ def _block_size(block_size, n, r, n_cand, n_val, memory_budget, loo=False):
 # decompositions
 
 
+def _eigh(M):
+    """Symmetric eigendecomposition on one BLAS thread: the r × r problems here are small, and
+    multithreaded LAPACK (OpenBLAS dsyevd) is up to 100× slower on a busy machine."""
+    with threadpool_limits(1, user_api="blas"):
+        return np.linalg.eigh(M)
+
+
 def _gram(A, Bm=None, f64=True):
     """``AᵀB`` in float64 (exact enough for eigh)."""
     if f64:
@@ -250,7 +258,7 @@ class _Decomposition:
                 G_va = _gram(Xva, f64=f64)
                 Gtr = G_all - G_va
             Gtr -= self.n_tr * np.outer(m_tr, m_tr)
-            lam, V = np.linalg.eigh(Gtr)
+            lam, V = _eigh(Gtr)
             lam = np.clip(lam, 0, None)
             self.tol = lam.max(initial=0) * (1e-10 if f64 else 1e-6)
             self.lam_np = lam
@@ -269,7 +277,7 @@ class _Decomposition:
             if centre:
                 rm = Ktt.mean(0)
                 Ktt = Ktt - rm[None, :] - rm[:, None] + rm.mean()
-            lam, U = np.linalg.eigh(Ktt)
+            lam, U = _eigh(Ktt)
             lam = np.clip(lam, 0, None)
             self.tol = lam.max(initial=0) * (1e-10 if f64 else 1e-6)
             keep = lam > self.tol

@@ -225,7 +225,9 @@ def _verify_folder(folder: Path, expected: str | None) -> str:
         )
     if recorded is None:
         with contextlib.suppress(OSError):
-            rp = folder / _MARKER if os.access(folder, os.W_OK) else record_paths[1]
+            # never write into a user's or an installed package's folder: only our own cache
+            ours = default_cache_dir().resolve() in folder.resolve().parents
+            rp = folder / _MARKER if ours else record_paths[1]
             atomic_write_json(
                 rp,
                 {

@@ -13,6 +13,7 @@ and a killed run keeps every finished task.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import inspect
@@ -133,13 +134,33 @@ def _execute(spec: dict) -> dict:
     fn = _resolve(spec["ref"])
     inputs = {name: cache.load(stage, key) for name, (stage, key) in spec["deps"].items()}
     t0 = time.perf_counter()
-    result = fn(spec["params"], inputs, spec["ctx"])
+    with _threads(spec["ctx"].get("threads", 1)):
+        result = fn(spec["params"], inputs, spec["ctx"])
     if not isinstance(result, dict):
         raise InputError(
             f"stage {spec['stage']!r} returned {type(result).__name__}, expected a dict"
         )
     cache.save(spec["stage"], spec["key"], result)
     return {"key": spec["key"], "seconds": time.perf_counter() - t0, "cached": False}
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """Run with ``n`` BLAS and torch threads, whatever the executor, then restore the settings.
+
+    The thread count changes the summation order of matrix products in the last float bits, so
+    fixing it per task makes serial and parallel runs bit-identical.
+    """
+    import torch  # imported here so a task that imports it later still gets n threads
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=n):
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 def _resolve(ref: str) -> Callable:

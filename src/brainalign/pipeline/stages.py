@@ -251,7 +251,12 @@ def roi_group(params, inputs, ctx):
                     "r_norm": float(r / c) if np.isfinite(c) and c > 0 else np.nan,
                 }
             )
-    df = pd.DataFrame(rows).sort_values(["roi", "model", "subject"]).reset_index(drop=True)
+    df = pd.DataFrame(rows)
+    # seeds of a trained network ("net_mpnet@s3") are averaged per subject before any test, as
+    # the paper averages each subject's correlations over its ten network instances
+    df["model"] = df["model"].str.split("@").str[0]
+    df = df.groupby(["subject", "roi", "model"], as_index=False, sort=False).mean(numeric_only=True)
+    df = df.sort_values(["roi", "model", "subject"]).reset_index(drop=True)
     value = "r_norm" if df["r_norm"].notna().any() else "r"
     group, pairs = [], []
     for roi, d in df.groupby("roi", sort=False):

@@ -83,6 +83,7 @@ def _ctx(cfg: StudyConfig) -> dict:
     return {
         "backend": cfg.compute.backend,
         "device": cfg.compute.device,
+        "threads": cfg.compute.threads_per_task,
         "nsd_cache": str(nsd_cache),
         "work_dir": str(out / "work"),
         "verbose": False,
@@ -179,22 +180,20 @@ def export_results(
     if "roi_group" in plan.groups:
         g = load(plan.groups["roi_group"])
         table = pd.DataFrame(g["table"])
-        # seeds of a trained network are averaged per subject (as the paper averages correlations)
-        table["model"] = table["model"].str.split("@").str[0]
-        table = table.groupby(["subject", "roi", "model"], as_index=False, sort=False).mean(
-            numeric_only=True
-        )
         w.table("roi_rsa", table)
         if table["ceiling"].notna().any():
             w.table("noise_ceiling", table[["subject", "roi", "ceiling"]].drop_duplicates())
         group = pd.DataFrame(g["group"])
-        group["model"] = group["model"].str.split("@").str[0]
-        group = group.groupby(["roi", "model"], as_index=False, sort=False).mean(numeric_only=True)
-        group["rank"] = group.groupby("roi")["mean"].rank(ascending=False, method="min").astype(int)
-        w.table("roi_group", group.sort_values(["roi", "rank"]))
+        group = _order(
+            group.sort_values(["roi", "rank"]), ["roi", "rank", "model", "mean", "sem", "t", "p"]
+        )
+        w.table("roi_group", group)
         pairs = pd.DataFrame(g["pairwise"])
         if len(pairs):
-            w.table("model_comparison", pairs)
+            w.table(
+                "model_comparison",
+                _order(pairs, ["roi", "model_a", "model_b", "mean_diff", "t", "p", "q"]),
+            )
         nets = [m for m in group["model"].unique() if m.startswith("net_") or m in plan.networks]
         if nets:
             zoo = group[group["model"].isin(nets)].sort_values(
@@ -292,6 +291,12 @@ def export_results(
         },
     )
     return truth_rows
+
+
+def _order(df, first):
+    """``df`` with the columns ``first`` (those present) leading."""
+    cols = [c for c in first if c in df.columns]
+    return df[cols + [c for c in df.columns if c not in cols]].reset_index(drop=True)
 
 
 def _ground_truth(plan: Plan, data, group) -> list[dict]:

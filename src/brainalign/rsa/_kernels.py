@@ -18,8 +18,7 @@ The model's ``S_K`` and ``S_KK`` are constants. No n × n matrix is formed per c
 from __future__ import annotations
 
 import contextlib
-
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
@@ -122,6 +121,13 @@ class Ops:
             return self.torch.einsum(spec, *arrays)
         return np.einsum(spec, *arrays)
 
+    def sumsq(self, x, axis):
+        """Sum of squares along ``axis`` without a squared temporary where possible."""
+        if self.is_torch:
+            return self.torch.linalg.vector_norm(x, dim=axis) ** 2
+        x = np.moveaxis(x, axis, -1)
+        return np.einsum("...i,...i->...", x, x)
+
     def sqrt(self, x):
         return self.torch.sqrt(x) if self.is_torch else np.sqrt(x)
 
@@ -155,36 +161,41 @@ class Ops:
         return out
 
 
-def standardise_gathered(ops: Ops, Xg, mask, rtol):
-    """Centre and unit-normalise each row of every centre's patterns.
+def standardise_gathered(ops: Ops, Xg, mask, rtol, zero_padded: bool):
+    """Centre and unit-normalise each row of every centre's patterns, in place.
 
-    ``Xg`` (n, B, w) gathered betas whose padded entries (``mask`` False) hold finite filler
-    values. Statistics use the valid units only; the padded entries of the result are not
-    zero and every later sum is masked, which saves full passes over the batch. A row that is
-    constant over the centre's units (norm below ``rtol`` × its raw norm) becomes zero: its
-    correlation with every other image is taken as 0.
+    ``Xg`` (n, B, w) gathered betas; ``mask`` (B, w) marks the valid units. When
+    ``zero_padded`` the padded slots already hold zeros (they gathered an appended zero
+    column), so plain sums are the valid-unit sums; otherwise masked sums are used. Padded
+    slots are zero in the result. A row that is constant over the centre's units (norm below
+    ``rtol`` × its raw norm) becomes zero: its correlation with every other image is 0.
 
     Returns
     -------
-    Z : (n, B, w) standardised patterns (garbage in the padded entries)
-    maskf : (B, w) float mask
-    q : (n, B) squared row norms of the valid part, 1 or 0
+    Z : (n, B, w) standardised patterns, zero in padded slots (``Xg`` reused)
+    q : (n, B) squared row norms, 1 or 0
     """
     maskf = mask.to(Xg.dtype) if ops.is_torch else mask.astype(Xg.dtype)
     count = ops.sum(maskf, 1)  # (B,)
-    s1 = ops.einsum("nbw,bw->nb", Xg, maskf)
-    s2 = ops.einsum("nbw,nbw,bw->nb", Xg, Xg, maskf)
+    if zero_padded:
+        s1 = ops.sum(Xg, 2)
+        s2 = ops.sumsq(Xg, 2)
+    else:
+        s1 = ops.einsum("nbw,bw->nb", Xg, maskf)
+        s2 = ops.einsum("nbw,nbw,bw->nb", Xg, Xg, maskf)
     mean = s1 / count[None]
     var = s2 - s1 * mean  # Σ (x − mean)² over the valid units
     ok = var > (rtol * rtol) * s2
     scale = ops.where(ok, 1.0 / ops.sqrt(ops.where(ok, var, 1.0)), 0.0)
-    Z = (Xg - mean[..., None]) * scale[..., None]
+    Xg -= mean[..., None]
+    Xg *= scale[..., None]
+    Xg *= maskf[None]
     q = ok.to(Xg.dtype) if ops.is_torch else ok.astype(Xg.dtype)
-    return Z, maskf, q
+    return Xg, q
 
 
-def gram_sq(ops: Ops, Z, maskf):
-    """``‖ZᵀZ‖²_F`` per centre over the valid units, through the smaller Gram matrix."""
+def gram_sq(ops: Ops, Z):
+    """``‖ZᵀZ‖²_F`` per centre for ``Z`` (n, B, w), through the smaller Gram matrix."""
     n, _, w = Z.shape
     if w <= n:
         Zt = ops.permute(Z, (1, 2, 0))  # (B, w, n)
@@ -192,11 +203,10 @@ def gram_sq(ops: Ops, Z, maskf):
             # numpy's stacked matmul is several times faster on contiguous stacks
             Zt = np.ascontiguousarray(Zt)
         G = ops.bmm(Zt, ops.bt(Zt))
-        G = G * (maskf[:, :, None] * maskf[:, None, :])
     else:
-        Zb = ops.permute(Z * maskf[None], (1, 0, 2))  # (B, n, w)
+        Zb = ops.permute(Z, (1, 0, 2))  # (B, n, w)
         G = ops.bmm(Zb, ops.bt(Zb))
-    return ops.sum(ops.sum(G * G, 2), 1)
+    return ops.sumsq(G.reshape(G.shape[0], -1), 1)
 
 
 @dataclass
@@ -212,6 +222,34 @@ class BlockModels:
     var_K: np.ndarray  # (M,) float64
     diag_is_one: np.ndarray  # (M,) bool: K_ii = 1 (features) or 0 (RDMs)
     condensed: np.ndarray  # (M, N) float64 model RDMs (dissimilarities), for the materialised path
+    sources: list = field(default_factory=list)  # (kind, E_b or condensed sub-RDM) per model
+    k_total: int = 0
+    _dense: object = None
+
+    def dense(self, ops: Ops):
+        """All models as dense similarities K (M, n_b, n_b), with their diagonals (built once)."""
+        if self._dense is None:
+            n_b = self.rows.size
+            iu, ju = np.triu_indices(n_b, k=1)
+            Ks = []
+            for kind, value in self.sources:
+                if kind == "features":
+                    Ks.append(value @ value.T)
+                else:
+                    K = np.zeros((n_b, n_b))
+                    K[iu, ju] = -value
+                    K[ju, iu] = -value
+                    Ks.append(K)
+            self._dense = ops.asarray(np.stack(Ks).reshape(len(Ks), n_b * n_b))
+        return self._dense
+
+    def use_nspace(self, width: int) -> bool:
+        """Whether the n × n Gram route is cheaper than the v-space route for this width."""
+        n = self.rows.size
+        n_rdm = len(self.rdm_ids)
+        cost_v = n * width * (width + self.k_total + n * n_rdm)
+        cost_n = n * n * width + n * n * len(self.sources)
+        return cost_n < cost_v
 
 
 def condensed_sub(rdm: np.ndarray, n: int, rows: np.ndarray) -> np.ndarray:
@@ -272,29 +310,33 @@ def prepare_block(
                 "is undefined; check the model features"
             )
     rdm_K = ops.asarray(np.stack(Ks)) if Ks else None
-    return BlockModels(rows, factors, fids, rdm_K, rids, S_K, var_K, diag1, condensed)
+    sources = [
+        (kind, value[rows] if kind == "features" else condensed[m])
+        for m, (kind, value) in enumerate(models)
+    ]
+    k_total = sum(int(F.shape[0]) for F in factors)
+    return BlockModels(
+        rows, factors, fids, rdm_K, rids, S_K, var_K, diag1, condensed, sources, k_total
+    )
 
 
-def rdm_free_pearson(ops: Ops, Z, maskf, q, block: BlockModels):
+def rdm_free_pearson(ops: Ops, Z, q, block: BlockModels):
     """Pearson r (M, B) between each centre's brain RDM and each model, without RDMs."""
     n, B, w = Z.shape
     N = n * (n - 1) / 2
-    colsum = ops.sum(Z, 0) * maskf  # (B, w): 1ᵀZ
-    s1 = ops.to_numpy(ops.sum(colsum * colsum, 1))
+    s1 = ops.to_numpy(ops.sumsq(ops.sum(Z, 0), 1))  # ‖1ᵀZ‖²
     sq = ops.to_numpy(ops.sum(q, 0))  # Σ‖zᵢ‖² = Σ‖zᵢ‖⁴, since ‖zᵢ‖² is 1 or 0
     S_g = (s1 - sq) / 2
-    S_gg = (ops.to_numpy(gram_sq(ops, Z, maskf)) - sq) / 2
-    M = block.S_K.size
-    S_gK = np.zeros((M, B))
-    Zf = Z.reshape(n, B * w)
-    for FT, m in zip(block.feature_factors, block.feature_ids, strict=True):
-        P = (FT @ Zf).reshape(FT.shape[0], B, w)  # (k, B, w)
-        T = ops.to_numpy(ops.sum(ops.einsum("kbw,kbw->bw", P, P) * maskf, 1))
-        S_gK[m] = (T - sq) / 2
-    if block.rdm_K is not None:
-        KZ = (block.rdm_K @ Zf).reshape(-1, n, B, w)  # (M_r, n, B, w)
-        T = ops.einsum("mnbw,nbw,bw->mb", KZ, Z, maskf)
-        S_gK[block.rdm_ids] = ops.to_numpy(T) / 2
+    if block.use_nspace(w):
+        # wide centres (v > n): one n × n Gram per centre serves every sum
+        Zb = ops.permute(Z, (1, 0, 2))  # (B, n, w)
+        G = ops.bmm(Zb, ops.bt(Zb)).reshape(B, n * n)
+        S_gg = (ops.to_numpy(ops.sumsq(G, 1)) - sq) / 2
+        T = ops.to_numpy(G @ ops.bt(block.dense(ops))).T  # (M, B): tr(G K)
+        S_gK = (T - np.outer(block.diag_is_one, sq)) / 2
+    else:
+        S_gg = (ops.to_numpy(gram_sq(ops, Z)) - sq) / 2
+        S_gK = _vspace_cross(ops, Z, sq, block)
     mean_g = S_g / N
     var_g = S_gg / N - mean_g**2
     cov = S_gK / N - np.outer(block.S_K / N, mean_g)
@@ -304,10 +346,26 @@ def rdm_free_pearson(ops: Ops, Z, maskf, q, block: BlockModels):
     return np.clip(r, -1.0, 1.0)
 
 
-def materialised_compare(ops: Ops, Z, maskf, block: BlockModels, method: str):
+def _vspace_cross(ops: Ops, Z, sq, block: BlockModels):
+    """S_gK (M, B) through ‖FᵀZ‖² (features) and Σ Z ∘ KZ (given RDMs)."""
+    n, B, w = Z.shape
+    S_gK = np.zeros((block.S_K.size, B))
+    Zf = Z.reshape(n, B * w)
+    for FT, m in zip(block.feature_factors, block.feature_ids, strict=True):
+        P = (FT @ Zf).reshape(FT.shape[0], B, w)  # (k, B, w)
+        T = ops.to_numpy(ops.sum(ops.sumsq(P, 0), 1))
+        S_gK[m] = (T - sq) / 2
+    if block.rdm_K is not None:
+        KZ = (block.rdm_K @ Zf).reshape(-1, n, B, w)  # (M_r, n, B, w)
+        T = ops.sum(ops.sum(KZ * Z[None], 3), 1)
+        S_gK[block.rdm_ids] = ops.to_numpy(T) / 2
+    return S_gK
+
+
+def materialised_compare(ops: Ops, Z, block: BlockModels, method: str):
     """Similarity (M, B) from each centre's materialised brain RDM (B, N)."""
     n, B, w = Z.shape
-    Zb = ops.permute(Z * maskf[None], (1, 0, 2))
+    Zb = ops.permute(Z, (1, 0, 2))
     G = ops.bmm(Zb, ops.bt(Zb))  # (B, n, n)
     iu, ju = np.triu_indices(n, k=1)
     flat = ops.asindex(iu * n + ju)

@@ -43,9 +43,11 @@ def finite_units(betas: np.ndarray, chunk: int = 4096) -> np.ndarray:
     return valid
 
 
-def _auto_batch(n_gather, n_block, width, k_total, n_rdm, materialised, itemsize, budget):
+def _auto_batch(
+    n_gather, n_block, width, k_total, n_rdm, materialised, itemsize, budget, block=None
+):
     per = itemsize * width * (3 * n_gather + 2 * n_block + k_total + 2 * n_rdm * n_block)
-    if materialised:
+    if materialised or (block is not None and block.use_nspace(width)):
         per += itemsize * 3 * n_block * n_block
     return int(np.clip(budget // max(per, 1), 1, 8192))
 
@@ -66,6 +68,7 @@ def searchlight(
     min_units: int = 2,
     memory_budget: int = 256 << 20,
     chunk_size: int = 4096,
+    zero_pad_limit: int = 4 << 30,
     verbose=None,
 ) -> np.ndarray:
     """RSA at every searchlight centre for every model.
@@ -190,9 +193,17 @@ def searchlight(
             ckpt / "manifest.json", {"key": key, "models": names, "n_centres": n_centres}
         )
 
-    X = ops.asarray(betas)
-    # padded slots gather a finite unit and are masked out of every sum
-    pad_unit = int(np.argmax(valid)) if valid.any() else 0
+    # padded slots gather an appended zero column, which keeps every sum a plain sum; for
+    # betas too large to copy they gather a finite unit and the sums are masked instead
+    zero_padded = betas.nbytes * np.dtype(dtype).itemsize / betas.itemsize <= zero_pad_limit
+    if zero_padded:
+        X = ops.asarray(
+            np.concatenate([np.asarray(betas, dtype=dtype), np.zeros((n_images, 1), dtype)], 1)
+        )
+        pad_unit = n_units
+    else:
+        X = ops.asarray(betas)
+        pad_unit = int(np.argmax(valid)) if valid.any() else 0
     rtol = 1e-5 if dtype == np.float32 else 1e-10
     k_total = sum(int(F.shape[0]) for F in blocks[0].feature_factors)
     n_rdm = sum(1 for kind, _ in parsed if kind == "rdm")
@@ -220,6 +231,7 @@ def searchlight(
                     materialised,
                     dtype.itemsize,
                     memory_budget,
+                    blocks[0],
                 )
                 last = chunk_ids[min(pos + bsz, chunk_ids.size) - 1]
                 bsz = min(
@@ -233,6 +245,7 @@ def searchlight(
                         materialised,
                         dtype.itemsize,
                         memory_budget,
+                        blocks[0],
                     ),
                 )
             else:
@@ -243,8 +256,8 @@ def searchlight(
                     )
             ids = chunk_ids[pos : pos + bsz]
             idx, mask = nb.padded(ids, fill=pad_unit)
-            Z, maskf, q = standardise_gathered(
-                ops, ops.take_cols(X, ops.asindex(idx)), ops.asmask(mask), rtol
+            Z, q = standardise_gathered(
+                ops, ops.take_cols(X, ops.asindex(idx)), ops.asmask(mask), rtol, zero_padded
             )
             acc = np.zeros((len(parsed), ids.size))
             for block in blocks:
@@ -254,9 +267,9 @@ def searchlight(
                     rows = ops.asindex(block.rows)
                     Zb, qb = ops.take_rows(Z, rows), ops.take_rows(q, rows)
                 if materialised:
-                    acc += materialised_compare(ops, Zb, maskf, block, method)
+                    acc += materialised_compare(ops, Zb, block, method)
                 else:
-                    acc += rdm_free_pearson(ops, Zb, maskf, qb, block)
+                    acc += rdm_free_pearson(ops, Zb, qb, block)
             res[:, pos : pos + ids.size] = acc / len(blocks)
             pos += ids.size
             bar.update(ids.size)
