@@ -17,7 +17,6 @@ from brainalign.features import (
     embed_texts,
     mpnet_folder,
 )
-from brainalign.features.cache import text_keys
 
 
 @pytest.fixture(scope="session")
@@ -148,29 +147,6 @@ def test_length_batches_bound_padding(mpnet, monkeypatch):
     for b in batches:
         assert lengths[b].max() * len(b) <= 1.1 * lengths[b].sum()
     assert len(batches) < len(set(lengths.tolist()))  # near lengths merged
-
-
-def test_embedding_store_interrupted_and_concurrent_writers(tmp_path):
-    rng = np.random.default_rng(0)
-    a = EmbeddingStore("toy@1", 4, root=tmp_path)
-    b = EmbeddingStore("toy@1", 4, root=tmp_path)  # a second process, in effect
-    ka, kb = text_keys(["x", "y"]), text_keys(["z"])
-    va, vb = rng.random((2, 4), dtype=np.float32), rng.random((1, 4), dtype=np.float32)
-    a.add(ka, va)
-    b.add(kb, vb)
-    # a killed writer leaves vectors without their keys file: ignored
-    np.save(a.path / "999-killed.vecs.npy", np.ones((3, 4), np.float32))
-    got, found = a.lookup(text_keys(["x", "z", "w"]))
-    assert found.tolist() == [True, True, False]
-    np.testing.assert_array_equal(got[0], va[0])
-    np.testing.assert_array_equal(got[1], vb[0])
-    a.merge()
-    assert len(list(a.path.glob("*.keys.npy"))) == 1
-    got, found = b.lookup(text_keys(["y", "z"]))
-    assert found.all()
-    np.testing.assert_array_equal(got, np.stack([va[1], vb[0]]))
-    other = EmbeddingStore("toy@2", 4, root=tmp_path)  # another model never sees these rows
-    assert not other.lookup(ka)[1].any()
 
 
 def test_embed_texts_resumes_in_chunks(mpnet, monkeypatch, tmp_path):

@@ -22,6 +22,15 @@ NET_KW = {"width": 1 / 8, "timesteps": 2, "image_size": IMAGE_SIZE}
 TRAIN_KW = {"epochs": 15, "batch_size": 24, "lr": 3e-3, "random_state": 0}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on shared, loaded cores OpenMP spin-waiting costs ~10× the CPU time."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_net(n_outputs: int, seed: int = 0) -> BLTNet:
     torch.manual_seed(seed)
     return BLTNet(n_outputs, **NET_KW)

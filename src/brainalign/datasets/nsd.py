@@ -208,7 +208,12 @@ def read_shared_ids(root) -> np.ndarray:
 
 
 def special_ids(root, subjects=None) -> np.ndarray:
-    """Shared images seen 3 times by every subject present (NSD's "special 515"), ascending."""
+    """Shared images seen 3 times by every subject present (NSD's "special 515"), ascending.
+
+    "Present" = subjects with a ``responses.tsv`` under ``root`` (or ``subjects``). With all 8
+    NSD subjects this is the paper's 515-image test set; a download holding only some subjects
+    gives the set for those subjects.
+    """
     root = _check_root(root)
     shared = read_shared_ids(root)
     subjects = list_subjects(root) if subjects is None else list(subjects)

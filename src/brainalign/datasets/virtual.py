@@ -22,6 +22,13 @@ with NSD's names, formats, shapes and id conventions (see ``docs/nsd_layout.md``
   ``nsddata/stimuli/nsd/shared1000/sharedKKKK_nsdIIIII.png``;
 - ``virtual_truth.json`` / ``virtual_truth.npz``: what was planted.
 
+Design as in NSD: one ``masterordering`` of 10k indices (each 3 times) common to all subjects,
+``subjectim`` mapping each subject's 10k indices to images (the first ``n_shared`` are the shared
+images, the rest the subject's own, in a random order per subject), so every subject sees its
+own random sequence of images while the shared images sit at the same trials for everyone;
+subjects with fewer sessions stop early in the same sequence, so some shared images are not
+seen 3 times by them (NSD's special-515 mechanism). Repetitions follow NSD-like spacing.
+
 The planted truth: each streams-like ROI responds with a weighted sum of one generating
 representation of the scene (early: ``lowlevel``, ventral: ``objects``, lateral: ``events``,
 parietal: ``layout``, mid-regions: mixtures with ``lowlevel``), through voxel weights that are
@@ -475,7 +482,7 @@ def _build(
     verbose,
 ):
     seeds = np.random.SeedSequence(random_state).spawn(8)
-    rng_design, rng_anat, rng_truth, rng_behav, rng_noise_root, rng_misc, _, _ = (
+    rng_design, rng_anat, rng_truth, rng_behav, _, rng_misc, _, _ = (
         np.random.default_rng(s) for s in seeds
     )
     n_per = n_shared + n_unique
@@ -536,7 +543,7 @@ def _build(
         table = _responses_table(s, pool_ids[pool_idx] + 1, k10, session_size, runs, rng_behav)
         _write_table(out / "nsddata" / "ppdata" / _subj(s) / "behav" / "responses.tsv", table, "\t")
         # CSV rep columns: 1-based trial numbers of each presentation, chronological
-        ids_seen, first_pos = np.unique(pool_idx, return_index=True)
+        ids_seen = np.unique(pool_idx)
         rep_cols = np.zeros((len(ids_seen), 3), dtype=np.int64)
         for j, p in enumerate(ids_seen):
             t = np.flatnonzero(pool_idx == p)[:3] + 1

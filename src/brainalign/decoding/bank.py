@@ -472,39 +472,100 @@ def _search_f32(bank, q, k, excl, block_size, dev):
     return best_s, best_i
 
 
+def _bf16_error(c, a, u=_BF16_U):
+    """Upper bound of |bf16 score − exact score| for bf16 scores ``c``: ``a`` bounds the input
+    rounding and float32 accumulation ((2u + u²)·‖q‖·‖e‖ + d·2⁻²³·‖q‖·‖e‖), and the bf16 output
+    rounding adds u·|exact| ≤ u·|c| / (1 − u)."""
+    return a + c.abs() * (u / (1 - u))
+
+
 def _search_bf16(bank, q, k, excl, block_size, dev):
+    """bf16 candidates per block, then exact float32 re-scoring (see :func:`search_embeddings`)."""
     import torch
 
     n, d = bank.shape
-    kc = max(8 * k, 64)  # candidates kept per query
+    m = q.shape[0]
+    kc = max(8 * k, 64)  # candidates kept per query and block
+    max_row_norm = 1.001  # bank rows are unit norm (float16 storage rounds within 1e-3)
+    a = ((2 * _BF16_U + _BF16_U**2) + d * 2.0**-23) * q.norm(dim=1, keepdim=True) * max_row_norm
     qb = q.to(torch.bfloat16)
-    best_s = best_i = None
+    pool_c, pool_i, block_floor = [], [], []
     for start, E in _blocks(bank, block_size, dev, torch.bfloat16):
         S = qb @ E.T
         if excl is not None:
             S.masked_fill_(excl[start : start + E.shape[0]][None, :], float("-inf"))
-        s, i = torch.topk(S, min(kc, E.shape[0]), dim=1)
-        best_s, best_i = _merge(best_s, best_i, s.float(), i + start, min(kc, n))
-    # error bound of a bf16 score (inputs rounded, bf16 output, fp32 accumulation), per query
-    max_row_norm = 1.001  # bank rows are unit norm (float16 storage rounds within 1e-3)
-    eps = (4 * _BF16_U + d * 2.0**-22) * q.norm(dim=1) * max_row_norm
-    kth = best_s[:, k - 1]
-    window = kth - 2 * eps
-    # candidates: every kept item at or above the window; rescore them exactly in float32
-    cand = best_i.clone()
-    cand[best_s < window[:, None]] = -1
-    flat = cand.clamp(min=0).cpu().numpy()
-    rows = torch.from_numpy(np.asarray(bank[np.unique(flat)]).astype(np.float32, copy=False)).to(q.device)
-    uniq = np.unique(flat)
-    pos = torch.as_tensor(np.searchsorted(uniq, flat), device=q.device)
-    exact = (rows[pos] * q[:, None, :]).sum(-1)
-    exact = exact.masked_fill(cand < 0, float("-inf"))
-    top_s, p = torch.topk(exact, k, dim=1)
-    top_i = torch.gather(best_i, 1, p)
-    # queries whose kept list may be truncated inside the window: exact float32 rescan
-    redo = torch.nonzero(best_s[:, -1] >= window).flatten()
-    if len(redo) and best_s.shape[1] < n:
-        s2, i2 = _search_f32(bank, q[redo], k, excl, 65536, q.device)
-        top_s[redo] = s2
-        top_i[redo] = i2
+        kk = min(kc, E.shape[0])
+        c, i = torch.topk(S, kk, dim=1)
+        c = c.float()
+        pool_c.append(c)
+        pool_i.append(i + start)
+        # the best score this block did NOT keep is at most its kk-th kept one
+        block_floor.append(c[:, -1] if kk < E.shape[0] else torch.full((m,), float("-inf"), device=q.device))
+    C = torch.cat(pool_c, 1)
+    idx = torch.cat(pool_i, 1)
+    err = _bf16_error(C, a)
+    # L: a proven lower bound of the k-th best exact score
+    L = torch.topk(C - err, k, dim=1).values[:, -1]
+    cand = (C + err) >= L[:, None]
+    # blocks whose dropped items might still reach L are searched exactly for those queries
+    floors = torch.stack(block_floor, 1)
+    incomplete = (floors + _bf16_error(floors, a)) >= L[:, None]
+    top_s = torch.empty((m, k), device=q.device)
+    top_i = torch.empty((m, k), dtype=torch.int64, device=q.device)
+    chunk = 64
+    for q0 in range(0, m, chunk):
+        sl = slice(q0, min(q0 + chunk, m))
+        cm = cand[sl]
+        width = int(cm.sum(1).max())
+        order = torch.argsort(cm.to(torch.int8), dim=1, descending=True, stable=True)[:, :width]
+        ci = torch.gather(idx[sl], 1, order)
+        valid = torch.gather(cm, 1, order)
+        flat = ci[valid].cpu().numpy()
+        uniq, inv = np.unique(flat, return_inverse=True)
+        rows = torch.from_numpy(np.asarray(bank[uniq], dtype=np.float32)).to(q.device)
+        pos = torch.zeros_like(ci)
+        pos[valid] = torch.as_tensor(inv, device=q.device)
+        exact = torch.bmm(rows[pos], q[sl][:, :, None])[:, :, 0]
+        exact = exact.masked_fill(~valid, float("-inf"))
+        s_, p_ = torch.topk(exact, min(k, width), dim=1)
+        if width < k:  # cannot happen unless the bank is tiny; pad from the pool
+            s_ = torch.cat([s_, torch.full((s_.shape[0], k - width), float("-inf"), device=q.device)], 1)
+            p_ = torch.cat([p_, torch.zeros((p_.shape[0], k - width), dtype=torch.int64, device=q.device)], 1)
+        top_s[sl] = s_
+        top_i[sl] = torch.gather(ci, 1, p_)
+    redo_q, redo_b = torch.nonzero(incomplete, as_tuple=True)
+    if len(redo_q):
+        for b in torch.unique(redo_b).tolist():
+            qs = redo_q[redo_b == b]
+            start = b * block_size
+            E = torch.from_numpy(np.asarray(bank[start : start + block_size], dtype=np.float32)).to(q.device)
+            S = q[qs] @ E.T
+            if excl is not None:
+                S.masked_fill_(excl[start : start + E.shape[0]][None, :], float("-inf"))
+            s2, i2 = torch.topk(S, min(k, E.shape[0]), dim=1)
+            top_s[qs], top_i[qs] = _merge_unique(top_s[qs], top_i[qs], s2, i2 + start, k)
     return top_s, top_i
+
+
+def _merge_unique(s1, i1, s2, i2, k):
+    """Merge two top-k lists that may share items (keep each index once)."""
+    import torch
+
+    cat_s = torch.cat([s1, s2], 1)
+    cat_i = torch.cat([i1, i2], 1)
+    order = torch.argsort(cat_s, dim=1, descending=True, stable=True)
+    cat_s = torch.gather(cat_s, 1, order)
+    cat_i = torch.gather(cat_i, 1, order)
+    out_s = torch.empty((s1.shape[0], k), dtype=s1.dtype, device=s1.device)
+    out_i = torch.empty((s1.shape[0], k), dtype=i1.dtype, device=i1.device)
+    for r in range(cat_s.shape[0]):
+        seen, ks = [], []
+        for val, ix in zip(cat_s[r].tolist(), cat_i[r].tolist(), strict=True):
+            if ix not in seen:
+                seen.append(ix)
+                ks.append(val)
+            if len(seen) == k:
+                break
+        out_s[r] = torch.tensor(ks, dtype=s1.dtype)
+        out_i[r] = torch.tensor(seen, dtype=i1.dtype)
+    return out_s, out_i

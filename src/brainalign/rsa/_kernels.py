@@ -46,10 +46,12 @@ class Ops:
         self.backend = backend
         self.is_torch = backend.name == "torch"
         self.np_dtype = np.dtype(dtype)
+        self.f64 = np.float64
         if self.is_torch:
             import torch
 
             self.torch = torch
+            self.f64 = torch.float64
             self.dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[
                 self.np_dtype
             ]
@@ -226,8 +228,8 @@ class BlockModels:
     k_total: int = 0
     _dense: object = None
 
-    def dense(self, ops: Ops):
-        """All models as dense similarities K (M, n_b, n_b), with their diagonals (built once)."""
+    def dense(self, ops: Ops, dtype=None):
+        """All models as dense similarities K (M, n_b²), with their diagonals (built once)."""
         if self._dense is None:
             n_b = self.rows.size
             iu, ju = np.triu_indices(n_b, k=1)
@@ -240,7 +242,7 @@ class BlockModels:
                     K[iu, ju] = -value
                     K[ju, iu] = -value
                     Ks.append(K)
-            self._dense = ops.asarray(np.stack(Ks).reshape(len(Ks), n_b * n_b))
+            self._dense = ops.asarray(np.stack(Ks).reshape(len(Ks), n_b * n_b), dtype=dtype)
         return self._dense
 
     def use_nspace(self, width: int) -> bool:
@@ -331,8 +333,10 @@ def rdm_free_pearson(ops: Ops, Z, q, block: BlockModels):
         # wide centres (v > n): one n × n Gram per centre serves every sum
         Zb = ops.permute(Z, (1, 0, 2))  # (B, n, w)
         G = ops.bmm(Zb, ops.bt(Zb)).reshape(B, n * n)
+        # n² terms per centre: accumulate the two reductions in float64 (a memory-bound pass)
+        G = ops.asarray(G, dtype=ops.f64)
         S_gg = (ops.to_numpy(ops.sumsq(G, 1)) - sq) / 2
-        T = ops.to_numpy(G @ ops.bt(block.dense(ops))).T  # (M, B): tr(G K)
+        T = ops.to_numpy(G @ ops.bt(block.dense(ops, ops.f64))).T  # (M, B): tr(G K)
         S_gK = (T - np.outer(block.diag_is_one, sq)) / 2
     else:
         S_gg = (ops.to_numpy(gram_sq(ops, Z)) - sq) / 2
