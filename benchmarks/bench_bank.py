@@ -100,7 +100,20 @@ def run(method, bank, qpath, folder, k, env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
     out = Path(folder) / f"{method.replace(':', '_')}.npz"
     proc = subprocess.run(
-        [sys.executable, __file__, "--worker", method, "--bank", str(bank), "--queries-file", str(qpath), "--out", str(out), "-k", str(k)],
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            method,
+            "--bank",
+            str(bank),
+            "--queries-file",
+            str(qpath),
+            "--out",
+            str(out),
+            "-k",
+            str(k),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -116,7 +129,9 @@ def run(method, bank, qpath, folder, k, env_extra=None):
 
 def main():
     global args_queries
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--d", type=int, default=768)
     ap.add_argument("--queries", type=int, default=1000)
@@ -137,8 +152,10 @@ def main():
         Q = make_bank(bank, a.n, a.d)
         qpath = Path(folder) / "q.npy"
         np.save(qpath, Q)
-        print(f"bank {a.n} × {a.d} float32 ({bank.stat().st_size / 1e9:.1f} GB) made in {time.perf_counter() - t0:.0f} s; "
-              f"{a.queries} queries, exact top-{a.k}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(
+            f"bank {a.n} × {a.d} float32 ({bank.stat().st_size / 1e9:.1f} GB) made in {time.perf_counter() - t0:.0f} s; "
+            f"{a.queries} queries, exact top-{a.k}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
         plan = [
             ("brainalign:bf16", None),
             ("brainalign:float32", None),
@@ -149,20 +166,26 @@ def main():
         ]
         results = {}
         for method, env in plan:
-            r = run("faiss" if method.startswith("faiss") else method, bank, qpath, folder, a.k, env)
+            r = run(
+                "faiss" if method.startswith("faiss") else method, bank, qpath, folder, a.k, env
+            )
             if r is None:
                 continue
             results[method] = r
             print(f"  {method:20s} {r['time_s']:8.2f} s  {r['qps']:8.1f} queries/s", flush=True)
         ref = results.get("torch") or results.get("brainalign:float32")
-        best_peer = max((r["qps"] for m, r in results.items() if not m.startswith("brainalign")), default=None)
+        best_peer = max(
+            (r["qps"] for m, r in results.items() if not m.startswith("brainalign")), default=None
+        )
         summary = {}
         for m in ("brainalign:bf16", "brainalign:float32"):
             if m in results and best_peer:
                 summary[f"{m} / fastest peer (qps ratio)"] = results[m]["qps"] / best_peer
         for m, r in results.items():
             if ref is not None:
-                summary[f"top1 identical to torch: {m}"] = float((r["idx"][:, 0] == ref["idx"][:, 0]).mean())
+                summary[f"top1 identical to torch: {m}"] = float(
+                    (r["idx"][:, 0] == ref["idx"][:, 0]).mean()
+                )
                 summary[f"top5 identical to torch: {m}"] = float((r["idx"] == ref["idx"]).mean())
         # float16 bank: same search on a float16 copy
         E = np.load(bank, mmap_mode="r")
@@ -175,9 +198,15 @@ def main():
         bank.unlink()  # keep one copy
         r16 = run("brainalign:bf16", bank16, qpath, folder, a.k)
         if r16 is not None and ref is not None:
-            print(f"  {'float16 bank (bf16)':20s} {r16['time_s']:8.2f} s  {r16['qps']:8.1f} queries/s")
-            summary["float16 bank: max |score − float32 score|"] = float(np.abs(r16["scores"] - ref["scores"]).max())
-            summary["float16 bank: top1 identical"] = float((r16["idx"][:, 0] == ref["idx"][:, 0]).mean())
+            print(
+                f"  {'float16 bank (bf16)':20s} {r16['time_s']:8.2f} s  {r16['qps']:8.1f} queries/s"
+            )
+            summary["float16 bank: max |score − float32 score|"] = float(
+                np.abs(r16["scores"] - ref["scores"]).max()
+            )
+            summary["float16 bank: top1 identical"] = float(
+                (r16["idx"][:, 0] == ref["idx"][:, 0]).mean()
+            )
             results["brainalign:bf16 (float16 bank)"] = r16
         print("\nsummary:")
         for kk, v in summary.items():
@@ -185,7 +214,13 @@ def main():
         if a.json:
             Path(a.json).write_text(
                 json.dumps(
-                    {"results": {m: {kk: vv for kk, vv in r.items() if kk not in ("scores", "idx")} for m, r in results.items()}, "summary": summary},
+                    {
+                        "results": {
+                            m: {kk: vv for kk, vv in r.items() if kk not in ("scores", "idx")}
+                            for m, r in results.items()
+                        },
+                        "summary": summary,
+                    },
                     indent=2,
                 )
             )

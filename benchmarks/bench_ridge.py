@@ -64,7 +64,9 @@ def worker(args):
 
         _, backend, cv = args.worker.split(":")
         cv = int(cv) if cv.isdigit() else cv
-        res = ridge_cv(X, Y, alphas, cv=cv, backend=backend, device="cpu" if backend == "torch" else None)
+        res = ridge_cv(
+            X, Y, alphas, cv=cv, backend=backend, device="cpu" if backend == "torch" else None
+        )
         elapsed = time.perf_counter() - t0
         chosen = res.alphas
         pred = res.predict(X_test[:, :])
@@ -88,19 +90,33 @@ def worker(args):
     else:
         raise SystemExit(f"unknown worker {args.worker}")
     peak = rss_mb()
-    np.save(Path(args.out) / f"{args.worker.replace(':', '_')}_{args.targets}_alphas.npy", out["alphas"])
+    np.save(
+        Path(args.out) / f"{args.worker.replace(':', '_')}_{args.targets}_alphas.npy", out["alphas"]
+    )
     check = None
     if "pred" in out:
         from sklearn.linear_model import Ridge
 
         k = min(args.check_targets, args.targets)
         cols = np.linspace(0, args.targets - 1, k).astype(int)
-        ref = Ridge(alpha=out["alphas"][cols]).fit(X.astype(np.float64), Y[:, cols].astype(np.float64))
+        ref = Ridge(alpha=out["alphas"][cols]).fit(
+            X.astype(np.float64), Y[:, cols].astype(np.float64)
+        )
         R = ref.predict(X_test.astype(np.float64))
         P = out["pred"][:, cols].astype(np.float64)
         rel = np.linalg.norm(P - R, axis=0) / np.linalg.norm(R, axis=0)
         check = float(rel.max())
-    print(json.dumps({"method": args.worker, "time_s": elapsed, "peak_rss_mb": peak, "data_rss_mb": base, "pred_rel_err": check}))
+    print(
+        json.dumps(
+            {
+                "method": args.worker,
+                "time_s": elapsed,
+                "peak_rss_mb": peak,
+                "data_rss_mb": base,
+                "pred_rel_err": check,
+            }
+        )
+    )
 
 
 def run(method, targets, args, out):
@@ -134,18 +150,26 @@ def run(method, targets, args, out):
     res["targets"] = targets
     print(
         f"  {method:22s} {targets:6d} targets  {res['time_s']:8.2f} s   peak {res['peak_rss_mb'] - res['data_rss_mb']:7.0f} MB over data"
-        + (f"   pred rel err vs sklearn Ridge {res['pred_rel_err']:.1e}" if res.get("pred_rel_err") is not None else ""),
+        + (
+            f"   pred rel err vs sklearn Ridge {res['pred_rel_err']:.1e}"
+            if res.get("pred_rel_err") is not None
+            else ""
+        ),
         flush=True,
     )
     return res
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=9000)
     ap.add_argument("--p", type=int, default=768)
     ap.add_argument("--targets", type=int, default=10000)
-    ap.add_argument("--peer-targets", type=int, default=None, help="targets for the peers (default: --targets)")
+    ap.add_argument(
+        "--peer-targets", type=int, default=None, help="targets for the peers (default: --targets)"
+    )
     ap.add_argument("--alphas", type=int, default=10)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--check-targets", type=int, default=200)
@@ -161,8 +185,12 @@ def main():
     peer_t = args.peer_targets or args.targets
     skip = set(filter(None, args.skip.split(",")))
     results = []
-    print(f"ridge per-target CV: X {args.n} × {args.p}, {args.targets} targets, {args.alphas} alphas, {args.folds} folds")
-    print(f"(peers on {peer_t} targets; machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+    print(
+        f"ridge per-target CV: X {args.n} × {args.p}, {args.targets} targets, {args.alphas} alphas, {args.folds} folds"
+    )
+    print(
+        f"(peers on {peer_t} targets; machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})"
+    )
     with tempfile.TemporaryDirectory() as out:
         plan = [
             ("brainalign:numpy:5", args.targets),
@@ -172,7 +200,10 @@ def main():
             ("brainalign:numpy:loo", args.targets),
             ("brainalign:numpy:gcv", args.targets),
             ("sklearn:loo", peer_t),
-            ("brainalign:numpy:5", max(args.targets // 10, 100)),  # second size for the extrapolation
+            (
+                "brainalign:numpy:5",
+                max(args.targets // 10, 100),
+            ),  # second size for the extrapolation
         ]
         for method, t in plan:
             if method.split(":")[0] in skip or method in skip:
@@ -189,12 +220,25 @@ def main():
             return None if r is None else r["time_s"] / t
 
         summary = {}
-        ba5 = min(filter(None, [per_target("brainalign:numpy:5", args.targets), per_target("brainalign:torch:5", args.targets)]), default=None)
+        ba5 = min(
+            filter(
+                None,
+                [
+                    per_target("brainalign:numpy:5", args.targets),
+                    per_target("brainalign:torch:5", args.targets),
+                ],
+            ),
+            default=None,
+        )
         him = [per_target("himalaya:numpy", peer_t), per_target("himalaya:torch", peer_t)]
         him = [h for h in him if h is not None]
         if ba5 and him:
             summary["kfold_speedup_vs_faster_himalaya"] = min(him) / ba5
-            ref = load("himalaya:torch" if per_target("himalaya:torch", peer_t) == min(him) else "himalaya:numpy")
+            ref = load(
+                "himalaya:torch"
+                if per_target("himalaya:torch", peer_t) == min(him)
+                else "himalaya:numpy"
+            )
             mine = load("brainalign:numpy:5")[: len(ref)]
             summary["kfold_same_alpha_fraction"] = float(np.isclose(mine, ref, rtol=1e-4).mean())
         loo = per_target("brainalign:numpy:loo", args.targets)
@@ -202,10 +246,18 @@ def main():
         sk = per_target("sklearn:loo", peer_t)
         if sk and loo:
             summary["loo_speedup_vs_sklearn"] = sk / loo
-            summary["loo_same_alpha_fraction"] = float(np.isclose(load("brainalign:numpy:loo")[:peer_t], load("sklearn:loo"), rtol=1e-6).mean())
+            summary["loo_same_alpha_fraction"] = float(
+                np.isclose(
+                    load("brainalign:numpy:loo")[:peer_t], load("sklearn:loo"), rtol=1e-6
+                ).mean()
+            )
         if sk and gcv:
             summary["gcv_speedup_vs_sklearn"] = sk / gcv
-            summary["gcv_same_alpha_as_loo_fraction"] = float(np.isclose(load("brainalign:numpy:gcv")[:peer_t], load("sklearn:loo"), rtol=1e-6).mean())
+            summary["gcv_same_alpha_as_loo_fraction"] = float(
+                np.isclose(
+                    load("brainalign:numpy:gcv")[:peer_t], load("sklearn:loo"), rtol=1e-6
+                ).mean()
+            )
         small = max(args.targets // 10, 100)
         a, b = ok.get(("brainalign:numpy:5", small)), ok.get(("brainalign:numpy:5", args.targets))
         if a and b and args.targets > small:
@@ -217,7 +269,9 @@ def main():
         for k, v in summary.items():
             print(f"  {k:42s} {v:.3f}")
         if args.json:
-            Path(args.json).write_text(json.dumps({"results": results, "summary": summary}, indent=2))
+            Path(args.json).write_text(
+                json.dumps({"results": results, "summary": summary}, indent=2)
+            )
 
 
 if __name__ == "__main__":

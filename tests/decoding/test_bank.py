@@ -11,11 +11,15 @@ from brainalign.errors import DataFormatError, InputError, IntegrityError
 
 @pytest.fixture(scope="session")
 def gcc_captions(shared_data):
-    return read_corpus(shared_data / "google_conceptual_captions_val" / "Validation_GCC-1.1.0-Validation.tsv")
+    return read_corpus(
+        shared_data / "google_conceptual_captions_val" / "Validation_GCC-1.1.0-Validation.tsv"
+    )
 
 
 def test_read_corpus_formats(shared_data, tmp_path):
-    gcc = read_corpus(shared_data / "google_conceptual_captions_val" / "Validation_GCC-1.1.0-Validation.tsv")
+    gcc = read_corpus(
+        shared_data / "google_conceptual_captions_val" / "Validation_GCC-1.1.0-Validation.tsv"
+    )
     assert len(gcc) > 15000 and all("\t" not in c and "http" not in c for c in gcc[:100])
     coco = read_corpus(shared_data / "coco_val2017_captions" / "captions_val2017.json")
     assert 24000 < len(coco) <= 25014
@@ -69,7 +73,9 @@ def test_search_equals_brute_force_float16_close(rng):
 def test_bank_refuses_other_encoder_and_corrupt_file(bow_encoder, tmp_path):
     from conftest import BagOfWordsEncoder
 
-    caps = [f"a photo of {w} number {k}" for k, w in enumerate(["dogs", "cats", "cars", "trees"] * 5)]
+    caps = [
+        f"a photo of {w} number {k}" for k, w in enumerate(["dogs", "cats", "cars", "trees"] * 5)
+    ]
     bank = CaptionBank.build(caps, bow_encoder, tmp_path / "b", dtype="float32", chunk_size=7)
     other = BagOfWordsEncoder(dim=32, seed=1)
     with pytest.raises(InputError, match="bank was built with"):

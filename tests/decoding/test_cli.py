@@ -24,8 +24,15 @@ def bow_inputs(virtual_nsd_root, bow_encoder, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli_inputs")
     stim = load_stimuli(virtual_nsd_root, categories=False)
     E = np.stack([bow_encoder.encode(c).mean(0) for c in stim.captions])
-    np.savez(folder / "emb.npz", image_ids=stim.image_ids, embeddings=E, identity=np.array(bow_encoder.identity))
-    CaptionBank.build([c for cs in stim.captions for c in cs], bow_encoder, folder / "bank", dtype="float16")
+    np.savez(
+        folder / "emb.npz",
+        image_ids=stim.image_ids,
+        embeddings=E,
+        identity=np.array(bow_encoder.identity),
+    )
+    CaptionBank.build(
+        [c for cs in stim.captions for c in cs], bow_encoder, folder / "bank", dtype="float16"
+    )
     return folder
 
 
@@ -34,7 +41,9 @@ def test_bank_build_and_search_with_mpnet(app, mpnet, shared_data, tmp_path):
     captions = read_some(shared_data, 40)
     corpus.write_text("\n".join(captions))
     runner = CliRunner()
-    res = runner.invoke(app, ["bank", "build", str(corpus), str(tmp_path / "bank"), "--dtype", "float32"])
+    res = runner.invoke(
+        app, ["bank", "build", str(corpus), str(tmp_path / "bank"), "--dtype", "float32"]
+    )
     assert res.exit_code == 0, res.output
     assert "40 captions" in res.output
     res = runner.invoke(app, ["bank", "search", str(tmp_path / "bank"), captions[7], "-k", "2"])
@@ -45,21 +54,44 @@ def test_bank_build_and_search_with_mpnet(app, mpnet, shared_data, tmp_path):
 def read_some(shared_data, n):
     from brainalign.decoding import read_corpus
 
-    return read_corpus(shared_data / "google_conceptual_captions_val" / "Validation_GCC-1.1.0-Validation.tsv")[:n]
+    return read_corpus(
+        shared_data / "google_conceptual_captions_val" / "Validation_GCC-1.1.0-Validation.tsv"
+    )[:n]
 
 
 def test_decode_and_encode(app, virtual_nsd_root, bow_inputs, tmp_path):
     runner = CliRunner()
     res = runner.invoke(
         app,
-        ["decode", str(virtual_nsd_root), "--out", str(tmp_path / "dec"), "--embeddings", str(bow_inputs / "emb.npz"), "--bank", str(bow_inputs / "bank")],
+        [
+            "decode",
+            str(virtual_nsd_root),
+            "--out",
+            str(tmp_path / "dec"),
+            "--embeddings",
+            str(bow_inputs / "emb.npz"),
+            "--bank",
+            str(bow_inputs / "bank"),
+        ],
     )
     assert res.exit_code == 0, res.output
     summary = json.loads((tmp_path / "dec" / "summary.json").read_text())
     assert summary["identification"]["2"]["top1"] > 0.7
     assert 0 < summary["caption_metrics"]["bleu1"] <= 1 and "cider_d" in summary["human_ceiling"]
     assert (tmp_path / "dec" / "decoded.csv").read_text().count("\n") == summary["n_test"] + 1
-    res = runner.invoke(app, ["encode", str(virtual_nsd_root), "--out", str(tmp_path / "enc"), "--embeddings", str(bow_inputs / "emb.npz"), "--format", "mgh"])
+    res = runner.invoke(
+        app,
+        [
+            "encode",
+            str(virtual_nsd_root),
+            "--out",
+            str(tmp_path / "enc"),
+            "--embeddings",
+            str(bow_inputs / "emb.npz"),
+            "--format",
+            "mgh",
+        ],
+    )
     assert res.exit_code == 0, res.output
     enc = json.loads((tmp_path / "enc" / "subj01_encoding_summary.json").read_text())
     assert enc["roi_mean_r"]["ventral"] > 0.1
@@ -72,7 +104,16 @@ def test_decode_refuses_other_encoders_bank(app, virtual_nsd_root, bow_inputs, t
     np.savez(tmp_path / "other.npz", **z)
     res = CliRunner().invoke(
         app,
-        ["decode", str(virtual_nsd_root), "--out", str(tmp_path / "d"), "--embeddings", str(tmp_path / "other.npz"), "--bank", str(bow_inputs / "bank")],
+        [
+            "decode",
+            str(virtual_nsd_root),
+            "--out",
+            str(tmp_path / "d"),
+            "--embeddings",
+            str(tmp_path / "other.npz"),
+            "--bank",
+            str(bow_inputs / "bank"),
+        ],
     )
     assert res.exit_code != 0
     assert "bank was built with" in str(res.exception)

@@ -18,11 +18,18 @@ def test_sklearn_conformance(estimator, check):
 def test_decoder_many_units_equals_sklearn_and_identifies(rng):
     n, units, dim = 120, 600, 24  # more units than images: the dual (kernel) solver
     E = rng.standard_normal((n, dim)).astype(np.float32)
-    brain = (E @ rng.standard_normal((dim, units)) + 2.0 * rng.standard_normal((n, units))).astype(np.float32)
+    brain = (E @ rng.standard_normal((dim, units)) + 2.0 * rng.standard_normal((n, units))).astype(
+        np.float32
+    )
     dec = EmbeddingDecoder(alphas=np.logspace(0, 5, 6)).fit(brain[:90], E[:90])
     for j in (0, 5):
         ref = Ridge(alpha=dec.alpha_[j]).fit(brain[:90].astype(float), E[:90, j].astype(float))
-        np.testing.assert_allclose(dec.predict(brain[90:])[:, j], ref.predict(brain[90:].astype(float)), rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(
+            dec.predict(brain[90:])[:, j],
+            ref.predict(brain[90:].astype(float)),
+            rtol=1e-3,
+            atol=1e-3,
+        )
     scores = dec.score(brain[90:], E[90:])
     assert scores.shape == (30,) and scores.mean() > 0.5
 

@@ -18,7 +18,14 @@ from brainalign.errors import InputError
 
 
 def test_tokenize():
-    assert tokenize("A dog, running!  On the BEACH.") == ["a", "dog", "running", "on", "the", "beach"]
+    assert tokenize("A dog, running!  On the BEACH.") == [
+        "a",
+        "dog",
+        "running",
+        "on",
+        "the",
+        "beach",
+    ]
 
 
 def test_bleu_hand_computed():
@@ -32,7 +39,9 @@ def test_bleu_hand_computed():
     bp = bleu(["a dog"], [["a dog runs fast", "a big brown dog runs"]])
     assert bp["bleu1"] == pytest.approx(np.exp(1 - 4 / 2))
     # clipping: "the the the" against "the cat" matches only once
-    assert bleu(["the the the"], [["the cat"]])["bleu1"] == pytest.approx(1 / 3)  # longer than the reference: no penalty
+    assert bleu(["the the the"], [["the cat"]])["bleu1"] == pytest.approx(
+        1 / 3
+    )  # longer than the reference: no penalty
 
 
 def test_rouge_l_hand_computed():
@@ -64,7 +73,12 @@ def test_caption_scores_and_human_ceiling():
     perfect = caption_scores([r[0] for r in refs], refs)
     assert perfect["bleu1"] == pytest.approx(1.0) and perfect["rouge_l"] == pytest.approx(1.0)
     ceiling = human_ceiling(refs)
-    manual = np.mean([caption_scores([r[k] for r in refs], [r[:k] + r[k + 1 :] for r in refs])["cider_d"] for k in range(3)])
+    manual = np.mean(
+        [
+            caption_scores([r[k] for r in refs], [r[:k] + r[k + 1 :] for r in refs])["cider_d"]
+            for k in range(3)
+        ]
+    )
     assert ceiling["cider_d"] == pytest.approx(manual)
     assert 0 < ceiling["bleu1"] < 1
     with pytest.raises(InputError, match="at least 2 captions"):
@@ -124,4 +138,6 @@ def test_caption_consistency_every_caption(rng):
 
 def test_prediction_scores(rng):
     a, b = rng.standard_normal((4, 9)), rng.standard_normal((4, 9))
-    np.testing.assert_allclose(prediction_scores(a, b), [np.corrcoef(a[i], b[i])[0, 1] for i in range(4)])
+    np.testing.assert_allclose(
+        prediction_scores(a, b), [np.corrcoef(a[i], b[i])[0, 1] for i in range(4)]
+    )

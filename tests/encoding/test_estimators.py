@@ -25,7 +25,9 @@ def test_encoder_matches_solver_and_sklearn(rng):
     np.testing.assert_array_equal(est.alpha_, res.alphas)
     assert est.coef_.shape == (30, 10) and est.intercept_.shape == (30,)
     ref = Ridge(alpha=est.alpha_[0]).fit(X[:100].astype(float), Y[:100, 0].astype(float))
-    np.testing.assert_allclose(est.predict(X)[:, 0], ref.predict(X.astype(float)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        est.predict(X)[:, 0], ref.predict(X.astype(float)), rtol=1e-4, atol=1e-4
+    )
     r = est.score(X[100:], Y[100:])
     assert r.shape == (30,) and np.all(r > 0.5)
     clone(est)
@@ -47,7 +49,9 @@ def test_encoder_memmap_targets(rng, tmp_path):
     Y.flush()
     Ym = np.load(tmp_path / "y.npy", mmap_mode="r")
     est = RidgeEncoder(block_size=5).fit(X, Ym)
-    np.testing.assert_allclose(est.predict(X), RidgeEncoder().fit(X, np.asarray(Ym)).predict(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        est.predict(X), RidgeEncoder().fit(X, np.asarray(Ym)).predict(X), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_encoder_bad_inputs(rng):

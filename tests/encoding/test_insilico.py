@@ -43,7 +43,9 @@ def test_contrast_recovers_planted_selectivity(rng, bow_encoder):
     fp = res["food-people"]
     assert np.all(fp.mean[10:20] > 0) and np.all(fp.mean[:10] < 0)
     # the statistics are the paired one-sample t-test of the per-subject differences
-    diff = predict_maps(models, sentence_vector("food", bow_encoder)) - predict_maps(models, sentence_vector("people", bow_encoder))
+    diff = predict_maps(models, sentence_vector("food", bow_encoder)) - predict_maps(
+        models, sentence_vector("people", bow_encoder)
+    )
     t, p = stats.ttest_1samp(diff, 0, axis=0)
     np.testing.assert_allclose(fp.t, t, rtol=1e-4)
     np.testing.assert_allclose(fp.p, p, rtol=1e-3, atol=1e-12)

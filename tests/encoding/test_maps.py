@@ -25,7 +25,15 @@ def _subject(rng, n=160, d=16, units=(30, 30), n_shared=40, noise=0.5):
     shared = np.zeros(n, bool)
     shared[:n_shared] = True
     rois = {"signal": np.arange(n_units) >= n_units // 2, "null": np.arange(n_units) < n_units // 2}
-    sub = SubjectResponses(betas=betas, image_ids=np.arange(n), shared=shared, rois=rois, space="fsaverage", subject=1, hemi_sizes=units)
+    sub = SubjectResponses(
+        betas=betas,
+        image_ids=np.arange(n),
+        shared=shared,
+        rois=rois,
+        space="fsaverage",
+        subject=1,
+        hemi_sizes=units,
+    )
     return sub, E
 
 
@@ -78,7 +86,9 @@ def test_interparticipant_agreement_reference(rng):
             if s == 2 and u == 3:
                 assert np.isnan(agr[s, u])
                 continue
-            assert agr[s, u] == pytest.approx(np.corrcoef(clean[s][:, u], others[:, u])[0, 1], abs=1e-6)
+            assert agr[s, u] == pytest.approx(
+                np.corrcoef(clean[s][:, u], others[:, u])[0, 1], abs=1e-6
+            )
     assert np.nanmean(agr) > 0.5
     with pytest.raises(InputError, match="at least 2"):
         interparticipant_agreement(subs[:1])
@@ -91,7 +101,9 @@ def test_agreement_relation_table_and_plot(rng, tmp_path):
     units, summary = agreement_relation(enc, agr, rois)
     assert set(units["roi"]) == {"ventral", "other"}
     row = summary.set_index("roi").loc["ventral"]
-    assert row["n_units"] == 40 and row["slope"] == pytest.approx(np.polyfit(agr[:40], enc[:40], 1)[0])
+    assert row["n_units"] == 40 and row["slope"] == pytest.approx(
+        np.polyfit(agr[:40], enc[:40], 1)[0]
+    )
     ax = plot_agreement_relation(units)
     ax.figure.savefig(tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 0

@@ -7,7 +7,14 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold, ShuffleSplit
 
-from brainalign.encoding import fraction_to_alpha, fracridge_cv, make_folds, pearson_r, ridge_cv, ridge_fit
+from brainalign.encoding import (
+    fracridge_cv,
+    fraction_to_alpha,
+    make_folds,
+    pearson_r,
+    ridge_cv,
+    ridge_fit,
+)
 from brainalign.errors import BrainAlignError, InputError
 
 BACKENDS = ["numpy", "torch"]
@@ -16,7 +23,9 @@ ALPHAS = np.logspace(-1, 4, 8)
 
 def _data(rng, n, p, t, noise=3.0, offset=2.0):
     X = (rng.standard_normal((n, p)) + 1.0).astype(np.float32)
-    Y = (X @ rng.standard_normal((p, t)) * 0.3 + noise * rng.standard_normal((n, t)) + offset).astype(np.float32)
+    Y = (
+        X @ rng.standard_normal((p, t)) * 0.3 + noise * rng.standard_normal((n, t)) + offset
+    ).astype(np.float32)
     return X, Y
 
 
@@ -28,9 +37,15 @@ def test_ridge_fit_equals_sklearn(rng, backend, shape, fit_intercept):
     alphas = np.array([0.1, 1.0, 10.0, 100.0, 1000.0, 3.0])[: shape[2]]
     res = ridge_fit(X, Y, alphas, fit_intercept=fit_intercept, backend=backend)
     for j, a in enumerate(alphas):
-        ref = Ridge(alpha=a, fit_intercept=fit_intercept).fit(X.astype(float), Y[:, j].astype(float))
-        np.testing.assert_allclose(res.coef[:, j], ref.coef_, rtol=2e-4, atol=2e-5 * np.abs(ref.coef_).max())
-        np.testing.assert_allclose(res.predict(X)[:, j], ref.predict(X.astype(float)), rtol=1e-4, atol=1e-4)
+        ref = Ridge(alpha=a, fit_intercept=fit_intercept).fit(
+            X.astype(float), Y[:, j].astype(float)
+        )
+        np.testing.assert_allclose(
+            res.coef[:, j], ref.coef_, rtol=2e-4, atol=2e-5 * np.abs(ref.coef_).max()
+        )
+        np.testing.assert_allclose(
+            res.predict(X)[:, j], ref.predict(X.astype(float)), rtol=1e-4, atol=1e-4
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -60,7 +75,11 @@ def test_shared_alpha_by_mean_r2(rng, backend):
     r2 = np.zeros(len(ALPHAS))
     for tr, va in splitter.split(X):
         for i, a in enumerate(ALPHAS):
-            pred = Ridge(alpha=a).fit(X[tr].astype(float), Y[tr].astype(float)).predict(X[va].astype(float))
+            pred = (
+                Ridge(alpha=a)
+                .fit(X[tr].astype(float), Y[tr].astype(float))
+                .predict(X[va].astype(float))
+            )
             r2[i] += r2_score(Y[va], pred) / 3
     assert np.all(res.alphas == ALPHAS[r2.argmax()])
     np.testing.assert_allclose(res.cv_scores.mean(1), r2, atol=1e-5)
@@ -99,7 +118,10 @@ def _alpha_for_fraction(X, y, f):
     p = X.shape[1]
 
     def gap(log_a):
-        return np.linalg.norm(np.linalg.solve(Xc.T @ Xc + np.exp(log_a) * np.eye(p), Xc.T @ yc)) - target
+        return (
+            np.linalg.norm(np.linalg.solve(Xc.T @ Xc + np.exp(log_a) * np.eye(p), Xc.T @ yc))
+            - target
+        )
 
     return float(np.exp(brentq(gap, -30, 30, xtol=1e-12)))
 
@@ -115,7 +137,9 @@ def test_fracridge_mode_matches_independent_mapping(rng, backend):
         for i, f in enumerate(fr):
             pred = np.column_stack(
                 [
-                    Ridge(alpha=_alpha_for_fraction(X64[tr], Y64[tr, j], f)).fit(X64[tr], Y64[tr, j]).predict(X64[va])
+                    Ridge(alpha=_alpha_for_fraction(X64[tr], Y64[tr, j], f))
+                    .fit(X64[tr], Y64[tr, j])
+                    .predict(X64[va])
                     for j in range(Y.shape[1])
                 ]
             )
@@ -133,7 +157,9 @@ def test_fraction_to_alpha_function(rng):
     lam, V = np.linalg.eigh(Xc.T @ Xc)
     z = V.T @ Xc.T @ yc
     alphas = fraction_to_alpha(lam, z, [0.2, 0.7, 1.0, 1.05])[:, 0]
-    np.testing.assert_allclose(alphas[:2], [_alpha_for_fraction(X, y, f) for f in (0.2, 0.7)], rtol=1e-8)
+    np.testing.assert_allclose(
+        alphas[:2], [_alpha_for_fraction(X, y, f) for f in (0.2, 0.7)], rtol=1e-8
+    )
     assert alphas[2] == 0 and alphas[3] == 0
 
 
@@ -144,7 +170,9 @@ def test_paper_intercept_flag(rng):
     np.testing.assert_allclose(paper.coef, correct.coef)
     assert np.all(paper.intercept == 0) and np.all(np.abs(correct.intercept) > 0)
     # a constant shift: Pearson r unaffected
-    np.testing.assert_allclose(pearson_r(paper.predict(X), Y), pearson_r(correct.predict(X), Y), atol=1e-6)
+    np.testing.assert_allclose(
+        pearson_r(paper.predict(X), Y), pearson_r(correct.predict(X), Y), atol=1e-6
+    )
 
 
 def test_nan_and_constant_targets_reported(rng):
@@ -161,7 +189,9 @@ def test_nan_and_constant_targets_reported(rng):
     np.testing.assert_allclose(res.predict(X)[:, 3], 4.0, rtol=1e-6)
     with pytest.warns(UserWarning, match="constant"):
         clean = ridge_cv(X, np.delete(Y, [1], axis=1), ALPHAS, cv=3)
-    np.testing.assert_allclose(res.coef[:, [0, 2, 4]], clean.coef[:, [0, 1, 3]], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        res.coef[:, [0, 2, 4]], clean.coef[:, [0, 1, 3]], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_block_size_does_not_change_results(rng):

@@ -12,11 +12,17 @@ bank_app = typer.Typer(help="Caption banks: build from a corpus, search.", no_ar
 
 @bank_app.command("build")
 def bank_build(
-    corpus: Path = typer.Argument(..., help="Captions: Conceptual Captions .tsv, COCO .json or .txt (one per line)."),
+    corpus: Path = typer.Argument(
+        ..., help="Captions: Conceptual Captions .tsv, COCO .json or .txt (one per line)."
+    ),
     out: Path = typer.Argument(..., help="Bank folder to write (resumes an interrupted build)."),
-    model: str = typer.Option("all-mpnet-base-v2", "--model", help="Sentence encoder name or folder."),
+    model: str = typer.Option(
+        "all-mpnet-base-v2", "--model", help="Sentence encoder name or folder."
+    ),
     dtype: str = typer.Option("float16", "--dtype", help="float16 or float32 embeddings."),
-    chunk_size: int = typer.Option(2048, "--chunk-size", help="Captions embedded and saved per step."),
+    chunk_size: int = typer.Option(
+        2048, "--chunk-size", help="Captions embedded and saved per step."
+    ),
     device: str = typer.Option("cpu", "--device", help="Torch device of the encoder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bank."),
 ) -> None:
@@ -26,8 +32,18 @@ def bank_build(
 
     captions = read_corpus(corpus)
     encoder = SentenceEncoder(model, device=device)
-    bank = CaptionBank.build(captions, encoder, out, dtype=dtype, chunk_size=chunk_size, overwrite=overwrite, verbose=True)
-    typer.echo(f"caption bank: {len(bank)} captions × {bank.dim} ({bank.dtype}) by {bank.identity} -> {out}")
+    bank = CaptionBank.build(
+        captions,
+        encoder,
+        out,
+        dtype=dtype,
+        chunk_size=chunk_size,
+        overwrite=overwrite,
+        verbose=True,
+    )
+    typer.echo(
+        f"caption bank: {len(bank)} captions × {bank.dim} ({bank.dtype}) by {bank.identity} -> {out}"
+    )
 
 
 @bank_app.command("search")
@@ -86,13 +102,23 @@ def decode(
     root: Path = typer.Argument(..., help="NSD root (real or virtual)."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     subject: int = typer.Option(1, "--subject", help="Subject number, 1-based."),
-    bank_path: Path | None = typer.Option(None, "--bank", help="Caption bank to decode captions from."),
-    embeddings_file: Path | None = typer.Option(
-        None, "--embeddings", help="Precomputed .npz (image_ids, embeddings, identity) instead of --model."
+    bank_path: Path | None = typer.Option(
+        None, "--bank", help="Caption bank to decode captions from."
     ),
-    model: str = typer.Option("all-mpnet-base-v2", "--model", help="Sentence encoder of the captions."),
-    rois: str | None = typer.Option(None, "--rois", help="Comma-separated ROIs (default: all streams ROIs)."),
-    mode: str = typer.Option("ridge", "--mode", help="ridge (one alpha per dimension) or fracridge (paper)."),
+    embeddings_file: Path | None = typer.Option(
+        None,
+        "--embeddings",
+        help="Precomputed .npz (image_ids, embeddings, identity) instead of --model.",
+    ),
+    model: str = typer.Option(
+        "all-mpnet-base-v2", "--model", help="Sentence encoder of the captions."
+    ),
+    rois: str | None = typer.Option(
+        None, "--rois", help="Comma-separated ROIs (default: all streams ROIs)."
+    ),
+    mode: str = typer.Option(
+        "ridge", "--mode", help="ridge (one alpha per dimension) or fracridge (paper)."
+    ),
     k: int = typer.Option(5, "-k", help="Bank neighbours kept per image."),
     backend: str = typer.Option("numpy", "--backend", help="numpy or torch."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -104,7 +130,7 @@ def decode(
 
     from brainalign.datasets import load_nsd
     from brainalign.decoding import CaptionBank, caption_scores, decode_subject, human_ceiling
-    from brainalign.utils.io import atomic_save_npy, atomic_write_json, atomic_path
+    from brainalign.utils.io import atomic_path, atomic_save_npy, atomic_write_json
 
     sub = load_nsd(root, subject)
     E, identity, encoder, stim = _embeddings(root, sub, embeddings_file, model, device)
@@ -127,7 +153,8 @@ def decode(
         "encoder": identity,
         "mean_prediction_score": float(np.nanmean(res.scores)),
         "identification": {
-            key: {kk: v for kk, v in val.items() if not kk.startswith("per_image")} for key, val in res.identification.items()
+            key: {kk: v for kk, v in val.items() if not kk.startswith("per_image")}
+            for key, val in res.identification.items()
         },
     }
     table = pd.DataFrame({"image_id": res.test_ids, "prediction_score": res.scores})
@@ -138,7 +165,9 @@ def decode(
     else:
         train_caps = [stim.captions[i][0] for i in train_pos]
         train_bank = CaptionBank.from_embeddings(E[train_pos], train_caps, identity)
-    table["nearest_training_caption"] = [r[0] for r in train_bank.search_captions(res.predicted, k=1)]
+    table["nearest_training_caption"] = [
+        r[0] for r in train_bank.search_captions(res.predicted, k=1)
+    ]
     if bank_path is not None:
         bank = CaptionBank.open(bank_path)
         excluded = [c for i in train_pos for c in stim.captions[i]]
@@ -146,7 +175,11 @@ def decode(
         table["decoded_caption"] = [bank.captions[i] for i in idx[:, 0]]
         table["decoded_score"] = scores[:, 0]
         summary["caption_metrics"] = caption_scores(list(table["decoded_caption"]), references)
-        summary["bank"] = {"path": str(bank_path), "n_captions": len(bank), "excluded_training_captions": len(excluded)}
+        summary["bank"] = {
+            "path": str(bank_path),
+            "n_captions": len(bank),
+            "excluded_training_captions": len(excluded),
+        }
     if min(len(r) for r in references) >= 2:
         summary["human_ceiling"] = human_ceiling(references)
     table["reference_caption"] = [r[0] for r in references]
@@ -167,10 +200,16 @@ def encode(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     subject: int = typer.Option(1, "--subject", help="Subject number, 1-based."),
     embeddings_file: Path | None = typer.Option(
-        None, "--embeddings", help="Precomputed .npz (image_ids, embeddings, identity) instead of --model."
+        None,
+        "--embeddings",
+        help="Precomputed .npz (image_ids, embeddings, identity) instead of --model.",
     ),
-    model: str = typer.Option("all-mpnet-base-v2", "--model", help="Sentence encoder of the captions."),
-    mode: str = typer.Option("ridge", "--mode", help="ridge (one alpha per unit) or fracridge (paper)."),
+    model: str = typer.Option(
+        "all-mpnet-base-v2", "--model", help="Sentence encoder of the captions."
+    ),
+    mode: str = typer.Option(
+        "ridge", "--mode", help="ridge (one alpha per unit) or fracridge (paper)."
+    ),
     fmt: str = typer.Option("gii", "--format", help="gii or mgh surface files."),
     backend: str = typer.Option("numpy", "--backend", help="numpy or torch."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -188,16 +227,27 @@ def encode(
     if not sub.hemi_sizes:
         raise InputError(f"subject {subject}: encode writes surface maps; use the fsaverage space")
     E, identity, _, _ = _embeddings(root, sub, embeddings_file, model, device)
-    emap = encoding_map(sub, E, mode=mode, backend=backend, device=None if backend == "numpy" else device, verbose=True)
+    emap = encoding_map(
+        sub,
+        E,
+        mode=mode,
+        backend=backend,
+        device=None if backend == "numpy" else device,
+        verbose=True,
+    )
     out.mkdir(parents=True, exist_ok=True)
-    paths = write_surface_map(emap.r, sub.hemi_sizes, out / f"subj{subject:02d}_encoding_r", fmt=fmt)
+    paths = write_surface_map(
+        emap.r, sub.hemi_sizes, out / f"subj{subject:02d}_encoding_r", fmt=fmt
+    )
     atomic_save_npy(out / f"subj{subject:02d}_encoding_r.npy", emap.r)
     summary = {
         "subject": subject,
         "encoder": identity,
         "n_train": int(len(emap.train_ids)),
         "n_test": int(len(emap.test_ids)),
-        "roi_mean_r": {name: float(np.nanmean(emap.r[np.asarray(m, bool)])) for name, m in sub.rois.items()},
+        "roi_mean_r": {
+            name: float(np.nanmean(emap.r[np.asarray(m, bool)])) for name, m in sub.rois.items()
+        },
         "maps": [str(p) for p in paths],
     }
     atomic_write_json(out / f"subj{subject:02d}_encoding_summary.json", summary)

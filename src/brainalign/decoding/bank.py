@@ -30,7 +30,7 @@ import numpy as np
 
 from brainalign.errors import DataFormatError, InputError, IntegrityError
 from brainalign.utils.hashing import hash_file, hash_json
-from brainalign.utils.io import atomic_path, atomic_write_json, atomic_write_text
+from brainalign.utils.io import atomic_write_json, atomic_write_text
 from brainalign.utils.progress import progress
 
 FORMAT_VERSION = 1
@@ -52,7 +52,9 @@ def read_corpus(path, dedupe: bool = True) -> list[str]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataFormatError(f"{path}: corpus file not found; give a .tsv, .json or .txt file of captions")
+        raise DataFormatError(
+            f"{path}: corpus file not found; give a .tsv, .json or .txt file of captions"
+        )
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
@@ -141,7 +143,9 @@ class CaptionBank:
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
-    def from_embeddings(cls, embeddings, captions: Sequence[str], identity: str, dtype: str = "float32"):
+    def from_embeddings(
+        cls, embeddings, captions: Sequence[str], identity: str, dtype: str = "float32"
+    ):
         """An in-memory bank from precomputed embeddings (rows are normalised to unit length)."""
         E = _normalise(embeddings)
         if E.ndim != 2 or len(E) != len(captions):
@@ -188,16 +192,29 @@ class CaptionBank:
         n, dim = len(captions), int(encoder.dim)
         if path is None:
             E = np.empty((n, dim), dtype=_DTYPES[dtype])
-            for start in progress(range(0, n, chunk_size), desc="caption bank", verbose=verbose, unit="chunk"):
-                E[start : start + chunk_size] = _normalise(encoder.encode(captions[start : start + chunk_size]))
+            for start in progress(
+                range(0, n, chunk_size), desc="caption bank", verbose=verbose, unit="chunk"
+            ):
+                E[start : start + chunk_size] = _normalise(
+                    encoder.encode(captions[start : start + chunk_size])
+                )
             return cls(E, captions, encoder.identity)
 
         path = Path(path)
         if path.exists():
             if not overwrite:
-                raise InputError(f"{path}: a bank (or file) already exists here; pass overwrite=True to replace it")
+                raise InputError(
+                    f"{path}: a bank (or file) already exists here; pass overwrite=True to replace it"
+                )
         partial = path.with_name(path.name + ".partial")
-        key = hash_json({"captions": hash_json(captions), "identity": encoder.identity, "dtype": dtype, "dim": dim})
+        key = hash_json(
+            {
+                "captions": hash_json(captions),
+                "identity": encoder.identity,
+                "dtype": dtype,
+                "dim": dim,
+            }
+        )
         state_file = partial / "state.json"
         state = None
         if state_file.exists():
@@ -209,16 +226,22 @@ class CaptionBank:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
             atomic_write_text(partial / "captions.txt", "\n".join(captions) + "\n")
-            np.lib.format.open_memmap(partial / "embeddings.npy", mode="w+", dtype=_DTYPES[dtype], shape=(n, dim)).flush()
+            np.lib.format.open_memmap(
+                partial / "embeddings.npy", mode="w+", dtype=_DTYPES[dtype], shape=(n, dim)
+            ).flush()
             state = {"key": key, "n_done": 0}
             atomic_write_json(state_file, state)
         E = np.load(partial / "embeddings.npy", mmap_mode="r+")
         starts = range(int(state["n_done"]), n, chunk_size)
-        for start in progress(starts, total=len(starts), desc="caption bank", verbose=verbose, unit="chunk"):
+        for start in progress(
+            starts, total=len(starts), desc="caption bank", verbose=verbose, unit="chunk"
+        ):
             stop = min(start + chunk_size, n)
             rows = np.asarray(encoder.encode(captions[start:stop]))
             if rows.shape != (stop - start, dim):
-                raise InputError(f"encoder: returned shape {rows.shape} for {stop - start} captions (dim {dim})")
+                raise InputError(
+                    f"encoder: returned shape {rows.shape} for {stop - start} captions (dim {dim})"
+                )
             E[start:stop] = _normalise(rows)
             E.flush()
             atomic_write_json(state_file, {"key": key, "n_done": stop})
@@ -248,15 +271,31 @@ class CaptionBank:
         meta_file = path / "meta.json"
         if not meta_file.is_file():
             partial = path.with_name(path.name + ".partial")
-            hint = f" (an unfinished build is in {partial}; rerun the build to resume)" if partial.exists() else ""
+            hint = (
+                f" (an unfinished build is in {partial}; rerun the build to resume)"
+                if partial.exists()
+                else ""
+            )
             raise DataFormatError(f"{path}: not a caption bank (no meta.json){hint}")
         try:
             meta = json.loads(meta_file.read_text())
-            for key in ("identity", "dim", "dtype", "n_captions", "sha256_embeddings", "sha256_captions"):
+            for key in (
+                "identity",
+                "dim",
+                "dtype",
+                "n_captions",
+                "sha256_embeddings",
+                "sha256_captions",
+            ):
                 meta[key]
         except (json.JSONDecodeError, KeyError) as exc:
-            raise DataFormatError(f"{meta_file}: unreadable bank metadata ({exc}); rebuild the bank") from None
-        for name, key in (("embeddings.npy", "sha256_embeddings"), ("captions.txt", "sha256_captions")):
+            raise DataFormatError(
+                f"{meta_file}: unreadable bank metadata ({exc}); rebuild the bank"
+            ) from None
+        for name, key in (
+            ("embeddings.npy", "sha256_embeddings"),
+            ("captions.txt", "sha256_captions"),
+        ):
             f = path / name
             if not f.is_file():
                 raise DataFormatError(f"{f}: missing; the bank is incomplete — rebuild it")
@@ -268,8 +307,12 @@ class CaptionBank:
         try:
             E = np.load(path / "embeddings.npy", mmap_mode="r", allow_pickle=False)
         except ValueError as exc:
-            raise DataFormatError(f"{path / 'embeddings.npy'}: unreadable ({exc}); rebuild the bank") from None
-        captions = (path / "captions.txt").read_text(encoding="utf-8").split("\n")[: meta["n_captions"]]
+            raise DataFormatError(
+                f"{path / 'embeddings.npy'}: unreadable ({exc}); rebuild the bank"
+            ) from None
+        captions = (
+            (path / "captions.txt").read_text(encoding="utf-8").split("\n")[: meta["n_captions"]]
+        )
         if E.shape != (meta["n_captions"], meta["dim"]) or len(captions) != meta["n_captions"]:
             raise DataFormatError(
                 f"{path}: expected {meta['n_captions']} captions × {meta['dim']} dims, found embeddings "
@@ -327,17 +370,31 @@ class CaptionBank:
                 f"queries: made with encoder {identity!r} but the bank was built with "
                 f"{self.identity!r}; embed the queries with the bank's encoder or rebuild the bank"
             )
-        if isinstance(queries, str) or (isinstance(queries, Sequence) and queries and isinstance(queries[0], str)):
+        if isinstance(queries, str) or (
+            isinstance(queries, Sequence) and queries and isinstance(queries[0], str)
+        ):
             if encoder is None:
-                raise InputError("queries: text queries need encoder= (the encoder the bank was built with)")
+                raise InputError(
+                    "queries: text queries need encoder= (the encoder the bank was built with)"
+                )
             queries = encoder.encode([queries] if isinstance(queries, str) else list(queries))
         Q = np.asarray(queries, dtype=np.float32)
         if Q.ndim == 1:
             Q = Q[None]
         if Q.ndim != 2 or Q.shape[1] != self.dim:
-            raise InputError(f"queries: expected (m, {self.dim}) embeddings for this bank, got shape {Q.shape}")
+            raise InputError(
+                f"queries: expected (m, {self.dim}) embeddings for this bank, got shape {Q.shape}"
+            )
         mask = self._exclude_mask(exclude)
-        return search_embeddings(self.embeddings, Q, k=k, exclude=mask, block_size=block_size, device=device, method=method)
+        return search_embeddings(
+            self.embeddings,
+            Q,
+            k=k,
+            exclude=mask,
+            block_size=block_size,
+            device=device,
+            method=method,
+        )
 
     def search_captions(self, queries, k: int = 5, **kwargs) -> list[list[str]]:
         """Like :meth:`search` but returns the captions (m lists of k strings)."""
@@ -349,7 +406,9 @@ class CaptionBank:
             return None
         if isinstance(exclude, np.ndarray) and exclude.dtype == bool:
             if exclude.shape != (len(self),):
-                raise InputError(f"exclude: expected a ({len(self)},) mask, got shape {exclude.shape}")
+                raise InputError(
+                    f"exclude: expected a ({len(self)},) mask, got shape {exclude.shape}"
+                )
             return exclude
         items = list(exclude)
         mask = np.zeros(len(self), bool)
@@ -500,7 +559,9 @@ def _search_bf16(bank, q, k, excl, block_size, dev):
         pool_c.append(c)
         pool_i.append(i + start)
         # the best score this block did NOT keep is at most its kk-th kept one
-        block_floor.append(c[:, -1] if kk < E.shape[0] else torch.full((m,), float("-inf"), device=q.device))
+        block_floor.append(
+            c[:, -1] if kk < E.shape[0] else torch.full((m,), float("-inf"), device=q.device)
+        )
     C = torch.cat(pool_c, 1)
     idx = torch.cat(pool_i, 1)
     err = _bf16_error(C, a)
@@ -529,8 +590,12 @@ def _search_bf16(bank, q, k, excl, block_size, dev):
         exact = exact.masked_fill(~valid, float("-inf"))
         s_, p_ = torch.topk(exact, min(k, width), dim=1)
         if width < k:  # cannot happen unless the bank is tiny; pad from the pool
-            s_ = torch.cat([s_, torch.full((s_.shape[0], k - width), float("-inf"), device=q.device)], 1)
-            p_ = torch.cat([p_, torch.zeros((p_.shape[0], k - width), dtype=torch.int64, device=q.device)], 1)
+            s_ = torch.cat(
+                [s_, torch.full((s_.shape[0], k - width), float("-inf"), device=q.device)], 1
+            )
+            p_ = torch.cat(
+                [p_, torch.zeros((p_.shape[0], k - width), dtype=torch.int64, device=q.device)], 1
+            )
         top_s[sl] = s_
         top_i[sl] = torch.gather(ci, 1, p_)
     redo_q, redo_b = torch.nonzero(incomplete, as_tuple=True)
@@ -538,7 +603,9 @@ def _search_bf16(bank, q, k, excl, block_size, dev):
         for b in torch.unique(redo_b).tolist():
             qs = redo_q[redo_b == b]
             start = b * block_size
-            E = torch.from_numpy(np.asarray(bank[start : start + block_size], dtype=np.float32)).to(q.device)
+            E = torch.from_numpy(np.asarray(bank[start : start + block_size], dtype=np.float32)).to(
+                q.device
+            )
             S = q[qs] @ E.T
             if excl is not None:
                 S.masked_fill_(excl[start : start + E.shape[0]][None, :], float("-inf"))

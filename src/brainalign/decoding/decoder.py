@@ -15,7 +15,15 @@ from brainalign.encoding.estimators import _RidgeBase
 from brainalign.errors import InputError
 
 #: The streams ROIs the paper decodes from (all seven combined).
-STREAMS_ROIS = ("early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal")
+STREAMS_ROIS = (
+    "early",
+    "midventral",
+    "midlateral",
+    "midparietal",
+    "ventral",
+    "lateral",
+    "parietal",
+)
 
 
 class EmbeddingDecoder(_RidgeBase):
@@ -47,7 +55,9 @@ class EmbeddingDecoder(_RidgeBase):
         pred = self.predict(X)
         y = np.asarray(y, dtype=np.float64)
         if y.shape != pred.shape:
-            raise InputError(f"y: expected shape {pred.shape} to match the predictions, got {y.shape}")
+            raise InputError(
+                f"y: expected shape {pred.shape} to match the predictions, got {y.shape}"
+            )
         if y.ndim == 1:
             return super().score(X, y)
         return prediction_scores(pred, y).astype(np.float32)
@@ -110,7 +120,17 @@ class DecodingResult:
     train_ids: np.ndarray
 
 
-def decode_subject(responses, embeddings, *, rois=None, units=None, train=None, test=None, n_ways=(2, 50, "all"), **decoder_params) -> DecodingResult:
+def decode_subject(
+    responses,
+    embeddings,
+    *,
+    rois=None,
+    units=None,
+    train=None,
+    test=None,
+    n_ways=(2, 50, "all"),
+    **decoder_params,
+) -> DecodingResult:
     """Train a decoder on a subject's non-shared images and decode the shared ones (paper §5).
 
     Parameters

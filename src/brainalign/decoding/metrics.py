@@ -79,7 +79,9 @@ def identification_accuracy(pred, target, n_way=2, top=(1, 5), metric: str = "co
         raise InputError(f"pred: identification needs at least 2 images, got {n}")
     N = n if n_way == "all" else n_way
     if not isinstance(N, (int, np.integer)) or N < 2 or N > n:
-        raise InputError(f"n_way={n_way!r}: expected an int in 2..{n} (the number of images) or 'all'")
+        raise InputError(
+            f"n_way={n_way!r}: expected an int in 2..{n} (the number of images) or 'all'"
+        )
     tops = (top,) if isinstance(top, (int, np.integer)) else tuple(top)
     true = np.diag(S)
     beats = (S > true[:, None]).sum(1)  # distractors more similar than the truth
@@ -100,7 +102,9 @@ def prediction_scores(pred, target) -> np.ndarray:
     pred = np.asarray(pred)
     target = np.asarray(target)
     if pred.ndim != 2 or pred.shape != target.shape:
-        raise InputError(f"pred and target: expected (n_images, d) arrays of one shape, got {pred.shape}, {target.shape}")
+        raise InputError(
+            f"pred and target: expected (n_images, d) arrays of one shape, got {pred.shape}, {target.shape}"
+        )
     return _rowwise_r(pred, target)
 
 
@@ -288,7 +292,12 @@ def meteor(candidates, references) -> float | None:
     candidates, references = _check_corpus(candidates, references)
     try:
         return float(
-            np.mean([meteor_score([tokenize(r) for r in refs], tokenize(c)) for c, refs in zip(candidates, references, strict=True)])
+            np.mean(
+                [
+                    meteor_score([tokenize(r) for r in refs], tokenize(c))
+                    for c, refs in zip(candidates, references, strict=True)
+                ]
+            )
         )
     except LookupError:  # WordNet data not downloaded
         return None
@@ -310,7 +319,9 @@ def human_ceiling(references_per_image: Sequence[Sequence[str]]) -> dict:
     captions, for every k up to the smallest caption count, averaged over k."""
     refs = [list(r) for r in references_per_image]
     if not refs or min(len(r) for r in refs) < 2:
-        raise InputError("references_per_image: every image needs at least 2 captions for a ceiling")
+        raise InputError(
+            "references_per_image: every image needs at least 2 captions for a ceiling"
+        )
     k_max = min(len(r) for r in refs)
     runs = []
     for k in range(k_max):

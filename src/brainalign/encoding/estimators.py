@@ -114,7 +114,9 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
         pred = self.predict(X)
         y = np.asarray(y, dtype=np.float64)
         if y.shape != pred.shape:
-            raise InputError(f"y: expected shape {pred.shape} to match the predictions, got {y.shape}")
+            raise InputError(
+                f"y: expected shape {pred.shape} to match the predictions, got {y.shape}"
+            )
         if y.ndim == 1:
             return float(pearson_r(pred[:, None], y[:, None])[0])
         return pearson_r(pred, y).astype(np.float32)

@@ -85,7 +85,9 @@ def sentence_vector(sentences, encoder) -> np.ndarray:
     if not sentences or not all(isinstance(s, str) and s.strip() for s in sentences):
         raise InputError("sentences: expected a non-empty list of non-empty strings")
     if not hasattr(encoder, "encode"):
-        raise InputError(f"encoder: expected an object with .encode(list[str]), got {type(encoder).__name__}")
+        raise InputError(
+            f"encoder: expected an object with .encode(list[str]), got {type(encoder).__name__}"
+        )
     E = np.asarray(encoder.encode(sentences), dtype=np.float64)
     return E.mean(0).astype(np.float32)
 
@@ -102,11 +104,15 @@ def predict_maps(models: Sequence, vector) -> np.ndarray:
         out.append(np.asarray(m.predict(v[None]), dtype=np.float32).reshape(-1))
     sizes = {o.shape for o in out}
     if len(sizes) != 1:
-        raise InputError(f"models: predictions differ in size across subjects ({sorted(sizes)}); use a common surface")
+        raise InputError(
+            f"models: predictions differ in size across subjects ({sorted(sizes)}); use a common surface"
+        )
     return np.stack(out)
 
 
-def insilico_contrast(models: Sequence, a, b, encoder=None, name: str | None = None) -> ContrastResult:
+def insilico_contrast(
+    models: Sequence, a, b, encoder=None, name: str | None = None
+) -> ContrastResult:
     """Paired group contrast ``a − b`` of predicted maps across subjects.
 
     Parameters
@@ -131,7 +137,9 @@ def insilico_contrast(models: Sequence, a, b, encoder=None, name: str | None = N
     with np.errstate(invalid="ignore", divide="ignore"):
         t, p = stats.ttest_1samp(diff.astype(np.float64), 0.0, axis=0)
     label = name or f"{a if isinstance(a, str) else 'a'} − {b if isinstance(b, str) else 'b'}"
-    return ContrastResult(t=np.asarray(t), p=np.asarray(p), differences=diff, mean=diff.mean(0), name=label)
+    return ContrastResult(
+        t=np.asarray(t), p=np.asarray(p), differences=diff, mean=diff.mean(0), name=label
+    )
 
 
 def paper_contrasts(models: Sequence, encoder) -> dict[str, ContrastResult]:
@@ -148,6 +156,8 @@ def _as_vector(x, encoder, name):
         return x
     if isinstance(x, (str, Sequence)) and not isinstance(x, Mapping):
         if encoder is None:
-            raise InputError(f"{name}: sentences need an encoder= to embed them (or pass an embedding)")
+            raise InputError(
+                f"{name}: sentences need an encoder= to embed them (or pass an embedding)"
+            )
         return sentence_vector(x, encoder)
     raise InputError(f"{name}: expected a set name, a list of sentences or an embedding vector")

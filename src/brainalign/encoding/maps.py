@@ -121,7 +121,9 @@ def encoding_map(
         try:
             E = E[[order[int(i)] for i in ids]]
         except KeyError as exc:
-            raise InputError(f"embeddings: no row for image id {exc.args[0]} of the responses") from None
+            raise InputError(
+                f"embeddings: no row for image id {exc.args[0]} of the responses"
+            ) from None
     if E.shape[0] != betas.shape[0]:
         raise InputError(
             f"embeddings: {E.shape[0]} rows for {betas.shape[0]} images of responses; give one "
@@ -212,7 +214,12 @@ def write_surface_map(values, hemi_sizes, out_prefix, fmt: str = "gii") -> list[
         path = Path(f"{os.fspath(out_prefix)}.{name}.{'func.gii' if fmt == 'gii' else 'mgz'}")
         with atomic_path(path) as tmp:
             if fmt == "gii":
-                arrays = [nib.gifti.GiftiDataArray(row, intent="NIFTI_INTENT_NONE", datatype="NIFTI_TYPE_FLOAT32") for row in part]
+                arrays = [
+                    nib.gifti.GiftiDataArray(
+                        row, intent="NIFTI_INTENT_NONE", datatype="NIFTI_TYPE_FLOAT32"
+                    )
+                    for row in part
+                ]
                 nib.save(nib.gifti.GiftiImage(darrays=arrays), str(tmp))
             else:
                 data = part.T.reshape(part.shape[1], 1, 1, part.shape[0])
@@ -338,7 +345,10 @@ def plot_agreement_relation(units, ax=None, max_points: int = 20000, random_stat
         units = units.iloc[np.sort(rng.choice(len(units), max_points, replace=False))]
     for name, grp in units.groupby("roi", sort=False):
         ax.scatter(grp["agreement"], grp["encoding_r"], s=3, alpha=0.5, label=str(name))
-    lim = [min(units["agreement"].min(), units["encoding_r"].min()), max(units["agreement"].max(), units["encoding_r"].max())]
+    lim = [
+        min(units["agreement"].min(), units["encoding_r"].min()),
+        max(units["agreement"].max(), units["encoding_r"].max()),
+    ]
     ax.plot(lim, lim, color="k", lw=0.8, ls="--")
     ax.set_xlabel("interparticipant agreement (r)")
     ax.set_ylabel("encoding model (r)")

@@ -139,8 +139,10 @@ def _check_candidates(values, name, allow_zero=True):
 
 
 def _check_intercept(fit_intercept):
-    if fit_intercept not in _INTERCEPT_MODES or isinstance(fit_intercept, (int, float)) and not isinstance(
-        fit_intercept, bool
+    if (
+        fit_intercept not in _INTERCEPT_MODES
+        or isinstance(fit_intercept, (int, float))
+        and not isinstance(fit_intercept, bool)
     ):
         raise InputError(
             f"fit_intercept: expected True, False or 'paper' (centre but drop the intercept, as "
@@ -268,7 +270,11 @@ class _Decomposition:
             if not full:
                 m_va = Xva.mean(0, dtype=np.float64)
                 self.m_va = m_va
-                Gv = G_va - self.n_va * (np.outer(m_va, m_tr) + np.outer(m_tr, m_va)) + self.n_va * np.outer(m_tr, m_tr)
+                Gv = (
+                    G_va
+                    - self.n_va * (np.outer(m_va, m_tr) + np.outer(m_tr, m_va))
+                    + self.n_va * np.outer(m_tr, m_tr)
+                )
                 self.G = B.asarray(V.T @ Gv @ V)
                 self.m_va_b = B.asarray(m_va)
         else:
@@ -362,18 +368,32 @@ def _take_rows(B, arr, idx):
 def _prepare(X, fit_intercept, B, folds, need_loo=False):
     """Centre X globally (numerically safer; folds then correct with small offsets) and decompose."""
     centre = fit_intercept in (True, "paper")
-    x_mean = X.mean(0, dtype=np.float64).astype(np.float32) if centre else np.zeros(X.shape[1], np.float32)
+    x_mean = (
+        X.mean(0, dtype=np.float64).astype(np.float32)
+        if centre
+        else np.zeros(X.shape[1], np.float32)
+    )
     X0 = X - x_mean if centre else X
     n, p = X0.shape
     primal = p <= n  # Gram (p × p) when it is the smaller matrix, else the kernel (n × n)
     f64 = (n * p * min(n, p)) <= _F64_FLOP_LIMIT
     if primal:
-        gram = _gram(X0, f64=f64) if f64 else B.to_numpy(B.matmul(B.asarray(X0).T, B.asarray(X0))).astype(np.float64)
+        gram = (
+            _gram(X0, f64=f64)
+            if f64
+            else B.to_numpy(B.matmul(B.asarray(X0).T, B.asarray(X0))).astype(np.float64)
+        )
         kernel = None
     else:
         gram = None
-        kernel = _gram(X0.T, f64=f64) if f64 else B.to_numpy(B.matmul(B.asarray(X0), B.asarray(X0).T)).astype(np.float64)
-    full = _Decomposition(B, X0, np.arange(n), np.arange(0), centre, primal, kernel=kernel, gram=gram)
+        kernel = (
+            _gram(X0.T, f64=f64)
+            if f64
+            else B.to_numpy(B.matmul(B.asarray(X0), B.asarray(X0).T)).astype(np.float64)
+        )
+    full = _Decomposition(
+        B, X0, np.arange(n), np.arange(0), centre, primal, kernel=kernel, gram=gram
+    )
     if not primal:
         full.X0_T = B.asarray(X0).T
     if need_loo:
@@ -433,7 +453,9 @@ def _fraction_to_alpha_backend(B, lam, z, fractions, n_iter=60, dtype=np.float32
     t = z.shape[1]
     lam_np = B.to_numpy(lam).astype(np.float64)
     if lam_np.size == 0:
-        return B.zeros((len(fractions), t)) if dtype == np.float32 else np.zeros((len(fractions), t))
+        return (
+            B.zeros((len(fractions), t)) if dtype == np.float32 else np.zeros((len(fractions), t))
+        )
     z2 = z * z
     ols = B.sum(z2 / (lam[:, None] ** 2), axis=0)  # (t,)
     lo0 = math.log(lam_np.min() * 1e-8 + 1e-300)
@@ -504,7 +526,9 @@ def _solve(
         if cv not in ("loo", "gcv"):
             raise InputError(f"cv={cv!r}: expected an int, a splitter, 'loo' or 'gcv'")
         if mode == "fracridge":
-            raise InputError("cv: the fracridge mode uses K-fold CV (an int or a splitter), not 'loo'/'gcv'")
+            raise InputError(
+                "cv: the fracridge mode uses K-fold CV (an int or a splitter), not 'loo'/'gcv'"
+            )
         folds = []
     else:
         folds = make_folds(n, cv)
@@ -530,7 +554,9 @@ def _solve(
     n_scored = 0
 
     starts = range(0, t, tb)
-    for start in progress(starts, total=len(starts), desc="ridge blocks", verbose=verbose, unit="block"):
+    for start in progress(
+        starts, total=len(starts), desc="ridge blocks", verbose=verbose, unit="block"
+    ):
         stop = min(start + tb, t)
         Yb = np.asarray(Y[:, start:stop], dtype=np.float32)
         finite = _finite_targets(Yb, start)
@@ -553,15 +579,23 @@ def _solve(
             for d in decs:
                 d.project(Y0, XtY, col_sum)
                 if mode == "fracridge":
-                    alphas_fold = _fraction_to_alpha_backend(B, _lam_kept(B, d), _rows_kept(B, d), candidates)
+                    alphas_fold = _fraction_to_alpha_backend(
+                        B, _lam_kept(B, d), _rows_kept(B, d), candidates
+                    )
                 ok = d.sst > 0
                 for ci in range(n_cand):
-                    D = d.shrink(alphas_fold[ci]) if mode == "fracridge" else d.shrink(candidates[ci])
+                    D = (
+                        d.shrink(alphas_fold[ci])
+                        if mode == "fracridge"
+                        else d.shrink(candidates[ci])
+                    )
                     sse = d.sse(D)
                     if per_target_choice:
                         scores[ci] += sse / d.n_va
                     else:
-                        scores[ci] += _where(B, ok, 1 - sse / _where(B, ok, d.sst, d.sst * 0 + 1), sse * 0)
+                        scores[ci] += _where(
+                            B, ok, 1 - sse / _where(B, ok, d.sst, d.sst * 0 + 1), sse * 0
+                        )
                 del d.Z, d.Bv
             scores = scores / len(decs)
             if per_target_choice:
@@ -599,7 +633,9 @@ def _solve(
             chosen_fraction = float(chosen)
     ok = ~nan_targets
     if fit_intercept is True:
-        intercept[ok] = (y_means[ok] - x_mean.astype(np.float64) @ coef[:, ok].astype(np.float64)).astype(np.float32)
+        intercept[ok] = (
+            y_means[ok] - x_mean.astype(np.float64) @ coef[:, ok].astype(np.float64)
+        ).astype(np.float32)
     else:
         intercept[ok] = 0.0
     coef[:, constant] = 0.0
@@ -837,7 +873,9 @@ def ridge_fit(
     if alpha.ndim == 0:
         alpha = np.full(t, float(alpha))
     if alpha.shape != (t,) or not np.isfinite(alpha).all() or (alpha < 0).any():
-        raise InputError(f"alpha: expected a scalar or ({t},) array of values ≥ 0, got shape {alpha.shape}")
+        raise InputError(
+            f"alpha: expected a scalar or ({t},) array of values ≥ 0, got shape {alpha.shape}"
+        )
     B = get_backend(backend, device)
     X0, x_mean, full, _, primal = _prepare(X, fit_intercept, B, [])
     centre = fit_intercept in (True, "paper")

@@ -26,17 +26,27 @@ from scipy import stats
 from brainalign.errors import InputError
 
 
+_BLAS_CONTROLLER = []
+
+
 def _single_thread_blas():
     """A context in which BLAS uses one thread.
 
     numpy's stacked matmul makes one BLAS call per small matrix; a multithreaded BLAS then
-    spends most of its time waking threads (10-40x slower on a loaded machine).
+    spends most of its time waking threads (10-40x slower on a loaded machine). The controller
+    is built once: building it scans the process's loaded libraries.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+    if not _BLAS_CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            _BLAS_CONTROLLER.append(None)
+    controller = _BLAS_CONTROLLER[0]
+    if controller is None:  # pragma: no cover
         return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    return controller.limit(limits=1, user_api="blas")
 
 
 class Ops:
