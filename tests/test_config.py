@@ -58,6 +58,8 @@ def test_defaults_and_path_resolution(tmp_path):
             {"analyses": {"decoding": {"bank": "nope.tsv"}}},
             "analyses.decoding.bank: caption corpus",
         ),
+        ({"space": "func1pt8mm"}, "space: 'func1pt8mm'"),
+        ({"features": {"options": {"glove_all": {}}}}, "features.options.glove_all"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, change, message):

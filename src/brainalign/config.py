@@ -402,6 +402,11 @@ def check_config(cfg: StudyConfig) -> None:
             problems.append(
                 "analyses.model_comparison.enabled: needs analyses.roi_rsa.enabled = true"
             )
+    if cfg.space != "fsaverage" and (a.searchlight.enabled or a.encoding.enabled):
+        problems.append(
+            f"space: {cfg.space!r} — the pipeline's searchlight and encoding maps are surface maps; "
+            "use space = 'fsaverage', or disable analyses.searchlight and analyses.encoding"
+        )
     if a.insilico.enabled and not a.encoding.enabled:
         problems.append("analyses.insilico.enabled: needs analyses.encoding.enabled = true")
     for i, (x, y) in enumerate(a.insilico.contrasts):

@@ -51,3 +51,24 @@ def test_decode_virtual_nsd(virtual_nsd_root, bow_encoder):
     assert np.isfinite(np.asarray(sub.betas[:, res.units])).all()
     with pytest.raises(InputError, match="not among"):
         select_units(sub, rois=["fusiform"])
+
+
+def test_nearest_training_captions(bow_encoder):
+    from brainalign.decoding import nearest_training_captions
+
+    train = [
+        ["a dog on a beach", "a brown dog running"],
+        ["a plate of pasta", "spaghetti with sauce"],
+    ]
+    pred = bow_encoder.encode(["spaghetti with sauce", "a dog on a beach"])
+    assert nearest_training_captions(pred, train, encoder=bow_encoder) == [
+        "spaghetti with sauce",
+        "a dog on a beach",
+    ]
+    means = np.stack([bow_encoder.encode(c).mean(0) for c in train])
+    assert nearest_training_captions(means[::-1], train, train_embeddings=means) == [
+        "a plate of pasta",
+        "a dog on a beach",
+    ]
+    with pytest.raises(InputError, match="encoder"):
+        nearest_training_captions(pred, train)

@@ -75,5 +75,6 @@ def test_corrupt_checkpoint_is_detected(small, make_net, tmp_path):
     weights.write_bytes(bytes(raw))
     with pytest.raises(IntegrityError, match="sha256"):
         read_checkpoint(tmp_path)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataFormatError, match="no checkpoint"):
-        load_network(tmp_path / "nothing_here")
+        load_network(tmp_path / "empty")

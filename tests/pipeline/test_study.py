@@ -132,10 +132,17 @@ def _all_results(plan, cache):
     return out
 
 
-def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
-    ref_cfg = validate_config(_small_config(tmp_path / "ref"))
-    ref = run_study(ref_cfg, report=False)
-    cfg = validate_config(_small_config(tmp_path / "killed"))
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory):
+    """An uninterrupted serial run of a small study (the reference for resume and Dask)."""
+    cfg = validate_config(_small_config(tmp_path_factory.mktemp("ref") / "run"))
+    run_study(cfg, report=False)
+    return cfg
+
+
+def test_killed_run_resumes_to_identical_results(reference_run, tmp_path, monkeypatch):
+    cfg_dict = _small_config(tmp_path / "killed")
+    cfg = validate_config(cfg_dict)
     original = stages.searchlight
     calls = {"n": 0}
 
@@ -152,12 +159,12 @@ def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
     plan, cache, table = plan_study(cfg)
     assert "searchlight" in table and ", 0 to run" not in table
     resumed = run_study(cfg, report=False)
-    # only what was missing ran the second time: 3 searchlight chunks were kept
+    # only what was missing ran the second time: the 3 finished searchlight chunks were kept
     assert sum(x.startswith("searchlight:") for x in resumed.run.reused) == 3
     assert not any(
         x.startswith(("features:", "virtual_nsd:", "responses:")) for x in resumed.run.computed
     )
-    a, b = _all_results(ref.plan, plan_study(ref_cfg)[1]), _all_results(plan, cache)
+    a, b = _all_results(*plan_study(reference_run)[:2]), _all_results(plan, cache)
     assert a.keys() == b.keys()
     for label in a:
         for key, va in a[label].items():
@@ -169,20 +176,10 @@ def test_killed_run_resumes_to_identical_results(tmp_path, monkeypatch):
             else:
                 assert va == vb, f"{label}:{key}"
 
-
-def test_changed_parameter_reruns_only_what_depends_on_it(tmp_path):
-    cfg = _small_config(
-        tmp_path / "run",
-        searchlight={"enabled": False},
-        encoding={"enabled": False},
-        insilico={"enabled": False},
-    )
-    first = run_study(validate_config(cfg), report=False)
-    cfg["analyses"]["roi_rsa"]["method"] = "spearman"
-    second = run_study(validate_config(cfg), report=False)
-    computed = {x.split(":")[0] for x in second.run.computed}
-    assert computed == {"roi_rsa", "roi_group"}
-    assert len(first.run.computed) > len(second.run.computed)
+    # a changed parameter reruns only the tasks that depend on it
+    cfg_dict["analyses"]["roi_rsa"]["method"] = "spearman"
+    changed = run_study(validate_config(cfg_dict), report=False)
+    assert {x.split(":")[0] for x in changed.run.computed} == {"roi_rsa", "roi_group"}
 
 
 # ---------------------------------------------------------------------------------- bad configs
@@ -222,7 +219,7 @@ def test_bad_config_fails_before_any_work(tmp_path, toml, message):
 
 
 # ---------------------------------------------------------------------------------- parallel
-def test_dask_localcluster_run_equals_serial(tmp_path):
+def test_dask_localcluster_run_equals_serial(reference_run, tmp_path):
     """A 2-worker LocalCluster on loopback gives the serial run's results.
 
     Every task runs single-threaded in both, and most stages are bit-identical; the float32
@@ -231,16 +228,8 @@ def test_dask_localcluster_run_equals_serial(tmp_path):
     """
     from brainalign.parallel import DaskExecutor
 
-    base = _small_config(
-        tmp_path / "serial",
-        roi_rsa={"enabled": False},
-        model_comparison={"enabled": False},
-    )
-    serial = validate_config(base)
-    run_study(serial, report=False)
-    par_cfg = copy.deepcopy(base)
-    par_cfg["output"]["dir"] = str(tmp_path / "dask")
-    parallel = validate_config(par_cfg)
+    serial = reference_run
+    parallel = validate_config(_small_config(tmp_path / "dask"))
     with DaskExecutor(2) as ex:
         res = run_study(parallel, executor=ex, report=False)
     assert res.run.computed and not res.run.reused

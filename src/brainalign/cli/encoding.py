@@ -129,7 +129,13 @@ def decode(
     import pandas as pd
 
     from brainalign.datasets import load_nsd
-    from brainalign.decoding import CaptionBank, caption_scores, decode_subject, human_ceiling
+    from brainalign.decoding import (
+        CaptionBank,
+        caption_scores,
+        decode_subject,
+        human_ceiling,
+        nearest_training_captions,
+    )
     from brainalign.utils.io import atomic_path, atomic_save_npy, atomic_write_json
 
     sub = load_nsd(root, subject)
@@ -159,15 +165,13 @@ def decode(
     }
     table = pd.DataFrame({"image_id": res.test_ids, "prediction_score": res.scores})
     # nearest training caption (paper Fig. 2b): among the training images' captions
-    if encoder is not None:
-        train_caps = [c for i in train_pos for c in stim.captions[i]]
-        train_bank = CaptionBank.build(train_caps, encoder, None, dtype="float32")
-    else:
-        train_caps = [stim.captions[i][0] for i in train_pos]
-        train_bank = CaptionBank.from_embeddings(E[train_pos], train_caps, identity)
-    table["nearest_training_caption"] = [
-        r[0] for r in train_bank.search_captions(res.predicted, k=1)
-    ]
+    table["nearest_training_caption"] = nearest_training_captions(
+        res.predicted,
+        [stim.captions[i] for i in train_pos],
+        encoder=encoder,
+        train_embeddings=None if encoder is not None else E[train_pos],
+        identity=identity,
+    )
     if bank_path is not None:
         bank = CaptionBank.open(bank_path)
         excluded = [c for i in train_pos for c in stim.captions[i]]

@@ -6,6 +6,7 @@ from brainalign.decoding.decoder import (
     DecodingResult,
     EmbeddingDecoder,
     decode_subject,
+    nearest_training_captions,
     select_units,
 )
 from brainalign.decoding.metrics import (
@@ -34,6 +35,7 @@ __all__ = [
     "human_ceiling",
     "identification_accuracy",
     "meteor",
+    "nearest_training_captions",
     "prediction_scores",
     "read_corpus",
     "rouge_l",

@@ -179,3 +179,39 @@ def decode_subject(
         test_ids=responses.image_ids[test_m],
         train_ids=responses.image_ids[train_m],
     )
+
+
+def nearest_training_captions(
+    predicted, train_captions, encoder=None, train_embeddings=None, identity=None
+):
+    """The training caption nearest to each predicted embedding (paper Fig. 2b's comparison: is
+    decoding more than retrieving a training item?).
+
+    Parameters
+    ----------
+    predicted : (n, dim) array
+    train_captions : list of list of str (per training image) or list of str
+    encoder : sentence encoder, optional
+        Embeds every training caption (exact per-caption search).
+    train_embeddings : (n_train_images, dim) array, optional
+        Without an encoder: per-image embeddings; each image is represented by its first caption.
+    identity : str, optional
+        Identity of the encoder behind ``train_embeddings`` (checked against nothing; recorded).
+
+    Returns
+    -------
+    list of str, one per prediction.
+    """
+    from brainalign.decoding.bank import CaptionBank
+
+    per_image = [[c] if isinstance(c, str) else list(c) for c in train_captions]
+    if encoder is not None:
+        flat = [c for caps in per_image for c in caps]
+        bank = CaptionBank.build(flat, encoder, None, dtype="float32")
+    elif train_embeddings is not None:
+        bank = CaptionBank.from_embeddings(
+            train_embeddings, [caps[0] for caps in per_image], identity or "unknown"
+        )
+    else:
+        raise InputError("nearest_training_captions: give encoder= or train_embeddings=")
+    return [row[0] for row in bank.search_captions(np.asarray(predicted, dtype=np.float32), k=1)]

@@ -275,7 +275,8 @@ class _Decomposition:
                     - self.n_va * (np.outer(m_va, m_tr) + np.outer(m_tr, m_va))
                     + self.n_va * np.outer(m_tr, m_tr)
                 )
-                self.G = B.asarray(V.T @ Gv @ V)
+                self.G64 = V.T @ Gv @ V
+                self.G = B.asarray(self.G64)
                 self.m_va_b = B.asarray(m_va)
         else:
             K = kernel if kernel is not None else _gram(X0.T, f64=f64)
@@ -298,7 +299,8 @@ class _Decomposition:
                     Kvt = Kvt - Kvt.mean(1, keepdims=True)  # … C (centring of the training side)
                 A = Kvt @ U / np.sqrt(lam)[None, :]
                 self.A = B.asarray(A)
-                self.G = B.asarray(A.T @ A)
+                self.G64 = A.T @ A
+                self.G = B.asarray(self.G64)
         self.lam = B.asarray(self.lam_np)
         self.r = len(self.lam_np)
 
@@ -347,6 +349,60 @@ class _Decomposition:
         denom = lam + alpha if np.ndim(alpha) == 0 else lam + alpha[None, :]
         keep = denom > self.tol
         return keep / (denom + (~keep))
+
+    def prepare_alphas(self, alphas, max_band_fraction=0.25):
+        """Precompute the partial-fraction form of the validation error for scalar ``alphas``.
+
+        With ``d_j = 1/(λ_j + α)`` and ``d_j d_k = (d_j − d_k)/(λ_k − λ_j)``, the quadratic term
+        ``Σ_jk z_j z_k G_jk d_j d_k`` becomes ``Σ_j G_jj z_j² d_j² + 2 Σ_j d_j z_j (H z)_j`` with
+        ``H_jk = G_jk / (λ_k − λ_j)``: one r × r product per fold, then O(r) per alpha and target (as
+        (n_alphas × r) @ (r × t) products). Pairs with nearly equal eigenvalues (where the
+        difference form loses precision) are summed directly as a band. Computed in float64.
+        Returns False (use :meth:`sse`) when it does not apply.
+        """
+        lam = self.lam_np
+        alphas = np.asarray(alphas, dtype=np.float64)
+        if not hasattr(self, "G64") or lam.size == 0 or alphas.min() + lam.min() <= self.tol:
+            return False
+        tau = 1e-7 * (lam.max() + alphas.max())
+        r = lam.size
+        diff = lam[None, :] - lam[:, None]  # λ_k − λ_j
+        near = np.abs(diff) < tau
+        # eigenvalues ascend, so near pairs form a band around the diagonal
+        hi = np.searchsorted(lam, lam + tau, side="left") - 1 - np.arange(r)
+        w = int(max(hi.max(initial=0), 0))
+        if w > max_band_fraction * r:
+            return False
+        with np.errstate(divide="ignore", invalid="ignore"):
+            H = np.where(near, 0.0, self.G64 / np.where(near, 1.0, diff))
+        B = self.B
+        self.fast_H = B.asarray(H, dtype=np.float64)
+        self.fast_gdiag = B.asarray(np.diag(self.G64).copy(), dtype=np.float64)
+        Dm = 1.0 / (lam[None, :] + alphas[:, None])
+        self.fast_D = B.asarray(Dm, dtype=np.float64)
+        self.fast_D2 = B.asarray(Dm * Dm, dtype=np.float64)
+        band = []
+        for o in range(1, w + 1):
+            j = np.arange(r - o)
+            coef = 2.0 * self.G64[j, j + o] * near[j, j + o]
+            if np.any(coef != 0):
+                band.append((o, B.asarray(Dm[:, :-o] * Dm[:, o:] * coef[None, :], dtype=np.float64)))
+        self.fast_band = band
+        return True
+
+    def sse_all(self):
+        """SSE (n_alphas × t) for the alphas given to :meth:`prepare_alphas` (after :meth:`project`)."""
+        B = self.B
+        Z = self.B.asarray(self.Z, dtype=np.float64)
+        Bv = self.B.asarray(self.Bv, dtype=np.float64)
+        HZ = B.matmul(self.fast_H, Z)
+        out = -2 * B.matmul(self.fast_D, Bv * Z)
+        out = out + B.matmul(self.fast_D2, Z * Z * self.fast_gdiag[:, None])
+        out = out + 2 * B.matmul(self.fast_D, Z * HZ)
+        for o, Do in self.fast_band:
+            out = out + B.matmul(Do, Z[:-o] * Z[o:])
+        yy = B.asarray(self.yy, dtype=np.float64)
+        return out + yy[None, :]
 
     def sse(self, D):
         Ud = self.Z * D
@@ -553,6 +609,7 @@ def _solve(
     frac_sums = np.zeros(n_cand)  # fracridge / shared alpha: Σ over folds and targets of R²
     n_scored = 0
 
+    fast = {id(d): mode == "ridge" and d.prepare_alphas(candidates) for d in decs}
     starts = range(0, t, tb)
     for start in progress(
         starts, total=len(starts), desc="ridge blocks", verbose=verbose, unit="block"
@@ -583,6 +640,16 @@ def _solve(
                         B, _lam_kept(B, d), _rows_kept(B, d), candidates
                     )
                 ok = d.sst > 0
+                if mode == "ridge" and fast[id(d)]:
+                    sse_all = d.sse_all()
+                    if per_target_choice:
+                        scores += B.asarray(sse_all / d.n_va, dtype=np.float32)
+                    else:
+                        sst = _where(B, ok, d.sst, d.sst * 0 + 1)
+                        r2 = B.asarray(1 - sse_all / B.asarray(sst, dtype=np.float64)[None, :], dtype=np.float32)
+                        scores += _where(B, ok[None, :], r2, r2 * 0)
+                    del d.Z, d.Bv
+                    continue
                 for ci in range(n_cand):
                     D = (
                         d.shrink(alphas_fold[ci])

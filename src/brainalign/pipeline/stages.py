@@ -318,7 +318,7 @@ def neighbourhoods(params, inputs, ctx):
     from brainalign.datasets import load_fsaverage
     from brainalign.rsa import surface_neighbourhoods
 
-    mesh = load_fsaverage(params["mesh"], surface=params["surface"])
+    mesh = load_fsaverage(params["mesh"], surface=params["surface"], fs_dir=params.get("fs_dir"))
     nb = surface_neighbourhoods(
         [mesh["left"], mesh["right"]], radius=params["radius"], verbose=False
     )

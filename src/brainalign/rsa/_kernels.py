@@ -25,7 +25,6 @@ from scipy import stats
 
 from brainalign.errors import InputError
 
-
 _BLAS_CONTROLLER = []
 
 
@@ -343,10 +342,11 @@ def rdm_free_pearson(ops: Ops, Z, q, block: BlockModels):
         # wide centres (v > n): one n × n Gram per centre serves every sum
         Zb = ops.permute(Z, (1, 0, 2))  # (B, n, w)
         G = ops.bmm(Zb, ops.bt(Zb)).reshape(B, n * n)
-        # n² terms per centre: accumulate the two reductions in float64 (a memory-bound pass)
-        G = ops.asarray(G, dtype=ops.f64)
+        if n >= 256:
+            # n² terms per centre: accumulate the reductions in float64 (a memory-bound pass)
+            G = ops.asarray(G, dtype=ops.f64)
         S_gg = (ops.to_numpy(ops.sumsq(G, 1)) - sq) / 2
-        T = ops.to_numpy(G @ ops.bt(block.dense(ops, ops.f64))).T  # (M, B): tr(G K)
+        T = ops.to_numpy(G @ ops.bt(block.dense(ops, G.dtype))).T  # (M, B): tr(G K)
         S_gK = (T - np.outer(block.diag_is_one, sq)) / 2
     else:
         S_gg = (ops.to_numpy(gram_sq(ops, Z)) - sq) / 2

@@ -66,7 +66,7 @@ def searchlight(
     dtype="float32",
     path: str = "auto",
     min_units: int = 2,
-    memory_budget: int = 256 << 20,
+    memory_budget: int | None = None,
     chunk_size: int = 4096,
     zero_pad_limit: int = 4 << 30,
     verbose=None,
@@ -102,6 +102,10 @@ def searchlight(
         Precision of the matrix products; sums are combined in float64.
     path : {"auto", "rdm_free", "materialised"}
         Kernel choice; "auto" takes the RDM-free kernel for Pearson.
+    memory_budget : int, optional
+        Bytes of working memory per batch of centres; default 256 MiB when the kernel works
+        in unit space (large matrix products), 16 MiB when it works with n × n Gram matrices
+        (small products that run best in cache).
     min_units : int
         Centres with fewer valid units get NaN (with a warning that counts them). At least 2,
         since a correlation over one unit is undefined.
@@ -206,6 +210,10 @@ def searchlight(
         pad_unit = int(np.argmax(valid)) if valid.any() else 0
     rtol = 1e-5 if dtype == np.float32 else 1e-10
     k_total = sum(int(F.shape[0]) for F in blocks[0].feature_factors)
+    if memory_budget is None:
+        typical = int(np.median(sizes[order])) if order.size else 1
+        nspace = materialised or blocks[0].use_nspace(typical)
+        memory_budget = (16 << 20) if nspace else (256 << 20)
     n_rdm = sum(1 for kind, _ in parsed if kind == "rdm")
     n_block = max(r.size for r in blocks_rows)
 

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from brainalign.errors import ConfigError, DataFormatError, InputError, ModelNotFoundError
+from brainalign.networks import ImageData, from_coco, from_hdf5, from_nsd, train
+from brainalign.networks.data import nsd_shared_ids
+from brainalign.networks.transfer import linear_readout, mean_target_floor, transfer_readout
+from brainalign.networks.zoo import ZooModel, get_model, list_models, model_features, register_model
+
+# --------------------------------------------------------------------------- zoo
+
+
+def test_registry_and_config_parsing(tmp_path):
+    assert "efficientnet-lite0" in list_models()
+    with pytest.raises(ModelNotFoundError, match="not registered"):
+        get_model("resnet-9000")
+    entry = ZooModel.from_dict(
+        {"name": "rcnn", "kind": "blt", "checkpoints": ["runs/s1", "/abs/s2"], "training_images": 48236},
+        base_dir=tmp_path,
+    )
+    assert entry.options["checkpoints"] == [str(tmp_path / "runs/s1"), "/abs/s2"]
+    with pytest.raises(ConfigError, match="kind"):
+        ZooModel.from_dict({"name": "x"})
+    with pytest.raises(ConfigError, match="unknown"):
+        ZooModel("x", "caffe").instances()
+    with pytest.raises(ConfigError, match="arch"):
+        ZooModel("r50", "torchvision").instances()
+
+
+def test_blt_seeds_and_precomputed_features(scene_data, make_net, tmp_path):
+    train_data, val = scene_data
+    small = train_data.subset(np.arange(24))
+    d = small.target("mpnet").shape[1]
+    for seed in (1, 2):
+        train(make_net(d, seed=seed), small, "mpnet", epochs=1, batch_size=12, random_state=seed, checkpoint_dir=tmp_path / f"seed{seed}")
+    entry = ZooModel("rcnn", "blt", options={"checkpoints": [str(tmp_path / "seed1"), str(tmp_path / "seed2")]})
+    feats = model_features(entry, val.subset(np.arange(8)))
+    assert len(feats) == 2 and feats[0].shape == (8, make_net(d).channels[-1])
+    assert not np.allclose(feats[0], feats[1])  # two different seeds
+    # the same features saved to disk come back by id, in the requested order
+    np.save(tmp_path / "f.npy", feats[0])
+    np.save(tmp_path / "ids.npy", np.arange(100, 108))
+    register_model(ZooModel("saved", "features", options={"path": str(tmp_path / "f.npy"), "ids_path": str(tmp_path / "ids.npy")}))
+    (back,) = model_features("saved", np.zeros((2, 8, 8, 3), np.uint8), ids=[107, 100])
+    np.testing.assert_array_equal(back, feats[0][[7, 0]])
+    with pytest.raises(DataFormatError, match="no features"):
+        model_features("saved", np.zeros((1, 8, 8, 3), np.uint8), ids=[5])
+
+
+# --------------------------------------------------------------------------- transfer
+
+
+def test_linear_readout_recovers_a_linear_map(rng):
+    X = rng.standard_normal((400, 20)).astype(np.float32)
+    W = rng.standard_normal((20, 8)).astype(np.float32)
+    Y = X @ W + 2.0  # an offset gives the mean-target floor something to find
+    res = linear_readout(X[:300], Y[:300], X[300:], Y[300:], epochs=60, lr=0.05)
+    assert res["cosine"] > 0.97
+    assert res["floor"] == pytest.approx(mean_target_floor(Y[:300], Y[300:]))
+    assert res["cosine"] > res["floor"] + 0.1
+    # the floor is the cosine between the mean training target and each test target
+    m = Y[:300].mean(0)
+    ref = np.mean(Y[300:] @ m / (np.linalg.norm(Y[300:], axis=1) * np.linalg.norm(m)))
+    assert res["floor"] == pytest.approx(ref, rel=1e-6)
+    # the returned weights act on the raw (unstandardised) features
+    pred = X[300:] @ res["weight"].T + res["bias"]
+    cos = np.sum(pred * Y[300:], 1) / (np.linalg.norm(pred, axis=1) * np.linalg.norm(Y[300:], axis=1))
+    np.testing.assert_allclose(cos, res["per_image"], atol=1e-4)
+
+
+def test_transfer_readout_from_a_frozen_net(trained, scene_data):
+    train_data, val = scene_data
+    data = ImageData(
+        np.concatenate([train_data.load_images(np.arange(120)), val.load_images(np.arange(40))]),
+        {k: np.concatenate([train_data.target(k)[:120], val.target(k)[:40]]) for k in ("mpnet", "multihot")},
+    )
+    net = trained["mpnet"].net
+    before = [p.detach().clone() for p in net.parameters()]
+    res = transfer_readout(net, data, "multihot", n_test=40, epochs=20)
+    assert res["n_train"] == 120 and res["layer"] == net.layer_names[-1]
+    assert 0 < res["floor"] < 1 and np.isfinite(res["cosine"])
+    assert all((a == b).all() for a, b in zip(before, net.parameters(), strict=True))  # frozen
+
+
+# --------------------------------------------------------------------------- data sources
+
+
+def test_hdf5_source_reads_lazily_in_any_order(tmp_path, rng):
+    imgs = (rng.random((9, 16, 16, 3)) * 255).astype(np.uint8)
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["imgBrick"] = imgs
+        f["emb"] = rng.standard_normal((9, 4)).astype(np.float32)
+    data = from_hdf5(tmp_path / "s.h5", targets={"mpnet": "emb"}, indices=[8, 2, 5])
+    np.testing.assert_array_equal(data.load_images([2, 0, 0]), imgs[[5, 8, 8]])
+    with h5py.File(tmp_path / "s.h5") as f:
+        np.testing.assert_array_equal(data.target("mpnet"), f["emb"][:][[8, 2, 5]])
+    with pytest.raises(DataFormatError, match="no dataset"):
+        from_hdf5(tmp_path / "s.h5", images_key="images")
+
+
+@pytest.mark.shared_data
+def test_coco_folder_source(shared_data):
+    root = shared_data / "coco_mini"
+    data = from_coco(root, "train2017", targets=("multihot",))
+    inst = json.loads((root / "annotations" / "instances_train2017.json").read_text())
+    assert len(data) == len(inst["images"]) and len(data.category_names) == 80
+    first = data.ids[0]
+    cats = {a["category_id"] for a in inst["annotations"] if a["image_id"] == first}
+    cat_ids = sorted(c["id"] for c in inst["categories"])
+    assert set(np.array(cat_ids)[data.target("multihot")[0] == 1]) == cats
+    img = data.load_images([0])
+    assert img.shape == (1, 256, 256, 3) and img.dtype == np.uint8
+    fewer = from_coco(root, "train2017", targets=("multihot",), exclude_ids=data.ids[:5])
+    assert len(fewer) == len(data) - 5 and not set(data.ids[:5]) & set(fewer.ids)
+    with pytest.raises(DataFormatError, match="no COCO annotations"):
+        from_coco(root, "test2099")
+    with pytest.raises(InputError, match="encoder"):
+        from_coco(root, "train2017", targets=("mpnet",))
+
+
+def test_nsd_source_never_includes_shared_images(virtual_nsd_root):
+    shared = nsd_shared_ids(virtual_nsd_root)
+    data = from_nsd(virtual_nsd_root, targets=("multihot",))
+    assert len(shared) > 0 and not set(shared.tolist()) & set(data.ids.tolist())
+    assert data.target("multihot").shape == (len(data), len(data.category_names))
+    assert data.load_images([0]).dtype == np.uint8
