@@ -185,18 +185,26 @@ def synthetic_fsaverage_neighbourhoods(n_per_hemi, mean_size, rng, n_centres):
     )
 
 
-def bench_fsaverage(n_slice=400):
+def bench_fsaverage(slices=(200, 800)):
+    """Two slices; the marginal cost per centre excludes one-off work (input checks, copies)."""
     rng = np.random.default_rng(3)
     n, V = 515, 163_842
-    nb = synthetic_fsaverage_neighbourhoods(V, 650, rng, n_slice)
     betas = rng.standard_normal((n, 2 * V)).astype(np.float32)
     E = rng.standard_normal((n, 768)).astype(np.float32)
-    print(f"[full fsaverage] slice of {n_slice} centres of ~650 vertices, 515 images; {load()}")
+    print(f"[full fsaverage] slices of {slices} centres of ~650 vertices, 515 images; {load()}")
     for backend in ("numpy", "torch"):
-        _, t, c = timed(searchlight, betas, E, nb, backend=backend)
-        total = t * 327_684 / n_slice
+        walls, cpus = [], []
+        for k in slices:
+            nb = synthetic_fsaverage_neighbourhoods(V, 650, rng, k)
+            _, t, c = timed(searchlight, betas, E, nb, backend=backend)
+            walls.append(t)
+            cpus.append(c)
+        per_wall = (walls[1] - walls[0]) / (slices[1] - slices[0])
+        per_cpu = (cpus[1] - cpus[0]) / (slices[1] - slices[0])
         print(
-            f"  {backend:5s}: {t:.1f} s wall ({c:.1f} s cpu) → 327,684 centres ≈ {total / 60:.0f} min wall, {c * 327_684 / n_slice / 60:.0f} min cpu (goal < 60 min on 2 cores)"
+            f"  {backend:5s}: {slices[1]} centres {walls[1]:.1f} s wall ({cpus[1]:.1f} s cpu); marginal "
+            f"{1 / per_wall:.0f} centres/s → 327,684 centres ≈ {per_wall * 327_684 / 60:.0f} min wall, "
+            f"{per_cpu * 327_684 / 60:.0f} min cpu (goal < 60 min on 2 cores)"
         )
 
 

@@ -68,7 +68,9 @@ def scene_data(scenes, minilm) -> tuple[ImageData, ImageData]:
         "multihot": np.asarray(scenes.categories, dtype=np.float32),
     }
     data = ImageData(images, targets, name="scenes")
-    return data.subset(np.arange(N_SCENES - N_VAL)), data.subset(np.arange(N_SCENES - N_VAL, N_SCENES))
+    return data.subset(np.arange(N_SCENES - N_VAL)), data.subset(
+        np.arange(N_SCENES - N_VAL, N_SCENES)
+    )
 
 
 @pytest.fixture(scope="session")

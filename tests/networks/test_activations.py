@@ -29,7 +29,9 @@ def test_shapes_names_and_determinism(make_net, images):
     assert all(np.allclose(acts[k], again[k], atol=1e-6) for k in acts)
     last = activations(net, images, layers="last")
     assert list(last) == ["layernorm_layer_9_time_1"]
-    np.testing.assert_allclose(last["layernorm_layer_9_time_1"], acts["layernorm_layer_9_time_1"], atol=1e-6)
+    np.testing.assert_allclose(
+        last["layernorm_layer_9_time_1"], acts["layernorm_layer_9_time_1"], atol=1e-6
+    )
 
 
 def test_matches_a_plain_forward_with_spatial_mean(make_net, images):
@@ -85,11 +87,21 @@ def test_killed_extraction_resumes(tmp_path):
         return data[idx]
 
     with pytest.raises(KeyboardInterrupt):
-        stream_activations(lambda x, b: extract(x, b, fail_at=2), load, np.arange(11), ["x"], batch_size=4, out=tmp_path, key="k")
+        stream_activations(
+            lambda x, b: extract(x, b, fail_at=2),
+            load,
+            np.arange(11),
+            ["x"],
+            batch_size=4,
+            out=tmp_path,
+            key="k",
+        )
     assert not (tmp_path / "activations.json").exists()
     assert json.loads((tmp_path / ".partial" / "progress.json").read_text())["batches_done"] == 2
     seen.clear()
-    res = stream_activations(extract, load, np.arange(11), ["x"], batch_size=4, out=tmp_path, key="k")
+    res = stream_activations(
+        extract, load, np.arange(11), ["x"], batch_size=4, out=tmp_path, key="k"
+    )
     assert seen == [2]  # only the unfinished batch ran
     np.testing.assert_array_equal(res["x"], data * 2)
     # a different key (another model) never reuses the files

@@ -38,7 +38,9 @@ def test_named_modules_expose_every_layer_and_timestep(make_net):
     net = make_net(5).eval()
     seen = {}
     handles = [
-        getattr(net, name).register_forward_hook(lambda m, i, o, n=name: seen.__setitem__(n, o.mean(dim=(2, 3))))
+        getattr(net, name).register_forward_hook(
+            lambda m, i, o, n=name: seen.__setitem__(n, o.mean(dim=(2, 3)))
+        )
         for name in net.layer_names
     ]
     x = torch.randn(2, 3, 64, 64)

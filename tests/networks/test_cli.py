@@ -40,7 +40,8 @@ out = "runs"
 
 @pytest.fixture(scope="module")
 def app():
-    from brainalign.cli import app as root, _register
+    from brainalign.cli import _register
+    from brainalign.cli import app as root
 
     _register()
     return root
@@ -74,7 +75,10 @@ def test_train_command_trains_every_seed_and_resumes(app, tmp_path):
     run_train_config(cfg2, verbose=False)
     a = load_network(tmp_path / "runs" / "seed1")
     b = load_network(tmp_path / "again" / "runs" / "seed1")
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 def test_train_config_errors(tmp_path):
@@ -129,8 +133,13 @@ dir = "out"
     result = CliRunner().invoke(app, ["compare-models", str(tmp_path / "compare.toml"), "--quiet"])
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "out" / "table.csv")
-    assert set(table.model) == {"tiny RCNN", "random features"} and set(table.roi) == {"ventral", "lateral"}
+    assert set(table.model) == {"tiny RCNN", "random features"} and set(table.roi) == {
+        "ventral",
+        "lateral",
+    }
     assert (pd.read_parquet(tmp_path / "out" / "subjects.parquet")["instances"].max()) == 2
     assert (tmp_path / "out" / "figure.png").stat().st_size > 1000
     # activations were cached per model instance and are reused on a rerun
-    assert (tmp_path / "out" / "activations" / "tiny_RCNN" / "instance_1" / "activations.json").exists()
+    assert (
+        tmp_path / "out" / "activations" / "tiny_RCNN" / "instance_1" / "activations.json"
+    ).exists()

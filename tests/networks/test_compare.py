@@ -20,24 +20,35 @@ def planted():
     B = rng.standard_normal((n_all, 12))
     subjects = []
     for s in range(4):
-        own = np.sort(np.concatenate([np.arange(40), rng.choice(np.arange(40, n_all), 80, replace=False)]))
-        Y = np.concatenate([A[own] @ rng.standard_normal((12, 30)), B[own] @ rng.standard_normal((12, 30))], 1)
+        own = np.sort(
+            np.concatenate([np.arange(40), rng.choice(np.arange(40, n_all), 80, replace=False)])
+        )
+        Y = np.concatenate(
+            [A[own] @ rng.standard_normal((12, 30)), B[own] @ rng.standard_normal((12, 30))], 1
+        )
         Y += 1.5 * rng.standard_normal(Y.shape)
         rois = {"a": np.arange(60) < 30, "b": np.arange(60) >= 30}
-        subjects.append(SubjectResponses(Y.astype(np.float32), own, own < 40, rois, "fsaverage", s + 1))
+        subjects.append(
+            SubjectResponses(Y.astype(np.float32), own, own < 40, rois, "fsaverage", s + 1)
+        )
     return subjects, np.arange(n_all), A, B
 
 
 def _plain_subset_r(betas, feats, subsets):
     return np.mean(
-        [np.corrcoef(pdist(betas[r], "correlation"), pdist(feats[r], "correlation"))[0, 1] for r in subsets]
+        [
+            np.corrcoef(pdist(betas[r], "correlation"), pdist(feats[r], "correlation"))[0, 1]
+            for r in subsets
+        ]
     )
 
 
 def test_table_ranks_the_planted_models(planted, tmp_path):
     subjects, ids, A, B = planted
     noisy_b = [B, B + 0.3 * np.random.default_rng(1).standard_normal(B.shape)]  # two "seeds"
-    res = compare_models({"A": A, "B": noisy_b}, subjects, ids, rois=["a", "b"], subset_size=40, out=tmp_path)
+    res = compare_models(
+        {"A": A, "B": noisy_b}, subjects, ids, rois=["a", "b"], subset_size=40, out=tmp_path
+    )
     t = res.table.set_index(["model", "roi"])
     assert t.loc[("A", "a"), "mean"] > t.loc[("B", "a"), "mean"] + 0.3
     assert t.loc[("B", "b"), "mean"] > t.loc[("A", "b"), "mean"] + 0.3
@@ -48,7 +59,9 @@ def test_table_ranks_the_planted_models(planted, tmp_path):
     for key in ("table_csv", "table_parquet", "subjects_csv", "pairwise_parquet", "figure"):
         assert res.files[key].exists()
     assert res.files["figure"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    pd.testing.assert_frame_equal(pd.read_parquet(res.files["table_parquet"]), res.table, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(res.files["table_parquet"]), res.table, check_dtype=False
+    )
 
 
 def test_numbers_match_a_plain_reference(planted):
@@ -59,11 +72,16 @@ def test_numbers_match_a_plain_reference(planted):
     B2 = B + 0.5 * np.random.default_rng(2).standard_normal(B.shape)
     res = compare_models({"B": [B, B2]}, subjects, ids, rois=["b"], subset_size=40, random_state=3)
     shared = np.arange(40)
-    rdms = [pdist(s.betas[np.searchsorted(s.image_ids, shared)][:, s.rois["b"]], "correlation") for s in subjects]
+    rdms = [
+        pdist(s.betas[np.searchsorted(s.image_ids, shared)][:, s.rois["b"]], "correlation")
+        for s in subjects
+    ]
     for si, sub in enumerate(subjects):
         others = np.mean([r for j, r in enumerate(rdms) if j != si], axis=0)
         ceiling = np.corrcoef(rdms[si], others)[0, 1]
-        subsets = make_subsets(len(sub.image_ids), 40, random_state=np.random.default_rng([3, sub.subject]))
+        subsets = make_subsets(
+            len(sub.image_ids), 40, random_state=np.random.default_rng([3, sub.subject])
+        )
         X = sub.betas[:, sub.rois["b"]]
         r = np.mean([_plain_subset_r(X, F[sub.image_ids], subsets) for F in (B, B2)])
         row = res.subjects.query(f"subject == {sub.subject}").iloc[0]
@@ -72,7 +90,9 @@ def test_numbers_match_a_plain_reference(planted):
         assert row["r_normalised"] == pytest.approx(r / ceiling, abs=1e-6)
     x = res.subjects["r_normalised"].to_numpy()
     ref = stats.ttest_1samp(x, 0)
-    assert res.table["t"].iloc[0] == pytest.approx(ref.statistic) and res.table["p"].iloc[0] == pytest.approx(ref.pvalue)
+    assert res.table["t"].iloc[0] == pytest.approx(ref.statistic) and res.table["p"].iloc[
+        0
+    ] == pytest.approx(ref.pvalue)
 
 
 def test_pairwise_tests_match_scipy(planted):
@@ -84,7 +104,9 @@ def test_pairwise_tests_match_scipy(planted):
     for _, row in res.pairwise.iterrows():
         ref = stats.ttest_rel(wide[row.model_a], wide[row.model_b])
         assert row.t == pytest.approx(ref.statistic) and row.p == pytest.approx(ref.pvalue)
-        assert row.p_ind == pytest.approx(stats.ttest_ind(wide[row.model_a], wide[row.model_b]).pvalue)
+        assert row.p_ind == pytest.approx(
+            stats.ttest_ind(wide[row.model_a], wide[row.model_b]).pvalue
+        )
         p.append(ref.pvalue)
     np.testing.assert_allclose(res.pairwise["q"], stats.false_discovery_control(p, method="bh"))
 

@@ -75,7 +75,9 @@ def test_mpnet_targets_path(mpnet, scenes, make_net):
     """The paper's encoder end to end on a few scenes: 768-d targets, one training epoch runs."""
     from brainalign.networks import from_scenes
 
-    data = from_scenes(scenes.subset(np.arange(6)), ("mpnet",), encoder=mpnet, image_size=IMAGE_SIZE)
+    data = from_scenes(
+        scenes.subset(np.arange(6)), ("mpnet",), encoder=mpnet, image_size=IMAGE_SIZE
+    )
     assert data.target("mpnet").shape == (6, 768)
     res = train(make_net(768), data, "mpnet", epochs=1, batch_size=6, augment=False)
     assert res.step == 1 and np.isfinite(res.history[-1]["train_loss"])
@@ -98,7 +100,13 @@ def test_train_is_deterministic(scene_data, make_net):
     small = train_data.subset(np.arange(24))
     runs = []
     for _ in range(2):
-        res = train(make_net(small.target("mpnet").shape[1], seed=3), small, "mpnet", epochs=1, batch_size=12)
+        res = train(
+            make_net(small.target("mpnet").shape[1], seed=3),
+            small,
+            "mpnet",
+            epochs=1,
+            batch_size=12,
+        )
         runs.append([p.detach().clone() for p in res.net.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
 

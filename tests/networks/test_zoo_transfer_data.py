@@ -20,7 +20,12 @@ def test_registry_and_config_parsing(tmp_path):
     with pytest.raises(ModelNotFoundError, match="not registered"):
         get_model("resnet-9000")
     entry = ZooModel.from_dict(
-        {"name": "rcnn", "kind": "blt", "checkpoints": ["runs/s1", "/abs/s2"], "training_images": 48236},
+        {
+            "name": "rcnn",
+            "kind": "blt",
+            "checkpoints": ["runs/s1", "/abs/s2"],
+            "training_images": 48236,
+        },
         base_dir=tmp_path,
     )
     assert entry.options["checkpoints"] == [str(tmp_path / "runs/s1"), "/abs/s2"]
@@ -37,15 +42,31 @@ def test_blt_seeds_and_precomputed_features(scene_data, make_net, tmp_path):
     small = train_data.subset(np.arange(24))
     d = small.target("mpnet").shape[1]
     for seed in (1, 2):
-        train(make_net(d, seed=seed), small, "mpnet", epochs=1, batch_size=12, random_state=seed, checkpoint_dir=tmp_path / f"seed{seed}")
-    entry = ZooModel("rcnn", "blt", options={"checkpoints": [str(tmp_path / "seed1"), str(tmp_path / "seed2")]})
+        train(
+            make_net(d, seed=seed),
+            small,
+            "mpnet",
+            epochs=1,
+            batch_size=12,
+            random_state=seed,
+            checkpoint_dir=tmp_path / f"seed{seed}",
+        )
+    entry = ZooModel(
+        "rcnn", "blt", options={"checkpoints": [str(tmp_path / "seed1"), str(tmp_path / "seed2")]}
+    )
     feats = model_features(entry, val.subset(np.arange(8)))
     assert len(feats) == 2 and feats[0].shape == (8, make_net(d).channels[-1])
     assert not np.allclose(feats[0], feats[1])  # two different seeds
     # the same features saved to disk come back by id, in the requested order
     np.save(tmp_path / "f.npy", feats[0])
     np.save(tmp_path / "ids.npy", np.arange(100, 108))
-    register_model(ZooModel("saved", "features", options={"path": str(tmp_path / "f.npy"), "ids_path": str(tmp_path / "ids.npy")}))
+    register_model(
+        ZooModel(
+            "saved",
+            "features",
+            options={"path": str(tmp_path / "f.npy"), "ids_path": str(tmp_path / "ids.npy")},
+        )
+    )
     (back,) = model_features("saved", np.zeros((2, 8, 8, 3), np.uint8), ids=[107, 100])
     np.testing.assert_array_equal(back, feats[0][[7, 0]])
     with pytest.raises(DataFormatError, match="no features"):
@@ -69,7 +90,9 @@ def test_linear_readout_recovers_a_linear_map(rng):
     assert res["floor"] == pytest.approx(ref, rel=1e-6)
     # the returned weights act on the raw (unstandardised) features
     pred = X[300:] @ res["weight"].T + res["bias"]
-    cos = np.sum(pred * Y[300:], 1) / (np.linalg.norm(pred, axis=1) * np.linalg.norm(Y[300:], axis=1))
+    cos = np.sum(pred * Y[300:], 1) / (
+        np.linalg.norm(pred, axis=1) * np.linalg.norm(Y[300:], axis=1)
+    )
     np.testing.assert_allclose(cos, res["per_image"], atol=1e-4)
 
 
@@ -77,7 +100,10 @@ def test_transfer_readout_from_a_frozen_net(trained, scene_data):
     train_data, val = scene_data
     data = ImageData(
         np.concatenate([train_data.load_images(np.arange(120)), val.load_images(np.arange(40))]),
-        {k: np.concatenate([train_data.target(k)[:120], val.target(k)[:40]]) for k in ("mpnet", "multihot")},
+        {
+            k: np.concatenate([train_data.target(k)[:120], val.target(k)[:40]])
+            for k in ("mpnet", "multihot")
+        },
     )
     net = trained["mpnet"].net
     before = [p.detach().clone() for p in net.parameters()]

@@ -229,7 +229,11 @@ def test_wide_centres_use_the_n_space_route(backend):
     from brainalign.rsa import Neighbourhoods
 
     nb = Neighbourhoods.from_lists([np.arange(s, s + 60) for s in range(0, 300, 25)], U)
-    models = [rng.standard_normal((n, 4)), rng.standard_normal((n, 40)), compute_rdm(rng.standard_normal((n, 3)))]
+    models = [
+        rng.standard_normal((n, 4)),
+        rng.standard_normal((n, 40)),
+        compute_rdm(rng.standard_normal((n, 3))),
+    ]
     expected = brute_force(betas, models, nb)
     got = searchlight(betas, models, nb, backend=backend, dtype="float64")
     np.testing.assert_allclose(got, expected, atol=1e-10)

@@ -14,6 +14,7 @@ from brainalign.networks.activations import activations, load_activations
 from brainalign.networks.augment import preprocess_images
 from brainalign.networks.blt import BLTNet, half_vnet_channels, layer_name
 from brainalign.networks.checkpoint import latest_checkpoint, load_network, save_checkpoint
+from brainalign.networks.compare import Comparison, compare_models
 from brainalign.networks.data import (
     ImageData,
     from_arrays,
@@ -24,9 +25,19 @@ from brainalign.networks.data import (
     from_stimuli,
 )
 from brainalign.networks.train import TrainResult, evaluate, predict, train
+from brainalign.networks.transfer import linear_readout, transfer_readout
+from brainalign.networks.zoo import ZooModel, list_models, model_features, register_model
 
 __all__ = [
     "BLTNet",
+    "Comparison",
+    "ZooModel",
+    "compare_models",
+    "linear_readout",
+    "list_models",
+    "model_features",
+    "register_model",
+    "transfer_readout",
     "ImageData",
     "TrainResult",
     "activations",

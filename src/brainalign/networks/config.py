@@ -134,12 +134,10 @@ def build_data(
     return data.split(n_val, random_state=int(cfg.get("split_seed", 0)))
 
 
+# a seed sets both the initialisation and the data order (random_state), as the paper's seeds do
 _TRAIN_KEYS = set(inspect.signature(train).parameters) - {
-    "net",
-    "data",
-    "val_data",
-    "checkpoint_dir",
-}
+    "net", "data", "val_data", "checkpoint_dir", "random_state",
+}  # fmt: skip
 
 
 def run_train_config(path: str | os.PathLike, *, verbose: bool | None = True) -> list[TrainResult]:
@@ -171,7 +169,8 @@ def run_train_config(path: str | os.PathLike, *, verbose: bool | None = True) ->
                 train_data,
                 val_data=val_data,
                 checkpoint_dir=Path(_resolve(base, out)) / f"seed{seed}",
-                **{"random_state": int(seed), "verbose": verbose, **tcfg},
+                random_state=int(seed),
+                **{"verbose": verbose, **tcfg},
             )  # fmt: skip
         )
     return results

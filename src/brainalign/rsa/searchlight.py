@@ -85,7 +85,8 @@ def searchlight(
         From :func:`surface_neighbourhoods` or :func:`volume_neighbourhoods`; ``n_units`` must
         equal the betas' columns.
     method : {"pearson", "spearman", "cosine", "kendall_tau_a"}
-        RDM comparison; the paper uses Pearson.
+        RDM comparison; the paper uses Pearson. Kendall's tau-a is computed on the CPU (scipy)
+        per centre and model whatever the backend, so it suits small searchlights only.
     mode : {"full", "subsets"}
         ``full``: one comparison over all images. ``subsets``: the paper's mode, the mean over
         ``subsets`` (see :func:`make_subsets`) of the comparisons on each subset.
