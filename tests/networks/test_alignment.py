@@ -64,8 +64,12 @@ def test_embedding_net_vs_category_net(vnsd, trained):
         f"embedding-net {emb_ven:.3f} vs category-net {cat_ven:.3f}"
     )
     print(numbers)
-    if not (emb_lat > cat_lat and cat_ven > emb_ven):
+    if max(emb_lat, cat_lat, emb_ven, cat_ven) < 0.05:
+        # a direction between near-zero numbers would be noise, so it is not claimed either way
         pytest.xfail(
-            "the expected double dissociation did not appear at test scale (100 steps, 240 "
-            "64-px scenes, width 1/8; the category net barely beats base rates): " + numbers
+            "at test scale (150 steps, 240 64-px scenes, width 1/8) neither net's last layer "
+            "aligns with the planted regions (the category net stays near base rates), so the "
+            "comparison is not meaningful: " + numbers
         )
+    assert emb_lat > cat_lat, numbers
+    assert cat_ven > emb_ven, numbers

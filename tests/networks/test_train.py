@@ -41,6 +41,7 @@ def test_training_beats_initial_and_shuffled_control(trained):
     final = 1 - emb.history[-1]["val_cosine"]
     control = 1 - shuffled.history[-1]["val_cosine"]
     msg = f"held-out cosine distance: initial {start:.4f}, trained {final:.4f}, shuffled control {control:.4f}"
+    print(msg)
     assert final < 0.5 * start, msg
     assert final < control, msg
     # the training loss went down as well

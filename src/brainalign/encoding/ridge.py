@@ -386,7 +386,9 @@ class _Decomposition:
             j = np.arange(r - o)
             coef = 2.0 * self.G64[j, j + o] * near[j, j + o]
             if np.any(coef != 0):
-                band.append((o, B.asarray(Dm[:, :-o] * Dm[:, o:] * coef[None, :], dtype=np.float64)))
+                band.append(
+                    (o, B.asarray(Dm[:, :-o] * Dm[:, o:] * coef[None, :], dtype=np.float64))
+                )
         self.fast_band = band
         return True
 
@@ -646,7 +648,10 @@ def _solve(
                         scores += B.asarray(sse_all / d.n_va, dtype=np.float32)
                     else:
                         sst = _where(B, ok, d.sst, d.sst * 0 + 1)
-                        r2 = B.asarray(1 - sse_all / B.asarray(sst, dtype=np.float64)[None, :], dtype=np.float32)
+                        r2 = B.asarray(
+                            1 - sse_all / B.asarray(sst, dtype=np.float64)[None, :],
+                            dtype=np.float32,
+                        )
                         scores += _where(B, ok[None, :], r2, r2 * 0)
                     del d.Z, d.Bv
                     continue

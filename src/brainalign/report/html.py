@@ -217,14 +217,25 @@ def _roi(run: _Run) -> str:
 
 
 def _comparison(run: _Run) -> str:
+    import pandas as pd
+
     parts = []
     mc = run.table("model_comparison")
-    if mc is not None:
+    if mc is not None and len(mc):
         parts.append(
-            "<h3>Pairwise model comparisons</h3><p class='note'>Paired t-tests across "
-            "subjects on noise-ceiling-normalised scores, BH-FDR within each ROI.</p>"
+            "<p class='note'>Paired t-tests across subjects on noise-ceiling-normalised scores, "
+            "BH-FDR within each ROI. Each cell: mean difference row − column; * q &lt; 0.05. "
+            "All statistics are in <code>tables/model_comparison.csv</code>.</p>"
         )
-        parts.append(table_html(mc, max_rows=200))
+        for roi, d in mc.groupby("roi", sort=False):
+            models = list(dict.fromkeys([*d["model_a"], *d["model_b"]]))
+            grid = pd.DataFrame("", index=models, columns=models)
+            for _, r in d.iterrows():
+                star = "*" if bool(r.get("significant", False)) else ""
+                grid.loc[r["model_a"], r["model_b"]] = f"{r['mean_diff']:+.3f}{star}"
+                grid.loc[r["model_b"], r["model_a"]] = f"{-r['mean_diff']:+.3f}{star}"
+            grid.insert(0, "model", models)
+            parts.append(f"<h3>{_esc(roi)}</h3>" + table_html(grid))
     sim = run.table("model_similarity")
     if sim is not None:
         parts.append("<h3>Model–model RDM correlations</h3>" + table_html(sim))
