@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from nsd_reference import reference_betas
+from tests.datasets.nsd_reference import reference_betas
 
 from brainalign.datasets import SubjectResponses, load_nsd, load_stimuli, special_ids
 

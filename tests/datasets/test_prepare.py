@@ -8,7 +8,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from nsd_reference import reference_betas
+from tests.datasets.nsd_reference import reference_betas
 
 import brainalign.datasets.nsd as nsd
 from brainalign.datasets import load_nsd, make_virtual_nsd, prepare_nsd

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.io as sio
-from nsd_reference import reference_trials
+from tests.datasets.nsd_reference import reference_trials
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, cross_val_predict
 
