@@ -212,7 +212,7 @@ def _roi(run: _Run) -> str:
         )
     group = run.table("roi_group")
     if group is not None:
-        parts.append("<h3>Group statistics</h3>" + table_html(group))
+        parts.append("<h3>Group statistics</h3>" + table_html(group, max_rows=250))
     return "".join(parts)
 
 

@@ -173,7 +173,8 @@ def roi_bar_figure(
         raise InputError("scores: no ROI or model to plot")
     cmap = plt.get_cmap("tab20" if len(models) > 10 else "tab10")
     width = 0.8 / len(models)
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rois) * max(2, len(models)) * 0.45), 4.2))
+    width_in = min(16.0, max(6.0, 0.25 * len(rois) * max(2, len(models))))
+    fig, ax = plt.subplots(figsize=(width_in, 4.6))
     rng = np.random.default_rng(0)
     for j, model in enumerate(models):
         for i, roi in enumerate(rois):
