@@ -98,9 +98,7 @@ def main() -> int:
         if k.split(":")[0] in ("searchlight", "encoding", "roi_rsa") and a[k].dtype.kind == "f"
     ]
     max_diff = max(float(np.nanmax(np.abs(a[k] - b[k]), initial=0.0)) for k in raw)
-    differing = sorted(
-        {k.split(":")[0] for k in a if not np.array_equal(a[k], b[k], equal_nan=True)}
-    )
+    differing = sorted({k.split(":")[0] for k in a if not _same(a[k], b[k])})
 
     print(f"study: {args.subjects} subjects, {n_tasks} tasks, serial executor")
     print(f"cold run (serial)          wall {cold:7.1f} s   cpu (this process) {cold_cpu:6.1f} s")

@@ -114,7 +114,18 @@ def run_dir(tmp_path_factory):
     w.table(
         "model_comparison",
         pd.DataFrame(
-            [dict(roi="ventral", model_a="mpnet", model_b="multihot", t=2.0, p=0.04, q=0.05)]
+            [
+                dict(
+                    roi="ventral",
+                    model_a="mpnet",
+                    model_b="multihot",
+                    mean_diff=0.1,
+                    t=2.0,
+                    p=0.04,
+                    q=0.05,
+                    significant=True,
+                )
+            ]
         ),
     )
     w.table(
@@ -223,6 +234,7 @@ def test_report_is_self_contained(run_dir):
     assert "a dog &lt;chases&gt; a cat &amp; runs" in page
     assert "geodesic discs of radius 10.0 mm" in page
     assert "extra_table" in page
+    assert "+0.100*" in page and "-0.100*" in page  # the pairwise comparison grid
     assert "numpy" in page and np.__version__ in page
 
 

@@ -227,13 +227,14 @@ def _comparison(run: _Run) -> str:
             "BH-FDR within each ROI. Each cell: mean difference row − column; * q &lt; 0.05. "
             "All statistics are in <code>tables/model_comparison.csv</code>.</p>"
         )
+        col = "mean_diff" if "mean_diff" in mc.columns else "t"
         for roi, d in mc.groupby("roi", sort=False):
             models = list(dict.fromkeys([*d["model_a"], *d["model_b"]]))
             grid = pd.DataFrame("", index=models, columns=models)
             for _, r in d.iterrows():
                 star = "*" if bool(r.get("significant", False)) else ""
-                grid.loc[r["model_a"], r["model_b"]] = f"{r['mean_diff']:+.3f}{star}"
-                grid.loc[r["model_b"], r["model_a"]] = f"{-r['mean_diff']:+.3f}{star}"
+                grid.loc[r["model_a"], r["model_b"]] = f"{r[col]:+.3f}{star}"
+                grid.loc[r["model_b"], r["model_a"]] = f"{-r[col]:+.3f}{star}"
             grid.insert(0, "model", models)
             parts.append(f"<h3>{_esc(roi)}</h3>" + table_html(grid))
     sim = run.table("model_similarity")
