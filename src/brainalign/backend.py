@@ -134,7 +134,9 @@ def get_backend(backend: str | Any = "numpy", device: str | None = None):
         return backend
     if backend == "numpy":
         if device not in (None, "cpu"):
-            raise InputError(f"device={device!r}: the numpy backend runs on the CPU only; use backend='torch'")
+            raise InputError(
+                f"device={device!r}: the numpy backend runs on the CPU only; use backend='torch'"
+            )
         return NumpyBackend()
     if backend == "torch":
         try:

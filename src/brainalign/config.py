@@ -18,17 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.errors import ConfigError
 
-STREAMS_ROIS = (
-    "early",
-    "midventral",
-    "midlateral",
-    "midparietal",
-    "ventral",
-    "lateral",
-    "parietal",
-)
 PAPER_FEATURE_SPACES = (
     "mpnet",
     "mpnet_category_all",

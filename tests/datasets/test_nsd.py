@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from tests.datasets.nsd_reference import reference_betas
 
 from brainalign.datasets import SubjectResponses, load_nsd, load_stimuli, special_ids
+from tests.datasets.nsd_reference import reference_betas
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from tests.datasets.nsd_reference import reference_betas
 
 import brainalign.datasets.nsd as nsd
 from brainalign.datasets import load_nsd, make_virtual_nsd, prepare_nsd
 from brainalign.datasets._formats import load_mgh, write_mgh
+from tests.datasets.nsd_reference import reference_betas
 
 TINY = dict(n_subjects=2, n_shared=8, n_unique=16, n_sessions=6, voxel_size=10.0)
 

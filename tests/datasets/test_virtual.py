@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.io as sio
-from tests.datasets.nsd_reference import reference_trials
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, cross_val_predict
 
 from brainalign.datasets import load_nsd, make_virtual_nsd
 from brainalign.errors import InputError
+from tests.datasets.nsd_reference import reference_trials
 
 TINY = dict(n_subjects=2, n_shared=8, n_unique=8, n_sessions=4, voxel_size=10.0)
 

@@ -71,7 +71,7 @@ def test_search_equals_brute_force_float16_close(rng):
 
 
 def test_bank_refuses_other_encoder_and_corrupt_file(bow_encoder, tmp_path):
-    from tests.decoding.conftest import BagOfWordsEncoder
+    from tests.conftest import BagOfWordsEncoder
 
     caps = [
         f"a photo of {w} number {k}" for k, w in enumerate(["dogs", "cats", "cars", "trees"] * 5)

@@ -13,18 +13,11 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from brainalign.datasets.base import STREAMS_LABELS
 from brainalign.datasets.surfaces import Mesh
 
 #: streams labels as in NSD's ``streams.mgz.ctab``
-STREAMS = {
-    1: "early",
-    2: "midventral",
-    3: "midlateral",
-    4: "midparietal",
-    5: "ventral",
-    6: "lateral",
-    7: "parietal",
-}
+STREAMS = STREAMS_LABELS
 
 #: landmark vertex per ROI on fsaverage5 (lh, rh), from roi_landmarks.md
 LANDMARKS = {

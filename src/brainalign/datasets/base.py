@@ -13,6 +13,19 @@ import numpy as np
 
 from brainalign.errors import InputError
 
+#: NSD's streams atlas labels (``streams.mgz.ctab``): label id -> ROI name
+STREAMS_LABELS = {
+    1: "early",
+    2: "midventral",
+    3: "midlateral",
+    4: "midparietal",
+    5: "ventral",
+    6: "lateral",
+    7: "parietal",
+}
+#: the streams ROI names in label order
+STREAMS_ROIS = tuple(STREAMS_LABELS.values())
+
 
 @dataclass
 class Stimuli:

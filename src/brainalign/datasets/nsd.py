@@ -29,7 +29,7 @@ import numpy as np
 
 from brainalign.datasets import _nsdpaths as P
 from brainalign.datasets._formats import load_mat, load_mgh, load_nifti, mgh_shape, nifti_shape
-from brainalign.datasets.base import Stimuli, SubjectResponses
+from brainalign.datasets.base import STREAMS_LABELS, Stimuli, SubjectResponses
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.hashing import hash_array, hash_json
 from brainalign.utils.io import atomic_path, atomic_write_json
@@ -42,15 +42,7 @@ PREP_VERSION = 1
 _UNIT_BLOCK = 4096
 #: trials copied to the repetition slots at a time
 _TRIAL_BLOCK = 32
-_STREAMS_DEFAULT = {
-    1: "early",
-    2: "midventral",
-    3: "midlateral",
-    4: "midparietal",
-    5: "ventral",
-    6: "lateral",
-    7: "parietal",
-}
+_STREAMS_DEFAULT = STREAMS_LABELS
 
 
 # ---------------------------------------------------------------------------------- checks

@@ -10,20 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.decoding.metrics import identification_accuracy, prediction_scores
 from brainalign.encoding.estimators import _RidgeBase
 from brainalign.errors import InputError
-
-#: The streams ROIs the paper decodes from (all seven combined).
-STREAMS_ROIS = (
-    "early",
-    "midventral",
-    "midlateral",
-    "midparietal",
-    "ventral",
-    "lateral",
-    "parietal",
-)
 
 
 class EmbeddingDecoder(_RidgeBase):

@@ -24,7 +24,9 @@ def check_2d(X, name: str = "X", dtype=None, allow_nan: bool = True) -> np.ndarr
     """Return ``X`` as a 2-D array (n_samples × n_features) or raise ``InputError`` naming it."""
     X = np.asarray(X) if dtype is None else np.asarray(X, dtype=dtype)
     if X.ndim != 2:
-        raise InputError(f"{name}: expected a 2-D array (n_samples × n_features), got shape {X.shape}")
+        raise InputError(
+            f"{name}: expected a 2-D array (n_samples × n_features), got shape {X.shape}"
+        )
     if not np.issubdtype(X.dtype, np.number) and X.dtype != bool:
         raise InputError(f"{name}: expected a numeric array, got dtype {X.dtype}")
     if not allow_nan and np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
