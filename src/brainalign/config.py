@@ -16,7 +16,14 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.errors import ConfigError
@@ -98,16 +105,42 @@ class RoiRsaConfig(_Section):
     noise_ceiling: bool = True
 
 
+#: default searchlight radius per space: geodesic mm on fsaverage, voxels on func1pt8mm (the
+#: paper's 6 voxels ≈ 10.8 mm)
+SEARCHLIGHT_RADIUS = {"fsaverage": 10.0, "func1pt8mm": 6.0}
+#: largest volume radius accepted (voxels); beyond it the value was most likely given in mm
+MAX_VOLUME_RADIUS = 20.0
+
+
 class SearchlightConfig(_Section):
-    """Surface searchlight RSA with group t-maps and FDR (paper §3.3, on the surface)."""
+    """Searchlight RSA with group t-maps and FDR (paper §3.3).
+
+    ``space = "fsaverage"`` (default) runs geodesic discs of ``radius`` mm on the surface.
+    ``space = "func1pt8mm"`` is the paper's version: spheres of ``radius`` voxels in each
+    subject's volume (kept when at least ``min_fraction`` of the sphere is in the brain mask),
+    each subject's map then projected to fsaverage with NSD's transforms before the group
+    statistics. ``radius`` defaults to 10 mm on the surface and 6 voxels in the volume.
+    """
 
     enabled: bool = True
+    space: Literal["fsaverage", "func1pt8mm"] = "fsaverage"
     radius: _Positive = 10.0
+    min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
     models: list[str] = Field(default_factory=lambda: ["mpnet"])
     method: Literal["pearson", "spearman"] = "pearson"
     sampling: Literal["paper", "full"] = "full"
     fdr_q: Annotated[float, Field(gt=0, lt=1)] = 0.05
     chunk_size: _PositiveInt = 4096
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_radius(cls, data: Any) -> Any:
+        # the radius's unit depends on the space, so its default does too
+        if isinstance(data, dict) and data.get("radius") is None:
+            space = data.get("space", "fsaverage")
+            if space in SEARCHLIGHT_RADIUS:
+                data = {**data, "radius": SEARCHLIGHT_RADIUS[space]}
+        return data
 
 
 class EncodingConfig(_Section):
@@ -394,10 +427,24 @@ def check_config(cfg: StudyConfig) -> None:
             problems.append(
                 "analyses.model_comparison.enabled: needs analyses.roi_rsa.enabled = true"
             )
-    if cfg.space != "fsaverage" and (a.searchlight.enabled or a.encoding.enabled):
+    sl = a.searchlight
+    if sl.enabled and sl.space == "func1pt8mm" and not (1.0 < sl.radius <= MAX_VOLUME_RADIUS):
         problems.append(
-            f"space: {cfg.space!r} — the pipeline's searchlight and encoding maps are surface maps; "
-            "use space = 'fsaverage', or disable analyses.searchlight and analyses.encoding"
+            f"analyses.searchlight.radius: with space = 'func1pt8mm' the radius is in voxels and "
+            f"must be > 1 (a sphere of radius <= 1 holds only its centre) and <= "
+            f"{MAX_VOLUME_RADIUS:g} (was it given in mm?), got {sl.radius!r}; the paper uses 6 "
+            "voxels (~10.8 mm)"
+        )
+    if cfg.space != "fsaverage" and a.encoding.enabled:
+        problems.append(
+            f"space: {cfg.space!r} — the pipeline's encoding maps are surface maps; use space = "
+            "'fsaverage', or disable analyses.encoding"
+        )
+    if cfg.space != "fsaverage" and a.searchlight.enabled and a.searchlight.space == "fsaverage":
+        problems.append(
+            f"space: {cfg.space!r} — analyses.searchlight.space = 'fsaverage' needs the fsaverage "
+            "betas; set analyses.searchlight.space = 'func1pt8mm' (the paper's volume searchlight, "
+            "projected to fsaverage) or space = 'fsaverage'"
         )
     if a.insilico.enabled and not a.encoding.enabled:
         problems.append("analyses.insilico.enabled: needs analyses.encoding.enabled = true")

@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from brainalign.config import NSDDataConfig, StudyConfig
 from brainalign.errors import ConfigError
 from brainalign.pipeline import stages as S
@@ -16,6 +18,9 @@ from brainalign.pipeline.core import Task
 from brainalign.utils.hashing import hash_json
 
 N_CENTRES = {"fsaverage5": 2 * 10242, "fsaverage": 2 * 163842}
+#: brain-mask voxels assumed when a func1pt8mm mask cannot be read at plan time (chunking only)
+VOLUME_UNITS_NSD = 250_000
+VOLUME_UNITS_VIRTUAL = 24_000
 STREAMS = ("early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal")
 
 
@@ -95,6 +100,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
                 "space": cfg.space,
                 "random_state": cfg.data.random_state,
                 "options": cfg.data.options,
+                **({"also_spaces": ["func1pt8mm"]} if _volume_extra(cfg) else {}),
             },
         )
         mesh = {"mesh": "fsaverage5", "surface": "pial", "fs_dir": None}
@@ -206,7 +212,9 @@ def build_plan(cfg: StudyConfig) -> Plan:
             deps,
         )
 
-    if a.searchlight.enabled:
+    if a.searchlight.enabled and a.searchlight.space == "func1pt8mm":
+        _plan_volume_searchlight(plan, cfg, samplings, feature_task)
+    elif a.searchlight.enabled:
         sl = a.searchlight
         nb = Task(
             "neighbourhoods", f"{mesh['mesh']}-{sl.radius:g}mm", {**mesh, "radius": sl.radius}, {}
@@ -335,6 +343,104 @@ def build_plan(cfg: StudyConfig) -> Plan:
             for s in subjects
         }
     return plan
+
+
+def _volume_extra(cfg: StudyConfig) -> bool:
+    """Whether the volume searchlight needs func1pt8mm betas besides the study's space."""
+    sl = cfg.analyses.searchlight
+    return sl.enabled and sl.space == "func1pt8mm" and cfg.space != "func1pt8mm"
+
+
+def _volume_units(cfg: StudyConfig, subject: int) -> int:
+    """Brain-mask voxels of a subject's func1pt8mm volume, to size the searchlight's chunks.
+
+    Read from NSD's ``brainmask.nii.gz`` when it exists at plan time; a virtual NSD is written
+    later, so its size is estimated (its 4-mm volume holds ~21k voxels). Only the number of
+    chunks depends on it: a chunk is a fixed share of the centres, whatever their count.
+    """
+    if isinstance(cfg.data, NSDDataConfig):
+        path = (
+            Path(cfg.data.root)
+            / "nsddata"
+            / "ppdata"
+            / f"subj{subject:02d}"
+            / "func1pt8mm"
+            / "brainmask.nii.gz"
+        )
+        if path.is_file():
+            import nibabel as nib
+
+            return int(np.count_nonzero(np.asarray(nib.load(str(path)).dataobj)))
+        return VOLUME_UNITS_NSD
+    return VOLUME_UNITS_VIRTUAL
+
+
+def _plan_volume_searchlight(plan: Plan, cfg: StudyConfig, samplings: dict, feature_task):
+    """The paper's searchlight: volume spheres per subject → RSA in chunks → fsaverage → group.
+
+    Per subject: ``volume_neighbourhoods`` (spheres of ``radius`` voxels on the subject's mask),
+    per model ``volume_searchlight`` tasks over equal shares of the centres, and one
+    ``volume_projection`` that assembles them into a volume and projects it with NSD's
+    transforms. The group stage is the surface path's ``searchlight_group``, each subject's
+    projected map being its one chunk, so statistics and export are shared.
+    """
+    sl = cfg.analyses.searchlight
+    root = str(cfg.data.root)
+    vbase = {"root": root, "space": "func1pt8mm"}
+    vol_subject, vol_nb = {}, {}
+    for s in plan.subjects:
+        if cfg.space == "func1pt8mm":
+            vol_subject[s] = plan.subject_tasks[s]
+        else:
+            vol_subject[s] = Task(
+                "responses", f"sub-{s:02d}/func1pt8mm", {**vbase, "subject": s}, {"data": plan.data}
+            )
+        vol_nb[s] = Task(
+            "volume_neighbourhoods",
+            f"sub-{s:02d}/r{sl.radius:g}vox",
+            {**vbase, "subject": s, "radius": sl.radius, "min_fraction": sl.min_fraction},
+            {"subject": vol_subject[s]},
+        )
+    for m in sl.models:
+        deps = {}
+        for s in plan.subjects:
+            n_parts = max(1, math.ceil(_volume_units(cfg, s) / sl.chunk_size))
+            chunks = {}
+            for c in range(n_parts):
+                tdeps = {
+                    "model": feature_task(m),
+                    "neighbourhoods": vol_nb[s],
+                    "subject": vol_subject[s],
+                }
+                if sl.sampling == "paper":
+                    # the study's subsets, drawn on the study space's image order (checked equal)
+                    tdeps["sampling"] = samplings[s]
+                    tdeps["sampling_subject"] = plan.subject_tasks[s]
+                chunks[f"chunk{c}"] = Task(
+                    "volume_searchlight",
+                    f"sub-{s:02d}/{m}/part{c:03d}",
+                    {
+                        **vbase,
+                        "subject": s,
+                        "model": m,
+                        "part": [c, n_parts],
+                        "method": sl.method,
+                        "sampling": sl.sampling,
+                    },
+                    tdeps,
+                )
+            deps[f"sl|{s}|0"] = Task(
+                "volume_projection",
+                f"sub-{s:02d}/{m}",
+                {"root": root, "subject": s, "n_parts": n_parts},
+                {**chunks, "neighbourhoods": vol_nb[s]},
+            )
+        plan.groups[f"searchlight|{m}"] = Task(
+            "searchlight_group",
+            m,
+            {"subjects": plan.subjects, "n_chunks": 1, "fdr_q": sl.fdr_q},
+            deps,
+        )
 
 
 __all__ = ["Plan", "build_plan"]

@@ -101,7 +101,7 @@ def virtual_nsd(params, inputs, ctx):
     make_virtual_nsd(
         root,
         n_subjects=params["n_subjects"],
-        spaces=(params["space"],),
+        spaces=tuple(dict.fromkeys([params["space"], *params.get("also_spaces", [])])),
         random_state=params["random_state"],
         overwrite=True,
         verbose=ctx.get("verbose"),
@@ -385,6 +385,123 @@ def searchlight_group(params, inputs, ctx):
         "t": np.asarray(t, np.float32),
         "p": np.asarray(p),
         "significant": np.asarray(res.reject),
+    }
+
+
+# ------------------------------------------------------------------------- volume searchlight
+@stage("volume_neighbourhoods")
+def volume_neighbourhoods(params, inputs, ctx):
+    """Spheres of ``radius`` voxels on one subject's func1pt8mm brain mask (paper §3.3)."""
+    from brainalign.rsa import volume_neighbourhoods as _spheres
+
+    sub = _subject(params, ctx)
+    if sub.mask is None:
+        raise DataFormatError(
+            f"subject {params['subject']}: the func1pt8mm responses carry no brain mask; "
+            "expected nsddata/ppdata/subjXX/func1pt8mm/brainmask.nii.gz"
+        )
+    nb = _spheres(sub.mask, radius=params["radius"], min_fraction=params["min_fraction"])
+    return {
+        "indptr": nb.indptr,
+        "indices": nb.indices,
+        "centres": nb.centres,
+        "n_units": int(nb.n_units),
+        "radius": float(nb.radius),
+        "mask": np.asarray(sub.mask, dtype=bool),
+    }
+
+
+def _part(n: int, part) -> tuple[int, int]:
+    """Bounds of share ``c`` of ``n_parts`` equal shares of ``n`` items."""
+    c, n_parts = part
+    bounds = np.linspace(0, n, n_parts + 1).round().astype(np.int64)
+    return int(bounds[c]), int(bounds[c + 1])
+
+
+@stage("volume_searchlight")
+def volume_searchlight(params, inputs, ctx):
+    """Volume searchlight RSA of one subject and model over one share of the sphere centres."""
+    from brainalign.rsa import Neighbourhoods
+    from brainalign.rsa import searchlight as _searchlight
+
+    sub = _subject(params, ctx)
+    nbr = inputs["neighbourhoods"]
+    indptr = np.asarray(nbr["indptr"])
+    start, stop = _part(len(indptr) - 1, params["part"])
+    if stop == start:
+        return {"r": np.zeros(0, dtype=np.float32)}
+    nb = Neighbourhoods(
+        indptr=indptr[start : stop + 1] - indptr[start],
+        indices=np.asarray(nbr["indices"][indptr[start] : indptr[stop]]),
+        centres=np.asarray(nbr["centres"][start:stop]),
+        n_units=int(nbr["n_units"]),
+        kind="volume",
+        radius=float(nbr["radius"]),
+    )
+    X = _rows(inputs["model"], sub.image_ids)
+    paper = params["sampling"] == "paper"
+    if paper:
+        # the subsets index the study space's image order; the volume must list the same images
+        ids = np.asarray(inputs["sampling_subject"]["image_ids"])
+        if not np.array_equal(ids, np.asarray(sub.image_ids)):
+            raise DataFormatError(
+                f"subject {params['subject']}: the func1pt8mm betas cover other images "
+                f"({len(sub.image_ids)}) than the study's space ({len(ids)}); the paper's subsets "
+                "need the same images in both; rebuild the prepared betas or use sampling = 'full'"
+            )
+    maps = _searchlight(
+        sub.betas,
+        {params["model"]: X},
+        nb,
+        method=params["method"],
+        mode="subsets" if paper else "full",
+        subsets=np.asarray(inputs["sampling"]["subsets"]) if paper else None,
+        backend=ctx.get("backend", "numpy"),
+        device=ctx.get("device"),
+        verbose=False,
+    )
+    return {"r": np.asarray(maps[0], dtype=np.float32)}
+
+
+@stage("volume_projection")
+def volume_projection(params, inputs, ctx):
+    """One subject's volume searchlight map, assembled and projected to fsaverage (paper §3.3).
+
+    Voxels that are no sphere centre (outside the mask, or spheres mostly outside it) are 0, as
+    nsdcode treats values it cannot sample (``badval=0``); the projection averages three cortical
+    depths with cubic interpolation, then maps the subject's white surface to fsaverage.
+    """
+    import nibabel as nib
+
+    from brainalign.rsa import project_to_fsaverage
+    from brainalign.rsa.project import HEMIS
+
+    nbr = inputs["neighbourhoods"]
+    mask = np.asarray(nbr["mask"], dtype=bool)
+    r = np.concatenate(
+        [np.asarray(inputs[f"chunk{c}"]["r"]) for c in range(params["n_parts"])]
+    ).astype(np.float64)
+    centres = np.asarray(nbr["centres"])
+    if r.shape[0] != centres.shape[0]:
+        raise DataFormatError(
+            f"subject {params['subject']}: {r.shape[0]} searchlight values for "
+            f"{centres.shape[0]} centres; rerun the volume searchlight"
+        )
+    volume = np.zeros(mask.shape, dtype=np.float64)
+    # NaN centres (constant brain RDM) become 0 too: cubic interpolation would spread a NaN
+    # over every vertex that samples near it (and nsdcode zeroes NaN before interpolating)
+    volume.ravel()[np.flatnonzero(mask)[centres]] = np.nan_to_num(r)
+    projected = project_to_fsaverage(volume, params["subject"], params["root"])
+    tdir = Path(params["root"]) / "nsddata" / "ppdata" / f"subj{params['subject']:02d}"
+    hemi_sizes = [
+        int(np.prod(nib.load(str(tdir / "transforms" / f"{h}.white-to-fsaverage.mgz")).shape))
+        for h in HEMIS
+    ]
+    return {
+        "r": np.asarray(projected, dtype=np.float32),
+        "hemi_sizes": hemi_sizes,
+        "n_centres": int(centres.shape[0]),
+        "volume": volume.astype(np.float32),
     }
 
 

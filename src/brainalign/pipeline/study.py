@@ -206,21 +206,24 @@ def export_results(
         _export_rdms(plan, cache, w)
 
     for name, task in plan.groups.items():
-        if name.startswith("searchlight|") and split:
+        if name.startswith("searchlight|"):
             m = name.split("|", 1)[1]
+            sl_split = _searchlight_split(task, load) or split
+            if sl_split is None:
+                continue
             res = load(task)
             w.map(
                 f"searchlight_{m}_t",
-                *split(res["t"]),
+                *sl_split(res["t"]),
                 title=f"Searchlight RSA: {m} (group t, FDR q < {cfg.analyses.searchlight.fdr_q})",
                 section="searchlight",
                 stat="t",
-                mask=split(res["significant"]),
+                mask=sl_split(res["significant"]),
                 note=f"Mean r over subjects ranges {np.nanmin(res['mean']):.3f} to {np.nanmax(res['mean']):.3f}.",
             )
             w.map(
                 f"searchlight_{m}_mean_r",
-                *split(res["mean"]),
+                *sl_split(res["mean"]),
                 title=f"Searchlight RSA: {m} (mean r)",
                 section="searchlight",
                 stat="r",
@@ -291,6 +294,19 @@ def export_results(
         },
     )
     return truth_rows
+
+
+def _searchlight_split(task, load):
+    """Left/right splitter of a volume searchlight's projected maps (None for the surface path).
+
+    The volume path's maps live on the fsaverage mesh of NSD's transforms (fsaverage5 for a
+    virtual NSD), whatever the study's space, so their hemisphere sizes come from the projection.
+    """
+    projections = [d for d in task.deps.values() if d.stage == "volume_projection"]
+    if not projections:
+        return None
+    n_lh = int(load(projections[0])["hemi_sizes"][0])
+    return lambda v: (np.asarray(v)[:n_lh], np.asarray(v)[n_lh:])
 
 
 def _order(df, first):
