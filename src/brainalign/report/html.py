@@ -392,9 +392,16 @@ def methods_html(meta: dict) -> str:
         )
     s = a.get("searchlight", {})
     if s.get("enabled"):
+        where = (
+            f"Volume searchlight (as in the paper): spheres of radius {s.get('radius')} voxels in each "
+            f"subject's func1pt8mm volume (kept when ≥ {s.get('min_fraction', 0.5):.0%} of the sphere "
+            "is in the brain mask), each subject's map projected to fsaverage with NSD's transforms "
+            "(mean of three cortical depths, cubic interpolation)"
+            if s.get("space") == "func1pt8mm"
+            else f"Surface searchlight: geodesic discs of radius {s.get('radius')} mm on the cortical mesh"
+        )
         p.append(
-            f"Surface searchlight: geodesic discs of radius {s.get('radius')} mm on the cortical mesh, "
-            f"models {', '.join(s.get('models', []))}, {s.get('method')} correlation "
+            f"{where}, models {', '.join(s.get('models', []))}, {s.get('method')} correlation "
             f"({s.get('sampling')} sampling); group two-tailed one-sample t-test across subjects, "
             f"Benjamini–Hochberg FDR q = {s.get('fdr_q')}."
         )
