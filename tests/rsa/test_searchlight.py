@@ -111,6 +111,16 @@ def test_other_methods_equal_brute_force(volume_case, method, backend):
     np.testing.assert_allclose(got, expected, atol=1e-10)
 
 
+@pytest.mark.parametrize("path", ["rdm_free", "materialised"])
+def test_threads_give_identical_maps(surface_case, path):
+    betas, models, nb = surface_case
+    one = searchlight(betas, models, nb, path=path, batch_size=7)
+    two = searchlight(betas, models, nb, path=path, batch_size=7, n_jobs=2)
+    np.testing.assert_array_equal(two, one)
+    with pytest.raises(InputError, match="n_jobs"):
+        searchlight(betas, models, nb, n_jobs=0)
+
+
 def test_many_models_equal_separate_runs(surface_case):
     betas, models, nb = surface_case
     together = searchlight(betas, {"a": models[0], "b": models[1], "c": models[2]}, nb)

@@ -8,7 +8,9 @@ RDM per centre, batched). Both paths give the same Pearson values.
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +71,7 @@ def searchlight(
     memory_budget: int | None = None,
     chunk_size: int = 4096,
     zero_pad_limit: int = 4 << 30,
+    n_jobs: int | None = None,
     verbose=None,
 ) -> np.ndarray:
     """RSA at every searchlight centre for every model.
@@ -107,6 +110,9 @@ def searchlight(
         Bytes of working memory per batch of centres; default 256 MiB when the kernel works
         in unit space (large matrix products), 16 MiB when it works with n × n Gram matrices
         (small products that run best in cache).
+    n_jobs : int, optional
+        Threads working on batches of centres at once (numpy backend; torch uses its own thread
+        pool). ``None`` means 1, ``-1`` all cores. Results do not depend on it.
     min_units : int
         Centres with fewer valid units get NaN (with a warning that counts them). At least 2,
         since a correlation over one unit is undefined.
@@ -160,6 +166,12 @@ def searchlight(
         blocks_rows = [np.arange(n_images)]
 
     ops = Ops(get_backend(backend, device), dtype)
+    if n_jobs is None:
+        n_jobs = 1
+    elif n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    elif not isinstance(n_jobs, int) or n_jobs < 1:
+        raise InputError(f"n_jobs={n_jobs!r}: expected None, -1 or a positive int")
     blocks = [prepare_block(ops, parsed, n_images, rows, not materialised) for rows in blocks_rows]
 
     valid = finite_units(betas)
@@ -219,6 +231,9 @@ def searchlight(
     n_block = max(r.size for r in blocks_rows)
 
     bar = progress(total=order.size, desc="searchlight", verbose=verbose, unit="centre")
+    # batches are independent and numpy's products release the GIL, so threads share the cores
+    # while each BLAS call stays single-threaded (see _kernels._single_thread_blas)
+    pool = ThreadPoolExecutor(n_jobs) if n_jobs > 1 and not ops.is_torch else None
     for c_start in range(0, order.size, chunk_size):
         chunk_ids = order[c_start : c_start + chunk_size]
         chunk_file = None if ckpt is None else ckpt / f"chunk_{c_start // chunk_size:06d}.npy"
@@ -226,8 +241,7 @@ def searchlight(
             out[:, chunk_ids] = np.load(chunk_file, allow_pickle=False)
             bar.update(chunk_ids.size)
             continue
-        res = np.empty((len(parsed), chunk_ids.size))
-        pos = 0
+        batches, pos = [], 0
         while pos < chunk_ids.size:
             if batch_size == "auto":
                 # centres are sorted by size, so a batch's widest centre is its last one
@@ -263,7 +277,10 @@ def searchlight(
                     raise InputError(
                         f"batch_size={batch_size!r}: expected a positive int or 'auto'"
                     )
-            ids = chunk_ids[pos : pos + bsz]
+            batches.append(chunk_ids[pos : pos + bsz])
+            pos += bsz
+
+        def run_batch(ids):
             idx, mask = nb.padded(ids, fill=pad_unit)
             Z, q = standardise_gathered(
                 ops, ops.take_cols(X, ops.asindex(idx)), ops.asmask(mask), rtol, zero_padded
@@ -279,12 +296,19 @@ def searchlight(
                     acc += materialised_compare(ops, Zb, block, method)
                 else:
                     acc += rdm_free_pearson(ops, Zb, qb, block)
-            res[:, pos : pos + ids.size] = acc / len(blocks)
-            pos += ids.size
+            return acc / len(blocks)
+
+        results = pool.map(run_batch, batches) if pool is not None else map(run_batch, batches)
+        parts = []
+        for ids, acc in zip(batches, results, strict=True):
+            parts.append(acc)
             bar.update(ids.size)
+        res = np.concatenate(parts, axis=1) if parts else np.empty((len(parsed), 0))
         if chunk_file is not None:
             atomic_save_npy(chunk_file, res)
         out[:, chunk_ids] = res
+    if pool is not None:
+        pool.shutdown()
     bar.close()
     bad = np.isnan(out[:, usable]).any(axis=0)
     if bad.any():
