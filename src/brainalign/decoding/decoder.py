@@ -40,14 +40,7 @@ class EmbeddingDecoder(_RidgeBase):
 
         Returns an (n_images,) array (paper Fig. 2b); for a 1-D target, the Pearson r over images.
         """
-        if sample_weight is not None:
-            raise InputError("sample_weight: not supported by the ridge estimators")
-        pred = self.predict(X)
-        y = np.asarray(y, dtype=np.float64)
-        if y.shape != pred.shape:
-            raise InputError(
-                f"y: expected shape {pred.shape} to match the predictions, got {y.shape}"
-            )
+        pred, y = self._predictions_and_targets(X, y, sample_weight)
         if y.ndim == 1:
             return super().score(X, y)
         return prediction_scores(pred, y).astype(np.float32)

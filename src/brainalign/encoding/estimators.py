@@ -103,12 +103,8 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
         coef = np.asarray(self.coef_, dtype=dtype)
         return X.astype(dtype, copy=False) @ coef.T + np.asarray(self.intercept_, dtype=dtype)
 
-    def score(self, X, y, sample_weight=None):
-        """Pearson r between predicted and actual targets, per target.
-
-        Returns a float for a 1-D target, else an (n_targets,) array (NaN for dropped or constant
-        targets). ``sample_weight`` is not supported.
-        """
+    def _predictions_and_targets(self, X, y, sample_weight):
+        """Predictions for ``X`` and ``y`` as float64, checked to have the same shape."""
         if sample_weight is not None:
             raise InputError("sample_weight: not supported by the ridge estimators")
         pred = self.predict(X)
@@ -117,6 +113,15 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
             raise InputError(
                 f"y: expected shape {pred.shape} to match the predictions, got {y.shape}"
             )
+        return pred, y
+
+    def score(self, X, y, sample_weight=None):
+        """Pearson r between predicted and actual targets, per target.
+
+        Returns a float for a 1-D target, else an (n_targets,) array (NaN for dropped or constant
+        targets). ``sample_weight`` is not supported.
+        """
+        pred, y = self._predictions_and_targets(X, y, sample_weight)
         if y.ndim == 1:
             return float(pearson_r(pred[:, None], y[:, None])[0])
         return pearson_r(pred, y).astype(np.float32)
