@@ -332,25 +332,26 @@ def neighbourhoods(params, inputs, ctx):
     }
 
 
-@stage("searchlight")
-def searchlight(params, inputs, ctx):
-    """Searchlight RSA of one subject and model over one chunk of centres."""
+def _neighbourhood_slice(nbr: dict, start: int, stop: int, kind: str):
+    """Centres ``start:stop`` of cached neighbourhoods (the arrays the stages store)."""
     from brainalign.rsa import Neighbourhoods
-    from brainalign.rsa import searchlight as _searchlight
 
-    sub = _subject(params, ctx)
-    nbr = inputs["neighbourhoods"]
-    start, stop = params["centres"]
     indptr = np.asarray(nbr["indptr"])
-    nb = Neighbourhoods(
+    return Neighbourhoods(
         indptr=indptr[start : stop + 1] - indptr[start],
         indices=np.asarray(nbr["indices"][indptr[start] : indptr[stop]]),
         centres=np.asarray(nbr["centres"][start:stop]),
         n_units=int(nbr["n_units"]),
-        kind="surface",
+        kind=kind,
         radius=float(nbr["radius"]),
-        hemi_sizes=tuple(nbr["hemi_sizes"]),
+        hemi_sizes=tuple(nbr.get("hemi_sizes", ())),
     )
+
+
+def _searchlight_maps(sub, nb, params, inputs, ctx) -> dict:
+    """One model's searchlight r over ``nb``'s centres, full-n or on the paper's subsets."""
+    from brainalign.rsa import searchlight as _searchlight
+
     X = _rows(inputs["model"], sub.image_ids)
     paper = params["sampling"] == "paper"
     maps = _searchlight(
@@ -365,6 +366,15 @@ def searchlight(params, inputs, ctx):
         verbose=False,
     )
     return {"r": np.asarray(maps[0], dtype=np.float32)}
+
+
+@stage("searchlight")
+def searchlight(params, inputs, ctx):
+    """Searchlight RSA of one subject and model over one chunk of centres."""
+    sub = _subject(params, ctx)
+    start, stop = params["centres"]
+    nb = _neighbourhood_slice(inputs["neighbourhoods"], start, stop, "surface")
+    return _searchlight_maps(sub, nb, params, inputs, ctx)
 
 
 @stage("searchlight_group")
@@ -421,26 +431,13 @@ def _part(n: int, part) -> tuple[int, int]:
 @stage("volume_searchlight")
 def volume_searchlight(params, inputs, ctx):
     """Volume searchlight RSA of one subject and model over one share of the sphere centres."""
-    from brainalign.rsa import Neighbourhoods
-    from brainalign.rsa import searchlight as _searchlight
-
     sub = _subject(params, ctx)
     nbr = inputs["neighbourhoods"]
-    indptr = np.asarray(nbr["indptr"])
-    start, stop = _part(len(indptr) - 1, params["part"])
+    start, stop = _part(len(nbr["indptr"]) - 1, params["part"])
     if stop == start:
         return {"r": np.zeros(0, dtype=np.float32)}
-    nb = Neighbourhoods(
-        indptr=indptr[start : stop + 1] - indptr[start],
-        indices=np.asarray(nbr["indices"][indptr[start] : indptr[stop]]),
-        centres=np.asarray(nbr["centres"][start:stop]),
-        n_units=int(nbr["n_units"]),
-        kind="volume",
-        radius=float(nbr["radius"]),
-    )
-    X = _rows(inputs["model"], sub.image_ids)
-    paper = params["sampling"] == "paper"
-    if paper:
+    nb = _neighbourhood_slice(nbr, start, stop, "volume")
+    if params["sampling"] == "paper":
         # the subsets index the study space's image order; the volume must list the same images
         ids = np.asarray(inputs["sampling_subject"]["image_ids"])
         if not np.array_equal(ids, np.asarray(sub.image_ids)):
@@ -449,18 +446,7 @@ def volume_searchlight(params, inputs, ctx):
                 f"({len(sub.image_ids)}) than the study's space ({len(ids)}); the paper's subsets "
                 "need the same images in both; rebuild the prepared betas or use sampling = 'full'"
             )
-    maps = _searchlight(
-        sub.betas,
-        {params["model"]: X},
-        nb,
-        method=params["method"],
-        mode="subsets" if paper else "full",
-        subsets=np.asarray(inputs["sampling"]["subsets"]) if paper else None,
-        backend=ctx.get("backend", "numpy"),
-        device=ctx.get("device"),
-        verbose=False,
-    )
-    return {"r": np.asarray(maps[0], dtype=np.float32)}
+    return _searchlight_maps(sub, nb, params, inputs, ctx)
 
 
 @stage("volume_projection")
