@@ -230,6 +230,20 @@ def searchlight(
     n_rdm = sum(1 for kind, _ in parsed if kind == "rdm")
     n_block = max(r.size for r in blocks_rows)
 
+    def batch_for(size: int) -> int:
+        """Centres per batch that keep a batch of ``size``-unit centres near the memory budget."""
+        return _auto_batch(
+            n_images,
+            n_block,
+            size,
+            k_total,
+            n_rdm,
+            materialised,
+            dtype.itemsize,
+            memory_budget,
+            blocks[0],
+        )
+
     bar = progress(total=order.size, desc="searchlight", verbose=verbose, unit="centre")
     # batches are independent and numpy's products release the GIL, so threads share the cores
     # while each BLAS call stays single-threaded (see _kernels._single_thread_blas)
@@ -245,32 +259,9 @@ def searchlight(
         while pos < chunk_ids.size:
             if batch_size == "auto":
                 # centres are sorted by size, so a batch's widest centre is its last one
-                bsz = _auto_batch(
-                    n_images,
-                    n_block,
-                    int(sizes[chunk_ids[pos]]),
-                    k_total,
-                    n_rdm,
-                    materialised,
-                    dtype.itemsize,
-                    memory_budget,
-                    blocks[0],
-                )
+                bsz = batch_for(int(sizes[chunk_ids[pos]]))
                 last = chunk_ids[min(pos + bsz, chunk_ids.size) - 1]
-                bsz = min(
-                    bsz,
-                    _auto_batch(
-                        n_images,
-                        n_block,
-                        int(sizes[last]),
-                        k_total,
-                        n_rdm,
-                        materialised,
-                        dtype.itemsize,
-                        memory_budget,
-                        blocks[0],
-                    ),
-                )
+                bsz = min(bsz, batch_for(int(sizes[last])))
             else:
                 bsz = int(batch_size)
                 if bsz < 1:
