@@ -7,7 +7,8 @@ import pytest
 
 from brainalign.errors import DataFormatError, InputError
 from brainalign.parallel import ProcessExecutor, SerialExecutor
-from brainalign.pipeline import StageCache, Task, describe_plan, run_tasks, stage
+from brainalign.pipeline import StageCache, Task, TaskId, describe_plan, run_tasks, stage
+from brainalign.pipeline.core import upstream
 
 CALLS: list[str] = []
 
@@ -33,17 +34,22 @@ def toy_score(params, inputs, ctx):
 def toy_group(params, inputs, ctx):
     """Average over subject results."""
     CALLS.append("group")
-    return {"mean": np.mean([inputs[k]["mean"] for k in sorted(inputs)]), "n": len(inputs)}
+    scores = upstream(inputs, "toy_score")
+    return {"mean": np.mean([res["mean"] for _, res in scores]), "n": len(scores)}
 
 
 def _plan(subjects=(1, 2, 3), models=(1, 2), scale=1):
-    makes = {s: Task("toy_make", f"sub-{s}", {"subject": s}) for s in subjects}
+    makes = {s: Task(TaskId("toy_make", subject=s), {"subject": s}) for s in subjects}
     scores = [
-        Task("toy_score", f"sub-{s}/m{m}", {"subject": s, "model": m * scale}, {"data": makes[s]})
+        Task(
+            TaskId("toy_score", subject=s, model=f"m{m}"),
+            {"subject": s, "model": m * scale},
+            {"data": makes[s]},
+        )
         for s in subjects
         for m in models
     ]
-    group = Task("toy_group", "all", {}, {t.name: t for t in scores})
+    group = Task(TaskId("toy_group"), {}, {t.id: t for t in scores})
     return group, scores
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from brainalign.cli import _register, app
 from brainalign.config import load_config, validate_config
 from brainalign.errors import ConfigError
-from brainalign.pipeline import stages
+from brainalign.pipeline.analyses import searchlight as searchlight_analysis
 from brainalign.pipeline.demo import QUICK_OVERRIDES, demo_config_path
 from brainalign.pipeline.study import plan_study, run_study
 from brainalign.report import check_in_browser, find_chromium
@@ -143,7 +143,7 @@ def reference_run(tmp_path_factory):
 def test_killed_run_resumes_to_identical_results(reference_run, tmp_path, monkeypatch):
     cfg_dict = _small_config(tmp_path / "killed")
     cfg = validate_config(cfg_dict)
-    original = stages.searchlight
+    original = searchlight_analysis.searchlight
     calls = {"n": 0}
 
     def dies_after_three(params, inputs, ctx):
@@ -152,10 +152,10 @@ def test_killed_run_resumes_to_identical_results(reference_run, tmp_path, monkey
             raise KeyboardInterrupt("simulated kill")
         return original(params, inputs, ctx)
 
-    monkeypatch.setattr(stages, "searchlight", dies_after_three)
+    monkeypatch.setattr(searchlight_analysis, "searchlight", dies_after_three)
     with pytest.raises(KeyboardInterrupt):
         run_study(cfg, report=False)
-    monkeypatch.setattr(stages, "searchlight", original)
+    monkeypatch.setattr(searchlight_analysis, "searchlight", original)
     plan, cache, table = plan_study(cfg)
     assert "searchlight" in table and ", 0 to run" not in table
     resumed = run_study(cfg, report=False)

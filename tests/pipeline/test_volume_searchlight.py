@@ -10,6 +10,7 @@ import pytest
 
 from brainalign.config import validate_config
 from brainalign.errors import ConfigError
+from brainalign.pipeline.core import TaskId
 from brainalign.pipeline.plan import build_plan
 from brainalign.pipeline.study import plan_study, run_study
 
@@ -60,7 +61,7 @@ def test_volume_searchlight_runs_end_to_end_on_the_fsaverage_mesh(volume_run, vi
 
     cfg, result = volume_run
     plan, cache, _ = plan_study(cfg)
-    group = _load(plan, cache, plan.groups["searchlight|multihot"])
+    group = _load(plan, cache, plan.analyses["searchlight"]["multihot"])
     n_vertices = load_nsd(virtual_nsd_root, 1, "fsaverage", verbose=False).n_units
     R = np.asarray(group["r"])
     assert R.shape == (len(SUBJECTS), n_vertices) == (3, 2 * 10242)
@@ -81,7 +82,7 @@ def test_volume_searchlight_runs_end_to_end_on_the_fsaverage_mesh(volume_run, vi
 def test_planted_ventral_representation_beats_the_null_region(volume_run, virtual_nsd_root):
     cfg, _ = volume_run
     plan, cache, _ = plan_study(cfg)
-    R = np.asarray(_load(plan, cache, plan.groups["searchlight|multihot"])["r"])
+    R = np.asarray(_load(plan, cache, plan.analyses["searchlight"]["multihot"])["r"])
     truth = json.loads((virtual_nsd_root / "virtual_truth.json").read_text())
     labels = np.load(virtual_nsd_root / "virtual_truth.npz")["streams_labels"]
     # ventral is planted from object categories, which the multihot model encodes
@@ -106,12 +107,15 @@ def test_chunked_volume_maps_equal_one_direct_searchlight_and_projection(
     nb = volume_neighbourhoods(sub.mask, radius=2.0, min_fraction=0.5)
     fs = feature_space("multihot", load_stimuli(virtual_nsd_root))
     X = np.asarray(fs.X)[np.searchsorted(fs.image_ids, sub.image_ids)]
-    group_task = plan.groups["searchlight|multihot"]
-    chunk = group_task.deps[f"sl|{s}|0"].deps["chunk0"]
+    group_task = plan.analyses["searchlight"]["multihot"]
+    projection_id = TaskId("volume_projection", subject=s, model="multihot")
+    chunk = group_task.deps[projection_id].deps[
+        TaskId("volume_searchlight", subject=s, model="multihot", chunk=0)
+    ]
     subsets = np.asarray(_load(plan, cache, chunk.deps["sampling"])["subsets"])
     assert subsets.shape == (3, 60)
     direct = searchlight(sub.betas, X, nb, mode="subsets", subsets=subsets)[0]
-    projection = _load(plan, cache, group_task.deps[f"sl|{s}|0"])
+    projection = _load(plan, cache, group_task.deps[projection_id])
     volume = np.asarray(projection["volume"])
     centre_voxels = np.flatnonzero(sub.mask)[nb.centres]
     np.testing.assert_allclose(

@@ -132,24 +132,40 @@ def decode(
     from brainalign.decoding import (
         CaptionBank,
         caption_scores,
-        decode_subject,
+        caption_sources,
+        decode_captions,
         human_ceiling,
-        nearest_training_captions,
     )
     from brainalign.utils.io import atomic_path, atomic_save_npy, atomic_write_json
 
     sub = load_nsd(root, subject)
     E, identity, encoder, stim = _embeddings(root, sub, embeddings_file, model, device)
-    res = decode_subject(
+    if bank_path is not None:
+        bank = CaptionBank.open(bank_path)
+    elif encoder is not None:
+        # the pipeline's default bank: the data set's own captions
+        bank = CaptionBank.build([c for cs in stim.captions for c in cs], encoder, None)
+    else:
+        raise typer.BadParameter(
+            "with --embeddings there is no encoder to embed the data set's captions; "
+            "give a caption bank built with the same encoder (--bank, see `brainalign bank build`)",
+            param_hint="--bank",
+        )
+    # one function for the CLI and the pipeline: the test images' own captions are never retrieved
+    out_ = decode_captions(
         sub,
         E,
+        bank,
+        caption_sources(bank.captions, stim.image_ids, stim.captions),
         rois=None if rois is None else [r.strip() for r in rois.split(",") if r.strip()],
+        k=k,
+        identity=identity,
         mode=mode,
         backend=backend,
         device=None if backend == "numpy" else device,
     )
+    res = out_.decoding
     test_pos = np.flatnonzero(np.isin(sub.image_ids, res.test_ids))
-    train_pos = np.flatnonzero(np.isin(sub.image_ids, res.train_ids))
     references = [stim.captions[i] for i in test_pos]
     summary = {
         "subject": subject,
@@ -164,26 +180,14 @@ def decode(
         },
     }
     table = pd.DataFrame({"image_id": res.test_ids, "prediction_score": res.scores})
-    # nearest training caption (paper Fig. 2b): among the training images' captions
-    table["nearest_training_caption"] = nearest_training_captions(
-        res.predicted,
-        [stim.captions[i] for i in train_pos],
-        encoder=encoder,
-        train_embeddings=None if encoder is not None else E[train_pos],
-        identity=identity,
-    )
-    if bank_path is not None:
-        bank = CaptionBank.open(bank_path)
-        excluded = [c for i in train_pos for c in stim.captions[i]]
-        scores, idx = bank.search(res.predicted, k=k, identity=identity, exclude=excluded)
-        table["decoded_caption"] = [bank.captions[i] for i in idx[:, 0]]
-        table["decoded_score"] = scores[:, 0]
-        summary["caption_metrics"] = caption_scores(list(table["decoded_caption"]), references)
-        summary["bank"] = {
-            "path": str(bank_path),
-            "n_captions": len(bank),
-            "excluded_training_captions": len(excluded),
-        }
+    table["decoded_caption"] = [bank.captions[i] for i in out_.top_idx[:, 0]]
+    table["decoded_score"] = out_.top_sim[:, 0]
+    # nearest training caption (paper Fig. 2b): among the training images' captions in the bank
+    table["nearest_training_caption"] = [
+        bank.captions[i] if i >= 0 else "" for i in out_.train_idx
+    ]
+    summary["caption_metrics"] = caption_scores(list(table["decoded_caption"]), references)
+    summary["bank"] = {"path": str(bank_path) if bank_path else None, "n_captions": len(bank)}
     if min(len(r) for r in references) >= 2:
         summary["human_ceiling"] = human_ceiling(references)
     table["reference_caption"] = [r[0] for r in references]
@@ -214,7 +218,9 @@ def encode(
     mode: str = typer.Option(
         "ridge", "--mode", help="ridge (one alpha per unit) or fracridge (paper)."
     ),
-    fmt: str = typer.Option("gii", "--format", help="gii or mgh surface files."),
+    fmt: str = typer.Option(
+        "gifti", "--format", help="Surface files: gifti (.func.gii), mgh (.mgh) or mgz (.mgz)."
+    ),
     backend: str = typer.Option("numpy", "--backend", help="numpy or torch."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
@@ -223,7 +229,8 @@ def encode(
     import numpy as np
 
     from brainalign.datasets import load_nsd
-    from brainalign.encoding import encoding_map, write_surface_map
+    from brainalign.datasets.surfaces import write_hemisphere_maps
+    from brainalign.encoding import encoding_map
     from brainalign.errors import InputError
     from brainalign.utils.io import atomic_save_npy, atomic_write_json
 
@@ -240,8 +247,9 @@ def encode(
         verbose=True,
     )
     out.mkdir(parents=True, exist_ok=True)
-    paths = write_surface_map(
-        emap.r, sub.hemi_sizes, out / f"subj{subject:02d}_encoding_r", fmt=fmt
+    fmt = {"gii": "gifti"}.get(fmt, fmt)  # the name this option used to take
+    paths = write_hemisphere_maps(
+        out / f"subj{subject:02d}_encoding_r", *sub.split_hemispheres(emap.r), formats=(fmt,)
     )
     atomic_save_npy(out / f"subj{subject:02d}_encoding_r.npy", emap.r)
     summary = {

@@ -76,9 +76,10 @@ def report_command(
     ),
 ) -> None:
     """Write the self-contained HTML report of a finished (or partial) run."""
-    from brainalign.report import build_report, check_in_browser
+    from brainalign.pipeline import write_report
+    from brainalign.report import check_in_browser
 
-    path = build_report(run_dir, out)
+    path = write_report(run_dir, out)
     typer.echo(f"report: {path}")
     if check:
         res = check_in_browser(path, screenshot=path.with_suffix(".png"))

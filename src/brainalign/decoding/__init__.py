@@ -1,5 +1,6 @@
 """Decoding: brain → caption embedding → caption (nearest neighbour in a caption bank), and metrics."""
 
+from brainalign.decoding.captions import CaptionDecoding, caption_sources, decode_captions
 from brainalign.decoding.bank import CaptionBank, read_corpus, search_embeddings
 from brainalign.decoding.decoder import (
     STREAMS_ROIS,
@@ -23,6 +24,9 @@ from brainalign.decoding.metrics import (
 )
 
 __all__ = [
+    "CaptionDecoding",
+    "caption_sources",
+    "decode_captions",
     "STREAMS_ROIS",
     "CaptionBank",
     "DecodingResult",

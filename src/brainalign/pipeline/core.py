@@ -69,14 +69,53 @@ def stage(name: str, description: str = "") -> Callable[[Callable], Callable]:
     return register
 
 
-@dataclass
-class Task:
-    """One unit of work: ``stage`` applied with ``params`` to the results of ``deps``."""
+@dataclass(frozen=True)
+class TaskId:
+    """Who a task is: its stage and the piece of work (subject, model, chunk, variant).
+
+    A value, compared and hashed as one: group stages receive their upstream results keyed by
+    these ids and read ``subject``, ``model`` or ``chunk`` from them, never from a string.
+    """
 
     stage: str
-    name: str
+    subject: int | None = None
+    model: str | None = None
+    chunk: int | None = None
+    variant: str | None = None
+
+    @property
+    def name(self) -> str:
+        """A readable label (``sub-01/mpnet/chunk003``); for display only, never parsed."""
+        parts = []
+        if self.subject is not None:
+            parts.append(f"sub-{self.subject:02d}")
+        if self.model is not None:
+            parts.append(self.model)
+        if self.variant is not None:
+            parts.append(self.variant)
+        if self.chunk is not None:
+            parts.append(f"chunk{self.chunk:03d}")
+        return "/".join(parts) or "all"
+
+    def as_json(self) -> dict:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+#: A dependency's role in a stage's ``inputs``: a name (``"model"``) or the upstream task's id.
+DepKey = str | TaskId
+
+
+def _dep_key_json(key: DepKey) -> str:
+    return key if isinstance(key, str) else hash_json(key.as_json())
+
+
+@dataclass
+class Task:
+    """One unit of work: the stage of ``id`` applied with ``params`` to the results of ``deps``."""
+
+    id: TaskId
     params: dict = field(default_factory=dict)
-    deps: dict[str, Task] = field(default_factory=dict)
+    deps: dict[DepKey, Task] = field(default_factory=dict)
     key: str = field(init=False)
 
     def __post_init__(self):
@@ -86,17 +125,44 @@ class Task:
             )
         self.key = hash_json(
             {
-                "stage": self.stage,
-                "name": self.name,
+                "id": self.id.as_json(),
                 "params": self.params,
-                "deps": {k: d.key for k, d in sorted(self.deps.items())},
+                "deps": dict(sorted((_dep_key_json(k), d.key) for k, d in self.deps.items())),
                 "code": STAGES[self.stage].version,
             }
         )
 
     @property
+    def stage(self) -> str:
+        return self.id.stage
+
+    @property
+    def name(self) -> str:
+        return self.id.name
+
+    @property
     def label(self) -> str:
         return f"{self.stage}:{self.name}"
+
+
+def upstream(inputs: dict, stage: str) -> list[tuple[TaskId, Any]]:
+    """The results in ``inputs`` that came from tasks of ``stage``, with their ids, in id order.
+
+    Ordered by (subject, model, chunk, variant), so a group stage sees subjects and chunks in
+    order whatever the order of its dependencies.
+    """
+    found = [(k, v) for k, v in inputs.items() if isinstance(k, TaskId) and k.stage == stage]
+
+    def order(item):
+        k = item[0]
+        return (
+            k.subject if k.subject is not None else -1,
+            k.model or "",
+            k.chunk if k.chunk is not None else -1,
+            k.variant or "",
+        )
+
+    return sorted(found, key=order)
 
 
 def _levels(tasks: Sequence[Task]) -> list[list[Task]]:
@@ -132,7 +198,7 @@ def _execute(spec: dict) -> dict:
         return {"key": spec["key"], "seconds": 0.0, "cached": True}
     # resolved by reference, so workers import the stage's module themselves
     fn = _resolve(spec["ref"])
-    inputs = {name: cache.load(stage, key) for name, (stage, key) in spec["deps"].items()}
+    inputs = {name: cache.load(stage, key) for name, stage, key in spec["deps"]}
     t0 = time.perf_counter()
     with _threads(spec["ctx"].get("threads", 1)):
         result = fn(spec["params"], inputs, spec["ctx"])
@@ -226,7 +292,7 @@ def run_tasks(
                 "ref": STAGES[t.stage].ref,
                 "key": t.key,
                 "params": t.params,
-                "deps": {n: (d.stage, d.key) for n, d in t.deps.items()},
+                "deps": [(n, d.stage, d.key) for n, d in t.deps.items()],
                 "cache": str(cache.root),
                 "ctx": ctx,
             }
@@ -271,9 +337,11 @@ __all__ = [
     "RunReport",
     "Stage",
     "Task",
+    "TaskId",
     "all_tasks",
     "describe_plan",
     "load_result",
     "run_tasks",
     "stage",
+    "upstream",
 ]

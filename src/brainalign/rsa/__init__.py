@@ -2,6 +2,7 @@
 
 from brainalign.rsa.ceiling import noise_ceiling, normalise_by_ceiling, split_half_ceiling
 from brainalign.rsa.compare import COMPARE_METHODS, compare_rdms
+from brainalign.rsa.maps import centres_to_volume
 from brainalign.rsa.neighbourhoods import (
     Neighbourhoods,
     mesh_adjacency,
@@ -12,11 +13,14 @@ from brainalign.rsa.project import project_to_fsaverage
 from brainalign.rsa.rdm import compute_rdm, condense, from_rsatoolbox, squareform_rdm, to_rsatoolbox
 from brainalign.rsa.roi import model_similarity, roi_rdms, roi_rsa
 from brainalign.rsa.searchlight import searchlight
+from brainalign.rsa.shared import common_shared_images, roi_noise_ceilings
 from brainalign.rsa.subsets import load_subsets, make_subsets, save_subsets
 
 __all__ = [
     "COMPARE_METHODS",
     "Neighbourhoods",
+    "centres_to_volume",
+    "common_shared_images",
     "compare_rdms",
     "compute_rdm",
     "condense",
@@ -28,6 +32,7 @@ __all__ = [
     "noise_ceiling",
     "normalise_by_ceiling",
     "project_to_fsaverage",
+    "roi_noise_ceilings",
     "roi_rdms",
     "roi_rsa",
     "split_half_ceiling",

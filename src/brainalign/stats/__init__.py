@@ -20,10 +20,12 @@ from brainalign.stats.group import (
     sign_flip,
     ttest_ind_paper,
 )
+from brainalign.stats.scores import ModelScoresResult, group_map, group_model_scores
 
 __all__ = [
     "ClusterResult",
     "FDRResult",
+    "ModelScoresResult",
     "SignFlipResult",
     "TFCEResult",
     "TTestResult",
@@ -31,6 +33,8 @@ __all__ = [
     "cluster_test",
     "compare_models",
     "fdr",
+    "group_map",
+    "group_model_scores",
     "flip_matrix",
     "one_sample_t",
     "paired_t",

@@ -1,0 +1,18 @@
+"""The registry of analyses, in the order they are planned and reported.
+
+A new analysis is a module here that defines ``ANALYSIS`` (see
+:class:`brainalign.pipeline.analysis.Analysis`), plus its line below. Networks come first: the
+models they add are scored by the RSA analyses.
+"""
+
+from brainalign.pipeline.analyses import decoding, encoding, networks, roi_rsa, searchlight
+
+ANALYSES = (
+    networks.ANALYSIS,
+    roi_rsa.ANALYSIS,
+    searchlight.ANALYSIS,
+    encoding.ANALYSIS,
+    decoding.ANALYSIS,
+)
+
+__all__ = ["ANALYSES"]

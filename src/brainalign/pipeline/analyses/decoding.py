@@ -1,0 +1,321 @@
+"""Decoding (paper §5, Fig. 2): caption embeddings decoded from each subject's ROIs, captions
+retrieved from a caption bank, identification accuracy and caption metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from brainalign.datasets.base import STREAMS_ROIS
+from brainalign.errors import ConfigError
+from brainalign.pipeline.analysis import Analysis, ReportSection
+from brainalign.pipeline.core import Task, TaskId, stage
+from brainalign.pipeline.inputs import (
+    encoder_of_space,
+    feature_rows,
+    load_subject,
+    sentence_encoder,
+)
+from brainalign.utils.hashing import hash_json
+from brainalign.utils.settings import ConfigPath, Section
+
+_PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class DecodingConfig(Section):
+    """``[analyses.decoding]``: decode caption embeddings from the brain, then captions."""
+
+    enabled: bool = True
+    rois: list[str] = Field(default_factory=lambda: list(STREAMS_ROIS))
+    feature_space: str = "mpnet"
+    bank: ConfigPath | None = None
+    bank_dtype: Literal["float16", "float32"] = "float32"
+    k: _PositiveInt = 5
+    n_examples: _PositiveInt = 6
+    alphas: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [1.0, 10.0, 100.0, 1000.0, 1e4, 1e5]
+    )
+
+
+# ------------------------------------------------------------------------------------- stages
+def _bank_corpus(params) -> tuple[list[str], np.ndarray]:
+    """Captions for the bank and the NSD id each came from (-1 for an external corpus)."""
+    from brainalign.datasets import load_stimuli
+    from brainalign.decoding import caption_sources, read_corpus
+
+    stim = load_stimuli(params["root"])
+    if params["bank"]:
+        captions = list(read_corpus(params["bank"]))
+        return captions, caption_sources(captions, stim.image_ids, stim.captions)
+    caps, ids = [], []
+    for i, cs in zip(stim.image_ids, stim.captions, strict=True):
+        caps += list(cs)
+        ids += [int(i)] * len(cs)
+    return caps, np.asarray(ids, dtype=np.int64)
+
+
+@stage("caption_bank")
+def caption_bank(params, inputs, ctx):
+    """A caption bank (memory-mapped embeddings) and the caption-consistency ceiling of the test images."""
+    from brainalign.datasets import load_stimuli, read_shared_ids
+    from brainalign.decoding import CaptionBank, caption_consistency
+
+    captions, ids = _bank_corpus(params)
+    enc = sentence_encoder(params["encoder"], ctx.get("device"))
+    folder = Path(ctx["work_dir"]) / "banks" / params["bank_key"]
+    bank = CaptionBank.build(
+        captions, enc, folder, dtype=params["dtype"], overwrite=True, verbose=False
+    )
+    # the decoding ceiling: each test caption against the mean of its image's other captions
+    stim = load_stimuli(params["root"])
+    shared = np.intersect1d(read_shared_ids(params["root"]), stim.image_ids)
+    per_image = [stim.captions[int(i)] for i in np.searchsorted(stim.image_ids, shared)]
+    flat = [c for cs in per_image for c in cs]
+    E = np.asarray(enc.encode(flat), dtype=np.float64)
+    bounds = np.cumsum([0] + [len(cs) for cs in per_image])
+    cons = caption_consistency([E[bounds[i] : bounds[i + 1]] for i in range(len(per_image))])
+    return {
+        "path": str(bank.path or folder),
+        "source_ids": ids,
+        "ceiling_ids": shared.astype(np.int64),
+        "ceiling": np.asarray(cons["per_image"], np.float32),
+    }
+
+
+@stage("decoding")
+def decoding(params, inputs, ctx):
+    """Decode caption embeddings from one subject's ROIs; reconstruct captions from the bank."""
+    from brainalign.decoding import CaptionBank, decode_captions
+
+    sub = load_subject(params, ctx)
+    out = decode_captions(
+        sub,
+        feature_rows(inputs["model"], sub.image_ids),
+        CaptionBank.open(inputs["bank"]["path"]),
+        np.asarray(inputs["bank"]["source_ids"]),
+        rois=[r for r in params["rois"] if r in sub.rois],
+        k=params["k"],
+        alphas=params["alphas"],
+        backend=ctx.get("backend", "numpy"),
+    )
+    res = out.decoding
+    ident = {}
+    for key, d in res.identification.items():
+        for k, v in d.items():
+            if not k.startswith("per_image") and np.ndim(v) == 0:
+                ident[f"{key}way_{k}"] = float(v)
+    return {
+        "image_ids": np.asarray(res.test_ids),
+        "score": np.asarray(res.scores, np.float32),
+        "pred": np.asarray(res.predicted, dtype=np.float32),
+        "identification": ident,
+        "n_units": int(len(res.units)),
+        "top_idx": out.top_idx,
+        "top_sim": out.top_sim,
+        "train_idx": out.train_idx,
+        "train_sim": out.train_sim,
+    }
+
+
+# --------------------------------------------------------------------------------------- plan
+def plan(b) -> dict[str, Task]:
+    cfg = b.config
+    dec = cfg.analyses.decoding
+    bank_params = {
+        "root": b.root,
+        "bank": str(dec.bank) if dec.bank else None,
+        "encoder": encoder_of_space(dec.feature_space, cfg.features.encoder),
+        "dtype": dec.bank_dtype,
+    }
+    bank_params["bank_key"] = hash_json(bank_params)[:16]
+    # after the feature space: the bank's captions are then read from the embedding cache
+    bank = Task(
+        TaskId("caption_bank"),
+        bank_params,
+        {"data": b.plan.data, "model": b.feature(dec.feature_space)},
+    )
+    targets = {}
+    for s in b.subjects:
+        targets[f"sub-{s:02d}"] = Task(
+            TaskId("decoding", subject=s),
+            {
+                **b.base,
+                "subject": s,
+                "rois": list(dec.rois),
+                "alphas": list(dec.alphas),
+                "k": dec.k,
+            },
+            {"model": b.feature(dec.feature_space), "bank": bank, "subject": b.subject(s)},
+        )
+    return targets
+
+
+def check(cfg) -> list[str]:
+    dec = cfg.analyses.decoding
+    problems = []
+    bad = [r for r in dec.rois if r not in (*STREAMS_ROIS, "nsdgeneral")]
+    if bad:
+        problems.append(
+            f"analyses.decoding.rois: unknown ROI(s) {bad}; expected names from {list(STREAMS_ROIS)}"
+        )
+    if dec.enabled:
+        try:
+            encoder_of_space(dec.feature_space, cfg.features.encoder)
+        except ConfigError as exc:
+            problems.append(f"analyses.decoding.feature_space: {exc}")
+    if dec.enabled and dec.bank is not None and not dec.bank.exists():
+        problems.append(
+            f"analyses.decoding.bank: caption corpus {str(dec.bank)!r} does not exist; give a "
+            "TSV/JSON/text corpus or leave it out to use the dataset's training captions"
+        )
+    return problems
+
+
+def feature_spaces(cfg) -> list[tuple[str, str]]:
+    return [("analyses.decoding.feature_space", cfg.analyses.decoding.feature_space)]
+
+
+# ------------------------------------------------------------------------------------- export
+def export(ctx, targets) -> None:
+    import pandas as pd
+
+    from brainalign.datasets import load_stimuli
+    from brainalign.decoding import CaptionBank, caption_scores, human_ceiling
+
+    cfg, w, plan = ctx.config, ctx.writer, ctx.plan
+    tasks = {t.id.subject: t for t in targets.values()}
+    bank_task = next(iter(tasks.values())).deps["bank"]
+    bank_res = ctx.load(bank_task)
+    captions = CaptionBank.open(bank_res["path"], verify=False).captions
+    ceiling = dict(
+        zip(
+            np.asarray(bank_res["ceiling_ids"]).tolist(),
+            np.asarray(bank_res["ceiling"]).tolist(),
+            strict=True,
+        )
+    )
+    stim = load_stimuli(cfg.data.root)
+    refs_of = lambda i: stim.captions[int(np.searchsorted(stim.image_ids, i))]  # noqa: E731
+    scores, examples, ident, metrics = [], [], [], []
+    n_ex = cfg.analyses.decoding.n_examples
+    for s, t in tasks.items():
+        res = ctx.load(t)
+        ids, score = np.asarray(res["image_ids"]), np.asarray(res["score"])
+        for i, v in zip(ids, score, strict=True):
+            scores.append(
+                {
+                    "subject": s,
+                    "image_id": int(i),
+                    "score": float(v),
+                    "caption_ceiling": ceiling.get(int(i), np.nan),
+                }
+            )
+        order = np.argsort(-score)
+        # the best decoded images and some from the middle of the ranking (paper Fig. 2b shows ranks)
+        picks = set(order[: (n_ex + 1) // 2].tolist()) | set(
+            order[len(order) // 2 :][: n_ex // 2].tolist()
+        )
+        for rank, j in enumerate(order):
+            if j in picks and s == plan.subjects[0]:
+                train_j = int(res["train_idx"][j])
+                examples.append(
+                    {
+                        "subject": s,
+                        "image_id": int(ids[j]),
+                        "rank": rank,
+                        "score": float(score[j]),
+                        "true_caption": refs_of(ids[j])[0],
+                        "decoded_caption": captions[int(res["top_idx"][j, 0])],
+                        "decoded_similarity": float(res["top_sim"][j, 0]),
+                        "nearest_training_caption": captions[train_j] if train_j >= 0 else "",
+                        "nearest_training_similarity": float(res["train_sim"][j]),
+                    }
+                )
+        ident.append(
+            {
+                "subject": s,
+                "n_test": len(ids),
+                "n_units": res["n_units"],
+                "mean_score": float(np.mean(score)),
+                **res["identification"],
+            }
+        )
+        decoded = [captions[int(k)] for k in np.asarray(res["top_idx"])[:, 0]]
+        metrics.append(
+            {"subject": s, "who": "decoded", **caption_scores(decoded, [refs_of(i) for i in ids])}
+        )
+    refs = [refs_of(i) for i in np.asarray(bank_res["ceiling_ids"])]
+    if refs and min(len(r) for r in refs) >= 2:
+        metrics.append(
+            {"subject": "all", "who": "human (leave one caption out)", **human_ceiling(refs)}
+        )
+    w.table("decoding_scores", pd.DataFrame(scores))
+    w.table("decoding_examples", pd.DataFrame(examples))
+    w.table("decoding_identification", pd.DataFrame(ident))
+    w.table("caption_metrics", pd.DataFrame(metrics))
+
+
+def _section(run) -> str:
+    from brainalign.report import plots
+    from brainalign.report.html import img_html, table_html
+
+    parts = []
+    scores = run.table("decoding_scores")
+    if scores is not None:
+        per_sub = {f"subject {s}": g["score"].to_numpy() for s, g in scores.groupby("subject")}
+        ceiling = float(scores["caption_ceiling"].mean()) if "caption_ceiling" in scores else None
+        parts.append(
+            img_html(
+                plots.figure_to_base64(
+                    plots.histogram_figure(
+                        per_sub,
+                        xlabel="Pearson r (decoded vs true embedding)",
+                        reference=ceiling,
+                        title="Decoding prediction scores",
+                    )
+                ),
+                "One density per subject; dashed: caption-consistency ceiling.",
+            )
+        )
+    ident = run.table("decoding_identification")
+    if ident is not None:
+        parts.append("<h3>Identification accuracy</h3>" + table_html(ident))
+    ex = run.table("decoding_examples")
+    if ex is not None:
+        parts.append(
+            "<h3>Examples</h3><p class='note'>True captions beside the caption decoded from "
+            "the brain (nearest in the caption bank) and the nearest training caption, with "
+            "cosine similarities to the decoded embedding.</p>" + table_html(ex, max_rows=40)
+        )
+    metrics = run.table("caption_metrics")
+    if metrics is not None:
+        parts.append("<h3>Caption metrics</h3>" + table_html(metrics))
+    return "".join(parts)
+
+
+def methods(cfg: dict) -> list[str]:
+    d = cfg.get("analyses", {}).get("decoding", {})
+    if not d.get("enabled"):
+        return []
+    return [
+        f"Decoding: ridge from the units of {', '.join(d.get('rois', []))} to {d.get('feature_space')}; "
+        "prediction score = Pearson r between decoded and true embeddings on the shared images; "
+        f"caption reconstruction = nearest caption (cosine, exact top-{d.get('k')}) in the caption bank "
+        f"{d.get('bank') or '(the data set’s captions)'}, never a caption of the test images "
+        "themselves."
+    ]
+
+
+ANALYSIS = Analysis(
+    name="decoding",
+    configs={"decoding": DecodingConfig},
+    plan=plan,
+    check=check,
+    feature_spaces=feature_spaces,
+    export=export,
+    methods=methods,
+    sections=(ReportSection("decoding", "Decoding", _section),),
+)

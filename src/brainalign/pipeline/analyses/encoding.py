@@ -1,0 +1,317 @@
+"""Encoding maps (paper §4, Fig. 4): ridge from a feature space to every vertex, the group map,
+interparticipant agreement and the in-silico contrasts of sentence categories."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from brainalign.datasets.base import STREAMS_ROIS
+from brainalign.errors import ConfigError
+from brainalign.pipeline.analysis import Analysis, ReportSection
+from brainalign.pipeline.core import Task, TaskId, stage, upstream
+from brainalign.pipeline.inputs import encoder_of_space, feature_rows, load_subject
+from brainalign.utils.settings import Section
+
+_Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+class EncodingConfig(Section):
+    """``[analyses.encoding]``: voxel-wise encoding models from a feature space (paper Fig. 4)."""
+
+    enabled: bool = True
+    feature_space: str = "mpnet"
+    alphas: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [float(10.0**k) for k in range(-2, 7)]
+    )
+    cv: Annotated[int, Field(ge=2)] = 5
+    mode: Literal["per_target", "fracridge"] = "per_target"
+    agreement: bool = True
+    fdr_q: _Fraction = 0.05
+
+
+class InsilicoConfig(Section):
+    """``[analyses.insilico]``: encoding-model predictions for sentence categories, contrasted."""
+
+    enabled: bool = True
+    contrasts: list[tuple[str, str]] = Field(
+        default_factory=lambda: [("people", "places"), ("food", "people")]
+    )
+    sentences: dict[str, list[str]] = Field(default_factory=dict)
+    alpha: _Fraction = 0.05
+
+
+# ------------------------------------------------------------------------------------- stages
+@stage("insilico_vectors")
+def insilico_vectors(params, inputs, ctx):
+    """Mean sentence embedding of each in-silico category (paper §4)."""
+    from brainalign.encoding import PAPER_SENTENCES, sentence_vector
+    from brainalign.pipeline.inputs import sentence_encoder
+
+    enc = sentence_encoder(params["encoder"], ctx.get("device"))
+    out = {}
+    for name in params["categories"]:
+        sentences = params["sentences"].get(name) or PAPER_SENTENCES[name]
+        out[f"v_{name}"] = np.asarray(sentence_vector(list(sentences), enc), dtype=np.float32)
+    out["categories"] = list(params["categories"])
+    return out
+
+
+@stage("encoding")
+def encoding(params, inputs, ctx):
+    """One subject's encoding map (train non-shared, test shared) and in-silico predictions."""
+    from brainalign.encoding import encoding_map, predict_maps
+
+    sub = load_subject(params, ctx)
+    X = feature_rows(inputs["model"], sub.image_ids)
+    mode = "fracridge" if params["mode"] == "fracridge" else "ridge"
+    kw = {"mode": mode, "cv": params["cv"], "backend": ctx.get("backend", "numpy")}
+    if mode == "ridge":
+        kw["alphas"] = params["alphas"]
+    em = encoding_map(sub, X, **kw)
+    out = {"r": np.asarray(em.r, dtype=np.float32)}
+    vec = inputs.get("insilico")
+    if vec is not None:
+        for name in vec["categories"]:
+            out[f"pred_{name}"] = np.asarray(
+                predict_maps([em.model], np.asarray(vec[f"v_{name}"]))[0], np.float32
+            )
+        out["categories"] = list(vec["categories"])
+    return out
+
+
+@stage("encoding_group")
+def encoding_group(params, inputs, ctx):
+    """Group encoding map, interparticipant agreement and in-silico contrasts."""
+    from brainalign.encoding import interparticipant_agreement
+    from brainalign.rsa.shared import common_shared_images
+    from brainalign.stats import group_map, one_sample_t
+
+    per_subject = upstream(inputs, "encoding")
+    R = np.stack([np.asarray(res["r"]) for _, res in per_subject])
+    g = group_map(R, fdr_q=params["fdr_q"])
+    out = {"r": R, "mean": g["mean"], "t": g["t"], "significant": g["significant"]}
+    if params["agreement"]:
+        loaded = [load_subject(params, ctx, subject=tid.subject) for tid, _ in per_subject]
+        common = common_shared_images(loaded)
+        Y = [np.asarray(x.betas)[np.searchsorted(x.image_ids, common)] for x in loaded]
+        out["agreement"] = _nanmean(interparticipant_agreement(Y))
+        out["unit_roi"] = _roi_labels(loaded[0].rois, loaded[0].n_units)
+    for a, b in params["contrasts"]:
+        D = np.stack(
+            [np.asarray(res[f"pred_{a}"]) - np.asarray(res[f"pred_{b}"]) for _, res in per_subject]
+        )
+        tc, pc = one_sample_t(D)
+        out[f"contrast_{a}__{b}_t"] = np.asarray(tc, np.float32)
+        out[f"contrast_{a}__{b}_sig"] = np.asarray(pc < params["alpha"])
+    return out
+
+
+def _nanmean(x) -> np.ndarray:
+    """Mean over subjects ignoring NaN; units NaN for every subject stay NaN quietly."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis=0).astype(np.float32)
+
+
+def _roi_labels(rois: dict, n_units: int) -> np.ndarray:
+    """Each unit's streams ROI name (the first in label order), ``"null"`` outside them all."""
+    labels = np.full(n_units, "null", dtype="<U12")
+    for name in reversed(STREAMS_ROIS):
+        if name in rois:
+            labels[np.asarray(rois[name], bool)] = name
+    return labels
+
+
+# --------------------------------------------------------------------------------------- plan
+def plan(b) -> dict[str, Task]:
+    cfg = b.config
+    enc, ins = cfg.analyses.encoding, cfg.analyses.insilico
+    vec = None
+    if ins.enabled:
+        vec = Task(
+            TaskId("insilico_vectors"),
+            {
+                "encoder": encoder_of_space(enc.feature_space, cfg.features.encoder),
+                "categories": sorted({c for pair in ins.contrasts for c in pair}),
+                "sentences": ins.sentences,
+            },
+        )
+    deps = {}
+    for s in b.subjects:
+        tdeps = {"model": b.feature(enc.feature_space), "subject": b.subject(s)}
+        if vec is not None:
+            tdeps["insilico"] = vec
+        tid = TaskId("encoding", subject=s)
+        deps[tid] = Task(
+            tid,
+            {**b.base, "subject": s, "alphas": list(enc.alphas), "cv": enc.cv, "mode": enc.mode},
+            tdeps,
+        )
+    group = Task(
+        TaskId("encoding_group"),
+        {
+            **b.base,
+            "fdr_q": enc.fdr_q,
+            "agreement": enc.agreement and len(b.subjects) >= 2,
+            "contrasts": [list(c) for c in ins.contrasts] if ins.enabled else [],
+            "alpha": ins.alpha,
+        },
+        deps,
+    )
+    return {"group": group}
+
+
+def check(cfg) -> list[str]:
+    problems = []
+    if cfg.analyses.encoding.enabled and cfg.space != "fsaverage":
+        problems.append(
+            f"space: {cfg.space!r} — the pipeline's encoding maps are surface maps; use space = "
+            "'fsaverage', or disable analyses.encoding"
+        )
+    return problems + _check_insilico(cfg)
+
+
+def _check_insilico(cfg) -> list[str]:
+    a = cfg.analyses
+    problems = []
+    if a.insilico.enabled and not a.encoding.enabled:
+        problems.append("analyses.insilico.enabled: needs analyses.encoding.enabled = true")
+    if a.insilico.enabled and a.encoding.enabled:
+        try:
+            encoder_of_space(a.encoding.feature_space, cfg.features.encoder)
+        except ConfigError as exc:
+            problems.append(
+                f"analyses.insilico.enabled: the in-silico sentences are embedded with the "
+                f"encoder of analyses.encoding.feature_space ({exc}); disable analyses.insilico "
+                "or encode from a sentence-encoder space"
+            )
+    for i, (x, y) in enumerate(a.insilico.contrasts):
+        for name in (x, y):
+            if a.insilico.sentences and name not in a.insilico.sentences:
+                problems.append(
+                    f"analyses.insilico.contrasts[{i}]: no sentences for {name!r} in "
+                    f"analyses.insilico.sentences ({sorted(a.insilico.sentences)})"
+                )
+    return problems
+
+
+def feature_spaces(cfg) -> list[tuple[str, str]]:
+    return [("analyses.encoding.feature_space", cfg.analyses.encoding.feature_space)]
+
+
+# ------------------------------------------------------------------------------------- export
+def export(ctx, targets) -> None:
+    split, w, cfg = ctx.hemi_split, ctx.writer, ctx.config
+    if split is None:
+        return
+    res = ctx.load(targets["group"])
+    w.map(
+        "encoding_r_mean",
+        *split(res["mean"]),
+        title=f"Encoding: mean r over subjects (FDR q < {cfg.analyses.encoding.fdr_q})",
+        section="encoding",
+        stat="r",
+        mask=split(res["significant"]),
+    )
+    w.array("encoding_r", res["mean"])
+    if "agreement" in res:
+        w.array("agreement", res["agreement"])
+        w.array("unit_roi", res["unit_roi"])
+        w.map(
+            "agreement",
+            *split(res["agreement"]),
+            title="Interparticipant agreement (r)",
+            section="encoding",
+            stat="r",
+        )
+    ins = cfg.analyses.insilico
+    for a, b in ins.contrasts if ins.enabled else []:
+        key = f"contrast_{a}__{b}"
+        if f"{key}_t" in res:
+            w.map(
+                f"insilico_{a}_minus_{b}",
+                *split(res[f"{key}_t"]),
+                title=f"In-silico: {a} − {b} (paired t, p < {ins.alpha} uncorrected)",
+                section="insilico",
+                stat="t",
+                mask=split(res[f"{key}_sig"]),
+            )
+
+
+def _encoding_section(run) -> str:
+    from brainalign.report import plots
+    from brainalign.report.html import img_html, maps_html
+
+    parts = [maps_html(run, "encoding")]
+    enc, agr, roi = run.array("encoding_r"), run.array("agreement"), run.array("unit_roi")
+    if enc is not None and agr is not None:
+        fig = plots.scatter_figure(
+            agr,
+            enc,
+            groups=roi,
+            xlabel="interparticipant agreement (r)",
+            ylabel="encoding r (mean over subjects)",
+            title="Encoding vs agreement",
+        )
+        parts.append(
+            img_html(
+                plots.figure_to_base64(fig),
+                "Per vertex: encoding performance against "
+                "interparticipant agreement on the shared images, coloured by ROI.",
+            )
+        )
+    return "".join(parts)
+
+
+def _insilico_section(run) -> str:
+    from brainalign.report.html import maps_html
+
+    return maps_html(run, "insilico")
+
+
+def methods(cfg: dict) -> list[str]:
+    a = cfg.get("analyses", {})
+    p = []
+    e = a.get("encoding", {})
+    if e.get("enabled"):
+        alpha = (
+            "one alpha per unit"
+            if e.get("mode") == "per_target"
+            else "fracridge-compatible global fraction"
+        )
+        p.append(
+            f"Encoding: ridge regression from {e.get('feature_space')} to every unit, {alpha} "
+            f"chosen by {e.get('cv')}-fold CV over alphas {e.get('alphas')}; trained on each subject's "
+            "non-shared images, tested on the shared images (Pearson r per unit); group t-test with "
+            f"FDR q = {e.get('fdr_q')}. Interparticipant agreement: each subject's shared-image "
+            "responses against the mean of the other subjects'."
+        )
+    i = a.get("insilico", {})
+    if i.get("enabled"):
+        pairs = ", ".join(f"{x} − {y}" for x, y in i.get("contrasts", []))
+        p.append(
+            f"In-silico contrasts ({pairs}): sentences embedded and averaged per category, predicted "
+            f"maps from each subject's encoding model, paired t-test across subjects (p < {i.get('alpha')}, "
+            "uncorrected, as in the paper)."
+        )
+    return p
+
+
+ANALYSIS = Analysis(
+    name="encoding",
+    configs={"encoding": EncodingConfig, "insilico": InsilicoConfig},
+    plan=plan,
+    check=check,
+    feature_spaces=feature_spaces,
+    export=export,
+    methods=methods,
+    sections=(
+        ReportSection("encoding", "Encoding", _encoding_section),
+        ReportSection("insilico", "In-silico contrasts", _insilico_section),
+    ),
+)

@@ -1,0 +1,377 @@
+"""ROI RSA (paper §3.4, Fig. 3): every model in every ROI of every subject, the noise ceiling,
+group statistics and the pairwise model comparison."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from brainalign.datasets.base import STREAMS_ROIS
+from brainalign.pipeline.analysis import Analysis, ReportSection
+from brainalign.pipeline.core import Task, TaskId, stage, upstream
+from brainalign.pipeline.inputs import feature_rows, load_subject
+from brainalign.utils.settings import Section
+
+_Fraction = Annotated[float, Field(gt=0, lt=1)]
+_KNOWN_ROIS = (*STREAMS_ROIS, "nsdgeneral")
+
+
+class RoiRsaConfig(Section):
+    """``[analyses.roi_rsa]``: RSA of each feature space in each ROI (paper Fig. 3)."""
+
+    enabled: bool = True
+    rois: list[str] = Field(default_factory=lambda: ["early", "ventral", "lateral", "parietal"])
+    sampling: Literal["paper", "full"] = "paper"
+    subset_size: Annotated[int, Field(ge=3)] = 100
+    max_subsets: Annotated[int, Field(gt=0)] | None = None
+    metric: Literal["correlation", "cosine", "euclidean"] = "correlation"
+    method: Literal["pearson", "spearman", "cosine", "kendall_tau_a"] = "pearson"
+    noise_ceiling: bool = True
+
+
+class ModelComparisonConfig(Section):
+    """``[analyses.model_comparison]``: pairwise tests between models on the ROI RSA scores."""
+
+    enabled: bool = True
+    rois: list[str] = Field(default_factory=lambda: ["ventral", "lateral", "parietal"])
+    test: Literal["paired", "paper"] = "paired"
+    fdr_q: _Fraction = 0.05
+
+
+# ------------------------------------------------------------------------------------- stages
+@stage("roi_rsa")
+def roi_rsa(params, inputs, ctx):
+    """RSA of one model in every ROI of one subject (paper §3.4)."""
+    from brainalign.rsa import roi_rsa as _roi_rsa
+
+    sub = load_subject(params, ctx)
+    X = feature_rows(inputs["model"], sub.image_ids)
+    rois = {r: sub.rois[r] for r in params["rois"] if r in sub.rois}
+    paper = params["sampling"] == "paper"
+    scores = _roi_rsa(
+        sub.betas,
+        {params["model"]: X},
+        rois,
+        sampling="subsets" if paper else "full",
+        subsets=np.asarray(inputs["sampling"]["subsets"]) if paper else None,
+        method=params["method"],
+        backend=ctx.get("backend", "numpy"),
+        device=ctx.get("device"),
+    )
+    r = np.array([float(scores.loc[roi, params["model"]]) for roi in rois], dtype=np.float64)
+    return {"rois": list(rois), "r": r}
+
+
+@stage("noise_ceiling")
+def noise_ceiling(params, inputs, ctx):
+    """Leave-one-subject-out ceiling per ROI on the images every subject saw (paper §3.4)."""
+    from brainalign.rsa.shared import roi_noise_ceilings
+
+    subs = [load_subject(params, ctx, subject=s) for s in params["subjects"]]
+    res = roi_noise_ceilings(subs, params["rois"])
+    first = params["rois"][0]
+    return {
+        "rois": list(params["rois"]),
+        "n_images": int(len(res["image_ids"])),
+        f"rdm_{first}": np.asarray(res["rdms"][first], dtype=np.float32),
+        "ceiling": res["ceiling"],
+        "subjects": list(params["subjects"]),
+    }
+
+
+@stage("roi_group")
+def roi_group(params, inputs, ctx):
+    """Subject × ROI × model table, ceiling-normalised, with group and pairwise tests."""
+    import pandas as pd
+
+    from brainalign.stats import group_model_scores
+
+    rows = [
+        {"subject": tid.subject, "roi": roi, "model": tid.model, "instance": tid.variant, "r": r}
+        for tid, res in upstream(inputs, "roi_rsa")
+        for roi, r in zip(res["rois"], np.asarray(res["r"]).tolist(), strict=True)
+    ]
+    ceilings = None
+    if "ceiling" in inputs:
+        ceil = inputs["ceiling"]
+        C = np.asarray(ceil["ceiling"])
+        ceilings = pd.DataFrame(
+            [
+                {"subject": s, "roi": roi, "ceiling": float(C[i, j])}
+                for i, s in enumerate(ceil["subjects"])
+                for j, roi in enumerate(ceil["rois"])
+            ]
+        )
+    res = group_model_scores(
+        pd.DataFrame(rows),
+        ceilings,
+        comparison_rois=params["comparison_rois"],
+        test=params["test"],
+        fdr_q=params["fdr_q"],
+    )
+    return {
+        "table": res.table.to_dict("list"),
+        "group": res.group.to_dict("list"),
+        "pairwise": res.pairwise.to_dict("list"),
+        "value": res.value,
+    }
+
+
+# --------------------------------------------------------------------------------------- plan
+def plan(b) -> dict[str, Task]:
+    cfg = b.config
+    a = cfg.analyses.roi_rsa
+    deps: dict = {}
+    for s in b.subjects:
+        for m in b.plan.models:
+            tid = TaskId("roi_rsa", subject=s, model=m.name, variant=m.instance)
+            deps[tid] = Task(
+                tid,
+                {
+                    **b.base,
+                    "subject": s,
+                    "model": m.name,
+                    "rois": list(a.rois),
+                    "sampling": a.sampling,
+                    "method": a.method,
+                },
+                {"model": m.task, "sampling": b.sampling(s), "subject": b.subject(s)},
+            )
+    if a.noise_ceiling and len(b.subjects) >= 3:
+        deps["ceiling"] = Task(
+            TaskId("noise_ceiling"),
+            {**b.base, "subjects": b.subjects, "rois": list(a.rois)},
+            {TaskId("responses", subject=s): b.subject(s) for s in b.subjects},
+        )
+    mc = cfg.analyses.model_comparison
+    group = Task(
+        TaskId("roi_group"),
+        {
+            "comparison_rois": list(mc.rois) if mc.enabled else [],
+            "test": mc.test,
+            "fdr_q": mc.fdr_q,
+        },
+        deps,
+    )
+    return {"group": group}
+
+
+def check(cfg) -> list[str]:
+    a = cfg.analyses
+    problems = []
+    for key, rois in (
+        ("analyses.roi_rsa.rois", a.roi_rsa.rois),
+        ("analyses.model_comparison.rois", a.model_comparison.rois),
+    ):
+        bad = [r for r in rois if r not in _KNOWN_ROIS]
+        if bad:
+            problems.append(
+                f"{key}: unknown ROI(s) {bad}; expected names from {list(STREAMS_ROIS)}"
+            )
+    if a.model_comparison.enabled and a.model_comparison.rois:
+        missing = [r for r in a.model_comparison.rois if r not in a.roi_rsa.rois]
+        if missing:
+            problems.append(
+                f"analyses.model_comparison.rois: {missing} are not in analyses.roi_rsa.rois "
+                f"{a.roi_rsa.rois}; model comparison uses the ROI RSA scores"
+            )
+        if not a.roi_rsa.enabled:
+            problems.append(
+                "analyses.model_comparison.enabled: needs analyses.roi_rsa.enabled = true"
+            )
+    return problems
+
+
+# ------------------------------------------------------------------------------------- export
+def export(ctx, targets) -> None:
+    import pandas as pd
+
+    from brainalign.pipeline.truth import ground_truth
+
+    w, plan = ctx.writer, ctx.plan
+    g = ctx.load(targets["group"])
+    table = pd.DataFrame(g["table"])
+    w.table("roi_rsa", table)
+    if table["ceiling"].notna().any():
+        w.table("noise_ceiling", table[["subject", "roi", "ceiling"]].drop_duplicates())
+    group = pd.DataFrame(g["group"])
+    group = _order(
+        group.sort_values(["roi", "rank"]), ["roi", "rank", "model", "mean", "sem", "t", "p"]
+    )
+    w.table("roi_group", group)
+    pairs = pd.DataFrame(g["pairwise"])
+    if len(pairs):
+        w.table(
+            "model_comparison",
+            _order(pairs, ["roi", "model_a", "model_b", "mean_diff", "t", "p", "q"]),
+        )
+    vision = plan.vision_models
+    if vision:
+        zoo = group[group["model"].isin(vision)].sort_values(
+            ["roi", "mean"], ascending=[True, False]
+        )
+        w.table("zoo_ranking", zoo)
+    rows = ground_truth(plan, ctx.load(plan.data), group)
+    if rows:
+        w.table("ground_truth", pd.DataFrame(rows))
+        ctx.extras["ground_truth"] = rows
+    _export_rdms(ctx)
+
+
+def _order(df, first):
+    """``df`` with the columns ``first`` (those present) leading."""
+    cols = [c for c in first if c in df.columns]
+    return df[cols + [c for c in df.columns if c not in cols]].reset_index(drop=True)
+
+
+def _export_rdms(ctx) -> None:
+    """RDM images for the report: one subject's ROI RDMs and the model RDMs on the same images."""
+    from brainalign.rsa import compute_rdm
+
+    plan, w = ctx.plan, ctx.writer
+    cfg = plan.config
+    s = plan.subjects[0]
+    params = {**plan.subject_tasks[s].params}
+    sub = load_subject(params, {"nsd_cache": ctx.extras["nsd_cache"]})
+    rows = np.arange(min(60, sub.n_images))
+    for roi in cfg.analyses.roi_rsa.rois[:4]:
+        if roi in sub.rois:
+            B = np.asarray(sub.betas)[rows][:, np.asarray(sub.rois[roi], bool)]
+            B = B[:, np.isfinite(B).all(0)]
+            w.array(f"rdm__{roi}__brain", compute_rdm(B, metric="correlation"))
+    ids = np.asarray(sub.image_ids)[rows]
+    for name, t in list(plan.features.items())[:6]:
+        X = feature_rows(ctx.load(t), ids)
+        w.array(f"rdm__model__{name}", compute_rdm(X, metric="correlation"))
+
+
+# ------------------------------------------------------------------------------------- report
+def _roi_section(run) -> str:
+    from brainalign.report import plots
+    from brainalign.report.html import img_html, table_html
+
+    scores = run.table("roi_rsa")
+    if scores is None:
+        return ""
+    ceiling = run.table("noise_ceiling")
+    parts = [
+        img_html(
+            plots.figure_to_base64(
+                plots.roi_bar_figure(
+                    scores,
+                    value="r",
+                    ceiling=ceiling,
+                    ylabel="Pearson r (brain RDM vs model RDM)",
+                    title="ROI RSA: subject dots, mean ± SEM, grey band = noise ceiling",
+                )
+            ),
+            "Raw RDM correlations per ROI and model; grey bands are the leave-one-subject-out "
+            "noise ceilings.",
+        )
+    ]
+    if "r_norm" in scores and scores["r_norm"].notna().any():
+        parts.append(
+            img_html(
+                plots.figure_to_base64(
+                    plots.roi_bar_figure(
+                        scores,
+                        value="r_norm",
+                        ylabel="r / noise ceiling",
+                        title="Noise-ceiling-normalised ROI RSA",
+                    )
+                ),
+                "Each subject's r divided by that subject's ceiling.",
+            )
+        )
+    group = run.table("roi_group")
+    if group is not None:
+        parts.append("<h3>Group statistics</h3>" + table_html(group, max_rows=250))
+    return "".join(parts)
+
+
+def _comparison_section(run) -> str:
+    import pandas as pd
+
+    from brainalign.report.html import esc, table_html
+
+    parts = []
+    mc = run.table("model_comparison")
+    if mc is not None and len(mc):
+        parts.append(
+            "<p class='note'>Paired t-tests across subjects on noise-ceiling-normalised scores, "
+            "BH-FDR within each ROI. Each cell: mean difference row − column; * q &lt; 0.05. "
+            "All statistics are in <code>tables/model_comparison.csv</code>.</p>"
+        )
+        col = "mean_diff" if "mean_diff" in mc.columns else "t"
+        for roi, d in mc.groupby("roi", sort=False):
+            models = list(dict.fromkeys([*d["model_a"], *d["model_b"]]))
+            grid = pd.DataFrame("", index=models, columns=models)
+            for _, r in d.iterrows():
+                star = "*" if bool(r.get("significant", False)) else ""
+                grid.loc[r["model_a"], r["model_b"]] = f"{r[col]:+.3f}{star}"
+                grid.loc[r["model_b"], r["model_a"]] = f"{-r[col]:+.3f}{star}"
+            grid.insert(0, "model", models)
+            parts.append(f"<h3>{esc(roi)}</h3>" + table_html(grid))
+    sim = run.table("model_similarity")
+    if sim is not None:
+        parts.append("<h3>Model–model RDM correlations</h3>" + table_html(sim))
+    return "".join(parts)
+
+
+def _rdms_section(run) -> str:
+    from brainalign.report import plots
+    from brainalign.report.html import img_html
+
+    rdms = run.arrays("rdm__")
+    if not rdms:
+        return ""
+    named = {k.removeprefix("rdm__").replace("__", " · "): v for k, v in rdms.items()}
+    return img_html(
+        plots.figure_to_base64(plots.rdm_figure(named, title="RDMs (rank-transformed)")),
+        "Brain RDMs of one subject's ROIs and the model RDMs, on the same images.",
+    )
+
+
+def methods(cfg: dict) -> list[str]:
+    a = cfg.get("analyses", {})
+    seed = cfg.get("compute", {}).get("random_state", 0)
+    p = []
+    r = a.get("roi_rsa", {})
+    if r.get("enabled"):
+        mode = (
+            f"disjoint random subsets of {r.get('subset_size')} images (seed {seed}, shared by all "
+            "models and ROIs), mean over subsets"
+            if r.get("sampling") == "paper"
+            else "all images at once"
+        )
+        p.append(
+            f"ROI RSA in {', '.join(r.get('rois', []))}: {r.get('metric')}-distance RDMs compared by "
+            f"{r.get('method')} correlation on {mode}. Noise ceiling: each subject's RDM on the shared "
+            "images against the mean of the other subjects'; scores divided by each subject's ceiling. "
+            "Group: one-sample t-test against 0."
+        )
+    m = a.get("model_comparison", {})
+    if m.get("enabled"):
+        p.append(
+            f"Model comparison in {', '.join(m.get('rois', []))}: "
+            f"{'paired' if m.get('test') == 'paired' else 'independent-samples (paper mode)'} t-tests "
+            f"on normalised scores, BH-FDR q = {m.get('fdr_q')} within each ROI."
+        )
+    return p
+
+
+ANALYSIS = Analysis(
+    name="roi_rsa",
+    configs={"roi_rsa": RoiRsaConfig, "model_comparison": ModelComparisonConfig},
+    plan=plan,
+    check=check,
+    export=export,
+    methods=methods,
+    sections=(
+        ReportSection("roi", "ROI RSA", _roi_section),
+        ReportSection("comparison", "Model comparison", _comparison_section),
+        ReportSection("rdms", "RDMs", _rdms_section),
+    ),
+)

@@ -1,0 +1,101 @@
+"""The pipeline's unit: an analysis declares its config, its tasks, its export and its report.
+
+An :class:`Analysis` is registered once (``pipeline/analyses/__init__.py``); everything else
+(config validation, planning, export, report) iterates over the registry, so a new analysis is
+one new module plus the line that registers it. Its stage functions live in the same module and
+only load inputs, call the science package's public function and return the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported for annotations only: the config imports this registry
+    from brainalign.config import StudyConfig
+    from brainalign.pipeline.plan import Plan, PlanBuilder
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model the RSA analyses score: its name, the instance (a network's seed) and its task."""
+
+    name: str
+    task: Any
+    instance: str | None = None
+    vision: bool = False
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """One section of the HTML report: ``build(run) -> html`` over a run folder."""
+
+    key: str
+    heading: str
+    build: Callable[[Any], str]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """An analysis of the study.
+
+    Attributes
+    ----------
+    name : str
+        Its name (and the name of its main ``[analyses.<name>]`` section).
+    configs : dict
+        The config sections it owns: section name → pydantic model (``[analyses.<section>]``).
+    plan : callable
+        ``plan(builder) -> dict[str, Task]``: adds its tasks and returns its targets by name.
+        Called only when the analysis is enabled, in registry order.
+    enabled : callable, optional
+        ``enabled(cfg) -> bool`` (default: its main section's ``enabled``).
+    spaces : callable, optional
+        ``spaces(cfg) -> list[str]``: data spaces it needs besides the study's own.
+    feature_spaces : callable, optional
+        ``feature_spaces(cfg) -> list[(key, name)]``: the feature spaces it uses, by config key,
+        checked against the registry and ``features.spaces`` before any work.
+    check : callable, optional
+        ``check(cfg) -> list[str]``: problems found before any work (each ``key: message``).
+    export : callable, optional
+        ``export(ctx, targets)``: writes its tables, maps and arrays into the run folder.
+    methods : callable, optional
+        ``methods(config dict) -> list[str]``: its paragraphs of the report's methods text.
+    sections : tuple of ReportSection
+        Its sections of the HTML report, in order.
+    """
+
+    name: str
+    configs: dict[str, type]
+    plan: Callable[[PlanBuilder], dict]
+    enabled: Callable[[StudyConfig], bool] | None = None
+    spaces: Callable[[StudyConfig], list[str]] | None = None
+    feature_spaces: Callable[[StudyConfig], list[tuple[str, str]]] | None = None
+    check: Callable[[StudyConfig], list[str]] | None = None
+    export: Callable[[ExportContext, dict], None] | None = None
+    methods: Callable[[dict], list[str]] | None = None
+    sections: tuple[ReportSection, ...] = ()
+
+    def is_enabled(self, cfg: StudyConfig) -> bool:
+        if self.enabled is not None:
+            return self.enabled(cfg)
+        return bool(getattr(cfg.analyses, self.name).enabled)
+
+
+@dataclass
+class ExportContext:
+    """What an analysis's export sees: the plan, a loader of cached results, and the writer."""
+
+    plan: Plan
+    load: Callable
+    writer: Any
+    hemi_split: Callable | None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def config(self) -> StudyConfig:
+        return self.plan.config
+
+
+__all__ = ["Analysis", "ExportContext", "ModelRef", "ReportSection"]

@@ -1,0 +1,193 @@
+"""The stages every analysis builds on: the data, each subject's responses, the feature spaces
+and the paper's image subsets; and the helpers stages use to reopen them.
+
+Every stage is ``fn(params, inputs, ctx) -> dict`` (see :mod:`brainalign.pipeline.core`):
+``params`` holds everything that changes the result (it is hashed into the cache key),
+``inputs`` the cached results of upstream tasks (arrays memory-mapped), ``ctx`` run-level
+settings that do not change results (backend, device, folders). Subjects' betas are never
+copied into the cache: tasks reopen them with :func:`brainalign.datasets.load_nsd`, whose own
+cache memory-maps them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from brainalign.errors import ConfigError, DataFormatError
+from brainalign.pipeline.core import stage
+
+#: Sentence encoder behind each caption feature space (for in-silico sentences and caption banks).
+ENCODER_OF_SPACE = {"mpnet": "all-mpnet-base-v2", "minilm": "all-MiniLM-L6-v2"}
+
+
+# ------------------------------------------------------------------------------------ helpers
+def load_subject(params: dict, ctx: dict, subject: int | None = None, space: str | None = None):
+    """The prepared responses of ``params['subject']`` (or ``subject``) in ``params['space']``."""
+    from brainalign.datasets import load_nsd
+
+    return load_nsd(
+        params["root"],
+        params["subject"] if subject is None else subject,
+        space or params["space"],
+        cache_dir=ctx.get("nsd_cache"),
+        verbose=False,
+    )
+
+
+def feature_rows(feature: dict, image_ids: np.ndarray) -> np.ndarray:
+    """Rows of a feature result (``X``, ``ids``) for ``image_ids`` (raises if any is missing)."""
+    ids = np.asarray(feature["ids"])
+    pos = np.searchsorted(ids, image_ids)
+    pos = np.clip(pos, 0, len(ids) - 1)
+    if not np.array_equal(ids[pos], image_ids):
+        missing = np.setdiff1d(image_ids, ids)[:10]
+        raise DataFormatError(
+            f"features: no rows for image ids {missing.tolist()}; rebuild the features"
+        )
+    return np.asarray(feature["X"])[pos]
+
+
+class _CachedEncoder:
+    """A sentence encoder whose ``encode`` goes through the persistent text-embedding cache, so
+    captions the feature spaces already embedded are never embedded again (e.g. for the bank)."""
+
+    def __init__(self, encoder):
+        self._encoder = encoder
+        self.identity = encoder.identity
+        self.dim = encoder.dim
+        self.name = getattr(encoder, "name", str(encoder))
+
+    def encode(self, texts, verbose=None):
+        from brainalign.features import embed_texts
+
+        return embed_texts(list(texts), self._encoder, verbose=False)
+
+
+@functools.lru_cache(maxsize=4)
+def sentence_encoder(name: str, device: str | None):
+    """The sentence encoder ``name`` on ``device``, its encodings cached on disk."""
+    from brainalign.features import SentenceEncoder
+
+    return _CachedEncoder(SentenceEncoder(name, device=device or "cpu"))
+
+
+def encoder_of_space(space: str, default_encoder: str) -> str:
+    """The sentence encoder behind a caption feature space (``default_encoder`` for mpnet*)."""
+    if space == "mpnet" or space.startswith("mpnet"):
+        return default_encoder
+    if space in ENCODER_OF_SPACE:
+        return ENCODER_OF_SPACE[space]
+    if space.startswith("st:"):
+        return space[3:]
+    raise ConfigError(
+        f"analyses: feature space {space!r} is not a sentence-encoder space; in-silico contrasts "
+        "and caption banks need one (mpnet, minilm or st:<model>)"
+    )
+
+
+def nsd_fingerprint(root: str | os.PathLike) -> dict:
+    """Names, sizes and modification times of an NSD root's key files (part of cache keys)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"data.root: {str(root)!r} does not exist")
+    out = {}
+    for sub in ("nsddata/experiments/nsd", "nsddata/ppdata", "nsddata_betas/ppdata"):
+        folder = root / sub
+        if folder.exists():
+            for p in sorted(folder.rglob("*"))[:20000]:
+                if p.is_file():
+                    st = p.stat()
+                    out[str(p.relative_to(root))] = [st.st_size, int(st.st_mtime)]
+    return out
+
+
+# --------------------------------------------------------------------------------------- data
+@stage("virtual_nsd")
+def virtual_nsd(params, inputs, ctx):
+    """Write the virtual NSD (NSD's layout, planted ground truth)."""
+    from brainalign.datasets import make_virtual_nsd
+
+    root = Path(params["root"])
+    make_virtual_nsd(
+        root,
+        n_subjects=params["n_subjects"],
+        spaces=tuple(dict.fromkeys([params["space"], *params.get("also_spaces", [])])),
+        random_state=params["random_state"],
+        overwrite=True,
+        verbose=ctx.get("verbose"),
+        **params["options"],
+    )
+    truth = json.loads((root / "virtual_truth.json").read_text())
+    return {"root": str(root), "truth_rois": truth.get("rois", {})}
+
+
+@stage("nsd_root")
+def nsd_root(params, inputs, ctx):
+    """A real NSD root: checked once (its fingerprint is part of the key)."""
+    from brainalign.datasets import list_subjects
+
+    return {"root": params["root"], "subjects": list_subjects(params["root"])}
+
+
+@stage("responses")
+def responses(params, inputs, ctx):
+    """Prepare one subject's betas (streamed, cached by the loader); keep ids, flags and ROIs."""
+    sub = load_subject(params, ctx)
+    out = {
+        "image_ids": np.asarray(sub.image_ids),
+        "shared": np.asarray(sub.shared),
+        "hemi_sizes": list(sub.hemi_sizes),
+        "roi_names": list(sub.rois),
+        "n_units": int(sub.n_units),
+    }
+    for name, mask in sub.rois.items():
+        out[f"roi_{name}"] = np.asarray(mask, dtype=bool)
+    return out
+
+
+@stage("features")
+def features(params, inputs, ctx):
+    """One feature space for every image any subject saw."""
+    from brainalign.datasets import load_stimuli
+    from brainalign.features import feature_space
+
+    stim = load_stimuli(params["root"])
+    options = dict(params["options"])
+    device = ctx.get("device", "cpu")
+    if device != "cpu" and (
+        params["name"] in ENCODER_OF_SPACE or params["name"].startswith("mpnet")
+    ):
+        options.setdefault("device", device)
+    fs = feature_space(params["name"], stim, **options)
+    return {
+        "X": np.asarray(fs.X, dtype=np.float32),
+        "ids": np.asarray(fs.image_ids, dtype=np.int64),
+    }
+
+
+@stage("sampling")
+def sampling(params, inputs, ctx):
+    """The paper's disjoint random image subsets of one subject, shared by every model and ROI."""
+    from brainalign.rsa import make_subsets
+
+    n = len(inputs["subject"]["image_ids"])
+    size = min(params["subset_size"], n)
+    subsets = make_subsets(n, size=size, random_state=params["random_state"])
+    if params.get("max_subsets"):
+        subsets = subsets[: params["max_subsets"]]
+    return {"subsets": np.asarray(subsets, dtype=np.int64)}
+
+
+__all__ = [
+    "ENCODER_OF_SPACE",
+    "encoder_of_space",
+    "feature_rows",
+    "load_subject",
+    "nsd_fingerprint",
+    "sentence_encoder",
+]

@@ -1,0 +1,176 @@
+"""Group statistics of model scores: ceiling normalisation, instance averaging, tests, ranking.
+
+The tables a study produces (one score per subject × ROI × model) become group tables here, so
+a notebook user gets from a table of scores exactly what the pipeline reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainalign.errors import InputError
+from brainalign.stats.group import compare_models, fdr, one_sample_t
+
+_SCORE_COLUMNS = ("subject", "roi", "model", "r")
+
+
+@dataclass
+class ModelScoresResult:
+    """What :func:`group_model_scores` returns.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per subject × ROI × model: ``r``, ``ceiling`` and ``r_norm`` (r / ceiling; NaN
+        without a positive ceiling), model instances averaged.
+    group : pandas.DataFrame
+        One row per ROI × model: ``mean`` and ``sem`` of ``value`` over subjects, ``mean_r``, the
+        one-sample ``t`` and ``p`` against 0, ``n_subjects`` and ``rank`` within the ROI (1 best).
+    pairwise : pandas.DataFrame
+        Per comparison ROI, every pair of models: ``mean_diff`` (a − b), ``t``, ``p``, the BH-FDR
+        ``q`` within the ROI and ``significant``.
+    value : str
+        The column the group statistics use: ``"r_norm"`` when any ceiling is known, else ``"r"``.
+    """
+
+    table: object
+    group: object
+    pairwise: object
+    value: str
+
+
+def group_model_scores(
+    scores,
+    ceilings=None,
+    *,
+    comparison_rois=(),
+    test: str = "paired",
+    fdr_q: float = 0.05,
+) -> ModelScoresResult:
+    """Ceiling-normalise per-subject model scores, average instances, test and rank the models.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Columns ``subject``, ``roi``, ``model``, ``r`` (one score, e.g. an RDM correlation), and
+        optionally ``instance`` (e.g. a network's seed): the instances of a model are averaged
+        per subject before any test, as the paper averages each subject's correlations over its
+        ten network instances.
+    ceilings : pandas.DataFrame, optional
+        Columns ``subject``, ``roi``, ``ceiling``: each subject's noise ceiling per ROI.
+    comparison_rois : sequence of str
+        ROIs in which every pair of models is compared (paired t across subjects, BH-FDR).
+    test : {"paired", "paper"}
+        ``"paper"`` uses the independent-samples t-test of the paper's code.
+    fdr_q : float
+        FDR level of the pairwise comparisons (within each ROI).
+
+    Returns
+    -------
+    ModelScoresResult
+    """
+    import pandas as pd
+
+    missing = [c for c in _SCORE_COLUMNS if c not in scores.columns]
+    if missing:
+        raise InputError(f"scores: missing column(s) {missing}; expected {list(_SCORE_COLUMNS)}")
+    if test not in ("paired", "paper"):
+        raise InputError(f"test: expected 'paired' or 'paper', got {test!r}")
+    df = scores.drop(columns=["instance"], errors="ignore").copy()
+    df["ceiling"] = np.nan
+    if ceilings is not None and len(ceilings):
+        c = ceilings.set_index(["subject", "roi"])["ceiling"]
+        keys = pd.MultiIndex.from_arrays([df["subject"], df["roi"]])
+        df["ceiling"] = c.reindex(keys).to_numpy(dtype=np.float64)
+    ok = np.isfinite(df["ceiling"]) & (df["ceiling"] > 0)
+    df["r_norm"] = np.where(ok, df["r"] / df["ceiling"].where(ok, 1.0), np.nan)
+    df = df.groupby(["subject", "roi", "model"], as_index=False, sort=False).mean(numeric_only=True)
+    df = df.sort_values(["roi", "model", "subject"]).reset_index(drop=True)
+    value = "r_norm" if df["r_norm"].notna().any() else "r"
+    group, pairs = [], []
+    for roi, d in df.groupby("roi", sort=False):
+        wide = d.pivot(index="subject", columns="model", values=value)
+        raw = d.pivot(index="subject", columns="model", values="r")
+        group += [_model_row(roi, m, wide[m], raw[m]) for m in wide.columns]
+        if roi in comparison_rois:
+            pairs += _pairwise(roi, wide, test=test, fdr_q=fdr_q)
+    g = pd.DataFrame(group)
+    g["rank"] = g.groupby("roi")["mean"].rank(ascending=False, method="min").astype(int)
+    return ModelScoresResult(df, g, pd.DataFrame(pairs), value)
+
+
+def _model_row(roi, model, values, raw) -> dict:
+    t, p = one_sample_t(values.to_numpy()[:, None])
+    return {
+        "roi": roi,
+        "model": model,
+        "mean": float(values.mean()),
+        "sem": float(values.sem()),
+        "mean_r": float(raw.mean()),
+        "t": float(t[0]),
+        "p": float(p[0]),
+        "n_subjects": int(values.notna().sum()),
+    }
+
+
+def _pairwise(roi, wide, *, test: str, fdr_q: float) -> list[dict]:
+    models = list(wide.columns)
+    block = []
+    for i, a in enumerate(models):
+        for b in models[i + 1 :]:
+            t, p = compare_models(
+                wide[a].to_numpy()[:, None],
+                wide[b].to_numpy()[:, None],
+                paper_compat=test == "paper",
+            )
+            block.append(
+                {
+                    "roi": roi,
+                    "model_a": a,
+                    "model_b": b,
+                    "mean_diff": float((wide[a] - wide[b]).mean()),
+                    "t": float(t[0]),
+                    "p": float(p[0]),
+                }
+            )
+    if block:
+        q = fdr(np.array([b["p"] for b in block]), q=fdr_q)
+        for b, qv, rej in zip(block, q.qvalues, q.reject, strict=True):
+            b["q"], b["significant"] = float(qv), bool(rej)
+    return block
+
+
+def group_map(maps, *, fdr_q: float = 0.05) -> dict:
+    """Group statistics of per-subject maps: mean, two-tailed one-sample t, p and BH-FDR.
+
+    Parameters
+    ----------
+    maps : array, shape (n_subjects, n_units)
+        One map per subject (e.g. searchlight or encoding r); NaN units stay NaN.
+    fdr_q : float
+
+    Returns
+    -------
+    dict
+        ``mean`` (float32, NaN-aware), ``t`` (float32), ``p`` and ``significant`` (bool), each
+        of shape (n_units,).
+    """
+    import warnings
+
+    R = np.asarray(maps)
+    t, p = one_sample_t(R)
+    with warnings.catch_warnings():
+        # units that are NaN for every subject (dead vertices) stay NaN quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(R, axis=0).astype(np.float32)
+    return {
+        "mean": mean,
+        "t": np.asarray(t, np.float32),
+        "p": np.asarray(p),
+        "significant": np.asarray(fdr(p, q=fdr_q).reject),
+    }
+
+
+__all__ = ["ModelScoresResult", "group_map", "group_model_scores"]
