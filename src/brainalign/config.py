@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, create_model, field_validator
 
@@ -43,28 +43,15 @@ _PositiveInt = Annotated[int, Field(gt=0)]
 
 
 # --------------------------------------------------------------------------------------- data
-class VirtualDataConfig(Section):
-    """A virtual NSD built by :func:`brainalign.datasets.make_virtual_nsd` before the study runs.
+def _data_model():
+    """``[data]``: one model per registered data kind, told apart by ``kind``."""
+    from brainalign.pipeline.data_kinds import DATA_KINDS
 
-    ``root`` defaults to ``<output.dir>/virtual_nsd``; ``options`` are passed on verbatim.
-    """
-
-    kind: Literal["virtual"] = "virtual"
-    root: Path | None = None
-    n_subjects: _PositiveInt = 8
-    random_state: int = 0
-    options: dict[str, Any] = Field(default_factory=dict)
+    models = tuple(kind.config for kind in DATA_KINDS.values())
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
 
 
-class NSDDataConfig(Section):
-    """A real NSD download (or any folder in its layout)."""
-
-    kind: Literal["nsd"] = "nsd"
-    root: Path
-    cache_dir: Path | None = None
-
-
-DataConfig = Annotated[VirtualDataConfig | NSDDataConfig, Field(discriminator="kind")]
+DataConfig = _data_model()
 
 
 # ------------------------------------------------------------------------------------ features
@@ -171,19 +158,17 @@ def validate_config(
 
 
 def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
-    """Config paths taken against ``base``; the virtual NSD's default root under the output."""
+    """Config paths taken against ``base`` (the data kind resolves its own)."""
     out = cfg.output.model_copy(update={"dir": resolve_path(cfg.output.dir, base)})
-    if isinstance(cfg.data, NSDDataConfig):
-        data = cfg.data.model_copy(
-            update={
-                "root": resolve_path(cfg.data.root, base),
-                "cache_dir": resolve_path(cfg.data.cache_dir, base),
-            }
-        )
-    else:
-        root = resolve_path(cfg.data.root, base) or out.dir / "virtual_nsd"
-        data = cfg.data.model_copy(update={"root": root})
+    data = data_kind(cfg).resolve(cfg.data, base, out.dir)
     return cfg.model_copy(update={"output": out, "data": data})
+
+
+def data_kind(cfg: StudyConfig):
+    """The registered :class:`~brainalign.pipeline.analysis.DataKind` of ``cfg.data.kind``."""
+    from brainalign.pipeline.data_kinds import DATA_KINDS
+
+    return DATA_KINDS[cfg.data.kind]
 
 
 def available_feature_spaces() -> list[str] | None:
@@ -198,27 +183,11 @@ def available_feature_spaces() -> list[str] | None:
 def check_config(cfg: StudyConfig) -> None:
     """Cross-field checks that need the file system or the registries (raise ConfigError)."""
     problems: list[str] = []
-    if isinstance(cfg.data, NSDDataConfig):
-        root = cfg.data.root
-        if not root.is_dir():
-            problems.append(
-                f"data.root: NSD root {str(root)!r} does not exist; point it at the folder holding "
-                "nsddata/ and nsddata_betas/ (or use data.kind = 'virtual')"
-            )
-        elif not (root / "nsddata").is_dir():
-            problems.append(
-                f"data.root: {str(root)!r} has no nsddata/ folder; expected NSD's layout "
-                "(nsddata/, nsddata_betas/, nsddata_stimuli/)"
-            )
+    kind = data_kind(cfg)
+    if kind.check is not None:
+        problems += kind.check(cfg)
     if isinstance(cfg.subjects, list) and len(set(cfg.subjects)) != len(cfg.subjects):
         problems.append(f"subjects: duplicate subject numbers in {cfg.subjects}")
-    if isinstance(cfg.subjects, list) and isinstance(cfg.data, VirtualDataConfig):
-        bad = [s for s in cfg.subjects if s > cfg.data.n_subjects]
-        if bad:
-            problems.append(
-                f"subjects: {bad} exceed data.n_subjects = {cfg.data.n_subjects}; "
-                "use subjects between 1 and data.n_subjects"
-            )
 
     known = available_feature_spaces()
     spaces = set(cfg.features.spaces)
@@ -282,10 +251,9 @@ __all__ = [
     "AnalysesConfig",
     "ComputeConfig",
     "FeaturesConfig",
-    "NSDDataConfig",
     "OutputConfig",
     "StudyConfig",
-    "VirtualDataConfig",
+    "data_kind",
     "check_config",
     "load_config",
     "validate_config",

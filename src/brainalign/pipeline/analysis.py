@@ -83,6 +83,39 @@ class Analysis:
         return bool(getattr(cfg.analyses, self.name).enabled)
 
 
+@dataclass(frozen=True)
+class DataKind:
+    """A kind of data a study runs on (``[data] kind = name``).
+
+    Attributes
+    ----------
+    name : str
+        The value of ``data.kind``.
+    config : type
+        Its ``[data]`` model (a Section with ``kind: Literal[name]``).
+    plan : callable
+        ``plan(cfg, also_spaces) -> (data task, mesh)``: the task that makes or checks the
+        data (``also_spaces``: spaces the analyses need besides the study's), and the surface
+        mesh the maps live on (``mesh``, ``surface``, ``fs_dir``).
+    subjects : callable
+        ``subjects(cfg) -> list[int]``: the subjects of ``subjects = "all"``.
+    resolve : callable
+        ``resolve(data_config, base_dir, output_dir) -> data_config``: paths made absolute.
+    check : callable, optional
+        ``check(cfg) -> list[str]``: problems found before any work.
+    methods : callable, optional
+        ``methods(config dict) -> list[str]``: the data paragraph of the methods text.
+    """
+
+    name: str
+    config: type
+    plan: Callable
+    subjects: Callable
+    resolve: Callable
+    check: Callable | None = None
+    methods: Callable | None = None
+
+
 @dataclass
 class ExportContext:
     """What an analysis's export sees: the plan, a loader of cached results, and the writer."""
@@ -98,4 +131,4 @@ class ExportContext:
         return self.plan.config
 
 
-__all__ = ["Analysis", "ExportContext", "ModelRef", "ReportSection"]
+__all__ = ["Analysis", "DataKind", "ExportContext", "ModelRef", "ReportSection"]

@@ -1,5 +1,6 @@
-"""The stages every analysis builds on: the data, each subject's responses, the feature spaces
-and the paper's image subsets; and the helpers stages use to reopen them.
+"""The stages every analysis builds on: each subject's responses, the feature spaces and the
+paper's image subsets; and the helpers stages use to reopen them (the data itself is made or
+checked by the data kind's stage, :mod:`brainalign.pipeline.data_kinds`).
 
 Every stage is ``fn(params, inputs, ctx) -> dict`` (see :mod:`brainalign.pipeline.core`):
 ``params`` holds everything that changes the result (it is hashed into the cache key),
@@ -12,9 +13,6 @@ cache memory-maps them.
 from __future__ import annotations
 
 import functools
-import json
-import os
-from pathlib import Path
 
 import numpy as np
 
@@ -90,50 +88,7 @@ def encoder_of_space(space: str, default_encoder: str) -> str:
     )
 
 
-def nsd_fingerprint(root: str | os.PathLike) -> dict:
-    """Names, sizes and modification times of an NSD root's key files (part of cache keys)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"data.root: {str(root)!r} does not exist")
-    out = {}
-    for sub in ("nsddata/experiments/nsd", "nsddata/ppdata", "nsddata_betas/ppdata"):
-        folder = root / sub
-        if folder.exists():
-            for p in sorted(folder.rglob("*"))[:20000]:
-                if p.is_file():
-                    st = p.stat()
-                    out[str(p.relative_to(root))] = [st.st_size, int(st.st_mtime)]
-    return out
-
-
 # --------------------------------------------------------------------------------------- data
-@stage("virtual_nsd")
-def virtual_nsd(params, inputs, ctx):
-    """Write the virtual NSD (NSD's layout, planted ground truth)."""
-    from brainalign.datasets import make_virtual_nsd
-
-    root = Path(params["root"])
-    make_virtual_nsd(
-        root,
-        n_subjects=params["n_subjects"],
-        spaces=tuple(dict.fromkeys([params["space"], *params.get("also_spaces", [])])),
-        random_state=params["random_state"],
-        overwrite=True,
-        verbose=ctx.get("verbose"),
-        **params["options"],
-    )
-    truth = json.loads((root / "virtual_truth.json").read_text())
-    return {"root": str(root), "truth_rois": truth.get("rois", {})}
-
-
-@stage("nsd_root")
-def nsd_root(params, inputs, ctx):
-    """A real NSD root: checked once (its fingerprint is part of the key)."""
-    from brainalign.datasets import list_subjects
-
-    return {"root": params["root"], "subjects": list_subjects(params["root"])}
-
-
 @stage("responses")
 def responses(params, inputs, ctx):
     """Prepare one subject's betas (streamed, cached by the loader); keep ids, flags and ROIs."""
@@ -183,11 +138,20 @@ def sampling(params, inputs, ctx):
     return {"subsets": np.asarray(subsets, dtype=np.int64)}
 
 
+def features_methods(cfg: dict) -> list[str]:
+    """The methods paragraph of the feature spaces (from the run's config dict)."""
+    feats = cfg.get("features", {})
+    return [
+        f"Feature spaces: {', '.join(feats.get('spaces', []))}; captions embedded with "
+        f"{feats.get('encoder')} one caption at a time and averaged per image (not renormalised)."
+    ]
+
+
 __all__ = [
     "ENCODER_OF_SPACE",
     "encoder_of_space",
     "feature_rows",
+    "features_methods",
     "load_subject",
-    "nsd_fingerprint",
     "sentence_encoder",
 ]

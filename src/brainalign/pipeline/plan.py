@@ -1,6 +1,7 @@
 """From a :class:`~brainalign.config.StudyConfig` to the task graph (subjects × models × chunks).
 
-The data kind gives the data task and each subject's responses; then every enabled analysis of
+The data kind (:mod:`brainalign.pipeline.data_kinds`) gives the data task and the subjects,
+whose responses every analysis reads; then every enabled analysis of
 the registry (:mod:`brainalign.pipeline.analyses`) adds its tasks through a
 :class:`PlanBuilder`. Every task's key is known here, before anything runs, so ``--dry-run`` can
 show what is cached.
@@ -9,14 +10,10 @@ show what is cached.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from brainalign.config import NSDDataConfig, StudyConfig
-from brainalign.errors import ConfigError
+from brainalign.config import StudyConfig, data_kind
 from brainalign.pipeline.analysis import ModelRef
 from brainalign.pipeline.core import Task, TaskId
-from brainalign.pipeline.inputs import nsd_fingerprint
-from brainalign.utils.hashing import hash_json
 
 
 @dataclass
@@ -106,58 +103,16 @@ class PlanBuilder:
         return self._samplings[s]
 
 
-def _subjects(cfg: StudyConfig) -> list[int]:
-    if cfg.subjects != "all":
-        return list(cfg.subjects)
-    if isinstance(cfg.data, NSDDataConfig):
-        from brainalign.datasets import list_subjects
-
-        subs = list_subjects(cfg.data.root)
-        if not subs:
-            raise ConfigError(
-                f"data.root: no subjects found under {cfg.data.root} (nsddata/ppdata/subjNN)"
-            )
-        return subs
-    return list(range(1, cfg.data.n_subjects + 1))
-
-
-def _data_task(cfg: StudyConfig, also_spaces: list[str]) -> tuple[Task, dict]:
-    """The data kind's task and the surface mesh its maps live on."""
-    root = str(cfg.data.root)
-    if isinstance(cfg.data, NSDDataConfig):
-        data = Task(
-            TaskId("nsd_root"), {"root": root, "fingerprint": hash_json(nsd_fingerprint(root))}
-        )
-        mesh = {
-            "mesh": "fsaverage",
-            "surface": "white",
-            "fs_dir": str(Path(root) / "nsddata" / "freesurfer" / "fsaverage"),
-        }
-        return data, mesh
-    params = {
-        "root": root,
-        "n_subjects": cfg.data.n_subjects,
-        "space": cfg.space,
-        "random_state": cfg.data.random_state,
-        "options": cfg.data.options,
-    }
-    if also_spaces:
-        params["also_spaces"] = also_spaces
-    return Task(TaskId("virtual_nsd"), params), {
-        "mesh": "fsaverage5",
-        "surface": "pial",
-        "fs_dir": None,
-    }
-
-
 def build_plan(cfg: StudyConfig) -> Plan:
     """Every task of the study with its parameters and dependencies (nothing is run)."""
     from brainalign.pipeline.analyses import ANALYSES
 
     enabled = [a for a in ANALYSES if a.is_enabled(cfg)]
     also = [s for a in enabled if a.spaces for s in a.spaces(cfg) if s != cfg.space]
-    data, mesh = _data_task(cfg, list(dict.fromkeys(also)))
-    plan = Plan(cfg, _subjects(cfg), data)
+    kind = data_kind(cfg)
+    data, mesh = kind.plan(cfg, list(dict.fromkeys(also)))
+    subjects = list(cfg.subjects) if cfg.subjects != "all" else kind.subjects(cfg)
+    plan = Plan(cfg, subjects, data)
     base = {"root": str(cfg.data.root), "space": cfg.space}
     for s in plan.subjects:
         plan.subject_tasks[s] = Task(

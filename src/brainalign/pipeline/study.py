@@ -192,13 +192,19 @@ def export_results(
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """The HTML report of a run folder, with every registered analysis's sections and methods."""
     from brainalign.pipeline.analyses import ANALYSES
+    from brainalign.pipeline.data_kinds import DATA_KINDS
+    from brainalign.pipeline.inputs import features_methods
     from brainalign.report import build_report
 
+    kind = DATA_KINDS.get(load_run_meta(run_dir).get("config", {}).get("data", {}).get("kind"))
+    methods = [kind.methods] if kind is not None and kind.methods is not None else []
+    methods.append(features_methods)
+    methods += [a.methods for a in ANALYSES if a.methods is not None]
     return build_report(
         run_dir,
         out,
         sections=[section for analysis in ANALYSES for section in analysis.sections],
-        methods=[analysis.methods for analysis in ANALYSES if analysis.methods is not None],
+        methods=methods,
     )
 
 

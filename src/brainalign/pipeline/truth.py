@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from brainalign.config import VirtualDataConfig
-
 #: Which feature spaces match each planted representation of the virtual NSD (ground truth).
 #: ``lowlevel`` is image content by retinotopic position: only image-computable models
 #: (trained networks, the zoo) can carry it; ``objects`` are category identities; ``events`` are
@@ -36,7 +34,7 @@ def ground_truth(plan, data, group) -> list[dict]:
         The ROI RSA group table (``roi``, ``model``, ``mean``).
     """
     rois = data.get("truth_rois") if hasattr(data, "get") else None
-    if not isinstance(plan.config.data, VirtualDataConfig) or not rois:
+    if plan.config.data.kind != "virtual" or not rois:
         return []
     vision = plan.vision_models
     rows = []

@@ -58,7 +58,9 @@ def esc(x) -> str:
 
 def img_html(b64: str, caption: str = "", alt: str = "") -> str:
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
-    return f'<figure><img alt="{esc(alt or caption)}" src="data:image/png;base64,{b64}">{cap}</figure>'
+    return (
+        f'<figure><img alt="{esc(alt or caption)}" src="data:image/png;base64,{b64}">{cap}</figure>'
+    )
 
 
 def table_html(df, *, max_rows: int = 60, floatfmt: str = "{:.3f}", row_class=None) -> str:
@@ -179,7 +181,9 @@ def maps_html(run: RunFolder, section: str) -> str:
             lh, rh, significant=sig, title=entry["title"], colorbar_label=entry.get("stat", "")
         )
         parts.append(
-            img_html(plots.figure_to_base64(fig), f"{entry['title']}{n_sig}. {entry.get('note', '')}")
+            img_html(
+                plots.figure_to_base64(fig), f"{entry['title']}{n_sig}. {entry.get('note', '')}"
+            )
         )
     return "".join(parts)
 
@@ -187,30 +191,12 @@ def maps_html(run: RunFolder, section: str) -> str:
 def methods_html(meta: dict, analysis_methods: Sequence = ()) -> str:
     """A methods section written from the run's config and package versions.
 
-    ``analysis_methods`` are callables ``(config dict) -> list of paragraphs``, one per
-    analysis, placed between the data and the compute paragraphs.
+    ``analysis_methods`` are callables ``(config dict) -> list of paragraphs`` (the data's, the
+    features' and each analysis's), in order, before the compute paragraph.
     """
     cfg = meta.get("config", {})
     comp = cfg.get("compute", {})
     p = []
-    data = cfg.get("data", {})
-    if data.get("kind") == "virtual":
-        p.append(
-            f"Data: a virtual NSD ({data.get('n_subjects')} subjects, random_state "
-            f"{data.get('random_state')}, options {data.get('options') or 'default'}) read with the "
-            "same loader as the real NSD: per-session z-scoring of every unit over all trials, "
-            "images seen three times kept, repetitions averaged."
-        )
-    else:
-        p.append(
-            f"Data: NSD at {data.get('root')}, space {cfg.get('space')}; per-session z-scoring "
-            "over all 750 trials, images seen three times kept, repetitions averaged."
-        )
-    feats = cfg.get("features", {})
-    p.append(
-        f"Feature spaces: {', '.join(feats.get('spaces', []))}; captions embedded with "
-        f"{feats.get('encoder')} one caption at a time and averaged per image (not renormalised)."
-    )
     for paragraphs in analysis_methods:
         p += paragraphs(cfg)
     p.append(
