@@ -5,12 +5,20 @@ A new analysis is a module here that defines ``ANALYSIS`` (see
 models they add are scored by the RSA analyses.
 """
 
-from brainalign.pipeline.analyses import decoding, encoding, networks, roi_rsa, searchlight
+from brainalign.pipeline.analyses import (
+    decoding,
+    encoding,
+    networks,
+    roi_rsa,
+    searchlight,
+    searchlight_contrasts,
+)
 
 ANALYSES = (
     networks.ANALYSIS,
     roi_rsa.ANALYSIS,
     searchlight.ANALYSIS,
+    searchlight_contrasts.ANALYSIS,
     encoding.ANALYSIS,
     decoding.ANALYSIS,
 )
