@@ -68,3 +68,14 @@ def test_source_ids_must_match_the_bank(problem):
     sub, E, bank, _ = problem
     with pytest.raises(InputError, match="source_ids"):
         decode_captions(sub, E, bank, np.zeros(3, int))
+
+
+def test_caption_ceiling_is_caption_consistency_of_the_encoded_captions():
+    from brainalign.decoding import caption_ceiling, caption_consistency
+
+    rng = np.random.default_rng(4)
+    vectors = {f"c{i}": rng.normal(size=6) for i in range(7)}
+    encoder = SimpleNamespace(encode=lambda texts: np.stack([vectors[t] for t in texts]))
+    per_image = [["c0", "c1", "c2"], ["c3", "c4"], ["c5", "c6", "c0"]]
+    expected = caption_consistency([np.stack([vectors[c] for c in cs]) for cs in per_image])
+    np.testing.assert_allclose(caption_ceiling(per_image, encoder), expected["per_image"])

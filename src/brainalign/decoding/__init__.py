@@ -1,7 +1,12 @@
 """Decoding: brain → caption embedding → caption (nearest neighbour in a caption bank), and metrics."""
 
-from brainalign.decoding.captions import CaptionDecoding, caption_sources, decode_captions
 from brainalign.decoding.bank import CaptionBank, read_corpus, search_embeddings
+from brainalign.decoding.captions import (
+    CaptionDecoding,
+    caption_ceiling,
+    caption_sources,
+    decode_captions,
+)
 from brainalign.decoding.decoder import (
     STREAMS_ROIS,
     DecodingResult,
@@ -25,6 +30,7 @@ from brainalign.decoding.metrics import (
 
 __all__ = [
     "CaptionDecoding",
+    "caption_ceiling",
     "caption_sources",
     "decode_captions",
     "STREAMS_ROIS",

@@ -109,4 +109,27 @@ def decode_captions(
     return CaptionDecoding(res, np.asarray(idx), np.asarray(sims, np.float32), train_idx, train_sim)
 
 
-__all__ = ["CaptionDecoding", "caption_sources", "decode_captions"]
+def caption_ceiling(captions_per_image, encoder) -> np.ndarray:
+    """The decoding ceiling per image: each caption against the mean of the image's others.
+
+    Parameters
+    ----------
+    captions_per_image : list of list of str
+        At least two captions per image.
+    encoder : sentence encoder
+        Anything with ``encode(list of str) -> (n, dim)``; the decoded space's encoder.
+
+    Returns
+    -------
+    (n_images,) float array: :func:`~brainalign.decoding.caption_consistency` per image.
+    """
+    from brainalign.decoding.metrics import caption_consistency
+
+    flat = [c for cs in captions_per_image for c in cs]
+    E = np.asarray(encoder.encode(flat), dtype=np.float64)
+    bounds = np.cumsum([0] + [len(cs) for cs in captions_per_image])
+    per_image = [E[bounds[i] : bounds[i + 1]] for i in range(len(captions_per_image))]
+    return np.asarray(caption_consistency(per_image)["per_image"])
+
+
+__all__ = ["CaptionDecoding", "caption_ceiling", "caption_sources", "decode_captions"]

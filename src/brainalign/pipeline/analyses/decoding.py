@@ -61,7 +61,7 @@ def _bank_corpus(params) -> tuple[list[str], np.ndarray]:
 def caption_bank(params, inputs, ctx):
     """A caption bank (memory-mapped embeddings) and the caption-consistency ceiling of the test images."""
     from brainalign.datasets import load_stimuli, read_shared_ids
-    from brainalign.decoding import CaptionBank, caption_consistency
+    from brainalign.decoding import CaptionBank, caption_ceiling
 
     captions, ids = _bank_corpus(params)
     enc = sentence_encoder(params["encoder"], ctx.get("device"))
@@ -73,15 +73,11 @@ def caption_bank(params, inputs, ctx):
     stim = load_stimuli(params["root"])
     shared = np.intersect1d(read_shared_ids(params["root"]), stim.image_ids)
     per_image = [stim.captions[int(i)] for i in np.searchsorted(stim.image_ids, shared)]
-    flat = [c for cs in per_image for c in cs]
-    E = np.asarray(enc.encode(flat), dtype=np.float64)
-    bounds = np.cumsum([0] + [len(cs) for cs in per_image])
-    cons = caption_consistency([E[bounds[i] : bounds[i + 1]] for i in range(len(per_image))])
     return {
         "path": str(bank.path or folder),
         "source_ids": ids,
         "ceiling_ids": shared.astype(np.int64),
-        "ceiling": np.asarray(cons["per_image"], np.float32),
+        "ceiling": np.asarray(caption_ceiling(per_image, enc), np.float32),
     }
 
 
