@@ -49,6 +49,10 @@ class Analysis:
     plan : callable
         ``plan(builder) -> dict[str, Task]``: adds its tasks and returns its targets by name.
         Called only when the analysis is enabled, in registry order.
+    needs : str
+        What the data must provide (:attr:`DataKind.provides`): ``"responses"`` (each
+        subject's responses per image, e.g. NSD) or ``"rdms"`` (brain RDMs per ROI). An
+        analysis whose needs the data kind does not meet is left out of the plan.
     enabled : callable, optional
         ``enabled(cfg) -> bool`` (default: its main section's ``enabled``).
     spaces : callable, optional
@@ -69,6 +73,7 @@ class Analysis:
     name: str
     configs: dict[str, type]
     plan: Callable[[PlanBuilder], dict]
+    needs: str = "responses"
     enabled: Callable[[StudyConfig], bool] | None = None
     spaces: Callable[[StudyConfig], list[str]] | None = None
     feature_spaces: Callable[[StudyConfig], list[tuple[str, str]]] | None = None
@@ -78,6 +83,10 @@ class Analysis:
     sections: tuple[ReportSection, ...] = ()
 
     def is_enabled(self, cfg: StudyConfig) -> bool:
+        from brainalign.config import data_kind
+
+        if data_kind(cfg).provides != self.needs:
+            return False
         if self.enabled is not None:
             return self.enabled(cfg)
         return bool(getattr(cfg.analyses, self.name).enabled)
@@ -101,6 +110,9 @@ class DataKind:
         ``subjects(cfg) -> list[int]``: the subjects of ``subjects = "all"``.
     resolve : callable
         ``resolve(data_config, base_dir, output_dir) -> data_config``: paths made absolute.
+    provides : str
+        What its data holds for the analyses (see :attr:`Analysis.needs`): ``"responses"``
+        (a ``responses`` task per subject is planned) or ``"rdms"``.
     check : callable, optional
         ``check(cfg) -> list[str]``: problems found before any work.
     methods : callable, optional
@@ -112,6 +124,7 @@ class DataKind:
     plan: Callable
     subjects: Callable
     resolve: Callable
+    provides: str = "responses"
     check: Callable | None = None
     methods: Callable | None = None
 

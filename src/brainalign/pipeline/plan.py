@@ -114,7 +114,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
     subjects = list(cfg.subjects) if cfg.subjects != "all" else kind.subjects(cfg)
     plan = Plan(cfg, subjects, data)
     base = {"root": str(cfg.data.root), "space": cfg.space}
-    for s in plan.subjects:
+    for s in plan.subjects if kind.provides == "responses" else ():
         plan.subject_tasks[s] = Task(
             TaskId("responses", subject=s), {**base, "subject": s}, {"data": data}
         )

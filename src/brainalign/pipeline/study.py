@@ -155,8 +155,8 @@ def export_results(
 
     cfg = plan.config
     load = lambda t: cache.load(t.stage, t.key)  # noqa: E731
-    first = next(iter(plan.subject_tasks.values()))
-    hemi = load(first)["hemi_sizes"]
+    first = next(iter(plan.subject_tasks.values()), None)
+    hemi = load(first)["hemi_sizes"] if first is not None else None
     split = (lambda v: (np.asarray(v)[: hemi[0]], np.asarray(v)[hemi[0] :])) if hemi else None
     ctx = ExportContext(
         plan,
