@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from brainalign.encoding import (
-    PAPER_SENTENCES,
+    DEFAULT_SENTENCES,
     RidgeEncoder,
     insilico_contrast,
     paper_contrasts,
@@ -16,8 +16,8 @@ from brainalign.errors import InputError
 
 
 def test_paper_sentences_built_in():
-    assert set(PAPER_SENTENCES) == {"people", "places", "food"}
-    assert all(len(v) == 5 and len(set(v)) == 5 for v in PAPER_SENTENCES.values())
+    assert set(DEFAULT_SENTENCES) == {"people", "places", "food"}
+    assert all(len(v) == 5 and len(set(v)) == 5 for v in DEFAULT_SENTENCES.values())
 
 
 def _models(rng, encoder, n_subjects=5, n_units=40):
@@ -64,3 +64,36 @@ def test_user_sentences_and_vectors(rng, bow_encoder):
         sentence_vector("animals", bow_encoder)
     with pytest.raises(InputError, match="at least 2"):
         insilico_contrast(models[:1], v, v)
+
+
+# ------------------------------------------------------------------ sentence sets from a file
+def test_the_papers_own_sentences_read_from_its_json(shared_data):
+    from brainalign.encoding import read_sentence_sets
+
+    sets = read_sentence_sets(shared_data / "visuo_llm_captions" / "insilico_sentences.json")
+    assert {"people", "places", "food"} <= set(sets) and "_source" not in sets
+    assert all(len(sets[k]) == 5 for k in ("people", "places", "food"))
+    assert sets["people"][0] == "Man with a beard smiling at the camera."
+
+
+def test_sentence_sets_from_tsv_and_bad_files(tmp_path):
+    import pytest
+
+    from brainalign.encoding import read_sentence_sets
+    from brainalign.errors import InputError
+
+    tsv = tmp_path / "s.tsv"
+    tsv.write_text("category\tsentence\npeople\tA man.\npeople\tA woman.\nfood\tA pie.\n")
+    assert read_sentence_sets(tsv) == {"people": ["A man.", "A woman."], "food": ["A pie."]}
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("cat\tsent\npeople\tA man.\n")
+    with pytest.raises(InputError, match="bad.tsv: expected a tab-separated header"):
+        read_sentence_sets(bad)
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(InputError, match="broken.json: not valid JSON"):
+        read_sentence_sets(broken)
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"people": []}')
+    with pytest.raises(InputError, match="empty.json: no sentences"):
+        read_sentence_sets(empty)

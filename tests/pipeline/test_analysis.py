@@ -78,3 +78,14 @@ def test_analysis_checks_run_before_any_work(tmp_path):
     cfg = _config(tmp_path, model_comparison={"rois": ["early"]}, roi_rsa={"rois": ["ventral"]})
     with pytest.raises(ConfigError, match="analyses.model_comparison.rois"):
         validate_config(cfg)
+
+
+def test_insilico_uses_the_sentence_file_and_names_missing_categories(tmp_path, shared_data):
+    path = shared_data / "visuo_llm_captions" / "insilico_sentences.json"
+    cfg = validate_config(_config(tmp_path, insilico={"sentences_file": str(path)}))
+    vec = build_plan(cfg).analyses["encoding"]["group"]
+    task = next(d for d in vec.deps.values()).deps["insilico"]
+    assert task.params["sentences"]["people"][0] == "Man with a beard smiling at the camera."
+    bad = _config(tmp_path, insilico={"sentences_file": str(path), "contrasts": [["cars", "food"]]})
+    with pytest.raises(ConfigError, match=r"insilico.contrasts\[0\]: no sentences for 'cars'"):
+        validate_config(bad)

@@ -17,8 +17,10 @@ from scipy import stats
 
 from brainalign.errors import InputError
 
-#: Novel sentences of the kind the paper used (five per category); written for brainalign.
-PAPER_SENTENCES: dict[str, list[str]] = {
+#: Stand-in sentences of the kind the paper used (five per category), written for brainalign;
+#: the paper's own sets are in the authors' code (``sentences_zoo``): read them with
+#: :func:`read_sentence_sets`.
+DEFAULT_SENTENCES: dict[str, list[str]] = {
     "people": [
         "A bearded man smiling at the camera.",
         "A young woman laughing with her friends.",
@@ -73,14 +75,14 @@ class ContrastResult:
 
 
 def sentence_vector(sentences, encoder) -> np.ndarray:
-    """Mean embedding (d,) of a sentence list (or of a named set in :data:`PAPER_SENTENCES`)."""
+    """Mean embedding (d,) of a sentence list (or of a named set in :data:`DEFAULT_SENTENCES`)."""
     if isinstance(sentences, str):
-        if sentences not in PAPER_SENTENCES:
+        if sentences not in DEFAULT_SENTENCES:
             raise InputError(
-                f"sentences={sentences!r}: not a built-in set ({sorted(PAPER_SENTENCES)}); pass a "
+                f"sentences={sentences!r}: not a built-in set ({sorted(DEFAULT_SENTENCES)}); pass a "
                 "list of sentences instead"
             )
-        sentences = PAPER_SENTENCES[sentences]
+        sentences = DEFAULT_SENTENCES[sentences]
     sentences = list(sentences)
     if not sentences or not all(isinstance(s, str) and s.strip() for s in sentences):
         raise InputError("sentences: expected a non-empty list of non-empty strings")
@@ -142,13 +144,77 @@ def insilico_contrast(
     )
 
 
-def paper_contrasts(models: Sequence, encoder) -> dict[str, ContrastResult]:
-    """The paper's Fig. 2a contrasts (people − places, food − people) from :data:`PAPER_SENTENCES`."""
-    vectors = {k: sentence_vector(v, encoder) for k, v in PAPER_SENTENCES.items()}
+def paper_contrasts(
+    models: Sequence, encoder, sentences: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, ContrastResult]:
+    """The paper's Fig. 2a contrasts (people − places, food − people).
+
+    ``sentences``: category → sentences (e.g. the paper's, from :func:`read_sentence_sets`);
+    default :data:`DEFAULT_SENTENCES`.
+    """
+    sets = DEFAULT_SENTENCES if sentences is None else sentences
+    vectors = {
+        k: sentence_vector(sets[k], encoder) for k in {c for p in PAPER_CONTRASTS for c in p}
+    }
     return {
         f"{x}-{y}": insilico_contrast(models, vectors[x], vectors[y], name=f"{x} − {y}")
         for x, y in PAPER_CONTRASTS
     }
+
+
+def read_sentence_sets(path) -> dict[str, list[str]]:
+    """Sentence sets from a file: category → sentences.
+
+    Parameters
+    ----------
+    path : path
+        JSON: an object mapping each category to a list of sentences (keys starting with ``_``,
+        e.g. ``_source``, are notes and skipped), as the paper's ``sentences_zoo``; or TSV: two
+        tab-separated columns ``category`` and ``sentence`` with that header, one sentence a row.
+
+    Raises
+    ------
+    InputError
+        Naming the file and what is wrong with it.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: sentence file does not exist")
+    text = path.read_text(encoding="utf-8")
+    sets: dict[str, list[str]] = {}
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: expected a JSON object mapping categories to sentences")
+        for key, value in data.items():
+            if str(key).startswith("_"):
+                continue
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InputError(f"{path}: {key!r} must map to a list of sentences")
+            sets[str(key)] = list(value)
+    else:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if not lines or lines[0].split("\t")[:2] != ["category", "sentence"]:
+            raise InputError(
+                f"{path}: expected a tab-separated header 'category<TAB>sentence' (or a .json file)"
+            )
+        for i, line in enumerate(lines[1:], start=2):
+            parts = line.split("\t")
+            if len(parts) != 2 or not parts[1].strip():
+                raise InputError(f"{path}: line {i}: expected 'category<TAB>sentence'")
+            sets.setdefault(parts[0].strip(), []).append(parts[1].strip())
+    empty = [k for k, v in sets.items() if not v or not all(s.strip() for s in v)]
+    if not sets or empty:
+        raise InputError(f"{path}: no sentences for {empty or 'any category'}")
+    return sets
 
 
 def _as_vector(x, encoder, name):

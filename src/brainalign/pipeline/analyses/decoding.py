@@ -38,6 +38,12 @@ class DecodingConfig(Section):
     alphas: list[Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: [1.0, 10.0, 100.0, 1000.0, 1e4, 1e5]
     )
+    #: "per_target": one ridge alpha per embedding dimension (brainalign's default);
+    #: "fracridge": the paper's one fraction of the OLS norm for all dimensions
+    mode: Literal["per_target", "fracridge"] = "per_target"
+    #: "paper": the published code's fracridge 2.0 centred the data for the fit and then dropped
+    #: the offsets, so predictions carry no intercept
+    fit_intercept: bool | Literal["paper"] = True
 
 
 # ------------------------------------------------------------------------------------- stages
@@ -81,6 +87,18 @@ def caption_bank(params, inputs, ctx):
     }
 
 
+def _decoder_params(params: dict, ctx: dict) -> dict:
+    """The decoder's settings: the config's mode, alphas and intercept; the run's backend."""
+    out = {"fit_intercept": params["fit_intercept"], "backend": ctx.get("backend", "numpy")}
+    if params["mode"] == "fracridge":
+        out["mode"] = "fracridge"
+    else:
+        out["alphas"] = params["alphas"]
+    if out["backend"] != "numpy":
+        out["device"] = ctx.get("device")
+    return out
+
+
 @stage("decoding")
 def decoding(params, inputs, ctx):
     """Decode caption embeddings from one subject's ROIs; reconstruct captions from the bank."""
@@ -94,8 +112,7 @@ def decoding(params, inputs, ctx):
         np.asarray(inputs["bank"]["source_ids"]),
         rois=[r for r in params["rois"] if r in sub.rois],
         k=params["k"],
-        alphas=params["alphas"],
-        backend=ctx.get("backend", "numpy"),
+        **_decoder_params(params, ctx),
     )
     res = out.decoding
     ident = {}
@@ -296,8 +313,19 @@ def methods(cfg: dict) -> list[str]:
     d = cfg.get("analyses", {}).get("decoding", {})
     if not d.get("enabled"):
         return []
+    fit = (
+        "fractional ridge, one fraction of the OLS norm for all dimensions (as in the paper)"
+        if d.get("mode") == "fracridge"
+        else f"ridge with one alpha per embedding dimension (alphas {d.get('alphas')})"
+    )
+    intercept = {
+        True: "with an intercept",
+        False: "without an intercept",
+        "paper": "fitted on centred data with the intercept then dropped (as the paper's code)",
+    }[d.get("fit_intercept", True)]
     return [
-        f"Decoding: ridge from the units of {', '.join(d.get('rois', []))} to {d.get('feature_space')}; "
+        f"Decoding: {fit}, {intercept}, chosen by 5-fold CV, from the units of "
+        f"{', '.join(d.get('rois', []))} to {d.get('feature_space')}; "
         "prediction score = Pearson r between decoded and true embeddings on the shared images; "
         f"caption reconstruction = nearest caption (cosine, exact top-{d.get('k')}) in the caption bank "
         f"{d.get('bank') or '(the data set’s captions)'}, never a caption of the test images "

@@ -9,11 +9,11 @@ import numpy as np
 from pydantic import Field
 
 from brainalign.datasets.base import STREAMS_ROIS
-from brainalign.errors import ConfigError
+from brainalign.errors import ConfigError, InputError
 from brainalign.pipeline.analysis import Analysis, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import encoder_of_space, feature_rows, load_subject
-from brainalign.utils.settings import Section
+from brainalign.utils.settings import ConfigPath, Section
 
 _Fraction = Annotated[float, Field(gt=0, lt=1)]
 
@@ -39,21 +39,35 @@ class InsilicoConfig(Section):
     contrasts: list[tuple[str, str]] = Field(
         default_factory=lambda: [("people", "places"), ("food", "people")]
     )
+    #: category → sentences, over those of ``sentences_file`` and brainalign's stand-ins
     sentences: dict[str, list[str]] = Field(default_factory=dict)
+    #: JSON or TSV of sentence sets (e.g. the paper's ``sentences_zoo``); see read_sentence_sets
+    sentences_file: ConfigPath | None = None
     alpha: _Fraction = 0.05
+
+
+def sentence_sets(ins: InsilicoConfig) -> dict[str, list[str]]:
+    """The in-silico sentence sets: stand-ins, then the file's, then the config's own."""
+    from brainalign.encoding import DEFAULT_SENTENCES, read_sentence_sets
+
+    sets = {k: list(v) for k, v in DEFAULT_SENTENCES.items()}
+    if ins.sentences_file is not None:
+        sets.update(read_sentence_sets(ins.sentences_file))
+    sets.update(ins.sentences)
+    return sets
 
 
 # ------------------------------------------------------------------------------------- stages
 @stage("insilico_vectors")
 def insilico_vectors(params, inputs, ctx):
     """Mean sentence embedding of each in-silico category (paper §4)."""
-    from brainalign.encoding import PAPER_SENTENCES, sentence_vector
+    from brainalign.encoding import sentence_vector
     from brainalign.pipeline.inputs import sentence_encoder
 
     enc = sentence_encoder(params["encoder"], ctx.get("device"))
     out = {}
     for name in params["categories"]:
-        sentences = params["sentences"].get(name) or PAPER_SENTENCES[name]
+        sentences = params["sentences"][name]
         out[f"v_{name}"] = np.asarray(sentence_vector(list(sentences), enc), dtype=np.float32)
     out["categories"] = list(params["categories"])
     return out
@@ -68,6 +82,8 @@ def encoding(params, inputs, ctx):
     X = feature_rows(inputs["model"], sub.image_ids)
     mode = "fracridge" if params["mode"] == "fracridge" else "ridge"
     kw = {"mode": mode, "cv": params["cv"], "backend": ctx.get("backend", "numpy")}
+    if kw["backend"] != "numpy":
+        kw["device"] = ctx.get("device")
     if mode == "ridge":
         kw["alphas"] = params["alphas"]
     em = encoding_map(sub, X, **kw)
@@ -133,12 +149,14 @@ def plan(b) -> dict[str, Task]:
     enc, ins = cfg.analyses.encoding, cfg.analyses.insilico
     vec = None
     if ins.enabled:
+        categories = sorted({c for pair in ins.contrasts for c in pair})
+        sets = sentence_sets(ins)
         vec = Task(
             TaskId("insilico_vectors"),
             {
                 "encoder": encoder_of_space(enc.feature_space, cfg.features.encoder),
-                "categories": sorted({c for pair in ins.contrasts for c in pair}),
-                "sentences": ins.sentences,
+                "categories": categories,
+                "sentences": {c: sets[c] for c in categories},
             },
         )
     deps = {}
@@ -190,12 +208,19 @@ def _check_insilico(cfg) -> list[str]:
                 f"encoder of analyses.encoding.feature_space ({exc}); disable analyses.insilico "
                 "or encode from a sentence-encoder space"
             )
+    if not a.insilico.enabled:
+        return problems
+    try:
+        sets = sentence_sets(a.insilico)
+    except InputError as exc:
+        return [*problems, f"analyses.insilico.sentences_file: {exc}"]
     for i, (x, y) in enumerate(a.insilico.contrasts):
         for name in (x, y):
-            if a.insilico.sentences and name not in a.insilico.sentences:
+            if name not in sets:
                 problems.append(
                     f"analyses.insilico.contrasts[{i}]: no sentences for {name!r} in "
-                    f"analyses.insilico.sentences ({sorted(a.insilico.sentences)})"
+                    f"analyses.insilico.sentences, sentences_file or the built-in sets "
+                    f"({sorted(sets)})"
                 )
     return problems
 
@@ -294,8 +319,14 @@ def methods(cfg: dict) -> list[str]:
     i = a.get("insilico", {})
     if i.get("enabled"):
         pairs = ", ".join(f"{x} − {y}" for x, y in i.get("contrasts", []))
+        source = (
+            f"the sentences of {i['sentences_file']}"
+            if i.get("sentences_file")
+            else "brainalign's stand-in sentences (five per category, written in the paper's style)"
+        )
         p.append(
-            f"In-silico contrasts ({pairs}): sentences embedded and averaged per category, predicted "
+            f"In-silico contrasts ({pairs}) from {source}: sentences embedded and averaged per "
+            "category, predicted "
             f"maps from each subject's encoding model, paired t-test across subjects (p < {i.get('alpha')}, "
             "uncorrected, as in the paper)."
         )
