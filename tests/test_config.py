@@ -110,3 +110,22 @@ def test_shipped_configs(name, tmp_path):
     else:
         cfg = load_config(path)
         assert cfg.data.kind == "virtual" and cfg.data.n_subjects == 8
+
+
+def test_word_vector_files_are_named_with_their_source(tmp_path):
+    base = {"data": {"kind": "virtual"}, "output": {"dir": "o"}}
+    cfg = {**base, "features": {"spaces": ["mpnet", "fasttext_all"]}}
+    with pytest.raises(ConfigError, match="'fasttext_all' needs a word-vector file.*fasttext.cc"):
+        validate_config(cfg, base_dir=tmp_path)
+    cfg = {
+        **base,
+        "features": {
+            "spaces": ["mpnet", "glove_all"],
+            "options": {"glove_all": {"vectors": "glove.840B.300d.txt"}},
+        },
+    }
+    with pytest.raises(ConfigError, match="glove_all.vectors: word-vector file .* does not exist"):
+        validate_config(cfg, base_dir=tmp_path)
+    (tmp_path / "glove.840B.300d.txt").write_text("a 0.1 0.2\n")
+    ok = validate_config(cfg, base_dir=tmp_path)
+    assert ok.features.options["glove_all"]["vectors"] == str(tmp_path / "glove.840B.300d.txt")

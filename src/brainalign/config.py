@@ -55,8 +55,20 @@ DataConfig = _data_model()
 
 
 # ------------------------------------------------------------------------------------ features
+#: Where the paper's word vectors come from (named when a ``vectors`` file is missing).
+WORD_VECTOR_SOURCES = {
+    "glove": "GloVe 840B 300-d, glove.840B.300d.txt from nlp.stanford.edu/projects/glove",
+    "fasttext": "fastText crawl-300d-2M.vec from fasttext.cc (English word vectors)",
+}
+
+
 class FeaturesConfig(Section):
-    """Feature spaces (names from ``brainalign.features.list_feature_spaces()``)."""
+    """Feature spaces (names from ``brainalign.features.list_feature_spaces()``).
+
+    ``options`` hold each space's keyword arguments; a ``vectors`` option is a word-vector file
+    (relative to the config's folder). Without it the GloVe spaces use the packaged 50-d GloVe
+    (not the paper's 840B 300-d) and the fastText spaces stop with an error.
+    """
 
     spaces: list[str] = Field(default_factory=lambda: ["mpnet", "multihot", "mpnet_nouns"])
     encoder: str = "all-mpnet-base-v2"
@@ -161,7 +173,14 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
     """Config paths taken against ``base`` (the data kind resolves its own)."""
     out = cfg.output.model_copy(update={"dir": resolve_path(cfg.output.dir, base)})
     data = data_kind(cfg).resolve(cfg.data, base, out.dir)
-    return cfg.model_copy(update={"output": out, "data": data})
+    options = {
+        name: {**opts, "vectors": str(resolve_path(opts["vectors"], base))}
+        if isinstance(opts.get("vectors"), str)
+        else opts
+        for name, opts in cfg.features.options.items()
+    }
+    features = cfg.features.model_copy(update={"options": options})
+    return cfg.model_copy(update={"output": out, "data": data, "features": features})
 
 
 def data_kind(cfg: StudyConfig):
@@ -198,6 +217,20 @@ def check_config(cfg: StudyConfig) -> None:
             )
     from brainalign.pipeline.analyses import ANALYSES
 
+    for name, opts in cfg.features.options.items():
+        vectors = opts.get("vectors")
+        if isinstance(vectors, str) and not Path(vectors).is_file():
+            kind = "fasttext" if name.startswith("fasttext") else "glove"
+            problems.append(
+                f"features.options.{name}.vectors: word-vector file {vectors!r} does not exist; "
+                f"the paper used {WORD_VECTOR_SOURCES[kind]}"
+            )
+    for name in cfg.features.spaces:
+        if name.startswith("fasttext") and "vectors" not in cfg.features.options.get(name, {}):
+            problems.append(
+                f"features.spaces: {name!r} needs a word-vector file: set "
+                f"features.options.{name}.vectors ({WORD_VECTOR_SOURCES['fasttext']})"
+            )
     referenced = [("features.spaces", s) for s in cfg.features.spaces]
     for analysis in ANALYSES:
         if analysis.feature_spaces is not None and analysis.is_enabled(cfg):

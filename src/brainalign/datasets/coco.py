@@ -38,6 +38,8 @@ from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.progress import progress
 
 __all__ = [
+    "COCO_91",
+    "coco91_columns",
     "load_coco_folder",
     "read_coco_captions",
     "read_coco_images",
@@ -46,6 +48,35 @@ __all__ = [
 ]
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+#: The 91 COCO category names of the COCO paper in id order (``COCO_91[k]`` has id ``k + 1``);
+#: 11 of them (street sign, hat, shoe, eye glasses, plate, mirror, window, desk, door, blender,
+#: hair brush) were never annotated. The paper's multi-hot has these 91 columns.
+COCO_91: tuple[str, ...] = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "street sign", "stop sign", "parking meter", "bench", "bird",
+    "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "hat",
+    "backpack", "umbrella", "shoe", "eye glasses", "handbag", "tie", "suitcase", "frisbee", "skis",
+    "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard",
+    "surfboard", "tennis racket", "bottle", "plate", "wine glass", "cup", "fork", "knife", "spoon",
+    "bowl", "banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza",
+    "donut", "cake", "chair", "couch", "potted plant", "bed", "mirror", "dining table", "window",
+    "desk", "toilet", "door", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "blender", "book", "clock", "vase",
+    "scissors", "teddy bear", "hair drier", "toothbrush", "hair brush",
+)  # fmt: skip
+
+
+def coco91_columns(category_names) -> np.ndarray:
+    """The column of each category name among :data:`COCO_91` (raises for a non-COCO name)."""
+    index = {name: k for k, name in enumerate(COCO_91)}
+    unknown = [n for n in category_names if n not in index]
+    if unknown:
+        raise InputError(
+            f"category names {unknown[:10]} are not COCO categories; the 91-column multi-hot "
+            "needs COCO's names (use columns='categories' for other category sets)"
+        )
+    return np.array([index[n] for n in category_names], dtype=np.int64)
 
 
 def _read_json(path, what: str) -> dict:

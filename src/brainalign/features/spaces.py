@@ -287,12 +287,12 @@ def _mean_of_words(
 _TAG_CACHE: dict[str, list[list[list[tuple[str, str]]]]] = {}
 
 
-def tagged_captions(stimuli: Stimuli) -> list[list[list[tuple[str, str]]]]:
-    """``(token, Penn tag)`` pairs per caption per image (spaCy; memoised in this process)."""
+def tagged_captions(stimuli: Stimuli, tagger: str = "spacy") -> list[list[list[tuple[str, str]]]]:
+    """``(token, Penn tag)`` pairs per caption per image (memoised in this process)."""
     captions = _captions(stimuli)
-    key = hash_json(captions)
+    key = hash_json([tagger, captions])
     if key not in _TAG_CACHE:
-        flat = pos_tag([c for caps in captions for c in caps])
+        flat = pos_tag([c for caps in captions for c in caps], tagger=tagger)
         out, i = [], 0
         for caps in captions:
             out.append(flat[i : i + len(caps)])
@@ -390,10 +390,26 @@ def _mpnet_category_all(
     return embed_texts(texts, _encoder(encoder, device), verbose=verbose)
 
 
-@register_feature_space("multihot", description="COCO multi-hot category vector", cache=False)
-def _multihot(stimuli):
-    cats, _ = _categories(stimuli)
-    return (np.asarray(cats) > 0).astype(np.float32)
+@register_feature_space(
+    "multihot",
+    description="multi-hot category vector; columns='coco91' for the paper's 91 COCO ids",
+    cache=False,
+)
+def _multihot(stimuli, columns="categories"):
+    cats, names = _categories(stimuli)
+    present = (np.asarray(cats) > 0).astype(np.float32)
+    if columns == "categories":
+        return present
+    if columns == "coco91":
+        from brainalign.datasets.coco import COCO_91, coco91_columns
+
+        out = np.zeros((len(present), len(COCO_91)), dtype=np.float32)
+        out[:, coco91_columns(names)] = present
+        return out
+    raise InputError(
+        f"columns: expected 'categories' (one column per category of the data) or 'coco91' "
+        f"(the paper's 91 COCO category ids), got {columns!r}"
+    )
 
 
 def _category_vectors(stimuli, wv: WordVectors, empty: str) -> np.ndarray:
@@ -434,10 +450,11 @@ def _pos_space(word_class: str):
         encoder="all-mpnet-base-v2",
         device="cpu",
         fallback=None,
+        tagger="spacy",
         verbose=None,
     ):
         fallback = POS_FALLBACK[word_class] if fallback is None else fallback
-        tagged = tagged_captions(stimuli)
+        tagged = tagged_captions(stimuli, tagger)
         enc = _encoder(encoder, device)
         if variant == "words":
             words = [
@@ -458,13 +475,38 @@ def _pos_space(word_class: str):
 
     build.__doc__ = (
         f"MPNet on the {word_class} ({'/'.join(POS_TAGS[word_class])}) of the captions; "
-        "variant='words' | 'joined'"
+        "variant='words' | 'joined'; tagger='spacy' | 'nltk'"
     )
     return build
 
 
 for _cls in POS_TAGS:
     register_feature_space(f"mpnet_{_cls}", _pos_space(_cls))
+
+
+def _word_vector_pos_space(word_class: str, kind: str):
+    """Mean word vector of every ``word_class`` word of all captions (the paper's code)."""
+
+    def build(stimuli, vectors=None, empty=None, tagger="spacy"):
+        wv = _fasttext_vectors(vectors) if kind == "fasttext" else _word_vectors(vectors, kind)
+        empty = POS_FALLBACK[word_class] if empty is None else empty
+        out = np.empty((len(stimuli), wv.dim), dtype=np.float32)
+        for i, caps in enumerate(tagged_captions(stimuli, tagger)):
+            words = [w for cap in caps for w in words_of_class(cap, word_class)]
+            vec, _ = wv.mean(words)  # out-of-vocabulary words are skipped, as in the paper
+            out[i] = vec if vec is not None else wv[empty]
+        return out
+
+    build.__doc__ = (
+        f"mean {kind} vector of the {word_class} ({'/'.join(POS_TAGS[word_class])}) of all "
+        "captions; tagger='spacy' | 'nltk'"
+    )
+    return build
+
+
+for _kind in ("glove", "fasttext"):
+    for _cls in ("nouns", "verbs"):
+        register_feature_space(f"{_kind}_{_cls}", _word_vector_pos_space(_cls, _kind))
 
 
 def _all_tokens(stimuli) -> list[list[str]]:

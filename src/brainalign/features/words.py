@@ -406,8 +406,41 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return [[t.text for t in nlp.tokenizer(text) if not t.is_space] for text in texts]
 
 
-def pos_tag(texts: Sequence[str], batch_size: int = 512) -> list[list[tuple[str, str]]]:
-    """``(token, Penn Treebank tag)`` pairs of each text, tagged by spaCy ``en_core_web_sm``."""
+#: part-of-speech taggers: spaCy (installed offline) or NLTK (the paper's; needs its data)
+TAGGERS = ("spacy", "nltk")
+
+
+def _nltk_tag(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
+    """The paper's tagger: NLTK ``word_tokenize`` then the averaged perceptron ``pos_tag``."""
+    try:
+        import nltk
+    except ImportError:
+        raise ModelNotFoundError(
+            "tagger='nltk' needs NLTK (`pip install nltk`) and its data (`python -m nltk.downloader "
+            "punkt_tab averaged_perceptron_tagger_eng`); or use tagger='spacy'"
+        ) from None
+    try:
+        return [list(nltk.pos_tag(nltk.word_tokenize(text))) for text in texts]
+    except LookupError as exc:
+        raise ModelNotFoundError(
+            f"tagger='nltk': NLTK's data is missing ({str(exc).strip().splitlines()[0]}); install "
+            "it with `python -m nltk.downloader punkt_tab averaged_perceptron_tagger_eng`"
+        ) from None
+
+
+def pos_tag(
+    texts: Sequence[str], batch_size: int = 512, tagger: str = "spacy"
+) -> list[list[tuple[str, str]]]:
+    """``(token, Penn Treebank tag)`` pairs of each text.
+
+    ``tagger="spacy"`` (default) uses spaCy ``en_core_web_sm`` (installable offline);
+    ``tagger="nltk"`` the paper's NLTK tokenizer and perceptron tagger, when NLTK and its data
+    are installed. The two agree on most tags but not all (see docs/paper_fidelity.md).
+    """
+    if tagger == "nltk":
+        return _nltk_tag(texts)
+    if tagger != "spacy":
+        raise InputError(f"tagger: expected one of {TAGGERS}, got {tagger!r}")
     nlp = _nlp()
     return [
         [(t.text, t.tag_) for t in doc if not t.is_space]
@@ -435,6 +468,7 @@ __all__ = [
     "CATEGORY_FIXES",
     "POS_FALLBACK",
     "POS_TAGS",
+    "TAGGERS",
     "WORD_FIXES",
     "WordVectors",
     "category_label",

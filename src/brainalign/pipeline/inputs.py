@@ -141,10 +141,34 @@ def sampling(params, inputs, ctx):
 def features_methods(cfg: dict) -> list[str]:
     """The methods paragraph of the feature spaces (from the run's config dict)."""
     feats = cfg.get("features", {})
-    return [
+    options = feats.get("options", {})
+    text = (
         f"Feature spaces: {', '.join(feats.get('spaces', []))}; captions embedded with "
         f"{feats.get('encoder')} one caption at a time and averaged per image (not renormalised)."
-    ]
+    )
+    vectors = []
+    for name in feats.get("spaces", []):
+        opts = options.get(name, {})
+        if name.startswith(("glove", "fasttext")):
+            source = opts.get("vectors") or (
+                "the packaged GloVe 6B 50-d vectors (the paper: GloVe 840B 300-d)"
+            )
+            vectors.append(f"{name} from {source}")
+        if "tagger" in opts or name.endswith(("_nouns", "_verbs")):
+            tagger = opts.get("tagger", "spacy")
+            vectors.append(
+                f"{name} tagged by {'NLTK (as the paper)' if tagger == 'nltk' else 'spaCy en_core_web_sm (the paper: NLTK)'}"
+            )
+        if name == "multihot":
+            cols = opts.get("columns", "categories")
+            vectors.append(
+                "multihot over the paper's 91 COCO category ids"
+                if cols == "coco91"
+                else "multihot over the data's categories"
+            )
+    if vectors:
+        text += " Controls: " + "; ".join(vectors) + "."
+    return [text]
 
 
 __all__ = [
