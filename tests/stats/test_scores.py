@@ -91,3 +91,13 @@ def test_group_map_is_one_sample_t_and_bh_fdr():
     assert np.isnan(g["mean"][0]) and not g["significant"][0]
     reject = sps.false_discovery_control(p, method="bh") <= 0.1
     np.testing.assert_array_equal(g["significant"][1:], reject)
+
+
+def test_paper_error_bars_are_sd_ddof0_over_sqrt_n():
+    scores = _scores(np.random.default_rng(5))
+    res = group_model_scores(scores, error="paper")
+    for _, row in res.group.iterrows():
+        x = scores[(scores.roi == row.roi) & (scores.model == row.model)]["r"].to_numpy()
+        assert row.sd0_sqrt_n == pytest.approx(x.std(ddof=0) / np.sqrt(len(x)), abs=1e-12)
+        assert row["sem"] == pytest.approx(sps.sem(x), abs=1e-12)
+    assert "sd0_sqrt_n" not in group_model_scores(scores).group

@@ -156,8 +156,9 @@ def roi_bar_figure(
     models: Sequence[str] | None = None,
     title: str = "",
     ylabel: str = "",
+    error: str = "sem",
 ):
-    """Mean over subjects per ROI × model, SEM error bars, one dot per subject, noise ceiling.
+    """Mean over subjects per ROI × model, error bars, one dot per subject, noise ceiling.
 
     Parameters
     ----------
@@ -165,7 +166,12 @@ def roi_bar_figure(
         Columns ``subject``, ``roi``, ``model`` and ``value``.
     ceiling : pandas.DataFrame, optional
         Columns ``subject``, ``roi``, ``ceiling``: drawn as a grey band (mean ± SEM) per ROI.
+    error : {"sem", "paper"}
+        Error bars: the standard error (SD with ddof 1, / √n) or the paper's SD (ddof 0) / √n.
     """
+    if error not in ("sem", "paper"):
+        raise InputError(f"error: expected 'sem' or 'paper', got {error!r}")
+    ddof = 1 if error == "sem" else 0
     plt = _plt()
     rois = list(rois or dict.fromkeys(scores["roi"]))
     models = list(models or dict.fromkeys(scores["model"]))
@@ -185,7 +191,7 @@ def roi_bar_figure(
             if not v.size:
                 continue
             x = i - 0.4 + width * (j + 0.5)
-            sem = v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0
+            sem = v.std(ddof=ddof) / np.sqrt(v.size) if v.size > 1 else 0.0
             ax.bar(
                 x,
                 v.mean(),

@@ -27,7 +27,8 @@ class ModelScoresResult:
         without a positive ceiling), model instances averaged.
     group : pandas.DataFrame
         One row per ROI × model: ``mean`` and ``sem`` of ``value`` over subjects, ``mean_r``, the
-        one-sample ``t`` and ``p`` against 0, ``n_subjects`` and ``rank`` within the ROI (1 best).
+        one-sample ``t`` and ``p`` against 0, ``n_subjects`` and ``rank`` within the ROI (1 best);
+        with ``error="paper"`` also ``sd0_sqrt_n``.
     pairwise : pandas.DataFrame
         Per comparison ROI, every pair of models: ``mean_diff`` (a − b), ``t``, ``p``, the BH-FDR
         ``q`` within the ROI and ``significant``.
@@ -48,6 +49,7 @@ def group_model_scores(
     comparison_rois=(),
     test: str = "paired",
     fdr_q: float = 0.05,
+    error: str = "sem",
 ) -> ModelScoresResult:
     """Ceiling-normalise per-subject model scores, average instances, test and rank the models.
 
@@ -66,6 +68,9 @@ def group_model_scores(
         ``"paper"`` uses the independent-samples t-test of the paper's code.
     fdr_q : float
         FDR level of the pairwise comparisons (within each ROI).
+    error : {"sem", "paper"}
+        ``"paper"`` adds the column ``sd0_sqrt_n``: the paper's error bar, SD with ddof 0
+        over √n (``sem`` stays the standard error, SD with ddof 1 over √n).
 
     Returns
     -------
@@ -78,6 +83,8 @@ def group_model_scores(
         raise InputError(f"scores: missing column(s) {missing}; expected {list(_SCORE_COLUMNS)}")
     if test not in ("paired", "paper"):
         raise InputError(f"test: expected 'paired' or 'paper', got {test!r}")
+    if error not in ("sem", "paper"):
+        raise InputError(f"error: expected 'sem' or 'paper', got {error!r}")
     df = scores.drop(columns=["instance"], errors="ignore").copy()
     df["ceiling"] = np.nan
     if ceilings is not None and len(ceilings):
@@ -93,7 +100,7 @@ def group_model_scores(
     for roi, d in df.groupby("roi", sort=False):
         wide = d.pivot(index="subject", columns="model", values=value)
         raw = d.pivot(index="subject", columns="model", values="r")
-        group += [_model_row(roi, m, wide[m], raw[m]) for m in wide.columns]
+        group += [_model_row(roi, m, wide[m], raw[m], error) for m in wide.columns]
         if roi in comparison_rois:
             pairs += _pairwise(roi, wide, test=test, fdr_q=fdr_q)
     g = pd.DataFrame(group)
@@ -101,9 +108,9 @@ def group_model_scores(
     return ModelScoresResult(df, g, pd.DataFrame(pairs), value)
 
 
-def _model_row(roi, model, values, raw) -> dict:
+def _model_row(roi, model, values, raw, error: str) -> dict:
     t, p = one_sample_t(values.to_numpy()[:, None])
-    return {
+    row = {
         "roi": roi,
         "model": model,
         "mean": float(values.mean()),
@@ -113,6 +120,10 @@ def _model_row(roi, model, values, raw) -> dict:
         "p": float(p[0]),
         "n_subjects": int(values.notna().sum()),
     }
+    if error == "paper":
+        v = values.dropna().to_numpy()
+        row["sd0_sqrt_n"] = float(v.std(ddof=0) / np.sqrt(len(v))) if len(v) else np.nan
+    return row
 
 
 def _pairwise(roi, wide, *, test: str, fdr_q: float) -> list[dict]:

@@ -29,6 +29,8 @@ class RoiRsaConfig(Section):
     metric: Literal["correlation", "cosine", "euclidean"] = "correlation"
     method: Literal["pearson", "spearman", "cosine", "kendall_tau_a"] = "pearson"
     noise_ceiling: bool = True
+    #: error bars: "sem" (SD, ddof 1, / √n) or "paper" (the paper's SD with ddof 0 / √n)
+    error: Literal["sem", "paper"] = "sem"
 
 
 class ModelComparisonConfig(Section):
@@ -110,6 +112,7 @@ def roi_group(params, inputs, ctx):
         comparison_rois=params["comparison_rois"],
         test=params["test"],
         fdr_q=params["fdr_q"],
+        error=params["error"],
     )
     return {
         "table": res.table.to_dict("list"),
@@ -152,6 +155,7 @@ def plan(b) -> dict[str, Task]:
             "comparison_rois": list(mc.rois) if mc.enabled else [],
             "test": mc.test,
             "fdr_q": mc.fdr_q,
+            "error": a.error,
         },
         deps,
     )
@@ -256,6 +260,8 @@ def _roi_section(run) -> str:
     if scores is None:
         return ""
     ceiling = run.table("noise_ceiling")
+    error = run.meta.get("config", {}).get("analyses", {}).get("roi_rsa", {}).get("error", "sem")
+    bars = "SD (ddof 0) / √n, as in the paper" if error == "paper" else "SEM"
     parts = [
         img_html(
             plots.figure_to_base64(
@@ -264,7 +270,8 @@ def _roi_section(run) -> str:
                     value="r",
                     ceiling=ceiling,
                     ylabel="Pearson r (brain RDM vs model RDM)",
-                    title="ROI RSA: subject dots, mean ± SEM, grey band = noise ceiling",
+                    title=f"ROI RSA: subject dots, mean ± {bars}, grey band = noise ceiling",
+                    error=error,
                 )
             ),
             "Raw RDM correlations per ROI and model; grey bands are the leave-one-subject-out "
@@ -279,7 +286,8 @@ def _roi_section(run) -> str:
                         scores,
                         value="r_norm",
                         ylabel="r / noise ceiling",
-                        title="Noise-ceiling-normalised ROI RSA",
+                        title=f"Noise-ceiling-normalised ROI RSA (mean ± {bars})",
+                        error=error,
                     )
                 ),
                 "Each subject's r divided by that subject's ceiling.",
@@ -350,7 +358,8 @@ def methods(cfg: dict) -> list[str]:
             f"ROI RSA in {', '.join(r.get('rois', []))}: {r.get('metric')}-distance RDMs compared by "
             f"{r.get('method')} correlation on {mode}. Noise ceiling: each subject's RDM on the shared "
             "images against the mean of the other subjects'; scores divided by each subject's ceiling. "
-            "Group: one-sample t-test against 0."
+            "Group: one-sample t-test against 0; error bars "
+            + ("SD (ddof 0) / √n, as in the paper." if r.get("error") == "paper" else "SEM.")
         )
     m = a.get("model_comparison", {})
     if m.get("enabled"):
