@@ -74,21 +74,32 @@ def run_demo(
 
 
 def ground_truth_summary(result: StudyResult) -> str:
-    """One line per ROI: planted representation, best-ranked model, agreement (yes/no)."""
+    """One line per ROI: planted representation, best-ranked model, runner-up with the margin
+    and its paired test, and whether the best model carries what was planted (yes/no)."""
     rows = result.ground_truth
     if not rows:
         return "no ground truth (not a virtual NSD, or ROI RSA disabled)"
-    w_roi = max(len("ROI"), *(len(r["roi"]) for r in rows))
-    w_pl = max(len("planted"), *(len(r["planted"]) for r in rows))
-    w_best = max(len("best-ranked model"), *(len(r["best_feature_space"]) for r in rows))
-    lines = [f"{'ROI':<{w_roi}}  {'planted':<{w_pl}}  {'best-ranked model':<{w_best}}  agrees"]
-    for r in rows:
-        lines.append(
-            f"{r['roi']:<{w_roi}}  {r['planted']:<{w_pl}}  {r['best_feature_space']:<{w_best}}  {r['agreement']}"
-        )
+
+    def runner_up(r):
+        if "runner_up" not in r:
+            return "-"
+        return f"{r['runner_up']} (margin {r['margin']:+.3f}, p = {r['margin_p']:.2g})"
+
+    cols = [
+        ("ROI", [r["roi"] for r in rows]),
+        ("planted", [r["planted"] for r in rows]),
+        ("best-ranked model", [r["best_feature_space"] for r in rows]),
+        ("runner-up", [runner_up(r) for r in rows]),
+    ]
+    widths = [max(len(h), *(len(v) for v in vals)) for h, vals in cols]
+    lines = ["  ".join(f"{h:<{w}}" for (h, _), w in zip(cols, widths, strict=True)) + "  agrees"]
+    for i, r in enumerate(rows):
+        cells = [f"{vals[i]:<{w}}" for (_, vals), w in zip(cols, widths, strict=True)]
+        lines.append("  ".join(cells) + f"  {r['agreement']}")
     n_yes = sum(r["agreement"] == "yes" for r in rows)
     lines.append(
-        f"{n_yes} of {len(rows)} ROIs: the best-ranked model matches the planted representation"
+        f"{n_yes} of {len(rows)} ROIs: the best-ranked model carries the planted representation "
+        "(a disagreement is reported as one)"
     )
     return "\n".join(lines)
 

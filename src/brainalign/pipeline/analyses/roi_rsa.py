@@ -217,7 +217,7 @@ def export(ctx, targets) -> None:
             ["roi", "mean"], ascending=[True, False]
         )
         w.table("zoo_ranking", zoo)
-    rows = ground_truth(plan, ctx.load(plan.data), group)
+    rows = ground_truth(plan, ctx.load(plan.data), group, table)
     if rows:
         w.table("ground_truth", pd.DataFrame(rows))
         ctx.extras["ground_truth"] = rows
