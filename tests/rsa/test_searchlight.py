@@ -228,6 +228,10 @@ def test_bad_inputs(surface_case):
         searchlight(betas, np.ones((40, 3)), nb)
     with pytest.raises(InputError, match="min_units"):
         searchlight(betas, models, nb, min_units=1)
+    with pytest.raises(InputError, match="batch_size"):
+        searchlight(betas, models, nb, batch_size=0)
+    with pytest.raises(TypeError):
+        searchlight(betas, models, nb, "pearson")  # the options are keyword-only
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

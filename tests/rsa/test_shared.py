@@ -63,3 +63,29 @@ def test_centres_to_volume_places_values_and_zeroes_the_rest():
     assert np.count_nonzero(vol) == 2
     with pytest.raises(DataFormatError, match="2 searchlight values for 3 centres"):
         centres_to_volume(values[:2], mask, centres)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_roi_rsa_with_other_rdm_metrics_matches_scipy(metric):
+    from scipy.stats import pearsonr, spearmanr
+
+    from brainalign.rsa import roi_rsa
+
+    rng = np.random.default_rng(7)
+    betas = rng.normal(size=(30, 40))
+    X = rng.normal(size=(30, 6))
+    rois = {"a": np.arange(40) < 20, "b": np.arange(40) >= 15}
+    subsets = rng.permutation(30).reshape(3, 10)
+    got = roi_rsa(betas, {"m": X}, rois, subsets=subsets, method="spearman", metric=metric)
+    for roi, mask in rois.items():
+        expected = np.mean(
+            [spearmanr(pdist(betas[g][:, mask], metric), pdist(X[g], metric))[0] for g in subsets]
+        )
+        assert got.loc[roi, "m"] == pytest.approx(expected, abs=1e-10)
+    full = roi_rsa(betas, {"m": X}, rois, sampling="full", metric=metric)
+    r = pearsonr(pdist(betas[:, rois["a"]], metric), pdist(X, metric))[0]
+    assert full.loc["a", "m"] == pytest.approx(r, abs=1e-10)
+    # the correlation metric keeps the RDM-free path: same as explicit correlation RDMs
+    corr = roi_rsa(betas, {"m": X}, rois, sampling="full")
+    r = pearsonr(pdist(betas[:, rois["a"]], "correlation"), pdist(X, "correlation"))[0]
+    assert corr.loc["a", "m"] == pytest.approx(r, abs=1e-8)

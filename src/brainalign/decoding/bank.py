@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainalign.backend import get_backend
 from brainalign.errors import DataFormatError, InputError, IntegrityError
 from brainalign.utils.hashing import hash_file, hash_json
 from brainalign.utils.io import atomic_write_json, atomic_write_text
@@ -451,6 +452,7 @@ def search_embeddings(
 
     Queries are normalised to unit length (cosine for the unit-norm rows of a bank).
 
+    The search runs on the torch backend on ``device`` (``"cpu"``, ``"cuda"``, ...).
     ``method="float32"`` computes every score in float32 and keeps a running top-k (torch
     matmul + topk). ``method="bf16"`` computes the scores in bfloat16 and keeps the top ``K'``
     candidates; with unit roundoff u = 2⁻⁸ each bf16 score is within ε = (4u + d·2⁻²²)·‖q‖·max‖e‖
@@ -478,19 +480,20 @@ def search_embeddings(
         method = "bf16" if _bf16_supported(device) else "float32"
     if method not in ("bf16", "float32"):
         raise InputError(f"method={method!r}: expected 'auto', 'bf16' or 'float32'")
-    dev = torch.device(device)
-    excl_t = None if exclude is None else torch.as_tensor(np.asarray(exclude, bool), device=dev)
+    xp = get_backend("torch", device)
+    dev = torch.device(xp.device)
+    excl_t = None if exclude is None else xp.asarray(exclude, dtype=bool)
     out_s = np.empty((m, k), np.float32)
     out_i = np.empty((m, k), np.int64)
     with torch.inference_mode():
         for q0 in range(0, m, query_block):
-            q = torch.as_tensor(Q[q0 : q0 + query_block], device=dev)
+            q = xp.asarray(Q[q0 : q0 + query_block])
             if method == "bf16":
                 s, i = _search_bf16(bank, q, k, excl_t, block_size, dev)
             else:
                 s, i = _search_f32(bank, q, k, excl_t, block_size, dev)
-            out_s[q0 : q0 + len(q)] = s.cpu().numpy()
-            out_i[q0 : q0 + len(q)] = i.cpu().numpy()
+            out_s[q0 : q0 + len(q)] = xp.to_numpy(s)
+            out_i[q0 : q0 + len(q)] = xp.to_numpy(i)
     return out_s, out_i
 
 

@@ -36,7 +36,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from brainalign.backend import get_backend
 from brainalign.errors import InputError
@@ -47,6 +46,7 @@ FRACRIDGE_FRACTIONS = np.linspace(0.05, 1.05, 20)
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of working memory per target block
 _F64_FLOP_LIMIT = 3e10  # Gram / kernel matrices cheaper than this are formed in float64
 _INTERCEPT_MODES = (True, False, "paper")
+_CPU = get_backend("numpy")  # the decompositions run in float64 on the CPU whatever the backend
 
 
 @dataclass
@@ -165,7 +165,6 @@ def make_folds(n_samples: int, cv=5):
                 f"cv={cv}: too few images for the folds (got n_samples={n_samples}); each training "
                 f"set needs at least 2 images — use fewer folds or cv='loo'"
             )
-        edges = np.linspace(0, n_samples, cv + 1)
         # same fold sizes as sklearn.model_selection.KFold (first n % k folds one larger)
         sizes = np.full(cv, n_samples // cv)
         sizes[: n_samples % cv] += 1
@@ -214,20 +213,12 @@ def _block_size(block_size, n, r, n_cand, n_val, memory_budget, loo=False):
 # decompositions
 
 
-def _eigh(M):
-    """Symmetric eigendecomposition on one BLAS thread: the r × r problems here are small, and
-    multithreaded LAPACK (OpenBLAS dsyevd) is up to 100× slower on a busy machine."""
-    with threadpool_limits(1, user_api="blas"):
-        return np.linalg.eigh(M)
-
-
-def _gram(A, Bm=None, f64=True):
-    """``AᵀB`` in float64 (exact enough for eigh)."""
+def _gram(A, f64=True):
+    """``AᵀA`` in float64 (exact enough for eigh)."""
     if f64:
         A64 = A.astype(np.float64)
-        return A64.T @ (A64 if Bm is None else Bm.astype(np.float64))
-    out = A.T @ (A if Bm is None else Bm)
-    return out.astype(np.float64)
+        return A64.T @ A64
+    return (A.T @ A).astype(np.float64)
 
 
 class _Decomposition:
@@ -236,94 +227,103 @@ class _Decomposition:
     Provides ``lam`` (r,), and after :meth:`project` the per-target quantities used by the
     criteria. In the primal form the basis is ``V`` (p × r) with ``Xc_trᵀXc_tr = V diag(λ) Vᵀ``; in
     the dual form ``U`` (n_tr × r) with ``Xc_tr Xc_trᵀ = U diag(λ) Uᵀ`` and the implicit basis
-    ``V = Xc_trᵀ U λ^{-1/2}``.
+    ``V = Xc_trᵀ U λ^{-1/2}``. The eigendecompositions run in float64 on the CPU; the per-target
+    products run on ``xp``.
     """
 
-    def __init__(self, B, X0, tr, va, centre, primal, kernel=None, gram=None):
-        self.B = B
+    def __init__(self, xp, X0, tr, va, centre, primal, kernel=None, gram=None):
+        self.xp = xp
         self.tr, self.va = tr, va
         self.n_tr, self.n_va = len(tr), len(va)
         self.primal = primal
         self.centre = centre
         n, p = X0.shape
-        full = self.n_va == 0
         f64 = (n * p * min(n, p)) <= _F64_FLOP_LIMIT
-        Xtr = X0 if full else X0[tr]
-        m_tr = Xtr.mean(0, dtype=np.float64) if centre else np.zeros(p)
-        self.m_tr = m_tr
         if primal:
-            G_all = gram if gram is not None else _gram(X0, f64=f64)
-            if full:
-                Gtr = G_all.copy()
-            else:
-                Xva = X0[va]
-                G_va = _gram(Xva, f64=f64)
-                Gtr = G_all - G_va
-            Gtr -= self.n_tr * np.outer(m_tr, m_tr)
-            lam, V = _eigh(Gtr)
-            lam = np.clip(lam, 0, None)
-            self.tol = lam.max(initial=0) * (1e-10 if f64 else 1e-6)
-            self.lam_np = lam
-            self.V_np = V
-            self.V = B.asarray(V)
-            self.m_tr_b = B.asarray(m_tr)
-            if not full:
-                m_va = Xva.mean(0, dtype=np.float64)
-                self.m_va = m_va
-                Gv = (
-                    G_va
-                    - self.n_va * (np.outer(m_va, m_tr) + np.outer(m_tr, m_va))
-                    + self.n_va * np.outer(m_tr, m_tr)
-                )
-                self.G64 = V.T @ Gv @ V
-                self.G = B.asarray(self.G64)
-                self.m_va_b = B.asarray(m_va)
+            self._decompose_primal(X0, gram if gram is not None else _gram(X0, f64=f64), f64)
         else:
-            K = kernel if kernel is not None else _gram(X0.T, f64=f64)
-            Ktt = K[np.ix_(tr, tr)] if not full else K
-            if centre:
-                rm = Ktt.mean(0)
-                Ktt = Ktt - rm[None, :] - rm[:, None] + rm.mean()
-            lam, U = _eigh(Ktt)
-            lam = np.clip(lam, 0, None)
-            self.tol = lam.max(initial=0) * (1e-10 if f64 else 1e-6)
-            keep = lam > self.tol
-            lam, U = lam[keep], U[:, keep]
-            self.lam_np = lam
-            self.U = B.asarray(U)
-            self.sqrt_lam = B.asarray(np.sqrt(lam))
-            if not full:
-                Kvt = K[np.ix_(va, tr)]
-                if centre:
-                    Kvt = Kvt - K[np.ix_(tr, tr)].mean(0)[None, :]  # (X_va − 1m)X_trᵀ
-                    Kvt = Kvt - Kvt.mean(1, keepdims=True)  # … C (centring of the training side)
-                A = Kvt @ U / np.sqrt(lam)[None, :]
-                self.A = B.asarray(A)
-                self.G64 = A.T @ A
-                self.G = B.asarray(self.G64)
-        self.lam = B.asarray(self.lam_np)
+            self._decompose_dual(kernel if kernel is not None else _gram(X0.T, f64=f64), f64)
+        self.lam = xp.asarray(self.lam_np)
         self.r = len(self.lam_np)
+
+    def _eigh(self, M, f64):
+        """Eigenvalues (clipped at 0) and eigenvectors of ``M``; sets ``tol``, below which λ is 0."""
+        lam, V = _CPU.eigh(M)
+        lam = np.clip(lam, 0, None)
+        self.tol = lam.max(initial=0) * (1e-10 if f64 else 1e-6)
+        return lam, V
+
+    def _decompose_primal(self, X0, G_all, f64):
+        """``Xc_trᵀXc_tr = V diag(λ) Vᵀ`` from the full Gram matrix minus the validation part."""
+        xp, full = self.xp, self.n_va == 0
+        Xtr = X0 if full else X0[self.tr]
+        m_tr = Xtr.mean(0, dtype=np.float64) if self.centre else np.zeros(X0.shape[1])
+        if full:
+            Gtr = G_all.copy()
+        else:
+            Xva = X0[self.va]
+            G_va = _gram(Xva, f64=f64)
+            Gtr = G_all - G_va
+        Gtr -= self.n_tr * np.outer(m_tr, m_tr)
+        lam, V = self._eigh(Gtr, f64)
+        self.lam_np = lam
+        self.V_np = V
+        self.V = xp.asarray(V)
+        self.m_tr_b = xp.asarray(m_tr)
+        if not full:
+            m_va = Xva.mean(0, dtype=np.float64)
+            Gv = (
+                G_va
+                - self.n_va * (np.outer(m_va, m_tr) + np.outer(m_tr, m_va))
+                + self.n_va * np.outer(m_tr, m_tr)
+            )
+            self.G64 = V.T @ Gv @ V
+            self.G = xp.asarray(self.G64)
+            self.m_va_b = xp.asarray(m_va)
+
+    def _decompose_dual(self, K, f64):
+        """``Xc_tr Xc_trᵀ = U diag(λ) Uᵀ`` from the full kernel matrix ``K``; λ ≤ tol dropped."""
+        xp, tr, va, full = self.xp, self.tr, self.va, self.n_va == 0
+        Ktt = K[np.ix_(tr, tr)] if not full else K
+        if self.centre:
+            rm = Ktt.mean(0)
+            Ktt = Ktt - rm[None, :] - rm[:, None] + rm.mean()
+        lam, U = self._eigh(Ktt, f64)
+        keep = lam > self.tol
+        lam, U = lam[keep], U[:, keep]
+        self.lam_np = lam
+        self.U = xp.asarray(U)
+        self.sqrt_lam = xp.asarray(np.sqrt(lam))
+        if not full:
+            Kvt = K[np.ix_(va, tr)]
+            if self.centre:
+                Kvt = Kvt - K[np.ix_(tr, tr)].mean(0)[None, :]  # (X_va − 1m)X_trᵀ
+                Kvt = Kvt - Kvt.mean(1, keepdims=True)  # … C (centring of the training side)
+            A = Kvt @ U / np.sqrt(lam)[None, :]
+            self.A = xp.asarray(A)
+            self.G64 = A.T @ A
+            self.G = xp.asarray(self.G64)
 
     # ---- per target block -----------------------------------------------------------------------
     def project(self, Y0b, XtY=None, col_sum=None):
         """Compute z (r × t), and for a validation fold b (r × t), ‖y_val − ȳ_tr‖² and SST_val."""
-        B = self.B
+        xp = self.xp
         full = self.n_va == 0
         if full:
             if self.primal:
-                self.Z = B.matmul(self.V.T, XtY)
+                self.Z = xp.matmul(self.V.T, XtY)
             else:
-                self.Z = self.sqrt_lam[:, None] * B.matmul(self.U.T, Y0b)
+                self.Z = self.sqrt_lam[:, None] * xp.matmul(self.U.T, Y0b)
             return
-        Yva = _take_rows(B, Y0b, self.va)
-        s_va = B.sum(Yva, axis=0)
-        ssq_va = B.sum(Yva * Yva, axis=0)
+        Yva = _take_rows(xp, Y0b, self.va)
+        s_va = xp.sum(Yva, axis=0)
+        ssq_va = xp.sum(Yva * Yva, axis=0)
         s_tr = col_sum - s_va
         y_tr = s_tr / self.n_tr if self.centre else s_tr * 0
         y_va = s_va / self.n_va
         n_va = self.n_va
         if self.primal:
-            XvYv = B.matmul(self.X0va_T, Yva)
+            XvYv = xp.matmul(self.X0va_T, Yva)
             Ctr = XtY - XvYv
             Cva = XvYv
             if self.centre:
@@ -334,12 +334,12 @@ class _Decomposition:
                     - n_va * self.m_va_b[:, None] * y_tr[None, :]
                     + n_va * self.m_tr_b[:, None] * y_tr[None, :]
                 )
-            self.Z = B.matmul(self.V.T, Ctr)
-            self.Bv = B.matmul(self.V.T, Cva)
+            self.Z = xp.matmul(self.V.T, Ctr)
+            self.Bv = xp.matmul(self.V.T, Cva)
         else:
-            Ytr = _take_rows(B, Y0b, self.tr)
-            self.Z = self.sqrt_lam[:, None] * B.matmul(self.U.T, Ytr)
-            self.Bv = B.matmul(self.A.T, Yva - y_tr[None, :])
+            Ytr = _take_rows(xp, Y0b, self.tr)
+            self.Z = self.sqrt_lam[:, None] * xp.matmul(self.U.T, Ytr)
+            self.Bv = xp.matmul(self.A.T, Yva - y_tr[None, :])
         self.yy = ssq_va - 2 * y_tr * s_va + n_va * y_tr * y_tr
         self.sst = ssq_va - n_va * y_va * y_va
 
@@ -375,55 +375,53 @@ class _Decomposition:
             return False
         with np.errstate(divide="ignore", invalid="ignore"):
             H = np.where(near, 0.0, self.G64 / np.where(near, 1.0, diff))
-        B = self.B
-        self.fast_H = B.asarray(H, dtype=np.float64)
-        self.fast_gdiag = B.asarray(np.diag(self.G64).copy(), dtype=np.float64)
+        xp = self.xp
+        self.fast_H = xp.asarray(H, dtype=np.float64)
+        self.fast_gdiag = xp.asarray(np.diag(self.G64).copy(), dtype=np.float64)
         Dm = 1.0 / (lam[None, :] + alphas[:, None])
-        self.fast_D = B.asarray(Dm, dtype=np.float64)
-        self.fast_D2 = B.asarray(Dm * Dm, dtype=np.float64)
+        self.fast_D = xp.asarray(Dm, dtype=np.float64)
+        self.fast_D2 = xp.asarray(Dm * Dm, dtype=np.float64)
         band = []
         for o in range(1, w + 1):
             j = np.arange(r - o)
             coef = 2.0 * self.G64[j, j + o] * near[j, j + o]
             if np.any(coef != 0):
                 band.append(
-                    (o, B.asarray(Dm[:, :-o] * Dm[:, o:] * coef[None, :], dtype=np.float64))
+                    (o, xp.asarray(Dm[:, :-o] * Dm[:, o:] * coef[None, :], dtype=np.float64))
                 )
         self.fast_band = band
         return True
 
     def sse_all(self):
         """SSE (n_alphas × t) for the alphas given to :meth:`prepare_alphas` (after :meth:`project`)."""
-        B = self.B
-        Z = self.B.asarray(self.Z, dtype=np.float64)
-        Bv = self.B.asarray(self.Bv, dtype=np.float64)
-        HZ = B.matmul(self.fast_H, Z)
-        out = -2 * B.matmul(self.fast_D, Bv * Z)
-        out = out + B.matmul(self.fast_D2, Z * Z * self.fast_gdiag[:, None])
-        out = out + 2 * B.matmul(self.fast_D, Z * HZ)
+        xp = self.xp
+        Z = xp.asarray(self.Z, dtype=np.float64)
+        Bv = xp.asarray(self.Bv, dtype=np.float64)
+        HZ = xp.matmul(self.fast_H, Z)
+        out = -2 * xp.matmul(self.fast_D, Bv * Z)
+        out = out + xp.matmul(self.fast_D2, Z * Z * self.fast_gdiag[:, None])
+        out = out + 2 * xp.matmul(self.fast_D, Z * HZ)
         for o, Do in self.fast_band:
-            out = out + B.matmul(Do, Z[:-o] * Z[o:])
-        yy = B.asarray(self.yy, dtype=np.float64)
+            out = out + xp.matmul(Do, Z[:-o] * Z[o:])
+        yy = xp.asarray(self.yy, dtype=np.float64)
         return out + yy[None, :]
 
     def sse(self, D):
+        """SSE (t,) of one validation fold for the shrinkage ``D`` of :meth:`shrink`."""
+        xp = self.xp
         Ud = self.Z * D
-        GU = self.B.matmul(self.G, Ud)
-        return self.yy - 2 * self.B.sum(self.Bv * Ud, axis=0) + self.B.sum(Ud * GU, axis=0)
+        GU = xp.matmul(self.G, Ud)
+        return self.yy - 2 * xp.sum(self.Bv * Ud, axis=0) + xp.sum(Ud * GU, axis=0)
 
 
-def _take_rows(B, arr, idx):
-    if B.name == "numpy":
-        if len(idx) and np.all(np.diff(idx) == 1):
-            return arr[idx[0] : idx[-1] + 1]
-        return arr[idx]
-    torch = B.torch
+def _take_rows(xp, arr, idx):
+    """Rows ``idx`` (a numpy index array) of backend array ``arr``; a view for a contiguous run."""
     if len(idx) and np.all(np.diff(idx) == 1):
         return arr[int(idx[0]) : int(idx[-1]) + 1]
-    return arr.index_select(0, torch.as_tensor(idx, device=arr.device))
+    return xp.take(arr, xp.asarray(idx, dtype=np.int64), 0)
 
 
-def _prepare(X, fit_intercept, B, folds, need_loo=False):
+def _prepare(X, fit_intercept, xp, folds, need_loo=False):
     """Centre X globally (numerically safer; folds then correct with small offsets) and decompose."""
     centre = fit_intercept in (True, "paper")
     x_mean = (
@@ -439,7 +437,7 @@ def _prepare(X, fit_intercept, B, folds, need_loo=False):
         gram = (
             _gram(X0, f64=f64)
             if f64
-            else B.to_numpy(B.matmul(B.asarray(X0).T, B.asarray(X0))).astype(np.float64)
+            else xp.to_numpy(xp.matmul(xp.asarray(X0).T, xp.asarray(X0))).astype(np.float64)
         )
         kernel = None
     else:
@@ -447,25 +445,27 @@ def _prepare(X, fit_intercept, B, folds, need_loo=False):
         kernel = (
             _gram(X0.T, f64=f64)
             if f64
-            else B.to_numpy(B.matmul(B.asarray(X0), B.asarray(X0).T)).astype(np.float64)
+            else xp.to_numpy(xp.matmul(xp.asarray(X0), xp.asarray(X0).T)).astype(np.float64)
         )
     full = _Decomposition(
-        B, X0, np.arange(n), np.arange(0), centre, primal, kernel=kernel, gram=gram
+        xp, X0, np.arange(n), np.arange(0), centre, primal, kernel=kernel, gram=gram
     )
     if not primal:
-        full.X0_T = B.asarray(X0).T
+        full.X0_T = xp.asarray(X0).T
     if need_loo:
         if primal:
             keep = full.lam_np > full.tol
-            V = B.asarray(full.V_np[:, keep])
-            full.U_loo = B.matmul(B.asarray(X0), V) / B.sqrt(B.asarray(full.lam_np[keep]))[None, :]
+            V = xp.asarray(full.V_np[:, keep])
+            full.U_loo = (
+                xp.matmul(xp.asarray(X0), V) / xp.sqrt(xp.asarray(full.lam_np[keep]))[None, :]
+            )
         else:
             full.U_loo = full.U
     decs = []
     for tr, va in folds:
-        d = _Decomposition(B, X0, tr, va, centre, primal, kernel=kernel, gram=gram)
+        d = _Decomposition(xp, X0, tr, va, centre, primal, kernel=kernel, gram=gram)
         if primal:
-            d.X0va_T = B.asarray(X0[va]).T
+            d.X0va_T = xp.asarray(X0[va]).T
         decs.append(d)
     return X0, x_mean, full, decs, primal
 
@@ -503,19 +503,17 @@ def fraction_to_alpha(lam, z, fractions, tol=None, n_iter=60):
         tol = lam.max(initial=0) * 1e-10
     keep = lam > tol
     lam, z = lam[keep], z[keep]
-    return _fraction_to_alpha_backend(get_backend("numpy"), lam, z, fractions, n_iter, np.float64)
+    return _fraction_to_alpha_backend(_CPU, lam, z, fractions, n_iter, np.float64)
 
 
-def _fraction_to_alpha_backend(B, lam, z, fractions, n_iter=60, dtype=np.float32):
+def _fraction_to_alpha_backend(xp, lam, z, fractions, n_iter=60, dtype=np.float32):
     """Vectorised bisection on a backend: lam (r,), z (r, t) → alphas (n_frac, t)."""
     t = z.shape[1]
-    lam_np = B.to_numpy(lam).astype(np.float64)
+    lam_np = xp.to_numpy(lam).astype(np.float64)
     if lam_np.size == 0:
-        return (
-            B.zeros((len(fractions), t)) if dtype == np.float32 else np.zeros((len(fractions), t))
-        )
+        return xp.zeros((len(fractions), t), dtype=dtype)
     z2 = z * z
-    ols = B.sum(z2 / (lam[:, None] ** 2), axis=0)  # (t,)
+    ols = xp.sum(z2 / (lam[:, None] ** 2), axis=0)  # (t,)
     lo0 = math.log(lam_np.min() * 1e-8 + 1e-300)
     hi0 = math.log(lam_np.max() * 1e6 + 1e-300)
     out = []
@@ -528,35 +526,81 @@ def _fraction_to_alpha_backend(B, lam, z, fractions, n_iter=60, dtype=np.float32
         hi = ols * 0 + hi0
         for _ in range(n_iter):
             mid = (lo + hi) / 2
-            a = _exp(B, mid)
-            norm = B.sum(z2 / (lam[:, None] + a[None, :]) ** 2, axis=0)
+            a = xp.exp(mid)
+            norm = xp.sum(z2 / (lam[:, None] + a[None, :]) ** 2, axis=0)
             too_big = norm > target  # need more shrinkage
-            lo = _where(B, too_big, mid, lo)
-            hi = _where(B, too_big, hi, mid)
-        out.append(_exp(B, (lo + hi) / 2))
-    if B.name == "numpy":
-        return np.stack(out)
-    return B.torch.stack(out)
-
-
-def _exp(B, x):
-    return np.exp(x) if B.name == "numpy" else B.torch.exp(x)
-
-
-def _where(B, c, a, b):
-    return np.where(c, a, b) if B.name == "numpy" else B.torch.where(c, a, b)
-
-
-def _argmax0(B, x):
-    return B.to_numpy(x.argmax(0))
-
-
-def _isfinite(B, x):
-    return np.isfinite(x) if B.name == "numpy" else B.torch.isfinite(x)
+            lo = xp.where(too_big, mid, lo)
+            hi = xp.where(too_big, hi, mid)
+        out.append(xp.exp((lo + hi) / 2))
+    return xp.stack(out)
 
 
 # --------------------------------------------------------------------------------------------------
 # the solver
+
+
+@dataclass
+class _Outputs:
+    """Per-target results, filled block by block (NaN for targets not (yet) fitted)."""
+
+    coef: np.ndarray  # (p, t) float32
+    intercept: np.ndarray  # (t,) float32
+    alphas: np.ndarray  # (t,) float64
+    cv_scores: np.ndarray  # (n_candidates, t) float32
+    nan_targets: np.ndarray  # (t,) bool
+    constant: np.ndarray  # (t,) bool
+    y_means: np.ndarray  # (t,) float64
+
+    @classmethod
+    def empty(cls, p: int, t: int, n_cand: int) -> _Outputs:
+        return cls(
+            coef=np.full((p, t), np.nan, dtype=np.float32),
+            intercept=np.full(t, np.nan, dtype=np.float32),
+            alphas=np.full(t, np.nan),
+            cv_scores=np.full((n_cand, t), np.nan, dtype=np.float32),
+            nan_targets=np.zeros(t, bool),
+            constant=np.zeros(t, bool),
+            y_means=np.zeros(t, dtype=np.float64),
+        )
+
+
+def _check_cv(cv, mode: str, n: int) -> list:
+    """The K-fold (train, validation) pairs, or ``[]`` for the efficient ``"loo"`` / ``"gcv"``."""
+    if not isinstance(cv, str):
+        return make_folds(n, cv)
+    if cv not in ("loo", "gcv"):
+        raise InputError(f"cv={cv!r}: expected an int, a splitter, 'loo' or 'gcv'")
+    if mode == "fracridge":
+        raise InputError(
+            "cv: the fracridge mode uses K-fold CV (an int or a splitter), not 'loo'/'gcv'"
+        )
+    return []
+
+
+def _load_block(Y, start: int, stop: int, nan_targets, constant, gather_all: bool = False):
+    """Targets ``start:stop`` as float32 without their NaN targets.
+
+    Records NaN and constant targets in ``nan_targets`` / ``constant``. Returns the kept columns
+    (relative to ``start``), their values (n × kept) and their float64 means; values and means
+    are None when no target is kept. The kept columns are gathered (a copy in another memory
+    order, which changes float rounding downstream) when some are dropped, or always with
+    ``gather_all`` (as :func:`ridge_fit` has always done).
+    """
+    Yb = np.asarray(Y[:, start:stop], dtype=np.float32)
+    finite = _finite_targets(Yb, start)
+    nan_targets[start:stop] = ~finite
+    cols = np.flatnonzero(finite)
+    if cols.size == 0:
+        return cols, None, None
+    Yb = Yb[:, cols] if gather_all or cols.size < Yb.shape[1] else Yb
+    my = Yb.mean(0, dtype=np.float64)
+    constant[start + cols] = np.ptp(Yb, axis=0) == 0
+    return cols, Yb, my
+
+
+def _centred(xp, Yb, my, centre: bool):
+    """A block of targets on the backend, centred by its means when ``centre``."""
+    return xp.asarray(Yb - my.astype(np.float32) if centre else Yb)
 
 
 def _solve(
@@ -574,200 +618,194 @@ def _solve(
     memory_budget,
     verbose,
 ):
+    """Cross-validated ridge (``mode="ridge"``) or fracridge over blocks of targets."""
     fit_intercept = _check_intercept(fit_intercept)
     X, Y = _check_xy(X, Y)
     n, p = X.shape
     t = Y.shape[1]
-    B = get_backend(backend, device)
-    efficient = isinstance(cv, str)
-    if efficient:
-        if cv not in ("loo", "gcv"):
-            raise InputError(f"cv={cv!r}: expected an int, a splitter, 'loo' or 'gcv'")
-        if mode == "fracridge":
-            raise InputError(
-                "cv: the fracridge mode uses K-fold CV (an int or a splitter), not 'loo'/'gcv'"
-            )
-        folds = []
-    else:
-        folds = make_folds(n, cv)
-    X0, x_mean, full, decs, primal = _prepare(X, fit_intercept, B, folds, need_loo=cv == "loo")
+    xp = get_backend(backend, device)
+    folds = _check_cv(cv, mode, n)
+    X0, x_mean, full, decs, primal = _prepare(X, fit_intercept, xp, folds, need_loo=cv == "loo")
     centre = fit_intercept in (True, "paper")
     n_cand = len(candidates)
-    r = full.r
     n_val = max((len(va) for _, va in folds), default=0)
-    tb = _block_size(block_size, n, r, n_cand, n_val, memory_budget, loo=cv == "loo")
+    tb = _block_size(block_size, n, full.r, n_cand, n_val, memory_budget, loo=cv == "loo")
     per_target_choice = mode == "ridge" and alpha_per_target
 
-    coef = np.full((p, t), np.nan, dtype=np.float32)
-    intercept = np.full(t, np.nan, dtype=np.float32)
-    best_alpha = np.full(t, np.nan)
-    cv_scores = np.full((n_cand, t), np.nan, dtype=np.float32)
-    nan_targets = np.zeros(t, bool)
-    constant = np.zeros(t, bool)
-    y_means = np.zeros(t, dtype=np.float64)
-    X0_b = B.asarray(X0) if primal else None
-    alphas_fold = None
-    Z_store = None if per_target_choice else {}  # per block, for the shared choice
-    frac_sums = np.zeros(n_cand)  # fracridge / shared alpha: Σ over folds and targets of R²
-    n_scored = 0
-
+    out = _Outputs.empty(p, t, n_cand)
+    X0_b = xp.asarray(X0) if primal else None
+    shared_Z = {}  # block start → (columns, full.Z): the shared choice refits after all blocks
+    shared_sums = np.zeros(n_cand)  # fracridge / shared alpha: Σ over targets of the mean R²
     fast = {id(d): mode == "ridge" and d.prepare_alphas(candidates) for d in decs}
     starts = range(0, t, tb)
     for start in progress(
         starts, total=len(starts), desc="ridge blocks", verbose=verbose, unit="block"
     ):
-        stop = min(start + tb, t)
-        Yb = np.asarray(Y[:, start:stop], dtype=np.float32)
-        finite = _finite_targets(Yb, start)
-        nan_targets[start:stop] = ~finite
-        cols = np.flatnonzero(finite)
+        cols, Yb, my = _load_block(Y, start, min(start + tb, t), out.nan_targets, out.constant)
         if cols.size == 0:
             continue
-        Yb = Yb[:, cols] if cols.size < Yb.shape[1] else Yb
-        my = Yb.mean(0, dtype=np.float64)
-        y_means[start + cols] = my
-        constant[start + cols] = np.ptp(Yb, axis=0) == 0
-        Y0 = B.asarray(Yb - my.astype(np.float32) if centre else Yb)
-        col_sum = B.sum(Y0, axis=0)
-        XtY = B.matmul(X0_b.T, Y0) if primal else None
+        out.y_means[start + cols] = my
+        Y0 = _centred(xp, Yb, my, centre)
+        XtY = xp.matmul(X0_b.T, Y0) if primal else None
         full.project(Y0, XtY)
-        scores = B.zeros((n_cand, len(cols)))
-        if efficient:
-            scores = _efficient_scores(B, full, Y0, candidates, cv, centre, n)
+        if folds:
+            scores = _kfold_scores(xp, decs, fast, Y0, XtY, candidates, mode, per_target_choice, n)
         else:
-            for d in decs:
-                d.project(Y0, XtY, col_sum)
-                if mode == "fracridge":
-                    alphas_fold = _fraction_to_alpha_backend(
-                        B, _lam_kept(B, d), _rows_kept(B, d), candidates
-                    )
-                ok = d.sst > 0
-                if mode == "ridge" and fast[id(d)]:
-                    sse_all = d.sse_all()
-                    if per_target_choice:
-                        scores += B.asarray(sse_all / d.n_va, dtype=np.float32)
-                    else:
-                        sst = _where(B, ok, d.sst, d.sst * 0 + 1)
-                        r2 = B.asarray(
-                            1 - sse_all / B.asarray(sst, dtype=np.float64)[None, :],
-                            dtype=np.float32,
-                        )
-                        scores += _where(B, ok[None, :], r2, r2 * 0)
-                    del d.Z, d.Bv
-                    continue
-                for ci in range(n_cand):
-                    D = (
-                        d.shrink(alphas_fold[ci])
-                        if mode == "fracridge"
-                        else d.shrink(candidates[ci])
-                    )
-                    sse = d.sse(D)
-                    if per_target_choice:
-                        scores[ci] += sse / d.n_va
-                    else:
-                        scores[ci] += _where(
-                            B, ok, 1 - sse / _where(B, ok, d.sst, d.sst * 0 + 1), sse * 0
-                        )
-                del d.Z, d.Bv
-            scores = scores / len(decs)
-            if per_target_choice:
-                # 1 − mean fold MSE / var(y): monotone in the MSE, R²-like for reading
-                var = B.sum(Y0 * Y0, axis=0) / n - (col_sum / n) ** 2
-                scores = 1 - scores / _where(B, var > 0, var, var * 0 + 1)
-        scores_np = B.to_numpy(scores).astype(np.float32)
-        cv_scores[:, start + cols] = scores_np
+            scores = _efficient_scores(xp, full, Y0, candidates, cv, centre, n)
+        scores_np = xp.to_numpy(scores).astype(np.float32)
+        out.cv_scores[:, start + cols] = scores_np
         if per_target_choice:
             best = np.argmax(np.nan_to_num(scores_np, nan=-np.inf), axis=0)
-            alphas_t = candidates[best]
-            c_b, a_b = _coefficients(B, full, alphas_t)
-            coef[:, start + cols] = c_b
-            best_alpha[start + cols] = a_b
+            _store_coefficients(xp, full, candidates[best], out, start + cols)
         else:
-            ok = ~constant[start + cols]
-            frac_sums += np.nan_to_num(scores_np[:, ok]).sum(1)
-            n_scored += int(ok.sum())
-            Z_store[start] = (cols, B.to_numpy(full.Z))
-    chosen_fraction = None
+            ok = ~out.constant[start + cols]
+            shared_sums += np.nan_to_num(scores_np[:, ok]).sum(1)
+            shared_Z[start] = (cols, xp.to_numpy(full.Z))
+    fraction = None
     if not per_target_choice:
-        best_c = int(np.argmax(frac_sums))
-        chosen = candidates[best_c]
-        for start, (cols, Z) in Z_store.items():
-            full.Z = B.asarray(Z)
-            if mode == "fracridge":
-                a = _fraction_to_alpha_backend(B, _lam_kept(B, full), _rows_kept(B, full), [chosen])
-                alphas_t = B.to_numpy(a)[0].astype(np.float64)
-            else:
-                alphas_t = np.full(len(cols), chosen)
-            c_b, a_b = _coefficients(B, full, alphas_t)
-            coef[:, start + cols] = c_b
-            best_alpha[start + cols] = a_b
+        chosen = candidates[int(np.argmax(shared_sums))]
+        _refit_shared(xp, full, shared_Z, chosen, mode, out)
         if mode == "fracridge":
-            chosen_fraction = float(chosen)
-    ok = ~nan_targets
+            fraction = float(chosen)
+    return _finish(out, fit_intercept, x_mean, candidates, fraction)
+
+
+def _kfold_scores(xp, decs, fast, Y0, XtY, candidates, mode, per_target_choice, n):
+    """Scores (n_candidates × t) of one block of targets, from every fold.
+
+    Per-target choice: ``1 − mean-over-folds MSE / var(y)``; shared choice: the mean over folds
+    of the validation R² (0 for targets constant over a validation fold).
+    """
+    col_sum = xp.sum(Y0, axis=0)
+    scores = xp.zeros((len(candidates), Y0.shape[1]))
+    for d in decs:
+        d.project(Y0, XtY, col_sum)
+        if fast[id(d)]:
+            scores += _fold_scores_fast(xp, d, per_target_choice)
+        else:
+            _add_fold_scores(xp, d, scores, candidates, mode, per_target_choice)
+        del d.Z, d.Bv
+    scores = scores / len(decs)
+    if per_target_choice:
+        # 1 − mean fold MSE / var(y): monotone in the MSE, R²-like for reading
+        var = xp.sum(Y0 * Y0, axis=0) / n - (col_sum / n) ** 2
+        scores = 1 - scores / xp.where(var > 0, var, var * 0 + 1)
+    return scores
+
+
+def _fold_scores_fast(xp, d, per_target_choice):
+    """One fold's MSE (per-target choice) or R² (shared) for every alpha, through :meth:`sse_all`."""
+    sse_all = d.sse_all()
+    if per_target_choice:
+        return xp.asarray(sse_all / d.n_va, dtype=np.float32)
+    ok = d.sst > 0
+    sst = xp.where(ok, d.sst, d.sst * 0 + 1)
+    r2 = xp.asarray(1 - sse_all / xp.asarray(sst, dtype=np.float64)[None, :], dtype=np.float32)
+    return xp.where(ok[None, :], r2, r2 * 0)
+
+
+def _add_fold_scores(xp, d, scores, candidates, mode, per_target_choice):
+    """Add one fold's MSE or R² to ``scores``, one candidate at a time (in place)."""
+    ok = d.sst > 0
+    if mode == "fracridge":
+        alphas = _fraction_to_alpha_backend(xp, _lam_kept(xp, d), _rows_kept(xp, d), candidates)
+    else:
+        alphas = candidates
+    for ci in range(len(candidates)):
+        sse = d.sse(d.shrink(alphas[ci]))
+        if per_target_choice:
+            scores[ci] += sse / d.n_va
+        else:
+            scores[ci] += xp.where(ok, 1 - sse / xp.where(ok, d.sst, d.sst * 0 + 1), sse * 0)
+
+
+def _store_coefficients(xp, full, alphas_t, out: _Outputs, targets) -> None:
+    """Coefficients of ``targets`` at their alphas (``full.Z`` set for them) into ``out``."""
+    c_b, a_b = _coefficients(xp, full, alphas_t)
+    out.coef[:, targets] = c_b
+    out.alphas[targets] = a_b
+
+
+def _refit_shared(xp, full, shared_Z, chosen, mode, out: _Outputs) -> None:
+    """Coefficients of every block at the shared choice: an alpha, or a fraction (one alpha per
+    target on the full training set)."""
+    for start, (cols, Z) in shared_Z.items():
+        full.Z = xp.asarray(Z)
+        if mode == "fracridge":
+            a = _fraction_to_alpha_backend(xp, _lam_kept(xp, full), _rows_kept(xp, full), [chosen])
+            alphas_t = xp.to_numpy(a)[0].astype(np.float64)
+        else:
+            alphas_t = np.full(len(cols), chosen)
+        _store_coefficients(xp, full, alphas_t, out, start + cols)
+
+
+def _finish(out: _Outputs, fit_intercept, x_mean, candidates, fraction) -> RidgeResult:
+    """Intercepts, zero coefficients for constant targets, warnings; the result."""
+    ok = ~out.nan_targets
     if fit_intercept is True:
-        intercept[ok] = (
-            y_means[ok] - x_mean.astype(np.float64) @ coef[:, ok].astype(np.float64)
+        out.intercept[ok] = (
+            out.y_means[ok] - x_mean.astype(np.float64) @ out.coef[:, ok].astype(np.float64)
         ).astype(np.float32)
     else:
-        intercept[ok] = 0.0
-    coef[:, constant] = 0.0
-    _warn_targets(nan_targets, constant)
+        out.intercept[ok] = 0.0
+    out.coef[:, out.constant] = 0.0
+    _warn_targets(out.nan_targets, out.constant, stacklevel=5)
     return RidgeResult(
-        coef=coef,
-        intercept=intercept,
-        alphas=best_alpha,
-        cv_scores=cv_scores,
+        coef=out.coef,
+        intercept=out.intercept,
+        alphas=out.alphas,
+        cv_scores=out.cv_scores,
         candidates=np.asarray(candidates, dtype=np.float64),
-        fraction=chosen_fraction,
-        nan_targets=nan_targets,
-        constant_targets=constant,
+        fraction=fraction,
+        nan_targets=out.nan_targets,
+        constant_targets=out.constant,
         x_mean=x_mean,
     )
 
 
-def _lam_kept(B, d):
+def _lam_kept(xp, d):
     keep = d.lam_np > d.tol
-    return B.asarray(d.lam_np[keep])
+    return xp.asarray(d.lam_np[keep])
 
 
-def _rows_kept(B, d):
+def _rows_kept(xp, d):
     keep = np.flatnonzero(d.lam_np > d.tol)
     if len(keep) == d.r:
         return d.Z
-    return _take_rows(B, d.Z, keep)
+    return _take_rows(xp, d.Z, keep)
 
 
-def _coefficients(B, full, alphas_t):
+def _coefficients(xp, full, alphas_t):
     """Coefficients (p × t) at per-target alphas from the full-data decomposition (``full.Z`` set)."""
-    alphas_b = B.asarray(np.asarray(alphas_t, dtype=np.float64))
+    alphas_b = xp.asarray(np.asarray(alphas_t, dtype=np.float64))
     D = full.shrink(alphas_b)
     if full.primal:
-        coef = B.matmul(full.V, full.Z * D)
+        coef = xp.matmul(full.V, full.Z * D)
     else:
         W = full.Z * D / full.sqrt_lam[:, None]  # = diag(1/(λ+α)) Uᵀ y
-        coef = B.matmul(full.X0_T, B.matmul(full.U, W))
-    return B.to_numpy(coef), np.asarray(alphas_t, dtype=np.float64)
+        coef = xp.matmul(full.X0_T, xp.matmul(full.U, W))
+    return xp.to_numpy(coef), np.asarray(alphas_t, dtype=np.float64)
 
 
-def _efficient_scores(B, full, Y0, alphas, cv, centre, n):
+def _efficient_scores(xp, full, Y0, alphas, cv, centre, n):
     """LOO or GCV criterion per (alpha, target): 1 − MSE / var(y)."""
     keep = full.lam_np > full.tol
-    lam = B.asarray(full.lam_np[keep])
+    lam = xp.asarray(full.lam_np[keep])
     if full.primal:
-        UtY = _take_rows(B, full.Z, np.flatnonzero(keep)) / B.sqrt(lam)[:, None]
+        UtY = _take_rows(xp, full.Z, np.flatnonzero(keep)) / xp.sqrt(lam)[:, None]
     else:
         UtY = full.Z / full.sqrt_lam[:, None]
-    yss = B.sum(Y0 * Y0, axis=0)
-    col_mean = B.sum(Y0, axis=0) / n
+    yss = xp.sum(Y0 * Y0, axis=0)
+    col_mean = xp.sum(Y0, axis=0) / n
     var = yss / n - col_mean**2
-    var = _where(B, var > 0, var, var * 0 + 1)
+    var = xp.where(var > 0, var, var * 0 + 1)
     scores = []
     if cv == "gcv":
-        r_perp = yss - B.sum(UtY * UtY, axis=0)
+        r_perp = yss - xp.sum(UtY * UtY, axis=0)
         for a in alphas:
             f = lam / (lam + a)
-            rss = r_perp + B.sum(((1 - f)[:, None] * UtY) ** 2, axis=0)
-            df = float(B.to_numpy(B.sum(f))) + (1.0 if centre else 0.0)
+            rss = r_perp + xp.sum(((1 - f)[:, None] * UtY) ** 2, axis=0)
+            df = float(xp.to_numpy(xp.sum(f))) + (1.0 if centre else 0.0)
             gcv = rss / n / (1 - df / n) ** 2
             scores.append(1 - gcv / var)
     else:
@@ -775,14 +813,12 @@ def _efficient_scores(B, full, Y0, alphas, cv, centre, n):
         U2 = U * U
         for a in alphas:
             f = lam / (lam + a)
-            h = B.matmul(U2, f[:, None])  # (n, 1)
+            h = xp.matmul(U2, f[:, None])  # (n, 1)
             if centre:
                 h = h + 1.0 / n
-            resid = (Y0 - B.matmul(U, f[:, None] * UtY)) / (1 - h)
-            scores.append(1 - B.sum(resid * resid, axis=0) / n / var)
-    if B.name == "numpy":
-        return np.stack(scores)
-    return B.torch.stack(scores)
+            resid = (Y0 - xp.matmul(U, f[:, None] * UtY)) / (1 - h)
+            scores.append(1 - xp.sum(resid * resid, axis=0) / n / var)
+    return xp.stack(scores)
 
 
 def _finite_targets(Yb, start):
@@ -797,7 +833,8 @@ def _finite_targets(Yb, start):
     return ~np.isnan(Yb).any(0)
 
 
-def _warn_targets(nan_targets, constant):
+def _warn_targets(nan_targets, constant, stacklevel=3):
+    """Refuse all-NaN targets; warn about NaN and constant ones (at the public function's caller)."""
     if nan_targets.size and nan_targets.all():
         raise InputError(
             "Y: Input y contains NaN in every target; nothing is left to fit — check the responses "
@@ -807,13 +844,13 @@ def _warn_targets(nan_targets, constant):
         warnings.warn(
             f"Y: {int(nan_targets.sum())} of {nan_targets.size} targets contain NaN and were dropped "
             "(their coefficients, predictions and scores are NaN; see nan_targets)",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     if constant.any():
         warnings.warn(
             f"Y: {int(constant.sum())} of {constant.size} targets are constant over the training "
             "images; they get zero coefficients and their mean as intercept (Pearson r undefined)",
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
@@ -948,29 +985,24 @@ def ridge_fit(
         raise InputError(
             f"alpha: expected a scalar or ({t},) array of values ≥ 0, got shape {alpha.shape}"
         )
-    B = get_backend(backend, device)
-    X0, x_mean, full, _, primal = _prepare(X, fit_intercept, B, [])
+    xp = get_backend(backend, device)
+    X0, x_mean, full, _, primal = _prepare(X, fit_intercept, xp, [])
     centre = fit_intercept in (True, "paper")
     tb = _block_size(block_size, n, full.r, 1, 0, memory_budget)
     coef = np.full((p, t), np.nan, dtype=np.float32)
     intercept = np.full(t, np.nan, dtype=np.float32)
     nan_targets = np.zeros(t, bool)
     constant = np.zeros(t, bool)
-    X0_b = B.asarray(X0) if primal else None
+    X0_b = xp.asarray(X0) if primal else None
     for start in range(0, t, tb):
-        stop = min(start + tb, t)
-        Yb = np.asarray(Y[:, start:stop], dtype=np.float32)
-        finite = _finite_targets(Yb, start)
-        nan_targets[start:stop] = ~finite
-        cols = np.flatnonzero(finite)
+        cols, Yb, my = _load_block(
+            Y, start, min(start + tb, t), nan_targets, constant, gather_all=True
+        )
         if cols.size == 0:
             continue
-        Yb = Yb[:, cols]
-        my = Yb.mean(0, dtype=np.float64)
-        constant[start + cols] = np.ptp(Yb, axis=0) == 0
-        Y0 = B.asarray(Yb - my.astype(np.float32) if centre else Yb)
-        full.project(Y0, B.matmul(X0_b.T, Y0) if primal else None)
-        c_b, _ = _coefficients(B, full, alpha[start + cols])
+        Y0 = _centred(xp, Yb, my, centre)
+        full.project(Y0, xp.matmul(X0_b.T, Y0) if primal else None)
+        c_b, _ = _coefficients(xp, full, alpha[start + cols])
         coef[:, start + cols] = c_b
         if fit_intercept is True:
             intercept[start + cols] = my - x_mean.astype(np.float64) @ c_b.astype(np.float64)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from brainalign.backend import get_backend
 from brainalign.errors import InputError
-from brainalign.rsa._kernels import Ops, prepare_block
+from brainalign.rsa._kernels import prepare_block
 from brainalign.rsa.compare import compare_rdms
 from brainalign.rsa.models import parse_models
 from brainalign.rsa.neighbourhoods import Neighbourhoods
@@ -58,6 +58,7 @@ def roi_rsa(
     backend: str = "numpy",
     device=None,
     dtype="float64",
+    metric: str = "correlation",
 ) -> pd.DataFrame:
     """RSA of each model in each ROI of one subject.
 
@@ -75,6 +76,9 @@ def roi_rsa(
     subsets : array (n_subsets, size)
         Required for ``sampling="subsets"``; see :func:`make_subsets` / :func:`load_subsets`.
     method : {"pearson", "spearman", "cosine", "kendall_tau_a"}
+    metric : {"correlation", "cosine", "euclidean"}
+        Dissimilarity of the brain and model RDMs. ``"correlation"`` (the paper's) runs the
+        RDM-free kernel; the others build each RDM explicitly (feature-matrix models only).
 
     Returns
     -------
@@ -95,6 +99,10 @@ def roi_rsa(
             raise InputError(
                 f"rois[{name!r}]: fewer than 2 units have finite betas for every image"
             )
+    if metric != "correlation":
+        return _roi_rsa_explicit(
+            betas, models, roi_names, units, valid, sampling, subsets, method, metric
+        )
     values = searchlight(
         betas,
         models,
@@ -108,6 +116,37 @@ def roi_rsa(
         batch_size=1,
     )
     return pd.DataFrame(values.T, index=pd.Index(roi_names, name="roi"), columns=names)
+
+
+def _roi_rsa_explicit(betas, models, roi_names, units, valid, sampling, subsets, method, metric):
+    """ROI RSA with explicit RDMs of ``metric`` (for metrics the RDM-free kernel cannot do)."""
+    items = list(models.items()) if isinstance(models, dict) else [("model0", models)]
+    feats = {}
+    for name, X in items:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] != betas.shape[0]:
+            raise InputError(
+                f"models[{name!r}]: metric={metric!r} needs a feature matrix "
+                f"({betas.shape[0]}, d); precomputed RDMs carry their own metric"
+            )
+        feats[str(name)] = X
+    if sampling == "subsets":
+        if subsets is None:
+            raise InputError("subsets: required with sampling='subsets'")
+        groups = [np.asarray(g, dtype=np.int64) for g in np.asarray(subsets)]
+    else:
+        groups = [np.arange(betas.shape[0])]
+    out = np.empty((len(roi_names), len(feats)))
+    for i, idx in enumerate(units):
+        B = np.asarray(betas, dtype=np.float64)[:, idx[valid[idx]]]
+        for j, X in enumerate(feats.values()):
+            out[i, j] = np.mean(
+                [
+                    compare_rdms(compute_rdm(B[g], metric), compute_rdm(X[g], metric), method)
+                    for g in groups
+                ]
+            )
+    return pd.DataFrame(out, index=pd.Index(roi_names, name="roi"), columns=list(feats))
 
 
 def roi_rdms(betas, rois, images=None) -> dict[str, np.ndarray]:
@@ -149,9 +188,9 @@ def model_similarity(
         blocks = [np.arange(n_images)]
     else:
         raise InputError(f"sampling={sampling!r}: expected one of {SAMPLINGS}")
-    ops = Ops(get_backend("numpy"), np.float64)
+    xp = get_backend("numpy")
     acc = np.zeros((len(parsed), len(parsed)))
     for rows in blocks:
-        C = prepare_block(ops, parsed, n_images, rows, need_rdm_free=False).condensed
+        C = prepare_block(xp, parsed, n_images, rows, need_rdm_free=False).condensed
         acc += np.atleast_2d(compare_rdms(C, C, method=method))
     return pd.DataFrame(acc / len(blocks), index=names, columns=names)

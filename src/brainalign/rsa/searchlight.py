@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from brainalign.backend import get_backend
 from brainalign.errors import InputError
 from brainalign.rsa._kernels import (
-    Ops,
+    BlockModels,
     materialised_compare,
     prepare_block,
     rdm_free_pearson,
@@ -45,19 +46,11 @@ def finite_units(betas: np.ndarray, chunk: int = 4096) -> np.ndarray:
     return valid
 
 
-def _auto_batch(
-    n_gather, n_block, width, k_total, n_rdm, materialised, itemsize, budget, block=None
-):
-    per = itemsize * width * (3 * n_gather + 2 * n_block + k_total + 2 * n_rdm * n_block)
-    if materialised or (block is not None and block.use_nspace(width)):
-        per += itemsize * 3 * n_block * n_block
-    return int(np.clip(budget // max(per, 1), 1, 8192))
-
-
 def searchlight(
     betas,
     models,
     neighbourhoods: Neighbourhoods,
+    *,
     method: str = "pearson",
     mode: str = "full",
     subsets=None,
@@ -126,6 +119,80 @@ def searchlight(
         other images (distance 1) at that centre.
     """
     betas = check_2d(betas, "betas")
+    n_images = betas.shape[0]
+    dtype = _check_arguments(betas, neighbourhoods, method, mode, path, min_units, dtype)
+    _check_batch_size(batch_size)
+    n_jobs = _check_n_jobs(n_jobs)
+    materialised = path == "materialised" or (path == "auto" and method != "pearson")
+    names, parsed = parse_models(models, n_images)
+    blocks_rows = _block_rows(mode, subsets, n_images)
+    xp = get_backend(backend, device)
+    blocks = [
+        prepare_block(xp, parsed, n_images, rows, not materialised, dtype) for rows in blocks_rows
+    ]
+
+    valid = finite_units(betas)
+    nb = neighbourhoods.restrict(valid) if not valid.all() else neighbourhoods
+    order = _usable_centres(nb.sizes, min_units)
+    ckpt = None
+    if checkpoint_dir is not None:
+        key = {
+            "betas": hash_array(np.ascontiguousarray(betas)),
+            "models": [hash_array(np.ascontiguousarray(v)) for _, v in parsed],
+            "nb": [hash_array(nb.indptr), hash_array(nb.indices)],
+            "rows": [hash_array(r) for r in blocks_rows],
+            "method": method,
+            "materialised": materialised,
+            "dtype": str(dtype),
+            "chunk": int(chunk_size),
+            "min_units": int(min_units),
+        }
+        ckpt = _checkpoint_folder(checkpoint_dir, key, names, len(nb))
+    X, pad_unit, zero_padded = _upload_betas(xp, betas, valid, dtype, zero_pad_limit)
+    kernel = _Kernel(
+        xp=xp,
+        X=X,
+        nb=nb,
+        blocks=blocks,
+        method=method,
+        materialised=materialised,
+        per_block_rows=mode == "subsets",
+        pad_unit=pad_unit,
+        zero_padded=zero_padded,
+        rtol=1e-5 if dtype == np.float32 else 1e-10,
+    )
+    if batch_size == "auto":
+        if memory_budget is None:
+            memory_budget = _default_memory_budget(nb.sizes[order], blocks[0], materialised)
+        batch_for = _batch_sizer(parsed, blocks, materialised, dtype, memory_budget, n_images)
+    else:
+        batch_for = None
+    out = np.full((len(parsed), len(nb)), np.nan)
+    bar = progress(total=order.size, desc="searchlight", verbose=verbose, unit="centre")
+    # batches are independent; where the backend allows, threads share the cores while each
+    # BLAS call stays single-threaded (see NumpyBackend.bmm)
+    pool = ThreadPoolExecutor(n_jobs) if n_jobs > 1 and xp.parallel_batches else None
+    try:
+        for c_start in range(0, order.size, chunk_size):
+            chunk_ids = order[c_start : c_start + chunk_size]
+            chunk_file = None if ckpt is None else ckpt / f"chunk_{c_start // chunk_size:06d}.npy"
+            out[:, chunk_ids] = _run_chunk(
+                kernel, chunk_ids, nb.sizes, batch_size, batch_for, pool, bar, chunk_file
+            )
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        bar.close()
+    _warn_constant(out[:, order])
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# argument checks
+
+
+def _check_arguments(betas, neighbourhoods, method, mode, path, min_units, dtype) -> np.dtype:
+    """Check the arguments that need no models; return ``dtype`` as a numpy dtype."""
     n_images, n_units = betas.shape
     if not isinstance(neighbourhoods, Neighbourhoods):
         raise InputError(
@@ -151,91 +218,99 @@ def searchlight(
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise InputError(f"dtype={dtype}: expected float32 or float64")
-    materialised = path == "materialised" or (path == "auto" and method != "pearson")
     if n_images < 3:
         raise InputError(f"betas: need at least 3 images, got {n_images}")
+    return dtype
 
-    names, parsed = parse_models(models, n_images)
-    if mode == "subsets":
-        if subsets is None:
-            raise InputError(
-                "mode='subsets' needs subsets=...; make them once with make_subsets and reuse them"
-            )
-        blocks_rows = list(check_subsets(subsets, n_images))
-    else:
-        blocks_rows = [np.arange(n_images)]
 
-    ops = Ops(get_backend(backend, device), dtype)
+def _check_batch_size(batch_size) -> None:
+    if batch_size == "auto":
+        return
+    if (
+        not isinstance(batch_size, (int, np.integer))
+        or isinstance(batch_size, bool)
+        or batch_size < 1
+    ):
+        raise InputError(f"batch_size={batch_size!r}: expected a positive int or 'auto'")
+
+
+def _check_n_jobs(n_jobs) -> int:
     if n_jobs is None:
-        n_jobs = 1
-    elif n_jobs == -1:
-        n_jobs = os.cpu_count() or 1
-    elif not isinstance(n_jobs, int) or n_jobs < 1:
+        return 1
+    if n_jobs == -1:
+        return os.cpu_count() or 1
+    if not isinstance(n_jobs, int) or n_jobs < 1:
         raise InputError(f"n_jobs={n_jobs!r}: expected None, -1 or a positive int")
-    blocks = [prepare_block(ops, parsed, n_images, rows, not materialised) for rows in blocks_rows]
+    return n_jobs
 
-    valid = finite_units(betas)
-    nb = neighbourhoods.restrict(valid) if not valid.all() else neighbourhoods
-    sizes = nb.sizes
-    n_centres = len(nb)
-    out = np.full((len(parsed), n_centres), np.nan)
+
+def _block_rows(mode: str, subsets, n_images: int) -> list[np.ndarray]:
+    """The image rows of each block: the subsets, or all images."""
+    if mode == "full":
+        return [np.arange(n_images)]
+    if subsets is None:
+        raise InputError(
+            "mode='subsets' needs subsets=...; make them once with make_subsets and reuse them"
+        )
+    return list(check_subsets(subsets, n_images))
+
+
+# --------------------------------------------------------------------------------------------------
+# centres, checkpoints and batches
+
+
+def _usable_centres(sizes: np.ndarray, min_units: int) -> np.ndarray:
+    """Centres with at least ``min_units`` valid units, smallest first (warns about the others)."""
     usable = np.flatnonzero(sizes >= min_units)
-    if usable.size < n_centres:
+    if usable.size < sizes.size:
         warnings.warn(
-            f"searchlight: {n_centres - usable.size} of {n_centres} centres have fewer than {min_units} "
+            f"searchlight: {sizes.size - usable.size} of {sizes.size} centres have fewer than {min_units} "
             "valid units (after dropping non-finite units); their values are NaN",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    order = usable[np.argsort(sizes[usable], kind="stable")]
+    return usable[np.argsort(sizes[usable], kind="stable")]
 
-    ckpt = None
-    if checkpoint_dir is not None:
-        key = hash_json(
-            {
-                "betas": hash_array(np.ascontiguousarray(betas)),
-                "models": [hash_array(np.ascontiguousarray(v)) for _, v in parsed],
-                "nb": [hash_array(nb.indptr), hash_array(nb.indices)],
-                "rows": [hash_array(r) for r in blocks_rows],
-                "method": method,
-                "materialised": materialised,
-                "dtype": str(dtype),
-                "chunk": int(chunk_size),
-                "min_units": int(min_units),
-            }
-        )
-        ckpt = Path(checkpoint_dir) / f"searchlight_{key[:24]}"
-        ckpt.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(
-            ckpt / "manifest.json", {"key": key, "models": names, "n_centres": n_centres}
-        )
 
-    # padded slots gather an appended zero column, which keeps every sum a plain sum; for
-    # betas too large to copy they gather a finite unit and the sums are masked instead
-    zero_padded = betas.nbytes * np.dtype(dtype).itemsize / betas.itemsize <= zero_pad_limit
-    if zero_padded:
-        X = ops.asarray(
-            np.concatenate([np.asarray(betas, dtype=dtype), np.zeros((n_images, 1), dtype)], 1)
-        )
-        pad_unit = n_units
-    else:
-        X = ops.asarray(betas)
-        pad_unit = int(np.argmax(valid)) if valid.any() else 0
-    rtol = 1e-5 if dtype == np.float32 else 1e-10
+def _checkpoint_folder(checkpoint_dir, key: dict, names: list, n_centres: int) -> Path:
+    """The chunk folder for these inputs (named by a hash of ``key``), with its manifest."""
+    digest = hash_json(key)
+    folder = Path(checkpoint_dir) / f"searchlight_{digest[:24]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        folder / "manifest.json", {"key": digest, "models": names, "n_centres": n_centres}
+    )
+    return folder
+
+
+def _auto_batch(
+    n_gather, n_block, width, k_total, n_rdm, materialised, itemsize, budget, block=None
+):
+    per = itemsize * width * (3 * n_gather + 2 * n_block + k_total + 2 * n_rdm * n_block)
+    if materialised or (block is not None and block.use_nspace(width)):
+        per += itemsize * 3 * n_block * n_block
+    return int(np.clip(budget // max(per, 1), 1, 8192))
+
+
+def _default_memory_budget(sizes: np.ndarray, block: BlockModels, materialised: bool) -> int:
+    """256 MiB for the unit-space kernel (large products), 16 MiB for n × n Gram matrices (small
+    products that run best in cache), judged at the typical centre width."""
+    typical = int(np.median(sizes)) if sizes.size else 1
+    nspace = materialised or block.use_nspace(typical)
+    return (16 << 20) if nspace else (256 << 20)
+
+
+def _batch_sizer(parsed, blocks, materialised, dtype, memory_budget, n_images):
+    """A function: centre width → centres per batch that keep a batch near ``memory_budget``."""
     k_total = sum(int(F.shape[0]) for F in blocks[0].feature_factors)
-    if memory_budget is None:
-        typical = int(np.median(sizes[order])) if order.size else 1
-        nspace = materialised or blocks[0].use_nspace(typical)
-        memory_budget = (16 << 20) if nspace else (256 << 20)
     n_rdm = sum(1 for kind, _ in parsed if kind == "rdm")
-    n_block = max(r.size for r in blocks_rows)
+    n_block = max(b.rows.size for b in blocks)
 
-    def batch_for(size: int) -> int:
-        """Centres per batch that keep a batch of ``size``-unit centres near the memory budget."""
+    def batch_for(width: int) -> int:
         return _auto_batch(
             n_images,
             n_block,
-            size,
+            width,
             k_total,
             n_rdm,
             materialised,
@@ -244,69 +319,101 @@ def searchlight(
             blocks[0],
         )
 
-    bar = progress(total=order.size, desc="searchlight", verbose=verbose, unit="centre")
-    # batches are independent and numpy's products release the GIL, so threads share the cores
-    # while each BLAS call stays single-threaded (see _kernels._single_thread_blas)
-    pool = ThreadPoolExecutor(n_jobs) if n_jobs > 1 and not ops.is_torch else None
-    for c_start in range(0, order.size, chunk_size):
-        chunk_ids = order[c_start : c_start + chunk_size]
-        chunk_file = None if ckpt is None else ckpt / f"chunk_{c_start // chunk_size:06d}.npy"
-        if chunk_file is not None and chunk_file.exists():
-            out[:, chunk_ids] = np.load(chunk_file, allow_pickle=False)
-            bar.update(chunk_ids.size)
-            continue
-        batches, pos = [], 0
-        while pos < chunk_ids.size:
-            if batch_size == "auto":
-                # centres are sorted by size, so a batch's widest centre is its last one
-                bsz = batch_for(int(sizes[chunk_ids[pos]]))
-                last = chunk_ids[min(pos + bsz, chunk_ids.size) - 1]
-                bsz = min(bsz, batch_for(int(sizes[last])))
-            else:
-                bsz = int(batch_size)
-                if bsz < 1:
-                    raise InputError(
-                        f"batch_size={batch_size!r}: expected a positive int or 'auto'"
-                    )
-            batches.append(chunk_ids[pos : pos + bsz])
-            pos += bsz
+    return batch_for
 
-        def run_batch(ids):
-            idx, mask = nb.padded(ids, fill=pad_unit)
-            Z, q = standardise_gathered(
-                ops, ops.take_cols(X, ops.asindex(idx)), ops.asmask(mask), rtol, zero_padded
-            )
-            acc = np.zeros((len(parsed), ids.size))
-            for block in blocks:
-                if mode == "full":
-                    Zb, qb = Z, q
-                else:
-                    rows = ops.asindex(block.rows)
-                    Zb, qb = ops.take_rows(Z, rows), ops.take_rows(q, rows)
-                if materialised:
-                    acc += materialised_compare(ops, Zb, block, method)
-                else:
-                    acc += rdm_free_pearson(ops, Zb, qb, block)
-            return acc / len(blocks)
 
-        results = pool.map(run_batch, batches) if pool is not None else map(run_batch, batches)
-        parts = []
-        for ids, acc in zip(batches, results, strict=True):
-            parts.append(acc)
-            bar.update(ids.size)
-        res = np.concatenate(parts, axis=1) if parts else np.empty((len(parsed), 0))
-        if chunk_file is not None:
-            atomic_save_npy(chunk_file, res)
-        out[:, chunk_ids] = res
-    if pool is not None:
-        pool.shutdown()
-    bar.close()
-    bad = np.isnan(out[:, usable]).any(axis=0)
+def _split_batches(chunk_ids, sizes, batch_size, batch_for) -> list[np.ndarray]:
+    """Split a chunk of centres (sorted by size) into batches."""
+    batches, pos = [], 0
+    while pos < chunk_ids.size:
+        if batch_size == "auto":
+            # centres are sorted by size, so a batch's widest centre is its last one
+            bsz = batch_for(int(sizes[chunk_ids[pos]]))
+            last = chunk_ids[min(pos + bsz, chunk_ids.size) - 1]
+            bsz = min(bsz, batch_for(int(sizes[last])))
+        else:
+            bsz = int(batch_size)
+        batches.append(chunk_ids[pos : pos + bsz])
+        pos += bsz
+    return batches
+
+
+def _run_chunk(kernel, chunk_ids, sizes, batch_size, batch_for, pool, bar, chunk_file):
+    """Values (n_models, chunk size) of one chunk of centres, read from or written to
+    ``chunk_file`` when checkpointing."""
+    if chunk_file is not None and chunk_file.exists():
+        bar.update(chunk_ids.size)
+        return np.load(chunk_file, allow_pickle=False)
+    batches = _split_batches(chunk_ids, sizes, batch_size, batch_for)
+    results = pool.map(kernel, batches) if pool is not None else map(kernel, batches)
+    parts = []
+    for ids, acc in zip(batches, results, strict=True):
+        parts.append(acc)
+        bar.update(ids.size)
+    res = np.concatenate(parts, axis=1) if parts else np.empty((kernel.blocks[0].S_K.size, 0))
+    if chunk_file is not None:
+        atomic_save_npy(chunk_file, res)
+    return res
+
+
+def _warn_constant(values: np.ndarray) -> None:
+    bad = np.isnan(values).any(axis=0)
     if bad.any():
         warnings.warn(
             f"searchlight: {int(bad.sum())} centres have a constant brain RDM (every image pattern constant "
             "over the centre); their values are NaN",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the per-batch computation
+
+
+def _upload_betas(xp, betas, valid, dtype, zero_pad_limit):
+    """The betas on the backend, the unit that padded slots gather, and whether it is a zero column.
+
+    Padded slots gather an appended zero column, which keeps every sum a plain sum; for betas too
+    large to copy they gather a finite unit and the sums are masked instead.
+    """
+    n_images, n_units = betas.shape
+    zero_padded = betas.nbytes * dtype.itemsize / betas.itemsize <= zero_pad_limit
+    if zero_padded:
+        padded = np.concatenate([np.asarray(betas, dtype=dtype), np.zeros((n_images, 1), dtype)], 1)
+        return xp.asarray(padded, dtype=dtype), n_units, True
+    pad_unit = int(np.argmax(valid)) if valid.any() else 0
+    return xp.asarray(betas, dtype=dtype), pad_unit, False
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    """Values of every model at a batch of centres: gather, standardise, compare per block."""
+
+    xp: object
+    X: object  # betas on the backend, (n_images, n_units [+ 1 zero column])
+    nb: Neighbourhoods
+    blocks: list
+    method: str
+    materialised: bool
+    per_block_rows: bool  # subsets mode: each block takes its images' rows
+    pad_unit: int
+    zero_padded: bool
+    rtol: float
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        xp = self.xp
+        idx, mask = self.nb.padded(ids, fill=self.pad_unit)
+        Xg = xp.take(self.X, xp.asarray(idx, dtype=np.int64), 1)  # (n, B, w)
+        Z, q = standardise_gathered(xp, Xg, mask, self.rtol, self.zero_padded)
+        acc = np.zeros((self.blocks[0].S_K.size, ids.size))
+        for block in self.blocks:
+            Zb, qb = Z, q
+            if self.per_block_rows:
+                rows = xp.asarray(block.rows, dtype=np.int64)
+                Zb, qb = xp.take(Z, rows, 0), xp.take(q, rows, 0)
+            if self.materialised:
+                acc += materialised_compare(xp, Zb, block, self.method)
+            else:
+                acc += rdm_free_pearson(xp, Zb, qb, block)
+        return acc / len(self.blocks)

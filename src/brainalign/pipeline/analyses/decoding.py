@@ -159,6 +159,8 @@ def plan(b) -> dict[str, Task]:
                 "subject": s,
                 "rois": list(dec.rois),
                 "alphas": list(dec.alphas),
+                "mode": dec.mode,
+                "fit_intercept": dec.fit_intercept,
                 "k": dec.k,
             },
             {"model": b.feature(dec.feature_space), "bank": bank, "subject": b.subject(s)},

@@ -59,6 +59,7 @@ def roi_rsa(params, inputs, ctx):
         sampling="subsets" if paper else "full",
         subsets=np.asarray(inputs["sampling"]["subsets"]) if paper else None,
         method=params["method"],
+        metric=params["metric"],
         backend=ctx.get("backend", "numpy"),
         device=ctx.get("device"),
     )
@@ -139,6 +140,7 @@ def plan(b) -> dict[str, Task]:
                     "rois": list(a.rois),
                     "sampling": a.sampling,
                     "method": a.method,
+                    "metric": a.metric,
                 },
                 {"model": m.task, "sampling": b.sampling(s), "subject": b.subject(s)},
             )
