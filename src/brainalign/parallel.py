@@ -132,6 +132,18 @@ class Executor:
         """
         raise NotImplementedError
 
+    def submit(self, fn: Callable, task: Any):
+        """Start ``fn(task)``; returns a future (``.result()``, ``.done()``, ``.cancel()``)."""
+        raise NotImplementedError
+
+    def wait(self, futures: Sequence, timeout: float | None = None) -> tuple[set, set]:
+        """Block until one of ``futures`` finishes or ``timeout`` seconds pass: (done, not done)."""
+        from concurrent.futures import FIRST_COMPLETED
+        from concurrent.futures import wait as cf_wait
+
+        done, pending = cf_wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        return set(done), set(pending)
+
     def close(self) -> None:
         """Release workers and temporary files."""
 
@@ -149,6 +161,16 @@ class SerialExecutor(Executor):
     """Everything in this process, in task order (the reference the others must equal)."""
 
     name = "serial"
+
+    def submit(self, fn, task):
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(task))
+        except Exception as exc:  # handed to the caller through the future, as a pool would
+            fut.set_exception(exc)
+        return fut
 
     def map(self, fn, tasks, *, shared=None, on_result=None, desc=None):
         shared = _check_shared(shared)
@@ -224,6 +246,9 @@ class ProcessExecutor(Executor):
             futures, as_completed(futures), len(tasks), on_result, desc, cancel=_cancel_cf
         )
 
+    def submit(self, fn, task):
+        return self._pool.submit(fn, task)
+
     def close(self):
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._files.close()
@@ -297,6 +322,18 @@ class DaskExecutor(Executor):
     @property
     def client(self):
         return self._client
+
+    def submit(self, fn, task):
+        return self._client.submit(fn, task, pure=False)
+
+    def wait(self, futures, timeout=None):
+        from distributed import wait as dask_wait
+
+        try:
+            done, pending = dask_wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return set(), set(futures)
+        return set(done), set(pending)
 
     def map(self, fn, tasks, *, shared=None, on_result=None, desc=None):
         from distributed import as_completed

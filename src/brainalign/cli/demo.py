@@ -35,7 +35,7 @@ def demo(
     typer.echo(table)
     if dry_run:
         return
-    res = run_study(cfg, log=lambda m: typer.echo(f"  {m}"))
+    res = run_study(cfg, log=lambda m: typer.echo(f"  {m}"), progress=True)
     typer.echo(
         f"done in {res.seconds:.0f} s ({len(res.run.computed)} tasks computed, "
         f"{len(res.run.reused)} reused from the cache)"

@@ -59,7 +59,9 @@ def run_command(
     typer.echo(table)
     if dry_run:
         return
-    res = run_study(cfg, report=not no_report, log=lambda m: typer.echo(f"  {m}"))
+    res = run_study(
+        cfg, report=not no_report, log=lambda m: typer.echo(f"  {m}"), progress=True
+    )
     typer.echo(
         f"done in {res.seconds:.0f} s: {len(res.run.computed)} task(s) computed, "
         f"{len(res.run.reused)} reused from the cache"

@@ -239,11 +239,35 @@ def _resolve(ref: str) -> Callable:
 
 @dataclass
 class RunReport:
-    """What a run did: tasks computed and reused, and seconds per stage."""
+    """What a run did: tasks computed and reused, task-seconds per stage, and per-stage timing."""
 
     computed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    timing: list[dict] = field(default_factory=list)
+
+
+def _spec(t: Task, cache: StageCache, ctx: dict) -> dict:
+    """What a worker needs to run ``t``: small, picklable, no arrays."""
+    return {
+        "stage": t.stage,
+        "ref": STAGES[t.stage].ref,
+        "key": t.key,
+        "params": t.params,
+        "deps": [(n, d.stage, d.key) for n, d in t.deps.items()],
+        "cache": str(cache.root),
+        "ctx": ctx,
+    }
+
+
+def _priorities(tasks: Sequence[Task]) -> dict[str, int]:
+    """How many tasks wait on each task, directly or not: those that unlock most go first."""
+    dependents: dict[str, set[str]] = {t.key: set() for t in tasks}
+    for t in reversed(tasks):  # dependents before their dependencies
+        for d in t.deps.values():
+            if d.key in dependents:
+                dependents[d.key] |= {t.key} | dependents[t.key]
+    return {k: len(v) for k, v in dependents.items()}
 
 
 def run_tasks(
@@ -252,9 +276,13 @@ def run_tasks(
     executor=None,
     *,
     ctx: dict | None = None,
-    log: Callable[[str], None] | None = None,
+    progress=None,
 ) -> RunReport:
-    """Compute every task (and dependency) whose result is not cached, wave by wave.
+    """Compute every task (and dependency) whose result is not cached.
+
+    A task starts as soon as its dependencies are done (not wave by wave), at most one per
+    worker at a time, those that unlock most other tasks first. Each result is cached as soon as
+    its task ends, so a killed run keeps every finished task.
 
     Parameters
     ----------
@@ -265,46 +293,62 @@ def run_tasks(
         Defaults to a serial executor.
     ctx : dict, optional
         Run-level settings handed to every stage (not part of the keys).
-    log : callable, optional
-        Receives one line per stage as it starts and ends.
+    progress : brainalign.pipeline.progress.RunProgress, optional
+        Shown while the tasks run (default: silent).
 
     Returns
     -------
     RunReport
     """
     from brainalign.parallel import SerialExecutor
+    from brainalign.pipeline.progress import silent_progress
 
     executor = executor or SerialExecutor()
-    log = log or (lambda msg: None)
+    progress = progress or silent_progress()
     ctx = dict(ctx or {})
     report = RunReport()
     cache.clean_temporaries()
-    for wave in _levels(tasks):
-        todo = [t for t in wave if not cache.has(t.stage, t.key)]
-        report.reused += [t.label for t in wave if t not in todo]
-        if not todo:
-            continue
-        stages = sorted({t.stage for t in todo})
-        log(f"running {len(todo)} task(s): {', '.join(stages)}")
-        specs = [
-            {
-                "stage": t.stage,
-                "ref": STAGES[t.stage].ref,
-                "key": t.key,
-                "params": t.params,
-                "deps": [(n, d.stage, d.key) for n, d in t.deps.items()],
-                "cache": str(cache.root),
-                "ctx": ctx,
-            }
-            for t in todo
-        ]
-
-        def done(i, res, todo=todo):
-            t = todo[i]
-            report.computed.append(t.label)
-            report.seconds[t.stage] = report.seconds.get(t.stage, 0.0) + res["seconds"]
-
-        executor.map(_execute, specs, on_result=done, desc=", ".join(stages))
+    every = all_tasks(tasks)
+    cached = {t.key for t in every if cache.has(t.stage, t.key)}
+    report.reused = [t.label for t in every if t.key in cached]
+    todo = [t for t in every if t.key not in cached]
+    priority = _priorities(every)
+    waiting = {t.key: {d.key for d in t.deps.values()} - cached for t in todo}
+    pending = {t.key: t for t in todo}
+    running: dict = {}
+    slots = max(1, getattr(executor, "n_workers", 1))
+    progress.start([t.stage for t in every], [t.stage for t in every if t.key in cached])
+    try:
+        while pending or running:
+            ready = sorted(
+                (t for t in pending.values() if not waiting[t.key]),
+                key=lambda t: (-priority[t.key], t.stage, t.name),
+            )
+            for t in ready[: max(0, slots - len(running))]:
+                del pending[t.key]
+                progress.submitted(t.stage, t.label)
+                running[executor.submit(_execute, _spec(t, cache, ctx))] = t
+            if not running:
+                names = sorted(t.label for t in pending.values())[:5]
+                raise InputError(
+                    f"tasks {names} wait on tasks that never run (a dependency cycle?)"
+                )
+            done, _ = executor.wait(list(running), timeout=1.0)
+            for fut in done:
+                t = running.pop(fut)
+                res = fut.result()
+                report.computed.append(t.label)
+                report.seconds[t.stage] = report.seconds.get(t.stage, 0.0) + res["seconds"]
+                progress.finished(t.stage, t.label, res["seconds"])
+                for other in pending.values():
+                    waiting[other.key].discard(t.key)
+    except BaseException:
+        for fut in running:
+            fut.cancel()
+        raise
+    finally:
+        progress.close()
+    report.timing = progress.timing()
     return report
 
 

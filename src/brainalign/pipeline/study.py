@@ -17,6 +17,7 @@ from brainalign.pipeline.analysis import ExportContext
 from brainalign.pipeline.cache import StageCache
 from brainalign.pipeline.core import RunReport, describe_plan, run_tasks
 from brainalign.pipeline.plan import Plan, build_plan
+from brainalign.pipeline.progress import RunProgress
 
 PACKAGES = (
     "numpy",
@@ -101,6 +102,7 @@ def run_study(
     executor=None,
     report: bool = True,
     log=None,
+    progress: bool = False,
 ) -> StudyResult:
     """Run every analysis of ``config`` that is not cached, then export and report.
 
@@ -112,7 +114,10 @@ def run_study(
     report : bool
         Write ``report.html`` in the output folder.
     log : callable, optional
-        Receives progress lines (default: silent).
+        Receives a line for each step after the tasks (default: silent).
+    progress : bool
+        Show the tasks' progress on stdout while they run (a live table on a terminal, plain
+        lines otherwise; see :class:`~brainalign.pipeline.progress.RunProgress`).
 
     Returns
     -------
@@ -126,8 +131,9 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     own = executor is None
     executor = executor or make_executor(cfg)
+    shown = RunProgress(workers=executor.n_workers) if progress else None
     try:
-        rep = run_tasks(plan.targets, cache, executor, ctx=_ctx(cfg), log=log)
+        rep = run_tasks(plan.targets, cache, executor, ctx=_ctx(cfg), progress=shown)
     finally:
         if own:
             executor.close()
@@ -182,6 +188,7 @@ def export_results(
                 "computed": len(rep.computed) if rep else 0,
                 "reused": len(rep.reused) if rep else 0,
                 "seconds_per_stage": rep.seconds if rep else {},
+                "stages": rep.timing if rep else [],
             },
             "ground_truth": truth_rows,
         },

@@ -150,6 +150,21 @@ def _summary(run: RunFolder) -> str:
             f"<p class='note'>Run time {timing.get('total_seconds', 0):.0f} s "
             f"({timing.get('computed', 0)} tasks computed, {timing.get('reused', 0)} reused from the cache).</p>"
         )
+        stages = timing.get("stages") or []
+        if stages:
+            import pandas as pd
+
+            t = pd.DataFrame(stages).sort_values("task_seconds", ascending=False)
+            t = t.rename(
+                columns={"task_seconds": "task seconds (summed)", "wall_seconds": "wall seconds"}
+            )
+            parts.append(
+                "<details><summary>Timing per stage</summary>"
+                + table_html(t, floatfmt="{:.1f}")
+                + "<p class='note'>Task seconds add up every task's own time (the work); wall "
+                "seconds run from the stage's first task starting to its last ending (tasks of "
+                "several stages overlap).</p></details>"
+            )
     gt = run.table("ground_truth")
     if gt is not None:
         parts.append("<h3>Ground truth (virtual NSD)</h3>")
