@@ -22,6 +22,7 @@ QUICK_OVERRIDES = {
     "analyses": {
         "roi_rsa": {"subset_size": 24},
         "searchlight": {"models": ["minilm"], "radius": 6.0},
+        "searchlight_contrasts": {"contrasts": [["net_mpnet", "minilm"]]},
         "encoding": {"feature_space": "minilm", "alphas": [1.0, 100.0, 10000.0], "cv": 3},
         "decoding": {
             "feature_space": "minilm",
