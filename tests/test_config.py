@@ -102,11 +102,34 @@ def test_load_toml_with_overrides(tmp_path):
 def test_shipped_configs(name, tmp_path):
     path = REPO / "configs" / name
     if name == "paper_nsd.toml":
-        # the paper config points at a real NSD root; give it a folder in NSD's layout
+        # the paper config points at a real NSD root and at the paper's files, which a user
+        # downloads: without them it stops before any work, naming each file and its source
         (tmp_path / "nsddata").mkdir()
-        cfg = load_config(path, overrides={"data": {"root": str(tmp_path)}})
+        overrides = {"data": {"root": str(tmp_path)}}
+        with pytest.raises(ConfigError) as err:
+            load_config(path, overrides=overrides)
+        for missing in ("glove.840B.300d.txt", "crawl-300d-2M.vec", "insilico_sentences.json"):
+            assert missing in str(err.value)
+        files = {}
+        for key, fname in (
+            ("glove_categories", "glove.840B.300d.txt"),
+            ("glove_all", "glove.840B.300d.txt"),
+            ("fasttext_categories", "crawl-300d-2M.vec"),
+            ("fasttext_all", "crawl-300d-2M.vec"),
+        ):
+            (tmp_path / fname).write_text("a 0.1 0.2\n")
+            files[key] = {"vectors": str(tmp_path / fname)}
+        sentences = tmp_path / "insilico_sentences.json"
+        sentences.write_text('{"people": ["A man."], "places": ["A street."], "food": ["A pie."]}')
+        overrides["features"] = {"options": files}
+        overrides["analyses"] = {"insilico": {"sentences_file": str(sentences)}}
+        cfg = load_config(path, overrides=overrides)
         assert cfg.analyses.roi_rsa.subset_size == 100 and cfg.analyses.searchlight.fdr_q == 0.05
         assert cfg.analyses.encoding.mode == "fracridge"
+        assert cfg.analyses.decoding.mode == "fracridge"
+        assert cfg.analyses.decoding.fit_intercept == "paper"
+        assert cfg.analyses.model_comparison.test == "paper"
+        assert cfg.analyses.roi_rsa.error == "paper"
     else:
         cfg = load_config(path)
         assert cfg.data.kind == "virtual" and cfg.data.n_subjects == 8

@@ -12,10 +12,14 @@ from brainalign.datasets.surfaces import (
     load_surface,
     load_surface_atlas,
     mesh_adjacency,
+    read_hemisphere_maps,
     read_label_table,
     read_surface_map,
+    split_hemispheres,
     subsample_mesh,
     subsample_to_mesh,
+    write_hemisphere_maps,
+    write_surface_map,
 )
 from brainalign.errors import DataFormatError, InputError
 
@@ -52,7 +56,47 @@ def test_adjacency_matches_brute_force():
     W = mesh.adjacency(weighted=True)
     i, j = 0, int(A[0].indices[0])
     assert np.isclose(W[i, j], np.linalg.norm(mesh.coords[i] - mesh.coords[j]))
-    assert isinstance(mesh_adjacency(mesh.faces, mesh.n_vertices), sp.csr_matrix)
+    assert isinstance(mesh_adjacency(*mesh), sp.csr_matrix)
+    assert (mesh_adjacency(*mesh, weighted=True) != W).nnz == 0
+
+
+def test_mesh_adjacency_checks_the_mesh():
+    coords = np.zeros((4, 3))
+    with pytest.raises(InputError, match="face indices"):
+        mesh_adjacency(coords, np.array([[0, 1, 4]]))
+    with pytest.raises(InputError, match="coordinates"):
+        mesh_adjacency(np.zeros((4, 2)), np.array([[0, 1, 2]]))
+
+
+@pytest.mark.parametrize("suffix", [".func.gii", ".gii", ".mgh", ".mgz"])
+def test_surface_map_roundtrip(tmp_path, rng, suffix):
+    one = rng.standard_normal(30).astype(np.float32)
+    one[3] = np.nan
+    path = write_surface_map(tmp_path / f"a{suffix}", one)
+    np.testing.assert_array_equal(read_surface_map(path), one)
+    several = rng.standard_normal((3, 30)).astype(np.float32)
+    write_surface_map(tmp_path / f"b{suffix}", several)
+    np.testing.assert_array_equal(read_surface_map(tmp_path / f"b{suffix}"), several)
+    with pytest.raises(InputError, match="format"):
+        write_surface_map(tmp_path / "c.nii", one)
+
+
+def test_hemisphere_maps_roundtrip(tmp_path, rng):
+    values = rng.standard_normal(50).astype(np.float32)
+    lh, rh = split_hemispheres(values, (20, 30))
+    written = write_hemisphere_maps(tmp_path / "m", lh, rh, formats=("gifti", "mgh"))
+    assert [p.name for p in written] == ["m.lh.func.gii", "m.rh.func.gii", "m.lh.mgh", "m.rh.mgh"]
+    a, b = read_hemisphere_maps(tmp_path / "m")
+    np.testing.assert_array_equal(np.concatenate([a, b]), values)
+    for p in written[:2]:
+        p.unlink()  # MGH is read when there is no GIFTI
+    np.testing.assert_array_equal(np.concatenate(read_hemisphere_maps(tmp_path / "m")), values)
+    with pytest.raises(DataFormatError, match="no pair"):
+        read_hemisphere_maps(tmp_path / "other")
+    with pytest.raises(InputError, match="hemi_sizes"):
+        split_hemispheres(values, (10, 10))
+    with pytest.raises(InputError, match="format"):
+        write_hemisphere_maps(tmp_path / "m", lh, rh, formats=("nifti",))
 
 
 def test_bad_arguments():

@@ -89,7 +89,7 @@ def test_decode_and_encode(app, virtual_nsd_root, bow_inputs, tmp_path):
             "--embeddings",
             str(bow_inputs / "emb.npz"),
             "--format",
-            "mgh",
+            "mgz",
         ],
     )
     assert res.exit_code == 0, res.output

@@ -1,17 +1,20 @@
-"""Encoding maps, surface files and interparticipant agreement."""
+"""Encoding maps, their surface files and interparticipant agreement."""
 
 import numpy as np
 import pytest
 
 from brainalign.datasets import SubjectResponses
+from brainalign.datasets.surfaces import (
+    read_hemisphere_maps,
+    split_hemispheres,
+    write_hemisphere_maps,
+)
 from brainalign.encoding import (
     agreement_relation,
     encoding_map,
     interparticipant_agreement,
     pearson_r,
     plot_agreement_relation,
-    read_surface_map,
-    write_surface_map,
 )
 from brainalign.errors import InputError
 
@@ -64,14 +67,16 @@ def test_encoding_map_matches_by_id_and_subset(rng):
         encoding_map(sub, E, train=np.arange(50), test=np.arange(40, 60))
 
 
-@pytest.mark.parametrize("fmt", ["gii", "mgh"])
+@pytest.mark.parametrize("fmt", ["gifti", "mgz"])
 def test_surface_map_roundtrip(rng, tmp_path, fmt):
     values = rng.standard_normal((2, 30)).astype(np.float32)
-    paths = write_surface_map(values, (12, 18), tmp_path / "maps" / "sub01", fmt=fmt)
+    lh, rh = split_hemispheres(values, (12, 18))
+    paths = write_hemisphere_maps(tmp_path / "maps" / "sub01", lh, rh, formats=(fmt,))
     assert [p.name.split(".")[1] for p in paths] == ["lh", "rh"]
-    np.testing.assert_array_equal(read_surface_map(paths), values)
+    both = np.concatenate(read_hemisphere_maps(tmp_path / "maps" / "sub01"), axis=-1)
+    np.testing.assert_array_equal(both, values)
     with pytest.raises(InputError, match="hemi_sizes"):
-        write_surface_map(values, (10, 10), tmp_path / "x", fmt=fmt)
+        split_hemispheres(values, (10, 10))
 
 
 def test_interparticipant_agreement_reference(rng):
@@ -126,5 +131,5 @@ def test_encoding_on_virtual_nsd(virtual_nsd_root, bow_encoder, tmp_path):
     for roi in ("ventral", "lateral"):
         r = np.nanmean(emap.r[sub.rois[roi]])
         assert r > 0.1 and r > null_mean + 10 * null_se, roi
-    paths = write_surface_map(emap.r, sub.hemi_sizes, tmp_path / "sub01", fmt="gii")
-    np.testing.assert_array_equal(read_surface_map(paths)[0], emap.r)
+    write_hemisphere_maps(tmp_path / "sub01", *sub.split_hemispheres(emap.r))
+    np.testing.assert_array_equal(np.concatenate(read_hemisphere_maps(tmp_path / "sub01")), emap.r)

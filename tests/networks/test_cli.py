@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -10,8 +11,13 @@ import torch
 from typer.testing import CliRunner
 
 from brainalign.errors import ConfigError
-from brainalign.networks import load_network
-from brainalign.networks.config import run_train_config
+from brainalign.networks import BLTNet, load_network
+from brainalign.networks.config import (
+    NetworkSettings,
+    load_compare_config,
+    load_train_config,
+    run_train_config,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,12 +53,20 @@ def app():
     return root
 
 
-def test_example_configs_parse():
-    from brainalign.networks.config import read_toml
+def test_example_configs_validate():
+    train_files = sorted((REPO / "configs").glob("networks_train_*.toml"))
+    assert train_files
+    for path in train_files:
+        cfg = load_train_config(path)
+        assert cfg.train.seeds and cfg.train.out.is_absolute(), path
+    cfg = load_compare_config(REPO / "configs" / "networks_compare.toml")
+    assert cfg.rsa.subset_size == 100 and len(cfg.models) >= 2
 
-    for path in sorted((REPO / "configs").glob("networks_*.toml")):
-        cfg = read_toml(path)
-        assert {"data"} <= set(cfg), path
+
+def test_network_section_mirrors_bltnet():
+    """[network] declares exactly BLTNet's arguments (n_outputs comes from the target)."""
+    params = set(inspect.signature(BLTNet).parameters) - {"n_outputs"}
+    assert set(NetworkSettings.model_fields) == params
 
 
 def test_train_command_trains_every_seed_and_resumes(app, tmp_path):
@@ -81,17 +95,48 @@ def test_train_command_trains_every_seed_and_resumes(app, tmp_path):
     )
 
 
-def test_train_config_errors(tmp_path):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (TRAIN.format(extra="momentum = 0.9"), "train.momentum: unknown key"),
+        (TRAIN.format(extra="epochs = 0").replace("epochs = 2\n", ""), "train.epochs: must be > 0"),
+        (TRAIN.format(extra="random_state = 3"), "train.random_state: set by the seeds"),
+        (TRAIN.format(extra="loss = 'hinge'"), "train.loss: expected one of"),
+        (TRAIN.replace("n_val = 8", "n_vall = 8").format(extra=""), "data.n_vall: unknown key"),
+        (TRAIN.replace('"scenes"', '"flickr"').format(extra=""), "data: Input tag 'flickr'"),
+        (TRAIN.replace("width", "widht").format(extra=""), "network.widht: unknown key"),
+        (TRAIN.replace('out = "runs"', "").format(extra=""), "train.out: required key is missing"),
+        ("[network]\n", "data: required key is missing"),
+    ],
+)
+def test_train_config_errors_name_file_and_key(tmp_path, text, message):
     bad = tmp_path / "bad.toml"
-    bad.write_text(TRAIN.format(extra="momentum = 0.9"))
-    with pytest.raises(ConfigError, match="unknown keys"):
+    bad.write_text(text)
+    with pytest.raises(ConfigError) as err:
         run_train_config(bad)
-    bad.write_text("[network]\n")
-    with pytest.raises(ConfigError, match=r"\[data\]"):
-        run_train_config(bad)
+    assert f"{str(bad)!r}: {message}" in str(err.value)
+
+
+def test_train_config_file_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
     bad.write_text("not toml [")
-    with pytest.raises(ConfigError, match="invalid TOML"):
+    with pytest.raises(ConfigError, match="not valid TOML"):
         run_train_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_train_config(tmp_path / "missing.toml")
+
+
+def test_train_config_paths_and_seed(tmp_path):
+    (tmp_path / "cfg").mkdir()
+    path = tmp_path / "cfg" / "train.toml"
+    path.write_text(TRAIN.replace("seeds = [1, 2]", "seed = 7").format(extra=""))
+    cfg = load_train_config(path)
+    assert cfg.train.seeds == [7] and cfg.train.out == tmp_path / "cfg" / "runs"
+    assert cfg.train.train_config(7).random_state == 7 and cfg.train.loss == "bce"
+    assert cfg.network.build(5).n_outputs == 5
+    path.write_text(TRAIN.format(extra="seed = 7"))
+    with pytest.raises(ConfigError, match="not both"):
+        load_train_config(path)
 
 
 def test_compare_models_command(app, virtual_nsd_root, tmp_path):

@@ -100,6 +100,25 @@ def test_train_rejects_bad_input(scene_data, make_net):
         train(make_net(3), np.zeros((2, 64, 64, 3), np.uint8), "mpnet")
 
 
+def test_train_takes_a_config_or_keywords(scene_data, make_net):
+    train_data, _ = scene_data
+    small = train_data.subset(np.arange(24))
+    d = small.target("mpnet").shape[1]
+    cfg = TrainConfig(target="mpnet", epochs=1, batch_size=12, augment=False)
+    assert cfg.loss == "cosine" and TrainConfig(target="multihot").loss == "bce"
+    a = train(make_net(d, seed=3), small, cfg)
+    b = train(make_net(d, seed=3), small, "mpnet", epochs=1, batch_size=12, augment=False)
+    assert a.history == b.history and a.step == b.step == 2
+    with pytest.raises(InputError, match="one or the other"):
+        train(make_net(d), small, cfg, epochs=2)
+    with pytest.raises(InputError, match="given twice"):
+        train(make_net(d), small, "mpnet", target="multihot")
+    with pytest.raises(ConfigError, match="momentum: unknown key"):
+        train(make_net(d), small, "mpnet", momentum=0.9)
+    with pytest.raises(ConfigError, match="epochs: must be > 0"):
+        TrainConfig(epochs=0)
+
+
 def test_train_is_deterministic(scene_data, make_net):
     train_data, _ = scene_data
     small = train_data.subset(np.arange(24))

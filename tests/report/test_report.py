@@ -8,15 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from brainalign.datasets.surfaces import read_hemisphere_maps
 from brainalign.errors import InputError
-from brainalign.report import (
-    RunWriter,
-    build_report,
-    check_in_browser,
-    find_chromium,
-    read_surface_map,
-    write_surface_map,
-)
+from brainalign.pipeline import write_report
+from brainalign.report import RunWriter, build_report, check_in_browser, find_chromium
 
 N = 10242
 ROIS = ["early", "ventral", "lateral", "parietal"]
@@ -185,28 +180,29 @@ def run_dir(tmp_path_factory):
     sq = rng.random((20, 20))
     w.array("rdm__ventral__mpnet", (sq + sq.T)[np.triu_indices(20, 1)])
     w.array("rdm__ventral__brain", (sq * sq.T)[np.triu_indices(20, 1)])
-    build_report(d)
+    write_report(d)  # build_report with every registered analysis's sections
     return d
 
 
 def test_maps_roundtrip_gifti_and_mgh(tmp_path, rng):
     lh, rh = rng.standard_normal(50).astype(np.float32), rng.standard_normal(60).astype(np.float32)
     lh[3] = np.nan
-    written = write_surface_map(tmp_path, "m", lh, rh)
-    assert sorted(p.name for p in written) == [
+    w = RunWriter(tmp_path, formats=("gifti", "mgh"))
+    w.map("m", lh, rh, title="m", section="encoding")
+    assert sorted(p.name for p in (tmp_path / "maps").glob("m.*")) == [
         "m.lh.func.gii",
         "m.lh.mgh",
         "m.rh.func.gii",
         "m.rh.mgh",
     ]
-    a, b = read_surface_map(tmp_path, "m")
+    a, b = read_hemisphere_maps(tmp_path / "maps" / "m")
     np.testing.assert_array_equal(a, lh)
     np.testing.assert_array_equal(b, rh)
     import nibabel as nib
 
-    np.testing.assert_array_equal(nib.load(tmp_path / "m.rh.mgh").get_fdata().ravel(), rh)
+    np.testing.assert_array_equal(nib.load(tmp_path / "maps" / "m.rh.mgh").get_fdata().ravel(), rh)
     with pytest.raises(InputError, match="name"):
-        write_surface_map(tmp_path, "../evil", lh, rh)
+        w.map("../evil", lh, rh, title="evil", section="encoding")
 
 
 def test_report_is_self_contained(run_dir):
@@ -249,7 +245,7 @@ def test_partial_run_has_only_its_sections(tmp_path):
     w = RunWriter(tmp_path)
     w.json("run", {"config": {"name": "partial"}})
     w.table("roi_rsa", pd.DataFrame([dict(subject=1, roi="early", model="mpnet", r=0.2)]))
-    page = build_report(tmp_path).read_text()
+    page = write_report(tmp_path).read_text()
     assert 'id="roi"' in page and 'id="searchlight"' not in page
 
 

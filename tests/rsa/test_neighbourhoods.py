@@ -2,20 +2,16 @@ import numpy as np
 import pytest
 from scipy.sparse import csgraph
 
+from brainalign.datasets.surfaces import mesh_adjacency
 from brainalign.errors import DataFormatError, InputError
-from brainalign.rsa import (
-    Neighbourhoods,
-    mesh_adjacency,
-    surface_neighbourhoods,
-    volume_neighbourhoods,
-)
+from brainalign.rsa import Neighbourhoods, surface_neighbourhoods, volume_neighbourhoods
 
 
 def test_surface_equals_full_dijkstra(two_hemi_mesh, tmp_path):
     nb = surface_neighbourhoods(two_hemi_mesh, radius=5.0, cache_dir=tmp_path)
     offset = 0
     for coords, faces in two_hemi_mesh:
-        dist = csgraph.dijkstra(mesh_adjacency(coords, faces), directed=False)
+        dist = csgraph.dijkstra(mesh_adjacency(coords, faces, weighted=True), directed=False)
         for v in range(coords.shape[0]):
             expected = np.flatnonzero(dist[v] <= 5.0) + offset
             np.testing.assert_array_equal(nb[offset + v], expected)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from brainalign.datasets.surfaces import mesh_adjacency
 from brainalign.errors import InputError
-from brainalign.rsa import mesh_adjacency
 from brainalign.stats import cluster_test, tfce, tfce_test
 
 

@@ -27,9 +27,9 @@ def version() -> None:
 
 
 def _register() -> None:
-    from brainalign.cli import data, demo, encoding, features, networks, pipeline, rsa
+    from brainalign.cli import data, demo, encoding, features, networks, pipeline, rdms, rsa
 
-    for module in (data, features, rsa, encoding, networks, pipeline, demo):
+    for module in (data, rdms, features, rsa, encoding, networks, pipeline, demo):
         module.register(app)
 
 

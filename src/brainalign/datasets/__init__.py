@@ -13,6 +13,12 @@ from brainalign.datasets.nsd import (
     special_ids,
     subject_conditions,
 )
+from brainalign.datasets.rdms import (
+    RdmDataset,
+    import_rdm_dataset,
+    load_rdm_dataset,
+    write_rdm_dataset,
+)
 from brainalign.datasets.scenes import SceneSet, make_scenes, render_scene
 from brainalign.datasets.surfaces import (
     Mesh,
@@ -20,14 +26,21 @@ from brainalign.datasets.surfaces import (
     load_surface,
     load_surface_atlas,
     mesh_adjacency,
+    read_hemisphere_maps,
     read_surface_map,
     subsample_to_mesh,
+    write_hemisphere_maps,
+    write_surface_map,
 )
 from brainalign.datasets.virtual import make_virtual_nsd
 
 __all__ = [
     "ImageBrick",
     "Mesh",
+    "RdmDataset",
+    "import_rdm_dataset",
+    "load_rdm_dataset",
+    "write_rdm_dataset",
     "SceneSet",
     "Stimuli",
     "SubjectResponses",
@@ -44,6 +57,7 @@ __all__ = [
     "prepare_nsd",
     "read_coco_captions",
     "read_coco_instances",
+    "read_hemisphere_maps",
     "read_responses",
     "read_shared_ids",
     "read_surface_map",
@@ -51,4 +65,6 @@ __all__ = [
     "special_ids",
     "subject_conditions",
     "subsample_to_mesh",
+    "write_hemisphere_maps",
+    "write_surface_map",
 ]

@@ -13,11 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from brainalign.datasets.base import STREAMS_LABELS
 from brainalign.datasets.surfaces import Mesh
-
-#: streams labels as in NSD's ``streams.mgz.ctab``
-STREAMS = STREAMS_LABELS
 
 #: landmark vertex per ROI on fsaverage5 (lh, rh), from roi_landmarks.md
 LANDMARKS = {

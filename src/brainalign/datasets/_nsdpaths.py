@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 BETAS_VERSION = "betas_fithrf_GLMdenoise_RR"
-HEMI_PREFIXES = ("lh", "rh")
 
 
 def subj(s: int) -> str:
@@ -24,28 +23,17 @@ def responses(root: Path, s: int) -> Path:
     return root / "nsddata" / "ppdata" / subj(s) / "behav" / "responses.tsv"
 
 
+def betas_dir(root: Path, s: int, space: str) -> Path:
+    """The folder of a subject's betas (and ``ncsnr``) in ``space``."""
+    return root / "nsddata_betas" / "ppdata" / subj(s) / space / BETAS_VERSION
+
+
 def fsaverage_betas(root: Path, s: int, hemi: str, session: int) -> Path:
-    return (
-        root
-        / "nsddata_betas"
-        / "ppdata"
-        / subj(s)
-        / "fsaverage"
-        / BETAS_VERSION
-        / f"{hemi}.betas_session{session:02d}.mgh"
-    )
+    return betas_dir(root, s, "fsaverage") / f"{hemi}.betas_session{session:02d}.mgh"
 
 
 def volume_betas(root: Path, s: int, session: int) -> Path:
-    return (
-        root
-        / "nsddata_betas"
-        / "ppdata"
-        / subj(s)
-        / "func1pt8mm"
-        / BETAS_VERSION
-        / f"betas_session{session:02d}.nii.gz"
-    )
+    return betas_dir(root, s, "func1pt8mm") / f"betas_session{session:02d}.nii.gz"
 
 
 def brainmask(root: Path, s: int) -> Path:

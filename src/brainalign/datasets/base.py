@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from brainalign.datasets.surfaces import split_hemispheres
 from brainalign.errors import InputError
 
 #: NSD's streams atlas labels (``streams.mgz.ctab``): label id -> ROI name
@@ -156,9 +157,8 @@ class SubjectResponses:
     def n_units(self) -> int:
         return self.betas.shape[1]
 
-    def split_hemispheres(self, values: np.ndarray) -> list[np.ndarray]:
-        """Split ``(..., n_units)`` values into per-hemisphere arrays (left first)."""
+    def split_hemispheres(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Split ``(..., n_units)`` values into ``(left, right)`` along the last axis."""
         if not self.hemi_sizes:
             raise InputError(f"space {self.space!r} has no hemispheres")
-        edges = np.cumsum(self.hemi_sizes)[:-1]
-        return np.split(np.asarray(values), edges, axis=-1)
+        return split_hemispheres(values, self.hemi_sizes)

@@ -5,11 +5,18 @@ FreeSurfer subject directory or from FreeSurfer geometry files (for example the
 ``?h.*sphere.reg`` files of neuropythy). fsaverage meshes are nested icosahedra: fsaverage5 is
 exactly the first 10,242 vertices of fsaverage (163,842), so full-resolution per-vertex maps
 subsample to fsaverage5 by taking their first 10,242 values.
+
+Per-vertex maps are files of one hemisphere, GIFTI (``.gii``, ``.func.gii``) or FreeSurfer MGH
+(``.mgh``, ``.mgz``), the format chosen by the extension: :func:`read_surface_map` and
+:func:`write_surface_map`. A map of both hemispheres is a pair of such files,
+``<prefix>.lh.<ext>`` and ``<prefix>.rh.<ext>``: :func:`write_hemisphere_maps` and
+:func:`read_hemisphere_maps`.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,9 +24,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from brainalign.errors import DataFormatError, InputError
+from brainalign.utils.io import atomic_path
 
-HEMIS = ("left", "right")
-FS_HEMIS = {"left": "lh", "right": "rh"}
+#: the hemispheres, left first, by FreeSurfer's prefixes (``lh.pial``, ``<name>.lh.func.gii``)
+HEMIS = ("lh", "rh")
+#: each hemisphere's long name: the keys of :func:`load_fsaverage` (and nilearn's meshes)
+HEMI_NAMES = {"lh": "left", "rh": "right"}
+
+#: file suffix of each surface-map format name
+MAP_SUFFIXES = {"gifti": ".func.gii", "mgh": ".mgh", "mgz": ".mgz"}
 
 #: vertices per hemisphere of each fsaverage resolution (icosahedron order 3..7)
 FSAVERAGE_SIZES = {
@@ -71,7 +84,7 @@ class Mesh(NamedTuple):
         ``weighted=True`` stores Euclidean edge lengths in mm (for geodesic distances with
         ``scipy.sparse.csgraph.dijkstra``); otherwise ones.
         """
-        return mesh_adjacency(self.faces, self.n_vertices, coords=self.coords if weighted else None)
+        return mesh_adjacency(self.coords, self.faces, weighted=weighted)
 
 
 def mesh_edges(faces: np.ndarray) -> np.ndarray:
@@ -82,28 +95,54 @@ def mesh_edges(faces: np.ndarray) -> np.ndarray:
     return np.unique(e, axis=0)
 
 
-def mesh_adjacency(faces, n_vertices: int, coords=None) -> sp.csr_matrix:
-    """Symmetric sparse adjacency of a triangle mesh.
+def check_mesh(coords, faces, name: str = "mesh") -> tuple[np.ndarray, np.ndarray]:
+    """``coords`` as ``(n_vertices, 3)`` float64 and ``faces`` as ``(n_faces, 3)`` int64 indices
+    into them, or :class:`InputError` naming ``name``."""
+    coords = np.asarray(coords, dtype=np.float64)
+    faces = np.asarray(faces)
+    if coords.ndim != 2 or coords.shape[1] != 3:
+        raise InputError(f"{name}: coordinates must have shape (n_vertices, 3), got {coords.shape}")
+    if faces.size == 0:
+        raise InputError(
+            f"{name}: the mesh has no faces, so geodesic distances are undefined; pass the triangles "
+            "(n_faces, 3) of the surface"
+        )
+    if faces.ndim != 2 or faces.shape[1] != 3 or not np.issubdtype(faces.dtype, np.integer):
+        raise InputError(
+            f"{name}: faces must be an integer array (n_faces, 3), got {faces.shape} {faces.dtype}"
+        )
+    if faces.min() < 0 or faces.max() >= coords.shape[0]:
+        raise InputError(
+            f"{name}: face indices must lie in [0, {coords.shape[0]}), found {faces.min()}..{faces.max()}"
+        )
+    return coords, faces.astype(np.int64)
+
+
+def mesh_adjacency(coords, faces, weighted: bool = False) -> sp.csr_matrix:
+    """Symmetric sparse adjacency of a triangle mesh (``mesh_adjacency(*mesh)`` for a :class:`Mesh`).
 
     Parameters
     ----------
+    coords : (n_vertices, 3) float
+        Vertex positions (mm).
     faces : (n_faces, 3) int
         0-based vertex indices.
-    n_vertices : int
-    coords : (n_vertices, 3) float, optional
-        When given, entries are edge lengths (mm); otherwise 1.
+    weighted : bool
+        Entries are Euclidean edge lengths in mm (for geodesic distances with
+        ``scipy.sparse.csgraph.dijkstra``) instead of 1.
 
     Returns
     -------
     scipy.sparse.csr_matrix, (n_vertices, n_vertices)
     """
+    coords, faces = check_mesh(coords, faces)
     e = mesh_edges(faces)
-    if coords is None:
-        w = np.ones(len(e))
-    else:
-        coords = np.asarray(coords, dtype=np.float64)
+    if weighted:
         w = np.linalg.norm(coords[e[:, 0]] - coords[e[:, 1]], axis=1)
-    A = sp.coo_matrix((w, (e[:, 0], e[:, 1])), shape=(n_vertices, n_vertices))
+    else:
+        w = np.ones(len(e))
+    n = len(coords)
+    A = sp.coo_matrix((w, (e[:, 0], e[:, 1])), shape=(n, n))
     return (A + A.T).tocsr()
 
 
@@ -147,10 +186,7 @@ def load_fsaverage(
         return _nilearn_fsaverage5(surface)
     fs_dir = Path(fs_dir)
     fs_name = "white" if surface in ("white", "white_matter") else surface
-    out = {}
-    for hemi in HEMIS:
-        path = fs_dir / "surf" / f"{FS_HEMIS[hemi]}.{fs_name}"
-        out[hemi] = load_surface(path)
+    out = {HEMI_NAMES[h]: load_surface(fs_dir / "surf" / f"{h}.{fs_name}") for h in HEMIS}
     n = FSAVERAGE_SIZES[mesh]
     if n != out["left"].n_vertices:
         out = {h: subsample_mesh(m, mesh) for h, m in out.items()}
@@ -167,7 +203,7 @@ def _nilearn_fsaverage5(surface: str) -> dict[str, Mesh]:
             np.asarray(poly.parts[hemi].coordinates, dtype=np.float64),
             np.asarray(poly.parts[hemi].faces, dtype=np.int64),
         )
-        for hemi in HEMIS
+        for hemi in HEMI_NAMES.values()
     }
 
 
@@ -247,43 +283,160 @@ def read_label_table(path: str | os.PathLike) -> dict[int, str]:
     return table
 
 
+def _map_format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".gii"):
+        return "gifti"
+    if name.endswith((".mgh", ".mgz")):
+        return "mgh"
+    raise InputError(
+        f"{path}: unknown surface-map format; use a GIFTI (.gii, .func.gii) or MGH (.mgh, .mgz) "
+        "file name"
+    )
+
+
 def read_surface_map(path: str | os.PathLike, mesh: str | None = None) -> np.ndarray:
-    """Read a per-vertex map from MGH/MGZ (any shape with one non-singleton axis, or V×D).
+    """Read one hemisphere's per-vertex map(s) from GIFTI or MGH/MGZ (format by extension).
 
     Parameters
     ----------
     path : path
-        ``.mgh`` or ``.mgz``.
+        ``.gii``/``.func.gii`` (one data array per map) or ``.mgh``/``.mgz`` (any shape with
+        one non-singleton axis, FreeSurfer's V×1×1×D, or neuropythy's 1×1×V).
     mesh : str, optional
         Subsample to this fsaverage resolution (e.g. ``"fsaverage5"``).
 
     Returns
     -------
-    (n_vertices,) or (n_vertices, D) array in the stored dtype (native byte order)
+    (n_vertices,) array for one map, (n_maps, n_vertices) for several; the stored dtype
+    (native byte order).
     """
     import nibabel as nib
 
     path = Path(path)
+    fmt = _map_format(path)
     if not path.exists():
         raise DataFormatError(f"{path}: surface map not found")
     try:
         img = nib.load(str(path))
-        data = np.asarray(img.dataobj)
+        if fmt == "gifti":
+            arrays = [np.asarray(d.data) for d in img.darrays]
+            if len(arrays) == 1 and arrays[0].ndim == 2:  # one V×D data array
+                data = arrays[0].T
+            else:  # one data array per map
+                data = np.stack([a.reshape(-1) for a in arrays])
+        else:
+            data = np.asarray(img.dataobj)
     except Exception as exc:
         raise DataFormatError(
-            f"{path}: not a readable MGH/MGZ file ({type(exc).__name__}: {exc}); "
-            "re-download or re-create it"
+            f"{path}: not a readable {'GIFTI' if fmt == 'gifti' else 'MGH/MGZ'} file "
+            f"({type(exc).__name__}: {exc}); re-download or re-create it"
         ) from exc
     data = data.astype(data.dtype.newbyteorder("="), copy=False)
-    shape = [s for s in data.shape if s != 1]
-    if len(shape) == 1:
-        data = data.reshape(-1)
-    else:
-        # MGH stores V×1×1×D; neuropythy writes 1×1×V
-        data = data.reshape(data.shape[0], -1)
+    if fmt == "mgh":  # FreeSurfer stores V×1×1×D, neuropythy 1×1×V
+        single = len([s for s in data.shape if s != 1]) <= 1
+        data = data.reshape(1, -1) if single else data.reshape(data.shape[0], -1).T
     if mesh is not None:
-        data = subsample_to_mesh(data, mesh)
-    return data
+        data = subsample_to_mesh(data.T, mesh).T
+    return data[0] if len(data) == 1 else data
+
+
+def write_surface_map(path: str | os.PathLike, values) -> Path:
+    """Write one hemisphere's map(s) as GIFTI or MGH/MGZ (format by extension), atomically.
+
+    Parameters
+    ----------
+    path : path
+        ``.func.gii``/``.gii`` (one float32 data array per map) or ``.mgh``/``.mgz``
+        (float32, V×1×1 or V×1×1×n_maps).
+    values : (n_vertices,) or (n_maps, n_vertices) float
+        NaN is kept.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``; :func:`read_surface_map` reads it back.
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    fmt = _map_format(path)
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim not in (1, 2):
+        raise InputError(
+            f"values: expected (n_vertices,) or (n_maps, n_vertices), got shape {values.shape}"
+        )
+    maps = values.reshape(-1, values.shape[-1])
+    if fmt == "gifti":
+        arrays = [
+            nib.gifti.GiftiDataArray(row, intent="NIFTI_INTENT_NONE", datatype="NIFTI_TYPE_FLOAT32")
+            for row in maps
+        ]
+        img = nib.gifti.GiftiImage(darrays=arrays)
+    else:
+        data = maps.T.reshape(maps.shape[1], 1, 1, maps.shape[0])
+        img = nib.MGHImage(data[..., 0] if len(maps) == 1 else data, np.eye(4))
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return path
+
+
+def hemisphere_paths(prefix: str | os.PathLike, fmt: str = "gifti") -> tuple[Path, Path]:
+    """``(<prefix>.lh<suffix>, <prefix>.rh<suffix>)`` for a format of :data:`MAP_SUFFIXES`."""
+    if fmt not in MAP_SUFFIXES:
+        raise InputError(
+            f"format: unknown map format {fmt!r}; expected one of {list(MAP_SUFFIXES)}"
+        )
+    prefix = os.fspath(prefix)
+    return tuple(Path(f"{prefix}.{h}{MAP_SUFFIXES[fmt]}") for h in HEMIS)
+
+
+def split_hemispheres(values, hemi_sizes) -> tuple[np.ndarray, np.ndarray]:
+    """``(..., n_lh + n_rh)`` values (left first) as ``(left, right)`` along the last axis."""
+    values = np.asarray(values)
+    sizes = tuple(int(h) for h in hemi_sizes)
+    if len(sizes) != 2 or sum(sizes) != values.shape[-1]:
+        raise InputError(
+            f"hemi_sizes: {sizes} do not split the {values.shape[-1]} values into two "
+            "hemispheres; give the vertices per hemisphere, left first"
+        )
+    return values[..., : sizes[0]], values[..., sizes[0] :]
+
+
+def write_hemisphere_maps(
+    prefix: str | os.PathLike, lh, rh, formats: Sequence[str] = ("gifti",)
+) -> list[Path]:
+    """Write a map of both hemispheres as ``<prefix>.lh.<ext>`` and ``<prefix>.rh.<ext>``.
+
+    Parameters
+    ----------
+    prefix : path
+        Folder and base name, e.g. ``out/maps/encoding_r``.
+    lh, rh : (n_vertices,) or (n_maps, n_vertices) float
+        Each hemisphere's values (:func:`split_hemispheres` splits concatenated ones).
+    formats : sequence of {"gifti", "mgh", "mgz"}
+        One pair of files per format (:data:`MAP_SUFFIXES`), written atomically.
+
+    Returns
+    -------
+    list of Path
+        Per format, left then right.
+    """
+    written = []
+    for fmt in formats:
+        for path, values in zip(hemisphere_paths(prefix, fmt), (lh, rh), strict=True):
+            written.append(write_surface_map(path, values))
+    return written
+
+
+def read_hemisphere_maps(prefix: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(lh, rh)`` as written by :func:`write_hemisphere_maps` (GIFTI first, then MGH, MGZ)."""
+    for fmt in MAP_SUFFIXES:
+        lh, rh = hemisphere_paths(prefix, fmt)
+        if lh.exists() and rh.exists():
+            return read_surface_map(lh), read_surface_map(rh)
+    tried = ", ".join(str(p) for fmt in MAP_SUFFIXES for p in hemisphere_paths(prefix, fmt))
+    raise DataFormatError(f"map {os.fspath(prefix)!r}: no pair of hemisphere files ({tried})")
 
 
 def load_surface_atlas(
@@ -349,14 +502,23 @@ def load_surface_atlas(
 
 __all__ = [
     "FSAVERAGE_SIZES",
+    "HEMIS",
+    "HEMI_NAMES",
+    "MAP_SUFFIXES",
     "Mesh",
+    "check_mesh",
+    "hemisphere_paths",
     "load_fsaverage",
     "load_surface",
     "load_surface_atlas",
     "mesh_adjacency",
     "mesh_edges",
+    "read_hemisphere_maps",
     "read_label_table",
     "read_surface_map",
+    "split_hemispheres",
     "subsample_mesh",
     "subsample_to_mesh",
+    "write_hemisphere_maps",
+    "write_surface_map",
 ]

@@ -2,12 +2,13 @@
 
 from brainalign.encoding.estimators import RidgeEncoder
 from brainalign.encoding.insilico import (
+    DEFAULT_SENTENCES,
     PAPER_CONTRASTS,
-    PAPER_SENTENCES,
     ContrastResult,
     insilico_contrast,
     paper_contrasts,
     predict_maps,
+    read_sentence_sets,
     sentence_vector,
 )
 from brainalign.encoding.maps import (
@@ -16,8 +17,6 @@ from brainalign.encoding.maps import (
     encoding_map,
     interparticipant_agreement,
     plot_agreement_relation,
-    read_surface_map,
-    write_surface_map,
 )
 from brainalign.encoding.ridge import (
     DEFAULT_ALPHAS,
@@ -35,7 +34,7 @@ __all__ = [
     "DEFAULT_ALPHAS",
     "FRACRIDGE_FRACTIONS",
     "PAPER_CONTRASTS",
-    "PAPER_SENTENCES",
+    "DEFAULT_SENTENCES",
     "ContrastResult",
     "EncodingMap",
     "RidgeEncoder",
@@ -48,12 +47,11 @@ __all__ = [
     "interparticipant_agreement",
     "make_folds",
     "paper_contrasts",
+    "read_sentence_sets",
     "pearson_r",
     "plot_agreement_relation",
     "predict_maps",
-    "read_surface_map",
     "ridge_cv",
     "ridge_fit",
     "sentence_vector",
-    "write_surface_map",
 ]

@@ -1,25 +1,24 @@
-"""Encoding maps per subject, surface map files, and interparticipant agreement (paper §4, Fig. 1c/d).
+"""Encoding maps per subject and interparticipant agreement (paper §4, Fig. 1c/d).
 
 Typical use::
+
+    from brainalign.datasets.surfaces import write_hemisphere_maps
 
     sub = ba.datasets.load_nsd(root, subject=1)
     E = embeddings_for(sub.image_ids)                 # (n_images, 768)
     emap = encoding_map(sub, E)                       # train non-shared, test shared
-    write_surface_map(emap.r, sub.hemi_sizes, "out/sub01_encoding_r")
+    write_hemisphere_maps("out/sub01_encoding_r", *sub.split_hemispheres(emap.r))
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from brainalign.encoding.estimators import RidgeEncoder
 from brainalign.encoding.ridge import pearson_r
 from brainalign.errors import InputError
-from brainalign.utils.io import atomic_path
 
 
 @dataclass
@@ -170,79 +169,6 @@ def _unpack(responses):
     if betas.ndim != 2:
         raise InputError(f"responses: expected (n_images, n_units), got shape {betas.shape}")
     return betas, None, None, None, ()
-
-
-# --------------------------------------------------------------------------------------------------
-# surface files
-
-
-def write_surface_map(values, hemi_sizes, out_prefix, fmt: str = "gii") -> list[Path]:
-    """Write per-vertex values as one file per hemisphere: ``{out_prefix}.lh.func.gii`` / ``.rh…``.
-
-    Parameters
-    ----------
-    values : (n_units,) or (n_maps, n_units) array
-        Left hemisphere first, then right (the package's convention).
-    hemi_sizes : tuple of int
-        Vertices per hemisphere, e.g. ``(163842, 163842)`` for fsaverage.
-    out_prefix : path
-        File prefix (folders are created).
-    fmt : ``"gii"`` or ``"mgh"``
-        GIFTI functional files or FreeSurfer MGH (``.mgz``).
-
-    Returns
-    -------
-    list of Path, left then right. Writes are atomic.
-    """
-    import nibabel as nib
-
-    values = np.asarray(values, dtype=np.float32)
-    if values.ndim == 1:
-        values = values[None]
-    hemi_sizes = tuple(int(h) for h in hemi_sizes)
-    if not hemi_sizes or sum(hemi_sizes) != values.shape[-1]:
-        raise InputError(
-            f"hemi_sizes: {hemi_sizes} do not add up to the {values.shape[-1]} values; give the "
-            "vertices per hemisphere (left first)"
-        )
-    if fmt not in ("gii", "mgh"):
-        raise InputError(f"fmt={fmt!r}: expected 'gii' or 'mgh'")
-    names = ("lh", "rh") if len(hemi_sizes) == 2 else tuple(f"h{i}" for i in range(len(hemi_sizes)))
-    edges = np.cumsum(hemi_sizes)[:-1]
-    paths = []
-    for name, part in zip(names, np.split(values, edges, axis=-1), strict=True):
-        path = Path(f"{os.fspath(out_prefix)}.{name}.{'func.gii' if fmt == 'gii' else 'mgz'}")
-        with atomic_path(path) as tmp:
-            if fmt == "gii":
-                arrays = [
-                    nib.gifti.GiftiDataArray(
-                        row, intent="NIFTI_INTENT_NONE", datatype="NIFTI_TYPE_FLOAT32"
-                    )
-                    for row in part
-                ]
-                nib.save(nib.gifti.GiftiImage(darrays=arrays), str(tmp))
-            else:
-                data = part.T.reshape(part.shape[1], 1, 1, part.shape[0])
-                if part.shape[0] == 1:  # nibabel wants a 3-D volume for one frame
-                    data = data[..., 0]
-                nib.save(nib.MGHImage(data, np.eye(4)), str(tmp))
-        paths.append(path)
-    return paths
-
-
-def read_surface_map(paths) -> np.ndarray:
-    """Read files written by :func:`write_surface_map` back into (n_maps, n_units), left first."""
-    import nibabel as nib
-
-    parts = []
-    for p in paths:
-        img = nib.load(str(p))
-        if isinstance(img, nib.gifti.GiftiImage):
-            parts.append(np.stack([d.data for d in img.darrays]))
-        else:
-            data = np.asarray(img.dataobj)
-            parts.append(data.reshape(data.shape[0], -1).T)
-    return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------------

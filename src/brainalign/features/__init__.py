@@ -6,6 +6,7 @@
 """
 
 from brainalign.features.cache import EmbeddingStore, FeatureSpaceCache
+from brainalign.features.labels import label_captions, label_stimuli, label_word_vectors
 from brainalign.features.sentence import (
     MPNET_SHA256,
     SentenceEncoder,
@@ -46,6 +47,9 @@ __all__ = [
     "Preprocess",
     "VisionModel",
     "activations",
+    "label_captions",
+    "label_stimuli",
+    "label_word_vectors",
     "load_vision_model",
     "SentenceEncoder",
     "WordVectors",

@@ -24,6 +24,7 @@ from brainalign.networks.data import (
     from_scenes,
     from_stimuli,
 )
+from brainalign.networks.layers import layer_rdms, network_layers
 from brainalign.networks.train import TrainResult, evaluate, predict, train
 from brainalign.networks.transfer import linear_readout, transfer_readout
 from brainalign.networks.zoo import ZooModel, list_models, model_features, register_model
@@ -51,6 +52,8 @@ __all__ = [
     "half_vnet_channels",
     "latest_checkpoint",
     "layer_name",
+    "layer_rdms",
+    "network_layers",
     "load_activations",
     "load_network",
     "predict",

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainalign.errors import ConfigError, InputError
+from brainalign.errors import InputError
 from brainalign.networks.zoo import ZooModel, model_features
 from brainalign.utils import atomic_path, progress
 
@@ -396,39 +396,22 @@ def run_compare_config(path: str | os.PathLike, *, verbose: bool | None = True) 
         device = "cpu"
     """
     from brainalign import datasets
-    from brainalign.networks.config import read_toml
+    from brainalign.networks.config import load_compare_config
     from brainalign.networks.data import from_stimuli
 
-    path = Path(path)
-    cfg = read_toml(path)
-    base = path.parent
-    for section in ("data", "models", "output"):
-        if section not in cfg:
-            raise ConfigError(f"{path}: missing section [{section}]")
-    data = cfg["data"]
-    if "root" not in data:
-        raise ConfigError(f"{path}: [data] needs root = 'an NSD folder'")
-    root = Path(data["root"]) if Path(data["root"]).is_absolute() else base / data["root"]
-    for fn in ("load_nsd", "load_stimuli"):
-        if not hasattr(datasets, fn):
-            raise ConfigError(f"brainalign.datasets.{fn} is not available in this installation")
+    cfg = load_compare_config(path)
+    base = Path(path).resolve().parent
     subjects = [
-        datasets.load_nsd(root, subject=int(s), space=data.get("space", "fsaverage"))
-        for s in data.get("subjects", [1])
+        datasets.load_nsd(cfg.data.root, subject=s, space=cfg.data.space) for s in cfg.data.subjects
     ]
-    stim = datasets.load_stimuli(root)
-    images = from_stimuli(stim, targets={})
-    models = [ZooModel.from_dict(m, base_dir=base) for m in cfg["models"]]
-    rsa = cfg.get("rsa", {})
-    output = cfg["output"]
-    out = Path(output.get("dir", "compare_models"))
-    out = out if out.is_absolute() else base / out
+    images = from_stimuli(datasets.load_stimuli(cfg.data.root), targets={})
+    models = [ZooModel.from_dict(m, base_dir=base) for m in cfg.models]
+    out = cfg.output.dir
     return compare_models(
-        models, subjects, images, rois=data.get("rois", ["ventral", "lateral", "parietal"]),
-        subset_size=int(rsa.get("subset_size", 100)), random_state=int(rsa.get("random_state", 0)),
-        device=output.get("device", "cpu"), batch_size=int(output.get("batch_size", 32)),
-        cache_dir=out / "activations", out=out, title=output.get("title", "Representational agreement"),
-        verbose=verbose,
+        models, subjects, images, rois=cfg.data.rois, subset_size=cfg.rsa.subset_size,
+        random_state=cfg.rsa.random_state, device=cfg.output.device,
+        batch_size=cfg.output.batch_size, cache_dir=out / "activations", out=out,
+        title=cfg.output.title, verbose=verbose,
     )  # fmt: skip
 
 

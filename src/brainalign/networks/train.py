@@ -27,12 +27,21 @@ import math
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import (
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from brainalign.errors import ConfigError, DataFormatError, InputError
 from brainalign.networks.augment import preprocess_images, step_generator
@@ -44,6 +53,7 @@ from brainalign.networks.checkpoint import (
 )
 from brainalign.networks.data import ImageData
 from brainalign.utils import progress
+from brainalign.utils.settings import Section, format_errors
 
 # --------------------------------------------------------------------------- losses
 
@@ -91,42 +101,91 @@ def default_loss(target: str) -> str:
 # --------------------------------------------------------------------------- config / result
 
 
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (saved in every checkpoint)."""
+class _TrainSettings(Section):
+    """The settings that define a training run (shared by :class:`TrainConfig` and ``[train]``).
+
+    Attributes
+    ----------
+    target : str
+        Which target of the data: ``"mpnet"`` (caption embeddings; cosine-distance loss) or
+        ``"multihot"`` (categories; binary cross-entropy, see the module docstring for why).
+    loss : {"cosine", "bce", "sigmoid_cosine"}
+        Default: :func:`default_loss` of ``target``.
+    epochs, batch_size : int
+        An epoch is ``len(data) // batch_size`` steps (the last partial batch is dropped).
+    optimizer : {"adam", "adamw", "sgd"}
+    lr, eps, weight_decay : float
+        Optimiser settings; ``lr`` is the peak of the cosine schedule.
+    schedule : {"cosine", "constant"}
+        Learning rate over steps (cosine annealing to 0 over the whole run).
+    augment : bool
+        The paper's training augmentations (random crop ≥ 1/3 area, flip, brightness,
+        saturation, contrast). Validation is never augmented.
+    random_state : int
+        Seed of the data order and augmentations (initialise the network under your own seed:
+        the paper's seeds are different initialisations *and* orders).
+    mixed_precision : bool, optional
+        bfloat16 autocast; default on for CUDA, off on CPU.
+    max_steps : int, optional
+        Stop after this many steps in total (an interrupted run; resume later).
+    checkpoint_every : int, optional
+        Also checkpoint every this many steps (always at each epoch's end and at the stop).
+    val_every : int, optional
+        Validate every this many steps (default at each epoch's end).
+    """
 
     target: str = "mpnet"
     loss: str | None = None
-    epochs: int = 10
-    batch_size: int = 96
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 96
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: PositiveFloat = 1e-3
     eps: float = 1e-8
     weight_decay: float = 1e-6
-    schedule: str = "cosine"
+    schedule: Literal["cosine", "constant"] = "cosine"
     augment: bool = True
     random_state: int = 0
     mixed_precision: bool | None = None
-    max_steps: int | None = None
-    checkpoint_every: int | None = None
-    val_every: int | None = None
+    max_steps: NonNegativeInt | None = None
+    checkpoint_every: PositiveInt | None = None
+    val_every: PositiveInt | None = None
 
-    def __post_init__(self):
-        if self.loss is None:
-            self.loss = default_loss(self.target)
-        if self.loss not in LOSSES:
-            raise ConfigError(f"loss: unknown {self.loss!r}; choose one of {sorted(LOSSES)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"optimizer: unknown {self.optimizer!r}; choose one of {sorted(OPTIMIZERS)}"
-            )
-        if self.schedule not in ("cosine", "constant"):
-            raise ConfigError(f"schedule: expected 'cosine' or 'constant', got {self.schedule!r}")
-        for key in ("epochs", "batch_size"):
-            if int(getattr(self, key)) < 1:
-                raise ConfigError(f"{key}: expected a positive integer, got {getattr(self, key)}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr: expected a positive learning rate, got {self.lr}")
+    @model_validator(mode="before")
+    @classmethod
+    def _default_loss(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("loss") is None:
+            data = {**data, "loss": default_loss(data.get("target", "mpnet"))}
+        return data
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        if value not in LOSSES:
+            raise ValueError(f"expected one of {sorted(LOSSES)}")
+        return value
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, value: str) -> str:
+        if value not in OPTIMIZERS:
+            raise ValueError(f"expected one of {sorted(OPTIMIZERS)}")
+        return value
+
+
+class TrainConfig(_TrainSettings):
+    """Everything that defines a training run (saved in every checkpoint).
+
+    ``loss`` defaults to :func:`default_loss` of ``target``. Invalid values raise a
+    :class:`~brainalign.errors.ConfigError` naming the key. Immutable: derive a variant with
+    ``TrainConfig(**{**cfg.model_dump(), "epochs": 20})``.
+    """
+
+    def __init__(self, /, **data: Any) -> None:
+        # never nested in another config, so a ConfigError here keeps its key (see Section)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(format_errors(exc, model=type(self))) from None
 
 
 @dataclass
@@ -252,30 +311,20 @@ def evaluate(
 def train(
     net: torch.nn.Module,
     data: ImageData,
-    target: str = "mpnet",
+    config: TrainConfig | str | None = None,
     *,
     val_data: ImageData | None = None,
-    loss: str | None = None,
-    epochs: int = 10,
-    batch_size: int = 96,
-    optimizer: str = "adam",
-    lr: float = 1e-3,
-    eps: float = 1e-8,
-    weight_decay: float = 1e-6,
-    schedule: str = "cosine",
-    augment: bool = True,
-    random_state: int = 0,
     device="cpu",
-    mixed_precision: bool | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
     keep_last: int | None = 2,
     resume: bool = True,
-    max_steps: int | None = None,
-    val_every: int | None = None,
     verbose: bool | None = None,
+    **settings: Any,
 ) -> TrainResult:
     """Train ``net`` to map images to ``data.target(target)``, the loss at every timestep.
+
+    ``train(net, data, TrainConfig(target="mpnet", epochs=5))`` and
+    ``train(net, data, "mpnet", epochs=5)`` are the same run.
 
     Parameters
     ----------
@@ -285,56 +334,115 @@ def train(
         Training images with a target named ``target``. Build it with
         :func:`~brainalign.networks.data.from_coco`, ``from_hdf5``, ``from_nsd`` (which leaves out
         NSD's shared test images) or ``from_scenes``.
-    target : str
-        Which target: ``"mpnet"`` (caption embeddings; cosine-distance loss) or ``"multihot"``
-        (categories; binary cross-entropy, see the module docstring for why).
+    config : TrainConfig or str, optional
+        The run's settings (target, loss, epochs, batch size, optimiser, learning rate, seed …;
+        see :class:`TrainConfig`), or only the target's name (``"mpnet"``, ``"multihot"``).
     val_data : ImageData, optional
         Held-out images for the validation loss and cosine (no augmentation).
-    loss : {"cosine", "bce", "sigmoid_cosine"}, optional
-        Overrides the default for ``target``.
-    epochs, batch_size : int
-        An epoch is ``len(data) // batch_size`` steps (the last partial batch is dropped).
-    optimizer : {"adam", "adamw", "sgd"}
-    lr, eps, weight_decay : float
-        Optimiser settings; ``lr`` is the peak of the cosine schedule.
-    schedule : {"cosine", "constant"}
-        Learning rate over steps (cosine annealing to 0 over the whole run).
-    augment : bool
-        The paper's training augmentations (random crop ≥ 1/3 area, flip, brightness,
-        saturation, contrast). Validation is never augmented.
-    random_state : int
-        Seed of the data order and augmentations (initialise ``net`` under your own seed: the
-        paper's seeds are different initialisations *and* orders).
     device : str or torch.device
         ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
-    mixed_precision : bool, optional
-        bfloat16 autocast; default on for CUDA, off on CPU.
     checkpoint_dir : path, optional
         Where checkpoints go (safetensors + JSON). With ``resume=True`` an existing checkpoint
         there is continued from.
-    checkpoint_every : int, optional
-        Also checkpoint every this many steps (always at each epoch's end and at the stop).
     keep_last : int or None
         Checkpoints to keep.
     resume : bool
         Continue from the newest checkpoint in ``checkpoint_dir`` if there is one.
-    max_steps : int, optional
-        Stop after this many steps in total (an interrupted run; resume later).
-    val_every : int, optional
-        Validate every this many steps (default at each epoch's end).
     verbose : bool, optional
         Progress bar with loss and validation cosine (default: on a terminal).
+    **settings
+        :class:`TrainConfig` fields as keywords (``epochs=5, lr=3e-3``) when ``config`` is not a
+        TrainConfig.
 
     Returns
     -------
     TrainResult
     """
-    cfg = TrainConfig(
-        target=target, loss=loss, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-        lr=lr, eps=eps, weight_decay=weight_decay, schedule=schedule, augment=augment,
-        random_state=int(random_state), mixed_precision=mixed_precision, max_steps=max_steps,
-        checkpoint_every=checkpoint_every, val_every=val_every,
-    )  # fmt: skip
+    cfg = _train_config(config, settings)
+    targets = _training_targets(net, data, val_data, cfg.target)
+    dev = _device(device)
+    amp = dev.type == "cuda" if cfg.mixed_precision is None else bool(cfg.mixed_precision)
+    net.to(dev)
+    opt = _optimizer(net, cfg)
+    plan = _StepPlan.of(cfg, len(data))
+    run_info = {
+        "train_config": cfg.model_dump(),
+        "data": {"name": data.name, "n": len(data), "fingerprint": data.fingerprint()},
+        "steps_per_epoch": plan.steps_per_epoch,
+        "total_steps": plan.total,
+    }
+    res = TrainResult(net=net)  # the run's state, updated as it goes
+    if checkpoint_dir is not None and resume:
+        _resume(res, checkpoint_dir, cfg, run_info, opt, dev)
+
+    def validate() -> dict:
+        if val_data is None:
+            return {}
+        return evaluate(net, val_data, cfg.target, cfg.loss, device=dev, mixed_precision=amp)
+
+    def save_state() -> None:
+        if checkpoint_dir is not None:
+            res.checkpoint = save_checkpoint(
+                checkpoint_dir, net, step=res.step, optimizer=opt, keep_last=keep_last,
+                metadata={**run_info, "history": res.history, "initial": res.initial},
+            )  # fmt: skip
+
+    if res.step == 0 and not res.initial:
+        res.initial = {"step": 0, **validate()}
+    net.train()
+    bar = progress(total=plan.stop, desc=f"train {cfg.target}", verbose=verbose, unit="step")
+    bar.update(res.step)
+    running, n_running = 0.0, 0
+    while res.step < plan.stop:
+        idx = plan.batch(cfg.random_state, res.step, len(data))
+        x, y = _batch(net, data, targets, idx, cfg, res.step, dev)
+        lr = _lr_at(cfg, res.step, plan.total)
+        running += _optimiser_step(net, opt, cfg, x, y, lr, res.step, dev, amp)
+        n_running += 1
+        res.step += 1
+        bar.update(1)
+        end_of_epoch = res.step % plan.steps_per_epoch == 0
+        if end_of_epoch or res.step == plan.stop or _every(cfg.val_every, res.step):
+            entry = {
+                "step": res.step,
+                "epoch": (res.step - 1) // plan.steps_per_epoch,
+                "train_loss": running / n_running,
+                **validate(),
+            }
+            res.history.append(entry)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in entry.items() if isinstance(v, float)})
+            running, n_running = 0.0, 0
+        if end_of_epoch or res.step == plan.stop or _every(cfg.checkpoint_every, res.step):
+            save_state()
+    bar.close()
+    net.eval()
+    res.completed = res.step >= plan.total
+    return res
+
+
+def _train_config(config: TrainConfig | str | None, settings: dict) -> TrainConfig:
+    """The run's :class:`TrainConfig` from :func:`train`'s ``config`` and keyword settings."""
+    if isinstance(config, TrainConfig):
+        if settings:
+            raise InputError(
+                f"train: got a TrainConfig and the keyword settings {sorted(settings)}; give "
+                "one or the other (derive a variant with TrainConfig(**{**cfg.model_dump(), ...}))"
+            )
+        return config
+    if config is not None:
+        if not isinstance(config, str):
+            raise InputError(
+                "config: expected a TrainConfig or a target name such as 'mpnet', got "
+                f"{type(config).__name__}"
+            )
+        if "target" in settings:
+            raise InputError(f"target: given twice ({config!r} and target={settings['target']!r})")
+        settings = {**settings, "target": config}
+    return TrainConfig(**settings)
+
+
+def _training_targets(net, data, val_data, target: str) -> np.ndarray:
+    """The training targets, after checking that the data and the network fit each other."""
     if not isinstance(data, ImageData):
         raise InputError(
             f"data: expected a brainalign.networks.ImageData, got {type(data).__name__}"
@@ -347,131 +455,102 @@ def train(
         )
     if val_data is not None:
         val_data.target(target)
-    dev = _device(device)
-    amp = dev.type == "cuda" if cfg.mixed_precision is None else bool(cfg.mixed_precision)
-    net.to(dev)
-    opt_kwargs = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    return targets
+
+
+def _optimizer(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    kwargs = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
     if cfg.optimizer in ("adam", "adamw"):
-        opt_kwargs["eps"] = cfg.eps
+        kwargs["eps"] = cfg.eps
     else:
-        opt_kwargs["momentum"] = 0.9
-    opt = OPTIMIZERS[cfg.optimizer](net.parameters(), **opt_kwargs)
+        kwargs["momentum"] = 0.9
+    return OPTIMIZERS[cfg.optimizer](net.parameters(), **kwargs)
 
-    bs = min(cfg.batch_size, len(data))
-    steps_per_epoch = max(1, len(data) // bs)
-    total = steps_per_epoch * cfg.epochs
-    stop = total if cfg.max_steps is None else min(total, int(cfg.max_steps))
-    loss_fn = LOSSES[cfg.loss]
-    run_info = {
-        "train_config": asdict(cfg),
-        "data": {"name": data.name, "n": len(data), "fingerprint": data.fingerprint()},
-        "steps_per_epoch": steps_per_epoch,
-        "total_steps": total,
-    }
 
-    step, history, initial, ckpt = 0, [], {}, None
-    if checkpoint_dir is not None and resume:
-        found = latest_checkpoint(checkpoint_dir)
-        if found is not None:
-            info, weights, opt_tensors = read_checkpoint(found, device="cpu")
-            saved = info.get("train_config", {})
-            for key in (
-                "target",
-                "loss",
-                "batch_size",
-                "random_state",
-                "epochs",
-                "lr",
-                "optimizer",
-            ):
-                if saved.get(key) != getattr(cfg, key):
-                    raise ConfigError(
-                        f"{found}: was trained with {key}={saved.get(key)!r}, this call has "
-                        f"{getattr(cfg, key)!r}; use another checkpoint_dir or resume=False"
-                    )
-            if info.get("data", {}).get("fingerprint") != run_info["data"]["fingerprint"]:
-                raise DataFormatError(
-                    f"{found}: was trained on different data ({info.get('data', {}).get('name')}); "
-                    "use another checkpoint_dir or resume=False"
-                )
-            net.load_state_dict(weights)
-            net.to(dev)
-            restore_optimizer(opt, info, opt_tensors)
-            step, history, initial = info["step"], info.get("history", []), info.get("initial", {})
-            ckpt = found
+@dataclass(frozen=True)
+class _StepPlan:
+    """Batch size, steps per epoch, steps of the whole run and the step to stop at."""
 
-    def checkpoint():
-        if checkpoint_dir is None:
-            return None
-        return save_checkpoint(
-            checkpoint_dir, net, step=step, optimizer=opt, keep_last=keep_last,
-            metadata={**run_info, "history": history, "initial": initial},
-        )  # fmt: skip
+    batch_size: int
+    steps_per_epoch: int
+    total: int
+    stop: int
 
-    def validate():
-        if val_data is None:
-            return {}
-        return evaluate(net, val_data, cfg.target, cfg.loss, device=dev, mixed_precision=amp)
+    @classmethod
+    def of(cls, cfg: TrainConfig, n_images: int) -> _StepPlan:
+        bs = min(cfg.batch_size, n_images)
+        steps_per_epoch = max(1, n_images // bs)
+        total = steps_per_epoch * cfg.epochs
+        stop = total if cfg.max_steps is None else min(total, int(cfg.max_steps))
+        return cls(bs, steps_per_epoch, total, stop)
 
-    if step == 0 and not initial:
-        initial = {"step": 0, **validate()}
-    net.train()
-    bar = progress(total=stop, desc=f"train {cfg.target}", verbose=verbose, unit="step")
-    bar.update(step)
-    running, n_running = 0.0, 0
-    while step < stop:
-        epoch, pos = divmod(step, steps_per_epoch)
-        order = _epoch_order(cfg.random_state, epoch, len(data))
-        idx = np.sort(order[pos * bs : (pos + 1) * bs])
-        images = data.load_images(idx)
-        gen = step_generator(cfg.random_state, 1, step)
-        x = preprocess_images(
-            images, net.image_size, augment=cfg.augment, generator=gen, device=dev
-        )
-        y = torch.from_numpy(targets[idx]).to(dev)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(cfg, step, total)
-        opt.zero_grad(set_to_none=True)
-        with _autocast(dev, amp):
-            outs = net(x)
-        batch_loss = torch.stack([loss_fn(o, y) for o in outs]).mean()
-        if not torch.isfinite(batch_loss):
-            raise DataFormatError(
-                f"training diverged at step {step} (loss {float(batch_loss)}); lower lr (now {cfg.lr})"
-            )
-        batch_loss.backward()
-        opt.step()
-        step += 1
-        running += float(batch_loss.detach())
-        n_running += 1
-        bar.update(1)
-        end_of_epoch = step % steps_per_epoch == 0
-        if end_of_epoch or step == stop or (cfg.val_every and step % cfg.val_every == 0):
-            entry = {
-                "step": step,
-                "epoch": (step - 1) // steps_per_epoch,
-                "train_loss": running / n_running,
-                **validate(),
-            }
-            history.append(entry)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in entry.items() if isinstance(v, float)})
-            running, n_running = 0.0, 0
-        if (
-            end_of_epoch
-            or step == stop
-            or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0)
-        ):
-            ckpt = checkpoint() or ckpt
-    bar.close()
-    net.eval()
-    return TrainResult(
-        net=net,
-        history=history,
-        initial=initial,
-        step=step,
-        checkpoint=ckpt,
-        completed=step >= total,
+    def batch(self, seed: int, step: int, n_images: int) -> np.ndarray:
+        """Sorted image indices of ``step``'s batch (a function of the seed and the step)."""
+        epoch, pos = divmod(step, self.steps_per_epoch)
+        order = _epoch_order(seed, epoch, n_images)
+        return np.sort(order[pos * self.batch_size : (pos + 1) * self.batch_size])
+
+
+def _batch(
+    net, data: ImageData, targets: np.ndarray, idx: np.ndarray, cfg: TrainConfig, step: int, dev
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (augmented with the step's own generator) and targets of one batch."""
+    gen = step_generator(cfg.random_state, 1, step)
+    x = preprocess_images(
+        data.load_images(idx), net.image_size, augment=cfg.augment, generator=gen, device=dev
     )
+    return x, torch.from_numpy(targets[idx]).to(dev)
+
+
+def _optimiser_step(net, opt, cfg: TrainConfig, x, y, lr: float, step: int, dev, amp) -> float:
+    """One optimiser step at learning rate ``lr``; returns the batch loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    with _autocast(dev, amp):
+        outs = net(x)
+    loss_fn = LOSSES[cfg.loss]
+    batch_loss = torch.stack([loss_fn(o, y) for o in outs]).mean()
+    if not torch.isfinite(batch_loss):
+        raise DataFormatError(
+            f"training diverged at step {step} (loss {float(batch_loss)}); lower lr (now {cfg.lr})"
+        )
+    batch_loss.backward()
+    opt.step()
+    return float(batch_loss.detach())
+
+
+def _every(interval: int | None, step: int) -> bool:
+    return bool(interval) and step % interval == 0
+
+
+#: settings a checkpoint must share with the call that resumes it
+_RESUME_KEYS = ("target", "loss", "batch_size", "random_state", "epochs", "lr", "optimizer")
+
+
+def _resume(res: TrainResult, checkpoint_dir, cfg: TrainConfig, run_info: dict, opt, dev) -> None:
+    """Continue ``res`` from the newest checkpoint in ``checkpoint_dir``, if there is one."""
+    found = latest_checkpoint(checkpoint_dir)
+    if found is None:
+        return
+    info, weights, opt_tensors = read_checkpoint(found, device="cpu")
+    saved = info.get("train_config", {})
+    for key in _RESUME_KEYS:
+        if saved.get(key) != getattr(cfg, key):
+            raise ConfigError(
+                f"{found}: was trained with {key}={saved.get(key)!r}, this call has "
+                f"{getattr(cfg, key)!r}; use another checkpoint_dir or resume=False"
+            )
+    if info.get("data", {}).get("fingerprint") != run_info["data"]["fingerprint"]:
+        raise DataFormatError(
+            f"{found}: was trained on different data ({info.get('data', {}).get('name')}); "
+            "use another checkpoint_dir or resume=False"
+        )
+    res.net.load_state_dict(weights)
+    res.net.to(dev)
+    restore_optimizer(opt, info, opt_tensors)
+    res.step, res.history = info["step"], info.get("history", [])
+    res.initial, res.checkpoint = info.get("initial", {}), found
 
 
 __all__ = [

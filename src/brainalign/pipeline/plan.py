@@ -119,7 +119,8 @@ def build_plan(cfg: StudyConfig) -> Plan:
             TaskId("responses", subject=s), {**base, "subject": s}, {"data": data}
         )
     builder = PlanBuilder(plan, mesh)
-    for name in cfg.features.spaces:
+    # feature spaces of the stimuli every subject saw; RDM data sets plan their own per set
+    for name in cfg.features.spaces if kind.provides == "responses" else ():
         builder.add_model(ModelRef(name, builder.feature(name)))
     for analysis in enabled:
         plan.analyses[analysis.name] = analysis.plan(builder)

@@ -206,7 +206,11 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     kind = DATA_KINDS.get(load_run_meta(run_dir).get("config", {}).get("data", {}).get("kind"))
     methods = [kind.methods] if kind is not None and kind.methods is not None else []
     methods.append(features_methods)
-    methods += [a.methods for a in ANALYSES if a.methods is not None]
+    methods += [
+        a.methods
+        for a in ANALYSES
+        if a.methods is not None and (kind is None or a.needs == kind.provides)
+    ]
     return build_report(
         run_dir,
         out,

@@ -2,7 +2,7 @@
 (``export``: GIFTI/MGH maps, CSV tables) and a real-browser check (``browser``)."""
 
 from brainalign.report.browser import BrowserCheck, check_in_browser, find_chromium
-from brainalign.report.export import RunWriter, read_surface_map, write_surface_map
+from brainalign.report.export import RunWriter
 from brainalign.report.html import build_report, methods_html, table_html
 
 __all__ = [
@@ -12,7 +12,5 @@ __all__ = [
     "check_in_browser",
     "find_chromium",
     "methods_html",
-    "read_surface_map",
     "table_html",
-    "write_surface_map",
 ]

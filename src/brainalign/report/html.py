@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from brainalign.datasets.surfaces import read_hemisphere_maps
 from brainalign.errors import DataFormatError, InputError
 from brainalign.report import plots
-from brainalign.report.export import read_index, read_surface_map
+from brainalign.report.export import read_index
 from brainalign.utils.io import atomic_write_text
 
 _KNOWN_TABLES = {
@@ -49,6 +50,9 @@ _KNOWN_TABLES = {
     "training_curves",
     "transfer",
     "model_similarity",
+    # RDM data sets (pipeline/analyses/rdm_rsa.py)
+    *("rdm_scores", "rdm_inference", "algonauts_scores", "rdm_pairwise", "rdm_subject_scores"),
+    *("known_results", "rdm_stimuli", "rdm_mds"),
 }
 
 
@@ -139,11 +143,17 @@ def _summary(run: RunFolder) -> str:
     cfg = run.meta.get("config", {})
     data = cfg.get("data", {})
     subjects = run.meta.get("subjects", cfg.get("subjects"))
-    parts.append(
-        f"<p>Data: <b>{esc(data.get('kind', '?'))}</b> NSD at <code>{esc(data.get('root', '?'))}</code>; "
-        f"subjects {esc(subjects)}; space {esc(cfg.get('space', '?'))}; feature spaces "
-        f"{esc(', '.join(cfg.get('features', {}).get('spaces', [])))}.</p>"
-    )
+    spaces = esc(", ".join(cfg.get("features", {}).get("spaces", [])))
+    if data.get("kind") == "rdms":
+        sets = [s.get("name") or s.get("importer") or s.get("root") for s in data.get("sets", [])]
+        where = ", ".join(str(s) for s in ([data["root"]] if data.get("root") else []) + sets)
+        parts.append(f"<p>Data: RDM data sets {esc(where)}; feature spaces {spaces}.</p>")
+    else:
+        parts.append(
+            f"<p>Data: <b>{esc(data.get('kind', '?'))}</b> NSD at <code>{esc(data.get('root', '?'))}</code>; "
+            f"subjects {esc(subjects)}; space {esc(cfg.get('space', '?'))}; feature spaces "
+            f"{spaces}.</p>"
+        )
     timing = run.meta.get("timing", {})
     if timing:
         parts.append(
@@ -188,8 +198,8 @@ def maps_html(run: RunFolder, section: str) -> str:
     """Every surface map of ``section`` in the run folder, as images with their captions."""
     parts = []
     for entry in [e for e in run.maps if e.get("section") == section]:
-        lh, rh = read_surface_map(run.dir / "maps", entry["name"])
-        mask = read_surface_map(run.dir / "maps", entry["mask"]) if entry.get("mask") else None
+        lh, rh = read_hemisphere_maps(run.dir / "maps" / entry["name"])
+        mask = read_hemisphere_maps(run.dir / "maps" / entry["mask"]) if entry.get("mask") else None
         sig = None if mask is None else (mask[0] > 0, mask[1] > 0)
         n_sig = "" if sig is None else f" — {int(sig[0].sum() + sig[1].sum())} significant vertices"
         fig = plots.surface_map_figure(

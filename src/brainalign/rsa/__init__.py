@@ -1,8 +1,12 @@
 """Representational similarity analysis: RDMs, comparisons, ROI RSA, noise ceilings, searchlights."""
 
 from brainalign.rsa.ceiling import noise_ceiling, normalise_by_ceiling, split_half_ceiling
+from brainalign.rsa.ceiling_bounds import NoiseCeiling, algonauts_score, noise_ceiling_bounds
 from brainalign.rsa.compare import COMPARE_METHODS, compare_rdms
+from brainalign.rsa.inference import RdmEvaluation, evaluate_models, rdm_permutation_test
+from brainalign.rsa.known_results import objects92_known_results
 from brainalign.rsa.maps import centres_to_volume
+from brainalign.rsa.mds import rdm_mds
 from brainalign.rsa.neighbourhoods import (
     Neighbourhoods,
     mesh_adjacency,
@@ -19,6 +23,14 @@ from brainalign.rsa.subsets import load_subsets, make_subsets, save_subsets
 __all__ = [
     "COMPARE_METHODS",
     "Neighbourhoods",
+    "NoiseCeiling",
+    "RdmEvaluation",
+    "algonauts_score",
+    "evaluate_models",
+    "noise_ceiling_bounds",
+    "objects92_known_results",
+    "rdm_mds",
+    "rdm_permutation_test",
     "centres_to_volume",
     "common_shared_images",
     "compare_rdms",

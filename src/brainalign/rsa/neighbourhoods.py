@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 from scipy.sparse import csgraph
 
+from brainalign.datasets.surfaces import check_mesh, mesh_adjacency
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.hashing import hash_array, hash_json
 from brainalign.utils.io import atomic_path
@@ -219,53 +219,8 @@ def _mesh_parts(mesh):
     )
 
 
-def _check_mesh(coords, faces, name="mesh"):
-    coords = np.asarray(coords, dtype=np.float64)
-    faces = np.asarray(faces)
-    if coords.ndim != 2 or coords.shape[1] != 3:
-        raise InputError(f"{name}: coordinates must have shape (n_vertices, 3), got {coords.shape}")
-    if faces.size == 0:
-        raise InputError(
-            f"{name}: the mesh has no faces, so geodesic distances are undefined; pass the triangles "
-            "(n_faces, 3) of the surface"
-        )
-    if faces.ndim != 2 or faces.shape[1] != 3 or not np.issubdtype(faces.dtype, np.integer):
-        raise InputError(
-            f"{name}: faces must be an integer array (n_faces, 3), got {faces.shape} {faces.dtype}"
-        )
-    if faces.min() < 0 or faces.max() >= coords.shape[0]:
-        raise InputError(
-            f"{name}: face indices must lie in [0, {coords.shape[0]}), found {faces.min()}..{faces.max()}"
-        )
-    return coords, faces.astype(np.int64)
-
-
-def mesh_adjacency(coords, faces, weighted: bool = True) -> sparse.csr_matrix:
-    """Symmetric edge graph of a triangle mesh; weights are Euclidean edge lengths (mm) or 1."""
-    coords, faces = _check_mesh(coords, faces)
-    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
-    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
-    w = np.linalg.norm(coords[i] - coords[j], axis=1) if weighted else np.ones(i.size)
-    n = coords.shape[0]
-    A = sparse.coo_matrix(
-        (np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n)
-    )
-    A = A.tocsr()
-    # duplicated edges (shared by two faces) were summed; restore the single length
-    A.sum_duplicates()
-    if weighted:
-        counts = sparse.coo_matrix(
-            (np.ones(2 * i.size), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n)
-        ).tocsr()
-        counts.sum_duplicates()
-        A.data = A.data / counts.data
-    else:
-        A.data[:] = 1.0
-    return A
-
-
 def _hemi_neighbourhoods(coords, faces, radius, verbose):
-    graph = mesh_adjacency(coords, faces)
+    graph = mesh_adjacency(coords, faces, weighted=True)
     n = coords.shape[0]
     # dense Dijkstra output is (chunk, n); keep it near 64 MB
     chunk = max(1, min(n, (64 << 20) // (8 * n)))
@@ -310,7 +265,7 @@ def surface_neighbourhoods(
         raise InputError(f"radius={radius!r}: expected a positive geodesic radius in mm")
     parts = []
     for h, (coords, faces) in enumerate(_mesh_parts(mesh)):
-        coords, faces = _check_mesh(coords, faces, f"mesh (hemisphere {h})")
+        coords, faces = check_mesh(coords, faces, f"mesh (hemisphere {h})")
         path = None
         if cache:
             key = hash_json(

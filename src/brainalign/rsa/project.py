@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from brainalign.datasets.surfaces import HEMIS
 from brainalign.errors import DataFormatError, InputError
 
 LAYERS = ("layerB1", "layerB2", "layerB3")
-HEMIS = ("lh", "rh")
 
 
 def _subject_dir(subject) -> str:

@@ -9,6 +9,7 @@ from brainalign.pipeline.analyses import (
     decoding,
     encoding,
     networks,
+    rdm_rsa,
     roi_rsa,
     searchlight,
     searchlight_contrasts,
@@ -21,6 +22,7 @@ ANALYSES = (
     searchlight_contrasts.ANALYSIS,
     encoding.ANALYSIS,
     decoding.ANALYSIS,
+    rdm_rsa.ANALYSIS,
 )
 
 __all__ = ["ANALYSES"]

@@ -187,8 +187,8 @@ def volume_searchlight(params, inputs, ctx):
 @stage("volume_projection")
 def volume_projection(params, inputs, ctx):
     """One subject's volume searchlight map, assembled and projected to fsaverage (paper §3.3)."""
+    from brainalign.datasets.surfaces import HEMIS
     from brainalign.rsa import centres_to_volume, project_to_fsaverage
-    from brainalign.rsa.project import HEMIS
 
     nbr = inputs["neighbourhoods"]
     r = np.concatenate([np.asarray(res["r"]) for _, res in upstream(inputs, "volume_searchlight")])

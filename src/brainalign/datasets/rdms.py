@@ -1,0 +1,867 @@
+"""Brain RDMs (or response patterns) of any stimulus set: the folder format, its reader and writer,
+and importers for the two public fMRI data sets of the 92-object image set.
+
+The format (``docs/datasets.md`` has the full specification) is written with numpy and a text
+editor::
+
+    my_dataset/
+      dataset.json          {"name": ..., "source": ..., "dissimilarity": ..., "subjects": [...]}
+      stimuli.tsv           stimulus  image  label  [category]  [caption_1  caption_2 …]
+      images/…              one image per stimulus (path in the ``image`` column)
+      rdms/<ROI>.npy        (n_subjects, n_stimuli, n_stimuli) dissimilarities, or
+      responses/<ROI>.npy   (n_subjects, n_stimuli, n_units) patterns (RDMs computed here)
+      models/<name>.npy     optional model RDMs, (n_stimuli, n_stimuli)
+
+Rows of ``stimuli.tsv`` are in RDM order. :func:`load_rdm_dataset` checks everything (shapes,
+symmetry, zero diagonals, finite values, one image per stimulus) and names the file and the
+problem when something is wrong; :func:`write_rdm_dataset` writes a folder atomically (into a
+temporary folder, checked by :func:`load_rdm_dataset`, then renamed), so a failed write leaves
+nothing behind.
+
+>>> ds = load_rdm_dataset("datasets/cichy92")
+>>> ds.rdms["IT"].shape, ds.stimuli["label"][0]
+((15, 92, 92), 'hand_1')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from brainalign.errors import DataFormatError, InputError
+
+#: version of the folder format written by :func:`write_rdm_dataset`
+FORMAT_VERSION = 1
+REQUIRED_COLUMNS = ("stimulus", "image", "label")
+_CAPTION_COLUMN = re.compile(r"^caption_(\d+)$")
+_ROI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+#: relative tolerance of the symmetry and zero-diagonal checks (float32 files round at ~1e-7)
+SYMMETRY_TOLERANCE = 1e-5
+#: response metrics accepted for ``responses/<ROI>.npy`` (see :func:`brainalign.rsa.compute_rdm`)
+RESPONSE_METRICS = ("correlation", "cosine", "euclidean")
+
+
+@dataclass
+class RdmDataset:
+    """A data set of brain RDMs over one stimulus set.
+
+    Attributes
+    ----------
+    root : Path
+        The folder it was read from.
+    name : str
+        ``dataset.json``'s ``name``.
+    stimuli : pandas.DataFrame
+        ``stimuli.tsv`` in file (= RDM) order; columns ``stimulus``, ``image``, ``label`` and the
+        optional ``category``, ``caption_<k>`` and any others, all as strings.
+    rdms : dict of str -> ndarray (n_subjects, n_stimuli, n_stimuli) float64
+        Brain RDMs per ROI, in file name order (``responses/`` ROIs turned into RDMs).
+    subjects : dict of str -> list of str
+        Subject names per ROI (``dataset.json``'s ``subjects``, else ``sub-01`` …).
+    models : dict of str -> ndarray (n_stimuli, n_stimuli) float64
+        Model RDMs that came with the data (``models/<name>.npy``).
+    meta : dict
+        ``dataset.json`` as read.
+    origin : dict of str -> str
+        Per ROI: ``"rdms"`` or ``"responses:<metric>"``.
+    """
+
+    root: Path
+    name: str
+    stimuli: object
+    rdms: dict[str, np.ndarray]
+    subjects: dict[str, list[str]]
+    models: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_stimuli(self) -> int:
+        return len(self.stimuli)
+
+    @property
+    def rois(self) -> list[str]:
+        return list(self.rdms)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.stimuli["label"])
+
+    @property
+    def stimulus_ids(self) -> list[str]:
+        return list(self.stimuli["stimulus"])
+
+    @property
+    def categories(self) -> list[str] | None:
+        """The ``category`` column, or None when the table has none."""
+        return list(self.stimuli["category"]) if "category" in self.stimuli else None
+
+    @property
+    def captions(self) -> list[list[str]] | None:
+        """Per stimulus its non-empty ``caption_<k>`` cells (k ascending), or None without any."""
+        cols = caption_columns(self.stimuli.columns)
+        if not cols:
+            return None
+        return [[c for c in row if c] for row in self.stimuli[cols].itertuples(index=False)]
+
+    def image_paths(self) -> list[Path]:
+        return [self.root / p for p in self.stimuli["image"]]
+
+    def read_images(self, indices: Sequence[int] | None = None, size: int | None = None):
+        """Images as ``uint8 (n, H, W, 3)`` RGB, in stimulus order (or ``indices``).
+
+        With ``size`` each image's shorter side is resized to ``size`` (bilinear) and the centre
+        ``size × size`` square kept; without it, every image must have the same size.
+        """
+        from PIL import Image
+
+        paths = self.image_paths()
+        idx = range(len(paths)) if indices is None else [int(i) for i in indices]
+        out = []
+        for i in idx:
+            try:
+                with Image.open(paths[i]) as im:
+                    im = im.convert("RGB")
+                    if size is not None:
+                        im = _square(im, size)
+                    out.append(np.asarray(im, dtype=np.uint8))
+            except OSError as exc:
+                raise DataFormatError(f"{paths[i]}: cannot read the image ({exc})") from None
+        shapes = {a.shape for a in out}
+        if len(shapes) > 1:
+            raise DataFormatError(
+                f"{self.root / 'images'}: images of different sizes {sorted(shapes)[:3]}; "
+                "pass size= to read them resized to one square size"
+            )
+        return np.stack(out) if out else np.zeros((0, 1, 1, 3), np.uint8)
+
+    def condensed(self, roi: str) -> np.ndarray:
+        """The ROI's RDMs as condensed upper triangles, ``(n_subjects, n_pairs)``."""
+        rdms = self._roi(roi)
+        iu, ju = np.triu_indices(self.n_stimuli, k=1)
+        return rdms[:, iu, ju]
+
+    def group_rdm(self, roi: str) -> np.ndarray:
+        """The mean RDM of the ROI's subjects, ``(n_stimuli, n_stimuli)``."""
+        return self._roi(roi).mean(axis=0)
+
+    def category_order(self) -> np.ndarray:
+        """Stimulus positions sorted by category (categories in order of first appearance),
+        file order within a category; the identity without a ``category`` column."""
+        cats = self.categories
+        if cats is None:
+            return np.arange(self.n_stimuli)
+        first = {c: i for i, c in reversed(list(enumerate(cats)))}
+        return np.array(sorted(range(len(cats)), key=lambda i: (first[cats[i]], i)))
+
+    def to_stimuli(self, captions: Sequence[Sequence[str]] | None = None):
+        """This data set as :class:`~brainalign.datasets.Stimuli` (what the feature spaces take).
+
+        Image ids are the stimulus positions ``0 … n-1``; ``categories`` is the one-hot matrix of
+        the ``category`` column (columns in order of first appearance); ``metadata`` holds the
+        labels, stimulus ids and the optional ``animate`` column.
+
+        Parameters
+        ----------
+        captions : list of list of str, optional
+            Captions per stimulus (e.g. from label templates,
+            :func:`brainalign.features.label_captions`); default the table's ``caption_<k>``.
+        """
+        from brainalign.datasets.base import Stimuli
+
+        caps = captions if captions is not None else self.captions
+        if caps is None:
+            raise InputError(
+                f"{self.root / 'stimuli.tsv'}: no caption_<k> columns; give captions (e.g. "
+                "brainalign.features.label_captions(labels)) or add caption columns"
+            )
+        cats = self.categories
+        onehot, names = None, []
+        if cats is not None:
+            names = list(dict.fromkeys(cats))
+            onehot = np.zeros((len(cats), len(names)), np.uint8)
+            onehot[np.arange(len(cats)), [names.index(c) for c in cats]] = 1
+        meta = {"labels": self.labels, "stimulus_ids": self.stimulus_ids, "dataset": self.name}
+        if "animate" in self.stimuli:
+            meta["animate"] = list(self.stimuli["animate"])
+        return Stimuli(
+            image_ids=np.arange(self.n_stimuli),
+            captions=[list(c) for c in caps],
+            categories=onehot,
+            category_names=names,
+            images=lambda ids: self.read_images(ids),
+            metadata=meta,
+        )
+
+    def _roi(self, roi: str) -> np.ndarray:
+        if roi not in self.rdms:
+            raise InputError(
+                f"roi: {roi!r} is not an ROI of {self.root}; it has {', '.join(self.rdms)}"
+            )
+        return self.rdms[roi]
+
+
+def _square(im, size: int):
+    from PIL import Image
+
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((nw, nh), Image.BILINEAR)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
+def caption_columns(columns) -> list[str]:
+    """The ``caption_<k>`` columns of a stimulus table, by ``k``."""
+    found = [(int(m.group(1)), c) for c in columns if (m := _CAPTION_COLUMN.match(str(c)))]
+    return [c for _, c in sorted(found)]
+
+
+# ---------------------------------------------------------------------------------- reading
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise DataFormatError(
+            f"{path}: missing; every data set folder needs a dataset.json with at least "
+            '{"name": "..."} (see docs/datasets.md)'
+        )
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataFormatError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise DataFormatError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    name = meta.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise DataFormatError(f'{path}: needs a non-empty "name" (e.g. "my_dataset")')
+    return meta
+
+
+def read_stimulus_table(root: str | os.PathLike, check_images: bool = True):
+    """``root/stimuli.tsv`` as a DataFrame of strings, checked (columns, ids, images, captions)."""
+    import pandas as pd
+
+    root = Path(root)
+    path = root / "stimuli.tsv"
+    if not path.is_file():
+        raise DataFormatError(
+            f"{path}: missing; list the stimuli in RDM order, tab-separated, with columns "
+            f"{', '.join(REQUIRED_COLUMNS)}"
+        )
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataFormatError(f"{path}: cannot read it as a tab-separated table ({exc})") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataFormatError(
+            f"{path}: missing column(s) {missing}; found {list(table.columns)} (the file must be "
+            "tab-separated with a header row)"
+        )
+    if len(table) < 3:
+        raise DataFormatError(f"{path}: {len(table)} stimuli; an RDM needs at least 3")
+    table = table.apply(lambda col: col.str.strip())
+    required = list(REQUIRED_COLUMNS) + (["category"] if "category" in table.columns else [])
+    for col in required:
+        empty = np.flatnonzero(table[col].to_numpy() == "")
+        if empty.size:
+            raise DataFormatError(
+                f"{path}: empty {col!r} in row(s) {(empty + 2)[:10].tolist()} (line numbers); every "
+                f"stimulus needs a {col}"
+            )
+    dup = table["stimulus"][table["stimulus"].duplicated()].tolist()
+    if dup:
+        raise DataFormatError(f"{path}: duplicate stimulus id(s) {dup[:10]}; ids must be unique")
+    caps = caption_columns(table.columns)
+    if caps:
+        none = np.flatnonzero((table[caps].to_numpy() == "").all(axis=1))
+        if none.size:
+            raise DataFormatError(
+                f"{path}: row(s) {(none + 2)[:10].tolist()} have no caption in {caps}; give every "
+                "stimulus at least one caption, or drop the caption columns to use label templates"
+            )
+    if "animate" in table.columns:
+        bad = sorted(set(table["animate"]) - {"0", "1"})
+        if bad:
+            raise DataFormatError(f"{path}: column 'animate' must hold 0 or 1, found {bad[:5]}")
+    resolved = root.resolve()
+    for i, rel in enumerate(table["image"]):
+        p = Path(rel)
+        if p.is_absolute() or ".." in p.parts:
+            raise DataFormatError(
+                f"{path}: row {i + 2}: image path {rel!r} must be relative to the folder and "
+                "stay inside it (e.g. images/obj01.png)"
+            )
+        if check_images and not (resolved / p).is_file():
+            raise DataFormatError(
+                f"{path}: row {i + 2} (stimulus {table['stimulus'][i]!r}): image {rel!r} not "
+                f"found in {root}; every stimulus needs its image"
+            )
+    return table
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise DataFormatError(
+            f"{path}: cannot read it without unpickling ({exc}); save a plain numeric array "
+            "with numpy.save"
+        ) from None
+    except OSError as exc:
+        raise DataFormatError(f"{path}: not a readable .npy file ({exc})") from None
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DataFormatError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
+    return np.asarray(arr, dtype=np.float64)
+
+
+def check_rdm_stack(rdms: np.ndarray, n_stimuli: int, where: str) -> np.ndarray:
+    """Check ``(n_subjects, n, n)`` RDMs: shape, size, finite, symmetric, zero diagonal.
+
+    ``where`` names the source in the messages (a file). Returns float64 RDMs, exactly
+    symmetric (the mean of the matrix and its transpose).
+    """
+    R = np.asarray(rdms, dtype=np.float64)
+    if R.ndim == 2 and R.shape[0] == R.shape[1]:
+        raise DataFormatError(
+            f"{where}: a single {R.shape[0]}×{R.shape[1]} matrix; expected (n_subjects, "
+            f"n_stimuli, n_stimuli): save it as rdm[None] for one subject"
+        )
+    if R.ndim != 3:
+        raise DataFormatError(
+            f"{where}: expected (n_subjects, n_stimuli, n_stimuli), got shape {R.shape}"
+        )
+    if R.shape[1] != R.shape[2]:
+        raise DataFormatError(
+            f"{where}: RDMs are not square: shape {R.shape} (each subject's RDM must be "
+            "n_stimuli × n_stimuli)"
+        )
+    if R.shape[1] != n_stimuli:
+        raise DataFormatError(
+            f"{where}: RDMs are {R.shape[1]}×{R.shape[2]} but stimuli.tsv lists {n_stimuli} "
+            "stimuli; the table must have one row per RDM row, in the same order"
+        )
+    if R.shape[0] < 1:
+        raise DataFormatError(f"{where}: holds no subject")
+    bad = ~np.isfinite(R)
+    if bad.any():
+        s, i, j = (int(v) for v in np.argwhere(bad)[0])
+        raise DataFormatError(
+            f"{where}: {int(bad.sum())} NaN or infinite value(s), first at subject {s}, stimuli "
+            f"({i}, {j}); fill or drop the missing conditions before saving"
+        )
+    scale = max(1.0, float(np.abs(R).max()))
+    asym = np.abs(R - R.transpose(0, 2, 1))
+    if asym.max() > SYMMETRY_TOLERANCE * scale:
+        s, i, j = (int(v) for v in np.unravel_index(int(asym.argmax()), asym.shape))
+        raise DataFormatError(
+            f"{where}: RDM of subject {s} is not symmetric: d[{i},{j}] = {R[s, i, j]:.6g} but "
+            f"d[{j},{i}] = {R[s, j, i]:.6g}; an RDM holds one dissimilarity per pair"
+        )
+    diag = np.abs(np.diagonal(R, axis1=1, axis2=2))
+    if diag.max() > SYMMETRY_TOLERANCE * scale:
+        s, i = (int(v) for v in np.unravel_index(int(diag.argmax()), diag.shape))
+        raise DataFormatError(
+            f"{where}: RDM of subject {s} has a non-zero diagonal (d[{i},{i}] = "
+            f"{R[s, i, i]:.6g}); a stimulus's dissimilarity with itself must be 0"
+        )
+    R = (R + R.transpose(0, 2, 1)) / 2
+    idx = np.arange(R.shape[1])
+    R[:, idx, idx] = 0.0
+    return R
+
+
+def _responses_to_rdms(X: np.ndarray, n_stimuli: int, metric: str, where: str) -> np.ndarray:
+    from brainalign.rsa.rdm import compute_rdm, squareform_rdm
+
+    if X.ndim != 3:
+        raise DataFormatError(
+            f"{where}: expected (n_subjects, n_stimuli, n_units) response patterns, got shape "
+            f"{X.shape}"
+        )
+    if X.shape[1] != n_stimuli:
+        raise DataFormatError(
+            f"{where}: {X.shape[1]} stimuli (axis 1) but stimuli.tsv lists {n_stimuli}; the "
+            "table must have one row per pattern row, in the same order"
+        )
+    if X.shape[2] < 2:
+        raise DataFormatError(f"{where}: {X.shape[2]} unit(s) per pattern; need at least 2")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        s, i, u = (int(v) for v in np.argwhere(bad)[0])
+        raise DataFormatError(
+            f"{where}: {int(bad.sum())} NaN or infinite value(s), first at subject {s}, stimulus "
+            f"{i}, unit {u}; drop those units before saving"
+        )
+    out = []
+    for s in range(X.shape[0]):
+        try:
+            out.append(squareform_rdm(compute_rdm(X[s], metric=metric)))
+        except InputError as exc:
+            raise DataFormatError(f"{where}: subject {s}: {exc}") from None
+    return np.stack(out)
+
+
+def _subject_names(meta: dict, roi: str, n: int, path: Path) -> list[str]:
+    subs = meta.get("subjects")
+    if isinstance(subs, Mapping):
+        subs = subs.get(roi)
+    if subs is None:
+        return [f"sub-{i + 1:02d}" for i in range(n)]
+    if not isinstance(subs, list) or not all(isinstance(s, str) for s in subs):
+        raise DataFormatError(
+            f'{path}: "subjects" must be a list of names (or a mapping ROI -> list), got {subs!r}'
+        )
+    if len(subs) != n:
+        raise DataFormatError(
+            f'{path}: "subjects" names {len(subs)} subject(s) for ROI {roi!r}, whose array holds '
+            f"{n}; give one name per subject (axis 0)"
+        )
+    return list(subs)
+
+
+def list_rois(root: str | os.PathLike) -> list[str]:
+    """ROI names of a data set folder (``rdms/`` and ``responses/`` file stems), sorted."""
+    root = Path(root)
+    names = [p.stem for sub in ("rdms", "responses") for p in sorted((root / sub).glob("*.npy"))]
+    return sorted(dict.fromkeys(names))
+
+
+def load_rdm_dataset(
+    root: str | os.PathLike,
+    rois: Sequence[str] | None = None,
+    *,
+    metric: str | None = None,
+    check_images: bool = True,
+) -> RdmDataset:
+    """Read and check a data set folder in the RDM format (``docs/datasets.md``).
+
+    Parameters
+    ----------
+    root : path
+        The folder (``dataset.json``, ``stimuli.tsv``, ``images/``, ``rdms/`` or
+        ``responses/``, optional ``models/``).
+    rois : list of str, optional
+        ROIs to read (default all); an unknown name is an error.
+    metric : {"correlation", "cosine", "euclidean"}, optional
+        Dissimilarity for ``responses/<ROI>.npy`` (default ``dataset.json``'s ``metric``, else
+        ``"correlation"``: 1 − Pearson r).
+    check_images : bool
+        Check that every stimulus's image file exists.
+
+    Returns
+    -------
+    RdmDataset
+
+    Raises
+    ------
+    DataFormatError
+        Naming the file and the problem: a missing file or column, a non-square, asymmetric or
+        mis-sized RDM, NaNs, a non-zero diagonal, a missing image, an unknown ROI.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataFormatError(
+            f"{root}: not a folder; give a data set folder in the RDM format (docs/datasets.md) "
+            "or make one with `brainalign rdms import`"
+        )
+    meta = _read_json(root / "dataset.json")
+    table = read_stimulus_table(root, check_images=check_images)
+    n = len(table)
+    metric = metric or meta.get("metric") or "correlation"
+    if metric not in RESPONSE_METRICS:
+        raise DataFormatError(
+            f"{root / 'dataset.json'}: metric {metric!r} is not one of {RESPONSE_METRICS}"
+        )
+    files: dict[str, tuple[str, Path]] = {}
+    for sub in ("rdms", "responses"):
+        for p in sorted((root / sub).glob("*.npy")):
+            if not _ROI_NAME.match(p.stem):
+                raise DataFormatError(
+                    f"{p}: ROI names use letters, digits and _ . + - (got {p.stem!r})"
+                )
+            if p.stem in files:
+                raise DataFormatError(
+                    f"{p}: ROI {p.stem!r} is given twice ({files[p.stem][1]} too); keep one of "
+                    "rdms/ and responses/ per ROI"
+                )
+            files[p.stem] = (sub, p)
+    if not files:
+        raise DataFormatError(
+            f"{root}: no rdms/<ROI>.npy or responses/<ROI>.npy; a data set needs at least one ROI"
+        )
+    wanted = list(files) if rois is None else list(rois)
+    unknown = [r for r in wanted if r not in files]
+    if unknown:
+        raise DataFormatError(
+            f"{root}: unknown ROI name(s) {unknown}; this data set has {', '.join(files)}"
+        )
+    rdms, subjects, origin = {}, {}, {}
+    for roi in wanted:
+        sub, path = files[roi]
+        arr = _load_npy(path)
+        if sub == "rdms":
+            rdms[roi] = check_rdm_stack(arr, n, str(path))
+            origin[roi] = "rdms"
+        else:
+            rdms[roi] = _responses_to_rdms(arr, n, metric, str(path))
+            origin[roi] = f"responses:{metric}"
+        subjects[roi] = _subject_names(meta, roi, rdms[roi].shape[0], root / "dataset.json")
+    models = {}
+    for p in sorted((root / "models").glob("*.npy")):
+        arr = _load_npy(p)
+        if arr.ndim == 1:
+            m = n * (n - 1) // 2
+            if arr.shape[0] != m:
+                raise DataFormatError(
+                    f"{p}: a condensed model RDM over {n} stimuli has {m} entries, got "
+                    f"{arr.shape[0]}"
+                )
+            iu, ju = np.triu_indices(n, k=1)
+            sq = np.zeros((n, n))
+            sq[iu, ju] = arr
+            sq[ju, iu] = arr
+            arr = sq
+        models[p.stem] = check_rdm_stack(arr[None] if arr.ndim == 2 else arr, n, str(p))[0]
+        if np.ptp(models[p.stem][np.triu_indices(n, k=1)]) == 0:
+            raise DataFormatError(f"{p}: constant model RDM; it cannot be compared with data")
+    return RdmDataset(
+        root=root,
+        name=str(meta["name"]),
+        stimuli=table,
+        rdms=rdms,
+        subjects=subjects,
+        models=models,
+        meta=meta,
+        origin=origin,
+    )
+
+
+# ---------------------------------------------------------------------------------- writing
+@contextlib.contextmanager
+def _staging_folder(out: Path, overwrite: bool):
+    """A temporary sibling of ``out`` that replaces ``out`` only when the block succeeds."""
+    if out.exists() and not overwrite:
+        raise InputError(f"{out}: already exists; pass overwrite=True (--overwrite) to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_image(dst: Path, image) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(image, bytes | bytearray):
+        dst.write_bytes(bytes(image))
+    elif isinstance(image, str | os.PathLike):
+        shutil.copyfile(image, dst)
+    else:
+        from PIL import Image
+
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+            raise InputError(
+                f"images[{dst.name!r}]: expected bytes, a file path or uint8 (H, W, 3), got "
+                f"{arr.dtype} {arr.shape}"
+            )
+        Image.fromarray(arr).save(dst)
+
+
+def write_rdm_dataset(
+    out: str | os.PathLike,
+    *,
+    name: str,
+    stimuli,
+    images: Mapping[str, object],
+    rdms: Mapping[str, np.ndarray] | None = None,
+    responses: Mapping[str, np.ndarray] | None = None,
+    models: Mapping[str, np.ndarray] | None = None,
+    meta: Mapping | None = None,
+    overwrite: bool = False,
+) -> RdmDataset:
+    """Write a data set folder in the RDM format, atomically, and return it as read back.
+
+    Parameters
+    ----------
+    out : path
+        The folder to create.
+    name : str
+        ``dataset.json``'s name.
+    stimuli : pandas.DataFrame
+        The stimulus table in RDM order (``stimulus``, ``image``, ``label``, …).
+    images : mapping
+        ``image`` path (as in the table) → bytes of the file, a file to copy, or a uint8
+        ``(H, W, 3)`` array (saved as PNG when the path ends in ``.png``).
+    rdms, responses : mapping of ROI -> array
+        ``(n_subjects, n, n)`` RDMs or ``(n_subjects, n, n_units)`` patterns per ROI.
+    models : mapping of name -> (n, n) array, optional
+    meta : mapping, optional
+        Further ``dataset.json`` entries (``source``, ``dissimilarity``, ``subjects`` …).
+    overwrite : bool
+        Replace an existing ``out`` (only once the new folder is complete and valid).
+
+    Returns
+    -------
+    RdmDataset
+        The written folder, read back with :func:`load_rdm_dataset` (so it is known valid).
+    """
+    out = Path(out)
+    with _staging_folder(out, overwrite) as tmp:
+        info = {"name": name, "format_version": FORMAT_VERSION, **dict(meta or {})}
+        (tmp / "dataset.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        stimuli.to_csv(tmp / "stimuli.tsv", sep="\t", index=False, quoting=csv.QUOTE_NONE)
+        for rel, image in images.items():
+            _write_image(tmp / rel, image)
+        for sub, arrays in (("rdms", rdms), ("responses", responses), ("models", models)):
+            for roi, arr in (arrays or {}).items():
+                (tmp / sub).mkdir(exist_ok=True)
+                np.save(tmp / sub / f"{roi}.npy", np.asarray(arr), allow_pickle=False)
+        load_rdm_dataset(tmp)  # a folder that does not read back is never renamed into place
+    return load_rdm_dataset(out)
+
+
+# -------------------------------------------------------------------------------- importers
+#: stimulus ids of the 92-object image set in both importers (Kriegeskorte et al. 2008 order)
+OBJECTS92_IDS = tuple(f"obj{i:02d}" for i in range(1, 93))
+
+
+def _objects92_folder(source: Path, sub: str) -> tuple[Path, Path]:
+    """(the data set's folder, the folder holding labels_92.json) from SOURCE."""
+    source = Path(source)
+    if (source / sub).is_dir():
+        return source / sub, source
+    if source.name == sub and source.is_dir():
+        return source, source.parent
+    raise DataFormatError(
+        f"{source}: expected the real_rdms folder (holding {sub}/ and labels_92.json) or its "
+        f"{sub}/ folder"
+    )
+
+
+def _labels92(folder: Path) -> tuple[list[str], list[str]]:
+    path = folder / "labels_92.json"
+    if not path.is_file():
+        raise DataFormatError(f"{path}: missing; the importers take the object names from it")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    names, synsets = data.get("names"), data.get("synsets", [""] * 92)
+    if not isinstance(names, list) or len(names) != 92:
+        raise DataFormatError(f"{path}: expected 92 'names', got {type(names).__name__}")
+    return [str(n) for n in names], [str(s) for s in synsets]
+
+
+def _supplemental92(kfolder: Path):
+    """Categories and images of the 92 objects from Kriegeskorte et al.'s supplemental data."""
+    import scipy.io as sio
+
+    path = kfolder / "Kriegeskorte_Neuron2008_supplementalData.mat"
+    if not path.is_file():
+        raise DataFormatError(f"{path}: missing; it holds the 92 images and their categories")
+    sup = sio.loadmat(path)
+    st = sup["stimuli_92objs"][0]
+    cats = [str(np.ravel(s["category"])[0]) for s in st]
+    animate = [int(np.ravel(s["animal"])[0]) for s in st]
+    images = [np.asarray(s["image"], dtype=np.uint8) for s in st]
+    return cats, animate, images, sup
+
+
+def _stimulus_table92(names, synsets, cats, animate, ext: str):
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "stimulus": list(OBJECTS92_IDS),
+            "image": [f"images/{s}.{ext}" for s in OBJECTS92_IDS],
+            "label": names,
+            "category": cats,
+            "animate": [str(a) for a in animate],
+            "synset": synsets,
+        }
+    )
+
+
+def import_kriegeskorte92(
+    source: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False
+) -> RdmDataset:
+    """Kriegeskorte et al. (2008) human IT RDMs of the 92 objects, in the RDM format.
+
+    Reads ``92_brainRDMs.mat`` (4 subjects × 2 sessions of human IT, 1 − Pearson r; the two
+    sessions of each subject are averaged), ``92_behavRDMs.mat`` (16 people's similarity
+    judgements, ROI ``judgements``), ``92_modelRDMs.mat`` (8 model RDMs, including monkey IT, to
+    ``models/``), the images and categories of the supplemental data and the object names of
+    ``labels_92.json``.
+
+    Parameters
+    ----------
+    source : path
+        The ``real_rdms`` folder (holding ``kriegeskorte92/`` and ``labels_92.json``) or its
+        ``kriegeskorte92/`` folder.
+    out : path
+        The folder to write.
+    overwrite : bool
+        Replace an existing ``out``.
+    """
+    import scipy.io as sio
+
+    kfolder, top = _objects92_folder(Path(source), "kriegeskorte92")
+    names, synsets = _labels92(top)
+    cats, animate, images, _ = _supplemental92(kfolder)
+    brain = kfolder / "92_brainRDMs.mat"
+    if not brain.is_file():
+        raise DataFormatError(f"{brain}: missing")
+    R = sio.loadmat(brain)["RDMs"]  # struct (1, 4 subjects, 2 sessions)
+    it = np.stack(
+        [np.mean([R[0, s, k]["RDM"] for k in range(R.shape[2])], axis=0) for s in range(R.shape[1])]
+    ).astype(np.float64)
+    subjects = [str(np.ravel(R[0, s, 0]["name"])[0]).split("|")[1].strip() for s in range(4)]
+    rdms = {"IT": it}
+    subject_names: dict[str, list[str]] = {"IT": subjects}
+    behav = kfolder / "92_behavRDMs.mat"
+    if behav.is_file():
+        B = sio.loadmat(behav)["rdms_behav_92"][0]
+        rdms["judgements"] = np.stack([b["RDM"] for b in B]).astype(np.float64)
+        subject_names["judgements"] = [f"judge-{i + 1:02d}" for i in range(len(B))]
+    models = {}
+    mfile = kfolder / "92_modelRDMs.mat"
+    if mfile.is_file():
+        for m in sio.loadmat(mfile)["Models"][0]:
+            models[str(np.ravel(m["name"])[0])] = np.asarray(m["RDM"], dtype=np.float64)
+    table = _stimulus_table92(names, synsets, cats, animate, "png")
+    return write_rdm_dataset(
+        out,
+        name="kriegeskorte92",
+        stimuli=table,
+        images=dict(zip(table["image"], images, strict=True)),
+        rdms=rdms,
+        models=models,
+        meta={
+            "source": "Kriegeskorte, Mur, Ruff et al. (2008) Neuron 60:1126 (rsatoolbox "
+            "demos/92imageData); similarity judgements: Mur et al. (2013)",
+            "dissimilarity": "IT: 1 - Pearson r between fMRI response patterns of human IT, "
+            "the two sessions of each subject averaged; judgements: dissimilarity from "
+            "similarity judgements (multi-arrangement)",
+            "subjects": subject_names,
+            "importer": "kriegeskorte92",
+            "models": "from 92_modelRDMs.mat: " + ", ".join(models),
+        },
+        overwrite=overwrite,
+    )
+
+
+def import_cichy92(
+    source: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False
+) -> RdmDataset:
+    """Cichy, Pantazis & Oliva (2014) EVC and IT RDMs of the 92 objects (Algonauts 2019 release).
+
+    Reads ``target_fmri_92.mat`` (MATLAB v7.3, read with h5py: ``EVC_RDMs`` and ``IT_RDMs`` stored
+    (92, 92, 15), transposed to (15, 92, 92)), the 92 images, the object names of
+    ``labels_92.json`` and, when the ``kriegeskorte92/`` folder is beside it, the categories of
+    Kriegeskorte et al.'s supplemental data (same image order).
+
+    Parameters
+    ----------
+    source : path
+        The ``real_rdms`` folder (holding ``cichy92/`` and ``labels_92.json``) or ``cichy92/``.
+    out : path
+    overwrite : bool
+    """
+    import h5py
+
+    cfolder, top = _objects92_folder(Path(source), "cichy92")
+    names, synsets = _labels92(top)
+    mat = cfolder / "target_fmri_92.mat"
+    if not mat.is_file():
+        raise DataFormatError(f"{mat}: missing")
+    try:
+        with h5py.File(mat, "r") as f:
+            rdms = {
+                roi: np.transpose(np.asarray(f[f"{roi}_RDMs"], dtype=np.float64), (2, 1, 0))
+                for roi in ("EVC", "IT")
+            }
+    except (OSError, KeyError) as exc:
+        raise DataFormatError(
+            f"{mat}: expected a MATLAB v7.3 (HDF5) file with EVC_RDMs and IT_RDMs ({exc})"
+        ) from None
+    kfolder = top / "kriegeskorte92"
+    if (kfolder / "Kriegeskorte_Neuron2008_supplementalData.mat").is_file():
+        cats, animate, _, _ = _supplemental92(kfolder)
+        table = _stimulus_table92(names, synsets, cats, animate, "jpg")
+    else:
+        table = _stimulus_table92(names, synsets, ["?"] * 92, [0] * 92, "jpg")
+        table = table.drop(columns=["category", "animate"])
+    images = {}
+    for i, rel in enumerate(table["image"]):
+        src = cfolder / "images" / f"image_{i + 1:02d}.jpg"
+        if not src.is_file():
+            raise DataFormatError(f"{src}: missing; the importer needs all 92 images")
+        images[rel] = src
+    n_sub = rdms["IT"].shape[0]
+    return write_rdm_dataset(
+        out,
+        name="cichy92",
+        stimuli=table,
+        images=images,
+        rdms=rdms,
+        meta={
+            "source": "Cichy, Pantazis & Oliva (2014) Nat Neurosci 17:455, as released by the "
+            "Algonauts Project 2019 (92-image training set, target_fmri_92.mat)",
+            "dissimilarity": "1 - Pearson r between fMRI response patterns (EVC, IT)",
+            "subjects": [f"sub-{i + 1:02d}" for i in range(n_sub)],
+            "importer": "cichy92",
+            "published_noise_ceiling_r2": {"EVC": 0.1589, "IT": 0.3075},
+        },
+        overwrite=overwrite,
+    )
+
+
+#: importers by name (``brainalign rdms import NAME SOURCE OUT``)
+IMPORTERS: dict[str, Callable[..., RdmDataset]] = {
+    "kriegeskorte92": import_kriegeskorte92,
+    "cichy92": import_cichy92,
+}
+
+
+def import_rdm_dataset(
+    name: str, source: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False
+) -> RdmDataset:
+    """Convert a known public source into the RDM format with the importer ``name``."""
+    if name not in IMPORTERS:
+        raise InputError(f"importer {name!r}: expected one of {sorted(IMPORTERS)}")
+    return IMPORTERS[name](source, out, overwrite=overwrite)
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "IMPORTERS",
+    "OBJECTS92_IDS",
+    "RdmDataset",
+    "caption_columns",
+    "check_rdm_stack",
+    "import_cichy92",
+    "import_kriegeskorte92",
+    "import_rdm_dataset",
+    "list_rois",
+    "load_rdm_dataset",
+    "read_stimulus_table",
+    "write_rdm_dataset",
+]

@@ -1,0 +1,653 @@
+"""RSA on RDM data sets (``[data] kind = "rdms"``): model scores with noise ceilings and
+rsatoolbox-style inference, layer profiles of vision networks, the RDMs, their MDS, and the
+known results of the 92-object data.
+
+Per data set, every model is turned into an RDM over its stimuli: the feature spaces of
+``[features] spaces`` on the data set's stimuli (caption embeddings of label templates,
+categories, animacy, word vectors …), every layer of the vision models of ``vision`` (and of
+trained networks in ``networks``, layer × timestep), and the model RDMs that came with the data
+(``models/<name>.npy``, scored as ``rdm:<name>``). Then per ROI and method: each subject's
+similarity with each model, the noise ceiling (:func:`brainalign.rsa.noise_ceiling_bounds`) and
+:func:`brainalign.rsa.evaluate_models` (dual bootstrap over subjects and stimuli).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from brainalign.pipeline.analysis import Analysis, ReportSection
+from brainalign.pipeline.core import Task, TaskId, stage, upstream
+from brainalign.utils.settings import Section
+
+_Method = Literal["spearman", "pearson", "kendall_tau_a", "cosine"]
+CAPTION_SPACES = ("mpnet", "minilm")
+
+
+class RdmRsaConfig(Section):
+    """``[analyses.rdm_rsa]``: model scores, ceilings and inference on RDM data sets."""
+
+    enabled: bool = True
+    methods: list[_Method] = Field(default_factory=lambda: ["spearman", "pearson", "kendall_tau_a"])
+    bootstrap: Literal["dual", "subjects", "stimuli", "none"] = "dual"
+    # methods whose inference uses the bootstrap; the others use the t-test across subjects
+    # (Kendall's tau-a costs O(n_pairs log n_pairs) per model, subject and bootstrap sample)
+    bootstrap_methods: list[_Method] = Field(default_factory=lambda: ["spearman", "pearson"])
+    n_bootstrap: Annotated[int, Field(ge=20)] = 1000
+    ci: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    ceiling_pool: Literal["mean", "rsatoolbox"] = "mean"
+    data_models: bool = True
+    vision: list[str] = Field(default_factory=lambda: ["efficientnet-lite0"])
+    vision_pooling: Literal["none", "mean"] = "none"
+    networks: dict[str, list[Path]] = Field(default_factory=dict)
+    fdr_q: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    known_results: bool = True
+    n_permutations: Annotated[int, Field(ge=100)] = 10_000
+    mds: Literal["metric", "classical"] = "metric"
+
+
+# ------------------------------------------------------------------------------------- stages
+def _dataset(params, rois=()):
+    from brainalign.datasets.rdms import load_rdm_dataset
+
+    return load_rdm_dataset(params["root"], list(rois) if rois is not None else None,
+                            metric=params.get("metric"))  # fmt: skip
+
+
+@stage("rdm_features")
+def rdm_features(params, inputs, ctx):
+    """One feature space of one data set's stimuli as a correlation-distance model RDM."""
+    from brainalign.features import feature_space, label_stimuli
+    from brainalign.rsa import compute_rdm
+
+    stim = label_stimuli(_dataset(params), params["captions"], params["templates"])
+    options = dict(params["options"])
+    device = ctx.get("device", "cpu")
+    if device != "cpu" and params["name"] in CAPTION_SPACES:
+        options.setdefault("device", device)
+    fs = feature_space(params["name"], stim, **options)
+    X = np.asarray(fs.X, dtype=np.float64)
+    return {
+        "rdm": compute_rdm(X, metric="correlation"),
+        "dim": int(X.shape[1]),
+        "captions_from": stim.metadata["captions_from"],
+    }
+
+
+@stage("rdm_layers")
+def rdm_layers(params, inputs, ctx):
+    """Every layer of a vision model (or trained network) as an RDM over the stimuli."""
+    from brainalign.errors import DataFormatError
+    from brainalign.networks.layers import layer_rdms
+    from brainalign.networks.zoo import ZooModel, get_model
+
+    ds = _dataset(params)
+    try:
+        images = ds.read_images()
+    except DataFormatError:  # images of different sizes: one square size for all
+        images = ds.read_images(size=256)
+    if params.get("checkpoints"):
+        entry = ZooModel(params["model"], "blt", options={"checkpoints": params["checkpoints"]})
+    else:
+        entry = get_model(params["model"])
+    rdms = layer_rdms(
+        entry,
+        images,
+        pooling=None if params["pooling"] == "none" else "mean",
+        device=ctx.get("device", "cpu"),
+    )
+    return {"layers": list(rdms), "rdms": np.stack(list(rdms.values()))}
+
+
+def _models(params, inputs, ds) -> list[tuple[str, str, np.ndarray]]:
+    """(model, layer, condensed RDM) in config order: feature spaces, vision, data models."""
+    from brainalign.rsa.rdm import condense
+
+    feats = {tid.model: res for tid, res in upstream(inputs, "rdm_features")}
+    layers = {tid.model: res for tid, res in upstream(inputs, "rdm_layers")}
+    out = [(name, "", np.asarray(feats[name]["rdm"])) for name in params["spaces"]]
+    for name in params["vision"]:
+        res = layers[name]
+        out += [(name, lab, np.asarray(r)) for lab, r in zip(res["layers"], res["rdms"], strict=True)]
+    if params["data_models"]:
+        out += [(f"rdm:{k}", "", condense(v)) for k, v in ds.models.items()]
+    return out
+
+
+@stage("rdm_evaluate")
+def rdm_evaluate(params, inputs, ctx):
+    """Every model against every ROI of one data set with one method: scores, ceilings,
+    bootstrap inference, pairwise tests."""
+    from brainalign.rsa import evaluate_models
+
+    ds = _dataset(params, params["rois"])
+    models = _models(params, inputs, ds)
+    method = params["method"]
+    boot = params["bootstrap"] if method in params["bootstrap_methods"] else "none"
+    names = [f"m{i}" for i in range(len(models))]
+    keys = [{"model": m, "layer": lay} for m, lay, _ in models]
+    M = np.stack([r for _, _, r in models])
+    base = {"dataset": params["label"], "method": method}
+    scores, ceilings, pairs, subjects, groups = [], [], [], [], []
+    for roi in ds.rois:
+        ev = evaluate_models(
+            M, ds.condensed(roi), method, model_names=names, bootstrap=boot,
+            n_bootstrap=params["n_bootstrap"], pool=params["pool"],
+            random_state=params["random_state"],
+        )  # fmt: skip
+        at = {**base, "roi": roi}
+        low, high = ev.ci(params["ci"])
+        for i, key in enumerate(keys):
+            row = {**at, **key, "score": float(ev.mean[i]), "sem": float(ev.sem[i]),
+                   "ci_low": float(low[i]), "ci_high": float(high[i]),
+                   "p_zero": float(ev.p_zero()[i]), "p_noise": float(ev.p_noise()[i]),
+                   "bootstrap": boot, "n_bootstrap": params["n_bootstrap"] if boot != "none" else 0,
+                   "dof": ev.dof, "n_subjects": ev.scores.shape[1], "n_stimuli": ds.n_stimuli}  # fmt: skip
+            if method == "spearman":
+                row["algonauts_r2"] = float(np.mean(ev.scores[i] ** 2))
+            scores.append(row)
+            subjects += [
+                {**at, **key, "subject": s, "score": float(v)}
+                for s, v in zip(ds.subjects[roi], ev.scores[i], strict=True)
+            ]
+        nc = ev.ceiling
+        ceilings.append({**at, "lower": nc.lower_mean, "upper": nc.upper_mean,
+                         "upper_r2": nc.upper_r2, "lower_r2": nc.lower_r2,
+                         "n_subjects": len(nc.lower), "pool": nc.pool})  # fmt: skip
+        d, p = ev.pairwise()
+        iu, ju = np.triu_indices(len(keys), k=1)
+        pairs += [
+            {**at, "model_a": keys[i]["model"], "layer_a": keys[i]["layer"],
+             "model_b": keys[j]["model"], "layer_b": keys[j]["layer"],
+             "diff": float(d[i, j]), "p": float(p[i, j])}
+            for i, j in zip(iu, ju, strict=True)
+        ]  # fmt: skip
+        groups.append(ds.condensed(roi).mean(axis=0))
+    return {
+        "scores": scores,
+        "ceilings": ceilings,
+        "pairwise": pairs,
+        "subject_scores": subjects,
+        "rois": ds.rois,
+        "group_rdms": np.stack(groups),
+        "stimulus_ids": ds.stimulus_ids,
+    }
+
+
+@stage("rdm_summary")
+def rdm_summary(params, inputs, ctx):
+    """All data sets' tables, FDR over each ROI's pairwise tests, known results, MDS."""
+    import pandas as pd
+
+    from brainalign.rsa import objects92_known_results, rdm_mds
+    from brainalign.stats import fdr
+
+    results = [res for _, res in upstream(inputs, "rdm_evaluate")]
+    tables = {
+        key: pd.DataFrame([row for res in results for row in res[key]])
+        for key in ("scores", "ceilings", "pairwise", "subject_scores")
+    }
+    pw = tables["pairwise"]
+    if len(pw):
+        pw["q"] = np.nan
+        for _, idx in pw.groupby(["dataset", "roi", "method"]).groups.items():
+            pw.loc[idx, "q"] = fdr(pw.loc[idx, "p"].to_numpy(), q=params["fdr_q"]).qvalues
+        pw["significant"] = pw["q"] <= params["fdr_q"]
+    group_rdms, ids, mds = {}, {}, {}
+    for res in results:
+        label = res["scores"][0]["dataset"] if res["scores"] else None
+        if label is None:
+            continue
+        ids[label] = list(res["stimulus_ids"])
+        for roi, rdm in zip(res["rois"], np.asarray(res["group_rdms"]), strict=True):
+            group_rdms[(label, roi)] = rdm
+    out = {f"table_{k}": v.to_dict("list") for k, v in tables.items()}
+    for i, ((label, roi), rdm) in enumerate(sorted(group_rdms.items())):
+        coords, stress = rdm_mds(rdm, method=params["mds"])
+        mds[f"mds_{i}"] = {"dataset": label, "roi": roi, "stress": stress}
+        out[f"mds_{i}"] = coords
+    out["mds"] = list(mds.values())
+    if params["known_results"]:
+        method = params["primary"]
+        known = objects92_known_results(
+            tables["scores"], tables["subject_scores"], group_rdms, ids, method=method,
+            alpha=params["fdr_q"], n_permutations=params["n_permutations"],
+            random_state=params["random_state"],
+        )  # fmt: skip
+        out["table_known"] = known.to_dict("list")
+    return out
+
+
+# --------------------------------------------------------------------------------------- plan
+def _sets(b) -> list[dict]:
+    from brainalign.pipeline.data_kinds.rdms import data_sets
+
+    return data_sets(b.config)
+
+
+def plan(b) -> dict[str, Task]:
+    cfg = b.config
+    a = cfg.analyses.rdm_rsa
+    d = cfg.data
+    targets: dict[str, Task] = {}
+    evaluations = {}
+    vision = list(a.vision) + list(a.networks)
+    for s in _sets(b):
+        at = {"root": s["root"], "metric": d.metric}
+        deps = {"data": b.plan.data}
+        for name in cfg.features.spaces:
+            t = Task(
+                TaskId("rdm_features", model=name, variant=s["label"]),
+                {**at, "name": name, "options": cfg.features.options.get(name, {}),
+                 "captions": d.captions, "templates": list(d.templates)},
+                {"data": b.plan.data},
+            )  # fmt: skip
+            deps[t.id] = targets[f"features/{s['label']}/{name}"] = t
+        for name in vision:
+            ckpts = [str(p) for p in a.networks.get(name, [])]
+            t = Task(
+                TaskId("rdm_layers", model=name, variant=s["label"]),
+                {**at, "model": name, "checkpoints": ckpts, "pooling": a.vision_pooling},
+                {"data": b.plan.data},
+            )
+            deps[t.id] = targets[f"layers/{s['label']}/{name}"] = t
+        for method in a.methods:
+            t = Task(
+                TaskId("rdm_evaluate", model=method, variant=s["label"]),
+                {**at, "label": s["label"], "rois": s["rois"], "method": method,
+                 "spaces": list(cfg.features.spaces), "vision": vision,
+                 "data_models": a.data_models, "bootstrap": a.bootstrap,
+                 "bootstrap_methods": list(a.bootstrap_methods),
+                 "n_bootstrap": a.n_bootstrap, "pool": a.ceiling_pool, "ci": a.ci,
+                 "random_state": cfg.compute.random_state},
+                deps,
+            )  # fmt: skip
+            evaluations[t.id] = t
+    targets["summary"] = Task(
+        TaskId("rdm_summary"),
+        {"fdr_q": a.fdr_q, "known_results": a.known_results, "primary": a.methods[0],
+         "n_permutations": a.n_permutations, "random_state": cfg.compute.random_state,
+         "mds": a.mds},
+        evaluations,
+    )  # fmt: skip
+    return targets
+
+
+def check(cfg) -> list[str]:
+    from brainalign.networks.zoo import list_models
+
+    a = cfg.analyses.rdm_rsa
+    problems = []
+    if not a.methods:
+        problems.append("analyses.rdm_rsa.methods: name at least one comparison method")
+    if len(set(a.methods)) != len(a.methods):
+        problems.append(f"analyses.rdm_rsa.methods: duplicates in {a.methods}")
+    unknown = [v for v in a.vision if v not in list_models()]
+    if unknown:
+        problems.append(
+            f"analyses.rdm_rsa.vision: unknown zoo model(s) {unknown}; registered: {list_models()}"
+        )
+    for name, paths in a.networks.items():
+        if name in a.vision:
+            problems.append(f"analyses.rdm_rsa.networks.{name}: also listed in vision")
+        missing = [str(p) for p in paths if not Path(p).exists()]
+        if not paths or missing:
+            problems.append(
+                f"analyses.rdm_rsa.networks.{name}: list its checkpoint files (missing: {missing})"
+            )
+    return problems
+
+
+# ------------------------------------------------------------------------------------- export
+_SCORE_COLUMNS = ["dataset", "roi", "model", "layer", "method", "score", "ci_low", "ci_high"]
+
+
+def export(ctx, targets) -> None:
+    import pandas as pd
+
+    from brainalign.datasets.rdms import load_rdm_dataset
+    from brainalign.pipeline.data_kinds.rdms import data_sets
+
+    w = ctx.writer
+    summ = ctx.load(targets["summary"])
+    scores = pd.DataFrame(summ["table_scores"])
+    w.table("rdm_scores", scores[_SCORE_COLUMNS])
+    detail = [c for c in scores.columns if c not in _SCORE_COLUMNS]
+    w.table("rdm_inference", scores[_SCORE_COLUMNS + detail])
+    ceil = pd.DataFrame(summ["table_ceilings"])
+    published = {}
+    for s in data_sets(ctx.config):
+        ds = load_rdm_dataset(s["root"], s["rois"] or [], check_images=False)
+        for roi, v in (ds.meta.get("published_noise_ceiling_r2") or {}).items():
+            published[(s["label"], roi)] = float(v)
+    ceil["published_upper_r2"] = [
+        published.get((d, r), np.nan) if m == "spearman" and p == "mean" else np.nan
+        for d, r, m, p in zip(ceil["dataset"], ceil["roi"], ceil["method"], ceil["pool"], strict=True)
+    ]
+    ceil["matches_published"] = [
+        None if not np.isfinite(x) else bool(abs(round(u, 4) - x) < 1e-9)
+        for u, x in zip(ceil["upper_r2"], ceil["published_upper_r2"], strict=True)
+    ]
+    w.table("noise_ceiling", ceil[["dataset", "roi", "method", "lower", "upper", "upper_r2",
+                                   *[c for c in ceil.columns if c not in
+                                     ("dataset", "roi", "method", "lower", "upper", "upper_r2")]]])  # fmt: skip
+    if "algonauts_r2" in scores:
+        alg = scores[scores["method"] == "spearman"].merge(
+            ceil[ceil["method"] == "spearman"][["dataset", "roi", "upper_r2"]],
+            on=["dataset", "roi"],
+        )
+        alg = alg.assign(
+            ceiling_r2=alg["upper_r2"],
+            pct_of_ceiling=100 * alg["algonauts_r2"] / alg["upper_r2"],
+            spearman=alg["score"],
+        )
+        w.table("algonauts_scores", alg[["dataset", "roi", "model", "layer", "algonauts_r2",
+                                         "ceiling_r2", "pct_of_ceiling", "spearman", "ci_low",
+                                         "ci_high"]])  # fmt: skip
+    w.table("rdm_pairwise", pd.DataFrame(summ["table_pairwise"]))
+    w.table("rdm_subject_scores", pd.DataFrame(summ["table_subject_scores"]))
+    if "table_known" in summ:
+        w.table("known_results", pd.DataFrame(summ["table_known"]))
+    _export_figure_data(ctx, targets, summ)
+
+
+def _export_figure_data(ctx, targets, summ) -> None:
+    """What the report's figures read: stimuli, group and model RDMs, MDS, thumbnails."""
+    import pandas as pd
+    from PIL import Image
+
+    from brainalign.datasets.rdms import load_rdm_dataset
+    from brainalign.pipeline.data_kinds.rdms import data_sets
+    from brainalign.rsa.rdm import squareform_rdm
+
+    w = ctx.writer
+    rows = []
+    for s in data_sets(ctx.config):
+        label = s["label"]
+        ds = load_rdm_dataset(s["root"], s["rois"], metric=ctx.config.data.metric)
+        order = ds.category_order()
+        cats = ds.categories or [""] * ds.n_stimuli
+        rows += [
+            {"dataset": label, "position": i, "stimulus": sid, "label": lab, "category": cat,
+             "display_order": int(np.flatnonzero(order == i)[0])}
+            for i, (sid, lab, cat) in enumerate(zip(ds.stimulus_ids, ds.labels, cats, strict=True))
+        ]  # fmt: skip
+        for roi in ds.rois:
+            w.array(f"rdmset__{label}__brain__{roi}", ds.group_rdm(roi))
+        for name in ctx.config.features.spaces:
+            t = targets.get(f"features/{label}/{name}")
+            if t is not None:
+                w.array(f"rdmset__{label}__model__{name}", squareform_rdm(ctx.load(t)["rdm"]))
+        for name, sq in ds.models.items():
+            w.array(f"rdmset__{label}__model__rdm:{name}", sq)
+        thumbs = []
+        for p in ds.image_paths():
+            with Image.open(p) as im:
+                thumbs.append(np.asarray(im.convert("RGB").resize((40, 40), Image.BILINEAR)))
+        w.array(f"rdmthumbs__{label}", np.stack(thumbs).astype(np.uint8))
+    w.table("rdm_stimuli", pd.DataFrame(rows))
+    for i, m in enumerate(summ["mds"]):
+        w.array(f"rdmmds__{m['dataset']}__{m['roi']}", np.asarray(summ[f"mds_{i}"]))
+    w.table("rdm_mds", pd.DataFrame(summ["mds"]))
+
+
+# ------------------------------------------------------------------------------------- report
+def _primary(run) -> str:
+    methods = run.meta.get("config", {}).get("analyses", {}).get("rdm_rsa", {}).get("methods")
+    return (methods or ["spearman"])[0]
+
+
+def _label(model: str, layer) -> str:
+    return f"{model} · {layer}" if isinstance(layer, str) and layer else model
+
+
+def _data_section(run) -> str:
+    from brainalign.report.html import esc, table_html
+
+    ceil = run.table("noise_ceiling")
+    stim = run.table("rdm_stimuli")
+    if ceil is None or stim is None or "upper_r2" not in ceil:
+        return ""
+    parts = ["<h3>Data sets</h3>"]
+    for label, d in stim.groupby("dataset", sort=False):
+        n_cat = d["category"].nunique()
+        rois = ceil[ceil["dataset"] == label][["roi", "n_subjects"]].drop_duplicates()
+        parts.append(
+            f"<p><b>{esc(label)}</b>: {len(d)} stimuli in {n_cat} categories; ROIs "
+            + ", ".join(f"{esc(r)} ({n} subjects)" for r, n in zip(rois["roi"], rois["n_subjects"], strict=True))
+            + ".</p>"
+        )  # fmt: skip
+    parts.append(
+        "<h3>Noise ceilings</h3><p class='note'>Lower bound: each subject's RDM against the "
+        "pool of the other subjects'; upper bound: against the pool of all (mean over subjects). "
+        "<code>upper_r2</code> is the mean over subjects of the squared upper-bound correlation: "
+        "for Spearman with mean pooling, the Algonauts 2019 noise ceiling; "
+        "<code>published_upper_r2</code> is the published value where there is one.</p>"
+    )
+    good = lambda r: ("good" if r.get("matches_published") is True or str(r.get("matches_published")) == "True"  # noqa: E731
+                      else "bad" if str(r.get("matches_published")) == "False" else "")  # fmt: skip
+    parts.append(table_html(ceil, max_rows=100, floatfmt="{:.4f}", row_class=good))
+    return "".join(parts)
+
+
+def _known_section(run) -> str:
+    from brainalign.report.html import table_html
+
+    known = run.table("known_results")
+    if known is None:
+        return ""
+    status = known["passed"].map(
+        lambda v: "pass" if str(v) == "True" else "fail" if str(v) == "False" else "n/a"
+    )
+    shown = known.assign(result=status)[["result", "claim", "datasets", "numbers"]]
+    n_pass, n_fail = int((status == "pass").sum()), int((status == "fail").sum())
+    return (
+        f"<p>{n_pass} of {n_pass + n_fail} applicable published results reproduced "
+        "(computed automatically from this run's scores; nothing is tuned to them).</p>"
+        + table_html(
+            shown, max_rows=50,
+            row_class=lambda r: {"pass": "good", "fail": "bad"}.get(r["result"], ""),
+        )
+    )  # fmt: skip
+
+
+def _scores_section(run) -> str:
+    import pandas as pd
+
+    from brainalign.report import plots, rdm_plots
+    from brainalign.report.html import esc, img_html, table_html
+
+    scores = run.table("rdm_inference")
+    ceil = run.table("noise_ceiling")
+    if scores is None or ceil is None:
+        return ""
+    method = _primary(run)
+    scores = scores.assign(layer=scores["layer"].fillna(""))
+    parts = [
+        f"<p class='note'>Primary method: {esc(method)}. Bars: score (mean over subjects of the "
+        "model–brain RDM correlation) with its CI; for vision networks the best layer (chosen "
+        "on these data, so optimistic) is shown; every layer is in the layer profiles. All methods are in <code>tables/rdm_scores.csv</code>.</p>"
+    ]
+    alg = run.table("algonauts_scores")
+    for (label, roi), d in scores[scores["method"] == method].groupby(["dataset", "roi"], sort=False):
+        c = ceil[(ceil["dataset"] == label) & (ceil["roi"] == roi) & (ceil["method"] == method)]
+        band = (float(c["lower"].iloc[0]), float(c["upper"].iloc[0])) if len(c) else None
+        shown = [d[d["layer"] == ""]]
+        for _, v in d[d["layer"] != ""].groupby("model", sort=False):
+            shown.append(v.loc[[v["score"].idxmax()]])
+        sel = pd.concat(shown)
+        sel = sel.assign(label=[_label(m, la) for m, la in zip(sel["model"], sel["layer"], strict=True)])
+        fig = rdm_plots.model_scores_figure(
+            sel, ceiling=band, title=f"{label} · {roi}", ylabel=f"{method} (model vs brain RDM)",
+            highlight=[x for x in sel["label"] if x.split(" ")[0] in CAPTION_SPACES],
+        )  # fmt: skip
+        parts.append(f"<h3>{esc(label)} · {esc(roi)}</h3>")
+        parts.append(img_html(plots.figure_to_base64(fig), "Grey band: noise ceiling "
+                              "(lower to upper bound). Red: caption-embedding models."))  # fmt: skip
+        cols = ["model", "layer", "score", "ci_low", "ci_high", "p_zero", "p_noise"]
+        tab = sel[cols]
+        if alg is not None:
+            a = alg[(alg["dataset"] == label) & (alg["roi"] == roi)][
+                ["model", "layer", "algonauts_r2", "pct_of_ceiling"]
+            ].assign(layer=lambda x: x["layer"].fillna(""))
+            tab = tab.merge(a, on=["model", "layer"], how="left")
+        parts.append(table_html(tab.sort_values("score", ascending=False), max_rows=60))
+    parts.append(_caption_standing(run, scores, method))
+    return "".join(parts)
+
+
+def _caption_standing(run, scores, method) -> str:
+    """Where the caption-embedding models stand against the others on each data set's IT."""
+    import pandas as pd
+
+    from brainalign.report.html import esc, table_html
+
+    pw = run.table("rdm_pairwise")
+    if pw is None:
+        return ""
+    parts = ["<h3>Caption-embedding models on IT</h3><p class='note'>Each model's score on IT "
+             "(primary method) and its difference from the caption model (MPNet, else MiniLM), "
+             "with the dual-bootstrap t-test and BH-FDR over all pairs of the ROI. Reported as "
+             "found; no setting was tuned to it.</p>"]  # fmt: skip
+    for w_ in ("layer_a", "layer_b"):
+        pw[w_] = pw[w_].fillna("")
+    for label, d in scores[(scores["method"] == method) & (scores["roi"] == "IT")].groupby("dataset", sort=False):
+        ref = next((c for c in CAPTION_SPACES if (d["model"] == c).any()), None)
+        if ref is None:
+            continue
+        rows = []
+        plain = d[d["layer"] == ""]
+        vision = d[d["layer"] != ""]
+        picks = [r for _, r in plain.iterrows()]
+        for _, v in vision.groupby("model", sort=False):
+            picks.append(v.loc[v["score"].idxmax()])
+        for r in picks:
+            sel = pw[(pw["dataset"] == label) & (pw["roi"] == "IT") & (pw["method"] == method)]
+            a = sel[(sel["model_a"] == ref) & (sel["layer_a"] == "") & (sel["model_b"] == r["model"]) & (sel["layer_b"] == r["layer"])]
+            b = sel[(sel["model_b"] == ref) & (sel["layer_b"] == "") & (sel["model_a"] == r["model"]) & (sel["layer_a"] == r["layer"])]
+            if len(a):
+                diff, p, q = a["diff"].iloc[0], a["p"].iloc[0], a["q"].iloc[0]
+            elif len(b):
+                diff, p, q = -b["diff"].iloc[0], b["p"].iloc[0], b["q"].iloc[0]
+            else:
+                diff = p = q = np.nan
+            rows.append({"model": _label(r["model"], r["layer"]), "score": r["score"],
+                         "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                         f"{ref} − model": diff, "p": p, "q": q})  # fmt: skip
+        tab = pd.DataFrame(rows).sort_values("score", ascending=False)
+        rank = list(tab["model"]).index(ref) + 1
+        parts.append(f"<p><b>{esc(label)}</b>: {esc(ref)} ranks {rank} of {len(tab)}.</p>")
+        parts.append(table_html(tab, max_rows=40))
+    return "".join(parts)
+
+
+def _profiles_section(run) -> str:
+    from brainalign.report import plots, rdm_plots
+    from brainalign.report.html import esc, img_html
+
+    scores = run.table("rdm_scores")
+    ceil = run.table("noise_ceiling")
+    if scores is None:
+        return ""
+    method = _primary(run)
+    d = scores[(scores["method"] == method) & scores["layer"].notna()]
+    parts = []
+    for (label, model), v in d.groupby(["dataset", "model"], sort=False):
+        c = ceil[(ceil["dataset"] == label) & (ceil["method"] == method)]
+        ceilings = {r: (lo, up) for r, lo, up in zip(c["roi"], c["lower"], c["upper"], strict=True)}
+        fig = rdm_plots.layer_profile_figure(
+            v, ceilings=ceilings, title=f"{label} · {model}", ylabel=f"{method}"
+        )
+        parts.append(f"<h3>{esc(label)} · {esc(model)}</h3>")
+        parts.append(img_html(plots.figure_to_base64(fig), "Score per layer with its CI; dashed: "
+                              "lower bound of the noise ceiling; star: best layer."))  # fmt: skip
+    return "".join(parts)
+
+
+def _rdms_section(run) -> str:
+    from brainalign.report import plots, rdm_plots
+    from brainalign.report.html import img_html
+
+    stim = run.table("rdm_stimuli")
+    if stim is None:
+        return ""
+    parts = []
+    for label, d in stim.groupby("dataset", sort=False):
+        d = d.sort_values("position")
+        order = np.argsort(d["display_order"].to_numpy())
+        cats = list(d["category"].fillna(""))
+        arrays = run.arrays(f"rdmset__{label}__")
+        brain = {k.split("__")[-1]: v for k, v in arrays.items() if "__brain__" in k}
+        models = {k.split("__")[-1]: v for k, v in arrays.items() if "__model__" in k}
+        for what, group in (("brain RDMs (mean over subjects)", brain), ("model RDMs", models)):
+            if group:
+                fig = rdm_plots.ordered_rdms_figure(group, order, cats, title=f"{label}: {what}")
+                parts.append(img_html(plots.figure_to_base64(fig), f"{label}: {what}, stimuli "
+                                      "ordered by category, percentile of dissimilarity."))  # fmt: skip
+    return "".join(parts)
+
+
+def _mds_section(run) -> str:
+    from brainalign.report import plots, rdm_plots
+    from brainalign.report.html import img_html
+
+    stim = run.table("rdm_stimuli")
+    info = run.table("rdm_mds")
+    if stim is None or info is None:
+        return ""
+    parts = []
+    for _, m in info.iterrows():
+        coords = run.array(f"rdmmds__{m['dataset']}__{m['roi']}")
+        d = stim[stim["dataset"] == m["dataset"]].sort_values("position")
+        thumbs = run.array(f"rdmthumbs__{m['dataset']}")
+        fig = rdm_plots.mds_figure(coords, list(d["category"].fillna("")), thumbs,
+                                   title=f"{m['dataset']} · {m['roi']}")  # fmt: skip
+        parts.append(img_html(plots.figure_to_base64(fig, dpi=70),
+                              f"{m['dataset']} · {m['roi']}: 2-D MDS of the group-mean RDM "
+                              f"(stress-1 {m['stress']:.3f}); frames coloured by category."))  # fmt: skip
+    return "".join(parts)
+
+
+def methods(cfg: dict) -> list[str]:
+    a = cfg.get("analyses", {}).get("rdm_rsa", {})
+    if cfg.get("data", {}).get("kind") != "rdms" or not a.get("enabled", True):
+        return []
+    boot = a.get("bootstrap")
+    return [
+        f"RDM RSA: every model RDM (feature spaces as correlation-distance RDMs over the "
+        f"stimuli; vision networks layer by layer, "
+        f"{'whole feature maps' if a.get('vision_pooling') == 'none' else 'spatially averaged'}; "
+        f"model RDMs given with the data as rdm:<name>) compared with each subject's RDM by "
+        f"{', '.join(a.get('methods', []))}; score = mean over subjects. Noise ceiling: each "
+        f"subject against the {a.get('ceiling_pool')} pool of the others (lower) and of all "
+        "(upper).",
+        f"Inference ({', '.join(a.get('bootstrap_methods', []))}): {boot} bootstrap "
+        f"(rsatoolbox's eval_dual_bootstrap; {a.get('n_bootstrap')} samples over subjects and "
+        "stimuli, corrected variance of Schütt et al. 2023), t-based "
+        f"{100 * a.get('ci', 0.95):.0f}% CIs with dof = min(subjects, stimuli) − 1, pairwise "
+        f"t-tests with BH-FDR q = {a.get('fdr_q')} per ROI and method; other methods: t across "
+        "subjects (rsatoolbox's eval_fixed). Algonauts score: mean squared Spearman, % of the "
+        "upper_r2 ceiling. Known results checked automatically (see their table).",
+    ]
+
+
+ANALYSIS = Analysis(
+    name="rdm_rsa",
+    configs={"rdm_rsa": RdmRsaConfig},
+    plan=plan,
+    needs="rdms",
+    check=check,
+    export=export,
+    methods=methods,
+    sections=(
+        ReportSection("rdm_data", "RDM data and noise ceilings", _data_section),
+        ReportSection("known_results", "Known results", _known_section),
+        ReportSection("rdm_scores", "Model scores", _scores_section),
+        ReportSection("layer_profiles", "Layer profiles", _profiles_section),
+        ReportSection("rdm_figures", "RDMs", _rdms_section),
+        ReportSection("rdm_mds", "MDS", _mds_section),
+    ),
+)

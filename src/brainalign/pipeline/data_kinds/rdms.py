@@ -1,0 +1,249 @@
+"""``[data] kind = "rdms"``: brain RDMs (or response patterns) of any stimulus set.
+
+One or several data set folders in the format of ``docs/datasets.md``
+(:func:`brainalign.datasets.load_rdm_dataset`), each given by its ``root``, or built first from
+a known public source by an importer (``brainalign rdms import``)::
+
+    [data]
+    kind = "rdms"
+    root = "my_dataset"                 # one folder in the format, or:
+
+    [[data.sets]]
+    importer = "cichy92"                # built from source on first use
+    source = "../shared/data/real_rdms"
+    # root = "…"                        # default <output.dir>/datasets/<importer>
+    rois = ["EVC", "IT"]                # default: every ROI of the folder
+
+Captions of stimuli without ``caption_<k>`` columns come from label templates
+(``captions``, ``templates``; :func:`brainalign.features.label_stimuli`). These data provide
+``"rdms"``: the analyses with ``needs = "rdms"`` run on them (the NSD analyses are left out).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from brainalign.features.labels import DEFAULT_TEMPLATES
+from brainalign.pipeline.analysis import DataKind
+from brainalign.pipeline.core import Task, TaskId, stage
+from brainalign.utils.hashing import hash_json
+from brainalign.utils.settings import Section, resolve_path
+
+#: ROIs each importer writes (checked before any work)
+IMPORTER_ROIS = {"kriegeskorte92": ("IT", "judgements"), "cichy92": ("EVC", "IT")}
+
+
+class RdmSetConfig(Section):
+    """One data set: a folder in the RDM format, or one an importer builds from ``source``."""
+
+    root: Path | None = None
+    name: str | None = None
+    importer: Literal["kriegeskorte92", "cichy92"] | None = None
+    source: Path | None = None
+    rois: list[str] | None = None
+
+
+class RdmsDataConfig(Section):
+    """Data sets of brain RDMs (``docs/datasets.md``)."""
+
+    kind: Literal["rdms"] = "rdms"
+    root: Path | None = None
+    rois: list[str] | None = None
+    sets: list[RdmSetConfig] = Field(default_factory=list)
+    metric: Literal["correlation", "cosine", "euclidean"] | None = None
+    captions: Literal["auto", "templates", "table"] = "auto"
+    templates: list[str] = Field(default_factory=lambda: list(DEFAULT_TEMPLATES))
+
+
+def data_sets(cfg) -> list[dict]:
+    """The configured data sets as dicts (``label``, ``root``, ``importer``, ``source``,
+    ``rois``), ``root`` first when given; labels are unique names used in every table."""
+    d = cfg.data
+    sets = [RdmSetConfig(root=d.root, rois=d.rois)] if d.root is not None else []
+    out = []
+    for s in [*sets, *d.sets]:
+        label = s.name or s.importer or _folder_name(s.root)
+        out.append(
+            {
+                "label": label,
+                "root": str(s.root),
+                "importer": s.importer,
+                "source": None if s.source is None else str(s.source),
+                "rois": None if s.rois is None else list(s.rois),
+            }
+        )
+    return out
+
+
+def _folder_name(root: Path | None) -> str:
+    if root is None:
+        return "dataset"
+    try:
+        return str(json.loads((Path(root) / "dataset.json").read_text())["name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return Path(root).name
+
+
+def _fingerprint(path: str | None) -> dict:
+    """Names, sizes and modification times of the files under ``path`` (part of cache keys)."""
+    if path is None or not Path(path).exists():
+        return {}
+    root = Path(path)
+    out = {}
+    for p in sorted(root.rglob("*"))[:20000] if root.is_dir() else [root]:
+        if p.is_file() and not p.name.startswith("."):
+            st = p.stat()
+            out[str(p.relative_to(root) if root.is_dir() else p.name)] = [
+                st.st_size,
+                int(st.st_mtime),
+            ]
+    return out
+
+
+@stage("rdm_data")
+def rdm_data(params, inputs, ctx):
+    """Build the imported data sets, then read and check every data set (summary per set)."""
+    from brainalign.datasets.rdms import import_rdm_dataset, load_rdm_dataset
+
+    summary = []
+    for s in params["sets"]:
+        if s["importer"] is not None:
+            import_rdm_dataset(s["importer"], s["source"], s["root"], overwrite=True)
+        ds = load_rdm_dataset(s["root"], s["rois"], metric=params["metric"])
+        summary.append(
+            {
+                "label": s["label"],
+                "root": s["root"],
+                "name": ds.name,
+                "n_stimuli": ds.n_stimuli,
+                "rois": {roi: int(r.shape[0]) for roi, r in ds.rdms.items()},
+                "origin": ds.origin,
+                "models": list(ds.models),
+                "source": ds.meta.get("source", ""),
+                "dissimilarity": ds.meta.get("dissimilarity", ""),
+            }
+        )
+    return {"sets": summary}
+
+
+def plan(cfg, also_spaces: list[str]) -> tuple[Task, dict]:
+    sets = data_sets(cfg)
+    params = {
+        "sets": sets,
+        "metric": cfg.data.metric,
+        "fingerprints": hash_json(
+            [_fingerprint(s["source"] if s["importer"] else s["root"]) for s in sets]
+        ),
+    }
+    return Task(TaskId("rdm_data"), params), {}
+
+
+def subjects(cfg) -> list[int]:
+    return []  # subjects belong to each data set and ROI (see the rdm tables)
+
+
+def resolve(data: RdmsDataConfig, base: Path, out_dir: Path) -> RdmsDataConfig:
+    sets = []
+    for s in data.sets:
+        root = resolve_path(s.root, base)
+        if root is None and s.importer is not None:
+            root = out_dir / "datasets" / (s.name or s.importer)
+        sets.append(
+            s.model_copy(update={"root": root, "source": resolve_path(s.source, base)})
+        )
+    return data.model_copy(update={"root": resolve_path(data.root, base), "sets": sets})
+
+
+def check(cfg) -> list[str]:
+    from brainalign.datasets.rdms import load_rdm_dataset
+    from brainalign.errors import BrainAlignError
+    from brainalign.features.labels import _check_templates
+
+    d = cfg.data
+    problems = []
+    if d.root is None and not d.sets:
+        return ["data: give root = '<folder>' or at least one [[data.sets]] (docs/datasets.md)"]
+    if d.root is None and d.rois is not None:
+        problems.append("data.rois: applies to data.root; give rois in each [[data.sets]]")
+    if cfg.subjects != "all":
+        problems.append(
+            "subjects: data kind 'rdms' uses every subject of each data set; remove subjects"
+        )
+    try:
+        _check_templates(d.templates)
+    except BrainAlignError as exc:
+        problems.append(f"data.templates: {exc}")
+    labels = [s["label"] for s in data_sets(cfg)]
+    if len(set(labels)) != len(labels):
+        problems.append(f"data.sets: data set names {labels} repeat; give each a distinct name")
+    keys = (["data"] if d.root is not None else []) + [
+        f"data.sets[{i}]" for i in range(len(d.sets))
+    ]
+    for key, s in zip(keys, data_sets(cfg), strict=True):
+        if s["importer"] is not None:
+            if s["source"] is None or not Path(s["source"]).exists():
+                problems.append(
+                    f"{key}.source: importer {s['importer']!r} needs its source folder; "
+                    f"{s['source']!r} does not exist"
+                )
+            bad = [r for r in s["rois"] or () if r not in IMPORTER_ROIS[s["importer"]]]
+            if bad:
+                problems.append(
+                    f"{key}.rois: unknown ROI name(s) {bad}; importer {s['importer']!r} "
+                    f"writes {list(IMPORTER_ROIS[s['importer']])}"
+                )
+            meta = Path(s["root"]) / "dataset.json"
+            if meta.exists():
+                try:
+                    made_by = json.loads(meta.read_text()).get("importer")
+                except ValueError:
+                    made_by = None
+                if made_by != s["importer"]:
+                    problems.append(
+                        f"{key}.root: {s['root']} exists and was not written by importer "
+                        f"{s['importer']!r}; choose another root (it would be replaced)"
+                    )
+            continue
+        if not Path(s["root"]).is_dir():
+            problems.append(f"{key}.root: {s['root']!r} is not a folder")
+            continue
+        try:
+            load_rdm_dataset(s["root"], s["rois"], metric=d.metric)
+        except BrainAlignError as exc:
+            problems.append(f"{key}.root: {exc}")
+    return problems
+
+
+def methods(cfg: dict) -> list[str]:
+    d = cfg.get("data", {})
+    sets = d.get("sets", [])
+    names = ([Path(d["root"]).name] if d.get("root") else []) + [
+        s.get("name") or s.get("importer") or Path(s.get("root") or "").name for s in sets
+    ]
+    return [
+        f"Data: brain RDMs of {len(names)} data set(s) ({', '.join(names)}) in the RDM folder "
+        "format (docs/datasets.md), read and checked by brainalign.datasets.load_rdm_dataset "
+        "(symmetric, zero diagonal, finite, one image per stimulus); response patterns, where "
+        f"given, turned into {d.get('metric') or 'correlation'}-distance RDMs. Stimuli without "
+        f"captions are described by label templates ({'; '.join(d.get('templates', []))}), a "
+        "numbering suffix such as _3 dropped."
+    ]
+
+
+DATA_KIND = DataKind(
+    name="rdms",
+    config=RdmsDataConfig,
+    plan=plan,
+    subjects=subjects,
+    resolve=resolve,
+    provides="rdms",
+    check=check,
+    methods=methods,
+)
+
+__all__ = ["DATA_KIND", "IMPORTER_ROIS", "RdmSetConfig", "RdmsDataConfig", "data_sets"]
+

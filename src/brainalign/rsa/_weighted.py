@@ -1,0 +1,209 @@
+"""RDM comparisons on bootstrap samples without building the resampled RDMs.
+
+A bootstrap sample over stimuli draws stimulus ``i`` ``k_i`` times. rsatoolbox builds the
+resampled RDM (rows and columns repeated; the entries between two copies of one stimulus are
+NaN and dropped), so the pair ``(i, j)`` appears ``k_i · k_j`` times in the compared vectors.
+Every statistic of such a vector is the same statistic of the original condensed vector with
+weights ``c_p = k_i k_j`` per pair: means and correlations become weighted sums (matrix products
+over the pairs), and ranks (ties averaged, as ``scipy.stats.rankdata`` on the expanded vector)
+follow from cumulative weights along each vector's sort order, which is computed once. A
+bootstrap over subjects weights each subject by the number of times it was drawn. Nothing of
+size ``n_samples × n_pairs`` is ever formed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from brainalign.errors import InputError
+
+FAST_METHODS = ("pearson", "spearman", "cosine")
+
+
+class RankPrep:
+    """The sort order (and tie groups, for rows with ties) of the rows of ``X``."""
+
+    def __init__(self, X: np.ndarray):
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        R, P = X.shape
+        self.shape = (R, P)
+        self.order = np.argsort(X, axis=1)
+        self.inverse = np.empty_like(self.order)
+        np.put_along_axis(self.inverse, self.order, np.arange(P)[None].repeat(R, 0), axis=1)
+        xs = np.take_along_axis(X, self.order, axis=1)
+        new = np.ones((R, P), bool)
+        new[:, 1:] = xs[:, 1:] != xs[:, :-1]
+        self.tie_rows = np.flatnonzero(~new.all(axis=1))
+        if self.tie_rows.size:
+            nt = new[self.tie_rows]
+            last = np.ones_like(nt)
+            last[:, :-1] = nt[:, 1:]
+            self.last = last
+            # global group number of every sorted element (row starts always open a group)
+            self.group = np.cumsum(nt.ravel()).reshape(nt.shape) - 1
+            firsts = np.zeros(int(nt.sum()), bool)
+            firsts[self.group[:, 0]] = True
+            self.row_first_group = firsts
+
+
+def weighted_ranks(X: np.ndarray, c: np.ndarray | None, prep: RankPrep | None = None) -> np.ndarray:
+    """Ranks of the rows of ``X`` as if entry ``p`` were repeated ``c[p]`` times.
+
+    Ties (and the copies of one entry) get their average rank, as ``scipy.stats.rankdata`` on
+    the expanded vector. Entries with ``c[p] = 0`` get a value that carries no weight.
+    """
+    prep = prep or RankPrep(X)
+    R, P = prep.shape
+    if c is None:
+        cs = np.ones((R, P))
+    else:
+        cs = np.asarray(c, dtype=np.float64)[prep.order]
+    cum = np.cumsum(cs, axis=1)
+    ranked = cum - (cs - 1.0) / 2.0  # exact for entries without ties
+    if prep.tie_rows.size:
+        cum_t = cum[prep.tie_rows]
+        end = cum_t[prep.last]
+        start = np.empty_like(end)
+        start[0] = 0.0
+        start[1:] = end[:-1]
+        start[prep.row_first_group] = 0.0
+        g = prep.group
+        ranked[prep.tie_rows] = end[g] - (end[g] - start[g] - 1.0) / 2.0
+    return np.take_along_axis(ranked, prep.inverse, axis=1)
+
+
+def compare_values(X: np.ndarray, method: str, c=None, prep: RankPrep | None = None):
+    """What the method correlates: weighted ranks for spearman, the values otherwise."""
+    return weighted_ranks(X, c, prep) if method == "spearman" else X
+
+
+def similarity(A, B, method: str, c=None, A2=None, B2=None) -> np.ndarray:
+    """``(n_a, n_b)`` weighted Pearson (pearson, spearman on ranks) or cosine similarities.
+
+    ``A`` and ``B`` are in :func:`compare_values` space; ``c`` pair weights (None: all 1);
+    ``A2``/``B2`` optional precomputed squares. A constant (or zero) vector gives 0.
+    """
+    if method not in FAST_METHODS:
+        raise InputError(f"method={method!r}: weighted comparison supports {FAST_METHODS}")
+    A2 = A * A if A2 is None else A2
+    B2 = B * B if B2 is None else B2
+    if c is None:
+        ab = A @ B.T
+        a1, b1, a2, b2, W = A.sum(1), B.sum(1), A2.sum(1), B2.sum(1), float(A.shape[1])
+    else:
+        ab = A @ (B * c).T
+        a1, b1, a2, b2, W = A @ c, B @ c, A2 @ c, B2 @ c, float(c.sum())
+    if method == "cosine":
+        num, va, vb = ab, a2, b2
+    else:
+        num = ab - np.outer(a1, b1) / W
+        va, vb = a2 - a1 * a1 / W, b2 - b1 * b1 / W
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / np.sqrt(np.outer(np.maximum(va, 0), np.maximum(vb, 0)))
+    out[~np.isfinite(out)] = 0.0
+    return np.clip(out, -1.0, 1.0)
+
+
+def pool_transform(X: np.ndarray, method: str, pool: str, c=None, prep=None) -> np.ndarray:
+    """What is averaged over subjects to pool RDMs (see :func:`brainalign.rsa.noise_ceiling_bounds`):
+    the RDMs themselves (``pool="mean"``), or rsatoolbox's ``pool_rdm`` transform (z-scores for
+    pearson, ranks for spearman and tau-a, RMS-scaled for cosine) under weights ``c``."""
+    if pool == "mean":
+        return X
+    W = X.shape[1] if c is None else c.sum()
+
+    def wmean(Y):
+        return Y.mean(axis=1) if c is None else Y @ c / W
+
+    if method == "pearson":
+        Z = X - wmean(X)[:, None]
+        return Z / np.sqrt(wmean(Z * Z))[:, None]
+    if method in ("spearman", "kendall_tau_a"):
+        return weighted_ranks(X, c, prep)
+    if method == "cosine":
+        return X / np.sqrt(wmean(X * X))[:, None]
+    raise InputError(f"method={method!r}: no pooling rule")
+
+
+def pooled_ceiling(
+    D: np.ndarray,
+    w: np.ndarray,
+    method: str,
+    pool: str,
+    c=None,
+    prep=None,
+    D_values=None,
+    pool_prep=None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper noise-ceiling similarity of every drawn subject.
+
+    ``D`` (n_subjects, n_pairs); ``w`` how often each subject was drawn. The upper bound compares
+    a subject with the pool of all drawn RDMs, the lower bound with the pool of the others (all
+    copies of the subject left out); with one distinct subject both are the upper bound, as in
+    rsatoolbox. ``D_values``: :func:`compare_values` of ``D`` under ``c``; ``pool_prep``: rank
+    preparation of the pooled vectors (lower bounds, then upper) when they never change.
+
+    Returns
+    -------
+    drawn : indices of the drawn subjects; lower, upper : their bounds
+    """
+    w = np.asarray(w, dtype=np.float64)
+    drawn = np.flatnonzero(w > 0)
+    T = pool_transform(D, method, pool, c, prep)
+    # integer weights first, one division last: sums of ranks (half-integers) stay exact, so
+    # tied pooled ranks stay tied whatever the summation order
+    if len(drawn) > 1:
+        counts = np.repeat(w[None], len(drawn), axis=0)
+        counts[np.arange(len(drawn)), drawn] = 0.0
+        counts = np.vstack([counts, w[None]])
+    else:
+        counts = w[None]
+    pools = (counts @ T) / counts.sum(axis=1)[:, None]
+    if D_values is None:
+        D_values = compare_values(D, method, c, prep)
+    Pv = compare_values(pools, method, c, pool_prep)
+    sims = similarity(Pv, D_values[drawn], method, c)
+    upper = sims[-1]
+    lower = np.diag(sims[:-1]) if len(drawn) > 1 else upper.copy()
+    return drawn, lower, upper
+
+
+def loo_pools(D: np.ndarray) -> np.ndarray:
+    """The pools :func:`pooled_ceiling` forms when every subject is drawn once (mean pooling)."""
+    S = D.shape[0]
+    counts = np.vstack([np.ones((S, S)) - np.eye(S), np.ones((1, S))])
+    return (counts @ D) / counts.sum(axis=1)[:, None]
+
+
+# ---------------------------------------------------------------------- reference (expanded)
+def expand(X: np.ndarray, c: np.ndarray | None) -> np.ndarray:
+    """The rows of ``X`` with entry ``p`` repeated ``c[p]`` times (the explicit resampled vectors)."""
+    if c is None:
+        return X
+    return np.repeat(X, np.asarray(c, dtype=np.int64), axis=1)
+
+
+def expanded_ceiling(D, w, method, pool, c=None):
+    """:func:`pooled_ceiling` on explicitly expanded vectors with ``compare_rdms`` (any method)."""
+    from brainalign.rsa.compare import compare_rdms
+
+    E = expand(D, c)
+    w = np.asarray(w, dtype=np.float64)
+    drawn = np.flatnonzero(w > 0)
+    if pool == "mean":
+        T = E
+    elif method in ("spearman", "kendall_tau_a"):
+        T = stats.rankdata(E, axis=1)
+    else:
+        T = pool_transform(E, method, pool)
+    total = w @ T
+    W = w.sum()
+    upper = np.array([compare_rdms(total / W, E[s], method) for s in drawn])
+    if len(drawn) > 1:
+        lower = np.array(
+            [compare_rdms((total - w[s] * T[s]) / (W - w[s]), E[s], method) for s in drawn]
+        )
+    else:
+        lower = upper.copy()
+    return drawn, lower, upper
