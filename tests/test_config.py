@@ -122,7 +122,11 @@ def test_shipped_configs(name, tmp_path):
         sentences = tmp_path / "insilico_sentences.json"
         sentences.write_text('{"people": ["A man."], "places": ["A street."], "food": ["A pie."]}')
         overrides["features"] = {"options": files}
-        overrides["analyses"] = {"insilico": {"sentences_file": str(sentences)}}
+        (tmp_path / "coco").mkdir()
+        overrides["analyses"] = {
+            "insilico": {"sentences_file": str(sentences)},
+            "networks": {"training_pool": str(tmp_path / "coco")},
+        }
         cfg = load_config(path, overrides=overrides)
         assert cfg.analyses.roi_rsa.subset_size == 100 and cfg.analyses.searchlight.fdr_q == 0.05
         assert cfg.analyses.encoding.mode == "fracridge"

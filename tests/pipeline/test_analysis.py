@@ -42,7 +42,7 @@ def test_dependency_keys_change_the_cache_key():
 
 def _config(tmp_path, **analyses):
     return {
-        "data": {"kind": "virtual", "n_subjects": 3},
+        "data": {"kind": "virtual", "n_subjects": 3, "options": {"n_training_pool": 20}},
         "features": {"spaces": ["minilm", "multihot"]},
         "analyses": {
             "searchlight": {"models": ["multihot"]},

@@ -24,7 +24,7 @@ CHANGES = {
     "data.root": ("elsewhere", {}),
     "data.n_subjects": (4, {}),
     "data.random_state": (1, {}),
-    "data.options": ({"n_shared": 30, "n_unique": 36, "n_sessions": 4}, {}),
+    "data.options": ({"n_shared": 30, "n_unique": 36, "n_sessions": 4, "n_training_pool": 48}, {}),
     "subjects": ([1, 2], {}),
     "space": (
         "func1pt8mm",
@@ -44,9 +44,9 @@ CHANGES = {
         },
     ),
     "features.options": ({"multihot": {"columns": "categories"}}, {}),
-    "analyses.networks.enabled": (False, {}),
-    "analyses.networks.targets": (["multihot"], {}),
-    "analyses.networks.embedding_space": ("mpnet_category_all", {}),
+    "analyses.networks.enabled": (False, {"analyses.searchlight_contrasts.contrasts": []}),
+    "analyses.networks.targets": (["multihot"], {"analyses.searchlight_contrasts.contrasts": []}),
+    "analyses.networks.embedding_space": ("mpnet", {}),
     "analyses.networks.seeds": ([0, 1], {}),
     "analyses.networks.epochs": (2, {}),
     "analyses.networks.batch_size": (16, {}),
@@ -56,6 +56,9 @@ CHANGES = {
     "analyses.networks.layers": (5, {}),
     "analyses.networks.learning_rate": (0.001, {}),
     "analyses.networks.zoo": (["efficientnet-lite0"], {}),
+    "analyses.networks.training_pool": ("POOL", {}),
+    "analyses.networks.training_split": ("val2017", {}),
+    "analyses.networks.allow_overlap": (True, {}),
     "analyses.roi_rsa.enabled": (False, {"analyses.model_comparison.enabled": False}),
     "analyses.roi_rsa.rois": (["early", "ventral", "lateral", "parietal"], {}),
     "analyses.roi_rsa.sampling": ("full", {}),
@@ -69,7 +72,7 @@ CHANGES = {
     "analyses.model_comparison.rois": (["ventral"], {}),
     "analyses.model_comparison.test": ("paper", {}),
     "analyses.model_comparison.fdr_q": (0.1, {}),
-    "analyses.searchlight.enabled": (False, {}),
+    "analyses.searchlight.enabled": (False, {"analyses.searchlight_contrasts.contrasts": []}),
     "analyses.searchlight.space": ("func1pt8mm", {"analyses.searchlight.radius": 3.0}),
     "analyses.searchlight.radius": (8.0, {}),
     "analyses.searchlight.min_fraction": (
@@ -178,6 +181,7 @@ def test_changing_the_key_changes_tasks_or_context(base, key):
             "SENTENCES": str(folder / "sentences.json"),
             "BANK": str(folder / "bank.txt"),
             "OUT2": str(folder / "run2"),
+            "POOL": str(folder),
             "elsewhere": str(folder / "elsewhere"),
         }.get(value, value)
         if isinstance(value, str)

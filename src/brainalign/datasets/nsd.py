@@ -217,6 +217,17 @@ def special_ids(root, subjects=None) -> np.ndarray:
     return shared[keep]
 
 
+def nsd_coco_ids(root) -> np.ndarray:
+    """COCO ids of all NSD images (row ``nsdId`` of ``nsd_stim_info_merged.csv``), (73000,) int64.
+
+    A training pool made from COCO leaves these out, so no NSD image is ever trained on.
+    """
+    table = _read_stim_info(_check_root(root))
+    out = np.full(int(table["nsdId"].max()) + 1, -1, dtype=np.int64)
+    out[table["nsdId"].to_numpy(dtype=np.int64)] = table["cocoId"].to_numpy(dtype=np.int64)
+    return out
+
+
 def _as_bool(series) -> np.ndarray:
     values = series.astype(str).str.strip().str.lower()
     return values.isin(["true", "1", "1.0"]).to_numpy()

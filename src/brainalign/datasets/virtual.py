@@ -44,7 +44,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,7 @@ import numpy as np
 from brainalign.datasets import _anatomy as anat
 from brainalign.datasets import _nsdpaths as P
 from brainalign.datasets._formats import write_ctab, write_mat, write_mgh, write_nifti
+from brainalign.datasets._training_pool import POOL_FOLDER, write_training_pool
 from brainalign.datasets.base import STREAMS_LABELS, STREAMS_ROIS
 from brainalign.datasets.surfaces import (
     FSAVERAGE_SIZES,
@@ -64,6 +64,7 @@ from brainalign.datasets.surfaces import (
 )
 from brainalign.errors import InputError
 from brainalign.utils.io import atomic_path, atomic_write_json
+from brainalign.utils.owned import building
 from brainalign.utils.progress import progress
 
 N_POOL = 73000
@@ -228,7 +229,9 @@ def make_virtual_nsd(
     coco_folder: str | os.PathLike | None = None,
     coco_caption_files: tuple = (),
     compress_images: bool = True,
+    n_training_pool: int = 0,
     overwrite: bool = False,
+    reuse: bool = False,
     random_state: int = 0,
     verbose: bool | None = None,
 ) -> Path:
@@ -238,8 +241,9 @@ def make_virtual_nsd(
     ----------
     root : path
         Output folder. It must not exist or be empty (unless ``overwrite``). The dataset is
-        built in a sibling temporary folder and renamed into place, so a killed run leaves
-        nothing half-written under ``root``.
+        built in a sibling folder (``.<name>.partial-<pid>``) under a lock (a second build of
+        the same ``root`` waits) and renamed into place, so a killed run leaves nothing
+        half-written under ``root``; partial folders of killed builds are removed.
     n_subjects : int
         Number of subjects (NSD: 8).
     n_shared : int
@@ -288,8 +292,18 @@ def make_virtual_nsd(
         Extra COCO caption files for ``coco_folder`` (e.g. the full ``captions_val2017.json``).
     compress_images : bool
         gzip the ``imgBrick`` chunks (transparent to h5py readers; keeps the file small).
+    n_training_pool : int
+        Also write ``training_pool/``: this many extra scenes that no subject sees, in COCO's
+        layout (``train2017/*.png``, ``annotations/{captions,instances}_train2017.json``), for
+        training networks on images that are never evaluated (as the paper trained on COCO
+        minus NSD). Their COCO ids are disjoint from every NSD image's.
     overwrite : bool
-        Replace an existing non-empty ``root``.
+        Replace an existing non-empty ``root`` — only a virtual NSD that brainalign wrote and
+        that holds no other file (its ``.brainalign.json`` lists every file); any other
+        non-empty folder raises :class:`InputError` naming the files brainalign did not write.
+    reuse : bool
+        Keep an existing complete virtual NSD at ``root`` made by this code with the same
+        arguments (its manifest records them) instead of rebuilding it.
     random_state : int
         Seed; the same arguments and seed give byte-identical files.
     verbose : bool, optional
@@ -311,26 +325,57 @@ def make_virtual_nsd(
         random_state=random_state,
     )  # fmt: skip
     root = Path(root)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())) and not overwrite:
-        raise InputError(
-            f"root: {root} exists and is not empty; choose a new folder or pass overwrite=True"
-        )
-    build = root.parent / f".{root.name}.partial-{os.getpid()}"
-    if build.exists():
-        shutil.rmtree(build)
-    build.mkdir(parents=True)
-    try:
+    _check_positive_int("n_training_pool", n_training_pool, minimum=0)
+    # built beside root under a lock, then renamed into place; only a folder that holds
+    # nothing but a virtual NSD brainalign wrote is ever replaced (utils/owned.py)
+    with building(
+        root,
+        "virtual_nsd",
+        overwrite=overwrite,
+        arguments=_arguments_record(opts, scenes, n_training_pool),
+        reuse=reuse and scenes is None,
+        legacy=LEGACY_LAYOUT,
+        what="a virtual NSD",
+    ) as build:
+        if build is None:  # reuse: the same virtual NSD is already there
+            return root
         _build(build, opts, scenes, verbose)
-        if root.exists():
-            if root.is_dir():
-                shutil.rmtree(root)
-            else:
-                root.unlink()
-        os.replace(build, root)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
+        if n_training_pool:
+            write_training_pool(build / POOL_FOLDER, n_training_pool, random_state)
     return root
+
+
+#: top-level entries of a virtual NSD written before folders carried a manifest (and its marker)
+LEGACY_LAYOUT = (
+    (
+        "nsddata", "nsddata_betas", "nsddata_stimuli", "virtual_truth.json",
+        "virtual_truth.npz", "training_pool",
+    ),
+    ("virtual_truth.json",),
+)  # fmt: skip
+
+
+def _arguments_record(opts: _Options, scenes, n_training_pool: int) -> dict | None:
+    """What a virtual NSD was made from (stored in its manifest; equal records, equal bytes):
+    the checked arguments and a hash of the code that writes it. None for custom ``scenes``."""
+    if scenes is not None:
+        return None
+    from dataclasses import asdict
+
+    args = json.loads(json.dumps(asdict(opts), default=str, sort_keys=True))
+    return {"arguments": args, "n_training_pool": int(n_training_pool), "code": _code_hash()}
+
+
+def _code_hash() -> str:
+    """sha256 of the sources of :mod:`brainalign.datasets` (the writer and its helpers)."""
+    import hashlib
+
+    from brainalign import __version__
+
+    h = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _build(out: Path, opts: _Options, scenes, verbose) -> None:
@@ -1093,7 +1138,9 @@ def _write_stimuli(out, scenes, pool_ids, shared_pool, coco_ids, coco_splits, co
     order = np.argsort(pool_ids)
     for split in ("train2017", "val2017"):
         members = [i for i in order if coco_splits[i] == split]
-        _write_coco_annotations(out, split, scenes, members, coco_ids)
+        write_coco_annotations(
+            lambda kind, split=split: P.annotations(out, kind, split), scenes, members, coco_ids
+        )
 
 
 def _write_image_brick(path, scenes, pool_ids, compress) -> None:
@@ -1132,14 +1179,18 @@ def _write_shared_pngs(png_dir, scenes, pool_ids, shared_pool) -> None:
             Image.fromarray(img).save(tmp, format="PNG")
 
 
-def _write_coco_annotations(out, split, scenes, members, coco_ids) -> None:
-    """``captions_<split>.json`` and ``instances_<split>.json`` of the pool images ``members``."""
+def write_coco_annotations(path_of, scenes, members, coco_ids, suffix: str = ".jpg") -> None:
+    """COCO ``captions`` and ``instances`` files of the scenes ``members``.
+
+    ``path_of(kind)`` is the file of ``kind`` (``"captions"`` or ``"instances"``); images are
+    named ``<coco id, 12 digits><suffix>``, categories numbered from 1 in column order.
+    """
     names = list(scenes.category_names)
     cats = [{"id": c + 1, "name": n, "supercategory": "scene"} for c, n in enumerate(names)]
     images = [
         {
             "id": int(coco_ids[i]),
-            "file_name": f"{int(coco_ids[i]):012d}.jpg",
+            "file_name": f"{int(coco_ids[i]):012d}{suffix}",
             "height": IMAGE_SIZE,
             "width": IMAGE_SIZE,
         }
@@ -1167,8 +1218,8 @@ def _write_coco_annotations(out, split, scenes, members, coco_ids) -> None:
         ("instances", instances, {"categories": cats}),
     ):
         doc = {"info": info, "licenses": [], "images": images, "annotations": anns, **extra}
-        with atomic_path(P.annotations(out, kind, split)) as tmp:
+        with atomic_path(path_of(kind)) as tmp:
             tmp.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
 
 
-__all__ = ["make_virtual_nsd"]
+__all__ = ["LEGACY_LAYOUT", "make_virtual_nsd"]

@@ -478,9 +478,32 @@ def from_scenes(
     return ImageData(load, tg, ids=rows, name="scenes")
 
 
+def check_training_split(train_ids, evaluated_ids, *, allow_overlap: bool = False) -> np.ndarray:
+    """The training images that are also evaluated (COCO ids); an error unless ``allow_overlap``.
+
+    A network scored on images it was trained on is not tested on new images: the paper trained
+    on COCO minus NSD and never on an NSD image.
+
+    Raises
+    ------
+    DataFormatError
+        When the sets overlap and ``allow_overlap`` is false, with the count and some ids.
+    """
+    overlap = np.intersect1d(np.asarray(train_ids), np.asarray(evaluated_ids))
+    if len(overlap) and not allow_overlap:
+        raise DataFormatError(
+            f"training images: {len(overlap)} of them are images the study evaluates (COCO ids "
+            f"{overlap[:5].tolist()}{' …' if len(overlap) > 5 else ''}); networks must never be "
+            "trained on the images they are scored on. Use a training pool without them, or "
+            "allow the overlap explicitly (analyses.networks.allow_overlap = true)"
+        )
+    return overlap
+
+
 __all__ = [
     "ImageData",
     "caption_targets",
+    "check_training_split",
     "from_arrays",
     "from_coco",
     "from_hdf5",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported for annotations only: the config imports this registry
@@ -57,6 +58,9 @@ class Analysis:
         ``enabled(cfg) -> bool`` (default: its main section's ``enabled``).
     spaces : callable, optional
         ``spaces(cfg) -> list[str]``: data spaces it needs besides the study's own.
+    data_options : callable, optional
+        ``data_options(cfg) -> dict``: defaults it needs from data the study builds (e.g. a
+        virtual NSD's training pool); the config's own ``data.options`` win.
     feature_spaces : callable, optional
         ``feature_spaces(cfg) -> list[(key, name)]``: the feature spaces it uses, by config key,
         checked against the registry and ``features.spaces`` before any work.
@@ -76,6 +80,7 @@ class Analysis:
     needs: str = "responses"
     enabled: Callable[[StudyConfig], bool] | None = None
     spaces: Callable[[StudyConfig], list[str]] | None = None
+    data_options: Callable[[StudyConfig], dict] | None = None
     feature_spaces: Callable[[StudyConfig], list[tuple[str, str]]] | None = None
     check: Callable[[StudyConfig], list[str]] | None = None
     export: Callable[[ExportContext, dict], None] | None = None
@@ -103,9 +108,10 @@ class DataKind:
     config : type
         Its ``[data]`` model (a Section with ``kind: Literal[name]``).
     plan : callable
-        ``plan(cfg, also_spaces) -> (data task, mesh)``: the task that makes or checks the
-        data (``also_spaces``: spaces the analyses need besides the study's), and the surface
-        mesh the maps live on (``mesh``, ``surface``, ``fs_dir``).
+        ``plan(cfg, also_spaces, options) -> (data task, mesh)``: the task that makes or checks
+        the data (``also_spaces``: spaces the analyses need besides the study's; ``options``:
+        the analyses' ``data_options``), and the surface mesh the maps live on (``mesh``,
+        ``surface``, ``fs_dir``).
     subjects : callable
         ``subjects(cfg) -> list[int]``: the subjects of ``subjects = "all"``.
     resolve : callable
@@ -117,6 +123,9 @@ class DataKind:
         ``check(cfg) -> list[str]``: problems found before any work.
     methods : callable, optional
         ``methods(config dict) -> list[str]``: the data paragraph of the methods text.
+    writes : callable, optional
+        ``writes(cfg) -> list[FolderWrite]``: the folders its data task creates or replaces
+        (checked before any work and listed by ``--dry-run``).
     """
 
     name: str
@@ -127,6 +136,20 @@ class DataKind:
     provides: str = "responses"
     check: Callable | None = None
     methods: Callable | None = None
+    writes: Callable | None = None
+
+
+@dataclass(frozen=True)
+class FolderWrite:
+    """A folder a task writes: the config key that chose it, what it holds, and whether the
+    task replaces it as a whole (see :mod:`brainalign.utils.owned`)."""
+
+    key: str
+    path: Path
+    kind: str
+    what: str
+    replace: bool = False
+    legacy: tuple | None = None
 
 
 @dataclass
@@ -144,4 +167,4 @@ class ExportContext:
         return self.plan.config
 
 
-__all__ = ["Analysis", "DataKind", "ExportContext", "ModelRef", "ReportSection"]
+__all__ = ["Analysis", "DataKind", "ExportContext", "FolderWrite", "ModelRef", "ReportSection"]

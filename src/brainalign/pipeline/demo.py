@@ -17,7 +17,10 @@ from brainalign.pipeline.study import StudyResult, run_study
 #: What ``quick=True`` changes in the demo config (a reduced study that still runs every stage).
 QUICK_OVERRIDES = {
     "name": "brainalign demo (quick, virtual NSD)",
-    "data": {"n_subjects": 3, "options": {"n_shared": 36, "n_unique": 36, "n_sessions": 4}},
+    "data": {
+        "n_subjects": 3,
+        "options": {"n_shared": 36, "n_unique": 36, "n_sessions": 4, "n_training_pool": 48},
+    },
     "features": {"spaces": ["minilm", "multihot", "mpnet_category_all"]},
     "analyses": {
         "roi_rsa": {"subset_size": 24},

@@ -109,8 +109,9 @@ def build_plan(cfg: StudyConfig) -> Plan:
 
     enabled = [a for a in ANALYSES if a.is_enabled(cfg)]
     also = [s for a in enabled if a.spaces for s in a.spaces(cfg) if s != cfg.space]
+    options = {k: v for a in enabled if a.data_options for k, v in a.data_options(cfg).items()}
     kind = data_kind(cfg)
-    data, mesh = kind.plan(cfg, list(dict.fromkeys(also)))
+    data, mesh = kind.plan(cfg, list(dict.fromkeys(also)), options)
     subjects = list(cfg.subjects) if cfg.subjects != "all" else kind.subjects(cfg)
     plan = Plan(cfg, subjects, data)
     base = {"root": str(cfg.data.root), "space": cfg.space}

@@ -162,7 +162,8 @@ def export_results(
     cfg = plan.config
     load = lambda t: cache.load(t.stage, t.key)  # noqa: E731
     first = next(iter(plan.subject_tasks.values()), None)
-    hemi = load(first)["hemi_sizes"] if first is not None else None
+    # no analysis may have needed the responses (e.g. networks alone): then no maps either
+    hemi = load(first)["hemi_sizes"] if first and cache.has(first.stage, first.key) else None
     split = (lambda v: (np.asarray(v)[: hemi[0]], np.asarray(v)[hemi[0] :])) if hemi else None
     ctx = ExportContext(
         plan,

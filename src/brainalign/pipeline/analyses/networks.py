@@ -9,11 +9,11 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from brainalign.errors import DataFormatError
+from brainalign.errors import ConfigError, DataFormatError
 from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage
-from brainalign.pipeline.inputs import feature_rows
-from brainalign.utils.settings import Section
+from brainalign.pipeline.inputs import encoder_of_space
+from brainalign.utils.settings import ConfigPath, Section
 
 _Positive = Annotated[float, Field(gt=0)]
 _PositiveInt = Annotated[int, Field(gt=0)]
@@ -36,39 +36,82 @@ class NetworksConfig(Section):
     layers: _PositiveInt = 10
     learning_rate: _Positive = 1e-3
     zoo: list[str] = Field(default_factory=list)
+    #: a COCO-format folder of training images (images + captions_*.json + instances_*.json);
+    #: every NSD image is left out by COCO id. Default: a virtual NSD's own training_pool/
+    training_pool: ConfigPath | None = None
+    training_split: str = "train2017"
+    #: train even on images the study evaluates (a leak: the report says so in red)
+    allow_overlap: bool = False
 
 
 # ------------------------------------------------------------------------------------- stages
+@stage("training_pool")
+def training_pool(params, inputs, ctx):
+    """The images networks train on: a COCO folder minus every NSD image, checked for overlap.
+
+    Raises
+    ------
+    DataFormatError
+        When a training image is among the images the study evaluates and ``allow_overlap`` is
+        false.
+    """
+    from brainalign.datasets import load_stimuli, nsd_coco_ids
+    from brainalign.networks.data import check_training_split, from_coco
+
+    found = from_coco(params["pool"], params["split"], targets={})
+    nsd = nsd_coco_ids(params["root"])
+    evaluated = np.asarray(load_stimuli(params["root"], categories=False).metadata["coco_ids"])
+    ids = np.asarray(found.ids, dtype=np.int64)
+    in_nsd = np.isin(ids, nsd)
+    keep = ids if params["allow_overlap"] else ids[~in_nsd]
+    overlap = check_training_split(keep, evaluated, allow_overlap=params["allow_overlap"])
+    if not len(keep):
+        raise DataFormatError(
+            f"analyses.networks.training_pool: no image of {params['pool']}/{params['split']} "
+            "is left once the NSD images are left out"
+        )
+    return {
+        "ids": keep,
+        "n_found": int(len(ids)),
+        "n_nsd_excluded": 0 if params["allow_overlap"] else int(in_nsd.sum()),
+        "n_overlap": int(len(overlap)),
+    }
+
+
 @stage("train_network")
 def train_network(params, inputs, ctx):
-    """Train a small BLT network toward caption embeddings or categories; read its last layer."""
+    """Train a small BLT network on the training pool toward caption embeddings or categories;
+    read its last layer on every image of the study."""
     import torch
 
-    from brainalign.datasets import load_stimuli, read_shared_ids
+    from brainalign.datasets import load_stimuli
+    from brainalign.features import SentenceEncoder
     from brainalign.networks import BLTNet, activations, layer_name, train
-    from brainalign.networks.data import ImageData
+    from brainalign.networks.data import from_coco
 
     torch.manual_seed(params["seed"])
-    stim = load_stimuli(params["root"])
-    # the shared test images never train a network (paper §7.2)
-    test_ids = read_shared_ids(params["root"])
-    keep = ~np.isin(stim.image_ids, test_ids)
-    if params["target"] == "multihot":
-        if stim.categories is None:
-            raise DataFormatError(
-                "networks: target 'multihot' needs COCO categories in the stimuli"
-            )
-        T = np.asarray(stim.categories, np.float32)
-    else:
-        T = feature_rows(inputs["target"], stim.image_ids)
-    ids = stim.image_ids
-    reader = stim.images
-
-    def load(indices, _ids=ids[keep]):
-        return np.asarray(reader(_ids[np.asarray(indices, dtype=np.int64)]))
-
-    data_all = ImageData(load, {params["target"]: T[keep]}, ids=ids[keep], name="train")
-    data, val = data_all.split(n_val=max(8, int(keep.sum()) // 10), random_state=params["seed"])
+    pool = inputs["pool"]
+    kept = np.asarray(pool["ids"])
+    excluded = np.setdiff1d(
+        np.asarray(from_coco(params["pool"], params["split"], targets={}).ids), kept
+    )
+    device = ctx.get("device", "cpu")
+    encoder = (
+        SentenceEncoder(params["encoder"], device=device) if params["target"] == "mpnet" else None
+    )
+    data_all = from_coco(
+        params["pool"],
+        params["split"],
+        targets=[params["target"]],
+        encoder=encoder,
+        exclude_ids=excluded,
+    )
+    if not np.array_equal(np.asarray(data_all.ids), kept):
+        raise DataFormatError(
+            f"{params['pool']}: the training pool changed since it was checked; rerun"
+        )
+    data, val = data_all.split(n_val=max(8, len(data_all) // 10), random_state=params["seed"])
+    T = data_all.target(params["target"])
     net = BLTNet(
         n_outputs=T.shape[1],
         n_layers=params["layers"],
@@ -76,7 +119,6 @@ def train_network(params, inputs, ctx):
         width=params["width"],
         image_size=params["image_size"],
     )
-    device = ctx.get("device", "cpu")
     ckpt = Path(ctx["work_dir"]) / "networks" / params["name"]
     res = train(
         net,
@@ -92,11 +134,15 @@ def train_network(params, inputs, ctx):
         verbose=False,
     )
     last = layer_name(params["layers"] - 1, params["timesteps"] - 1)
+    stim = load_stimuli(params["root"], categories=False)
+    reader = stim.images
 
     def load_all(ids_):
         return np.asarray(reader(np.asarray(ids_, dtype=np.int64)))
 
-    acts = activations(res.net, load_all, layers=[last], ids=ids, device=device, verbose=False)
+    acts = activations(
+        res.net, load_all, layers=[last], ids=stim.image_ids, device=device, verbose=False
+    )
     hist = [
         {
             "epoch": h.get("epoch"),
@@ -107,7 +153,8 @@ def train_network(params, inputs, ctx):
     ]
     return {
         "X": np.asarray(acts[last], np.float32),
-        "ids": np.asarray(ids, np.int64),
+        "ids": np.asarray(stim.image_ids, np.int64),
+        "train_ids": np.asarray(data.ids, np.int64),
         "history": hist,
         "initial_val_cosine": res.initial.get("val_cosine"),
         "checkpoint": str(res.checkpoint),
@@ -142,18 +189,55 @@ def zoo_features(params, inputs, ctx):
 
 
 # --------------------------------------------------------------------------------------- plan
+def pool_folder(cfg) -> str | None:
+    """The training pool: the config's, or a virtual NSD's own ``training_pool/``."""
+    from brainalign.datasets._training_pool import POOL_FOLDER
+
+    net = cfg.analyses.networks
+    if net.training_pool is not None:
+        return str(net.training_pool)
+    if cfg.data.kind == "virtual":
+        return str(Path(cfg.data.root) / POOL_FOLDER)
+    return None
+
+
+#: scenes in a virtual NSD's training pool when the config does not say
+DEFAULT_VIRTUAL_POOL = 500
+
+
+def data_options(cfg) -> dict:
+    """A virtual NSD built for the study gets a training pool (unless a folder is given)."""
+    net = cfg.analyses.networks
+    if net.targets and net.training_pool is None:
+        return {"n_training_pool": DEFAULT_VIRTUAL_POOL}
+    return {}
+
+
 def plan(b) -> dict[str, Task]:
-    net = b.config.analyses.networks
+    cfg = b.config
+    net = cfg.analyses.networks
     targets = {}
+    if net.targets:
+        pool = Task(
+            TaskId("training_pool"),
+            {
+                "root": b.root,
+                "pool": pool_folder(cfg),
+                "split": net.training_split,
+                "allow_overlap": net.allow_overlap,
+            },
+            {"data": b.plan.data},
+        )
+        targets["pool"] = pool
     for target in net.targets:
         for sd in net.seeds:
-            deps = {"data": b.plan.data}
-            if target == "mpnet":
-                deps["target"] = b.feature(net.embedding_space)
             task = Task(
                 TaskId("train_network", model=f"net_{target}", variant=f"seed{sd}"),
                 {
                     "root": b.root,
+                    "pool": pool_folder(cfg),
+                    "split": net.training_split,
+                    "encoder": encoder_of_space(net.embedding_space, cfg.features.encoder),
                     "name": f"{target}_seed{sd}",
                     "target": target,
                     "seed": sd,
@@ -165,7 +249,7 @@ def plan(b) -> dict[str, Task]:
                     "layers": net.layers,
                     "learning_rate": net.learning_rate,
                 },
-                deps,
+                {"data": b.plan.data, "pool": pool},
             )
             targets[task.name] = task
             b.add_model(ModelRef(f"net_{target}", task, instance=f"seed{sd}", vision=True))
@@ -178,34 +262,106 @@ def plan(b) -> dict[str, Task]:
     return targets
 
 
-def feature_spaces(cfg) -> list[tuple[str, str]]:
+def check(cfg) -> list[str]:
     net = cfg.analyses.networks
-    return (
-        [("analyses.networks.embedding_space", net.embedding_space)]
-        if "mpnet" in net.targets
-        else []
-    )
+    if not (net.enabled and net.targets):
+        return []
+    problems = []
+    if "mpnet" in net.targets:
+        try:
+            encoder_of_space(net.embedding_space, cfg.features.encoder)
+        except ConfigError as exc:
+            problems.append(f"analyses.networks.embedding_space: {exc}")
+    if net.training_pool is None and cfg.data.kind == "nsd":
+        problems.append(
+            "analyses.networks.training_pool: give a COCO folder (images + captions_*.json + "
+            "instances_*.json) to train the networks on; the paper trained on COCO train2017 "
+            "minus NSD's images, and brainalign leaves every NSD image out by COCO id"
+        )
+    elif (
+        net.training_pool is None
+        and cfg.data.kind == "virtual"
+        and cfg.data.options.get("n_training_pool", 1) < 1
+    ):
+        problems.append(
+            "data.options.n_training_pool: the networks train on images no subject sees; give "
+            "the virtual NSD a training pool (n_training_pool > 0) or set "
+            "analyses.networks.training_pool to a COCO folder"
+        )
+    elif net.training_pool is not None and not Path(net.training_pool).is_dir():
+        problems.append(
+            f"analyses.networks.training_pool: {str(net.training_pool)!r} is not a folder; "
+            "give a COCO-format folder (train2017/, annotations/)"
+        )
+    return problems
 
 
 # ------------------------------------------------------------------------------------- export
 def export(ctx, targets) -> None:
     import pandas as pd
 
-    curves = []
+    curves, images = [], []
     for t in targets.values():
+        if t.stage != "train_network":
+            continue
         res = ctx.load(t)
+        images += [
+            {"image_id": int(i), "target": t.params["target"], "seed": t.params["seed"]}
+            for i in np.asarray(res["train_ids"])
+        ]
         for h in res.get("history", []) or []:
             # zoo models have no training history
             curves.append({"network": f"{t.id.model}@s{t.params['seed']}", **h})
     if curves:
         ctx.writer.table("training_curves", pd.DataFrame(curves))
+    if images:
+        ctx.writer.table("network_training_images", pd.DataFrame(images))
+    if "pool" in targets:
+        pool = ctx.load(targets["pool"])
+        net = ctx.config.analyses.networks
+        ctx.writer.json(
+            "network_training_pool",
+            {
+                "folder": targets["pool"].params["pool"],
+                "split": targets["pool"].params["split"],
+                "n_found": pool["n_found"],
+                "n_nsd_excluded": pool["n_nsd_excluded"],
+                "n_kept": int(len(np.asarray(pool["ids"]))),
+                "n_overlap_with_evaluated": pool["n_overlap"],
+                "allow_overlap": net.allow_overlap,
+            },
+        )
+
+
+def _pool_html(run) -> str:
+    """Where the networks trained, and the leak check's verdict (red when overlap was allowed)."""
+    import json
+
+    from brainalign.report.html import esc
+
+    path = run.dir / "network_training_pool.json"
+    if not path.exists():
+        return ""
+    p = json.loads(path.read_text())
+    text = (
+        f"Networks trained on {p['n_kept']} images of {esc(p['folder'])} ({esc(p['split'])}): "
+        f"{p['n_found']} found, {p['n_nsd_excluded']} NSD images left out by COCO id. "
+        "Their ids are in <code>tables/network_training_images.csv</code>."
+    )
+    if p["allow_overlap"] or p["n_overlap_with_evaluated"]:
+        return (
+            f"<p class='bad' style='color:#b00;font-weight:bold'>{text} Overlap allowed: "
+            f"{p['n_overlap_with_evaluated']} training images are images the study evaluates, "
+            "so the networks' scores on them are not a test of generalisation.</p>"
+        )
+    return f"<p>{text} None of them is an image the study evaluates (checked).</p>"
 
 
 def _section(run) -> str:
     from brainalign.report import plots
     from brainalign.report.html import img_html, maps_html, table_html
 
-    parts = []
+    parts = [_pool_html(run)]
     curves = run.table("training_curves")
     if curves is not None and len(curves):
         parts.append(
@@ -236,7 +392,11 @@ def methods(cfg: dict) -> list[str]:
         f"Networks: BLT recurrent convolutional networks ({n.get('layers')} layers, width × "
         f"{n.get('width')}, {n.get('timesteps')} timesteps, {n.get('image_size')} px) trained "
         f"toward {', '.join(n.get('targets', []))} for {n.get('epochs')} epochs (seeds "
-        f"{n.get('seeds')}); last layer and timestep compared with the brain by ROI RSA."
+        f"{n.get('seeds')}) on a training pool of images no subject sees "
+        f"({n.get('training_pool') or 'the virtual NSD training_pool/'}, every NSD image left "
+        "out by COCO id, as the paper trained on COCO minus NSD"
+        + ("; OVERLAP WITH EVALUATED IMAGES ALLOWED" if n.get("allow_overlap") else "")
+        + "); last layer and timestep compared with the brain by ROI RSA."
     ]
 
 
@@ -244,7 +404,8 @@ ANALYSIS = Analysis(
     name="networks",
     configs={"networks": NetworksConfig},
     plan=plan,
-    feature_spaces=feature_spaces,
+    data_options=data_options,
+    check=check,
     export=export,
     methods=methods,
     sections=(ReportSection("networks", "Networks", _section),),

@@ -45,7 +45,7 @@ def nsd_root(params, inputs, ctx):
     return {"root": params["root"], "subjects": list_subjects(params["root"])}
 
 
-def plan(cfg, also_spaces: list[str]) -> tuple[Task, dict]:
+def plan(cfg, also_spaces: list[str], options: dict) -> tuple[Task, dict]:
     root = str(cfg.data.root)
     data = Task(TaskId("nsd_root"), {"root": root, "fingerprint": hash_json(nsd_fingerprint(root))})
     mesh = {

@@ -130,7 +130,7 @@ def rdm_data(params, inputs, ctx):
     return {"sets": summary}
 
 
-def plan(cfg, also_spaces: list[str]) -> tuple[Task, dict]:
+def plan(cfg, also_spaces: list[str], options: dict) -> tuple[Task, dict]:
     sets = data_sets(cfg)
     params = {
         "sets": sets,
@@ -152,9 +152,7 @@ def resolve(data: RdmsDataConfig, base: Path, out_dir: Path) -> RdmsDataConfig:
         root = resolve_path(s.root, base)
         if root is None and s.importer is not None:
             root = out_dir / "datasets" / (s.name or s.importer)
-        sets.append(
-            s.model_copy(update={"root": root, "source": resolve_path(s.source, base)})
-        )
+        sets.append(s.model_copy(update={"root": root, "source": resolve_path(s.source, base)}))
     return data.model_copy(update={"root": resolve_path(data.root, base), "sets": sets})
 
 
@@ -246,4 +244,3 @@ DATA_KIND = DataKind(
 )
 
 __all__ = ["DATA_KIND", "IMPORTER_ROIS", "RdmSetConfig", "RdmsDataConfig", "data_sets"]
-

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from brainalign.pipeline.analysis import DataKind
+from brainalign.pipeline.analysis import DataKind, FolderWrite
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.utils.settings import Section, resolve_path
 
@@ -37,7 +37,8 @@ def virtual_nsd(params, inputs, ctx):
         n_subjects=params["n_subjects"],
         spaces=tuple(dict.fromkeys([params["space"], *params.get("also_spaces", [])])),
         random_state=params["random_state"],
-        overwrite=True,
+        overwrite=True,  # only a virtual NSD brainalign wrote, holding nothing else
+        reuse=True,  # the same virtual NSD (same arguments and code) is kept, not rebuilt
         verbose=ctx.get("verbose"),
         **params["options"],
     )
@@ -45,13 +46,13 @@ def virtual_nsd(params, inputs, ctx):
     return {"root": str(root), "truth_rois": truth.get("rois", {})}
 
 
-def plan(cfg, also_spaces: list[str]) -> tuple[Task, dict]:
+def plan(cfg, also_spaces: list[str], options: dict) -> tuple[Task, dict]:
     params = {
         "root": str(cfg.data.root),
         "n_subjects": cfg.data.n_subjects,
         "space": cfg.space,
         "random_state": cfg.data.random_state,
-        "options": cfg.data.options,
+        "options": {**options, **cfg.data.options},
     }
     if also_spaces:
         params["also_spaces"] = also_spaces
@@ -69,15 +70,35 @@ def resolve(data: VirtualDataConfig, base: Path, out_dir: Path) -> VirtualDataCo
     )
 
 
+def writes(cfg) -> list[FolderWrite]:
+    """The virtual NSD's folder, replaced as a whole when its task runs."""
+    from brainalign.datasets.virtual import LEGACY_LAYOUT
+
+    return [
+        FolderWrite(
+            "data.root", Path(cfg.data.root), "virtual_nsd", "a virtual NSD", True, LEGACY_LAYOUT
+        )
+    ]
+
+
 def check(cfg) -> list[str]:
+    from brainalign.utils.owned import ownership_problem
+
+    problems = []
     if isinstance(cfg.subjects, list):
         bad = [s for s in cfg.subjects if s > cfg.data.n_subjects]
         if bad:
-            return [
+            problems.append(
                 f"subjects: {bad} exceed data.n_subjects = {cfg.data.n_subjects}; "
                 "use subjects between 1 and data.n_subjects"
-            ]
-    return []
+            )
+    for w in writes(cfg):
+        # a folder that is not brainalign's is refused here; one of brainalign's holding other
+        # files too is refused when (and only if) the task would replace it
+        problem = ownership_problem(w.path, w.kind, w.key, legacy=w.legacy, what=w.what)
+        if problem is not None:
+            problems.append(problem)
+    return problems
 
 
 def methods(cfg: dict) -> list[str]:
@@ -98,4 +119,5 @@ DATA_KIND = DataKind(
     resolve=resolve,
     check=check,
     methods=methods,
+    writes=writes,
 )
