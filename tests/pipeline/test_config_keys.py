@@ -25,6 +25,7 @@ CHANGES = {
     "data.n_subjects": (4, {}),
     "data.random_state": (1, {}),
     "data.options": ({"n_shared": 30, "n_unique": 36, "n_sessions": 4, "n_training_pool": 48}, {}),
+    "data.test_set": ("present", {}),
     "subjects": ([1, 2], {}),
     "space": (
         "func1pt8mm",

@@ -4,6 +4,7 @@ from brainalign.datasets.base import Stimuli, SubjectResponses
 from brainalign.datasets.coco import load_coco_folder, read_coco_captions, read_coco_instances
 from brainalign.datasets.nsd import (
     ImageBrick,
+    design_subjects,
     list_subjects,
     load_nsd,
     load_stimuli,
@@ -63,6 +64,7 @@ __all__ = [
     "read_shared_ids",
     "read_surface_map",
     "render_scene",
+    "design_subjects",
     "nsd_coco_ids",
     "special_ids",
     "subject_conditions",

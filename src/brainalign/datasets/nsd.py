@@ -199,16 +199,60 @@ def read_shared_ids(root) -> np.ndarray:
     return np.sort(ids)
 
 
-def special_ids(root, subjects=None) -> np.ndarray:
-    """Shared images seen 3 times by every subject present (NSD's "special 515"), ascending.
+def design_subjects(root) -> list[int]:
+    """Every subject of the experiment: the rows of ``nsd_expdesign.mat``'s ``subjectim``
+    (NSD: 1..8; a virtual NSD: its ``n_subjects``), whatever subjects' files are present."""
+    root = _check_root(root)
+    mat_path = P.expdesign(root)
+    if not mat_path.exists():
+        raise DataFormatError(
+            f"{mat_path}: not found; it tells which subjects the experiment had (part of nsddata)"
+        )
+    subjectim = np.atleast_2d(np.asarray(load_mat(mat_path, ("subjectim",))["subjectim"]))
+    return list(range(1, subjectim.shape[0] + 1))
 
-    "Present" = subjects with a ``responses.tsv`` under ``root`` (or ``subjects``). With all 8
-    NSD subjects this is the paper's 515-image test set; a download holding only some subjects
-    gives the set for those subjects.
+
+#: which subjects define the shared test set: all of the experiment's, or those present
+TEST_SETS = ("all", "present")
+
+
+def special_ids(root, subjects="all") -> np.ndarray:
+    """Shared images seen 3 times by every subject (NSD's "special 515"), ascending.
+
+    Parameters
+    ----------
+    root : path
+        NSD root.
+    subjects : "all", "present" or list of int
+        ``"all"`` (the paper's test set): every subject of the experiment
+        (:func:`design_subjects`), from their behavioural files (``behav/responses.tsv``,
+        small and part of ``nsddata``), whichever subjects' betas are present; missing files
+        are an error. ``"present"``: only the subjects whose behavioural file is here (a
+        different test set when some are missing). Or explicit subject numbers.
+
+    Raises
+    ------
+    DataFormatError
+        With ``"all"``, naming the behavioural files that are missing.
     """
     root = _check_root(root)
+    if isinstance(subjects, str):
+        if subjects not in TEST_SETS:
+            raise InputError(f"subjects: expected one of {TEST_SETS} or a list, got {subjects!r}")
+        if subjects == "present":
+            subjects = list_subjects(root)
+        else:
+            subjects = design_subjects(root)
+            missing = [s for s in subjects if not P.responses(root, s).exists()]
+            if missing:
+                files = [str(P.responses(root, s).relative_to(root)) for s in missing]
+                raise DataFormatError(
+                    f"{root}: the paper's test set is the shared images all {len(subjects)} "
+                    f"subjects saw 3 times, but the behavioural files {files} are missing; they "
+                    "are small and part of nsddata (download them), or set data.test_set = "
+                    "'present' to use only the subjects present (another test set)"
+                )
     shared = read_shared_ids(root)
-    subjects = list_subjects(root) if subjects is None else list(subjects)
     keep = np.ones(len(shared), dtype=bool)
     for s in subjects:
         id73 = read_responses(root, s)["73KID"].to_numpy(dtype=np.int64)
@@ -678,6 +722,7 @@ def load_nsd(
     space: str = "fsaverage",
     cache_dir=None,
     verbose: bool | None = None,
+    test_set="all",
 ) -> SubjectResponses:
     """One subject's preprocessed NSD responses (paper_methods §1.2).
 
@@ -695,6 +740,9 @@ def load_nsd(
         ``~/.cache/brainalign``).
     verbose : bool, optional
         Progress bar during preparation.
+    test_set : "all", "present" or list of int
+        Which subjects define ``shared`` (see :func:`special_ids`): by default every subject of
+        the experiment, as the paper's 515.
 
     Returns
     -------
@@ -702,7 +750,7 @@ def load_nsd(
         ``betas`` (n_images × n_units) float32, memory-mapped read-only: per-session z-scored,
         averaged over the 3 repetitions (NaN where a unit had zero variance in every session
         of the image); ``image_ids`` 0-based NSD ids seen 3 times, ascending; ``shared`` marks
-        the shared images seen 3 times by every subject present (NSD's special 515);
+        the shared images seen 3 times by every subject (``test_set``; NSD's special 515);
         ``rois`` streams ROIs (+ ``nsdgeneral``); ``hemi_sizes`` (surface) or
         ``mask``/``affine`` (volume).
     """
@@ -711,7 +759,7 @@ def load_nsd(
     subject = _check_subject(root, subject)
     prep = prepare_nsd(root, subject, space, cache_dir=cache_dir, verbose=verbose)
     betas = np.load(prep.betas_path, mmap_mode="r", allow_pickle=False)
-    shared = np.isin(prep.image_ids, special_ids(root))
+    shared = np.isin(prep.image_ids, special_ids(root, test_set))
     mask = affine = None
     if space == "fsaverage":
         rois = _surface_rois(root, prep.hemi_sizes)

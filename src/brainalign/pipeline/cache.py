@@ -38,12 +38,14 @@ class StageCache:
     Parameters
     ----------
     root : path
-        Cache folder (created if needed). Safe to share between runs of different configs.
+        Cache folder (created if needed; with ``create=False`` only when a result is saved, so
+        looking at a plan writes nothing). Safe to share between runs of different configs.
     """
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, create: bool = True):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if create:
+            _make_folder(self.root)
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
@@ -56,7 +58,7 @@ class StageCache:
         final = self.path(stage, key)
         if self.has(stage, key):
             return final
-        final.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(final.parent)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", suffix=".tmp", dir=final.parent))
         try:
             arrays, values = {}, {}
@@ -115,12 +117,27 @@ class StageCache:
         return out
 
     def clean_temporaries(self) -> int:
-        """Remove folders left by killed writers; return how many were removed."""
+        """Remove folders left by killed writers; return how many were removed.
+
+        Call it only while no other process writes to this cache (the run folder's lock).
+        """
         n = 0
         for tmp in self.root.glob("*/.*.tmp"):
             shutil.rmtree(tmp, ignore_errors=True)
             n += 1
         return n
+
+
+def _make_folder(path: Path) -> None:
+    """``mkdir -p path``, or a one-line error naming the part of the path that is a file."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), path)
+        raise InputError(
+            f"cache: cannot create the folder {path}: {blocker} is a file, not a folder; "
+            "choose another output.dir (or move that file away)"
+        ) from None
 
 
 __all__ = ["Result", "StageCache"]

@@ -34,6 +34,7 @@ def load_subject(params: dict, ctx: dict, subject: int | None = None, space: str
         space or params["space"],
         cache_dir=ctx.get("nsd_cache"),
         verbose=False,
+        test_set=params.get("test_set", "all"),
     )
 
 

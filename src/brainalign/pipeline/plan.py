@@ -63,8 +63,8 @@ class PlanBuilder:
 
     @property
     def base(self) -> dict:
-        """The parameters that locate a subject's responses (root and space)."""
-        return {"root": self.root, "space": self.config.space}
+        """The parameters that locate a subject's responses (see :func:`study_base`)."""
+        return study_base(self.config)
 
     def subject(self, s: int) -> Task:
         return self.plan.subject_tasks[s]
@@ -103,6 +103,15 @@ class PlanBuilder:
         return self._samplings[s]
 
 
+def study_base(cfg: StudyConfig) -> dict:
+    """The parameters that locate a subject's responses: root, space and test set."""
+    return {
+        "root": str(cfg.data.root),
+        "space": cfg.space,
+        "test_set": getattr(cfg.data, "test_set", "all"),
+    }
+
+
 def build_plan(cfg: StudyConfig) -> Plan:
     """Every task of the study with its parameters and dependencies (nothing is run)."""
     from brainalign.pipeline.analyses import ANALYSES
@@ -114,7 +123,7 @@ def build_plan(cfg: StudyConfig) -> Plan:
     data, mesh = kind.plan(cfg, list(dict.fromkeys(also)), options)
     subjects = list(cfg.subjects) if cfg.subjects != "all" else kind.subjects(cfg)
     plan = Plan(cfg, subjects, data)
-    base = {"root": str(cfg.data.root), "space": cfg.space}
+    base = study_base(cfg)
     for s in plan.subjects if kind.provides == "responses" else ():
         plan.subject_tasks[s] = Task(
             TaskId("responses", subject=s), {**base, "subject": s}, {"data": data}

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from brainalign.config import StudyConfig, load_config
+from brainalign.errors import ConfigError
 from brainalign.pipeline.analysis import ExportContext
 from brainalign.pipeline.cache import StageCache
 from brainalign.pipeline.core import RunReport, describe_plan, run_tasks
@@ -89,11 +90,23 @@ def make_executor(cfg: StudyConfig):
 
 
 def plan_study(config: StudyConfig | str | os.PathLike) -> tuple[Plan, StageCache, str]:
-    """The plan of a study and a printable table of what is cached and what would run."""
+    """The plan of a study and a printable table of what is cached, what would run and which
+    folders a run would create, update or replace. Writes nothing.
+
+    Raises :class:`~brainalign.errors.ConfigError` when ``output.dir`` is a file or a
+    non-empty folder that brainalign did not create.
+    """
+    from brainalign.pipeline.folders import describe_writes, output_problem
+
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
+    problem = output_problem(cfg.output.dir)
+    if problem is not None:
+        raise ConfigError(problem)
     plan = build_plan(cfg)
-    cache = StageCache(cfg.output.dir / "cache" / "stages")
-    return plan, cache, describe_plan(plan.targets, cache)
+    cache = StageCache(cfg.output.dir / "cache" / "stages", create=False)
+    table = describe_plan(plan.targets, cache)
+    writes = describe_writes(cfg, cache.has(plan.data.stage, plan.data.key))
+    return plan, cache, f"{table}\n{writes}"
 
 
 def run_study(
@@ -103,6 +116,7 @@ def run_study(
     report: bool = True,
     log=None,
     progress: bool = False,
+    wait: bool = False,
 ) -> StudyResult:
     """Run every analysis of ``config`` that is not cached, then export and report.
 
@@ -118,29 +132,34 @@ def run_study(
     progress : bool
         Show the tasks' progress on stdout while they run (a live table on a terminal, plain
         lines otherwise; see :class:`~brainalign.pipeline.progress.RunProgress`).
+    wait : bool
+        When another run holds the output folder, wait for it (default: stop with
+        :class:`~brainalign.errors.FolderInUseError` naming its process).
 
     Returns
     -------
     StudyResult
     """
+    from brainalign.pipeline.folders import claim_output, run_lock
+
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
     plan, cache, _ = plan_study(cfg)
-    out = cfg.output.dir
-    out.mkdir(parents=True, exist_ok=True)
-    own = executor is None
-    executor = executor or make_executor(cfg)
-    shown = RunProgress(workers=executor.n_workers) if progress else None
-    try:
-        rep = run_tasks(plan.targets, cache, executor, ctx=_ctx(cfg), progress=shown)
-    finally:
-        if own:
-            executor.close()
-    seconds = time.perf_counter() - t0
-    log("exporting maps and tables")
-    truth = export_results(plan, cache, rep, seconds)
-    html = write_report(out) if report else None
+    out = claim_output(cfg.output.dir)
+    with run_lock(out, wait=wait, on_wait=log):
+        own = executor is None
+        executor = executor or make_executor(cfg)
+        shown = RunProgress(workers=executor.n_workers) if progress else None
+        try:
+            rep = run_tasks(plan.targets, cache, executor, ctx=_ctx(cfg), progress=shown)
+        finally:
+            if own:
+                executor.close()
+        seconds = time.perf_counter() - t0
+        log("exporting maps and tables")
+        truth = export_results(plan, cache, rep, seconds)
+        html = write_report(out) if report else None
     return StudyResult(out, html, plan, rep, truth, time.perf_counter() - t0)
 
 

@@ -53,8 +53,9 @@ class RdmRsaConfig(Section):
 def _dataset(params, rois=()):
     from brainalign.datasets.rdms import load_rdm_dataset
 
-    return load_rdm_dataset(params["root"], list(rois) if rois is not None else None,
-                            metric=params.get("metric"))  # fmt: skip
+    return load_rdm_dataset(
+        params["root"], list(rois) if rois is not None else None, metric=params.get("metric")
+    )
 
 
 @stage("rdm_features")
@@ -111,7 +112,9 @@ def _models(params, inputs, ds) -> list[tuple[str, str, np.ndarray]]:
     out = [(name, "", np.asarray(feats[name]["rdm"])) for name in params["spaces"]]
     for name in params["vision"]:
         res = layers[name]
-        out += [(name, lab, np.asarray(r)) for lab, r in zip(res["layers"], res["rdms"], strict=True)]
+        out += [
+            (name, lab, np.asarray(r)) for lab, r in zip(res["layers"], res["rdms"], strict=True)
+        ]
     if params["data_models"]:
         out += [(f"rdm:{k}", "", condense(v)) for k, v in ds.models.items()]
     return out
@@ -134,18 +137,33 @@ def rdm_evaluate(params, inputs, ctx):
     scores, ceilings, pairs, subjects, groups = [], [], [], [], []
     for roi in ds.rois:
         ev = evaluate_models(
-            M, ds.condensed(roi), method, model_names=names, bootstrap=boot,
-            n_bootstrap=params["n_bootstrap"], pool=params["pool"],
+            M,
+            ds.condensed(roi),
+            method,
+            model_names=names,
+            bootstrap=boot,
+            n_bootstrap=params["n_bootstrap"],
+            pool=params["pool"],
             random_state=params["random_state"],
-        )  # fmt: skip
+        )
         at = {**base, "roi": roi}
         low, high = ev.ci(params["ci"])
         for i, key in enumerate(keys):
-            row = {**at, **key, "score": float(ev.mean[i]), "sem": float(ev.sem[i]),
-                   "ci_low": float(low[i]), "ci_high": float(high[i]),
-                   "p_zero": float(ev.p_zero()[i]), "p_noise": float(ev.p_noise()[i]),
-                   "bootstrap": boot, "n_bootstrap": params["n_bootstrap"] if boot != "none" else 0,
-                   "dof": ev.dof, "n_subjects": ev.scores.shape[1], "n_stimuli": ds.n_stimuli}  # fmt: skip
+            row = {
+                **at,
+                **key,
+                "score": float(ev.mean[i]),
+                "sem": float(ev.sem[i]),
+                "ci_low": float(low[i]),
+                "ci_high": float(high[i]),
+                "p_zero": float(ev.p_zero()[i]),
+                "p_noise": float(ev.p_noise()[i]),
+                "bootstrap": boot,
+                "n_bootstrap": params["n_bootstrap"] if boot != "none" else 0,
+                "dof": ev.dof,
+                "n_subjects": ev.scores.shape[1],
+                "n_stimuli": ds.n_stimuli,
+            }
             if method == "spearman":
                 row["algonauts_r2"] = float(np.mean(ev.scores[i] ** 2))
             scores.append(row)
@@ -154,19 +172,34 @@ def rdm_evaluate(params, inputs, ctx):
                 for s, v in zip(ds.subjects[roi], ev.scores[i], strict=True)
             ]
         nc = ev.ceiling
-        ceilings.append({**at, "lower": nc.lower_mean, "upper": nc.upper_mean,
-                         "upper_r2": nc.upper_r2, "lower_r2": nc.lower_r2,
-                         "n_subjects": len(nc.lower), "pool": nc.pool})  # fmt: skip
+        ceilings.append(
+            {
+                **at,
+                "lower": nc.lower_mean,
+                "upper": nc.upper_mean,
+                "upper_r2": nc.upper_r2,
+                "lower_r2": nc.lower_r2,
+                "n_subjects": len(nc.lower),
+                "pool": nc.pool,
+            }
+        )
         d, p = ev.pairwise()
         iu, ju = np.triu_indices(len(keys), k=1)
         pairs += [
-            {**at, "model_a": keys[i]["model"], "layer_a": keys[i]["layer"],
-             "model_b": keys[j]["model"], "layer_b": keys[j]["layer"],
-             "diff": float(d[i, j]), "p": float(p[i, j])}
+            {
+                **at,
+                "model_a": keys[i]["model"],
+                "layer_a": keys[i]["layer"],
+                "model_b": keys[j]["model"],
+                "layer_b": keys[j]["layer"],
+                "diff": float(d[i, j]),
+                "p": float(p[i, j]),
+            }
             for i, j in zip(iu, ju, strict=True)
-        ]  # fmt: skip
+        ]
         groups.append(ds.condensed(roi).mean(axis=0))
     return {
+        "dataset": params["label"],
         "scores": scores,
         "ceilings": ceilings,
         "pairwise": pairs,
@@ -198,9 +231,7 @@ def rdm_summary(params, inputs, ctx):
         pw["significant"] = pw["q"] <= params["fdr_q"]
     group_rdms, ids, mds = {}, {}, {}
     for res in results:
-        label = res["scores"][0]["dataset"] if res["scores"] else None
-        if label is None:
-            continue
+        label = res["dataset"]
         ids[label] = list(res["stimulus_ids"])
         for roi, rdm in zip(res["rois"], np.asarray(res["group_rdms"]), strict=True):
             group_rdms[(label, roi)] = rdm
@@ -213,10 +244,14 @@ def rdm_summary(params, inputs, ctx):
     if params["known_results"]:
         method = params["primary"]
         known = objects92_known_results(
-            tables["scores"], tables["subject_scores"], group_rdms, ids, method=method,
-            alpha=params["fdr_q"], n_permutations=params["n_permutations"],
+            tables["scores"],
+            tables["subject_scores"],
+            group_rdms,
+            ids,
+            method=method,
+            n_permutations=params["n_permutations"],
             random_state=params["random_state"],
-        )  # fmt: skip
+        )
         out["table_known"] = known.to_dict("list")
     return out
 
@@ -241,10 +276,15 @@ def plan(b) -> dict[str, Task]:
         for name in cfg.features.spaces:
             t = Task(
                 TaskId("rdm_features", model=name, variant=s["label"]),
-                {**at, "name": name, "options": cfg.features.options.get(name, {}),
-                 "captions": d.captions, "templates": list(d.templates)},
+                {
+                    **at,
+                    "name": name,
+                    "options": cfg.features.options.get(name, {}),
+                    "captions": d.captions,
+                    "templates": list(d.templates),
+                },
                 {"data": b.plan.data},
-            )  # fmt: skip
+            )
             deps[t.id] = targets[f"features/{s['label']}/{name}"] = t
         for name in vision:
             ckpts = [str(p) for p in a.networks.get(name, [])]
@@ -257,22 +297,36 @@ def plan(b) -> dict[str, Task]:
         for method in a.methods:
             t = Task(
                 TaskId("rdm_evaluate", model=method, variant=s["label"]),
-                {**at, "label": s["label"], "rois": s["rois"], "method": method,
-                 "spaces": list(cfg.features.spaces), "vision": vision,
-                 "data_models": a.data_models, "bootstrap": a.bootstrap,
-                 "bootstrap_methods": list(a.bootstrap_methods),
-                 "n_bootstrap": a.n_bootstrap, "pool": a.ceiling_pool, "ci": a.ci,
-                 "random_state": cfg.compute.random_state},
+                {
+                    **at,
+                    "label": s["label"],
+                    "rois": s["rois"],
+                    "method": method,
+                    "spaces": list(cfg.features.spaces),
+                    "vision": vision,
+                    "data_models": a.data_models,
+                    "bootstrap": a.bootstrap,
+                    "bootstrap_methods": list(a.bootstrap_methods),
+                    "n_bootstrap": a.n_bootstrap,
+                    "pool": a.ceiling_pool,
+                    "ci": a.ci,
+                    "random_state": cfg.compute.random_state,
+                },
                 deps,
-            )  # fmt: skip
+            )
             evaluations[t.id] = t
     targets["summary"] = Task(
         TaskId("rdm_summary"),
-        {"fdr_q": a.fdr_q, "known_results": a.known_results, "primary": a.methods[0],
-         "n_permutations": a.n_permutations, "random_state": cfg.compute.random_state,
-         "mds": a.mds},
+        {
+            "fdr_q": a.fdr_q,
+            "known_results": a.known_results,
+            "primary": a.methods[0],
+            "n_permutations": a.n_permutations,
+            "random_state": cfg.compute.random_state,
+            "mds": a.mds,
+        },
         evaluations,
-    )  # fmt: skip
+    )
     return targets
 
 
@@ -280,6 +334,8 @@ def check(cfg) -> list[str]:
     from brainalign.networks.zoo import list_models
 
     a = cfg.analyses.rdm_rsa
+    if cfg.data.kind != "rdms":
+        return []
     problems = []
     if not a.methods:
         problems.append("analyses.rdm_rsa.methods: name at least one comparison method")
@@ -320,20 +376,37 @@ def export(ctx, targets) -> None:
     ceil = pd.DataFrame(summ["table_ceilings"])
     published = {}
     for s in data_sets(ctx.config):
-        ds = load_rdm_dataset(s["root"], s["rois"] or [], check_images=False)
+        ds = load_rdm_dataset(s["root"], [], check_images=False)
         for roi, v in (ds.meta.get("published_noise_ceiling_r2") or {}).items():
             published[(s["label"], roi)] = float(v)
     ceil["published_upper_r2"] = [
         published.get((d, r), np.nan) if m == "spearman" and p == "mean" else np.nan
-        for d, r, m, p in zip(ceil["dataset"], ceil["roi"], ceil["method"], ceil["pool"], strict=True)
+        for d, r, m, p in zip(
+            ceil["dataset"], ceil["roi"], ceil["method"], ceil["pool"], strict=True
+        )
     ]
     ceil["matches_published"] = [
         None if not np.isfinite(x) else bool(abs(round(u, 4) - x) < 1e-9)
         for u, x in zip(ceil["upper_r2"], ceil["published_upper_r2"], strict=True)
     ]
-    w.table("noise_ceiling", ceil[["dataset", "roi", "method", "lower", "upper", "upper_r2",
-                                   *[c for c in ceil.columns if c not in
-                                     ("dataset", "roi", "method", "lower", "upper", "upper_r2")]]])  # fmt: skip
+    w.table(
+        "noise_ceiling",
+        ceil[
+            [
+                "dataset",
+                "roi",
+                "method",
+                "lower",
+                "upper",
+                "upper_r2",
+                *[
+                    c
+                    for c in ceil.columns
+                    if c not in ("dataset", "roi", "method", "lower", "upper", "upper_r2")
+                ],
+            ]
+        ],
+    )
     if "algonauts_r2" in scores:
         alg = scores[scores["method"] == "spearman"].merge(
             ceil[ceil["method"] == "spearman"][["dataset", "roi", "upper_r2"]],
@@ -344,9 +417,23 @@ def export(ctx, targets) -> None:
             pct_of_ceiling=100 * alg["algonauts_r2"] / alg["upper_r2"],
             spearman=alg["score"],
         )
-        w.table("algonauts_scores", alg[["dataset", "roi", "model", "layer", "algonauts_r2",
-                                         "ceiling_r2", "pct_of_ceiling", "spearman", "ci_low",
-                                         "ci_high"]])  # fmt: skip
+        w.table(
+            "algonauts_scores",
+            alg[
+                [
+                    "dataset",
+                    "roi",
+                    "model",
+                    "layer",
+                    "algonauts_r2",
+                    "ceiling_r2",
+                    "pct_of_ceiling",
+                    "spearman",
+                    "ci_low",
+                    "ci_high",
+                ]
+            ],
+        )
     w.table("rdm_pairwise", pd.DataFrame(summ["table_pairwise"]))
     w.table("rdm_subject_scores", pd.DataFrame(summ["table_subject_scores"]))
     if "table_known" in summ:
@@ -371,10 +458,16 @@ def _export_figure_data(ctx, targets, summ) -> None:
         order = ds.category_order()
         cats = ds.categories or [""] * ds.n_stimuli
         rows += [
-            {"dataset": label, "position": i, "stimulus": sid, "label": lab, "category": cat,
-             "display_order": int(np.flatnonzero(order == i)[0])}
+            {
+                "dataset": label,
+                "position": i,
+                "stimulus": sid,
+                "label": lab,
+                "category": cat,
+                "display_order": int(np.flatnonzero(order == i)[0]),
+            }
             for i, (sid, lab, cat) in enumerate(zip(ds.stimulus_ids, ds.labels, cats, strict=True))
-        ]  # fmt: skip
+        ]
         for roi in ds.rois:
             w.array(f"rdmset__{label}__brain__{roi}", ds.group_rdm(roi))
         for name in ctx.config.features.spaces:
@@ -417,9 +510,12 @@ def _data_section(run) -> str:
         rois = ceil[ceil["dataset"] == label][["roi", "n_subjects"]].drop_duplicates()
         parts.append(
             f"<p><b>{esc(label)}</b>: {len(d)} stimuli in {n_cat} categories; ROIs "
-            + ", ".join(f"{esc(r)} ({n} subjects)" for r, n in zip(rois["roi"], rois["n_subjects"], strict=True))
+            + ", ".join(
+                f"{esc(r)} ({n} subjects)"
+                for r, n in zip(rois["roi"], rois["n_subjects"], strict=True)
+            )
             + ".</p>"
-        )  # fmt: skip
+        )
     parts.append(
         "<h3>Noise ceilings</h3><p class='note'>Lower bound: each subject's RDM against the "
         "pool of the other subjects'; upper bound: against the pool of all (mean over subjects). "
@@ -427,10 +523,13 @@ def _data_section(run) -> str:
         "for Spearman with mean pooling, the Algonauts 2019 noise ceiling; "
         "<code>published_upper_r2</code> is the published value where there is one.</p>"
     )
-    good = lambda r: ("good" if r.get("matches_published") is True or str(r.get("matches_published")) == "True"  # noqa: E731
-                      else "bad" if str(r.get("matches_published")) == "False" else "")  # fmt: skip
-    parts.append(table_html(ceil, max_rows=100, floatfmt="{:.4f}", row_class=good))
+    parts.append(table_html(ceil, max_rows=100, floatfmt="{:.4f}", row_class=_match_class))
     return "".join(parts)
+
+
+def _match_class(row) -> str:
+    """Row colour of the noise-ceiling table: green where it matches the published value."""
+    return {"True": "good", "False": "bad"}.get(str(row.get("matches_published")), "")
 
 
 def _known_section(run) -> str:
@@ -448,10 +547,11 @@ def _known_section(run) -> str:
         f"<p>{n_pass} of {n_pass + n_fail} applicable published results reproduced "
         "(computed automatically from this run's scores; nothing is tuned to them).</p>"
         + table_html(
-            shown, max_rows=50,
+            shown,
+            max_rows=50,
             row_class=lambda r: {"pass": "good", "fail": "bad"}.get(r["result"], ""),
         )
-    )  # fmt: skip
+    )
 
 
 def _scores_section(run) -> str:
@@ -469,24 +569,36 @@ def _scores_section(run) -> str:
     parts = [
         f"<p class='note'>Primary method: {esc(method)}. Bars: score (mean over subjects of the "
         "model–brain RDM correlation) with its CI; for vision networks the best layer (chosen "
-        "on these data, so optimistic) is shown; every layer is in the layer profiles. All methods are in <code>tables/rdm_scores.csv</code>.</p>"
+        "on these data, so optimistic) is shown; every layer is in the layer profiles. All "
+        "methods are in <code>tables/rdm_scores.csv</code>.</p>"
     ]
     alg = run.table("algonauts_scores")
-    for (label, roi), d in scores[scores["method"] == method].groupby(["dataset", "roi"], sort=False):
+    for (label, roi), d in scores[scores["method"] == method].groupby(
+        ["dataset", "roi"], sort=False
+    ):
         c = ceil[(ceil["dataset"] == label) & (ceil["roi"] == roi) & (ceil["method"] == method)]
         band = (float(c["lower"].iloc[0]), float(c["upper"].iloc[0])) if len(c) else None
         shown = [d[d["layer"] == ""]]
         for _, v in d[d["layer"] != ""].groupby("model", sort=False):
             shown.append(v.loc[[v["score"].idxmax()]])
         sel = pd.concat(shown)
-        sel = sel.assign(label=[_label(m, la) for m, la in zip(sel["model"], sel["layer"], strict=True)])
+        sel = sel.assign(
+            label=[_label(m, la) for m, la in zip(sel["model"], sel["layer"], strict=True)]
+        )
         fig = rdm_plots.model_scores_figure(
-            sel, ceiling=band, title=f"{label} · {roi}", ylabel=f"{method} (model vs brain RDM)",
+            sel,
+            ceiling=band,
+            title=f"{label} · {roi}",
+            ylabel=f"{method} (model vs brain RDM)",
             highlight=[x for x in sel["label"] if x.split(" ")[0] in CAPTION_SPACES],
-        )  # fmt: skip
+        )
         parts.append(f"<h3>{esc(label)} · {esc(roi)}</h3>")
-        parts.append(img_html(plots.figure_to_base64(fig), "Grey band: noise ceiling "
-                              "(lower to upper bound). Red: caption-embedding models."))  # fmt: skip
+        parts.append(
+            img_html(
+                plots.figure_to_base64(fig),
+                "Grey band: noise ceiling (lower to upper bound). Red: caption-embedding models.",
+            )
+        )
         cols = ["model", "layer", "score", "ci_low", "ci_high", "p_zero", "p_noise"]
         tab = sel[cols]
         if alg is not None:
@@ -508,13 +620,17 @@ def _caption_standing(run, scores, method) -> str:
     pw = run.table("rdm_pairwise")
     if pw is None:
         return ""
-    parts = ["<h3>Caption-embedding models on IT</h3><p class='note'>Each model's score on IT "
-             "(primary method) and its difference from the caption model (MPNet, else MiniLM), "
-             "with the dual-bootstrap t-test and BH-FDR over all pairs of the ROI. Reported as "
-             "found; no setting was tuned to it.</p>"]  # fmt: skip
+    parts = [
+        "<h3>Caption-embedding models on IT</h3><p class='note'>Each model's score on IT "
+        "(primary method) and its difference from the caption model (MPNet, else MiniLM), "
+        "with the dual-bootstrap t-test and BH-FDR over all pairs of the ROI. Reported as "
+        "found; no setting was tuned to it.</p>"
+    ]
     for w_ in ("layer_a", "layer_b"):
         pw[w_] = pw[w_].fillna("")
-    for label, d in scores[(scores["method"] == method) & (scores["roi"] == "IT")].groupby("dataset", sort=False):
+    for label, d in scores[(scores["method"] == method) & (scores["roi"] == "IT")].groupby(
+        "dataset", sort=False
+    ):
         ref = next((c for c in CAPTION_SPACES if (d["model"] == c).any()), None)
         if ref is None:
             continue
@@ -526,17 +642,35 @@ def _caption_standing(run, scores, method) -> str:
             picks.append(v.loc[v["score"].idxmax()])
         for r in picks:
             sel = pw[(pw["dataset"] == label) & (pw["roi"] == "IT") & (pw["method"] == method)]
-            a = sel[(sel["model_a"] == ref) & (sel["layer_a"] == "") & (sel["model_b"] == r["model"]) & (sel["layer_b"] == r["layer"])]
-            b = sel[(sel["model_b"] == ref) & (sel["layer_b"] == "") & (sel["model_a"] == r["model"]) & (sel["layer_a"] == r["layer"])]
+            a = sel[
+                (sel["model_a"] == ref)
+                & (sel["layer_a"] == "")
+                & (sel["model_b"] == r["model"])
+                & (sel["layer_b"] == r["layer"])
+            ]
+            b = sel[
+                (sel["model_b"] == ref)
+                & (sel["layer_b"] == "")
+                & (sel["model_a"] == r["model"])
+                & (sel["layer_a"] == r["layer"])
+            ]
             if len(a):
                 diff, p, q = a["diff"].iloc[0], a["p"].iloc[0], a["q"].iloc[0]
             elif len(b):
                 diff, p, q = -b["diff"].iloc[0], b["p"].iloc[0], b["q"].iloc[0]
             else:
                 diff = p = q = np.nan
-            rows.append({"model": _label(r["model"], r["layer"]), "score": r["score"],
-                         "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                         f"{ref} − model": diff, "p": p, "q": q})  # fmt: skip
+            rows.append(
+                {
+                    "model": _label(r["model"], r["layer"]),
+                    "score": r["score"],
+                    "ci_low": r["ci_low"],
+                    "ci_high": r["ci_high"],
+                    f"{ref} − model": diff,
+                    "p": p,
+                    "q": q,
+                }
+            )
         tab = pd.DataFrame(rows).sort_values("score", ascending=False)
         rank = list(tab["model"]).index(ref) + 1
         parts.append(f"<p><b>{esc(label)}</b>: {esc(ref)} ranks {rank} of {len(tab)}.</p>")
@@ -562,8 +696,13 @@ def _profiles_section(run) -> str:
             v, ceilings=ceilings, title=f"{label} · {model}", ylabel=f"{method}"
         )
         parts.append(f"<h3>{esc(label)} · {esc(model)}</h3>")
-        parts.append(img_html(plots.figure_to_base64(fig), "Score per layer with its CI; dashed: "
-                              "lower bound of the noise ceiling; star: best layer."))  # fmt: skip
+        parts.append(
+            img_html(
+                plots.figure_to_base64(fig),
+                "Score per layer with its CI; dashed: "
+                "lower bound of the noise ceiling; star: best layer.",
+            )
+        )
     return "".join(parts)
 
 
@@ -585,8 +724,13 @@ def _rdms_section(run) -> str:
         for what, group in (("brain RDMs (mean over subjects)", brain), ("model RDMs", models)):
             if group:
                 fig = rdm_plots.ordered_rdms_figure(group, order, cats, title=f"{label}: {what}")
-                parts.append(img_html(plots.figure_to_base64(fig), f"{label}: {what}, stimuli "
-                                      "ordered by category, percentile of dissimilarity."))  # fmt: skip
+                parts.append(
+                    img_html(
+                        plots.figure_to_base64(fig),
+                        f"{label}: {what}, stimuli "
+                        "ordered by category, percentile of dissimilarity.",
+                    )
+                )
     return "".join(parts)
 
 
@@ -603,11 +747,16 @@ def _mds_section(run) -> str:
         coords = run.array(f"rdmmds__{m['dataset']}__{m['roi']}")
         d = stim[stim["dataset"] == m["dataset"]].sort_values("position")
         thumbs = run.array(f"rdmthumbs__{m['dataset']}")
-        fig = rdm_plots.mds_figure(coords, list(d["category"].fillna("")), thumbs,
-                                   title=f"{m['dataset']} · {m['roi']}")  # fmt: skip
-        parts.append(img_html(plots.figure_to_base64(fig, dpi=70),
-                              f"{m['dataset']} · {m['roi']}: 2-D MDS of the group-mean RDM "
-                              f"(stress-1 {m['stress']:.3f}); frames coloured by category."))  # fmt: skip
+        fig = rdm_plots.mds_figure(
+            coords, list(d["category"].fillna("")), thumbs, title=f"{m['dataset']} · {m['roi']}"
+        )
+        parts.append(
+            img_html(
+                plots.figure_to_base64(fig, dpi=70),
+                f"{m['dataset']} · {m['roi']}: 2-D MDS of the group-mean RDM "
+                f"(stress-1 {m['stress']:.3f}); frames coloured by category.",
+            )
+        )
     return "".join(parts)
 
 

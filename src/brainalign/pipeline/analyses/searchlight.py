@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from brainalign.datasets.surfaces import FSAVERAGE_SIZES
 from brainalign.errors import DataFormatError
 from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
@@ -21,7 +22,8 @@ from brainalign.utils.settings import Section
 SEARCHLIGHT_RADIUS = {"fsaverage": 10.0, "func1pt8mm": 6.0}
 #: largest volume radius accepted (voxels); beyond it the value was most likely given in mm
 MAX_VOLUME_RADIUS = 20.0
-N_CENTRES = {"fsaverage5": 2 * 10242, "fsaverage": 2 * 163842}
+#: searchlight centres (both hemispheres) of each fsaverage resolution a data kind may give
+N_CENTRES = {name: 2 * n for name, n in FSAVERAGE_SIZES.items()}
 #: brain-mask voxels assumed when a func1pt8mm mask cannot be read at plan time (chunking only)
 VOLUME_UNITS_NSD = 250_000
 VOLUME_UNITS_VIRTUAL = 24_000
@@ -311,7 +313,7 @@ def _volume_maps(b, model: ModelRef) -> dict[TaskId, Task]:
     """
     cfg = b.config
     sl = cfg.analyses.searchlight
-    vbase = {"root": b.root, "space": "func1pt8mm"}
+    vbase = {**b.base, "space": "func1pt8mm"}
     tasks = {}
     for s in b.subjects:
         if cfg.space == "func1pt8mm":

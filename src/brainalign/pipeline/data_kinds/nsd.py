@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from brainalign.errors import ConfigError
+from brainalign.datasets.surfaces import FSAVERAGE_SIZES
+from brainalign.errors import BrainAlignError, ConfigError
 from brainalign.pipeline.analysis import DataKind
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.utils.hashing import hash_json
@@ -19,6 +20,9 @@ class NSDDataConfig(Section):
     kind: Literal["nsd"] = "nsd"
     root: Path
     cache_dir: Path | None = None
+    #: which subjects define the shared test set: "all" 8 of NSD (the paper's 515, from their
+    #: behavioural files, even when only some subjects' betas are here) or only those "present"
+    test_set: Literal["all", "present"] = "all"
 
 
 def nsd_fingerprint(root: str | os.PathLike) -> dict:
@@ -48,12 +52,55 @@ def nsd_root(params, inputs, ctx):
 def plan(cfg, also_spaces: list[str], options: dict) -> tuple[Task, dict]:
     root = str(cfg.data.root)
     data = Task(TaskId("nsd_root"), {"root": root, "fingerprint": hash_json(nsd_fingerprint(root))})
-    mesh = {
-        "mesh": "fsaverage",
+    return data, surface_mesh(root)
+
+
+def _surface_vertices(root: Path) -> tuple[int, Path | None]:
+    """Vertices per hemisphere of the root's fsaverage data, and the file that says so.
+
+    From the first subject's left-hemisphere betas header (they define the units), else the
+    streams label file, else the white surface; full fsaverage (NSD's) when none exists.
+    """
+    from brainalign.datasets._formats import mgh_shape
+
+    betas = sorted(
+        root.glob("nsddata_betas/ppdata/subj*/fsaverage/betas_fithrf_GLMdenoise_RR/lh.betas_*.mgh")
+    )
+    fs = root / "nsddata" / "freesurfer" / "fsaverage"
+    for path in [*betas[:1], fs / "label" / "lh.streams.mgz", fs / "label" / "lh.nsdgeneral.mgz"]:
+        if path.is_file():
+            return int(mgh_shape(path)[0]), path
+    if (fs / "surf" / "lh.white").is_file():
+        from brainalign.datasets import load_surface
+
+        return load_surface(fs / "surf" / "lh.white").n_vertices, fs / "surf" / "lh.white"
+    return FSAVERAGE_SIZES["fsaverage"], None
+
+
+def surface_mesh(root: str | os.PathLike) -> dict:
+    """The fsaverage mesh the root's surface data live on, whatever its resolution.
+
+    NSD's own download is full fsaverage (163,842 vertices per hemisphere); a virtual NSD (or
+    any NSD-layout folder) may be fsaverage5 or another icosahedral resolution. The surfaces
+    come from the root's ``nsddata/freesurfer/fsaverage/surf`` (nilearn's for fsaverage5 when
+    the root has none).
+    """
+    root = Path(root)
+    n, source = _surface_vertices(root)
+    names = [name for name, size in FSAVERAGE_SIZES.items() if size == n]
+    if not names:
+        raise ConfigError(
+            f"data.root: {source} has {n} vertices per hemisphere; expected an fsaverage "
+            f"resolution ({', '.join(str(v) for v in sorted(set(FSAVERAGE_SIZES.values())))}); "
+            "the surface data must be on fsaverage (or one of its icosahedral subdivisions)"
+        )
+    fs_dir = root / "nsddata" / "freesurfer" / "fsaverage"
+    has_surfaces = (fs_dir / "surf" / "lh.white").is_file()
+    return {
+        "mesh": names[0],
         "surface": "white",
-        "fs_dir": str(Path(root) / "nsddata" / "freesurfer" / "fsaverage"),
+        "fs_dir": str(fs_dir) if has_surfaces or names[0] != "fsaverage5" else None,
     }
-    return data, mesh
 
 
 def subjects(cfg) -> list[int]:
@@ -88,6 +135,10 @@ def check(cfg) -> list[str]:
             f"data.root: {str(root)!r} has no nsddata/ folder; expected NSD's layout "
             "(nsddata/, nsddata_betas/, nsddata_stimuli/)"
         ]
+    try:
+        surface_mesh(root)
+    except BrainAlignError as exc:
+        return [str(exc)]
     return []
 
 

@@ -24,6 +24,9 @@ class VirtualDataConfig(Section):
     n_subjects: Annotated[int, Field(gt=0)] = 8
     random_state: int = 0
     options: dict[str, Any] = Field(default_factory=dict)
+    #: which subjects define the shared test set: "all" of the experiment's (the paper's 515)
+    #: or only those "present"
+    test_set: Literal["all", "present"] = "all"
 
 
 @stage("virtual_nsd")
