@@ -56,3 +56,19 @@ def test_live_progress_renders_a_table():
     p.close()
     text = out.getvalue()
     assert "features" in text and "1/1" in text and "roi_rsa" in text
+
+
+@stage("toy_warn")
+def toy_warn(params, inputs, ctx):
+    """Warn like a library would, with numbers that differ per task."""
+    import warnings
+
+    warnings.warn(f"{params['n']} of 100 targets contain NaN", UserWarning, stacklevel=1)
+    return {"n": params["n"]}
+
+
+def test_warnings_come_back_with_results_and_are_summarised_by_kind(tmp_path):
+    tasks = [Task(TaskId("toy_warn", subject=s), {"n": s}) for s in (1, 2, 3)]
+    rep = run_tasks(tasks, StageCache(tmp_path))
+    assert len(rep.warnings) == 3 and rep.warnings[0][0].startswith("toy_warn:")
+    assert rep.warning_summary() == ["3 × UserWarning: 1 of 100 targets contain NaN"]

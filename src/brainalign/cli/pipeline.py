@@ -45,8 +45,17 @@ def run_command(
         None, "--output", "-o", help="Output folder (overrides output.dir)."
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        help="If another run is using the output folder, wait for it (default: stop).",
+    ),
 ) -> None:
-    """Run every analysis of CONFIG that is not cached yet, then write the report."""
+    """Run every analysis of CONFIG that is not cached yet, then write the report.
+
+    Ctrl-C stops the run and its workers; finished tasks stay cached, so the same command
+    resumes. --dry-run prints the plan and the folders a run would create or replace.
+    """
     from brainalign.config import load_config
     from brainalign.pipeline.study import plan_study, run_study
 
@@ -58,16 +67,41 @@ def run_command(
     typer.echo(f"study {cfg.name!r}: {len(plan.subjects)} subject(s), output {cfg.output.dir}")
     typer.echo(table)
     if dry_run:
+        import textwrap
+
+        from brainalign.pipeline.study import methods_text
+
+        typer.echo("methods (as the report will state them):")
+        for paragraph in methods_text(cfg):
+            typer.echo(textwrap.fill(paragraph, 100, initial_indent="  ", subsequent_indent="  "))
         return
-    res = run_study(
-        cfg, report=not no_report, log=lambda m: typer.echo(f"  {m}"), progress=True
-    )
+    try:
+        res = run_study(
+            cfg,
+            report=not no_report,
+            log=lambda m: typer.echo(f"  {m}"),
+            progress=True,
+            wait=wait,
+        )
+    except KeyboardInterrupt:
+        interrupted()
     typer.echo(
         f"done in {res.seconds:.0f} s: {len(res.run.computed)} task(s) computed, "
         f"{len(res.run.reused)} reused from the cache"
     )
     if res.report:
         typer.echo(f"report: {res.report}")
+
+
+def interrupted() -> None:
+    """Ctrl-C: one line saying what was kept, exit status 130 (as a shell does)."""
+    typer.secho(
+        "interrupted: the workers were stopped; finished tasks are kept in the cache, so the "
+        "same command resumes from there",
+        fg="yellow",
+        err=True,
+    )
+    raise typer.Exit(130)
 
 
 def report_command(

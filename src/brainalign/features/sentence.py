@@ -305,7 +305,10 @@ def _load_model(path: str, device: str):
         model = _MODELS.get((path, device))
         if model is None:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            # a "Loading weights" bar per model load is noise in a run's output
+            hf_logging.disable_progress_bar()
             try:
                 model = SentenceTransformer(path, device=device)
             except (OSError, ValueError) as exc:

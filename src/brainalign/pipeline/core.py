@@ -18,6 +18,7 @@ import hashlib
 import importlib
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,14 +201,21 @@ def _execute(spec: dict) -> dict:
     fn = _resolve(spec["ref"])
     inputs = {name: cache.load(stage, key) for name, stage, key in spec["deps"]}
     t0 = time.perf_counter()
-    with _threads(spec["ctx"].get("threads", 1)):
+    # warnings travel back with the result: the run summarises them instead of printing each
+    with _threads(spec["ctx"].get("threads", 1)), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = fn(spec["params"], inputs, spec["ctx"])
     if not isinstance(result, dict):
         raise InputError(
             f"stage {spec['stage']!r} returned {type(result).__name__}, expected a dict"
         )
     cache.save(spec["stage"], spec["key"], result)
-    return {"key": spec["key"], "seconds": time.perf_counter() - t0, "cached": False}
+    return {
+        "key": spec["key"],
+        "seconds": time.perf_counter() - t0,
+        "cached": False,
+        "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
+    }
 
 
 @contextlib.contextmanager
@@ -245,6 +253,19 @@ class RunReport:
     reused: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     timing: list[dict] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (task label, warning)
+
+    def warning_summary(self) -> list[str]:
+        """One line per kind of warning (numbers masked): how many tasks raised it, one example."""
+        import re
+
+        kinds: dict[str, list[str]] = {}
+        for _, text in self.warnings:
+            kinds.setdefault(re.sub(r"\d+(\.\d+)?", "N", text), []).append(text)
+        return [
+            f"{len(texts)} × {texts[0]}" if len(texts) > 1 else texts[0]
+            for texts in kinds.values()
+        ]
 
 
 def _spec(t: Task, cache: StageCache, ctx: dict) -> dict:
@@ -282,7 +303,9 @@ def run_tasks(
 
     A task starts as soon as its dependencies are done (not wave by wave), at most one per
     worker at a time, those that unlock most other tasks first. Each result is cached as soon as
-    its task ends, so a killed run keeps every finished task.
+    its task ends, so a killed run keeps every finished task. Ctrl-C (``KeyboardInterrupt``)
+    stops the executor's workers at once (:meth:`~brainalign.parallel.Executor.abort`) and
+    leaves only complete results.
 
     Parameters
     ----------
@@ -339,9 +362,18 @@ def run_tasks(
                 res = fut.result()
                 report.computed.append(t.label)
                 report.seconds[t.stage] = report.seconds.get(t.stage, 0.0) + res["seconds"]
+                report.warnings += [(t.label, w) for w in res.get("warnings", [])]
                 progress.finished(t.stage, t.label, res["seconds"])
                 for other in pending.values():
                     waiting[other.key].discard(t.key)
+    except KeyboardInterrupt:
+        # Ctrl-C: stop the workers now (a stopped task leaves only a temporary folder, removed
+        # here), keep every result already written
+        for fut in running:
+            fut.cancel()
+        getattr(executor, "abort", executor.close)()
+        cache.clean_temporaries()
+        raise
     except BaseException:
         for fut in running:
             fut.cancel()

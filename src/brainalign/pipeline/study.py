@@ -86,6 +86,11 @@ def make_executor(cfg: StudyConfig):
     shared = cfg.output.dir / "cache" / "shared"
     if kind == "serial":
         return get_executor("serial")
+    if kind == "dask" or c.scheduler is not None:
+        tls = None if c.tls is None else c.tls.model_dump(mode="json")
+        return get_executor(
+            kind, workers=c.workers, scheduler=c.scheduler, shared_dir=shared, security=tls
+        )
     return get_executor(kind, workers=c.workers, scheduler=c.scheduler, shared_dir=shared)
 
 
@@ -157,10 +162,24 @@ def run_study(
             if own:
                 executor.close()
         seconds = time.perf_counter() - t0
+        _log_warnings(rep, out, log)
         log("exporting maps and tables")
         truth = export_results(plan, cache, rep, seconds)
         html = write_report(out) if report else None
     return StudyResult(out, html, plan, rep, truth, time.perf_counter() - t0)
+
+
+def _log_warnings(rep: RunReport, out: Path, log) -> None:
+    """Every warning of the run into ``run.log``; one line per kind of warning on screen."""
+    from brainalign.utils.io import atomic_write_text
+
+    if not rep.warnings:
+        return
+    lines = [f"{label}\t{text}" for label, text in rep.warnings]
+    atomic_write_text(out / "run.log", "\n".join(lines) + "\n")
+    for line in rep.warning_summary():
+        log(f"warning: {line}")
+    log(f"(every warning, task by task: {out / 'run.log'})")
 
 
 # -------------------------------------------------------------------------------------- export
@@ -195,6 +214,7 @@ def export_results(
         if analysis.name in plan.analyses and analysis.export is not None:
             analysis.export(ctx, plan.analyses[analysis.name])
     truth_rows = ctx.extras.get("ground_truth", [])
+    quality = _data_quality(plan, load, ctx.writer)
     now = _dt.datetime.now().isoformat(timespec="seconds")
     ctx.writer.json(
         "run",
@@ -211,32 +231,77 @@ def export_results(
                 "stages": rep.timing if rep else [],
             },
             "ground_truth": truth_rows,
+            "data_quality": quality,
         },
     )
     return truth_rows
 
 
+def _data_quality(plan: Plan, load, writer) -> dict:
+    """Non-finite betas per subject (from each subject's responses task) for run.json, and
+    ``tables/non_finite_betas.csv`` (one row per subject and session) when there are any."""
+    import pandas as pd
+
+    per_subject, rows = {}, []
+    for s, task in plan.subject_tasks.items():
+        info = load(task).get("non_finite") or {}
+        per_subject[str(s)] = {k: v for k, v in info.items() if k != "sessions"}
+        for session, v in (info.get("sessions") or {}).items():
+            rows.append(
+                {
+                    "subject": s,
+                    "session": int(session),
+                    "values": v["values"],
+                    "nan": v["nan"],
+                    "inf": v["inf"],
+                    "units": v["units"],
+                    "files": "; ".join(v["files"]),
+                }
+            )
+    if rows:
+        writer.table("non_finite_betas", pd.DataFrame(rows))
+    else:  # a table an earlier run of this folder wrote no longer holds
+        for suffix in (".csv", ".parquet"):
+            (Path(writer.run_dir) / "tables" / f"non_finite_betas{suffix}").unlink(missing_ok=True)
+    total = sum(v.get("values", 0) for v in per_subject.values())
+    return {"non_finite_values": total, "non_finite": per_subject}
+
+
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """The HTML report of a run folder, with every registered analysis's sections and methods."""
     from brainalign.pipeline.analyses import ANALYSES
-    from brainalign.pipeline.data_kinds import DATA_KINDS
-    from brainalign.pipeline.inputs import features_methods
     from brainalign.report import build_report
 
-    kind = DATA_KINDS.get(load_run_meta(run_dir).get("config", {}).get("data", {}).get("kind"))
-    methods = [kind.methods] if kind is not None and kind.methods is not None else []
-    methods.append(features_methods)
-    methods += [
-        a.methods
-        for a in ANALYSES
-        if a.methods is not None and (kind is None or a.needs == kind.provides)
-    ]
+    kind = load_run_meta(run_dir).get("config", {}).get("data", {}).get("kind")
     return build_report(
         run_dir,
         out,
         sections=[section for analysis in ANALYSES for section in analysis.sections],
-        methods=methods,
+        methods=methods_writers(kind),
     )
+
+
+def methods_writers(kind: str | None) -> list:
+    """The methods paragraphs' writers: the data kind's, the features', then each analysis's
+    that runs on that kind of data."""
+    from brainalign.pipeline.analyses import ANALYSES
+    from brainalign.pipeline.data_kinds import DATA_KINDS
+    from brainalign.pipeline.inputs import features_methods
+
+    data = DATA_KINDS.get(kind)
+    writers = [data.methods] if data is not None and data.methods is not None else []
+    writers.append(features_methods)
+    return writers + [
+        a.methods
+        for a in ANALYSES
+        if a.methods is not None and (data is None or a.needs == data.provides)
+    ]
+
+
+def methods_text(cfg: StudyConfig) -> list[str]:
+    """The methods paragraphs of ``cfg`` (what the report will say), e.g. for ``--dry-run``."""
+    d = cfg.to_dict()
+    return [p for write in methods_writers(cfg.data.kind) for p in write(d)]
 
 
 def load_run_meta(run_dir: str | os.PathLike) -> dict:
@@ -250,5 +315,6 @@ __all__ = [
     "make_executor",
     "plan_study",
     "run_study",
+    "methods_text",
     "write_report",
 ]
