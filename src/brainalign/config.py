@@ -107,6 +107,14 @@ class OutputConfig(Section):
     )
 
 
+class TLSConfig(Section):
+    """``[compute.tls]``: PEM files for a ``tls://`` Dask scheduler (docs/cluster.md)."""
+
+    ca_file: Path
+    cert: Path
+    key: Path | None = None
+
+
 class ComputeConfig(Section):
     backend: Literal["numpy", "torch"] = "numpy"
     device: str = "cpu"
@@ -116,6 +124,7 @@ class ComputeConfig(Section):
     # a parallel run give bit-identical results (thread counts change float summation order).
     threads_per_task: _PositiveInt = 1
     scheduler: str | None = None
+    tls: TLSConfig | None = None
     random_state: int = 0
 
     @field_validator("device")
@@ -180,7 +189,17 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
         for name, opts in cfg.features.options.items()
     }
     features = cfg.features.model_copy(update={"options": options})
-    return cfg.model_copy(update={"output": out, "data": data, "features": features})
+    compute = cfg.compute
+    if compute.tls is not None:
+        tls = compute.tls.model_copy(
+            update={
+                k: resolve_path(getattr(compute.tls, k), base) for k in ("ca_file", "cert", "key")
+            }
+        )
+        compute = compute.model_copy(update={"tls": tls})
+    return cfg.model_copy(
+        update={"output": out, "data": data, "features": features, "compute": compute}
+    )
 
 
 def data_kind(cfg: StudyConfig):

@@ -30,6 +30,10 @@ class ConfigError(BrainAlignError, ValueError):
     """A configuration file or value is invalid; the message names the key."""
 
 
+class FolderInUseError(BrainAlignError, RuntimeError):
+    """Another brainalign process holds the lock on a folder (the message names it)."""
+
+
 __all__ = [
     "BrainAlignError",
     "DataFormatError",
@@ -37,4 +41,5 @@ __all__ = [
     "ModelNotFoundError",
     "IntegrityError",
     "ConfigError",
+    "FolderInUseError",
 ]

@@ -24,7 +24,9 @@ how many threads a worker has.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -74,6 +76,55 @@ def _limit_threads(n_threads: int = 1) -> None:
         import torch
 
         torch.set_num_threads(n_threads)
+
+
+#: how often (seconds) a pool worker checks that the process that started it is alive
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _exit_with_parent(parent_pid: int, interval: float = PARENT_CHECK_SECONDS) -> None:
+    """Watch ``parent_pid`` from a daemon thread; exit this process at once when it is gone.
+
+    A worker whose parent was killed (``kill -9``, a SLURM time limit, an out-of-memory kill)
+    would otherwise keep running, and holding its memory, until its task ends or forever.
+    """
+    import threading
+    import time
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:  # re-parented: the parent died
+                os._exit(1)
+
+    threading.Thread(target=watch, name="brainalign-parent-watch", daemon=True).start()
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ignore Ctrl-C while the block starts processes (they inherit it); restore it after."""
+    import signal
+
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _init_worker(n_threads: int, parent_pid: int) -> None:
+    """A pool worker: single-threaded BLAS, Ctrl-C left to the parent (which stops the pool),
+    and an exit as soon as the parent dies."""
+    import signal
+
+    _limit_threads(n_threads)
+    with contextlib.suppress(ValueError, OSError):  # not the main thread / no signals
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent_pid)
 
 
 def _check_shared(shared: dict | None) -> dict[str, np.ndarray]:
@@ -146,6 +197,14 @@ class Executor:
 
     def close(self) -> None:
         """Release workers and temporary files."""
+
+    def abort(self) -> None:
+        """Stop at once (Ctrl-C): drop queued tasks, stop running ones, release everything.
+
+        Results already written stay; a task stopped halfway leaves only a temporary folder,
+        which the next run removes.
+        """
+        self.close()
 
     def __enter__(self):
         return self
@@ -231,8 +290,8 @@ class ProcessExecutor(Executor):
         self._pool = ProcessPoolExecutor(
             max_workers=n_workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_threads,
-            initargs=(1,),
+            initializer=_init_worker,
+            initargs=(1, os.getpid()),
         )
 
     def map(self, fn, tasks, *, shared=None, on_result=None, desc=None):
@@ -253,6 +312,17 @@ class ProcessExecutor(Executor):
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._files.close()
 
+    def abort(self):
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            with contextlib.suppress(Exception):
+                proc.kill()
+        for proc in processes:
+            with contextlib.suppress(Exception):
+                proc.join(timeout=10)
+        self._files.close()
+
 
 class DaskExecutor(Executor):
     """Dask distributed: a ``LocalCluster`` on loopback, or an existing cluster's scheduler.
@@ -270,6 +340,11 @@ class DaskExecutor(Executor):
         sends each array once to every worker. ``"auto"``: memmap locally, scatter remotely.
     shared_dir : path, optional
         Folder for memory-mapped shared arrays (default: temporary, removed on close).
+    security : dict or distributed.Security, optional
+        TLS for a ``tls://`` scheduler: ``{"ca_file": …, "cert": …, "key": …}`` (PEM files;
+        ``key`` may be left out when ``cert`` holds it), or a ``distributed.Security``. Without
+        it a ``tls://`` address uses Dask's own TLS configuration
+        (``distributed.comm.tls.*``), and fails with a message when there is none.
     """
 
     name = "dask"
@@ -280,6 +355,7 @@ class DaskExecutor(Executor):
         scheduler: str | None = None,
         share: str = "auto",
         shared_dir: str | os.PathLike | None = None,
+        security=None,
     ):
         try:
             from distributed import Client, LocalCluster
@@ -294,25 +370,35 @@ class DaskExecutor(Executor):
             if n_workers < 1:
                 raise InputError(f"n_workers: must be >= 1, got {n_workers}")
             env = {var: "1" for var in _THREAD_VARS}
-            self._cluster = LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                env=env,
-            )
+            # workers started while Ctrl-C is ignored inherit that: a Ctrl-C at the terminal
+            # reaches this process only, which stops the cluster (no tracebacks from workers);
+            # a local cluster's workers exit by themselves when this process dies
+            with _sigint_ignored():
+                self._cluster = LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    env=env,
+                )
             self._client = Client(self._cluster)
         else:
+            address = check_scheduler(scheduler)
+            sec = _security(address, security)
             try:
-                if os.path.isfile(scheduler):
-                    self._client = Client(scheduler_file=scheduler, timeout="30s")
-                else:
-                    self._client = Client(scheduler, timeout="30s")
-            except OSError as exc:
+                self._client = Client(address, timeout="30s", security=sec)
+            except (OSError, TimeoutError) as exc:
                 raise ConfigError(
-                    f"compute.scheduler: cannot reach a Dask scheduler at {scheduler!r} ({exc}); "
-                    "start one (`dask scheduler`) or check the address"
+                    f"compute.scheduler: cannot reach a Dask scheduler at {address!r} "
+                    f"({type(exc).__name__}: {exc}); start one (`dask scheduler`), check the "
+                    "address, and for tls:// the certificates in compute.tls"
+                ) from None
+            except Exception as exc:  # distributed raises TypeError/ValueError on bad TLS etc.
+                raise ConfigError(
+                    f"compute.scheduler: could not connect to {address!r} "
+                    f"({type(exc).__name__}: {exc}); check the address and, for tls://, "
+                    "compute.tls (docs/cluster.md)"
                 ) from None
         self.scheduler = scheduler
         self.share = share if share != "auto" else ("memmap" if scheduler is None else "scatter")
@@ -367,6 +453,100 @@ class DaskExecutor(Executor):
         self._files.close()
 
 
+#: a Dask address: protocol (optional), host (name, IPv4 or [IPv6]) and port
+_ADDRESS = re.compile(
+    r"^(?:(tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$"
+)
+
+
+def check_scheduler(scheduler) -> str:
+    """The scheduler address of ``scheduler`` (an address, or a scheduler JSON file), checked.
+
+    Raises :class:`ConfigError` naming ``compute.scheduler`` and what to do when it is neither
+    ``PROTOCOL://HOST:PORT`` nor a readable scheduler file holding one.
+    """
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise ConfigError(
+            f"compute.scheduler: expected a Dask scheduler address (tcp://HOST:PORT) or the path "
+            f"of a scheduler file, got {scheduler!r}"
+        )
+    scheduler = scheduler.strip()
+    if "://" not in scheduler and (
+        os.path.exists(os.path.expanduser(scheduler)) or scheduler.endswith(".json")
+    ):
+        path = Path(scheduler).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"compute.scheduler: scheduler file {path} does not exist; start the scheduler "
+                f"with `dask scheduler --scheduler-file {path}` (or give tcp://HOST:PORT)"
+            )
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"compute.scheduler: {path} is not a Dask scheduler file (not JSON: {exc}); it is "
+                "written by `dask scheduler --scheduler-file PATH` or Client.write_scheduler_file"
+            ) from None
+        address = doc.get("address") if isinstance(doc, dict) else None
+        if not isinstance(address, str):
+            raise ConfigError(
+                f"compute.scheduler: {path} has no scheduler 'address'; it is not a Dask scheduler "
+                "file (written by `dask scheduler --scheduler-file PATH`)"
+            )
+        return _check_address(address, f"{path}: address")
+    return _check_address(scheduler, "compute.scheduler")
+
+
+def _check_address(address: str, key: str) -> str:
+    m = _ADDRESS.match(address)
+    if m is None or not 0 < int(m.group(3)) < 65536:
+        raise ConfigError(
+            f"{key}: {address!r} is not a Dask scheduler address; expected tcp://HOST:PORT "
+            "(e.g. tcp://10.0.0.5:8786), tls://HOST:PORT with compute.tls, or the path of a "
+            "scheduler JSON file"
+        )
+    return address if m.group(1) else f"tcp://{address}"
+
+
+def _security(address: str, security):
+    """The ``distributed.Security`` for ``address`` (None for plain tcp without settings)."""
+    from distributed import Security
+
+    if isinstance(security, Security):
+        return security
+    if security:
+        files = {k: security.get(k) for k in ("ca_file", "cert", "key")}
+        for k, path in files.items():
+            if path is None and k == "key":
+                continue
+            if path is None or not Path(path).expanduser().is_file():
+                raise ConfigError(
+                    f"compute.tls.{k}: {'missing' if path is None else repr(str(path))} — "
+                    "expected a PEM file (the CA certificate, this client's certificate and its "
+                    "key); see docs/cluster.md"
+                )
+        cert, key = (
+            str(Path(files[k]).expanduser()) if files[k] else None for k in ("cert", "key")
+        )
+        return Security(
+            tls_ca_file=str(Path(files["ca_file"]).expanduser()),
+            tls_client_cert=cert,
+            tls_client_key=key,
+            require_encryption=True,
+        )
+    if address.startswith("tls://"):
+        import dask
+
+        if not dask.config.get("distributed.comm.tls.ca-file", None):
+            raise ConfigError(
+                f"compute.scheduler: {address!r} is a TLS address but no certificates are set; "
+                "give compute.tls = {ca_file, cert, key} (PEM files) or Dask's "
+                "distributed.comm.tls settings; see docs/cluster.md"
+            )
+        return Security()
+    return None
+
+
 def _cancel_cf(futures):
     for f in futures:
         f.cancel()
@@ -415,7 +595,7 @@ def get_executor(
     scheduler : str, optional
         Dask scheduler address or scheduler file (implies ``kind="dask"``).
     **kwargs
-        Passed on (``shared_dir``, ``share``).
+        Passed on (``shared_dir``; for Dask also ``share`` and ``security``).
     """
     if scheduler is not None:
         kind = "dask"

@@ -3,56 +3,18 @@ the file, atomic writes, and the two importers of the 92-object data (real data)
 
 from __future__ import annotations
 
-import json
 import shutil
-from pathlib import Path
+import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from brainalign.datasets import load_rdm_dataset, write_rdm_dataset
 from brainalign.datasets.rdms import import_cichy92, import_kriegeskorte92
 from brainalign.errors import DataFormatError, InputError
 from brainalign.rsa import compute_rdm, noise_ceiling_bounds
-from brainalign.rsa.rdm import squareform_rdm
-
-LABELS = ["cat_1", "cat_2", "dog", "car", "pine cone", "apple"]
-CATEGORIES = ["animal", "animal", "animal", "vehicle", "plant", "fruit"]
-
-
-def random_rdms(rng, n_subjects, n):
-    out = []
-    for _ in range(n_subjects):
-        X = rng.standard_normal((n, 8))
-        out.append(squareform_rdm(compute_rdm(X)))
-    return np.stack(out)
-
-
-def write_by_hand(root: Path, rng=None) -> dict:
-    """A data set written the way the docs say a user would: numpy, PIL and plain text."""
-    rng = rng or np.random.default_rng(0)
-    (root / "images").mkdir(parents=True)
-    (root / "rdms").mkdir()
-    (root / "responses").mkdir()
-    (root / "models").mkdir()
-    lines = ["stimulus\timage\tlabel\tcategory"]
-    for i, (label, cat) in enumerate(zip(LABELS, CATEGORIES, strict=True)):
-        img = np.full((12, 16, 3), 40 * i, np.uint8)
-        Image.fromarray(img).save(root / "images" / f"s{i}.png")
-        lines.append(f"s{i}\timages/s{i}.png\t{label}\t{cat}")
-    (root / "stimuli.tsv").write_text("\n".join(lines) + "\n")
-    it = random_rdms(rng, 3, 6)
-    v1 = rng.standard_normal((3, 6, 10))
-    np.save(root / "rdms" / "IT.npy", it.astype(np.float32))
-    np.save(root / "responses" / "V1.npy", v1)
-    size = np.abs(np.subtract.outer(np.arange(6.0), np.arange(6.0)))
-    np.save(root / "models" / "size.npy", size[np.triu_indices(6, 1)])
-    (root / "dataset.json").write_text(
-        json.dumps({"name": "tiny", "source": "hand-written", "subjects": ["a", "b", "c"]})
-    )
-    return {"IT": it, "V1": v1, "size": size}
+from tests.datasets.rdm_folder import CATEGORIES, LABELS, break_folder, write_by_hand
 
 
 @pytest.fixture
@@ -92,62 +54,6 @@ def test_rois_are_selected_by_name_and_unknown_names_fail(tiny):
         load_rdm_dataset(root, rois=["V4"])
 
 
-def _break(root: Path, case: str) -> str:
-    """Damage the folder one way; return the file the error must name."""
-    it = np.load(root / "rdms" / "IT.npy")
-    if case == "non-square":
-        np.save(root / "rdms" / "IT.npy", it[:, :, :5])
-        return "IT.npy"
-    if case == "asymmetric":
-        it[1, 0, 3] += 0.5
-        np.save(root / "rdms" / "IT.npy", it)
-        return "IT.npy"
-    if case == "diagonal":
-        it[2, 4, 4] = 0.3
-        np.save(root / "rdms" / "IT.npy", it)
-        return "IT.npy"
-    if case == "nan":
-        it[0, 1, 2] = it[0, 2, 1] = np.nan
-        np.save(root / "rdms" / "IT.npy", it)
-        return "IT.npy"
-    if case == "single-matrix":
-        np.save(root / "rdms" / "IT.npy", it[0])
-        return "IT.npy"
-    if case == "size-mismatch":
-        lines = (root / "stimuli.tsv").read_text().splitlines()
-        (root / "stimuli.tsv").write_text("\n".join(lines[:-1]) + "\n")
-        return "IT.npy"
-    if case == "missing-image":
-        (root / "images" / "s3.png").unlink()
-        return "stimuli.tsv"
-    if case == "missing-column":
-        text = (root / "stimuli.tsv").read_text().replace("\tlabel\t", "\tname\t", 1)
-        (root / "stimuli.tsv").write_text(text)
-        return "stimuli.tsv"
-    if case == "duplicate-id":
-        text = (root / "stimuli.tsv").read_text().replace("s4\t", "s3\t", 1)
-        (root / "stimuli.tsv").write_text(text)
-        return "stimuli.tsv"
-    if case == "subjects":
-        (root / "dataset.json").write_text(json.dumps({"name": "tiny", "subjects": ["a", "b"]}))
-        return "dataset.json"
-    if case == "pickle":
-        np.save(root / "rdms" / "IT.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-        return "IT.npy"
-    if case == "response-nan":
-        v1 = np.load(root / "responses" / "V1.npy")
-        v1[1, 2, 3] = np.nan
-        np.save(root / "responses" / "V1.npy", v1)
-        return "V1.npy"
-    if case == "no-json":
-        (root / "dataset.json").unlink()
-        return "dataset.json"
-    if case == "twice":
-        np.save(root / "rdms" / "V1.npy", it)
-        return "V1.npy"
-    raise AssertionError(case)
-
-
 BAD = {
     "non-square": "not square",
     "asymmetric": "not symmetric",
@@ -169,7 +75,7 @@ BAD = {
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_every_bad_input_is_a_clear_error_naming_the_file(tiny, case):
     root, _ = tiny
-    name = _break(root, case)
+    name = break_folder(root, case)
     with pytest.raises(DataFormatError, match=BAD[case]) as err:
         load_rdm_dataset(root)
     assert name in str(err.value)
@@ -180,21 +86,29 @@ def test_writes_are_atomic_and_never_half_done(tiny, tmp_path):
     ds = load_rdm_dataset(root)
     images = {rel: root / rel for rel in ds.stimuli["image"]}
     out = tmp_path / "copy"
-    good = write_rdm_dataset(out, name="copy", stimuli=ds.stimuli, images=images,
-                             rdms={"IT": truth["IT"]}, models={"size": truth["size"]})  # fmt: skip
+    good = write_rdm_dataset(
+        out,
+        name="copy",
+        stimuli=ds.stimuli,
+        images=images,
+        rdms={"IT": truth["IT"]},
+        models={"size": truth["size"]},
+    )
     np.testing.assert_allclose(good.rdms["IT"], truth["IT"])
     bad_rdm = truth["IT"].copy()
     bad_rdm[0, 0, 1] = 9.0  # asymmetric
     with pytest.raises(InputError, match="already exists"):
         write_rdm_dataset(out, name="x", stimuli=ds.stimuli, images=images, rdms={"IT": bad_rdm})
     with pytest.raises(DataFormatError, match="not symmetric"):
-        write_rdm_dataset(out, name="x", stimuli=ds.stimuli, images=images,
-                          rdms={"IT": bad_rdm}, overwrite=True)  # fmt: skip
+        write_rdm_dataset(
+            out, name="x", stimuli=ds.stimuli, images=images, rdms={"IT": bad_rdm}, overwrite=True
+        )
     # the existing folder is untouched and no temporary folder is left behind
     assert load_rdm_dataset(out).name == "copy"
     with pytest.raises(DataFormatError):
-        write_rdm_dataset(tmp_path / "new", name="x", stimuli=ds.stimuli, images=images,
-                          rdms={"IT": bad_rdm})  # fmt: skip
+        write_rdm_dataset(
+            tmp_path / "new", name="x", stimuli=ds.stimuli, images=images, rdms={"IT": bad_rdm}
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "tiny"]
 
 
@@ -264,30 +178,32 @@ def test_cichy92_import_and_the_published_algonauts_ceilings(imported):
         assert nc.lower_mean < nc.upper_mean
 
 
-def test_cli_import_check_and_errors(tmp_path, shared_data):
-    from brainalign.cli import _register, app
+def test_cli_import_check_and_errors(tmp_path, shared_data, monkeypatch, capsys):
+    from brainalign.cli import _register, app, main
 
-    _register()
-    runner = CliRunner()
-    out = tmp_path / "c92"
     source = shared_data / "real_rdms"
     if not (source / "cichy92").exists():
         pytest.skip(f"real RDM data not found at {source}")
+    _register()
+    runner = CliRunner()
+    out = tmp_path / "c92"
     res = runner.invoke(app, ["rdms", "import", "cichy92", str(source), str(out)])
     assert res.exit_code == 0, res.output
     assert "cichy92" in res.output and "EVC (15 subjects)" in res.output
     res = runner.invoke(app, ["rdms", "check", str(out)])
     assert res.exit_code == 0 and "92 stimuli" in res.output
+    # a broken folder: a clean one-line error naming the file, exit code 2
     shutil.rmtree(out / "images")
-    import sys
-
-    from brainalign.cli import main
-
-    argv = sys.argv
-    sys.argv = ["brainalign", "rdms", "check", str(out)]
-    try:
-        with pytest.raises(SystemExit) as exc:
-            main()
-    finally:
-        sys.argv = argv
+    monkeypatch.setattr(sys, "argv", ["brainalign", "rdms", "check", str(out)])
+    with pytest.raises(SystemExit) as exc:
+        main()
     assert exc.value.code == 2
+    assert "stimuli.tsv" in capsys.readouterr().err
+    # an existing OUT is never replaced without --overwrite
+    (out / "images").mkdir()
+    monkeypatch.setattr(
+        sys, "argv", ["brainalign", "rdms", "import", "cichy92", str(source), str(out)]
+    )
+    with pytest.raises(SystemExit):
+        main()
+    assert "already exists" in capsys.readouterr().err

@@ -32,8 +32,7 @@ def test_bounds_follow_their_definition(rdms):
     mean_all = rdms.mean(0)
     upper = [stats.spearmanr(r, mean_all).statistic for r in rdms]
     lower = [
-        stats.spearmanr(r, np.delete(rdms, s, axis=0).mean(0)).statistic
-        for s, r in enumerate(rdms)
+        stats.spearmanr(r, np.delete(rdms, s, axis=0).mean(0)).statistic for s, r in enumerate(rdms)
     ]
     np.testing.assert_allclose(nc.upper, upper, atol=1e-12)
     np.testing.assert_allclose(nc.lower, lower, atol=1e-12)
@@ -78,36 +77,89 @@ def test_mds_recovers_a_planar_configuration(method):
 def _scores(it_animacy, evc_animacy, layers_evc, layers_it):
     rows, subj = [], []
     for roi, v in (("IT", it_animacy), ("EVC", evc_animacy)):
-        rows.append(dict(dataset="cichy92", roi=roi, model="animacy", layer="", method="spearman",
-                         score=np.mean(v), ci_low=0, ci_high=1, p_zero=0.001))  # fmt: skip
-        subj += [dict(dataset="cichy92", roi=roi, model="animacy", layer="", method="spearman",
-                      subject=f"s{i}", score=x) for i, x in enumerate(v)]  # fmt: skip
+        rows.append(
+            dict(
+                dataset="cichy92",
+                roi=roi,
+                model="animacy",
+                layer="",
+                method="spearman",
+                score=np.mean(v),
+                ci_low=0,
+                ci_high=1,
+                p_zero=0.001,
+            )
+        )
+        subj += [
+            dict(
+                dataset="cichy92",
+                roi=roi,
+                model="animacy",
+                layer="",
+                method="spearman",
+                subject=f"s{i}",
+                score=x,
+            )
+            for i, x in enumerate(v)
+        ]
     for roi, prof in (("EVC", layers_evc), ("IT", layers_it)):
-        rows += [dict(dataset="cichy92", roi=roi, model="efficientnet-lite0", layer=f"l{i}",
-                      method="spearman", score=x, ci_low=0, ci_high=1, p_zero=0.5)
-                 for i, x in enumerate(prof)]  # fmt: skip
-    rows.append(dict(dataset="kriegeskorte92", roi="IT", model="animacy", layer="",
-                     method="spearman", score=0.3, ci_low=0.1, ci_high=0.5, p_zero=0.2))  # fmt: skip
+        rows += [
+            dict(
+                dataset="cichy92",
+                roi=roi,
+                model="efficientnet-lite0",
+                layer=f"l{i}",
+                method="spearman",
+                score=x,
+                ci_low=0,
+                ci_high=1,
+                p_zero=0.5,
+            )
+            for i, x in enumerate(prof)
+        ]
+    rows.append(
+        dict(
+            dataset="kriegeskorte92",
+            roi="IT",
+            model="animacy",
+            layer="",
+            method="spearman",
+            score=0.3,
+            ci_low=0.1,
+            ci_high=0.5,
+            p_zero=0.2,
+        )
+    )
     return pd.DataFrame(rows), pd.DataFrame(subj)
 
 
 def test_known_results_report_pass_fail_and_not_applicable():
     rng = np.random.default_rng(0)
-    scores, subj = _scores(0.3 + 0.02 * rng.standard_normal(8), 0.02 * rng.standard_normal(8),
-                           [0.1, 0.3, 0.2], [0.1, 0.2, 0.4])  # fmt: skip
+    scores, subj = _scores(
+        0.3 + 0.02 * rng.standard_normal(8),
+        0.02 * rng.standard_normal(8),
+        [0.1, 0.3, 0.2],
+        [0.1, 0.2, 0.4],
+    )
     X = rng.standard_normal((10, 4))
     rdms = {("kriegeskorte92", "IT"): compute_rdm(X), ("cichy92", "IT"): compute_rdm(X + 0.3)}
     ids = {"kriegeskorte92": list("abcdefghij"), "cichy92": list("abcdefghij")}
     known = objects92_known_results(scores, subj, rdms, ids, n_permutations=200).set_index("check")
-    assert known.loc["animacy_it_gt_evc", "passed"] is True or known.loc["animacy_it_gt_evc", "passed"] == True  # noqa: E712
-    assert known.loc["animacy_human_it", "passed"] == False  # noqa: E712  (p_zero 0.2)
-    assert known.loc["animacy_human_it_published", "passed"] is None
-    assert known.loc["human_it_agrees", "passed"] == True  # noqa: E712
-    assert known.loc["efficientnet_evc_before_it", "passed"] == True  # noqa: E712
-    assert "block" not in known.loc["efficientnet_evc_before_it", "numbers"]
+    status = {c: str(v) for c, v in known["passed"].items()}
+    assert status == {
+        "animacy_it_gt_evc": "True",
+        "animacy_human_it": "False",  # p against 0 is 0.2
+        "animacy_human_it_published": "None",  # no published animacy RDM in these scores
+        "human_it_agrees": "True",
+        "efficientnet_evc_before_it": "True",
+    }
     # the IT profile peaking first fails the layer-order claim
-    scores2, subj2 = _scores(np.full(8, 0.3), np.full(8, 0.1) + 0.01 * rng.standard_normal(8),
-                             [0.1, 0.2, 0.4], [0.4, 0.2, 0.1])  # fmt: skip
+    scores2, subj2 = _scores(
+        np.full(8, 0.3),
+        np.full(8, 0.1) + 0.01 * rng.standard_normal(8),
+        [0.1, 0.2, 0.4],
+        [0.4, 0.2, 0.1],
+    )
     known2 = objects92_known_results(scores2, subj2, {}, {}, n_permutations=100).set_index("check")
-    assert known2.loc["efficientnet_evc_before_it", "passed"] == False  # noqa: E712
+    assert str(known2.loc["efficientnet_evc_before_it", "passed"]) == "False"
     assert known2.loc["human_it_agrees", "passed"] is None

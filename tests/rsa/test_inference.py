@@ -18,6 +18,7 @@ from rsatoolbox.inference import boot_noise_ceiling, eval_dual_bootstrap, eval_f
 from rsatoolbox.model import ModelFixed  # noqa: E402
 from rsatoolbox.rdm import RDMs  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore:Noise ceiling for tau:UserWarning")
 METHODS = {"pearson": "corr", "spearman": "spearman", "cosine": "cosine", "kendall_tau_a": "tau-a"}
 
 

@@ -39,7 +39,7 @@ def main() -> None:
 
     _register()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer.Exit(n) comes back as n, not raised
     except BrainAlignError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise SystemExit(2) from None
@@ -54,3 +54,5 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Abort):
             raise SystemExit(1) from None
         raise
+    if isinstance(code, int) and code:
+        raise SystemExit(code)

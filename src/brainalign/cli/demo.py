@@ -35,7 +35,12 @@ def demo(
     typer.echo(table)
     if dry_run:
         return
-    res = run_study(cfg, log=lambda m: typer.echo(f"  {m}"), progress=True)
+    try:
+        res = run_study(cfg, log=lambda m: typer.echo(f"  {m}"), progress=True)
+    except KeyboardInterrupt:
+        from brainalign.cli.pipeline import interrupted
+
+        interrupted()
     typer.echo(
         f"done in {res.seconds:.0f} s ({len(res.run.computed)} tasks computed, "
         f"{len(res.run.reused)} reused from the cache)"

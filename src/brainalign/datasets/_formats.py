@@ -99,7 +99,8 @@ def write_ctab(path: str | os.PathLike, names: dict[int, str]) -> Path:
 
 
 def _fail(path, what, exc=None):
-    detail = f" ({type(exc).__name__}: {exc})" if exc is not None else ""
+    # the library's own message, on one line (nibabel's span several)
+    detail = f" ({type(exc).__name__}: {' '.join(str(exc).split())})" if exc is not None else ""
     return DataFormatError(f"{path}: {what}{detail}")
 
 

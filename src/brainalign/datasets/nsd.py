@@ -4,6 +4,14 @@ Preprocessing (paper_methods §1.2): keep the images a subject saw exactly 3 tim
 unit over all trials of its session (ddof=0) before selecting trials; zero-variance units become
 NaN; average the 3 repetitions with a NaN-aware mean; func1pt8mm int16 betas are divided by 300.
 
+Non-finite betas (NaN or Inf in a session file; NSD has none) are counted when a session is read
+— how many, in which sessions, files and units — and left out: they become NaN, the unit is
+z-scored over its session's finite trials, and the repetition average uses the finite
+repetitions, so one bad trial costs one value, not the unit's session. The counts are in the
+prepared cache's manifest, ``SubjectResponses.metadata["non_finite"]`` and a warning from
+:func:`load_nsd`; a unit left without a value for some image is dropped by the analyses (they
+use units finite for every image), as zero-variance units are.
+
 Preparation streams one session at a time into an on-disk cache, so peak memory is about two
 sessions whatever the number of sessions (the paper's code holds a whole subject: 80–170 GB).
 Each session's z-scored trials are *assigned* into one of three repetition slots of an on-disk
@@ -33,12 +41,13 @@ from brainalign.datasets.base import STREAMS_LABELS, Stimuli, SubjectResponses
 from brainalign.datasets.surfaces import HEMIS, load_surface_atlas, read_label_table
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.hashing import hash_array, hash_json
-from brainalign.utils.io import atomic_path, atomic_write_json
+from brainalign.utils.io import atomic_path, atomic_save_npy, atomic_write_json
 from brainalign.utils.paths import default_cache_dir
 from brainalign.utils.progress import progress
 
 SPACES = ("fsaverage", "func1pt8mm")
-PREP_VERSION = 1
+#: 2: NaN-aware z-scoring and the non-finite counts in the manifest (older caches are rebuilt)
+PREP_VERSION = 2
 #: z-scoring works on this many units at a time in float64 (bounds the temporary copy)
 _UNIT_BLOCK = 4096
 #: trials copied to the repetition slots at a time
@@ -376,20 +385,92 @@ def zscore_session(data: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
     """z-score each unit (row) over the session's trials (columns); ddof=0; zero variance → NaN.
 
     Works in float64 on blocks of units and writes float32 into ``out`` (may be ``data``
-    itself, for in-place z-scoring); returns ``out``.
+    itself, for in-place z-scoring); returns ``out``. Non-finite entries (NaN, Inf) are left
+    out: they become NaN and the unit is z-scored over its finite trials (NaN when fewer than
+    two are finite or their variance is zero). Finite data take the plain path, unchanged.
     """
     if out is None:
         out = np.empty(data.shape, dtype=np.float32)
     for start in range(0, data.shape[0], _UNIT_BLOCK):
         block = data[start : start + _UNIT_BLOCK].astype(np.float64)
-        mean = block.mean(axis=1, keepdims=True)
-        block -= mean
-        sd = np.sqrt(np.mean(block * block, axis=1, keepdims=True))
+        finite = np.isfinite(block)
+        bad = None if finite.all() else np.flatnonzero(~finite.all(axis=1))
+        raw = None if bad is None else block[bad]
+        # rows with Inf give inf - inf here; they are redone below, so no warning
+        quiet = contextlib.nullcontext() if bad is None else np.errstate(invalid="ignore")
+        with quiet:
+            mean = block.mean(axis=1, keepdims=True)
+            block -= mean
+            sd = np.sqrt(np.mean(block * block, axis=1, keepdims=True))
         with np.errstate(invalid="ignore", divide="ignore"):
             block /= sd
         block[~np.isfinite(sd[:, 0]) | (sd[:, 0] == 0)] = np.nan
+        if bad is not None:  # only the rows holding non-finite values take the NaN-aware path
+            block[bad] = _zscore_finite(raw, finite[bad])
         out[start : start + _UNIT_BLOCK] = block
     return out
+
+
+def _zscore_finite(block: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """z-scores of the rows of ``block`` over their finite entries (the others NaN), ddof=0."""
+    block[~finite] = np.nan
+    n = finite.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        block -= np.nansum(block, axis=1, keepdims=True) / n
+        sd = np.sqrt(np.nansum(block * block, axis=1, keepdims=True) / n)
+        block /= sd
+    block[(n[:, 0] < 2) | ~np.isfinite(sd[:, 0]) | (sd[:, 0] == 0)] = np.nan
+    return block
+
+
+def count_non_finite(data: np.ndarray) -> tuple[np.ndarray, int]:
+    """Non-finite entries per unit (row) of ``data`` (units × trials), and how many are NaN."""
+    per_unit = np.zeros(data.shape[0], dtype=np.int64)
+    n_nan = 0
+    for start in range(0, data.shape[0], _UNIT_BLOCK):
+        block = data[start : start + _UNIT_BLOCK]
+        bad = ~np.isfinite(block)
+        per_unit[start : start + _UNIT_BLOCK] = bad.sum(axis=1)
+        if per_unit[start : start + _UNIT_BLOCK].any():
+            n_nan += int(np.isnan(block).sum())
+    return per_unit, n_nan
+
+
+def _session_non_finite(files, per_unit, n_nan, hemi_sizes) -> dict:
+    """A session's non-finite summary: counts, the files and some of the units holding them."""
+    units = np.flatnonzero(per_unit)
+    if len(files) == 1:
+        bad_files = [str(files[0])]
+    else:
+        bounds = np.cumsum([0, *hemi_sizes])
+        bad_files = [
+            str(f)
+            for f, a, b in zip(files, bounds[:-1], bounds[1:], strict=True)
+            if per_unit[a:b].any()
+        ]
+    total = int(per_unit.sum())
+    return {
+        "values": total,
+        "nan": n_nan,
+        "inf": total - n_nan,
+        "units": int(len(units)),
+        "unit_examples": units[:10].tolist(),
+        "files": bad_files,
+    }
+
+
+def non_finite_summary(info: dict | None) -> str:
+    """One sentence for a ``non_finite`` record (manifest / ``metadata["non_finite"]``)."""
+    if not info or not info.get("values"):
+        return "no non-finite betas"
+    sessions = info.get("sessions", {})
+    files = [f for s in sessions.values() for f in s.get("files", [])]
+    examples = sorted({u for s in sessions.values() for u in s.get("unit_examples", [])})[:5]
+    return (
+        f"{info['values']} non-finite betas (NaN {info.get('nan', 0)}, Inf {info.get('inf', 0)}) "
+        f"in session(s) {sorted(int(k) for k in sessions)} ({', '.join(files[:4])}"
+        f"{' …' if len(files) > 4 else ''}), {info.get('units', 0)} unit(s) (e.g. {examples})"
+    )
 
 
 # ---------------------------------------------------------------------------------- cache
@@ -555,9 +636,17 @@ def _prepare_locked(root, subject, space, folder, cond, fingerprint, params, ver
     slots = np.memmap(slots_path, dtype=np.float32, mode="r+", shape=(3, n_images, n_units))
     done = set(state["done"])
     todo = [s for s in cond.sessions if s not in done]
+    bad_units_path = work / "non_finite_units.npy"
     for session in progress(todo, desc=f"{P.subj(subject)} {space} sessions", verbose=verbose):
         in_session = np.flatnonzero(cond.trial_session == session)
         z = _read_session(root, subject, space, session, len(in_session), layout)
+        per_unit, n_nan = count_non_finite(z)
+        if per_unit.any():  # recorded with the session, so a resumed preparation keeps it
+            files = _session_files(root, subject, space, session)
+            info = _session_non_finite(files, per_unit, n_nan, layout["hemi_sizes"])
+            state.setdefault("non_finite", {})[str(session)] = info
+            seen = np.load(bad_units_path) if bad_units_path.exists() else per_unit > 0
+            atomic_save_npy(bad_units_path, seen | (per_unit > 0))
         zscore_session(z, out=z)
         rows = cond.trial_row[in_session]
         reps = cond.trial_rep[in_session]
@@ -577,6 +666,8 @@ def _prepare_locked(root, subject, space, folder, cond, fingerprint, params, ver
     max_trials = int(np.bincount(cond.trial_session).max())
     _finalise(slots, betas_path, block_bytes=max(1, max_trials // 24) * n_units * 4 * 3)
     del slots
+    per_session = state.get("non_finite", {})
+    n_bad_units = int(np.load(bad_units_path).sum()) if bad_units_path.exists() else 0
     manifest = {
         "format": "brainalign.nsd_prepared",
         "fingerprint": fingerprint,
@@ -585,6 +676,13 @@ def _prepare_locked(root, subject, space, folder, cond, fingerprint, params, ver
         "n_units": n_units,
         "hemi_sizes": list(layout["hemi_sizes"]),
         "root": str(root.resolve()),
+        "non_finite": {
+            "values": sum(v["values"] for v in per_session.values()),
+            "nan": sum(v["nan"] for v in per_session.values()),
+            "inf": sum(v["inf"] for v in per_session.values()),
+            "units": n_bad_units,
+            "sessions": dict(sorted(per_session.items(), key=lambda kv: int(kv[0]))),
+        },
     }
     atomic_write_json(manifest_path, manifest)
     shutil.rmtree(work, ignore_errors=True)
@@ -631,6 +729,8 @@ def _valid_manifest(manifest_path, betas_path, fingerprint, params, n_images):
     except (OSError, ValueError):
         return None
     if manifest.get("fingerprint") != fingerprint or manifest.get("params") != params:
+        return None
+    if "non_finite" not in manifest:
         return None
     try:
         arr = np.load(betas_path, mmap_mode="r", allow_pickle=False)
@@ -749,7 +849,7 @@ def load_nsd(
     SubjectResponses
         ``betas`` (n_images × n_units) float32, memory-mapped read-only: per-session z-scored,
         averaged over the 3 repetitions (NaN where a unit had zero variance in every session
-        of the image); ``image_ids`` 0-based NSD ids seen 3 times, ascending; ``shared`` marks
+        of the image, or no finite value); ``image_ids`` 0-based NSD ids seen 3 times, ascending; ``shared`` marks
         the shared images seen 3 times by every subject (``test_set``; NSD's special 515);
         ``rois`` streams ROIs (+ ``nsdgeneral``); ``hemi_sizes`` (surface) or
         ``mask``/``affine`` (volume).
@@ -759,6 +859,14 @@ def load_nsd(
     subject = _check_subject(root, subject)
     prep = prepare_nsd(root, subject, space, cache_dir=cache_dir, verbose=verbose)
     betas = np.load(prep.betas_path, mmap_mode="r", allow_pickle=False)
+    non_finite = prep.manifest.get("non_finite", {})
+    if non_finite.get("values"):
+        warnings.warn(
+            f"{root}: subject {subject} ({space}): {non_finite_summary(non_finite)}; left out "
+            "by NaN-aware z-scoring and repetition averaging (units without a value for an "
+            "image are dropped by the analyses)",
+            stacklevel=2,
+        )
     shared = np.isin(prep.image_ids, special_ids(root, test_set))
     mask = affine = None
     if space == "fsaverage":
@@ -786,6 +894,7 @@ def load_nsd(
             "sessions": prep.sessions,
             "n_sessions": len(prep.sessions),
             "cache": str(prep.path),
+            "non_finite": non_finite,
         },
     )
 
@@ -821,23 +930,58 @@ class ImageBrick:
             return tuple(f["imgBrick"].shape)
 
     def __call__(self, ids) -> np.ndarray:
+        """Images of the 0-based NSD ``ids``; a missing or unreadable image raises
+        :class:`DataFormatError` naming its id and the file (never a black image)."""
         ids = np.asarray(ids, dtype=np.int64).ravel()
         with self._open() as f:
             ds = f["imgBrick"]
-            if len(ids) and (ids.min() < 0 or ids.max() >= ds.shape[0]):
-                raise InputError(f"ids: NSD ids must be in 0..{ds.shape[0] - 1}")
+            if len(ids) and (ids.min() < 0 or ids.max() >= N_NSD_IMAGES):
+                raise InputError(f"ids: NSD ids must be in 0..{N_NSD_IMAGES - 1}")
+            if len(ids) and ids.max() >= ds.shape[0]:
+                beyond = np.unique(ids[ids >= ds.shape[0]])
+                raise DataFormatError(
+                    f"{self.path}: imgBrick holds {ds.shape[0]} images, but image id(s) "
+                    f"{beyond[:5].tolist()} were asked for (NSD has {N_NSD_IMAGES}); the file is "
+                    "truncated or not NSD's stimulus brick: re-download or re-create it"
+                )
             uniq, inverse = np.unique(ids, return_inverse=True)
             data = np.empty((len(uniq),) + ds.shape[1:], dtype=ds.dtype)
-            try:
-                # one image at a time: h5py's fancy indexing (ds[list]) is ~30x slower here
-                for k, i in enumerate(uniq):
+            for k, i in enumerate(uniq):
+                _check_image_stored(ds, int(i), self.path)
+                try:
+                    # one image at a time: h5py's fancy indexing (ds[list]) is ~30x slower here
                     ds.read_direct(data, np.s_[i : i + 1], np.s_[k : k + 1])
-            except Exception as exc:
-                raise DataFormatError(
-                    f"{self.path}: could not read images ({type(exc).__name__}: {exc}); the file "
-                    "is corrupt or truncated"
-                ) from exc
+                except Exception as exc:
+                    raise DataFormatError(
+                        f"{self.path}: could not read image {int(i)} (NSD id, 0-based; "
+                        f"{type(exc).__name__}: {exc}); the file is corrupt or truncated: "
+                        "re-download or re-create it"
+                    ) from exc
         return data[inverse]
+
+
+#: images in NSD's stimulus brick (``nsd_stimuli.hdf5``)
+N_NSD_IMAGES = 73000
+
+
+def _check_image_stored(ds, i: int, path: Path) -> None:
+    """Raise naming image ``i`` and ``path`` when its chunk was never written to the brick.
+
+    In a chunked HDF5 dataset an unwritten chunk reads back as the fill value (a black image);
+    a contiguous dataset (NSD's own file) stores every image, so there is nothing to check.
+    """
+    if ds.chunks is None:
+        return
+    try:
+        info = ds.id.get_chunk_info_by_coord((i,) + (0,) * (len(ds.shape) - 1))
+    except Exception:  # pragma: no cover - HDF5 < 1.10.5: cannot tell, read as before
+        return
+    if info.byte_offset is None:
+        raise DataFormatError(
+            f"{path}: image {i} (NSD id, 0-based; nsd{i + 1:05d}) is missing from imgBrick (it "
+            "was never written, so it would read back as a black image); re-create the file, or "
+            "leave that image out"
+        )
 
 
 def _read_coco_json(path: Path) -> dict:
@@ -965,6 +1109,7 @@ __all__ = [
     "SPACES",
     "list_subjects",
     "load_nsd",
+    "non_finite_summary",
     "load_stimuli",
     "prepare_nsd",
     "read_responses",

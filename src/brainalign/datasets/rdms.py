@@ -259,7 +259,9 @@ def read_stimulus_table(root: str | os.PathLike, check_images: bool = True):
             f"{', '.join(REQUIRED_COLUMNS)}"
         )
     try:
-        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE)
+        table = pd.read_csv(
+            path, sep="\t", dtype=str, keep_default_na=False, quoting=csv.QUOTE_NONE
+        )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise DataFormatError(f"{path}: cannot read it as a tab-separated table ({exc})") from None
     table.columns = [str(c).strip() for c in table.columns]
@@ -533,7 +535,11 @@ def load_rdm_dataset(
             sq[iu, ju] = arr
             sq[ju, iu] = arr
             arr = sq
-        models[p.stem] = check_rdm_stack(arr[None] if arr.ndim == 2 else arr, n, str(p))[0]
+        if arr.ndim != 2:
+            raise DataFormatError(
+                f"{p}: a model RDM is (n_stimuli, n_stimuli) or condensed, got shape {arr.shape}"
+            )
+        models[p.stem] = check_rdm_stack(arr[None], n, str(p))[0]
         if np.ptp(models[p.stem][np.triu_indices(n, k=1)]) == 0:
             raise DataFormatError(f"{p}: constant model RDM; it cannot be compared with data")
     return RdmDataset(

@@ -186,8 +186,17 @@ def load_fsaverage(
         return _nilearn_fsaverage5(surface)
     fs_dir = Path(fs_dir)
     fs_name = "white" if surface in ("white", "white_matter") else surface
-    out = {HEMI_NAMES[h]: load_surface(fs_dir / "surf" / f"{h}.{fs_name}") for h in HEMIS}
+    paths = {HEMI_NAMES[h]: fs_dir / "surf" / f"{h}.{fs_name}" for h in HEMIS}
+    out = {hemi: load_surface(path) for hemi, path in paths.items()}
     n = FSAVERAGE_SIZES[mesh]
+    sizes = sorted(set(FSAVERAGE_SIZES.values()))
+    for hemi, m in out.items():
+        if m.n_vertices not in sizes or m.n_vertices < n:
+            raise DataFormatError(
+                f"{paths[hemi]}: has {m.n_vertices} vertices; an fsaverage surface has one of "
+                f"{sizes} per hemisphere, and mesh={mesh!r} needs at least {n}; point fs_dir at "
+                "an fsaverage folder (surf/lh.*, surf/rh.*) of that resolution or finer"
+            )
     if n != out["left"].n_vertices:
         out = {h: subsample_mesh(m, mesh) for h, m in out.items()}
     return out
@@ -337,7 +346,10 @@ def read_surface_map(path: str | os.PathLike, mesh: str | None = None) -> np.nda
         single = len([s for s in data.shape if s != 1]) <= 1
         data = data.reshape(1, -1) if single else data.reshape(data.shape[0], -1).T
     if mesh is not None:
-        data = subsample_to_mesh(data.T, mesh).T
+        try:
+            data = subsample_to_mesh(data.T, mesh).T
+        except InputError as exc:
+            raise DataFormatError(f"{path}: {exc}") from None
     return data[0] if len(data) == 1 else data
 
 

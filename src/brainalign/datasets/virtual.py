@@ -764,7 +764,10 @@ def _atlas_streams(atlas, n_v: int) -> list[np.ndarray]:
     for fh in HEMIS:
         raw, names = load_surface_atlas(atlas[fh])
         if len(raw) < n_v:
-            raise InputError(f"atlas[{fh!r}]: {len(raw)} labels for a mesh of {n_v} vertices")
+            raise InputError(
+                f"atlas[{fh!r}]: {atlas[fh]} has {len(raw)} labels for a mesh of {n_v} vertices; "
+                "give a per-vertex atlas of this fsaverage resolution or finer"
+            )
         raw = raw[:n_v]  # nested meshes: a finer atlas subsamples by its first vertices
         rois = atlas.get("rois")
         mapping = rois if rois is not None else _streams_by_name(names, fh)

@@ -207,6 +207,11 @@ class CaptionBank:
                 raise InputError(
                     f"{path}: a bank (or file) already exists here; pass overwrite=True to replace it"
                 )
+            if not _is_bank(path):  # overwrite replaces a caption bank, never anything else
+                raise InputError(
+                    f"{path}: exists and is not a caption bank (no meta.json of a bank); "
+                    "brainalign never deletes files it did not write: choose another path"
+                )
         partial = path.with_name(path.name + ".partial")
         key = hash_json(
             {
@@ -639,3 +644,12 @@ def _merge_unique(s1, i1, s2, i2, k):
         out_s[r] = torch.tensor(ks, dtype=s1.dtype)
         out_i[r] = torch.tensor(seen, dtype=i1.dtype)
     return out_s, out_i
+
+
+def _is_bank(path: Path) -> bool:
+    """Whether ``path`` is a caption bank folder (its ``meta.json`` names a format version)."""
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "format_version" in meta

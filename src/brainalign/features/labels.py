@@ -207,7 +207,9 @@ def label_word_vectors(labels: Sequence[str], vectors: WordVectors | None = None
 
 
 @register_feature_space(
-    "animacy", description="animate / inanimate one-hot (from categories or an animate column)", cache=False
+    "animacy",
+    description="animate / inanimate one-hot (from categories or an animate column)",
+    cache=False,
 )
 def _animacy(stimuli):
     flags = animacy(stimuli)

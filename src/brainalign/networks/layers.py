@@ -105,9 +105,7 @@ def layer_rdms(
     entry = get_model(model) if isinstance(model, str) else model
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise InputError(
-            f"images: expected uint8 (n, H, W, 3), got {images.dtype} {images.shape}"
-        )
+        raise InputError(f"images: expected uint8 (n, H, W, 3), got {images.dtype} {images.shape}")
     out: dict[str, list[np.ndarray]] = {}
     for inst in entry.instances(device):
         if inst.features is not None:
@@ -121,9 +119,13 @@ def layer_rdms(
             from brainalign.networks.activations import activations
 
             acts = activations(
-                inst.module, images, layers=None, device=device, batch_size=batch_size,
+                inst.module,
+                images,
+                layers=None,
+                device=device,
+                batch_size=batch_size,
                 verbose=verbose,
-            )  # fmt: skip
+            )
             for name in inst.module.layer_names:
                 out.setdefault(name, []).append(_rdm(acts[name], metric, name))
             continue
@@ -132,9 +134,14 @@ def layer_rdms(
         pairs = _hooked(entry)
         modules = list(dict.fromkeys(m.split("@")[0] for _, m in pairs))
         acts = vision_activations(
-            inst.module, images, layers=modules, pooling="mean" if pooling else None,
-            batch_size=batch_size, device=device, verbose=verbose,
-        )  # fmt: skip
+            inst.module,
+            images,
+            layers=modules,
+            pooling="mean" if pooling else None,
+            batch_size=batch_size,
+            device=device,
+            verbose=verbose,
+        )
         for label, key in pairs:
             if key not in acts:
                 raise InputError(

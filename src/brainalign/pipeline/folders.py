@@ -32,7 +32,7 @@ RUN_KIND = "run"
 RUN_LEGACY = (
     (
         "cache", "virtual_nsd", "tables", "maps", "arrays", "work", "datasets", "run.json",
-        "report.html", "report.png", ".virtual_nsd.lock",
+        "report.html", "report.png", "run.log", ".virtual_nsd.lock",
     ),
     ("run.json", "cache/stages"),
 )  # fmt: skip
@@ -65,7 +65,13 @@ def run_lock(
 ) -> Iterator[Path]:
     """Hold the run folder's lock; a second run stops (naming the first's process) or waits."""
     out = Path(out)
-    with folder_lock(out / LOCK, wait=wait, what=f"output.dir {out}", on_wait=on_wait) as path:
+    hint = (
+        "wait for it to finish (`brainalign run --wait` waits for it), stop it, or choose "
+        "another output folder"
+    )
+    with folder_lock(
+        out / LOCK, wait=wait, what=f"output.dir {out}", on_wait=on_wait, hint=hint
+    ) as path:
         yield path
 
 

@@ -100,6 +100,8 @@ def responses(params, inputs, ctx):
         "hemi_sizes": list(sub.hemi_sizes),
         "roi_names": list(sub.rois),
         "n_units": int(sub.n_units),
+        # non-finite betas found while preparing (counted, left out; shown in the report)
+        "non_finite": sub.metadata.get("non_finite", {}),
     }
     for name, mask in sub.rois.items():
         out[f"roi_{name}"] = np.asarray(mask, dtype=bool)

@@ -3,7 +3,12 @@
 Chromium is started with ``--remote-debugging-pipe`` (commands on file descriptor 3, replies on
 4, NUL-terminated JSON), so no network port and no websocket library are needed. The check
 loads the page, collects console errors, uncaught exceptions and failed resource loads, asks
-the page whether every ``<img>`` decoded, and takes a screenshot that must not be blank.
+the page whether every ``<img>`` decoded, notes any request that leaves the file (http and the
+like: a report must be self-contained), and takes a screenshot that must not be blank. Then it
+opens each interactive 3-D surface view of the report (``details.surface-3d``, drawn by
+plotly.js through ``window.brainalignSurfaces``) one at a time: the view must draw without error
+into a WebGL canvas whose middle is not blank in a screenshot, and hovering it must show a label;
+each is closed again before the next (WebGL contexts are limited).
 
 >>> check = check_in_browser("report.html")          # doctest: +SKIP
 >>> check.ok, check.problems                         # doctest: +SKIP
@@ -40,11 +45,45 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
     "--hide-scrollbars",
+    # software WebGL (SwiftShader) for the 3-D views, also where --disable-gpu leaves none
+    "--enable-unsafe-swiftshader",
 )
 
 _IMAGE_CHECK = """(() => Array.from(document.images).map(img => ({
     src: img.currentSrc.slice(0, 60), complete: img.complete,
     width: img.naturalWidth, height: img.naturalHeight})))()"""
+
+_VIEWS_LIST = """(() => ({
+    ids: Array.from(document.querySelectorAll("details.surface-3d")).map(el => el.id),
+    api: !!(window.brainalignSurfaces && window.brainalignSurfaces.open)}))()"""
+
+# open one view, wait for plotly to draw it, and describe its WebGL canvas (viewport coordinates)
+_VIEW_OPEN = """(async (id) => {
+  const out = {id: id, drawn: false, error: null, traces: 0, webgl: 0, rect: null};
+  const el = document.getElementById(id);
+  try { await window.brainalignSurfaces.open(id); out.drawn = true; }
+  catch (err) { out.error = String(err); return out; }
+  const plot = el.querySelector(".js-plotly-plot");
+  out.traces = plot && plot.data ? plot.data.length : 0;
+  el.scrollIntoView({block: "start"});
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 300))));
+  let best = null;
+  for (const c of el.querySelectorAll("canvas")) {
+    const gl = c.getContext("webgl2") || c.getContext("webgl") || c.getContext("experimental-webgl");
+    if (!gl || gl.isContextLost() || !gl.drawingBufferWidth) continue;
+    out.webgl += 1;
+    const r = c.getBoundingClientRect();
+    if (!best || r.width * r.height > best.width * best.height) best = r;
+  }
+  if (best) out.rect = {x: best.x, y: best.y, width: best.width, height: best.height,
+                        scrollX: window.scrollX, scrollY: window.scrollY};
+  return out;
+})"""
+
+# plotly draws a 3-D scene's hover labels as g.hovertext in the scene's own svg
+_VIEW_HOVER = """((id) => Array.from(document.getElementById(id).querySelectorAll(".hovertext"))
+  .map(g => Array.from(g.querySelectorAll("text tspan.line")).map(t => t.textContent).join(" | ")
+            || g.textContent).join(" || "))"""
 
 
 def find_chromium() -> str | None:
@@ -69,6 +108,16 @@ class BrowserCheck:
     screenshot: Path | None = None
     screenshot_std: float = 0.0
     title: str = ""
+    #: one dict per interactive 3-D view: id, drawn, error, traces, webgl (canvases), std (pixel
+    #: std of the middle of its canvas), hover (label text shown when hovering the surface)
+    views: list[dict] = field(default_factory=list)
+    views_missing_script: bool = False
+    #: URLs the page asked for that are not in the file itself (http, https, ...)
+    remote_requests: list[str] = field(default_factory=list)
+
+    @property
+    def failed_views(self) -> list[dict]:
+        return [v for v in self.views if _view_problem(v)]
 
     @property
     def broken_images(self) -> list[dict]:
@@ -86,11 +135,132 @@ class BrowserCheck:
         out += [f"image did not decode: {i['src']}" for i in self.broken_images]
         if self.blank:
             out.append(f"screenshot is blank (pixel std {self.screenshot_std:.2f})")
+        out += [f"loaded from outside the file: {u}" for u in self.remote_requests]
+        if self.views_missing_script:
+            out.append("3-D views are on the page but their script did not run")
+        out += [f"3-D view {v['id']}: {_view_problem(v)}" for v in self.failed_views]
         return out
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def _view_problem(view: dict) -> str:
+    """Why an interactive view failed the check ("" when it passed)."""
+    if not view.get("drawn"):
+        return f"not drawn ({view.get('error') or 'no reason given'})"
+    if not view.get("webgl"):
+        return "no WebGL canvas"
+    if view.get("std", 0.0) < 1.0:
+        return f"blank (pixel std {view.get('std', 0.0):.2f} in the middle of its canvas)"
+    if not view.get("hover"):
+        return "no hover label over the surface"
+    return ""
+
+
+def _grey(png: bytes):
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
+
+
+def _pixel_std(png: bytes) -> float:
+    return float(_grey(png).std())
+
+
+def _drawn_points(png: bytes, n: int = 4) -> list[tuple[float, float]]:
+    """Up to ``n`` points (fractions of the image) on what was drawn (not the background colour):
+    the middle of the drawn pixels of the left half, of the right half, then spread ones."""
+    import numpy as np
+
+    img = _grey(png)
+    values, counts = np.unique(img, return_counts=True)
+    ys, xs = np.nonzero(np.abs(img - values[counts.argmax()]) > 8)
+    if not len(xs):
+        return []
+    h, w = img.shape
+    out = []
+    for side in (xs < w / 2, xs >= w / 2):
+        if side.any():
+            # the drawn pixel nearest the median of that side
+            mx, my = np.median(xs[side]), np.median(ys[side])
+            i = np.argmin((xs - mx) ** 2 + (ys - my) ** 2 + np.where(side, 0, 1e12))
+            out.append(((xs[i] + 0.5) / w, (ys[i] + 0.5) / h))
+    for i in np.linspace(0, len(xs) - 1, max(n - len(out), 0) + 2)[1:-1].astype(int):
+        out.append(((xs[i] + 0.5) / w, (ys[i] + 0.5) / h))
+    return out[:n]
+
+
+def _evaluate(cdp: _Pipe, sid: str, expression: str, timeout: float = 30.0):
+    reply = cdp.send(
+        "Runtime.evaluate",
+        {"expression": expression, "returnByValue": True, "awaitPromise": True},
+        session=sid,
+        timeout=timeout,
+    )
+    if "exceptionDetails" in reply:
+        d = reply["exceptionDetails"]
+        raise RuntimeError(d.get("exception", {}).get("description") or d.get("text"))
+    return reply["result"].get("value")
+
+
+def _check_views(cdp: _Pipe, sid: str, result: BrowserCheck, timeout: float, limit) -> None:
+    """Open, probe, hover and close each interactive 3-D view in turn (see the module doc)."""
+    found = _evaluate(cdp, sid, _VIEWS_LIST)
+    if found["ids"] and not found["api"]:
+        result.views_missing_script = True
+        return
+    for view_id in found["ids"][:limit]:
+        try:
+            view = _check_view(cdp, sid, view_id, timeout)
+        except (TimeoutError, RuntimeError) as exc:
+            view = {"id": view_id, "drawn": False, "error": f"{type(exc).__name__}: {exc}"}
+        result.views.append(view)
+
+
+def _check_view(cdp: _Pipe, sid: str, view_id: str, timeout: float) -> dict:
+    arg = json.dumps(view_id)
+    view = _evaluate(cdp, sid, f"{_VIEW_OPEN}({arg})", timeout=timeout)
+    rect = view.pop("rect", None)
+    view["std"], view["hover"] = 0.0, ""
+    if rect and rect["width"] > 8 and rect["height"] > 8:
+        # the middle half of the canvas, where the surface is (not the colour bar or title);
+        # a clip is in page coordinates, mouse events in the viewport's
+        x0, y0 = rect["x"] + rect["width"] / 4, rect["y"] + rect["height"] / 4
+        clip = {
+            "x": x0 + rect["scrollX"],
+            "y": y0 + rect["scrollY"],
+            "width": rect["width"] / 2,
+            "height": rect["height"] / 2,
+            "scale": 1,
+        }
+        shot = cdp.send(
+            "Page.captureScreenshot",
+            {"format": "png", "clip": clip, "captureBeyondViewport": False},
+            session=sid,
+            timeout=timeout,
+        )
+        png = base64.b64decode(shot["data"])
+        view["std"] = _pixel_std(png)
+        # hover where the surface was drawn (the middle may be the gap between hemispheres)
+        for fx, fy in _drawn_points(png):
+            x, y = x0 + fx * clip["width"], y0 + fy * clip["height"]
+            for dx in (0, 1):
+                cdp.send(
+                    "Input.dispatchMouseEvent",
+                    {"type": "mouseMoved", "x": x + dx, "y": y, "buttons": 0},
+                    session=sid,
+                )
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline and not view["hover"]:
+                cdp.drain(0.1)
+                view["hover"] = _evaluate(cdp, sid, f"{_VIEW_HOVER}({arg})") or ""
+            if view["hover"]:
+                break
+    _evaluate(cdp, sid, f"window.brainalignSurfaces.close({arg})", timeout=timeout)
+    return view
 
 
 class _Pipe:
@@ -151,6 +321,16 @@ class _Pipe:
         return json.loads(msg)
 
 
+_LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
+
+
+def _remote_url(ev: dict) -> str | None:
+    if ev.get("method") != "Network.requestWillBeSent":
+        return None
+    url = ev.get("params", {}).get("request", {}).get("url", "")
+    return None if url.startswith(_LOCAL_SCHEMES) else url[:120]
+
+
 def _console_text(ev: dict) -> str | None:
     method, p = ev.get("method"), ev.get("params", {})
     if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
@@ -174,8 +354,11 @@ def check_in_browser(
     height: int = 2400,
     timeout: float = 90.0,
     chromium: str | None = None,
+    views: bool = True,
+    max_views: int | None = None,
 ) -> BrowserCheck:
-    """Load ``html`` in headless Chromium and report console errors, broken images and blankness.
+    """Load ``html`` in headless Chromium and report console errors, broken images and blankness,
+    and check the report's interactive 3-D views.
 
     Parameters
     ----------
@@ -189,12 +372,17 @@ def check_in_browser(
         Seconds allowed for start-up, load and screenshot.
     chromium : str, optional
         Executable; default :func:`find_chromium`.
+    views : bool
+        Also open every interactive 3-D view (one at a time) and check that it draws into a
+        WebGL canvas that is not blank and shows a label on hover (``.views``).
+    max_views : int, optional
+        Check only the first ``max_views`` views (default: all).
 
     Returns
     -------
     BrowserCheck
-        ``.ok`` is True when there was no console error, every image decoded and the
-        screenshot is not blank; ``.problems`` says what failed.
+        ``.ok`` is True when there was no console error, every image decoded, the screenshot
+        is not blank and every checked 3-D view drew; ``.problems`` says what failed.
 
     Raises
     ------
@@ -276,7 +464,11 @@ def check_in_browser(
                 "Page.captureScreenshot", {"format": "png"}, session=sid, timeout=timeout
             )
             png = base64.b64decode(shot["data"])
+            if views:
+                _check_views(cdp, sid, result, timeout, max_views)
+                cdp.drain(0.3)  # late console messages of the views
             result.console_errors = [m for m in map(_console_text, cdp.events) if m]
+            result.remote_requests = [u for u in map(_remote_url, cdp.events) if u]
             with contextlib.suppress(Exception):
                 cdp.send("Browser.close", timeout=5)
         finally:
@@ -287,11 +479,7 @@ def check_in_browser(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    import numpy as np
-    from PIL import Image
-
-    img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
-    result.screenshot_std = float(img.std())
+    result.screenshot_std = _pixel_std(png)
     if screenshot is not None:
         from brainalign.utils.io import atomic_path
 

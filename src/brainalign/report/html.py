@@ -34,6 +34,7 @@ from brainalign.datasets.surfaces import read_hemisphere_maps
 from brainalign.errors import DataFormatError, InputError
 from brainalign.report import plots
 from brainalign.report.export import read_index
+from brainalign.report.surface_views import SurfaceViews
 from brainalign.utils.io import atomic_write_text
 
 _KNOWN_TABLES = {
@@ -154,6 +155,24 @@ def _summary(run: RunFolder) -> str:
             f"subjects {esc(subjects)}; space {esc(cfg.get('space', '?'))}; feature spaces "
             f"{spaces}.</p>"
         )
+    quality = run.meta.get("data_quality")
+    if quality is not None:
+        n_bad = quality.get("non_finite_values", 0)
+        if n_bad:
+            subjects_bad = {
+                s: v for s, v in quality.get("non_finite", {}).items() if v.get("values")
+            }
+            detail = "; ".join(
+                f"subject {esc(s)}: {v['values']} values in {v.get('units', 0)} units"
+                for s, v in subjects_bad.items()
+            )
+            parts.append(
+                f"<p style='color:#a40000'>Non-finite betas: {n_bad} NaN/Inf values ({detail}) "
+                "were left out by NaN-aware z-scoring and repetition averaging; units without a "
+                "value for an image are dropped by the analyses (table non_finite_betas).</p>"
+            )
+        else:
+            parts.append("<p class='note'>Non-finite betas: none.</p>")
     timing = run.meta.get("timing", {})
     if timing:
         parts.append(
@@ -194,20 +213,37 @@ def _summary(run: RunFolder) -> str:
     return "".join(parts)
 
 
+def surface_views(run: RunFolder) -> SurfaceViews:
+    """The page's interactive 3-D views (made on first use; :func:`build_report` places their
+    shared assets once, after the last section)."""
+    views = getattr(run, "_surface_views", None)
+    if views is None:
+        views = run._surface_views = SurfaceViews(unit_roi=run.array("unit_roi"))
+    return views
+
+
 def maps_html(run: RunFolder, section: str) -> str:
-    """Every surface map of ``section`` in the run folder, as images with their captions."""
+    """Every surface map of ``section`` in the run folder: a static image with its caption (for
+    print) and a collapsed interactive 3-D view (:mod:`brainalign.report.surface_views`)."""
     parts = []
     for entry in [e for e in run.maps if e.get("section") == section]:
         lh, rh = read_hemisphere_maps(run.dir / "maps" / entry["name"])
         mask = read_hemisphere_maps(run.dir / "maps" / entry["mask"]) if entry.get("mask") else None
         sig = None if mask is None else (mask[0] > 0, mask[1] > 0)
         n_sig = "" if sig is None else f" — {int(sig[0].sum() + sig[1].sum())} significant vertices"
+        vmax = plots.surface_vmax(lh, rh, sig)
+        stat = entry.get("stat", "")
         fig = plots.surface_map_figure(
-            lh, rh, significant=sig, title=entry["title"], colorbar_label=entry.get("stat", "")
+            lh, rh, significant=sig, vmax=vmax, title=entry["title"], colorbar_label=stat
         )
         parts.append(
             img_html(
                 plots.figure_to_base64(fig), f"{entry['title']}{n_sig}. {entry.get('note', '')}"
+            )
+        )
+        parts.append(
+            surface_views(run).view(
+                lh, rh, title=entry["title"], stat=stat, significant=sig, vmax=vmax
             )
         )
     return "".join(parts)
@@ -318,6 +354,9 @@ def build_report(
         if content:
             body.append(f'<section id="{key}"><h2>{esc(heading)}</h2>{content}</section>')
             nav.append(f'<a href="#{key}">{esc(heading)}</a>')
+    views = getattr(run, "_surface_views", None)
+    if views:
+        body.append(views.assets())  # plotly.js, mesh and runtime, once per page
     from brainalign import __version__
 
     cfg = run.meta.get("config", {})
@@ -345,5 +384,6 @@ __all__ = [
     "img_html",
     "maps_html",
     "methods_html",
+    "surface_views",
     "table_html",
 ]

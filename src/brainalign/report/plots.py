@@ -68,6 +68,26 @@ def _fsaverage5():
     return datasets.fetch_surf_fsaverage("fsaverage5")
 
 
+def surface_vmax(
+    lh: np.ndarray, rh: np.ndarray, significant: tuple[np.ndarray, np.ndarray] | None = None
+) -> float:
+    """Colour-scale limit of a surface map: the 99th percentile of the coloured absolute values.
+
+    Coloured are the finite, non-zero values of fsaverage5's vertices (the first 10,242 of each
+    hemisphere) inside ``significant`` when given; 1.0 when there is none.
+    """
+    parts = []
+    for i, values in enumerate((lh, rh)):
+        v = _to_fsaverage5(values, ("lh", "rh")[i])
+        if significant is not None:
+            v = np.where(_to_fsaverage5(np.asarray(significant[i], float), "significant") > 0, v, 0)
+        parts.append(v)
+    shown = np.concatenate(parts)
+    shown = shown[np.isfinite(shown) & (shown != 0)]
+    vmax = float(np.percentile(np.abs(shown), 99)) if shown.size else 1.0
+    return vmax if vmax > 0 else 1.0
+
+
 def surface_map_figure(
     lh: np.ndarray,
     rh: np.ndarray,
@@ -104,10 +124,8 @@ def surface_map_figure(
         for hemi, mask in zip(("left", "right"), significant, strict=True):
             mask = _to_fsaverage5(np.asarray(mask, dtype=float), f"significant[{hemi}]") > 0
             data[hemi] = np.where(mask, data[hemi], 0.0)
-    shown = np.concatenate([data["left"], data["right"]])
-    shown = shown[np.isfinite(shown) & (shown != 0)]
     if vmax is None:
-        vmax = float(np.percentile(np.abs(shown), 99)) if shown.size else 1.0
+        vmax = surface_vmax(data["left"], data["right"])
     vmax = vmax if vmax > 0 else 1.0
     thr = 1e-12 if significant is not None else (threshold or 1e-12)
     fig = plt.figure(figsize=(13, 6.2))
@@ -346,5 +364,6 @@ __all__ = [
     "roi_bar_figure",
     "scatter_figure",
     "surface_map_figure",
+    "surface_vmax",
     "training_curves_figure",
 ]

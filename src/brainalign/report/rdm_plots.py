@@ -71,14 +71,24 @@ def ordered_rdms_figure(
             ax.axvline(b - 0.5, color="w", lw=0.6)
         if cats:
             strip = np.array([colours[c] for c in cats])[None]
-            ax.imshow(strip, extent=(-0.5, len(order) - 0.5, len(order) + 3, len(order) + 0.5),
-                      aspect="auto")  # fmt: skip
+            ax.imshow(
+                strip,
+                extent=(-0.5, len(order) - 0.5, len(order) + 3, len(order) + 0.5),
+                aspect="auto",
+            )
             ax.set_ylim(len(order) + 3, -0.5)
         ax.set_title(name, fontsize=9)
     if cats:
-        handles = [plt.Line2D([], [], marker="s", ls="", color=colours[c], label=c) for c in colours]
-        fig.legend(handles=handles, loc="lower center", ncol=min(6, len(colours)), fontsize=8,
-                   frameon=False)  # fmt: skip
+        handles = [
+            plt.Line2D([], [], marker="s", ls="", color=colours[c], label=c) for c in colours
+        ]
+        fig.legend(
+            handles=handles,
+            loc="lower center",
+            ncol=min(6, len(colours)),
+            fontsize=8,
+            frameon=False,
+        )
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.06 if cats else 0, 1, 0.95))

@@ -94,7 +94,9 @@ class NoiseCeiling:
         return float(np.mean(self.upper**2))
 
 
-def noise_ceiling_bounds(subject_rdms, method: str = "spearman", pool: str = "mean") -> NoiseCeiling:
+def noise_ceiling_bounds(
+    subject_rdms, method: str = "spearman", pool: str = "mean"
+) -> NoiseCeiling:
     """Lower and upper noise-ceiling bounds of each subject.
 
     Parameters

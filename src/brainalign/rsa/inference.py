@@ -189,7 +189,9 @@ def _as_models(models, model_names) -> tuple[list[str], np.ndarray]:
         M = np.vstack([as_condensed_stack(v, f"models[{k!r}]") for k, v in models.items()])
     else:
         M = as_condensed_stack(models, "models")
-        names = list(model_names) if model_names is not None else [f"model_{i}" for i in range(len(M))]
+        names = (
+            list(model_names) if model_names is not None else [f"model_{i}" for i in range(len(M))]
+        )
     if len(names) != len(M):
         raise InputError(f"model_names: {len(names)} names for {len(M)} model RDMs")
     if len(set(names)) != len(names):
@@ -284,9 +286,16 @@ def evaluate_models(
         model = np.diag(cov)
         diff = model[:, None] + model[None, :] - 2 * cov
         return RdmEvaluation(
-            names, method, bootstrap, scores, ceiling, model, diff,
-            np.stack([model, model], axis=1), S - 1,
-        )  # fmt: skip
+            names,
+            method,
+            bootstrap,
+            scores,
+            ceiling,
+            model,
+            diff,
+            np.stack([model, model], axis=1),
+            S - 1,
+        )
     if samples is None:
         subj_idx, stim_idx = bootstrap_indices(S, n, n_bootstrap, random_state)
     else:
@@ -326,10 +335,15 @@ def evaluate_models(
                 evals, ww, cc = sim.mean(axis=1), ones, c
             if fast:
                 _, lo, up = _weighted.pooled_ceiling(
-                    D, ww, method, pool, cc, prep_d,
+                    D,
+                    ww,
+                    method,
+                    pool,
+                    cc,
+                    prep_d,
                     D_values=Dv_full if t == 1 else Dv,
                     pool_prep=pool_prep if t == 2 else None,
-                )  # fmt: skip
+                )
             else:
                 _, lo, up = _weighted.expanded_ceiling(D, ww, method, pool, cc)
             out[i, :k, t] = evals

@@ -96,8 +96,15 @@ def objects92_known_results(
     claim = "The animacy model fits IT better than EVC (Cichy et al. 2014)"
     it, evc = (_score(scores, CICHY, r, animacy_model, method) for r in ("IT", "EVC"))
     if it is None or evc is None:
-        rows.append(_row("animacy_it_gt_evc", claim, CICHY, None, "not applicable: needs "
-                         f"{CICHY} IT and EVC scores of {animacy_model!r}"))  # fmt: skip
+        rows.append(
+            _row(
+                "animacy_it_gt_evc",
+                claim,
+                CICHY,
+                None,
+                f"not applicable: needs {CICHY} IT and EVC scores of {animacy_model!r}",
+            )
+        )
     else:
         ss = subject_scores[
             (subject_scores["dataset"] == CICHY)
@@ -108,39 +115,74 @@ def objects92_known_results(
         piv = ss.pivot_table(index="subject", columns="roi", values="score")
         t, p = stats.ttest_rel(piv["IT"], piv["EVC"], alternative="greater")
         diff = float((piv["IT"] - piv["EVC"]).mean())
-        rows.append(_row(
-            "animacy_it_gt_evc", claim, CICHY, bool(diff > 0 and p < alpha),
-            f"{method}: IT {_fmt(it)}, EVC {_fmt(evc)}; IT − EVC = {diff:+.3f}, paired "
-            f"t({len(piv) - 1}) = {t:.2f}, one-sided p = {p:.2g}", t, p,
-        ))  # fmt: skip
+        rows.append(
+            _row(
+                "animacy_it_gt_evc",
+                claim,
+                CICHY,
+                bool(diff > 0 and p < alpha),
+                f"{method}: IT {_fmt(it)}, EVC {_fmt(evc)}; IT − EVC = {diff:+.3f}, paired "
+                f"t({len(piv) - 1}) = {t:.2f}, one-sided p = {p:.2g}",
+                t,
+                p,
+            )
+        )
     # 2. animacy fits human IT (Kriegeskorte)
     claim = "The animacy model fits human IT (Kriegeskorte et al. 2008)"
-    for model, what in ((animacy_model, "from the categories"),
-                        (published_animacy, "the published animacy RDM")):  # fmt: skip
+    for model, what in (
+        (animacy_model, "from the categories"),
+        (published_animacy, "the published animacy RDM"),
+    ):
         r = _score(scores, KRIEGESKORTE, "IT", model, method)
         check = "animacy_human_it" if model == animacy_model else "animacy_human_it_published"
         if r is None:
-            rows.append(_row(check, f"{claim} [{what}]", KRIEGESKORTE, None,
-                             f"not applicable: needs the {KRIEGESKORTE} IT score of {model!r}"))  # fmt: skip
+            rows.append(
+                _row(
+                    check,
+                    f"{claim} [{what}]",
+                    KRIEGESKORTE,
+                    None,
+                    f"not applicable: needs the {KRIEGESKORTE} IT score of {model!r}",
+                )
+            )
             continue
-        rows.append(_row(
-            check, f"{claim} [{what}]", KRIEGESKORTE,
-            bool(r["score"] > 0 and r["p_zero"] < alpha),
-            f"{method}: {_fmt(r)}, p (against 0, one-sided) = {r['p_zero']:.2g}",
-            r["score"], r["p_zero"],
-        ))  # fmt: skip
+        rows.append(
+            _row(
+                check,
+                f"{claim} [{what}]",
+                KRIEGESKORTE,
+                bool(r["score"] > 0 and r["p_zero"] < alpha),
+                f"{method}: {_fmt(r)}, p (against 0, one-sided) = {r['p_zero']:.2g}",
+                r["score"],
+                r["p_zero"],
+            )
+        )
     # 3. human IT (Kriegeskorte) agrees with Cichy's IT
     claim = "Human IT of Kriegeskorte et al. and the Cichy et al. IT group RDM agree"
     a, b = group_rdms.get((KRIEGESKORTE, "IT")), group_rdms.get((CICHY, "IT"))
     if a is None or b is None:
-        rows.append(_row("human_it_agrees", claim, f"{KRIEGESKORTE}, {CICHY}", None,
-                         "not applicable: needs both data sets' IT"))  # fmt: skip
+        rows.append(
+            _row(
+                "human_it_agrees",
+                claim,
+                f"{KRIEGESKORTE}, {CICHY}",
+                None,
+                "not applicable: needs both data sets' IT",
+            )
+        )
     else:
         ida, idb = list(stimulus_ids[KRIEGESKORTE]), list(stimulus_ids[CICHY])
         common = [s for s in ida if s in set(idb)]
         if len(common) < 3:
-            rows.append(_row("human_it_agrees", claim, f"{KRIEGESKORTE}, {CICHY}", None,
-                             "not applicable: fewer than 3 shared stimulus ids"))  # fmt: skip
+            rows.append(
+                _row(
+                    "human_it_agrees",
+                    claim,
+                    f"{KRIEGESKORTE}, {CICHY}",
+                    None,
+                    "not applicable: fewer than 3 shared stimulus ids",
+                )
+            )
         else:
             from brainalign.rsa.rdm import condense, squareform_rdm
 
@@ -149,11 +191,18 @@ def objects92_known_results(
             A = condense(squareform_rdm(np.asarray(a))[np.ix_(pa, pa)])
             B = condense(squareform_rdm(np.asarray(b))[np.ix_(pb, pb)])
             r, p = rdm_permutation_test(A, B, method, n_permutations, random_state)
-            rows.append(_row(
-                "human_it_agrees", claim, f"{KRIEGESKORTE}, {CICHY}", bool(r > 0 and p < alpha),
-                f"{method} r = {r:.3f} between the group-mean RDMs on {len(common)} stimuli; "
-                f"stimulus-label randomisation p = {p:.2g} ({n_permutations} permutations)", r, p,
-            ))  # fmt: skip
+            rows.append(
+                _row(
+                    "human_it_agrees",
+                    claim,
+                    f"{KRIEGESKORTE}, {CICHY}",
+                    bool(r > 0 and p < alpha),
+                    f"{method} r = {r:.3f} between the group-mean RDMs on {len(common)} stimuli; "
+                    f"stimulus-label randomisation p = {p:.2g} ({n_permutations} permutations)",
+                    r,
+                    p,
+                )
+            )
     # 4. EfficientNet-lite0: best EVC layer no later than best IT layer
     claim = "In EfficientNet-lite0 the best layer for EVC comes no later than the best for IT"
     layers = scores[
@@ -168,15 +217,28 @@ def objects92_known_results(
             i = int(sub["score"].to_numpy().argmax())
             best[roi] = (i, sub.loc[i, "layer"], float(sub.loc[i, "score"]), len(sub))
     if len(best) < 2:
-        rows.append(_row("efficientnet_evc_before_it", claim, CICHY, None,
-                         f"not applicable: needs {vision_model} layer scores in EVC and IT"))  # fmt: skip
+        rows.append(
+            _row(
+                "efficientnet_evc_before_it",
+                claim,
+                CICHY,
+                None,
+                f"not applicable: needs {vision_model} layer scores in EVC and IT",
+            )
+        )
     else:
         (ie, le, se, n), (ii, li, si, _) = best["EVC"], best["IT"]
-        rows.append(_row(
-            "efficientnet_evc_before_it", claim, CICHY, bool(ie <= ii),
-            f"{method}: best EVC layer {le} (#{ie + 1} of {n}, {se:.3f}); best IT layer {li} "
-            f"(#{ii + 1}, {si:.3f})", ii - ie,
-        ))  # fmt: skip
+        rows.append(
+            _row(
+                "efficientnet_evc_before_it",
+                claim,
+                CICHY,
+                bool(ie <= ii),
+                f"{method}: best EVC layer {le} (#{ie + 1} of {n}, {se:.3f}); best IT layer {li} "
+                f"(#{ii + 1}, {si:.3f})",
+                ii - ie,
+            )
+        )
     return pd.DataFrame(rows)
 
 

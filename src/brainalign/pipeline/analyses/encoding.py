@@ -24,7 +24,7 @@ class EncodingConfig(Section):
     enabled: bool = True
     feature_space: str = "mpnet"
     alphas: list[Annotated[float, Field(gt=0)]] = Field(
-        default_factory=lambda: [float(10.0**k) for k in range(-2, 7)]
+        default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, 1e5]
     )
     cv: Annotated[int, Field(ge=2)] = 5
     mode: Literal["per_target", "fracridge"] = "per_target"

@@ -52,7 +52,9 @@ class RdmRsaConfig(Section):
 # ------------------------------------------------------------------------------------- stages
 def _dataset(params, rois=()):
     from brainalign.datasets.rdms import load_rdm_dataset
+    from brainalign.pipeline.data_kinds.rdms import ensure_imported
 
+    ensure_imported(params["set"])
     return load_rdm_dataset(
         params["root"], list(rois) if rois is not None else None, metric=params.get("metric")
     )
@@ -271,7 +273,7 @@ def plan(b) -> dict[str, Task]:
     evaluations = {}
     vision = list(a.vision) + list(a.networks)
     for s in _sets(b):
-        at = {"root": s["root"], "metric": d.metric}
+        at = {"root": s["root"], "set": s, "metric": d.metric}
         deps = {"data": b.plan.data}
         for name in cfg.features.spaces:
             t = Task(
@@ -365,7 +367,7 @@ def export(ctx, targets) -> None:
     import pandas as pd
 
     from brainalign.datasets.rdms import load_rdm_dataset
-    from brainalign.pipeline.data_kinds.rdms import data_sets
+    from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported
 
     w = ctx.writer
     summ = ctx.load(targets["summary"])
@@ -376,6 +378,7 @@ def export(ctx, targets) -> None:
     ceil = pd.DataFrame(summ["table_ceilings"])
     published = {}
     for s in data_sets(ctx.config):
+        ensure_imported(s)
         ds = load_rdm_dataset(s["root"], [], check_images=False)
         for roi, v in (ds.meta.get("published_noise_ceiling_r2") or {}).items():
             published[(s["label"], roi)] = float(v)

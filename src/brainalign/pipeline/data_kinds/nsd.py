@@ -139,6 +139,12 @@ def check(cfg) -> list[str]:
         surface_mesh(root)
     except BrainAlignError as exc:
         return [str(exc)]
+    cache = cfg.data.cache_dir
+    if cache is not None and cache.exists() and not cache.is_dir():
+        return [
+            f"data.cache_dir: {cache} is a file, not a folder; give a folder for the prepared "
+            "betas (brainalign writes only nsd_prepared/ inside it)"
+        ]
     return []
 
 

@@ -104,15 +104,24 @@ def _fingerprint(path: str | None) -> dict:
     return out
 
 
+def ensure_imported(s: dict, force: bool = False) -> None:
+    """Build an importer's data set folder (``s`` from :func:`data_sets`) when it is missing
+    (or always, with ``force``); the importers are deterministic, so a folder deleted after a
+    run is rebuilt identical."""
+    from brainalign.datasets.rdms import import_rdm_dataset
+
+    if s.get("importer") and (force or not (Path(s["root"]) / "dataset.json").exists()):
+        import_rdm_dataset(s["importer"], s["source"], s["root"], overwrite=True)
+
+
 @stage("rdm_data")
 def rdm_data(params, inputs, ctx):
     """Build the imported data sets, then read and check every data set (summary per set)."""
-    from brainalign.datasets.rdms import import_rdm_dataset, load_rdm_dataset
+    from brainalign.datasets.rdms import load_rdm_dataset
 
     summary = []
     for s in params["sets"]:
-        if s["importer"] is not None:
-            import_rdm_dataset(s["importer"], s["source"], s["root"], overwrite=True)
+        ensure_imported(s, force=True)
         ds = load_rdm_dataset(s["root"], s["rois"], metric=params["metric"])
         summary.append(
             {
@@ -243,4 +252,11 @@ DATA_KIND = DataKind(
     methods=methods,
 )
 
-__all__ = ["DATA_KIND", "IMPORTER_ROIS", "RdmSetConfig", "RdmsDataConfig", "data_sets"]
+__all__ = [
+    "DATA_KIND",
+    "IMPORTER_ROIS",
+    "RdmSetConfig",
+    "RdmsDataConfig",
+    "data_sets",
+    "ensure_imported",
+]

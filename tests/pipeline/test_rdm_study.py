@@ -1,0 +1,251 @@
+"""The study on RDM data sets (``[data] kind = "rdms"``): a tiny hand-written folder end to end,
+bad data failing before any work, every rdm_rsa key doing something, and the two real 92-object
+data sets with the published Algonauts ceilings and the known-results table."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainalign.config import load_config, validate_config
+from brainalign.datasets import load_rdm_dataset
+from brainalign.errors import ConfigError
+from brainalign.pipeline.core import all_tasks
+from brainalign.pipeline.plan import build_plan
+from brainalign.pipeline.study import _ctx, run_study
+from brainalign.rsa import evaluate_models
+from tests.datasets.rdm_folder import break_folder, write_by_hand
+
+REPO = Path(__file__).resolve().parents[2]
+SCORE_COLUMNS = ["dataset", "roi", "model", "layer", "method", "score", "ci_low", "ci_high"]
+
+
+def tiny_config(root: Path, out: Path, **rdm_rsa) -> dict:
+    return {
+        "data": {"kind": "rdms", "root": str(root)},
+        "features": {"spaces": ["multihot", "animacy"]},
+        "analyses": {
+            "rdm_rsa": {"vision": [], "n_bootstrap": 40, "n_permutations": 100, **rdm_rsa}
+        },
+        "output": {"dir": str(out), "formats": ["csv"]},
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rdm_study")
+    root = folder / "tiny"
+    write_by_hand(root)
+    cfg = validate_config(tiny_config(root, folder / "run"))
+    res = run_study(cfg)
+    return root, folder / "run", res, cfg
+
+
+def test_tiny_folder_end_to_end(tiny_run):
+    root, out, res, cfg = tiny_run
+    assert res.report is not None and res.report.exists()
+    html = res.report.read_text()
+    for heading in ("RDM data and noise ceilings", "Known results", "Model scores", "MDS"):
+        assert heading in html
+    scores = pd.read_csv(out / "tables" / "rdm_scores.csv")
+    assert list(scores.columns) == SCORE_COLUMNS
+    ceil = pd.read_csv(out / "tables" / "noise_ceiling.csv")
+    assert {"dataset", "roi", "method", "lower", "upper", "upper_r2"} <= set(ceil.columns)
+    assert set(ceil["roi"]) == {"IT", "V1"} and set(scores["method"]) == {
+        "spearman",
+        "pearson",
+        "kendall_tau_a",
+    }
+    # models: the two feature spaces and the data set's own model RDM
+    assert set(scores["model"]) == {"multihot", "animacy", "rdm:size"}
+    # the pipeline's numbers are the science function's
+    ds = load_rdm_dataset(root)
+    models = {
+        m: np.load(out / "arrays" / f"rdmset__tiny__model__{m}.npy")[np.triu_indices(6, 1)]
+        for m in ("multihot", "animacy", "rdm:size")
+    }
+    ev = evaluate_models(models, ds.condensed("IT"), "spearman", n_bootstrap=40, random_state=0)
+    got = scores[(scores["roi"] == "IT") & (scores["method"] == "spearman")].set_index("model")
+    np.testing.assert_allclose(got.loc[list(models), "score"], ev.mean, atol=1e-12)
+    np.testing.assert_allclose(got.loc[list(models), "ci_low"], ev.ci(0.95)[0], atol=1e-12)
+    known = pd.read_csv(out / "tables" / "known_results.csv")
+    assert known["passed"].isna().all()  # not the 92-object data: every check not applicable
+
+
+def test_rerun_reuses_everything(tiny_run):
+    _, _, _, cfg = tiny_run
+    again = run_study(cfg, report=False)
+    assert again.run.computed == []
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("asymmetric", "not symmetric"),
+        ("size-mismatch", "lists 5 stimuli"),
+        ("missing-image", "not found"),
+        ("nan", "NaN"),
+        ("non-square", "not square"),
+    ],
+)
+def test_bad_data_fails_before_any_work(tmp_path, damage, message):
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    break_folder(root, damage)
+    with pytest.raises(ConfigError, match=message) as err:
+        validate_config(tiny_config(root, tmp_path / "run"))
+    assert "data.root" in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_roi_and_other_config_errors(tmp_path):
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    cfg = tiny_config(root, tmp_path / "run")
+    cfg["data"]["rois"] = ["IT", "V4"]
+    with pytest.raises(ConfigError, match=r"unknown ROI name\(s\) \['V4'\]"):
+        validate_config(cfg)
+    cfg = tiny_config(root, tmp_path / "run")
+    cfg["data"] = {
+        "kind": "rdms",
+        "sets": [{"importer": "cichy92", "source": str(tmp_path / "no"), "rois": ["V1"]}],
+    }
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    assert "source" in str(err.value) and "unknown ROI name(s) ['V1']" in str(err.value)
+    cfg = tiny_config(root, tmp_path / "run", vision=["no-such-net"])
+    with pytest.raises(ConfigError, match="unknown zoo model"):
+        validate_config(cfg)
+
+
+#: every key of [analyses.rdm_rsa] and of the rdms [data]: another value that changes the plan
+#: (with the other keys it needs, in NEEDS)
+NEEDS = {"analyses.rdm_rsa.vision_pooling": {"vision": ["efficientnet-lite0"]}}
+RDM_CHANGES = {
+    "analyses.rdm_rsa.enabled": False,
+    "analyses.rdm_rsa.methods": ["pearson"],
+    "analyses.rdm_rsa.bootstrap": "subjects",
+    "analyses.rdm_rsa.bootstrap_methods": ["spearman"],
+    "analyses.rdm_rsa.n_bootstrap": 50,
+    "analyses.rdm_rsa.ci": 0.9,
+    "analyses.rdm_rsa.ceiling_pool": "rsatoolbox",
+    "analyses.rdm_rsa.data_models": False,
+    "analyses.rdm_rsa.vision": ["efficientnet-lite0"],
+    "analyses.rdm_rsa.vision_pooling": "mean",
+    "analyses.rdm_rsa.networks": "CKPT",
+    "analyses.rdm_rsa.fdr_q": 0.1,
+    "analyses.rdm_rsa.known_results": False,
+    "analyses.rdm_rsa.n_permutations": 500,
+    "analyses.rdm_rsa.mds": "classical",
+    "data.rois": ["IT"],
+    "data.metric": "euclidean",
+    "data.captions": "templates",
+    "data.templates": ["a {label}"],
+}
+
+
+def test_every_rdm_key_changes_the_plan(tmp_path):
+    from brainalign.config import StudyConfig
+
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    (tmp_path / "ckpt").write_text("x")
+    base = tiny_config(root, tmp_path / "run", vision=[])
+    keys = {
+        f"analyses.rdm_rsa.{k}"
+        for k in StudyConfig.model_validate(base).analyses.rdm_rsa.model_dump()
+    }
+    keys |= {f"data.{k}" for k in ("rois", "metric", "captions", "templates")}
+    assert keys == set(RDM_CHANGES), "a new rdm key: say what it changes"
+
+    def signature(cfg):
+        c = validate_config(cfg, base_dir=tmp_path)
+        return frozenset(t.key for t in all_tasks(build_plan(c).targets)), tuple(_ctx(c).items())
+
+    for key, value in RDM_CHANGES.items():
+        start = copy.deepcopy(base)
+        start["analyses"]["rdm_rsa"].update(NEEDS.get(key, {}))
+        before = signature(start)
+        cfg = copy.deepcopy(start)
+        *path, last = key.split(".")
+        d = cfg
+        for p in path:
+            d = d.setdefault(p, {})
+        d[last] = {"tiny": [str(tmp_path / "ckpt")]} if value == "CKPT" else value
+        assert signature(cfg) != before, f"{key}: changes nothing"
+
+
+# ----------------------------------------------------------------------------------- real data
+def test_objects92_config_is_valid(shared_data):
+    if not (shared_data / "real_rdms").exists():
+        pytest.skip("real_rdms not in the shared data")
+    cfg = load_config(REPO / "configs" / "objects92.toml")
+    plan = build_plan(cfg)
+    stages = {t.stage for t in all_tasks(plan.targets)}
+    assert stages == {"rdm_data", "rdm_features", "rdm_layers", "rdm_evaluate", "rdm_summary"}
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory, request):
+    shared = request.getfixturevalue("shared_data")
+    source = shared / "real_rdms"
+    if not (source / "cichy92").exists():
+        pytest.skip(f"real RDM data not found at {source}")
+    out = tmp_path_factory.mktemp("objects92")
+    cfg = {
+        "data": {
+            "kind": "rdms",
+            "sets": [
+                {"importer": "kriegeskorte92", "source": str(source), "rois": ["IT"]},
+                {"importer": "cichy92", "source": str(source)},
+            ],
+        },
+        "features": {"spaces": ["multihot", "animacy"]},
+        "analyses": {
+            "rdm_rsa": {
+                "methods": ["spearman"],
+                "vision": [],
+                "n_bootstrap": 100,
+                "n_permutations": 1000,
+            }
+        },
+        "output": {"dir": str(out / "run"), "formats": ["csv"]},
+    }
+    run_study(validate_config(cfg), report=False)
+    return out / "run"
+
+
+def test_real_data_reproduces_the_algonauts_ceilings(real_run):
+    ceil = pd.read_csv(real_run / "tables" / "noise_ceiling.csv")
+    c = ceil[(ceil["dataset"] == "cichy92") & (ceil["method"] == "spearman")].set_index("roi")
+    assert (
+        abs(c.loc["EVC", "upper_r2"] - 0.1589) < 5e-5
+        and abs(c.loc["IT", "upper_r2"] - 0.3075) < 5e-5
+    )
+    assert c["matches_published"].all()
+    assert (ceil["lower"] < ceil["upper"]).all()
+
+
+def test_real_data_known_results_are_computed(real_run):
+    known = pd.read_csv(real_run / "tables" / "known_results.csv").set_index("check")
+    assert set(known.index) == {
+        "animacy_it_gt_evc",
+        "animacy_human_it",
+        "animacy_human_it_published",
+        "human_it_agrees",
+        "efficientnet_evc_before_it",
+    }
+    # computed (pass or fail, whatever the data say) where the data allow, n/a without a network
+    for check in ("animacy_it_gt_evc", "animacy_human_it", "human_it_agrees"):
+        assert str(known.loc[check, "passed"]) in ("True", "False")
+        assert np.isfinite(known.loc[check, "statistic"])
+    assert pd.isna(known.loc["efficientnet_evc_before_it", "passed"])
+    scores = pd.read_csv(real_run / "tables" / "rdm_scores.csv")
+    assert list(scores.columns) == SCORE_COLUMNS
+    assert (scores["ci_low"] <= scores["score"]).all() and (
+        scores["score"] <= scores["ci_high"]
+    ).all()
