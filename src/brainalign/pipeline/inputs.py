@@ -13,6 +13,8 @@ cache memory-maps them.
 from __future__ import annotations
 
 import functools
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -128,6 +130,54 @@ def features(params, inputs, ctx):
     }
 
 
+#: caption embeddings are computed in this many parallel parts ahead of the spaces that use them
+CAPTION_PARTS = 4
+
+
+def caption_space_encoder(name: str, options: dict, default_encoder: str) -> str | None:
+    """The sentence encoder of a space that averages the captions' embeddings (else None)."""
+    if name == "mpnet":
+        return options.get("encoder") or default_encoder
+    if name in ENCODER_OF_SPACE:
+        return ENCODER_OF_SPACE[name]
+    if name.startswith("st:"):
+        return name[3:]
+    return None
+
+
+def caption_texts(source: dict) -> list[str]:
+    """Every distinct caption of ``source``, sorted: the data's stimuli (``root``) or a
+    COCO folder's caption file (``pool`` and ``split``)."""
+    if "pool" in source:
+        path = Path(source["pool"]) / "annotations" / f"captions_{source['split']}.json"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataFormatError(f"{path}: cannot read the captions ({exc})") from None
+        texts = {str(a["caption"]) for a in doc.get("annotations", [])}
+    else:
+        from brainalign.datasets import load_stimuli
+
+        stim = load_stimuli(source["root"], categories=False)
+        texts = {c for caps in stim.captions for c in caps}
+    return sorted(texts)
+
+
+@stage("caption_embeddings")
+def caption_embeddings_part(params, inputs, ctx):
+    """Embed one part of a source's captions into the persistent embedding cache, so the
+    caption feature spaces (and the networks' targets) read them instead of embedding alone."""
+    from brainalign.features import SentenceEncoder, embed_texts
+
+    texts = caption_texts(params["source"])
+    part, n_parts = params["part"]
+    bounds = np.linspace(0, len(texts), n_parts + 1).round().astype(int)
+    chunk = texts[bounds[part] : bounds[part + 1]]
+    encoder = SentenceEncoder(params["encoder"], device=ctx.get("device", "cpu"))
+    embed_texts(chunk, encoder, verbose=False)
+    return {"n_texts": len(chunk)}
+
+
 @stage("sampling")
 def sampling(params, inputs, ctx):
     """The paper's disjoint random image subsets of one subject, shared by every model and ROI."""
@@ -175,7 +225,10 @@ def features_methods(cfg: dict) -> list[str]:
 
 
 __all__ = [
+    "CAPTION_PARTS",
     "ENCODER_OF_SPACE",
+    "caption_space_encoder",
+    "caption_texts",
     "encoder_of_space",
     "feature_rows",
     "features_methods",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from brainalign.config import StudyConfig, data_kind
 from brainalign.pipeline.analysis import ModelRef
 from brainalign.pipeline.core import Task, TaskId
+from brainalign.pipeline.inputs import CAPTION_PARTS, caption_space_encoder
 
 
 @dataclass
@@ -72,16 +73,29 @@ class PlanBuilder:
     def feature(self, name: str) -> Task:
         """The task of feature space ``name`` (every image any subject saw)."""
         if name not in self.plan.features:
+            options = self.config.features.options.get(name, {})
+            deps = {"data": self.plan.data}
+            encoder = caption_space_encoder(name, options, self.config.features.encoder)
+            if encoder is not None:
+                deps.update(self.caption_parts(encoder, {"root": self.root}))
             self.plan.features[name] = Task(
                 TaskId("features", model=name),
-                {
-                    "root": self.root,
-                    "name": name,
-                    "options": self.config.features.options.get(name, {}),
-                },
-                {"data": self.plan.data},
+                {"root": self.root, "name": name, "options": options},
+                deps,
             )
         return self.plan.features[name]
+
+    def caption_parts(self, encoder: str, source: dict) -> dict[TaskId, Task]:
+        """Tasks that embed a source's captions in parallel parts (see ``caption_embeddings``)."""
+        variant = "pool" if "pool" in source else "stimuli"
+        return {
+            (tid := TaskId("caption_embeddings", model=encoder, chunk=c, variant=variant)): Task(
+                tid,
+                {"source": source, "encoder": encoder, "part": [c, CAPTION_PARTS]},
+                {"data": self.plan.data},
+            )
+            for c in range(CAPTION_PARTS)
+        }
 
     def add_model(self, ref: ModelRef) -> None:
         """Make ``ref`` one of the models the RSA analyses score."""

@@ -249,7 +249,19 @@ def plan(b) -> dict[str, Task]:
                     "layers": net.layers,
                     "learning_rate": net.learning_rate,
                 },
-                {"data": b.plan.data, "pool": pool},
+                {
+                    "data": b.plan.data,
+                    "pool": pool,
+                    # the pool's captions embedded in parallel first (only the caption target)
+                    **(
+                        b.caption_parts(
+                            encoder_of_space(net.embedding_space, cfg.features.encoder),
+                            {"pool": pool_folder(cfg), "split": net.training_split},
+                        )
+                        if target == "mpnet"
+                        else {}
+                    ),
+                },
             )
             targets[task.name] = task
             b.add_model(ModelRef(f"net_{target}", task, instance=f"seed{sd}", vision=True))
