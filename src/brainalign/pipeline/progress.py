@@ -53,7 +53,7 @@ class RunProgress:
         self.total: dict[str, int] = {}
         self.done: dict[str, int] = {}
         self.seconds: dict[str, list[float]] = {}
-        self.running: dict[str, float] = {}  # label -> start time
+        self.running: dict[str, tuple[str, float]] = {}  # label -> (stage, start time)
         self.span: dict[str, list[float]] = {}  # stage -> [first start, last end]
         self._lock = threading.Lock()
         self._t0 = time.perf_counter()
@@ -93,7 +93,7 @@ class RunProgress:
     def submitted(self, stage: str, label: str) -> None:
         now = time.perf_counter()
         with self._lock:
-            self.running[label] = now
+            self.running[label] = (stage, now)
             self.span.setdefault(stage, [now, now])
 
     def finished(self, stage: str, label: str, seconds: float) -> None:
@@ -139,12 +139,15 @@ class RunProgress:
             if not all_secs:
                 return None
             overall = sum(all_secs) / len(all_secs)
+            mean = {st: sum(v) / len(v) for st, v in self.seconds.items()}
             left = 0.0
             for st, n in self.total.items():
-                remaining = n - self.done.get(st, 0)
-                secs = self.seconds.get(st)
-                left += remaining * (sum(secs) / len(secs) if secs else overall)
-            return left / self.workers
+                left += (n - self.done.get(st, 0)) * mean.get(st, overall)
+            # a running task has already done part of its share
+            now = time.perf_counter()
+            for stage, t0 in self.running.values():
+                left -= min(now - t0, mean.get(stage, overall))
+            return max(0.0, left) / self.workers
 
     def _summary(self) -> str:
         total, done = sum(self.total.values()), sum(self.done.values())
@@ -155,9 +158,9 @@ class RunProgress:
     def _running_now(self, n: int = 4) -> list[str]:
         with self._lock:
             # submitted tasks beyond the workers wait in the queue: the oldest are the running
-            items = sorted(self.running.items(), key=lambda kv: kv[1])[: self.workers]
+            items = sorted(self.running.items(), key=lambda kv: kv[1][1])[: self.workers]
         now = time.perf_counter()
-        return [f"{label} ({_clock(now - t)})" for label, t in items[:n]]
+        return [f"{label} ({_clock(now - t)})" for label, (_, t) in items[:n]]
 
     def _table(self):
         from rich.table import Table
