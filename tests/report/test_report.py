@@ -262,6 +262,9 @@ def test_report_in_headless_chromium(run_dir, tmp_path):
     assert len(check.images) >= 9
     assert check.title == "test study"
     assert (tmp_path / "shot.png").stat().st_size > 10_000
+    # every surface map has a 3-D view that drew, is not blank and shows value and ROI on hover
+    assert len(check.views) == 3
+    assert all(v["webgl"] and v["std"] > 5 and "ROI: " in v["hover"] for v in check.views)
 
 
 @needs_chromium

@@ -184,8 +184,11 @@ class SurfaceViews:
         lo = float(values[finite].min()) if finite.any() else 0.0
         hi = float(values[finite].max()) if finite.any() else 0.0
         step = (hi - lo) / 65534.0 if hi > lo else 1.0
+        if not np.isfinite(step):  # a range beyond float64 (±inf values count as no data)
+            finite &= np.abs(values) < 1e300
+            lo, step = float(values[finite].min()), float(np.ptp(values[finite])) / 65534.0 or 1.0
         q = np.full(values.shape, _NAN_CODE, dtype=np.uint16)
-        q[finite] = np.round((values[finite] - lo) / step).astype(np.uint16)
+        q[finite] = np.clip(np.round((values[finite] - lo) / step), 0, 65534).astype(np.uint16)
         mask = None
         if significant is not None:
             m = np.concatenate(
@@ -296,11 +299,14 @@ _RUNTIME = r"""
     return rois[key];
   }
   const fmt = (x) => (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3)) ? x.toExponential(3)
-    : x.toPrecision(4).replace(/\.?0+$/, "");
+    : x.toPrecision(4).replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
   function camera(x, y, z, up) {
     return { eye: { x: x, y: y, z: z }, up: up || { x: 0, y: 0, z: 1 }, center: { x: 0, y: 0, z: 0 } };
   }
+  // plotly reads its text as pseudo-HTML
+  const esc = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   async function figure(d) {
+    const stat = esc(d.stat);
     const [hemis, roi] = await Promise.all([loadMesh(), loadRoi(d.roi)]);
     const q = new Uint16Array(await unpack(d.values));
     const bits = d.mask ? new Uint8Array(await unpack(d.mask)) : null;
@@ -319,7 +325,7 @@ _RUNTIME = r"""
           colours[v] = null;
         } else {
           const val = d.lo + raw * d.step;
-          line = d.stat + " = " + fmt(val) + (sig ? "" : " (not significant)");
+          line = stat + " = " + fmt(val) + (sig ? "" : " (not significant)");
           if (sig && Math.abs(val) >= 1e-12) {
             const t = Math.min(1, Math.max(0, (val + vmax) / (2 * vmax)));
             colours[v] = lut[Math.round(t * (lut.length - 1))];
@@ -329,7 +335,7 @@ _RUNTIME = r"""
         let roiText = "";
         if (roi) {
           const name = roi.names[roi.codes[k]];
-          roiText = "<br>ROI: " + (name === "null" ? "outside the streams ROIs" : name);
+          roiText = "<br>ROI: " + (name === "null" ? "outside the streams ROIs" : esc(name));
         }
         text[v] = label + " vertex " + v + "<br>" + line + roiText;
       }
@@ -345,13 +351,13 @@ _RUNTIME = r"""
                   hoverinfo: "skip", showlegend: false,
                   marker: { size: 0.1, opacity: 0, color: [-vmax, vmax], cmin: -vmax, cmax: vmax,
                             colorscale: scale, showscale: true,
-                            colorbar: { title: { text: d.stat }, thickness: 14, len: 0.7 } } });
+                            colorbar: { title: { text: stat }, thickness: 14, len: 0.7 } } });
     const e = 1.7, north = { x: 0, y: 1, z: 0 };
     const views = [["top", camera(0, 0, e, north)], ["left", camera(-e, 0, 0)], ["right", camera(e, 0, 0)],
                    ["front", camera(0, e, 0)], ["back", camera(0, -e, 0)], ["below", camera(0, 0, -e, north)]];
     const axis = { visible: false, showbackground: false };
     const layout = {
-      title: { text: d.title, font: { size: 14 } }, height: 560, margin: { l: 0, r: 0, t: 40, b: 0 },
+      title: { text: esc(d.title), font: { size: 14 } }, height: 560, margin: { l: 0, r: 0, t: 40, b: 0 },
       paper_bgcolor: "white", showlegend: false,
       scene: { xaxis: axis, yaxis: axis, zaxis: axis, aspectmode: "data", camera: views[0][1] },
       updatemenus: [
