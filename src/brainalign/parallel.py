@@ -121,10 +121,10 @@ def _init_worker(n_threads: int, parent_pid: int) -> None:
     and an exit as soon as the parent dies."""
     import signal
 
-    _limit_threads(n_threads)
+    _exit_with_parent(parent_pid)  # first: the imports below (torch) take seconds
     with contextlib.suppress(ValueError, OSError):  # not the main thread / no signals
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent(parent_pid)
+    _limit_threads(n_threads)
 
 
 def _check_shared(shared: dict | None) -> dict[str, np.ndarray]:

@@ -126,6 +126,7 @@ EXPORT_ONLY = {
     "compute.executor": "executor kind (pipeline/study.py make_executor)",
     "compute.workers": "executor size (pipeline/study.py make_executor)",
     "compute.scheduler": "Dask scheduler address (pipeline/study.py make_executor)",
+    "compute.tls": "TLS files for a tls:// scheduler (pipeline/study.py make_executor)",
 }
 
 

@@ -183,9 +183,7 @@ def decode(
     table["decoded_caption"] = [bank.captions[i] for i in out_.top_idx[:, 0]]
     table["decoded_score"] = out_.top_sim[:, 0]
     # nearest training caption (paper Fig. 2b): among the training images' captions in the bank
-    table["nearest_training_caption"] = [
-        bank.captions[i] if i >= 0 else "" for i in out_.train_idx
-    ]
+    table["nearest_training_caption"] = [bank.captions[i] if i >= 0 else "" for i in out_.train_idx]
     summary["caption_metrics"] = caption_scores(list(table["decoded_caption"]), references)
     summary["bank"] = {"path": str(bank_path) if bank_path else None, "n_captions": len(bank)}
     if min(len(r) for r in references) >= 2:

@@ -177,14 +177,18 @@ def nifti_shape(path: str | os.PathLike) -> tuple[int, ...]:
 
 
 def mgh_shape(path: str | os.PathLike) -> tuple[int, ...]:
-    """Shape from an MGH/MGZ header without reading the data."""
-    import nibabel as nib
+    """Shape from an MGH/MGZ header without reading the data (the file is closed again)."""
+    import gzip
+
+    from nibabel.freesurfer.mghformat import MGHHeader
 
     path = Path(path)
     if not path.exists():
         raise _fail(path, "file not found; expected an MGH/MGZ file here")
+    opener = gzip.open if path.name.endswith((".mgz", ".gz")) else open
     try:
-        return tuple(int(s) for s in nib.load(str(path)).shape)
+        with opener(path, "rb") as f:
+            return tuple(int(s) for s in MGHHeader.from_fileobj(f).get_data_shape())
     except Exception as exc:
         raise _fail(path, "not a readable MGH/MGZ header", exc) from exc
 

@@ -263,8 +263,7 @@ class RunReport:
         for _, text in self.warnings:
             kinds.setdefault(re.sub(r"\d+(\.\d+)?", "N", text), []).append(text)
         return [
-            f"{len(texts)} × {texts[0]}" if len(texts) > 1 else texts[0]
-            for texts in kinds.values()
+            f"{len(texts)} × {texts[0]}" if len(texts) > 1 else texts[0] for texts in kinds.values()
         ]
 
 

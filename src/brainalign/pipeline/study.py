@@ -151,6 +151,10 @@ def run_study(
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
     plan, cache, _ = plan_study(cfg)
+    if executor is None and cfg.compute.scheduler is not None:
+        from brainalign.parallel import check_scheduler
+
+        check_scheduler(cfg.compute.scheduler)  # a bad address fails before anything is written
     out = claim_output(cfg.output.dir)
     with run_lock(out, wait=wait, on_wait=log):
         own = executor is None
@@ -214,7 +218,7 @@ def export_results(
         if analysis.name in plan.analyses and analysis.export is not None:
             analysis.export(ctx, plan.analyses[analysis.name])
     truth_rows = ctx.extras.get("ground_truth", [])
-    quality = _data_quality(plan, load, ctx.writer)
+    quality = _data_quality(plan, cache, ctx.writer)
     now = _dt.datetime.now().isoformat(timespec="seconds")
     ctx.writer.json(
         "run",
@@ -237,14 +241,17 @@ def export_results(
     return truth_rows
 
 
-def _data_quality(plan: Plan, load, writer) -> dict:
+def _data_quality(plan: Plan, cache: StageCache, writer) -> dict:
     """Non-finite betas per subject (from each subject's responses task) for run.json, and
-    ``tables/non_finite_betas.csv`` (one row per subject and session) when there are any."""
+    ``tables/non_finite_betas.csv`` (one row per subject and session) when there are any.
+    Subjects whose responses no analysis needed (so never prepared) are left out."""
     import pandas as pd
 
     per_subject, rows = {}, []
     for s, task in plan.subject_tasks.items():
-        info = load(task).get("non_finite") or {}
+        if not cache.has(task.stage, task.key):
+            continue
+        info = cache.load(task.stage, task.key).get("non_finite") or {}
         per_subject[str(s)] = {k: v for k, v in info.items() if k != "sessions"}
         for session, v in (info.get("sessions") or {}).items():
             rows.append(

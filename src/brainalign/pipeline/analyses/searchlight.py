@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from brainalign.datasets.surfaces import FSAVERAGE_SIZES
 from brainalign.errors import DataFormatError
 from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
@@ -22,8 +21,6 @@ from brainalign.utils.settings import Section
 SEARCHLIGHT_RADIUS = {"fsaverage": 10.0, "func1pt8mm": 6.0}
 #: largest volume radius accepted (voxels); beyond it the value was most likely given in mm
 MAX_VOLUME_RADIUS = 20.0
-#: searchlight centres (both hemispheres) of each fsaverage resolution a data kind may give
-N_CENTRES = {name: 2 * n for name, n in FSAVERAGE_SIZES.items()}
 #: brain-mask voxels assumed when a func1pt8mm mask cannot be read at plan time (chunking only)
 VOLUME_UNITS_NSD = 250_000
 VOLUME_UNITS_VIRTUAL = 24_000
@@ -253,7 +250,7 @@ def _surface_maps(b, model: ModelRef) -> dict[TaskId, Task]:
         TaskId("neighbourhoods", variant=f"{mesh['mesh']}-{sl.radius:g}mm"),
         {**mesh, "radius": sl.radius},
     )
-    n_centres = N_CENTRES[mesh["mesh"]]
+    n_centres = _n_centres(mesh["mesh"])
     n_chunks = math.ceil(n_centres / sl.chunk_size)
     tasks = {}
     for s in b.subjects:
@@ -278,6 +275,13 @@ def _surface_maps(b, model: ModelRef) -> dict[TaskId, Task]:
                 deps,
             )
     return tasks
+
+
+def _n_centres(mesh: str) -> int:
+    """Searchlight centres (both hemispheres) of an fsaverage resolution (any the data give)."""
+    from brainalign.datasets.surfaces import FSAVERAGE_SIZES
+
+    return 2 * FSAVERAGE_SIZES[mesh]
 
 
 def _volume_units(cfg, subject: int) -> int:

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from brainalign.datasets.surfaces import FSAVERAGE_SIZES
 from brainalign.errors import BrainAlignError, ConfigError
 from brainalign.pipeline.analysis import DataKind
 from brainalign.pipeline.core import Task, TaskId, stage
@@ -62,6 +61,7 @@ def _surface_vertices(root: Path) -> tuple[int, Path | None]:
     streams label file, else the white surface; full fsaverage (NSD's) when none exists.
     """
     from brainalign.datasets._formats import mgh_shape
+    from brainalign.datasets.surfaces import FSAVERAGE_SIZES
 
     betas = sorted(
         root.glob("nsddata_betas/ppdata/subj*/fsaverage/betas_fithrf_GLMdenoise_RR/lh.betas_*.mgh")
@@ -85,6 +85,8 @@ def surface_mesh(root: str | os.PathLike) -> dict:
     come from the root's ``nsddata/freesurfer/fsaverage/surf`` (nilearn's for fsaverage5 when
     the root has none).
     """
+    from brainalign.datasets.surfaces import FSAVERAGE_SIZES
+
     root = Path(root)
     n, source = _surface_vertices(root)
     names = [name for name, size in FSAVERAGE_SIZES.items() if size == n]
