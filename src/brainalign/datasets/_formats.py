@@ -120,8 +120,13 @@ def load_mgh(path: str | os.PathLike, dtype=np.float32) -> np.ndarray:
     if not path.exists():
         raise _fail(path, "file not found; expected an MGH/MGZ file here")
     try:
-        img = nib.load(str(path))
-        data = np.asarray(img.dataobj)
+        # from the bytes: nib.load leaves the file open (a ResourceWarning per file read)
+        raw = path.read_bytes()
+        if path.name.endswith((".mgz", ".gz")):
+            import gzip
+
+            raw = gzip.decompress(raw)
+        data = np.asarray(nib.MGHImage.from_bytes(raw).dataobj)
     except Exception as exc:
         raise _fail(
             path,
