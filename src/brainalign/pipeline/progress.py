@@ -140,9 +140,13 @@ class RunProgress:
                 return None
             overall = sum(all_secs) / len(all_secs)
             mean = {st: sum(v) / len(v) for st, v in self.seconds.items()}
+            remaining = {st: n - self.done.get(st, 0) for st, n in self.total.items()}
+            unknown = sum(r for st, r in remaining.items() if st not in mean)
+            if unknown > 0.5 * sum(remaining.values()):
+                return None  # most of what is left has never run: any estimate would be a guess
             left = 0.0
-            for st, n in self.total.items():
-                left += (n - self.done.get(st, 0)) * mean.get(st, overall)
+            for st, r in remaining.items():
+                left += r * mean.get(st, overall)
             # a running task has already done part of its share
             now = time.perf_counter()
             for stage, t0 in self.running.values():
@@ -152,7 +156,12 @@ class RunProgress:
     def _summary(self) -> str:
         total, done = sum(self.total.values()), sum(self.done.values())
         eta = self._eta()
-        left = f", about {_clock(eta)} left" if eta is not None and done < total else ""
+        if done >= total:
+            left = ""
+        elif eta is None:
+            left = ", time left: estimating (most remaining stages have not run yet)"
+        else:
+            left = f", about {_clock(eta)} left"
         return f"{done}/{total} tasks, {_clock(time.perf_counter() - self._t0)} elapsed{left}"
 
     def _running_now(self, n: int = 4) -> list[str]:
