@@ -64,7 +64,8 @@ def run_command(
         overrides["output"] = {"dir": str(output.resolve())}
     cfg = load_config(config, overrides=overrides)
     plan, cache, table = plan_study(cfg)
-    typer.echo(f"study {cfg.name!r}: {len(plan.subjects)} subject(s), output {cfg.output.dir}")
+    who = f"{len(plan.subjects)} subject(s)" if plan.subjects else f"data kind {cfg.data.kind!r}"
+    typer.echo(f"study {cfg.name!r}: {who}, output {cfg.output.dir}")
     typer.echo(table)
     if dry_run:
         import textwrap

@@ -304,14 +304,15 @@ def methods(cfg: dict) -> list[str]:
     p = []
     e = a.get("encoding", {})
     if e.get("enabled"):
-        alpha = (
-            "one alpha per unit"
+        penalty = (
+            f"one alpha per unit chosen by {e.get('cv')}-fold CV over alphas {e.get('alphas')}"
             if e.get("mode") == "per_target"
-            else "fracridge-compatible global fraction"
+            else f"fractional ridge, one fraction (20 from 0.05 to 1.05) for all units chosen by "
+            f"{e.get('cv')}-fold CV on mean R², as in the paper"
         )
         p.append(
-            f"Encoding: ridge regression from {e.get('feature_space')} to every unit, {alpha} "
-            f"chosen by {e.get('cv')}-fold CV over alphas {e.get('alphas')}; trained on each subject's "
+            f"Encoding: ridge regression from {e.get('feature_space')} to every unit, {penalty}; "
+            "trained on each subject's "
             "non-shared images, tested on the shared images (Pearson r per unit); group t-test with "
             f"FDR q = {e.get('fdr_q')}. Interparticipant agreement: each subject's shared-image "
             "responses against the mean of the other subjects'."
