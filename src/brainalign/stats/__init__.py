@@ -20,7 +20,12 @@ from brainalign.stats.group import (
     sign_flip,
     ttest_ind_paper,
 )
-from brainalign.stats.scores import ModelScoresResult, group_map, group_model_scores
+from brainalign.stats.scores import (
+    ModelScoresResult,
+    group_map,
+    group_model_scores,
+    subject_mean,
+)
 
 __all__ = [
     "ClusterResult",
@@ -39,6 +44,7 @@ __all__ = [
     "one_sample_t",
     "paired_t",
     "sign_flip",
+    "subject_mean",
     "tfce",
     "tfce_test",
     "ttest_ind_paper",

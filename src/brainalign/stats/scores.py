@@ -153,6 +153,16 @@ def _pairwise(roi, wide, *, test: str, fdr_q: float) -> list[dict]:
     return block
 
 
+def subject_mean(maps) -> np.ndarray:
+    """Mean over subjects (axis 0) ignoring NaN, float32; units NaN for every subject (dead
+    vertices) stay NaN without a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.asarray(maps), axis=0).astype(np.float32)
+
+
 def group_map(maps, *, fdr_q: float = 0.05) -> dict:
     """Group statistics of per-subject maps: mean, two-tailed one-sample t, p and BH-FDR.
 
@@ -168,20 +178,14 @@ def group_map(maps, *, fdr_q: float = 0.05) -> dict:
         ``mean`` (float32, NaN-aware), ``t`` (float32), ``p`` and ``significant`` (bool), each
         of shape (n_units,).
     """
-    import warnings
-
     R = np.asarray(maps)
     t, p = one_sample_t(R)
-    with warnings.catch_warnings():
-        # units that are NaN for every subject (dead vertices) stay NaN quietly
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(R, axis=0).astype(np.float32)
     return {
-        "mean": mean,
+        "mean": subject_mean(R),
         "t": np.asarray(t, np.float32),
         "p": np.asarray(p),
         "significant": np.asarray(fdr(p, q=fdr_q).reject),
     }
 
 
-__all__ = ["ModelScoresResult", "group_map", "group_model_scores"]
+__all__ = ["ModelScoresResult", "group_map", "group_model_scores", "subject_mean"]

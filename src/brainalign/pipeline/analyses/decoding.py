@@ -47,12 +47,10 @@ class DecodingConfig(Section):
 
 
 # ------------------------------------------------------------------------------------- stages
-def _bank_corpus(params) -> tuple[list[str], np.ndarray]:
-    """Captions for the bank and the NSD id each came from (-1 for an external corpus)."""
-    from brainalign.datasets import load_stimuli
+def _bank_corpus(params, stim) -> tuple[list[str], np.ndarray]:
+    """Captions for the bank and the image each came from (-1 for none of the data set's)."""
     from brainalign.decoding import caption_sources, read_corpus
 
-    stim = load_stimuli(params["root"])
     if params["bank"]:
         captions = list(read_corpus(params["bank"]))
         return captions, caption_sources(captions, stim.image_ids, stim.captions)
@@ -69,14 +67,14 @@ def caption_bank(params, inputs, ctx):
     from brainalign.datasets import load_stimuli, read_shared_ids
     from brainalign.decoding import CaptionBank, caption_ceiling
 
-    captions, ids = _bank_corpus(params)
+    stim = load_stimuli(params["root"])
+    captions, ids = _bank_corpus(params, stim)
     enc = sentence_encoder(params["encoder"], ctx.get("device"))
     folder = Path(ctx["work_dir"]) / "banks" / params["bank_key"]
     bank = CaptionBank.build(
         captions, enc, folder, dtype=params["dtype"], overwrite=True, verbose=False
     )
     # the decoding ceiling: each test caption against the mean of its image's other captions
-    stim = load_stimuli(params["root"])
     shared = np.intersect1d(read_shared_ids(params["root"]), stim.image_ids)
     per_image = [stim.captions[int(i)] for i in np.searchsorted(stim.image_ids, shared)]
     return {

@@ -103,7 +103,7 @@ def encoding_group(params, inputs, ctx):
     """Group encoding map, interparticipant agreement and in-silico contrasts."""
     from brainalign.encoding import interparticipant_agreement
     from brainalign.rsa.shared import common_shared_images
-    from brainalign.stats import group_map, one_sample_t
+    from brainalign.stats import group_map, one_sample_t, subject_mean
 
     per_subject = upstream(inputs, "encoding")
     R = np.stack([np.asarray(res["r"]) for _, res in per_subject])
@@ -113,7 +113,7 @@ def encoding_group(params, inputs, ctx):
         loaded = [load_subject(params, ctx, subject=tid.subject) for tid, _ in per_subject]
         common = common_shared_images(loaded)
         Y = [np.asarray(x.betas)[np.searchsorted(x.image_ids, common)] for x in loaded]
-        out["agreement"] = _nanmean(interparticipant_agreement(Y))
+        out["agreement"] = subject_mean(interparticipant_agreement(Y))
         out["unit_roi"] = _roi_labels(loaded[0].rois, loaded[0].n_units)
     for a, b in params["contrasts"]:
         D = np.stack(
@@ -123,15 +123,6 @@ def encoding_group(params, inputs, ctx):
         out[f"contrast_{a}__{b}_t"] = np.asarray(tc, np.float32)
         out[f"contrast_{a}__{b}_sig"] = np.asarray(pc < params["alpha"])
     return out
-
-
-def _nanmean(x) -> np.ndarray:
-    """Mean over subjects ignoring NaN; units NaN for every subject stay NaN quietly."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(x, axis=0).astype(np.float32)
 
 
 def _roi_labels(rois: dict, n_units: int) -> np.ndarray:

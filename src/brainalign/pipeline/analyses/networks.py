@@ -72,6 +72,7 @@ def training_pool(params, inputs, ctx):
         )
     return {
         "ids": keep,
+        "excluded": np.setdiff1d(ids, keep),
         "n_found": int(len(ids)),
         "n_nsd_excluded": 0 if params["allow_overlap"] else int(in_nsd.sum()),
         "n_overlap": int(len(overlap)),
@@ -92,9 +93,6 @@ def train_network(params, inputs, ctx):
     torch.manual_seed(params["seed"])
     pool = inputs["pool"]
     kept = np.asarray(pool["ids"])
-    excluded = np.setdiff1d(
-        np.asarray(from_coco(params["pool"], params["split"], targets={}).ids), kept
-    )
     device = ctx.get("device", "cpu")
     encoder = (
         SentenceEncoder(params["encoder"], device=device) if params["target"] == "mpnet" else None
@@ -104,7 +102,7 @@ def train_network(params, inputs, ctx):
         params["split"],
         targets=[params["target"]],
         encoder=encoder,
-        exclude_ids=excluded,
+        exclude_ids=np.asarray(pool["excluded"]),
     )
     if not np.array_equal(np.asarray(data_all.ids), kept):
         raise DataFormatError(

@@ -29,7 +29,7 @@ class SearchlightContrastsConfig(Section):
 @stage("searchlight_contrast")
 def searchlight_contrast(params, inputs, ctx):
     """Group map of model a − model b: per-subject differences, paired t across subjects, FDR."""
-    from brainalign.stats import group_map
+    from brainalign.stats import group_map, subject_mean
 
     maps: dict = {params["a"]: {}, params["b"]: {}}
     for tid, res in upstream(inputs, params["map_stage"]):
@@ -47,8 +47,8 @@ def searchlight_contrast(params, inputs, ctx):
     return {
         "subjects": subjects,
         "diff": (A - B).astype(np.float32),
-        "mean_a": np.nanmean(A, axis=0).astype(np.float32),
-        "mean_b": np.nanmean(B, axis=0).astype(np.float32),
+        "mean_a": subject_mean(A),
+        "mean_b": subject_mean(B),
         **g,
     }
 
