@@ -39,24 +39,29 @@ def data():
     return betas, feats, rois
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_subsets_equal_paper_code(data, backend):
+@pytest.mark.parametrize(
+    ("backend", "dtype", "tol"),
+    [("numpy", "float64", 1e-10), ("torch", "float64", 1e-10), ("numpy", "float32", 2e-6)],
+)
+def test_subsets_equal_paper_code(data, backend, dtype, tol):
     betas, feats, rois = data
     subsets = make_subsets(betas.shape[0], 30, random_state=0)
-    got = roi_rsa(betas, feats, rois, sampling="subsets", subsets=subsets, backend=backend)
+    got = roi_rsa(
+        betas, feats, rois, sampling="subsets", subsets=subsets, backend=backend, dtype=dtype
+    )
     assert isinstance(got, pd.DataFrame) and got.shape == (2, 2)
     assert list(got.index) == ["early", "ventral"] and list(got.columns) == ["a", "b"]
     for roi, mask in rois.items():
         for name, f in feats.items():
             assert got.loc[roi, name] == pytest.approx(
-                paper_roi_rsa(betas, f, mask, subsets), abs=1e-10
+                paper_roi_rsa(betas, f, mask, subsets), abs=tol
             )
     assert got.loc["early", "a"] > 0.3 > abs(got.loc["ventral", "a"])
 
 
 def test_full_sampling(data):
     betas, feats, rois = data
-    got = roi_rsa(betas, feats, rois, sampling="full")
+    got = roi_rsa(betas, feats, rois, sampling="full", dtype="float64")
     X = betas[:, rois["early"]]
     X = X[:, np.isfinite(X).all(0)]
     assert got.loc["early", "b"] == pytest.approx(
@@ -79,8 +84,10 @@ def test_roi_rdms_and_model_similarity(data):
 def test_subsets_shared_across_models_and_rois(data):
     betas, feats, rois = data
     subsets = make_subsets(betas.shape[0], 30, random_state=7)
-    together = roi_rsa(betas, feats, rois, subsets=subsets)
-    alone = roi_rsa(betas, {"b": feats["b"]}, {"ventral": rois["ventral"]}, subsets=subsets)
+    together = roi_rsa(betas, feats, rois, subsets=subsets, dtype="float64")
+    alone = roi_rsa(
+        betas, {"b": feats["b"]}, {"ventral": rois["ventral"]}, subsets=subsets, dtype="float64"
+    )
     assert together.loc["ventral", "b"] == pytest.approx(alone.loc["ventral", "b"], abs=1e-12)
 
 

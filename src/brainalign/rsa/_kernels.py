@@ -13,7 +13,11 @@ between the RDMs' upper triangles equals Pearson r between the upper triangles o
 - ``S_gK = (tr(ZᵀKZ) − Σᵢ‖zᵢ‖² Kᵢᵢ) / 2``, where ``tr(ZᵀKZ) = ‖FᵀZ‖²_F`` for a factor
   ``F Fᵀ = K`` (features: ``F = Ê`` when d ≤ n) and ``Σ Z ∘ (K Z)`` for a given RDM.
 
-The model's ``S_K`` and ``S_KK`` are constants. No n × n matrix is formed per centre.
+The model's ``S_K`` and ``S_KK`` are constants, and for features they too come from moments:
+``S_K = (‖1ᵀÊ‖² − Σᵢ‖êᵢ‖²) / 2`` and ``S_KK = (‖ÊᵀÊ‖²_F − Σᵢ‖êᵢ‖⁴) / 2``. No n × n matrix is
+formed per centre, and none for a model given as features unless the block is small enough
+that one is cheaper (:data:`DENSE_MODEL_BYTES`); Gram matrices too large for memory are reduced
+block by block (:data:`GRAM_BLOCK_ENTRIES`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ from scipy import stats
 
 from brainalign.backend.numpy_backend import single_thread_blas
 from brainalign.errors import InputError
+
+#: a block's models are held as dense n_b × n_b similarities (for the n-space route) only when
+#: all of them together take at most this many bytes (float64); larger blocks never form them
+DENSE_MODEL_BYTES = 64 << 20
+#: Gram matrices with more entries than this are reduced a block of rows at a time
+GRAM_BLOCK_ENTRIES = 1 << 25
 
 
 def standardise_gathered(xp, Xg, mask, rtol, zero_padded: bool):
@@ -60,15 +70,58 @@ def standardise_gathered(xp, Xg, mask, rtol, zero_padded: bool):
     return Xg, q
 
 
-def gram_sq(xp, Z):
-    """``‖ZᵀZ‖²_F`` per centre for ``Z`` (n, B, w), through the smaller Gram matrix."""
-    n, _, w = Z.shape
+def gram_sq(xp, Z) -> np.ndarray:
+    """``‖ZᵀZ‖²_F`` per centre (numpy float64, (B,)) for ``Z`` (n, B, w), through the smaller Gram
+    matrix, a block of its rows at a time when it is large (e.g. one wide ROI over many images)."""
+    n, B, w = Z.shape
     if w <= n:
-        Zt = xp.bmm_layout(xp.permute_dims(Z, (1, 2, 0)))  # (B, w, n)
-        G = xp.bmm(Zt, xp.matrix_transpose(Zt))
+        A = xp.bmm_layout(xp.permute_dims(Z, (1, 2, 0)))  # (B, w, n)
     else:
-        G = _centre_gram(xp, Z)
-    return xp.sumsq(G.reshape(G.shape[0], -1), 1)
+        A = xp.permute_dims(Z, (1, 0, 2))  # (B, n, w)
+    m = A.shape[1]
+    if B * m * m <= GRAM_BLOCK_ENTRIES:
+        G = xp.bmm(A, xp.matrix_transpose(A))
+        return _f64(xp, xp.sumsq(G.reshape(B, -1), 1))
+    At = xp.matrix_transpose(A)
+    step = max(1, GRAM_BLOCK_ENTRIES // (B * m))
+    total = np.zeros(B)
+    for start in range(0, m, step):
+        # few, large products: let BLAS use its threads
+        G = xp.matmul(A[:, start : start + step], At)  # (B, step, m)
+        total += _f64(xp, xp.sumsq(G.reshape(B, -1), 1))
+    return total
+
+
+def feature_pair_sums(E: np.ndarray) -> tuple[float, float]:
+    """``Σ_{i<j} K_ij`` and ``Σ_{i<j} K_ij²`` of ``K = E Eᵀ`` for ``E`` (n, d), without ``K``.
+
+    Computed in float64 from ``1ᵀE`` and the smaller Gram matrix (``EᵀE`` or ``EEᵀ``, a block of
+    rows at a time when large).
+    """
+    E = np.asarray(E, dtype=np.float64)
+    s = E.sum(0)
+    norms = np.einsum("ij,ij->i", E, E)
+    A = E if E.shape[1] <= E.shape[0] else E.T  # ‖AᵀA‖_F = ‖EᵀE‖_F, AᵀA the smaller Gram
+    m = A.shape[1]
+    step = max(1, GRAM_BLOCK_ENTRIES // m)
+    gram_ss = 0.0
+    for start in range(0, m, step):
+        block = A[:, start : start + step].T @ A
+        gram_ss += float(np.einsum("ij,ij->", block, block))
+    return (float(s @ s) - norms.sum()) / 2, (gram_ss - (norms * norms).sum()) / 2
+
+
+def feature_factor(E: np.ndarray) -> np.ndarray:
+    """A factor ``F`` (n, k) with ``F Fᵀ = E Eᵀ`` and k = min(d, n) where that stays small.
+
+    ``Eᵀ = Q R`` gives ``E Eᵀ = Rᵀ R``, an n-column factor (no eigendecomposition), used when
+    d > n and the n × n triangle fits in :data:`DENSE_MODEL_BYTES`; otherwise ``E`` itself.
+    """
+    n, d = E.shape
+    if d <= n or n * n * 8 > DENSE_MODEL_BYTES:
+        return E
+    with single_thread_blas():
+        return np.linalg.qr(E.T, mode="r").T
 
 
 def _centre_gram(xp, Z):
@@ -89,10 +142,24 @@ class BlockModels:
     S_K: np.ndarray  # (M,) float64
     var_K: np.ndarray  # (M,) float64
     diag_is_one: np.ndarray  # (M,) bool: K_ii = 1 (features) or 0 (RDMs)
-    condensed: np.ndarray  # (M, N) float64 model RDMs (dissimilarities), for the materialised path
-    sources: list = field(default_factory=list)  # (kind, E_b or condensed sub-RDM) per model
+    sources: list = field(default_factory=list)  # (kind, Ê_b or condensed sub-RDM) per model
     k_total: int = 0
     _dense: object = None
+    _condensed: object = None
+
+    @property
+    def condensed(self) -> np.ndarray:
+        """(M, N) float64 model RDMs (dissimilarities) over the block's pairs, built on first use
+        (by the materialised path, which holds RDMs by nature)."""
+        if self._condensed is None:
+            iu, ju = np.triu_indices(self.rows.size, k=1)
+            self._condensed = np.stack(
+                [
+                    1.0 - (value @ value.T)[iu, ju] if kind == "features" else value
+                    for kind, value in self.sources
+                ]
+            )
+        return self._condensed
 
     def dense(self, xp, dtype):
         """All models as dense similarities K (M, n_b²), with their diagonals (built once)."""
@@ -112,8 +179,13 @@ class BlockModels:
         return self._dense
 
     def use_nspace(self, width: int) -> bool:
-        """Whether the n × n Gram route is cheaper than the v-space route for this width."""
+        """Whether the n × n Gram route is cheaper than the v-space route for this width.
+
+        Never for blocks whose dense model similarities would exceed :data:`DENSE_MODEL_BYTES`.
+        """
         n = self.rows.size
+        if n * n * len(self.sources) * 8 > DENSE_MODEL_BYTES:
+            return False
         n_rdm = len(self.rdm_ids)
         cost_v = n * width * (width + self.k_total + n * n_rdm)
         cost_n = n * n * width + n * n * len(self.sources)
@@ -139,59 +211,45 @@ def prepare_block(
     """Precompute the per-model constants of one block. ``models`` items: ("features", Ê) or ("rdm", d).
 
     The factors and similarities of the RDM-free kernel (``need_rdm_free``) are ``dtype`` arrays
-    on backend ``xp``; everything else is numpy float64.
+    on backend ``xp``; everything else is numpy float64. Memory is O(n_b · d) for feature models
+    (their sums come from moments, see the module docstring) and O(n_b²) for given RDMs.
     """
     n_b = rows.size
     N = n_b * (n_b - 1) / 2
-    iu, ju = np.triu_indices(n_b, k=1)
-    factors, fids, Ks, rids = [], [], [], []
+    factors, fids, Ks, rids, sources = [], [], [], [], []
     S_K = np.zeros(len(models))
     var_K = np.zeros(len(models))
     diag1 = np.zeros(len(models), bool)
-    condensed = np.zeros((len(models), iu.size))
     for m, (kind, value) in enumerate(models):
         if kind == "features":
             E = value[rows]
-            d = E.shape[1]
-            H = E @ E.T
-            k_up = H[iu, ju]
-            condensed[m] = 1.0 - k_up
+            S, SS = feature_pair_sums(E)
             diag1[m] = True
             if need_rdm_free:
-                if d <= n_b:
-                    F = E
-                else:
-                    # Eᵀ = Q R gives E Eᵀ = Rᵀ R: an n_b-column factor (no eigendecomposition)
-                    with single_thread_blas():
-                        F = np.linalg.qr(E.T, mode="r").T
-                factors.append(xp.asarray(np.ascontiguousarray(F.T), dtype=dtype))
+                factors.append(xp.asarray(np.ascontiguousarray(feature_factor(E).T), dtype=dtype))
                 fids.append(m)
+            sources.append((kind, E))
         else:
             dsub = condensed_sub(value, n_images, rows)
-            k_up = -dsub
-            condensed[m] = dsub
+            S, SS = -dsub.sum(), dsub @ dsub
             if need_rdm_free:
+                iu, ju = np.triu_indices(n_b, k=1)
                 K = np.zeros((n_b, n_b))
-                K[iu, ju] = k_up
-                K[ju, iu] = k_up
+                K[iu, ju] = -dsub
+                K[ju, iu] = -dsub
                 Ks.append(K)
                 rids.append(m)
-        S_K[m] = k_up.sum()
-        var_K[m] = (k_up @ k_up) / N - (S_K[m] / N) ** 2
-        if not var_K[m] > 1e-14 * max(1.0, (k_up @ k_up) / N):
+            sources.append((kind, dsub))
+        S_K[m] = S
+        var_K[m] = SS / N - (S / N) ** 2
+        if not var_K[m] > 1e-14 * max(1.0, SS / N):
             raise InputError(
                 f"models[{m}]: its RDM is constant over the images of a block (size {n_b}), so Pearson r "
                 "is undefined; check the model features"
             )
     rdm_K = xp.asarray(np.stack(Ks), dtype=dtype) if Ks else None
-    sources = [
-        (kind, value[rows] if kind == "features" else condensed[m])
-        for m, (kind, value) in enumerate(models)
-    ]
     k_total = sum(int(F.shape[0]) for F in factors)
-    return BlockModels(
-        rows, factors, fids, rdm_K, rids, S_K, var_K, diag1, condensed, sources, k_total
-    )
+    return BlockModels(rows, factors, fids, rdm_K, rids, S_K, var_K, diag1, sources, k_total)
 
 
 def _f64(xp, x) -> np.ndarray:
@@ -209,7 +267,7 @@ def rdm_free_pearson(xp, Z, q, block: BlockModels):
     if block.use_nspace(w):
         S_gg, S_gK = _nspace_sums(xp, Z, sq, block)
     else:
-        S_gg = (_f64(xp, gram_sq(xp, Z)) - sq) / 2
+        S_gg = (gram_sq(xp, Z) - sq) / 2
         S_gK = _vspace_cross(xp, Z, sq, block)
     mean_g = S_g / N
     var_g = S_gg / N - mean_g**2

@@ -57,7 +57,7 @@ def roi_rsa(
     method: str = "pearson",
     backend: str = "numpy",
     device=None,
-    dtype="float64",
+    dtype="float32",
     metric: str = "correlation",
 ) -> pd.DataFrame:
     """RSA of each model in each ROI of one subject.
@@ -79,6 +79,9 @@ def roi_rsa(
     metric : {"correlation", "cosine", "euclidean"}
         Dissimilarity of the brain and model RDMs. ``"correlation"`` (the paper's) runs the
         RDM-free kernel; the others build each RDM explicitly (feature-matrix models only).
+    dtype : {"float32", "float64"}
+        Precision in which the ROIs' columns are read and multiplied (sums are combined in
+        float64). Only the ROIs' columns are read: a memory-mapped ``betas`` stays on disk.
 
     Returns
     -------
@@ -89,22 +92,25 @@ def roi_rsa(
     if sampling not in SAMPLINGS:
         raise InputError(f"sampling={sampling!r}: expected one of {SAMPLINGS}")
     roi_names, units = _roi_units(rois, betas.shape[1])
-    nb = Neighbourhoods.from_lists(units, betas.shape[1], kind="roi")
     names, _ = parse_models(models, betas.shape[0])
     mode = "subsets" if sampling == "subsets" else "full"
+    # only the ROIs' columns are read (a memory-mapped brain stays on disk), in ``dtype``
+    columns = np.unique(np.concatenate(units))
+    B = read_columns(betas, columns, dtype)
+    units = [np.searchsorted(columns, idx) for idx in units]
     # the paper drops NaN vertices; a ROI that loses all but one unit is an error, not NaN
-    valid = finite_units(betas)
+    valid = finite_units(B)
     for name, idx in zip(roi_names, units, strict=True):
         if valid[idx].sum() < 2:
             raise InputError(
                 f"rois[{name!r}]: fewer than 2 units have finite betas for every image"
             )
     if metric != "correlation":
-        return _roi_rsa_explicit(
-            betas, models, roi_names, units, valid, sampling, subsets, method, metric
-        )
+        kept = [columns[idx[valid[idx]]] for idx in units]
+        return _roi_rsa_explicit(betas, models, roi_names, kept, sampling, subsets, method, metric)
+    nb = Neighbourhoods.from_lists(units, B.shape[1], kind="roi")
     values = searchlight(
-        betas,
+        B,
         models,
         nb,
         method=method,
@@ -114,12 +120,32 @@ def roi_rsa(
         device=device,
         dtype=dtype,
         batch_size=1,
+        n_jobs=1,
+        # one ROI per batch needs no padding, so the columns are used as they are (no copy)
+        zero_pad_limit=0,
     )
     return pd.DataFrame(values.T, index=pd.Index(roi_names, name="roi"), columns=names)
 
 
-def _roi_rsa_explicit(betas, models, roi_names, units, valid, sampling, subsets, method, metric):
-    """ROI RSA with explicit RDMs of ``metric`` (for metrics the RDM-free kernel cannot do)."""
+def read_columns(
+    betas, columns: np.ndarray, dtype="float32", chunk_bytes: int = 1 << 26
+) -> np.ndarray:
+    """``betas[:, columns]`` as a new ``dtype`` array, read a block of rows at a time.
+
+    ``betas`` may be memory-mapped: only the rows' pages are touched, and no more than about
+    ``chunk_bytes`` of them are converted at once.
+    """
+    n = betas.shape[0]
+    out = np.empty((n, columns.size), dtype=dtype)
+    rows = max(1, chunk_bytes // max(1, betas.shape[1] * betas.itemsize))
+    for start in range(0, n, rows):
+        out[start : start + rows] = betas[start : start + rows][:, columns]
+    return out
+
+
+def _roi_rsa_explicit(betas, models, roi_names, units, sampling, subsets, method, metric):
+    """ROI RSA with explicit RDMs of ``metric`` (for metrics the RDM-free kernel cannot do), in
+    float64 over each ROI's finite ``units``."""
     items = list(models.items()) if isinstance(models, dict) else [("model0", models)]
     feats = {}
     for name, X in items:
@@ -138,7 +164,7 @@ def _roi_rsa_explicit(betas, models, roi_names, units, valid, sampling, subsets,
         groups = [np.arange(betas.shape[0])]
     out = np.empty((len(roi_names), len(feats)))
     for i, idx in enumerate(units):
-        B = np.asarray(betas, dtype=np.float64)[:, idx[valid[idx]]]
+        B = np.asarray(betas[:, idx], dtype=np.float64)
         for j, X in enumerate(feats.values()):
             out[i, j] = np.mean(
                 [

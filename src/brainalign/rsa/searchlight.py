@@ -64,7 +64,7 @@ def searchlight(
     memory_budget: int | None = None,
     chunk_size: int = 4096,
     zero_pad_limit: int = 4 << 30,
-    n_jobs: int | None = None,
+    n_jobs: int | None = -1,
     verbose=None,
 ) -> np.ndarray:
     """RSA at every searchlight centre for every model.
@@ -105,7 +105,8 @@ def searchlight(
         (small products that run best in cache).
     n_jobs : int, optional
         Threads working on batches of centres at once (numpy backend; torch uses its own thread
-        pool). ``None`` means 1, ``-1`` all cores. Results do not depend on it.
+        pool). ``-1`` (the default) means all cores, ``None`` or 1 one thread (e.g. when several
+        searchlights already share the cores). Results do not depend on it.
     min_units : int
         Centres with fewer valid units get NaN (with a warning that counts them). At least 2,
         since a correlation over one unit is undefined.

@@ -107,6 +107,8 @@ def _searchlight_maps(sub, nb, params, inputs, ctx) -> dict:
         subsets=np.asarray(inputs["sampling"]["subsets"]) if paper else None,
         backend=ctx.get("backend", "numpy"),
         device=ctx.get("device"),
+        # the scheduler already runs one task per core
+        n_jobs=1,
         verbose=False,
     )
     return {"r": np.asarray(maps[0], dtype=np.float32)}
