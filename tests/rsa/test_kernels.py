@@ -118,3 +118,17 @@ def test_roi_rsa_reads_only_roi_columns_from_a_memmap(tmp_path):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < betas.nbytes / 4  # the whole brain is never copied
+
+
+def test_model_similarity_from_moments_equals_rdms():
+    from brainalign.rsa import model_similarity
+
+    rng = np.random.default_rng(7)
+    n = 70
+    feats = {"a": rng.standard_normal((n, 5)), "b": rng.standard_normal((n, 90))}
+    feats["c"] = feats["a"] @ rng.standard_normal((5, 8)) + 0.3 * rng.standard_normal((n, 8))
+    got = model_similarity(feats, n, sampling="full")
+    for x in feats:
+        for y in feats:
+            r = compare_rdms(compute_rdm(feats[x]), compute_rdm(feats[y]))
+            assert got.loc[x, y] == pytest.approx(r, abs=1e-10)

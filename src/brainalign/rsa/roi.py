@@ -128,18 +128,25 @@ def roi_rsa(
 
 
 def read_columns(
-    betas, columns: np.ndarray, dtype="float32", chunk_bytes: int = 1 << 26
+    betas, columns: np.ndarray, dtype="float32", rows=None, chunk_bytes: int = 1 << 26
 ) -> np.ndarray:
-    """``betas[:, columns]`` as a new ``dtype`` array, read a block of rows at a time.
+    """``betas[rows][:, columns]`` as a new ``dtype`` array, read a block of rows at a time.
 
-    ``betas`` may be memory-mapped: only the rows' pages are touched, and no more than about
-    ``chunk_bytes`` of them are converted at once.
+    ``betas`` may be memory-mapped: only the selected rows' pages are touched, and no more than
+    about ``chunk_bytes`` of them are held at once. ``rows`` (indices) default to all rows.
     """
-    n = betas.shape[0]
-    out = np.empty((n, columns.size), dtype=dtype)
-    rows = max(1, chunk_bytes // max(1, betas.shape[1] * betas.itemsize))
-    for start in range(0, n, rows):
-        out[start : start + rows] = betas[start : start + rows][:, columns]
+    rows = np.arange(betas.shape[0]) if rows is None else np.asarray(rows)
+    if rows.dtype == bool:
+        rows = np.flatnonzero(rows)
+    out = np.empty((rows.size, columns.size), dtype=dtype)
+    step = max(1, chunk_bytes // max(1, betas.shape[1] * betas.itemsize))
+    for start in range(0, rows.size, step):
+        picked = rows[start : start + step]
+        if picked.size and np.all(np.diff(picked) == 1):
+            block = betas[picked[0] : picked[-1] + 1]  # a contiguous run: a view, no copy
+        else:
+            block = betas[picked]
+        out[start : start + picked.size] = block[:, columns]
     return out
 
 
@@ -181,13 +188,14 @@ def roi_rdms(betas, rois, images=None) -> dict[str, np.ndarray]:
     Units with any non-finite value are dropped first. Returns ``{roi: condensed RDM}``.
     """
     betas = check_2d(betas, "betas")
-    if images is not None:
-        betas = betas[np.asarray(images)]
     roi_names, units = _roi_units(rois, betas.shape[1])
-    valid = finite_units(betas)
+    # only the ROIs' columns (and the chosen rows) are read: a memory-mapped brain stays on disk
+    columns = np.unique(np.concatenate(units))
+    B = read_columns(betas, columns, np.float64, rows=images)
+    valid = finite_units(B)
     return {
-        name: compute_rdm(betas[:, idx[valid[idx]]])
-        for name, idx in zip(roi_names, units, strict=True)
+        name: compute_rdm(B[:, local[valid[local]]])
+        for name, local in zip(roi_names, (np.searchsorted(columns, u) for u in units), strict=True)
     }
 
 
@@ -215,8 +223,30 @@ def model_similarity(
     else:
         raise InputError(f"sampling={sampling!r}: expected one of {SAMPLINGS}")
     xp = get_backend("numpy")
+    moments = method == "pearson" and all(kind == "features" for kind, _ in parsed)
     acc = np.zeros((len(parsed), len(parsed)))
     for rows in blocks:
-        C = prepare_block(xp, parsed, n_images, rows, need_rdm_free=False).condensed
-        acc += np.atleast_2d(compare_rdms(C, C, method=method))
+        block = prepare_block(xp, parsed, n_images, rows, need_rdm_free=False)
+        if moments:
+            acc += _feature_model_pearson(block)
+        else:
+            acc += np.atleast_2d(compare_rdms(block.condensed, block.condensed, method=method))
     return pd.DataFrame(acc / len(blocks), index=names, columns=names)
+
+
+def _feature_model_pearson(block) -> np.ndarray:
+    """Pearson r (M, M) between feature models' RDMs without n × n arrays: the cross sums
+    ``Σ_{i<j} K_a K_b = (‖ÊₐᵀÊ_b‖²_F − Σᵢ ‖êₐᵢ‖² ‖ê_bᵢ‖²) / 2``."""
+    n = block.rows.size
+    N = n * (n - 1) / 2
+    E = [value for _, value in block.sources]
+    norms = [np.einsum("ij,ij->i", e, e) for e in E]
+    M = len(E)
+    cross = np.empty((M, M))
+    for a in range(M):
+        for b in range(a, M):
+            C = E[a].T @ E[b]
+            cross[a, b] = cross[b, a] = (np.einsum("ij,ij->", C, C) - norms[a] @ norms[b]) / 2
+    mean = block.S_K / N
+    cov = cross / N - np.outer(mean, mean)
+    return np.clip(cov / np.sqrt(np.outer(block.var_K, block.var_K)), -1.0, 1.0)

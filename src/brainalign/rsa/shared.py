@@ -55,7 +55,7 @@ def roi_noise_ceilings(subjects, rois, *, min_images: int = 3) -> dict:
         rdms = []
         for s in subjects:
             rows = np.searchsorted(s.image_ids, common)
-            rdms.append(roi_rdms(np.asarray(s.betas)[rows], {roi: s.rois[roi]})[roi])
+            rdms.append(roi_rdms(s.betas, {roi: s.rois[roi]}, images=rows)[roi])
         ceiling[:, j] = noise_ceiling(np.stack(rdms))
         first[roi] = rdms[0]
     return {"ceiling": ceiling, "image_ids": common, "rdms": first}
