@@ -61,24 +61,27 @@ def _count_reads(monkeypatch):
 @pytest.mark.parametrize("space", ["fsaverage", "func1pt8mm"])
 def test_killed_preparation_resumes(root, tmp_path, monkeypatch, space):
     cache = tmp_path / "cache"
-    _interrupt_after(monkeypatch, 2)
+    original_add = nsd._add_session
+    calls = []
+
+    def killed_in_session_3(mean, z, rows, reps):
+        calls.append(1)
+        if len(calls) == 3:
+            # a kill in the middle of session 3 leaves some of its additions made: garbage in
+            # half of the rows session 3 adds to
+            kept = np.flatnonzero(rows >= 0)[::2]
+            mean[np.unique(rows[kept])] += 1e6
+            mean.flush()
+            raise Interrupt
+        return original_add(mean, z, rows, reps)
+
+    monkeypatch.setattr(nsd, "_add_session", killed_in_session_3)
     with pytest.raises(Interrupt):
         prepare_nsd(root, 1, space, cache_dir=cache)
     (folder,) = (cache / "nsd_prepared").iterdir()
     assert not (folder / "betas.npy").exists() and not (folder / "manifest.json").exists()
     state = json.loads((folder / "work" / "state.json").read_text())
-    assert state["done"] == [1, 2]
-    # a kill in the middle of session 3 leaves some of its slots written: simulate that with
-    # garbage in half of the slots session 3 owns
-    cond = nsd.subject_conditions(root, 1)
-    in3 = np.flatnonzero((cond.trial_session == 3) & (cond.trial_row >= 0))[::2]
-    n_units = state["n_units"]
-    slots_path = folder / "work" / "slots.f32"
-    n_images = len(cond.image_ids)
-    slots = np.memmap(slots_path, dtype=np.float32, mode="r+", shape=(3, n_images, n_units))
-    slots[cond.trial_rep[in3], cond.trial_row[in3]] = 1e6
-    slots.flush()
-    del slots
+    assert state["done"] == [1, 2] and state["applying"] == 3
 
     monkeypatch.undo()
     reads = _count_reads(monkeypatch)
@@ -194,3 +197,36 @@ def test_concurrent_preparations_share_one_cache(root, tmp_path):
     sub = load_nsd(root, 1, "func1pt8mm", cache_dir=cache)
     expected, _ = reference_betas(root, 1, "func1pt8mm")
     np.testing.assert_allclose(sub.betas, expected, atol=1e-6, equal_nan=True)
+
+
+def test_repetition_mean_leaves_out_non_finite_z_scores(root, tmp_path):
+    """A unit constant in one session (z-scores NaN there) and one NaN trial value: those
+    images' means are the mean over their finite repetitions, as the paper's nanmean."""
+    fs = root / "nsddata_betas/ppdata/subj01/fsaverage/betas_fithrf_GLMdenoise_RR"
+    s2 = load_mgh(fs / "lh.betas_session02.mgh").copy()
+    s2[10] = 3.0  # unit 10: zero variance in session 2
+    write_mgh(fs / "lh.betas_session02.mgh", s2)
+    s3 = load_mgh(fs / "lh.betas_session03.mgh").copy()
+    s3.reshape(s3.shape[0], -1)[20, 0] = np.nan  # unit 20: one NaN trial in session 3
+    write_mgh(fs / "lh.betas_session03.mgh", s3)
+    with pytest.warns(UserWarning, match="non-finite"):
+        sub = load_nsd(root, 1, cache_dir=tmp_path / "cache")
+    expected, _ = reference_betas(root, 1, "fsaverage")
+    betas = np.asarray(sub.betas)
+    # unit 10 (no non-finite raw value): the reference's nanmean over the other sessions
+    np.testing.assert_allclose(betas[:, 10], expected[:, 10], atol=2e-6)
+    assert np.isfinite(betas[:, 10]).all()
+    # unit 20: session 3 z-scored over its finite trials; the image of the NaN trial averages 2
+    cond = nsd.subject_conditions(root, 1)
+    z = {}
+    for session in cond.sessions:
+        data = np.vstack(
+            [load_mgh(fs / f"{h}.betas_session{session:02d}.mgh") for h in ("lh", "rh")]
+        )
+        z[session] = nsd.zscore_session(data.reshape(data.shape[0], -1)[20:21].astype(np.float32))[
+            0
+        ]
+    trial_z = np.concatenate([z[s] for s in cond.sessions])
+    for row in range(len(cond.image_ids)):
+        values = trial_z[cond.trial_row == row]
+        assert betas[row, 20] == pytest.approx(np.nanmean(values), abs=2e-6)

@@ -13,13 +13,15 @@ prepared cache's manifest, ``SubjectResponses.metadata["non_finite"]`` and a war
 use units finite for every image), as zero-variance units are.
 
 Preparation streams one session at a time into an on-disk cache, so peak memory is about two
-sessions whatever the number of sessions (the paper's code holds a whole subject: 80–170 GB).
-Each session's z-scored trials are *assigned* into one of three repetition slots of an on-disk
-float32 array (3 × n_images × n_units), so redoing a session after a kill writes the same values:
-a killed preparation resumes from the sessions recorded as done. When every session is in, the
-slots are averaged in blocks into ``betas.npy``, which is renamed into place atomically, and a
-manifest (input file sizes and mtimes, parameter hash) is written last. A cache whose manifest
-does not match the current inputs is rebuilt; a half-written cache is never used.
+sessions whatever the number of sessions (the paper's code holds a whole subject: 80–170 GB),
+and the cache needs one n_images × n_units float32 file, the size of the result. Each session's
+z-scored trials are added (a third each) to the running means of their images; before a session
+is added, the current means of the rows it adds to are saved, so a killed preparation puts them
+back and resumes from the sessions recorded as done. Units with non-finite z-scores get the
+mean over their finite repetitions at the end. The finished file is renamed into place as
+``betas.npy`` and a manifest (input file sizes and mtimes, parameter hash) is written last. A
+cache whose manifest does not match the current inputs is rebuilt; a half-written cache is never
+used.
 """
 
 from __future__ import annotations
@@ -41,16 +43,17 @@ from brainalign.datasets.base import STREAMS_LABELS, Stimuli, SubjectResponses
 from brainalign.datasets.surfaces import HEMIS, load_surface_atlas, read_label_table
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.hashing import hash_array, hash_json
-from brainalign.utils.io import atomic_path, atomic_save_npy, atomic_write_json
+from brainalign.utils.io import atomic_save_npy, atomic_write_json
 from brainalign.utils.paths import default_cache_dir
 from brainalign.utils.progress import progress
 
 SPACES = ("fsaverage", "func1pt8mm")
-#: 2: NaN-aware z-scoring and the non-finite counts in the manifest (older caches are rebuilt)
-PREP_VERSION = 2
+#: 2: NaN-aware z-scoring and the non-finite counts in the manifest (older caches are rebuilt);
+#: 3: repetitions averaged into one running-mean file (no 3 × n_images × n_units slots)
+PREP_VERSION = 3
 #: z-scoring works on this many units at a time in float64 (bounds the temporary copy)
 _UNIT_BLOCK = 4096
-#: trials copied to the repetition slots at a time
+#: trials added to the running means at a time
 _TRIAL_BLOCK = 32
 
 
@@ -557,8 +560,8 @@ def prepare_nsd(
 
     Notes
     -----
-    While it runs, the cache holds a 3 × n_images × n_units float32 file (one slot per
-    repetition); peak memory is about two sessions.
+    While it runs, the cache holds one n_images × n_units float32 file (the result) and a copy
+    of the rows the current session adds to; peak memory is about two sessions.
     """
     root = _check_root(root)
     space = _check_space(space)
@@ -617,23 +620,28 @@ def _prepare_locked(root, subject, space, folder, cond, fingerprint, params, ver
     n_units = layout["n_units"]
     work = folder / "work"
     state_path = work / "state.json"
-    slots_path = work / "slots.f32"
+    mean_path = work / "mean.npy"
     state = _read_state(state_path)
     if (
         state is None
         or state.get("fingerprint") != fingerprint
         or state.get("params") != params
         or state.get("n_units") != n_units
-        or not slots_path.exists()
-        or slots_path.stat().st_size != 3 * n_images * n_units * 4
+        or not mean_path.exists()
     ):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        slots = np.memmap(slots_path, dtype=np.float32, mode="w+", shape=(3, n_images, n_units))
-        del slots
+        mean = np.lib.format.open_memmap(
+            mean_path, mode="w+", dtype=np.float32, shape=(n_images, n_units)
+        )
+        del mean
         state = {"fingerprint": fingerprint, "params": params, "n_units": n_units, "done": []}
         atomic_write_json(state_path, state)
-    slots = np.memmap(slots_path, dtype=np.float32, mode="r+", shape=(3, n_images, n_units))
+    mean = np.load(mean_path, mmap_mode="r+")
+    if state.get("applying") is not None:
+        _undo_session(mean, work)
+        state["applying"] = None
+        atomic_write_json(state_path, state)
     done = set(state["done"])
     todo = [s for s in cond.sessions if s not in done]
     bad_units_path = work / "non_finite_units.npy"
@@ -648,24 +656,25 @@ def _prepare_locked(root, subject, space, folder, cond, fingerprint, params, ver
             seen = np.load(bad_units_path) if bad_units_path.exists() else per_unit > 0
             atomic_save_npy(bad_units_path, seen | (per_unit > 0))
         zscore_session(z, out=z)
-        rows = cond.trial_row[in_session]
-        reps = cond.trial_rep[in_session]
-        for r in range(3):
-            sel = np.flatnonzero((rows >= 0) & (reps == r))
-            sel = sel[np.argsort(rows[sel])]
-            # small groups of trials: the transposed copy stays a fraction of a session
-            for chunk in np.array_split(sel, max(1, len(sel) // _TRIAL_BLOCK)):
-                if len(chunk):
-                    slots[r, rows[chunk], :] = z[:, chunk].T
+        rows, reps = cond.trial_row[in_session], cond.trial_rep[in_session]
+        _save_session_record(mean, z, rows, reps, work, session)
+        state["applying"] = session
+        atomic_write_json(state_path, state)
+        _add_session(mean, z, rows, reps)
         del z
-        slots.flush()
+        mean.flush()
         state["done"] = sorted(done | {session})
+        state["applying"] = None
         done.add(session)
         atomic_write_json(state_path, state)
-    # blocks of about one session's size keep the peak near two sessions
-    max_trials = int(np.bincount(cond.trial_session).max())
-    _finalise(slots, betas_path, block_bytes=max(1, max_trials // 24) * n_units * 4 * 3)
-    del slots
+    if not state.get("corrected"):
+        _save_corrections(mean, work, cond)
+        state["corrected"] = True
+        atomic_write_json(state_path, state)
+    _apply_corrections(mean, work)
+    mean.flush()
+    del mean
+    os.replace(mean_path, betas_path)
     per_session = state.get("non_finite", {})
     n_bad_units = int(np.load(bad_units_path).sum()) if bad_units_path.exists() else 0
     manifest = {
@@ -741,19 +750,101 @@ def _valid_manifest(manifest_path, betas_path, fingerprint, params, n_images):
     return manifest
 
 
-def _finalise(slots: np.memmap, betas_path: Path, block_bytes: int = 1 << 27) -> None:
-    """NaN-aware mean over the 3 repetition slots, in blocks of images, written atomically."""
-    _, n_images, n_units = slots.shape
-    rows = max(1, block_bytes // max(1, 3 * n_units * 4))
-    with atomic_path(betas_path, suffix=".npy") as tmp:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_images, n_units))
-        for start in range(0, n_images, rows):
-            block = np.asarray(slots[:, start : start + rows], dtype=np.float64)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                out[start : start + rows] = np.nanmean(block, axis=0)
-        out.flush()
-        del out
+def _save_session_record(mean, z, rows, reps, work: Path, session: int) -> None:
+    """What redoing a session after a kill needs, saved before the session is added: the running
+    means of the rows it adds to (to undo a half-done addition) and where its z-scores are not
+    finite (units non-finite on every kept trial, and single (row, unit) pairs)."""
+    for name in ("undo_rows.npy", "undo_values.npy"):
+        (work / name).unlink(missing_ok=True)
+    kept = np.flatnonzero(rows >= 0)
+    added = np.unique(rows[kept[reps[kept] > 0]])
+    atomic_save_npy(work / "undo_values.npy", np.asarray(mean[added]))
+    atomic_save_npy(work / "undo_rows.npy", added)
+    all_bad, pairs = [], []
+    for start in range(0, z.shape[0], _UNIT_BLOCK):
+        bad = ~np.isfinite(z[start : start + _UNIT_BLOCK][:, kept])
+        every = bad.all(axis=1)
+        all_bad.append(start + np.flatnonzero(every))
+        unit, trial = np.nonzero(bad & ~every[:, None])
+        pairs.append(np.stack([rows[kept[trial]], start + unit], axis=1))
+    atomic_save_npy(work / f"nan_units_{session:04d}.npy", np.concatenate(all_bad))
+    atomic_save_npy(work / f"nan_pairs_{session:04d}.npy", np.concatenate(pairs))
+
+
+def _add_session(mean, z, rows, reps) -> None:
+    """Add a session's z-scored trials (units × trials) to the running means of their images.
+
+    A first repetition is assigned, later ones added (a third each); non-finite z-scores add
+    nothing and are corrected for once every session is in (:func:`_save_corrections`).
+    """
+    for r in range(3):
+        sel = np.flatnonzero((rows >= 0) & (reps == r))
+        sel = sel[np.argsort(rows[sel])]
+        # small groups of trials: the transposed copy stays a fraction of a session
+        for chunk in np.array_split(sel, max(1, len(sel) // _TRIAL_BLOCK)):
+            if not len(chunk):
+                continue
+            values = z[:, chunk].T / np.float32(3)
+            values[~np.isfinite(values)] = 0.0
+            if r == 0:
+                mean[rows[chunk]] = values
+            else:
+                mean[rows[chunk]] += values
+
+
+def _undo_session(mean, work: Path) -> None:
+    """Put back the running means a killed session had started to add to."""
+    rows, values = work / "undo_rows.npy", work / "undo_values.npy"
+    if rows.exists() and values.exists():
+        rows, values = np.load(rows), np.load(values)
+        if rows.size:
+            mean[rows] = values
+            mean.flush()
+
+
+def _save_corrections(mean, work: Path, cond: Conditions) -> None:
+    """The final values of the units that had non-finite z-scores: the mean over the finite
+    repetitions only (NaN where none is finite, as ``nanmean``), saved before being applied so
+    that applying them is repeatable."""
+    n_images = mean.shape[0]
+    records = []
+    for units_file in sorted(work.glob("nan_units_*.npy")):
+        session = int(units_file.stem.rsplit("_", 1)[1])
+        pairs = np.load(work / f"nan_pairs_{session:04d}.npy")
+        records.append((session, np.load(units_file), pairs))
+    units = np.unique(
+        np.concatenate([np.zeros(0, np.int64)] + [np.r_[u, p[:, 1]] for _, u, p in records])
+    )
+    # non-finite repetitions per (image, unit); at most 3
+    counts = np.zeros((n_images, units.size), dtype=np.uint8)
+    for session, all_bad, pairs in records:
+        in_session = cond.trial_row[(cond.trial_session == session) & (cond.trial_row >= 0)]
+        per_row = np.bincount(in_session, minlength=n_images).astype(np.uint8)
+        counts[:, np.searchsorted(units, all_bad)] += per_row[:, None]
+        np.add.at(counts, (pairs[:, 0], np.searchsorted(units, pairs[:, 1])), 1)
+    values = np.empty((n_images, units.size), dtype=np.float32)
+    step = max(1, (1 << 26) // max(1, mean.shape[1] * 4))
+    for start in range(0, n_images, step):
+        values[start : start + step] = mean[start : start + step][:, units]
+    for start in range(0, units.size, _UNIT_BLOCK):
+        c = counts[:, start : start + _UNIT_BLOCK].astype(np.float64)
+        v = values[:, start : start + _UNIT_BLOCK]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v[:] = np.where(c < 3, v * 3.0 / (3.0 - c), np.nan)
+    atomic_save_npy(work / "corrections_values.npy", values)
+    atomic_save_npy(work / "corrections_units.npy", units)
+
+
+def _apply_corrections(mean, work: Path) -> None:
+    units = np.load(work / "corrections_units.npy")
+    if not units.size:
+        return
+    values = np.load(work / "corrections_values.npy", mmap_mode="r")
+    step = max(1, (1 << 26) // max(1, mean.shape[1] * 4))
+    for start in range(0, mean.shape[0], step):
+        block = np.asarray(mean[start : start + step])
+        block[:, units] = values[start : start + step]
+        mean[start : start + step] = block
 
 
 # ---------------------------------------------------------------------------------- ROIs
