@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from brainalign.datasets.surfaces import (
     Mesh,
+    find_fsaverage_surface,
     load_fsaverage,
     load_surface,
     load_surface_atlas,
@@ -193,6 +194,82 @@ def test_real_sphere_subsamples_to_fsaverage5(shared_data):
     # a registered sphere: vertex i stays near vertex i of the icosahedral fsaverage5 sphere
     shift = np.linalg.norm(fs5.coords - ico.coords, axis=1)
     assert np.median(shift) < 5 and shift.max() < 15
+
+
+def _write_surfaces(folder, names, scale=1.0):
+    """fsaverage5 spheres (nilearn's, scaled) written as FreeSurfer geometry ``folder/<name>``
+    for each ``name`` with ``{h}`` → lh / rh; returns the left sphere's coordinates."""
+    from nibabel.freesurfer import write_geometry
+
+    sphere = load_fsaverage("fsaverage5", "sphere")
+    for name in names:
+        for h, hemi in (("lh", "left"), ("rh", "right")):
+            path = folder / name.format(h=h)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_geometry(str(path), scale * sphere[hemi].coords, sphere[hemi].faces)
+    return scale * sphere["left"].coords
+
+
+@pytest.mark.parametrize(
+    "name", ["surf/{h}.sphere.reg", "surf/{h}.sphere", "{h}.sphere.reg", "{h}.benson.v1.sphere.reg"]
+)
+def test_sphere_folder_stands_in(tmp_path, name):
+    """A folder holding only an fsaverage-topology sphere: the sphere stands in for every
+    surface it lacks (same vertices and faces)."""
+    coords = _write_surfaces(tmp_path, [name], scale=2.0)
+    files = find_fsaverage_surface(tmp_path, "pial")
+    assert files.geometry == "sphere" and files.stand_in
+    assert files.left == tmp_path / name.format(h="lh")
+    assert files.right == tmp_path / name.format(h="rh")
+    ref = load_fsaverage("fsaverage5", "pial")
+    for surface in ("pial", "white", "inflated", "sphere"):
+        meshes = load_fsaverage("fsaverage5", surface, fs_dir=tmp_path)
+        np.testing.assert_allclose(meshes["left"].coords, coords, atol=1e-4)
+        np.testing.assert_array_equal(meshes["right"].faces, ref["right"].faces)
+
+
+def test_freesurfer_surfaces_win_over_the_sphere(tmp_path):
+    """surf/{lh,rh}.<surface> is read when both exist; only a missing surface takes the sphere."""
+    _write_surfaces(tmp_path, ["surf/{h}.pial"], scale=1.0)
+    _write_surfaces(tmp_path, ["surf/{h}.sphere"], scale=3.0)
+    (tmp_path / "surf" / "rh.white").write_bytes(b"")  # one hemisphere only: not a white pair
+    pial = find_fsaverage_surface(tmp_path, "pial")
+    assert pial.geometry == "pial" and not pial.stand_in
+    assert find_fsaverage_surface(tmp_path, "white_matter").geometry == "sphere"
+    assert find_fsaverage_surface(tmp_path, "sphere").left.name == "lh.sphere"
+    meshes = load_fsaverage("fsaverage5", "white", fs_dir=tmp_path)
+    np.testing.assert_allclose(np.linalg.norm(meshes["left"].coords, axis=1), 300, rtol=1e-3)
+
+
+def test_fsaverage_folder_errors(tmp_path):
+    """A folder with neither layout, a missing folder, several candidate spheres: the error
+    names the folder and the files expected."""
+    (tmp_path / "empty" / "surf").mkdir(parents=True)
+    for surface in ("pial", "white"):
+        with pytest.raises(DataFormatError, match=rf"empty.*surf/lh\.{surface}.*sphere"):
+            load_fsaverage("fsaverage", surface, fs_dir=tmp_path / "empty")
+    with pytest.raises(DataFormatError, match="not found.*surf/lh.pial"):
+        find_fsaverage_surface(tmp_path / "missing")
+    _write_surfaces(tmp_path / "two", ["{h}.a.sphere.reg", "{h}.b.sphere.reg"])
+    with pytest.raises(DataFormatError, match="several lh spheres.*lh.a.sphere.reg"):
+        find_fsaverage_surface(tmp_path / "two")
+    _write_surfaces(tmp_path / "half", ["lh.sphere.reg"])  # no right hemisphere
+    with pytest.raises(DataFormatError, match="no rh.pial surface and no rh sphere"):
+        find_fsaverage_surface(tmp_path / "half")
+    with pytest.raises(InputError, match="flat"):
+        load_fsaverage("fsaverage5", "flat", fs_dir=tmp_path / "half")
+
+
+def test_neuropythy_sphere_folder(shared_data):
+    """neuropythy's fsaverage folder (full fsaverage spheres and atlases) gives full meshes."""
+    folder = shared_data / ATLASES
+    files = find_fsaverage_surface(folder, "pial")
+    assert files.stand_in and files.left.name == "lh.benson14_retinotopy.v4_0.sphere.reg"
+    meshes = load_fsaverage("fsaverage", "pial", fs_dir=folder)
+    assert meshes["left"].n_vertices == meshes["right"].n_vertices == 163842
+    assert meshes["right"].faces.shape == (327680, 3)
+    fs5 = load_fsaverage("fsaverage5", "white", fs_dir=folder)
+    assert fs5["left"].n_vertices == 10242
 
 
 def test_freesurfer_dir(virtual_nsd_root):

@@ -15,8 +15,8 @@ import scipy.io as sio
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, cross_val_predict
 
-from brainalign.datasets import load_nsd, make_virtual_nsd
-from brainalign.errors import InputError
+from brainalign.datasets import load_fsaverage, load_nsd, make_virtual_nsd
+from brainalign.errors import DataFormatError, InputError
 from tests.datasets.nsd_reference import reference_trials
 
 TINY = dict(n_subjects=2, n_shared=8, n_unique=8, n_sessions=4, voxel_size=10.0)
@@ -377,3 +377,112 @@ def test_coco_folder_stimuli(shared_data, tmp_path):
     assert img.shape == (1, 425, 425, 3) and img.std() > 10
     sub = load_nsd(root, 1, cache_dir=tmp_path / "c")
     assert sub.n_images == 16
+
+
+# ------------------------------------------------------------------------------ full fsaverage
+# from a sphere folder, and the streamed signal
+
+NEUROPYTHY = "fsaverage_atlases_neuropythy"
+
+
+def test_full_fsaverage_from_sphere_folder(shared_data, tmp_path):
+    """mesh='fsaverage' from neuropythy's folder (spheres and atlases only, no FreeSurfer
+    subject): the sphere stands in for pial/white, betas have 163,842 vertices per hemisphere
+    and load; the dataset says which geometry it used."""
+    fs_dir = shared_data / NEUROPYTHY
+    kw = dict(n_subjects=1, n_shared=8, n_unique=4, n_sessions=3, mesh="fsaverage", fs_dir=fs_dir)
+    with pytest.raises(InputError, match=r"func1pt8mm.*pial.*spaces=\('fsaverage',\)"):
+        make_virtual_nsd(tmp_path / "x", **kw)  # default spaces include the volume
+    root = make_virtual_nsd(tmp_path / "v", spaces=("fsaverage",), **kw)
+    beta = root / "nsddata_betas/ppdata/subj01/fsaverage/betas_fithrf_GLMdenoise_RR"
+    for h in ("lh", "rh"):
+        img = nib.load(beta / f"{h}.betas_session01.mgh")
+        assert img.shape == (163842, 1, 1, 12) and img.get_data_dtype() == np.dtype(">f4")
+    truth = json.loads((root / "virtual_truth.json").read_text())
+    assert truth["n_vertices_per_hemisphere"] == 163842
+    assert truth["surfaces"]["geometry"] == {"pial": "sphere", "white": "sphere"}
+    assert truth["surfaces"]["source"] == str(fs_dir) and "stands in" in truth["surfaces"]["note"]
+    assert truth["subjects"]["1"]["volume_shape"] is None
+    surf = root / "nsddata/freesurfer/fsaverage/surf"
+    assert sorted(p.name for p in surf.iterdir() if not p.name.endswith(".mgh")) == [
+        "lh.sphere", "rh.sphere"
+    ]  # fmt: skip
+    assert not (root / "nsddata/ppdata/subj01/func1pt8mm").exists()
+    sub = load_nsd(root, 1, cache_dir=tmp_path / "c")
+    assert sub.hemi_sizes == (163842, 163842) and sub.betas.shape == (12, 2 * 163842)
+    assert sub.rois["early"].sum() > 16 * 250  # grown from the landmarks, scaled to the mesh
+    # the dataset's own fsaverage folder reads back (the sphere stands in for pial)
+    meshes = load_fsaverage("fsaverage", "pial", fs_dir=root / "nsddata/freesurfer/fsaverage")
+    assert meshes["left"].n_vertices == 163842
+
+
+def test_fs_dir_without_surfaces(tmp_path):
+    """An fs_dir with neither a FreeSurfer layout nor a sphere: the error names the folder
+    and the files expected, before anything is written."""
+    (tmp_path / "fs").mkdir()
+    (tmp_path / "fs" / "lh.pial.gii").write_text("x")
+    with pytest.raises(DataFormatError, match=r"fs.*surf/lh\.pial.*sphere\.reg"):
+        make_virtual_nsd(tmp_path / "v", mesh="fsaverage", fs_dir=tmp_path / "fs", **TINY)
+    assert not (tmp_path / "v").exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def _options(**kw):
+    """make_virtual_nsd's checked options (its defaults, updated by ``kw``)."""
+    import inspect
+
+    from brainalign.datasets import virtual
+
+    sig = inspect.signature(make_virtual_nsd)
+    fields = virtual._Options.__dataclass_fields__
+    args = {k: p.default for k, p in sig.parameters.items() if k in fields}
+    return virtual._check_options(**{**args, **kw})
+
+
+def _dense_reference(planted, rng, rows):
+    """The writer's former in-memory signal: (len(rows), 2V) float32, built whole."""
+    from brainalign.datasets._anatomy import ROI_REPRESENTATIONS
+    from brainalign.datasets.base import STREAMS_LABELS
+
+    signal = np.zeros((len(rows), len(planted.ncsnr)), dtype=np.float32)
+    parts = {}
+    for name in planted.needed:
+        C = np.sqrt(1 - planted.individual_variation) * planted.shared_coef[name]
+        C = C + np.sqrt(planted.individual_variation) * rng.standard_normal(C.shape)
+        Pm = (planted.reps_std[name][rows] @ C.T) @ planted.basis.T
+        parts[name] = Pm / Pm.std(axis=0)
+    mixed = np.zeros((len(rows), len(planted.roi_vertices)))
+    for k, roi in STREAMS_LABELS.items():
+        cols = planted.roi_labels == k
+        for name, w in ROI_REPRESENTATIONS[roi].items():
+            mixed[:, cols] += np.sqrt(w) * parts[name][:, cols]
+    mixed /= mixed.std(axis=0)
+    signal[:, planted.roi_vertices] = mixed
+    return signal
+
+
+def test_streamed_signal_equals_dense():
+    """The factored signal, built a block of rows at a time, equals the images × vertices
+    array normalised whole (to float32 precision), with the same draws from the generator."""
+    from brainalign.datasets import virtual
+    from brainalign.datasets.scenes import make_scenes
+
+    opts = _options(n_subjects=1, n_shared=40, n_unique=50, n_sessions=3, spaces=("fsaverage",))
+    anatomy = virtual._surface_anatomy(opts, np.random.default_rng(1))
+    scenes = make_scenes(opts.n_total, random_state=0)
+    planted = virtual._plant_signal(opts, scenes, anatomy, np.random.default_rng(2))
+    rows = np.random.default_rng(3).permutation(opts.n_total)
+    rng_a, rng_b = np.random.default_rng(4), np.random.default_rng(4)
+    expected = _dense_reference(planted, rng_a, rows)
+    signal = planted.subject(rng_b, rows)
+    assert rng_a.random() == rng_b.random()  # the same draws, in the same order
+    got = signal.dense()
+    assert got.shape == expected.shape == (90, 20484) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    assert (got == expected).mean() > 0.999  # float32 values equal but for rare roundings
+    roi = planted.roi_vertices
+    # unit variance over all the subject's rows, at every ROI vertex; zero elsewhere
+    np.testing.assert_allclose(got[:, roi].std(axis=0, dtype=np.float64), 1.0, atol=1e-6)
+    assert not got[:, np.setdiff1d(np.arange(20484), roi)].any()
+    # a session's trials (rows repeated, in trial order), built in small blocks
+    trials = np.random.default_rng(5).integers(0, len(rows), 37)
+    np.testing.assert_array_equal(signal.roi_rows(trials, block=8), got[trials][:, roi])

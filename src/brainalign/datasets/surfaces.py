@@ -1,8 +1,9 @@
 """Cortical surfaces: fsaverage meshes and per-vertex atlases.
 
 fsaverage5 comes from nilearn (shipped with the package, no network). Full fsaverage comes from a
-FreeSurfer subject directory or from FreeSurfer geometry files (for example the
-``?h.*sphere.reg`` files of neuropythy). fsaverage meshes are nested icosahedra: fsaverage5 is
+FreeSurfer subject directory, or from a folder holding an fsaverage-topology sphere (for example
+the ``?h.*sphere.reg`` files of neuropythy), whose geometry then stands in for the surfaces the
+folder lacks (:func:`find_fsaverage_surface`). fsaverage meshes are nested icosahedra: fsaverage5 is
 exactly the first 10,242 vertices of fsaverage (163,842), so full-resolution per-vertex maps
 subsample to fsaverage5 by taking their first 10,242 values.
 
@@ -151,6 +152,122 @@ def _check_choice(name, value, choices):
         raise InputError(f"{name}: expected one of {sorted(choices)}, got {value!r}")
 
 
+class SurfaceFiles(NamedTuple):
+    """The geometry files :func:`load_fsaverage` reads for one surface of an fsaverage folder.
+
+    Attributes
+    ----------
+    left, right : Path
+        FreeSurfer geometry file of each hemisphere.
+    geometry : str
+        The surface those files hold: the one asked for, or ``"sphere"`` when the folder lacks
+        it and its fsaverage-topology sphere stands in.
+    """
+
+    left: Path
+    right: Path
+    geometry: str
+
+    @property
+    def stand_in(self) -> bool:
+        """Whether a sphere stands in for another surface."""
+        return self.geometry == "sphere"
+
+
+#: sphere files tried, in order, when a folder lacks the surface asked for ({h}: lh or rh)
+SPHERE_NAMES = (
+    "surf/{h}.sphere.reg",
+    "surf/{h}.sphere",
+    "{h}.sphere.reg",
+    "{h}.sphere",
+)
+#: patterns of other registered spheres (neuropythy's ``lh.benson14_retinotopy.v4_0.sphere.reg``)
+SPHERE_PATTERNS = ("{h}.*sphere.reg", "surf/{h}.*sphere.reg")
+
+_EXPECTED_FOLDER = (
+    "expected a FreeSurfer fsaverage folder (surf/lh.{surface} and surf/rh.{surface}) or a "
+    "folder holding an fsaverage-topology sphere (surf/{{lh,rh}}.sphere(.reg), "
+    "{{lh,rh}}.sphere(.reg) or one {{lh,rh}}.*sphere.reg per hemisphere, as neuropythy's "
+    "fsaverage folder)"
+)
+
+
+def find_fsaverage_surface(fs_dir: str | os.PathLike, surface: str = "pial") -> SurfaceFiles:
+    """The files of ``surface`` in an fsaverage folder, or of its sphere when it has none.
+
+    Parameters
+    ----------
+    fs_dir : path
+        A FreeSurfer subject directory of fsaverage (``surf/lh.pial`` ...), or a folder holding
+        an fsaverage-topology sphere per hemisphere: ``surf/{lh,rh}.sphere.reg``,
+        ``surf/{lh,rh}.sphere``, ``{lh,rh}.sphere(.reg)``, or one ``{lh,rh}.*sphere.reg`` each
+        (neuropythy's ``lh.benson14_retinotopy.v4_0.sphere.reg``), tried in that order.
+    surface : {"pial", "white", "inflated", "sphere"}
+        The surface asked for (``"white_matter"`` is ``"white"``).
+
+    Returns
+    -------
+    SurfaceFiles
+        ``surf/{lh,rh}.<surface>`` when both exist; otherwise the sphere's files, with
+        ``geometry="sphere"``: the sphere has fsaverage's vertices and faces (so per-vertex data
+        and mesh neighbourhoods are right) but not the cortex's shape (distances are on a
+        sphere of radius 100 mm).
+
+    Raises
+    ------
+    DataFormatError
+        Naming the folder and the files expected, when it has neither layout or several
+        candidate spheres.
+    """
+    _check_choice("surface", surface, _NILEARN_SURFACES)
+    if surface == "flat":
+        raise InputError(
+            "surface='flat': a flat map is only available for fsaverage5 (nilearn); use "
+            "'pial', 'white', 'inflated' or 'sphere' with fs_dir"
+        )
+    fs_dir = Path(fs_dir)
+    if not fs_dir.is_dir():
+        raise DataFormatError(
+            f"fs_dir: folder {fs_dir} not found; "
+            + _EXPECTED_FOLDER.format(surface=_fs_name(surface))
+        )
+    name = _fs_name(surface)
+    own = [fs_dir / "surf" / f"{h}.{name}" for h in HEMIS]
+    if all(p.is_file() for p in own):
+        return SurfaceFiles(own[0], own[1], name)
+    spheres = []
+    for h in HEMIS:
+        found = _sphere_file(fs_dir, h)
+        if found is None:
+            raise DataFormatError(
+                f"fs_dir: {fs_dir} has no {h}.{name} surface and no {h} sphere; "
+                + _EXPECTED_FOLDER.format(surface=name)
+            )
+        spheres.append(found)
+    return SurfaceFiles(spheres[0], spheres[1], "sphere")
+
+
+def _fs_name(surface: str) -> str:
+    return "white" if surface in ("white", "white_matter") else surface
+
+
+def _sphere_file(fs_dir: Path, h: str) -> Path | None:
+    """The one sphere of hemisphere ``h`` in ``fs_dir`` (:data:`SPHERE_NAMES`, then
+    :data:`SPHERE_PATTERNS`), None when there is none."""
+    for name in SPHERE_NAMES:
+        path = fs_dir / name.format(h=h)
+        if path.is_file():
+            return path
+    found = sorted({p for pat in SPHERE_PATTERNS for p in fs_dir.glob(pat.format(h=h))})
+    found = [p for p in found if p.is_file()]
+    if len(found) > 1:
+        raise DataFormatError(
+            f"fs_dir: {fs_dir} holds several {h} spheres ({', '.join(p.name for p in found)}); "
+            f"keep one, or name the one to use surf/{h}.sphere.reg"
+        )
+    return found[0] if found else None
+
+
 def load_fsaverage(
     mesh: str = "fsaverage5",
     surface: str = "pial",
@@ -166,9 +283,13 @@ def load_fsaverage(
     surface : {"pial", "white", "inflated", "sphere", "flat"}
         Which surface. ``"flat"`` is only available for fsaverage5 (nilearn).
     fs_dir : path, optional
-        A FreeSurfer subject directory of fsaverage (holding ``surf/lh.pial`` ...). When given,
-        it is used for every resolution (subsampled as needed); fsaverage5 faces then come from
-        nilearn, whose vertex order is the same nested order.
+        A FreeSurfer subject directory of fsaverage (holding ``surf/lh.pial`` ...), or a folder
+        holding an fsaverage-topology sphere per hemisphere (``surf/{lh,rh}.sphere(.reg)``,
+        ``{lh,rh}.sphere(.reg)`` or one ``{lh,rh}.*sphere.reg``, such as neuropythy's
+        fsaverage folder). **A surface the folder lacks is replaced by its sphere**: same
+        vertices and faces, spherical geometry (:func:`find_fsaverage_surface` tells which
+        files are read). When given, it is used for every resolution (subsampled as needed);
+        fsaverage5 faces then come from nilearn, whose vertex order is the same nested order.
 
     Returns
     -------
@@ -181,12 +302,12 @@ def load_fsaverage(
         if mesh != "fsaverage5":
             raise InputError(
                 f"mesh={mesh!r}: only fsaverage5 ships with nilearn; pass fs_dir= (a FreeSurfer "
-                "fsaverage folder with surf/) or use load_surface on a geometry file"
+                "fsaverage folder with surf/, or a folder holding an fsaverage-topology sphere "
+                "such as lh/rh.*sphere.reg) or use load_surface on a geometry file"
             )
         return _nilearn_fsaverage5(surface)
-    fs_dir = Path(fs_dir)
-    fs_name = "white" if surface in ("white", "white_matter") else surface
-    paths = {HEMI_NAMES[h]: fs_dir / "surf" / f"{h}.{fs_name}" for h in HEMIS}
+    files = find_fsaverage_surface(fs_dir, surface)
+    paths = {"left": files.left, "right": files.right}
     out = {hemi: load_surface(path) for hemi, path in paths.items()}
     n = FSAVERAGE_SIZES[mesh]
     sizes = sorted(set(FSAVERAGE_SIZES.values()))
@@ -195,7 +316,8 @@ def load_fsaverage(
             raise DataFormatError(
                 f"{paths[hemi]}: has {m.n_vertices} vertices; an fsaverage surface has one of "
                 f"{sizes} per hemisphere, and mesh={mesh!r} needs at least {n}; point fs_dir at "
-                "an fsaverage folder (surf/lh.*, surf/rh.*) of that resolution or finer"
+                "an fsaverage folder (surf/lh.*, surf/rh.*, or an fsaverage-topology sphere) of "
+                "that resolution or finer"
             )
     if n != out["left"].n_vertices:
         out = {h: subsample_mesh(m, mesh) for h, m in out.items()}
@@ -518,7 +640,9 @@ __all__ = [
     "HEMI_NAMES",
     "MAP_SUFFIXES",
     "Mesh",
+    "SurfaceFiles",
     "check_mesh",
+    "find_fsaverage_surface",
     "hemisphere_paths",
     "load_fsaverage",
     "load_surface",

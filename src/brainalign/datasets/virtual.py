@@ -13,7 +13,8 @@ with NSD's names, formats, shapes and id conventions (see ``docs/nsd_layout.md``
   (int16 = PSC × 300) and ``ncsnr.nii.gz``; ``nsddata/ppdata/subjSS/func1pt8mm/brainmask.nii.gz``
   and ``roi/{,lh.,rh.}{streams,nsdgeneral}.nii.gz`` (−1 non-cortex, 0 unlabelled, 1..N labels);
 - ``nsddata/freesurfer/fsaverage/label/{lh,rh}.{streams,nsdgeneral}.mgz`` + ``*.mgz.ctab`` and the
-  fsaverage surfaces under ``surf/``;
+  fsaverage surfaces under ``surf/`` (``{lh,rh}.{pial,white}``, or ``{lh,rh}.sphere`` when a
+  sphere stood in for them);
 - ``nsddata/ppdata/subjSS/transforms/{lh,rh}.func1pt8-to-layerB{1,2,3}.mgz``,
   ``{lh,rh}.white-to-fsaverage.mgz``, ``{lh,rh}.fsaverage-to-white.mgz``;
 - ``nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5`` (``imgBrick`` of logical shape
@@ -37,6 +38,11 @@ noise only. Each trial adds unit-variance noise; each session applies its own pe
 offset (so per-session z-scoring matters). The signal amplitude per vertex is the noise-ceiling SNR
 (``ncsnr``), smooth around ``snr`` (NSD's nsdgeneral medians are 0.32–0.54). No model that
 brainalign tests is used to make the truth: the representations come from the scenes themselves.
+
+Memory: the signal is kept in factored form (images × a few hundred factors, factors × ROI
+vertices, normalised analytically over all of a subject's images) and each session's trials are
+built when that session is written, so the writer holds one session's betas (750 × 327,684
+float32 ≈ 1 GB on full fsaverage), never an images × vertices array.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ from brainalign.datasets.surfaces import (
     FSAVERAGE_SIZES,
     HEMI_NAMES,
     HEMIS,
+    find_fsaverage_surface,
     load_fsaverage,
     load_surface_atlas,
 )
@@ -160,8 +167,19 @@ def _check_options(
     if mesh == "fsaverage" and fs_dir is None:
         raise InputError(
             "mesh='fsaverage' needs fs_dir= (a FreeSurfer fsaverage folder with "
-            "surf/{lh,rh}.{pial,white}); nilearn only ships fsaverage5 offline"
+            "surf/{lh,rh}.{pial,white}, or a folder holding an fsaverage-topology sphere "
+            "{lh,rh}.*sphere.reg such as neuropythy's fsaverage folder); nilearn only ships "
+            "fsaverage5 offline"
         )
+    if fs_dir is not None:  # DataFormatError naming the folder and the files it should hold
+        lacking = [name for name, f in _surface_files(fs_dir).items() if f.stand_in]
+        if lacking and "func1pt8mm" in spaces:
+            raise InputError(
+                f"spaces: 'func1pt8mm' places its voxels between the pial and white surfaces, "
+                f"but fs_dir {fs_dir} has no surf/{{lh,rh}}.{{{','.join(lacking)}}} (only a "
+                "sphere); use spaces=('fsaverage',), or point fs_dir at a FreeSurfer fsaverage "
+                "folder with surf/{lh,rh}.{pial,white}"
+            )
     n_per = n_shared + n_unique
     n_total = n_shared + n_subjects * n_unique
     if n_total > N_POOL:
@@ -259,14 +277,22 @@ def make_virtual_nsd(
     n_runs : int
         Runs per session (NSD: 12); trials are split as in NSD (odd runs take the remainder).
     spaces : tuple of {"fsaverage", "func1pt8mm"}
-        Which beta spaces to write.
+        Which beta spaces to write. ``"func1pt8mm"`` needs pial and white surfaces (nilearn's
+        fsaverage5, or ``fs_dir`` with ``surf/{lh,rh}.{pial,white}``).
     voxel_size : float
         Voxel size (mm) of the small volume standing in for func1pt8mm.
     mesh : {"fsaverage5", "fsaverage"}
         Surface resolution of the fsaverage betas. fsaverage5 (10,242 vertices per hemisphere)
         comes from nilearn; full fsaverage (163,842) needs ``fs_dir``.
     fs_dir : path, optional
-        FreeSurfer fsaverage folder (``surf/{lh,rh}.{pial,white}``) for the meshes.
+        Where the meshes come from: a FreeSurfer fsaverage folder (``surf/{lh,rh}.{pial,white}``),
+        or a folder holding an fsaverage-topology sphere per hemisphere (``{lh,rh}.*sphere.reg``
+        such as neuropythy's fsaverage folder, or ``surf/{lh,rh}.sphere(.reg)``; see
+        :func:`~brainalign.datasets.surfaces.find_fsaverage_surface`). The virtual data only
+        need fsaverage's topology: **when the folder lacks pial/white, the sphere stands in for
+        them** (ROIs grow and voxel weights are smoothed on the sphere; the dataset's
+        ``surf/`` then holds ``{lh,rh}.sphere`` and ``virtual_truth.json["surfaces"]`` says
+        so), and no volume is written (``spaces`` must be ``("fsaverage",)``).
     atlas : dict, optional
         ``{"lh": path, "rh": path, "rois": {roi: [label ids]}}``: per-vertex label files
         (MGZ/MGH/annot; finer atlases are subsampled) defining the streams ROIs instead of
@@ -697,6 +723,12 @@ class _SurfaceAnatomy:
     nsdgeneral: list  # bool per vertex, per hemisphere
     smoothers: list  # anat.MeshSmoother per hemisphere
     dead: np.ndarray  # constant-zero vertices (indices into both hemispheres)
+    surfaces: dict  # where the meshes came from (virtual_truth.json["surfaces"])
+
+    @property
+    def has_volume_surfaces(self) -> bool:
+        """Real pial and white surfaces (no sphere standing in), as a volume needs."""
+        return all(g == name for name, g in self.surfaces["geometry"].items())
 
     @property
     def n_vertices(self) -> int:
@@ -712,9 +744,43 @@ class _SurfaceAnatomy:
         return np.concatenate(self.nsdgeneral)
 
 
+def _surface_files(fs_dir) -> dict:
+    """``{"pial": SurfaceFiles, "white": SurfaceFiles}`` of an fsaverage folder (a sphere stands
+    in for a surface it lacks), or :class:`DataFormatError` naming the folder and the files."""
+    return {name: find_fsaverage_surface(fs_dir, name) for name in ("pial", "white")}
+
+
+def _surface_record(opts: _Options) -> dict:
+    """Which geometry each mesh has and which files it came from."""
+    if opts.fs_dir is None:
+        return {
+            "source": "nilearn fsaverage5",
+            "geometry": {"pial": "pial", "white": "white"},
+            "files": None,
+        }
+    files = _surface_files(opts.fs_dir)
+    record = {
+        "source": str(opts.fs_dir),
+        "geometry": {name: f.geometry for name, f in files.items()},
+        "files": {name: [str(f.left), str(f.right)] for name, f in files.items()},
+    }
+    lacking = [name for name, f in files.items() if f.stand_in]
+    if lacking:
+        record["note"] = (
+            f"the folder has no {'/'.join(lacking)} surface: its fsaverage-topology sphere "
+            "stands in (ROIs grown and voxel weights smoothed on the sphere; no volume written)"
+        )
+    return record
+
+
 def _surface_anatomy(opts: _Options, rng: np.random.Generator) -> _SurfaceAnatomy:
     """Meshes and streams labels, nsdgeneral (the ROIs plus about one ring), dead vertices."""
-    meshes = {s: load_fsaverage(opts.mesh, s, fs_dir=opts.fs_dir) for s in ("pial", "white")}
+    surfaces = _surface_record(opts)
+    meshes = {"pial": load_fsaverage(opts.mesh, "pial", fs_dir=opts.fs_dir)}
+    if surfaces["files"] is not None and surfaces["files"]["white"] == surfaces["files"]["pial"]:
+        meshes["white"] = meshes["pial"]  # one sphere stands in for both: read it once
+    else:
+        meshes["white"] = load_fsaverage(opts.mesh, "white", fs_dir=opts.fs_dir)
     n_v = meshes["pial"]["left"].n_vertices
     # vertices per fsaverage5 vertex (ROI sizes scale with it)
     scale = max(1, round(n_v / FSAVERAGE_SIZES["fsaverage5"]))
@@ -734,7 +800,7 @@ def _surface_anatomy(opts: _Options, rng: np.random.Generator) -> _SurfaceAnatom
         candidates = np.flatnonzero(~nsdgeneral[hi]) + hi * n_v
         dead.append(np.sort(rng.choice(candidates, opts.n_dead_vertices, replace=False)))
     dead = np.concatenate(dead).astype(np.int64)
-    return _SurfaceAnatomy(meshes, labels, nsdgeneral, smoothers, dead)
+    return _SurfaceAnatomy(meshes, labels, nsdgeneral, smoothers, dead, surfaces)
 
 
 def _grown_streams(pial: dict, scale: int) -> list[np.ndarray]:
@@ -801,7 +867,8 @@ def _streams_by_name(names: dict, fh: str) -> dict:
 
 
 def _write_fsaverage(out: Path, anatomy: _SurfaceAnatomy) -> None:
-    """Streams and nsdgeneral labels (+ colour tables) and the pial/white surfaces."""
+    """Streams and nsdgeneral labels (+ colour tables) and the pial/white surfaces, each under
+    the name of the geometry it has (``{lh,rh}.sphere`` when a sphere stood in)."""
     out_fs = out / "nsddata" / "freesurfer" / "fsaverage"
     write_ctab(P.fsaverage_ctab(out, "streams"), STREAMS_LABELS)
     write_ctab(P.fsaverage_ctab(out, "nsdgeneral"), {1: "nsdgeneral"})
@@ -812,8 +879,8 @@ def _write_fsaverage(out: Path, anatomy: _SurfaceAnatomy) -> None:
         write_mgh(
             out_fs / "surf" / f"{fh}.w-g.pct.mgh", np.zeros(anatomy.n_vertices, dtype=np.float32)
         )
-        _write_geometry(out_fs / "surf" / f"{fh}.pial", anatomy.meshes["pial"][hemi])
-        _write_geometry(out_fs / "surf" / f"{fh}.white", anatomy.meshes["white"][hemi])
+        for name, geometry in anatomy.surfaces["geometry"].items():
+            _write_geometry(out_fs / "surf" / f"{fh}.{geometry}", anatomy.meshes[name][hemi])
 
 
 def _write_geometry(path, mesh):
@@ -866,23 +933,70 @@ class _PlantedSignal:
     ncsnr: np.ndarray  # (2V,) signal SD / noise SD per vertex (0 outside the ROIs)
     individual_variation: float
 
-    def subject_signal(self, rng: np.random.Generator, rows: np.ndarray) -> np.ndarray:
-        """(len(rows), 2V) float32 unit-variance signal (zero outside ROIs) for one subject."""
-        signal = np.zeros((len(rows), len(self.ncsnr)), dtype=np.float32)
-        parts = {}
+    def subject(self, rng: np.random.Generator, rows: np.ndarray) -> _SubjectSignal:
+        """One subject's unit-variance signal over the images ``rows`` (its 10k order).
+
+        Draws the subject's voxel-weight coefficients from ``rng`` (one (K, dim) array per
+        needed representation, in ``needed`` order) and returns the signal in factored form.
+        The column normalisations (each representation's projection, then each vertex's
+        mixture, to unit standard deviation over all ``rows``) come from the factors' (m·K)²
+        covariance, exactly (to rounding) what normalising the dense images × vertices array
+        gives.
+        """
+        K = self.basis.shape[1]
+        factors = []
         for name in self.needed:
             C = np.sqrt(1 - self.individual_variation) * self.shared_coef[name]
             C = C + np.sqrt(self.individual_variation) * rng.standard_normal(C.shape)
-            Pm = (self.reps_std[name][rows] @ C.T) @ self.basis.T  # (n_rows, n_roi)
-            parts[name] = Pm / Pm.std(axis=0)
-        mixed = np.zeros((len(rows), len(self.roi_vertices)))
-        for k, roi in STREAMS_LABELS.items():
-            cols = self.roi_labels == k
-            for name, w in anat.ROI_REPRESENTATIONS[roi].items():
-                mixed[:, cols] += np.sqrt(w) * parts[name][:, cols]
-        mixed /= mixed.std(axis=0)
-        signal[:, self.roi_vertices] = mixed
-        return signal
+            factors.append(self.reps_std[name][rows] @ C.T)  # (n_rows, K)
+        factors = np.concatenate(factors, axis=1)  # (n_rows, m·K)
+        centred = factors - factors.mean(axis=0)
+        cov = centred.T @ centred / len(factors)  # population covariance (np.std's ddof=0)
+        basis_t = self.basis.T  # (K, n_roi)
+        loadings = np.zeros((len(self.needed) * K, len(self.roi_vertices)))
+        for j, name in enumerate(self.needed):
+            blk = slice(j * K, (j + 1) * K)
+            sd = np.sqrt(np.einsum("kv,kv->v", cov[blk, blk] @ basis_t, basis_t))
+            weight = np.zeros(len(self.roi_vertices))
+            for k, roi in STREAMS_LABELS.items():
+                weight[self.roi_labels == k] = anat.ROI_REPRESENTATIONS[roi].get(name, 0.0)
+            loadings[blk] = basis_t * (np.sqrt(weight) / sd)
+        loadings /= np.sqrt(np.einsum("kv,kv->v", cov @ loadings, loadings))
+        return _SubjectSignal(factors, loadings, self.roi_vertices, len(self.ncsnr))
+
+
+@dataclass(frozen=True)
+class _SubjectSignal:
+    """One subject's planted signal in factored form; rows are built a block at a time.
+
+    At the ROI vertices the signal is ``factors @ loadings``: ``factors`` (n_rows, m·K) holds,
+    for each of the m representations, its rows projected on the subject's coefficients
+    (``R[rows] @ Cᵀ``); ``loadings`` (m·K, n_roi) the smooth basis at each vertex, weighted by the
+    vertex's ROI mixture and divided by the standard deviations that make each representation's
+    part and then the mixture unit-variance over all rows. Elsewhere the signal is zero.
+    """
+
+    factors: np.ndarray  # (n_rows, m·K) float64
+    loadings: np.ndarray  # (m·K, n_roi) float64
+    roi_vertices: np.ndarray  # (n_roi,) the columns (of 2V) that carry signal
+    n_units: int  # 2V
+
+    def roi_rows(self, rows: np.ndarray, block: int = 256) -> np.ndarray:
+        """(len(rows), n_roi) float32: the signal of images ``rows`` at the ROI vertices."""
+        rows = np.asarray(rows)
+        out = np.empty((len(rows), self.loadings.shape[1]), dtype=np.float32)
+        for start in range(0, len(rows), block):
+            sl = slice(start, start + block)
+            out[sl] = self.factors[rows[sl]] @ self.loadings
+        return out
+
+    def dense(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """(len(rows), 2V) float32 with zeros off the ROIs (every row by default); for small
+        cases only: this is the images × vertices array the writer never holds."""
+        rows = np.arange(len(self.factors)) if rows is None else np.asarray(rows)
+        out = np.zeros((len(rows), self.n_units), dtype=np.float32)
+        out[:, self.roi_vertices] = self.roi_rows(rows)
+        return out
 
 
 def _plant_signal(opts: _Options, scenes, anatomy: _SurfaceAnatomy, rng) -> _PlantedSignal:
@@ -926,7 +1040,7 @@ def _write_subjects(out, opts, design, anatomy, planted, trials, verbose) -> dic
 def _write_subject(out, s, opts, design, anatomy, planted, pool_idx, rng) -> dict:
     """One subject's files, drawing from its own generator ``rng``; returns its truth entry."""
     # signal rows follow the subject's 10k order; trials index them through their 10k index
-    signal = planted.subject_signal(rng, design.subject_pool[s - 1])
+    signal = planted.subject(rng, design.subject_pool[s - 1])
     local = design.master[: len(pool_idx)] - 1  # row of each trial in ``signal``
     n_sess = opts.sessions_per_subject[s - 1]
     counts = np.bincount(pool_idx, minlength=opts.n_total)
@@ -939,6 +1053,8 @@ def _write_subject(out, s, opts, design, anatomy, planted, pool_idx, rng) -> dic
     }
     if "fsaverage" in opts.spaces:
         _write_surface_betas(out, s, opts, anatomy, planted.ncsnr, signal, local, n_sess, rng)
+    if not anatomy.has_volume_surfaces:  # a sphere stood in: no volume (only fsaverage asked)
+        return {**info, "volume_shape": None, "n_mask_voxels": None}
     grid = _write_volume_anatomy(out, s, opts, anatomy, rng)
     vox_ncsnr = _write_volume_ncsnr(out, s, opts, grid, planted.ncsnr)
     if "func1pt8mm" in opts.spaces:
@@ -946,8 +1062,23 @@ def _write_subject(out, s, opts, design, anatomy, planted, pool_idx, rng) -> dic
     return {**info, "volume_shape": list(grid.shape), "n_mask_voxels": int(grid.mask.sum())}
 
 
+#: columns per block when a session's gain and offset are applied (float64 temporaries of
+#: session_size × _COLUMN_BLOCK)
+_COLUMN_BLOCK = 1 << 14
+
+
+def _column_blocks(n: int):
+    for start in range(0, n, _COLUMN_BLOCK):
+        yield slice(start, min(start + _COLUMN_BLOCK, n))
+
+
 def _write_surface_betas(out, s, opts, anatomy, ncsnr, signal, local, n_sess, rng) -> None:
-    """fsaverage betas (float32 PSC) per session and hemisphere, and the ncsnr maps."""
+    """fsaverage betas (float32 PSC) per session and hemisphere, and the ncsnr maps.
+
+    One session at a time: its trial noise is drawn into a (T, 2V) float32 array, the signal
+    of its trials added at the ROI vertices, then gain and offset applied in place, in column
+    blocks (float64 arithmetic, float32 result), so memory holds one session's betas.
+    """
     n_v = anatomy.n_vertices
     for hi, fh in enumerate(HEMIS):
         write_mgh(
@@ -956,14 +1087,17 @@ def _write_surface_betas(out, s, opts, anatomy, ncsnr, signal, local, n_sess, rn
     gain = np.exp(rng.normal(0, opts.session_gain_sd, (n_sess, 2 * n_v)))
     offset = rng.normal(0, opts.session_offset_sd, (n_sess, 2 * n_v))
     size = opts.session_size
+    roi = signal.roi_vertices
+    nc_roi = ncsnr.astype(np.float32)[roi]
     for i in range(n_sess):
-        y = signal[local[i * size : (i + 1) * size]] * ncsnr.astype(np.float32)
-        y += rng.standard_normal(y.shape, dtype=np.float32)
-        betas = opts.psc_scale * (gain[i] * y + offset[i])
-        betas[:, anatomy.dead] = 0.0
-        betas = betas.astype(np.float32).T  # (2V, T)
+        y = rng.standard_normal((size, 2 * n_v), dtype=np.float32)  # trial noise
+        y[:, roi] += signal.roi_rows(local[i * size : (i + 1) * size]) * nc_roi
+        for sl in _column_blocks(2 * n_v):
+            y[:, sl] = opts.psc_scale * (gain[i, sl] * y[:, sl] + offset[i, sl])
+        y[:, anatomy.dead] = 0.0
         for hi, fh in enumerate(HEMIS):
-            write_mgh(P.fsaverage_betas(out, s, fh, i + 1), betas[hi * n_v : (hi + 1) * n_v])
+            write_mgh(P.fsaverage_betas(out, s, fh, i + 1), y[:, hi * n_v : (hi + 1) * n_v].T)
+        del y
 
 
 def _write_volume_anatomy(out, s, opts, anatomy, rng):
@@ -1028,13 +1162,22 @@ def _write_volume_betas(out, s, opts, grid, vox_ncsnr, signal, local, n_sess, rn
     n_mask = len(mask_idx)
     gain = np.exp(rng.normal(0, opts.session_gain_sd, (n_sess, n_mask)))
     offset = rng.normal(0, opts.session_offset_sd, (n_sess, n_mask))
-    sig_cols = np.maximum(tied_m, 0)
+    # each voxel's column among the ROI vertices (the signal is zero at other vertices)
+    column = np.full(signal.n_units, -1, dtype=np.int64)
+    column[signal.roi_vertices] = np.arange(len(signal.roi_vertices))
+    column = column[np.maximum(tied_m, 0)]
+    has_signal = column >= 0
     size = opts.session_size
     for i in range(n_sess):
-        y = signal[np.ix_(local[i * size : (i + 1) * size], sig_cols)] * vox_ncsnr
+        y = np.zeros((size, n_mask), dtype=np.float32)
+        y[:, has_signal] = signal.roi_rows(local[i * size : (i + 1) * size])[:, column[has_signal]]
+        y *= vox_ncsnr
         y += rng.standard_normal(y.shape, dtype=np.float32)
-        psc = opts.psc_scale * (gain[i] * y + offset[i])
-        raw = np.clip(np.rint(psc * 300.0), -32768, 32767).astype(np.int16)
+        raw = np.empty((size, n_mask), dtype=np.int16)
+        for sl in _column_blocks(n_mask):
+            psc = opts.psc_scale * (gain[i, sl] * y[:, sl] + offset[i, sl])
+            raw[:, sl] = np.clip(np.rint(psc * 300.0), -32768, 32767)
+        del y
         vol = np.zeros((int(np.prod(grid.shape)), size), dtype=np.int16)
         vol[mask_idx] = raw.T
         write_nifti(
@@ -1082,6 +1225,7 @@ def _truth_document(opts, design, anatomy, scenes, trials, stim_source, subjects
         },
         "mesh": opts.mesh,
         "n_vertices_per_hemisphere": anatomy.n_vertices,
+        "surfaces": anatomy.surfaces,
         "rois": rois,
         "null_region": {
             "description": "cortex outside the streams ROIs: noise only (no planted signal)",

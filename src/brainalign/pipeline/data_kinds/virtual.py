@@ -16,7 +16,11 @@ from brainalign.utils.settings import Section, resolve_path
 class VirtualDataConfig(Section):
     """A virtual NSD built by :func:`brainalign.datasets.make_virtual_nsd` before the study runs.
 
-    ``root`` defaults to ``<output.dir>/virtual_nsd``; ``options`` are passed on verbatim.
+    ``root`` defaults to ``<output.dir>/virtual_nsd``; ``options`` are passed on verbatim (a
+    relative ``fs_dir`` is taken against the config's folder). With ``options.mesh =
+    "fsaverage"`` and ``options.fs_dir`` (a FreeSurfer fsaverage folder, or a folder holding an
+    fsaverage-topology sphere such as neuropythy's), the maps live on full fsaverage, read from
+    the dataset's own ``nsddata/freesurfer/fsaverage``.
     """
 
     kind: Literal["virtual"] = "virtual"
@@ -60,6 +64,11 @@ def plan(cfg, also_spaces: list[str], options: dict) -> tuple[Task, dict]:
     if also_spaces:
         params["also_spaces"] = also_spaces
     mesh = {"mesh": "fsaverage5", "surface": "pial", "fs_dir": None}
+    if params["options"].get("mesh", "fsaverage5") != "fsaverage5":
+        # the written dataset's own fsaverage folder: its pial surface, or the sphere that
+        # stood in for it (options.fs_dir holding only a sphere)
+        fs_dir = Path(cfg.data.root) / "nsddata" / "freesurfer" / "fsaverage"
+        mesh = {"mesh": params["options"]["mesh"], "surface": "pial", "fs_dir": str(fs_dir)}
     return Task(TaskId("virtual_nsd"), params), mesh
 
 
@@ -68,8 +77,14 @@ def subjects(cfg) -> list[int]:
 
 
 def resolve(data: VirtualDataConfig, base: Path, out_dir: Path) -> VirtualDataConfig:
+    options = data.options
+    if options.get("fs_dir") is not None:  # a relative fs_dir is taken against the config's folder
+        options = {**options, "fs_dir": str(resolve_path(options["fs_dir"], base))}
     return data.model_copy(
-        update={"root": resolve_path(data.root, base) or out_dir / "virtual_nsd"}
+        update={
+            "root": resolve_path(data.root, base) or out_dir / "virtual_nsd",
+            "options": options,
+        }
     )
 
 
