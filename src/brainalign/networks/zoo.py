@@ -216,7 +216,7 @@ def model_features(
     ids: Sequence[int] | None = None,
     *,
     device="cpu",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     cache_dir: str | os.PathLike | None = None,
     verbose: bool | None = None,
 ) -> list[np.ndarray]:
@@ -225,6 +225,8 @@ def model_features(
     ``images`` is anything :func:`brainalign.networks.activations` accepts; ``ids`` are needed
     for a callable source and for ``features`` models (rows are looked up by id). With
     ``cache_dir`` the activations stream to ``cache_dir/<name>/<instance>/`` and are reused.
+    ``batch_size=None`` takes each extractor's default (64 for BLT networks; for other vision
+    models 4 on a CPU, 32 elsewhere: see :func:`brainalign.features.vision.activations`).
     """
     from brainalign.networks.activations import _image_source, activations
     from brainalign.networks.blt import BLTNet
@@ -253,7 +255,7 @@ def model_features(
         if isinstance(inst.module, BLTNet):
             acts = activations(
                 inst.module, images, layers=inst.layers, ids=ids, device=device,
-                batch_size=batch_size, out=folder, verbose=verbose,
+                batch_size=batch_size or 64, out=folder, verbose=verbose,
             )  # fmt: skip
         else:
             from brainalign.features.vision import activations as vision_activations
