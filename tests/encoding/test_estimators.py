@@ -1,12 +1,15 @@
 """RidgeEncoder: scikit-learn conformance and behaviour."""
 
+import tracemalloc
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from brainalign.encoding import RidgeEncoder, ridge_cv
+from brainalign.encoding import RidgeEncoder, RowView, pearson_r, ridge_cv
 from brainalign.errors import InputError
 
 
@@ -65,3 +68,70 @@ def test_encoder_bad_inputs(rng):
     est = RidgeEncoder().fit(X, X[:, :2])
     with pytest.raises(InputError, match="shape"):
         est.score(X, X[:, :1])
+
+
+def _old_score(est, X, y):
+    """The score before it worked in blocks: every prediction and y in float64 at once."""
+    return pearson_r(est.predict(X), np.asarray(y, dtype=np.float64)).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", ["ridge", "fracridge"])
+def test_fit_and_score_from_row_views_of_a_memmap(rng, tmp_path, mode):
+    X = rng.standard_normal((90, 7)).astype(np.float32)
+    Y = (X @ rng.standard_normal((7, 25)) + rng.standard_normal((90, 25))).astype(np.float32)
+    Y[3, 4] = np.nan
+    np.save(tmp_path / "y.npy", Y)
+    Ym = np.load(tmp_path / "y.npy", mmap_mode="r")
+    test = np.arange(90) % 4 == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        params = dict(mode=mode, alphas=[0.1, 1, 10, 100], cv=3, block_size=4)
+        ref = RidgeEncoder(**params).fit(X[~test], Y[~test])  # the copying fit
+        est = RidgeEncoder(**params).fit(X[~test], RowView(Ym, ~test))
+    np.testing.assert_array_equal(est.coef_, ref.coef_)
+    np.testing.assert_array_equal(est.alpha_, ref.alpha_)
+    np.testing.assert_array_equal(est.edge_counts_, ref.edge_counts_)
+    old = _old_score(ref, X[test], Y[test])
+    for y in (RowView(Ym, test), Y[test], RowView(Ym, test, dtype=np.float64)):
+        np.testing.assert_allclose(est.score(X[test], y), old, rtol=0, atol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(
+        est.score(X[test].astype(np.float64), RowView(Ym, test)),
+        _old_score(ref, X[test].astype(np.float64), Y[test]),
+        atol=1e-6,
+        equal_nan=True,
+    )
+    assert np.isnan(est.score(X[test], Y[test])[4])
+
+
+def test_score_block_size_does_not_change_scores(rng):
+    X = rng.standard_normal((60, 5)).astype(np.float32)
+    Y = (X @ rng.standard_normal((5, 11)) + rng.standard_normal((60, 11))).astype(np.float32)
+    est = RidgeEncoder(alphas=[1.0, 10.0]).fit(X[:40], Y[:40])
+    ref = _old_score(est, X[40:], Y[40:])
+    for block in (1, 3, 11, 100):
+        est.set_params(block_size=block)
+        np.testing.assert_allclose(est.score(X[40:], Y[40:]), ref, rtol=0, atol=1e-6)
+    est.set_params(block_size=None, memory_budget=48 * 20 * 2)  # two targets per block
+    np.testing.assert_allclose(est.score(X[40:], Y[40:]), ref, rtol=0, atol=1e-6)
+
+
+def test_score_memory_is_bounded(rng, tmp_path):
+    """Scoring a memory map holds one block of float64 predictions and targets at a time."""
+    n, p, t = 300, 6, 20_000
+    X = rng.standard_normal((n, p)).astype(np.float32)
+    Y = np.lib.format.open_memmap(tmp_path / "y.npy", mode="w+", dtype=np.float32, shape=(n, t))
+    Y[:] = rng.standard_normal((n, t), dtype=np.float32)
+    Y.flush()
+    del Y
+    Ym = np.load(tmp_path / "y.npy", mmap_mode="r")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = RidgeEncoder(alphas=[1.0, 100.0], cv=3, block_size=1000).fit(X, Ym)
+    tracemalloc.start()
+    try:
+        r = est.score(X, Ym)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert r.shape == (t,) and r.dtype == np.float32
+    assert peak < n * t * 8 / 4, peak  # the old score held y and the predictions in float64

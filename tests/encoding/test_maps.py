@@ -52,6 +52,32 @@ def test_encoding_map_planted_signal(rng):
     np.testing.assert_allclose(emap.r, pearson_r(manual, sub.betas[sub.shared]), atol=1e-6)
 
 
+def test_encoding_map_reads_memmapped_betas_without_copying(rng, tmp_path):
+    """A memory-mapped subject gives the same map as in-memory betas fitted on copied rows."""
+    from brainalign.encoding import RidgeEncoder
+
+    sub, E = _subject(rng)
+    np.save(tmp_path / "betas.npy", sub.betas)
+    mm = SubjectResponses(
+        betas=np.load(tmp_path / "betas.npy", mmap_mode="r"),
+        image_ids=sub.image_ids,
+        shared=sub.shared,
+        rois=sub.rois,
+        space=sub.space,
+        subject=1,
+        hemi_sizes=sub.hemi_sizes,
+    )
+    params = dict(alphas=np.logspace(-2, 4, 7), block_size=7)
+    emap = encoding_map(mm, E, **params)
+    copied = RidgeEncoder(**params).fit(E[~sub.shared], sub.betas[~sub.shared])
+    np.testing.assert_array_equal(emap.model.coef_, copied.coef_)
+    expected = pearson_r(copied.predict(E[sub.shared]), sub.betas[sub.shared])
+    np.testing.assert_allclose(emap.r, expected, rtol=0, atol=1e-6)
+    part = encoding_map(mm, E, units=np.flatnonzero(sub.rois["signal"])[::-1], **params)
+    np.testing.assert_allclose(part.r[sub.rois["signal"]], emap.r[sub.rois["signal"]], atol=1e-6)
+    assert np.isnan(part.r[sub.rois["null"]]).all()
+
+
 def test_encoding_map_matches_by_id_and_subset(rng):
     sub, E = _subject(rng)
     perm = rng.permutation(len(E))

@@ -1,5 +1,8 @@
 """Ridge solvers against scikit-learn, a brute-force CV loop and an independent fracridge mapping."""
 
+import tracemalloc
+import warnings
+
 import numpy as np
 import pytest
 from scipy.optimize import brentq
@@ -8,6 +11,9 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold, ShuffleSplit
 
 from brainalign.encoding import (
+    DEFAULT_ALPHAS,
+    RowView,
+    edge_counts,
     fracridge_cv,
     fraction_to_alpha,
     make_folds,
@@ -234,3 +240,160 @@ def test_bad_inputs(rng):
         ridge_cv(X, Y, cv="bogus")
     with pytest.raises(BrainAlignError, match="fracridge"):
         fracridge_cv(X, Y, cv="loo")
+
+
+# --------------------------------------------------------------------------------------------------
+# memory-mapped targets and row views (no copy of the training rows)
+
+
+def _memmap(tmp_path, Y, name="y.npy"):
+    np.save(tmp_path / name, Y)
+    return np.load(tmp_path / name, mmap_mode="r")
+
+
+@pytest.mark.parametrize("shape", [(130, 12, 23), (40, 70, 9)], ids=["primal", "dual"])
+@pytest.mark.parametrize(
+    "solver",
+    [
+        lambda X, Y: ridge_cv(X, Y, ALPHAS, cv=4, block_size=4),
+        lambda X, Y: ridge_cv(X, Y, ALPHAS, cv="loo", block_size=5),
+        lambda X, Y: ridge_cv(X, Y, ALPHAS, alpha_per_target=False, block_size=4),
+        lambda X, Y: fracridge_cv(X, Y, block_size=6),
+        lambda X, Y: ridge_fit(X, Y, 10.0, block_size=4),
+    ],
+    ids=["kfold", "loo", "shared", "fracridge", "fixed"],
+)
+def test_row_view_of_memmap_equals_copying_fit(rng, tmp_path, shape, solver):
+    X, Y = _data(rng, *shape)
+    Y[5, 3] = np.nan  # a dropped target and a constant one, in some block
+    Y[:, 7] = 1.5
+    Ym = _memmap(tmp_path, Y)
+    train = rng.random(len(Y)) < 0.8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = solver(X[train], Y[train])  # the copying fit
+        got = solver(X[train], RowView(Ym, train))
+        got_idx = solver(X[train], RowView(Ym, np.flatnonzero(train)))
+    for res in (got, got_idx):
+        np.testing.assert_array_equal(res.coef, ref.coef)
+        np.testing.assert_array_equal(res.intercept, ref.intercept)
+        np.testing.assert_array_equal(res.alphas, ref.alphas)
+        np.testing.assert_array_equal(res.cv_scores, ref.cv_scores)
+        np.testing.assert_array_equal(res.nan_targets, ref.nan_targets)
+        np.testing.assert_array_equal(res.constant_targets, ref.constant_targets)
+        np.testing.assert_array_equal(res.edge_counts, ref.edge_counts)
+
+
+def test_row_view_fit_memory_is_bounded(rng, tmp_path):
+    """Fitting from a row view of a memory map holds O(n × block), not the training rows."""
+    n, p, t = 800, 8, 10_000
+    X = rng.standard_normal((n, p)).astype(np.float32)
+    Y = np.lib.format.open_memmap(tmp_path / "y.npy", mode="w+", dtype=np.float32, shape=(n, t))
+    for s in range(0, t, 2500):
+        Y[:, s : s + 2500] = X @ rng.standard_normal((p, 2500)) + rng.standard_normal((n, 2500))
+    Y.flush()
+    del Y
+    Ym = np.load(tmp_path / "y.npy", mmap_mode="r")
+    train = np.arange(n) % 5 != 0
+    copy_bytes = int(train.sum()) * t * 4  # what Ym[train] would allocate
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = ridge_cv(X[train], RowView(Ym, train), block_size=500)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert res.coef.shape == (p, t)
+    assert peak < copy_bytes / 3, (peak, copy_bytes)
+
+
+# --------------------------------------------------------------------------------------------------
+# the default grid and its edges
+
+
+def test_default_grid_is_wide_and_matches_sklearn(rng):
+    assert (
+        DEFAULT_ALPHAS.min() <= 1e-2 and DEFAULT_ALPHAS.max() >= 1e10 and len(DEFAULT_ALPHAS) >= 20
+    )
+    X, Y = _data(rng, 103, 20, 6, noise=1.0)
+    res = ridge_cv(X, Y, cv=5)
+    X64, Y64 = X.astype(float), Y.astype(float)
+    mse = np.zeros((len(DEFAULT_ALPHAS), Y.shape[1]))
+    for tr, va in KFold(5).split(X):
+        for i, a in enumerate(DEFAULT_ALPHAS):
+            pred = Ridge(alpha=a).fit(X64[tr], Y64[tr]).predict(X64[va])
+            mse[i] += ((pred - Y64[va]) ** 2).mean(0) / 5
+    np.testing.assert_allclose(res.cv_scores, 1 - mse / Y64.var(0), atol=2e-5)
+    np.testing.assert_array_equal(res.alphas, DEFAULT_ALPHAS[mse.argmin(0)])
+    for j in range(Y.shape[1]):
+        ref = Ridge(alpha=res.alphas[j]).fit(X64, Y64[:, j])
+        np.testing.assert_allclose(res.predict(X)[:, j], ref.predict(X64), rtol=1e-4, atol=1e-4)
+
+
+def test_edge_counts_and_warning(rng):
+    X, Y = _data(rng, 120, 10, 40, noise=1.0)
+    Y[:, :30] = 5 * rng.standard_normal((120, 30)).astype(np.float32)  # noise: want a big alpha
+    Y[:, 30] = 2.0  # constant: not counted
+    Y[0, 31] = np.nan  # dropped: not counted
+    short = np.logspace(-2, 0, 3)  # far below the eigenvalues of XᵀX (~120)
+    with pytest.warns(UserWarning, match=r"alphas: \d+ of 38 fitted targets chose the largest "):
+        res = ridge_cv(X, Y, short, cv=3)
+    assert res.n_fitted == 38
+    fitted = ~res.nan_targets & ~res.constant_targets
+    np.testing.assert_array_equal(
+        res.edge_counts,
+        [np.sum(res.alphas[fitted] == short[0]), np.sum(res.alphas[fitted] == short[-1])],
+    )
+    assert res.edge_counts[1] >= 30
+    np.testing.assert_array_equal(edge_counts(res.alphas[fitted], short), res.edge_counts)
+    # the default grid reaches past the eigenvalues: no warning, far fewer at the largest alpha
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        wide = ridge_cv(X, np.delete(Y, [30, 31], axis=1), cv=3)
+    assert wide.edge_counts[1] < res.edge_counts[1]
+    # a grid that already gives the mean prediction at its top does not warn either
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        ridge_cv(X, Y[:, :30], [1e-2, 1e8], cv=3)
+    # the smallest edge warns too (little noise: least squares is best)
+    clean = (X @ rng.standard_normal((10, 20))).astype(np.float32)
+    clean += 1e-3 * rng.standard_normal(clean.shape).astype(np.float32)
+    with pytest.warns(UserWarning, match="chose the smallest alpha"):
+        low = ridge_cv(X, clean, [10.0, 100.0, 1000.0], cv=3)
+    assert low.edge_counts[0] == 20
+
+
+def test_edge_counts_in_other_modes(rng):
+    X, Y = _data(rng, 80, 6, 5)
+    fr = fracridge_cv(X, Y)
+    at = [fr.fraction == fr.candidates.min(), fr.fraction == fr.candidates.max()]
+    np.testing.assert_array_equal(fr.edge_counts, np.array(at) * 5)
+    np.testing.assert_array_equal(ridge_fit(X, Y, 1.0).edge_counts, [0, 0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fast_validation_error_is_exact_far_past_the_eigenvalues(rng, backend):
+    """The partial-fraction SSE (one r × r product per fold for every alpha) equals the direct
+    one from 1e-3 to 1e14, including a cluster of nearly equal eigenvalues (the band)."""
+    from brainalign.backend import get_backend
+    from brainalign.encoding.ridge import _Decomposition
+
+    xp = get_backend(backend)
+    r, t = 40, 30
+    lam = np.sort(rng.uniform(1, 1e3, r))
+    lam[10:13] = lam[10] * (1 + np.array([0, 3e-8, 6e-8]))
+    A = rng.standard_normal((r, r))
+    G = A @ A.T
+    Z, Bv = rng.standard_normal((2, r, t))
+    yy = np.abs(rng.standard_normal(t)) * 1e3
+    d = _Decomposition.__new__(_Decomposition)
+    d.xp, d.lam_np, d.tol, d.G64 = xp, lam, lam.max() * 1e-10, G
+    d.Z, d.Bv, d.yy = (xp.asarray(v, dtype=np.float64) for v in (Z, Bv, yy))
+    alphas = np.logspace(-3, 14, 35)[::-1]  # any order
+    assert d.prepare_alphas(alphas)
+    fast = xp.to_numpy(d.sse_all())
+    for i, a in enumerate(alphas):
+        u = Z / (lam[:, None] + a)
+        ref = yy - 2 * np.sum(Bv * u, 0) + np.sum(u * (G @ u), 0)
+        np.testing.assert_allclose(fast[i], ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())

@@ -13,6 +13,7 @@ import numpy as np
 
 from brainalign.datasets.surfaces import split_hemispheres
 from brainalign.errors import InputError
+from brainalign.utils.arrays import RowView
 
 #: NSD's streams atlas labels (``streams.mgz.ctab``): label id -> ROI name
 STREAMS_LABELS = {
@@ -156,6 +157,11 @@ class SubjectResponses:
     @property
     def n_units(self) -> int:
         return self.betas.shape[1]
+
+    def betas_view(self, rows=None) -> RowView:
+        """``betas[rows]`` without copying (a :class:`~brainalign.utils.arrays.RowView`; ridge reads
+        it one block of units at a time), e.g. ``sub.betas_view(~sub.shared)``."""
+        return RowView(self.betas, rows)
 
     def split_hemispheres(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Split ``(..., n_units)`` values into ``(left, right)`` along the last axis."""

@@ -1,4 +1,8 @@
-"""Encoding models: ridge from caption embeddings to every unit, maps, agreement, in-silico contrasts."""
+"""Encoding models: ridge from caption embeddings to every unit, maps, agreement, in-silico contrasts.
+
+Targets may be memory-mapped; :class:`RowView` (also ``SubjectResponses.betas_view``) selects rows
+of one without copying them, and fitting and scoring read it one block of units at a time.
+"""
 
 from brainalign.encoding.estimators import RidgeEncoder
 from brainalign.encoding.insilico import (
@@ -20,8 +24,10 @@ from brainalign.encoding.maps import (
 )
 from brainalign.encoding.ridge import (
     DEFAULT_ALPHAS,
+    EDGE_WARN_FRACTION,
     FRACRIDGE_FRACTIONS,
     RidgeResult,
+    edge_counts,
     fracridge_cv,
     fraction_to_alpha,
     make_folds,
@@ -29,9 +35,11 @@ from brainalign.encoding.ridge import (
     ridge_cv,
     ridge_fit,
 )
+from brainalign.utils.arrays import RowView
 
 __all__ = [
     "DEFAULT_ALPHAS",
+    "EDGE_WARN_FRACTION",
     "FRACRIDGE_FRACTIONS",
     "PAPER_CONTRASTS",
     "DEFAULT_SENTENCES",
@@ -39,7 +47,9 @@ __all__ = [
     "EncodingMap",
     "RidgeEncoder",
     "RidgeResult",
+    "RowView",
     "agreement_relation",
+    "edge_counts",
     "encoding_map",
     "fraction_to_alpha",
     "fracridge_cv",

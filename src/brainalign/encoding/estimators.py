@@ -16,6 +16,7 @@ from brainalign.encoding.ridge import (
     ridge_cv,
 )
 from brainalign.errors import InputError
+from brainalign.utils.arrays import as_targets
 
 MODES = ("ridge", "fracridge")
 
@@ -56,7 +57,7 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
                 "pass the targets (n_images × n_targets)"
             )
         X = validate_data(self, X, reset=True, dtype=[np.float32, np.float64], ensure_min_samples=2)
-        y_arr = y if isinstance(y, np.memmap) else np.asarray(y)
+        y_arr = as_targets(y)  # a memory map or RowView is read in blocks of targets, never copied
         if y_arr.dtype == object:
             y_arr = y_arr.astype(np.float64)
         self._y_1d = y_arr.ndim == 1
@@ -94,6 +95,7 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
         self.fraction_ = res.fraction
         self.nan_targets_ = res.nan_targets
         self.constant_targets_ = res.constant_targets
+        self.edge_counts_ = res.edge_counts
 
     def predict(self, X):
         """Predictions (n_images × n_targets), or (n_images,) when fit on a 1-D target."""
@@ -118,19 +120,56 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
     def score(self, X, y, sample_weight=None):
         """Pearson r between predicted and actual targets, per target.
 
-        Returns a float for a 1-D target, else an (n_targets,) array (NaN for dropped or constant
-        targets). ``sample_weight`` is not supported.
+        ``y`` may be memory-mapped or a :class:`~brainalign.utils.arrays.RowView` (e.g.
+        ``sub.betas_view(sub.shared)``): targets are predicted and scored in blocks under
+        ``memory_budget`` (float64 per block), so neither the predictions nor a float64 copy of
+        ``y`` is ever held for all targets at once. Returns a float for a 1-D target, else an
+        (n_targets,) float32 array (NaN for dropped or constant targets). ``sample_weight`` is not
+        supported.
         """
-        pred, y = self._predictions_and_targets(X, y, sample_weight)
-        if y.ndim == 1:
+        if sample_weight is not None:
+            raise InputError("sample_weight: not supported by the ridge estimators")
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        y = as_targets(y)
+        coef = np.asarray(self.coef_)
+        expected = (X.shape[0],) if coef.ndim == 1 else (X.shape[0], coef.shape[0])
+        if tuple(y.shape) != expected:
+            raise InputError(
+                f"y: expected shape {expected} to match the predictions, got {tuple(y.shape)}"
+            )
+        if coef.ndim == 1:
+            pred = self.predict(X)
+            y = np.asarray(y, dtype=np.float64)
             return float(pearson_r(pred[:, None], y[:, None])[0])
-        return pearson_r(pred, y).astype(np.float32)
+        return _blockwise_r(X, coef, np.asarray(self.intercept_), y, self._score_block(X.shape[0]))
+
+    def _score_block(self, n: int) -> int:
+        """Targets per block of :meth:`score`: ``block_size``, or what ``memory_budget`` allows
+        (≈ 48 bytes per image and target: the prediction, y in float64 and their centred copies)."""
+        if self.block_size is not None:
+            return max(1, int(self.block_size))
+        return max(1, int(self.memory_budget // (48 * max(n, 1))))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def _blockwise_r(X, coef, intercept, y, block: int) -> np.ndarray:
+    """Pearson r (n_targets,) float32 between ``X @ coef.T + intercept`` and ``y``, per block of
+    targets; predictions in X's precision (as :meth:`predict`), correlations in float64."""
+    dtype = np.float64 if X.dtype == np.float64 else np.float32
+    X = X.astype(dtype, copy=False)
+    t = coef.shape[0]
+    r = np.empty(t, dtype=np.float32)
+    for start in range(0, t, block):
+        sl = slice(start, min(start + block, t))
+        pred = X @ coef[sl].astype(dtype).T + intercept[sl].astype(dtype)
+        r[sl] = pearson_r(pred, np.asarray(y[:, sl], dtype=np.float64))
+    return r
 
 
 class RidgeEncoder(_RidgeBase):
@@ -143,7 +182,8 @@ class RidgeEncoder(_RidgeBase):
     Parameters
     ----------
     alphas : array-like or None
-        Candidate penalties (ridge mode); ``None`` = ``DEFAULT_ALPHAS`` (1e-2 … 1e7, 10 values).
+        Candidate penalties (ridge mode); ``None`` = ``DEFAULT_ALPHAS`` (1e-2 … 1e10, 25 values,
+        half a decade apart).
     cv : int, splitter, iterable of (train, val), ``"loo"`` or ``"gcv"``
         Folds (an int is unshuffled ``KFold``) or efficient leave-one-out / generalised CV.
     alpha_per_target : bool
@@ -158,7 +198,7 @@ class RidgeEncoder(_RidgeBase):
     backend, device : str
         ``"numpy"`` or ``"torch"``; ``device="cuda"`` for a GPU.
     block_size, memory_budget : int
-        Units per block (``None``: from ``memory_budget`` bytes).
+        Units per block when fitting and scoring (``None``: from ``memory_budget`` bytes).
     verbose : bool or None
         Progress bar.
 
@@ -172,8 +212,22 @@ class RidgeEncoder(_RidgeBase):
     cv_scores_ : (n_candidates, n_units) float32
     nan_targets_, constant_targets_ : (n_units,) bool
         Units dropped for NaN (predictions NaN) and units constant in training.
+    edge_counts_ : (2,) int64
+        Fitted units that chose the smallest and the largest candidate (see
+        :class:`~brainalign.encoding.RidgeResult`); ridge mode warns when many did.
+
+    Examples
+    --------
+    Fit on a subject's memory-mapped betas without copying the training rows::
+
+        enc = RidgeEncoder(cv=5).fit(E[~sub.shared], sub.betas_view(~sub.shared))
+        r = enc.score(E[sub.shared], sub.betas_view(sub.shared))   # Pearson r per vertex
     """
 
     def fit(self, X, y):
-        """Fit on embeddings ``X`` (n_images × n_features) and responses ``y`` (n_images × n_units)."""
+        """Fit on embeddings ``X`` (n_images × n_features) and responses ``y`` (n_images × n_units).
+
+        ``y`` may be memory-mapped or a :class:`~brainalign.utils.arrays.RowView` of one (a row
+        subset that is read one block of units at a time; ``betas[mask]`` would copy every row).
+        """
         return self._fit_arrays(X, y)

@@ -19,6 +19,7 @@ import numpy as np
 from brainalign.encoding.estimators import RidgeEncoder
 from brainalign.encoding.ridge import pearson_r
 from brainalign.errors import InputError
+from brainalign.utils.arrays import RowView
 
 
 @dataclass
@@ -91,7 +92,8 @@ def encoding_map(
     ----------
     responses : SubjectResponses or (n_images, n_units) array
         Brain responses. With a ``SubjectResponses`` and no ``train``/``test``, the paper's split is
-        used: train on the non-shared images, test on the shared ones.
+        used: train on the non-shared images, test on the shared ones. Memory-mapped betas are
+        read one block of units at a time (no copy of the training or test rows).
     embeddings : (n_images, d) array
         Features aligned with the responses' images (row i ↔ ``image_ids[i]``).
     image_ids : (n_images,) array, optional
@@ -130,12 +132,13 @@ def encoding_map(
         )
     train_m, test_m = _split_masks(betas.shape[0], shared, train, test)
     n_units = betas.shape[1]
-    sel = np.arange(n_units) if units is None else _unit_index(units, n_units)
-    Ytr = np.asarray(betas[train_m][:, sel], dtype=np.float32)
-    model = RidgeEncoder(**encoder_params).fit(E[train_m], Ytr)
-    pred = model.predict(E[test_m])
+    sel = None if units is None else _unit_index(units, n_units)
+    # row views: the (memory-mapped) betas are read one block of units at a time, never copied
+    model = RidgeEncoder(**encoder_params).fit(E[train_m], RowView(betas, train_m, columns=sel))
     r = np.full(n_units, np.nan, dtype=np.float32)
-    r[sel] = pearson_r(pred, np.asarray(betas[test_m][:, sel], dtype=np.float32))
+    r[slice(None) if sel is None else sel] = model.score(
+        E[test_m], RowView(betas, test_m, columns=sel)
+    )
     all_ids = ids if ids is not None else np.arange(betas.shape[0])
     return EncodingMap(
         r=r,

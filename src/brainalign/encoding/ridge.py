@@ -14,8 +14,10 @@ every solver here works in the eigenbasis of each training set's Gram matrix:
   ``d_α = 1 / (λ + α)``, so no validation prediction (``n_val × n_targets`` per alpha) is formed;
 * the full-data cross product ``XᵀY`` is computed once per target block and each fold's training
   cross product is obtained by subtracting its validation part;
-* targets are processed in blocks sized by a memory budget; coefficients are only formed for the
-  selected alpha (never coefficients × alphas × targets).
+* targets are processed in blocks sized by a memory budget, read from ``Y`` one block at a time
+  (a memory map, or a :class:`~brainalign.utils.arrays.RowView` of its training rows, is never
+  copied whole); coefficients are only formed for the selected alpha (never coefficients × alphas
+  × targets).
 
 Intercepts are handled exactly by centring with each training set's means. Efficient leave-one-out
 (``cv="loo"``, the criterion of scikit-learn's ``RidgeCV``) and generalised cross-validation
@@ -39,9 +41,20 @@ import numpy as np
 
 from brainalign.backend import get_backend
 from brainalign.errors import InputError
+from brainalign.utils.arrays import as_targets
 from brainalign.utils.progress import progress
 
-DEFAULT_ALPHAS = np.logspace(-2, 7, 10)
+#: 25 penalties, half a decade apart, from 1e-2 to 1e10. The upper end lies above the largest
+#: eigenvalue of the centred ``XᵀX`` for most feature spaces at NSD's size (it is at most
+#: ``trace = Σ‖x_i − x̄‖²``: ≤ n for unit-norm sentence embeddings, n · d for z-scored features,
+#: 7.7e6 at n = 10,000, d = 768), where the old grid (1e-2 … 1e7, 10 values) could stop.
+DEFAULT_ALPHAS = np.logspace(-2, 10, 25)
+#: warn when more than this share of the fitted targets chose the smallest or the largest alpha
+EDGE_WARN_FRACTION = 0.05
+#: an edge alpha "saturates" when going further cannot change any fit by more than this factor:
+#: ``λ_max / (λ_max + α_max)`` (shrinkage of the strongest component) at the top, and
+#: ``α_min / λ_min`` (distance from least squares) at the bottom
+_EDGE_SATURATION = 1e-3
 FRACRIDGE_FRACTIONS = np.linspace(0.05, 1.05, 20)
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of working memory per target block
 _F64_FLOP_LIMIT = 3e10  # Gram / kernel matrices cheaper than this are formed in float64
@@ -75,6 +88,12 @@ class RidgeResult:
         (these get zero coefficients and their mean as intercept).
     x_mean : (n_features,) float32
         Training mean of X (used for the intercept).
+    edge_counts : (2,) int64
+        How many fitted targets (neither NaN nor constant) chose the smallest and the largest
+        candidate (ridge: alphas; fracridge: fractions, where the smallest is the strongest
+        penalty). Many at an edge means the best penalty may lie outside the grid; ridge mode warns
+        when either count exceeds ``EDGE_WARN_FRACTION`` (5 %) of :attr:`n_fitted`. ``[0, 0]`` for
+        :func:`ridge_fit` (no candidates).
     """
 
     coef: np.ndarray
@@ -86,6 +105,12 @@ class RidgeResult:
     nan_targets: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     constant_targets: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     x_mean: np.ndarray | None = None
+    edge_counts: np.ndarray = field(default_factory=lambda: np.zeros(2, np.int64))
+
+    @property
+    def n_fitted(self) -> int:
+        """Targets that were fitted: neither dropped for NaN nor constant."""
+        return int(np.sum(~self.nan_targets & ~self.constant_targets))
 
     def predict(self, X) -> np.ndarray:
         """Predictions ``X @ coef + intercept`` (n_samples × n_targets), in X's float precision."""
@@ -110,7 +135,7 @@ def _check_xy(X, Y):
             "X: contains NaN or infinite values; features must be finite (impute or drop those "
             "columns first)"
         )
-    Y = np.asarray(Y) if not isinstance(Y, np.memmap) else Y
+    Y = as_targets(Y)  # an ndarray, a memory map or a RowView: read in column blocks later
     if Y.ndim == 1:
         Y = Y[:, None]
     if Y.ndim != 2:
@@ -354,17 +379,30 @@ class _Decomposition:
         """Precompute the partial-fraction form of the validation error for scalar ``alphas``.
 
         With ``d_j = 1/(λ_j + α)`` and ``d_j d_k = (d_j − d_k)/(λ_k − λ_j)``, the quadratic term
-        ``Σ_jk z_j z_k G_jk d_j d_k`` becomes ``Σ_j G_jj z_j² d_j² + 2 Σ_j d_j z_j (H z)_j`` with
-        ``H_jk = G_jk / (λ_k − λ_j)``: one r × r product per fold, then O(r) per alpha and target (as
-        (n_alphas × r) @ (r × t) products). Pairs with nearly equal eigenvalues (where the
-        difference form loses precision) are summed directly as a band. Computed in float64.
-        Returns False (use :meth:`sse`) when it does not apply.
+        ``Q = Σ_jk z_j z_k G_jk d_j d_k`` becomes ``Σ_j G_jj z_j² d_j² + 2 Σ_j d_j z_j (H z)_j`` with
+        ``H_jk = G_jk / (λ_k − λ_j)``: one r × r product per fold (``Hz``), then O(r) per alpha and
+        target (as (n_alphas × r) @ (r × t) products). Pairs with nearly equal eigenvalues (where
+        the difference form loses precision) are summed directly as a band. Computed in float64.
+
+        For ``α ≥ λ_max`` that difference cancels (every ``d ≈ 1/α``: relative error ``ε·α/Δλ``),
+        so those alphas use ``d_j = (1 − λ_j d_j)/α``; with ``G = HΛ − ΛH + G_near`` (``G_near``:
+        the diagonal and the band) the terms in ``Gz`` cancel exactly and what is left needs the
+        same ``Hz``::
+
+            α² Q = zᵀGz + Σ_j G_jj λ_j² z_j² d_j² + 2 Σ_j d_j λ_j² z_j (Hz)_j
+                   − 2 Σ_j d_j λ_j z_j (G_near z)_j + band(λ ⊙ z),
+            zᵀGz = −2 Σ_j λ_j z_j (Hz)_j + zᵀ G_near z,
+
+        with errors of order ``ε·λ/Δλ`` whatever α, so a grid may reach far past ``λ_max`` at no
+        extra cost. Returns False (use :meth:`sse`) when it does not apply.
         """
         lam = self.lam_np
         alphas = np.asarray(alphas, dtype=np.float64)
         if not hasattr(self, "G64") or lam.size == 0 or alphas.min() + lam.min() <= self.tol:
             return False
-        tau = 1e-7 * (lam.max() + alphas.max())
+        lam_max = lam.max()
+        large = alphas >= lam_max
+        tau = 1e-7 * (lam_max + min(alphas.max(), lam_max))
         r = lam.size
         diff = lam[None, :] - lam[:, None]  # λ_k − λ_j
         near = np.abs(diff) < tau
@@ -376,20 +414,41 @@ class _Decomposition:
         with np.errstate(divide="ignore", invalid="ignore"):
             H = np.where(near, 0.0, self.G64 / np.where(near, 1.0, diff))
         xp = self.xp
-        self.fast_H = xp.asarray(H, dtype=np.float64)
-        self.fast_gdiag = xp.asarray(np.diag(self.G64).copy(), dtype=np.float64)
-        Dm = 1.0 / (lam[None, :] + alphas[:, None])
-        self.fast_D = xp.asarray(Dm, dtype=np.float64)
-        self.fast_D2 = xp.asarray(Dm * Dm, dtype=np.float64)
+
+        def f64(a):
+            return xp.asarray(a, dtype=np.float64)
+
+        # the band: offsets o with the coefficients G_{j,j+o} of near pairs (j, j+o)
         band = []
         for o in range(1, w + 1):
             j = np.arange(r - o)
-            coef = 2.0 * self.G64[j, j + o] * near[j, j + o]
-            if np.any(coef != 0):
-                band.append(
-                    (o, xp.asarray(Dm[:, :-o] * Dm[:, o:] * coef[None, :], dtype=np.float64))
-                )
-        self.fast_band = band
+            c = self.G64[j, j + o] * near[j, j + o]
+            if np.any(c != 0):
+                band.append((o, c))
+        self.fast_H = f64(H)
+        self.fast_gdiag = f64(np.diag(self.G64).copy())
+        self.fast_lam = f64(lam)
+        self.fast_near = [(o, f64(c)) for o, c in band]
+        self.fast_groups = []
+        for sel, expand in ((~large, False), (large, True)):
+            if not sel.any():
+                continue
+            a = alphas[sel]
+            Dm = 1.0 / (lam[None, :] + a[:, None])
+            s2 = 1.0 / (a * a)[:, None] if expand else 1.0  # the expanded quadratic is α² Q
+            group = {
+                "expand": expand,
+                # (n_alphas × n_group) 0/1: puts the group's rows back in the candidates' order
+                "place": f64(np.eye(alphas.size)[:, sel]),
+                "D": f64(Dm),
+                "D2q": f64(Dm * Dm * s2),
+                "Dq": f64(Dm * s2),
+                "band": [(o, f64(2.0 * Dm[:, :-o] * Dm[:, o:] * c[None, :] * s2)) for o, c in band],
+            }
+            if expand:
+                group["inv_a2"] = f64(1.0 / (a * a))
+                group["DLq"] = f64(Dm * lam[None, :] * s2)
+            self.fast_groups.append(group)
         return True
 
     def sse_all(self):
@@ -397,14 +456,36 @@ class _Decomposition:
         xp = self.xp
         Z = xp.asarray(self.Z, dtype=np.float64)
         Bv = xp.asarray(self.Bv, dtype=np.float64)
-        HZ = xp.matmul(self.fast_H, Z)
-        out = -2 * xp.matmul(self.fast_D, Bv * Z)
-        out = out + xp.matmul(self.fast_D2, Z * Z * self.fast_gdiag[:, None])
-        out = out + 2 * xp.matmul(self.fast_D, Z * HZ)
-        for o, Do in self.fast_band:
-            out = out + xp.matmul(Do, Z[:-o] * Z[o:])
         yy = xp.asarray(self.yy, dtype=np.float64)
-        return out + yy[None, :]
+        BZ = Bv * Z
+        HZ = xp.matmul(self.fast_H, Z)
+        gd = self.fast_gdiag[:, None]
+        parts = []
+        for g in self.fast_groups:
+            if g["expand"]:
+                lam = self.fast_lam[:, None]
+                W = lam * Z
+                GnZ = gd * Z  # G_near z: the diagonal and the band, both ways
+                for o, c in self.fast_near:
+                    GnZ[:-o] += c[:, None] * Z[o:]
+                    GnZ[o:] += c[:, None] * Z[:-o]
+                zGz = -2 * xp.sum(lam * Z * HZ, axis=0) + xp.sum(Z * GnZ, axis=0)
+                quad = g["inv_a2"][:, None] * zGz[None, :]
+                quad = quad + xp.matmul(g["D2q"], W * W * gd)
+                quad = quad + 2 * xp.matmul(g["Dq"], lam * W * HZ)
+                quad = quad - 2 * xp.matmul(g["DLq"], Z * GnZ)
+            else:
+                W = Z
+                quad = xp.matmul(g["D2q"], Z * Z * gd) + 2 * xp.matmul(g["Dq"], Z * HZ)
+            for o, Do in g["band"]:
+                quad = quad + xp.matmul(Do, W[:-o] * W[o:])
+            parts.append((g["place"], quad - 2 * xp.matmul(g["D"], BZ) + yy[None, :]))
+        if len(parts) == 1:
+            return parts[0][1]
+        out = 0
+        for place, vals in parts:
+            out = out + xp.matmul(place, vals)
+        return out
 
     def sse(self, D):
         """SSE (t,) of one validation fold for the shrinkage ``D`` of :meth:`shrink`."""
@@ -667,7 +748,8 @@ def _solve(
         _refit_shared(xp, full, shared_Z, chosen, mode, out)
         if mode == "fracridge":
             fraction = float(chosen)
-    return _finish(out, fit_intercept, x_mean, candidates, fraction)
+    lam = full.lam_np[full.lam_np > full.tol] if mode == "ridge" else None
+    return _finish(out, fit_intercept, x_mean, candidates, fraction, lam)
 
 
 def _kfold_scores(xp, decs, fast, Y0, XtY, candidates, mode, per_target_choice, n):
@@ -739,8 +821,11 @@ def _refit_shared(xp, full, shared_Z, chosen, mode, out: _Outputs) -> None:
         _store_coefficients(xp, full, alphas_t, out, start + cols)
 
 
-def _finish(out: _Outputs, fit_intercept, x_mean, candidates, fraction) -> RidgeResult:
-    """Intercepts, zero coefficients for constant targets, warnings; the result."""
+def _finish(out: _Outputs, fit_intercept, x_mean, candidates, fraction, lam=None) -> RidgeResult:
+    """Intercepts, zero coefficients for constant targets, edge counts, warnings; the result.
+
+    ``lam``: the full-data eigenvalues above tolerance (ridge mode), for the edge warning.
+    """
     ok = ~out.nan_targets
     if fit_intercept is True:
         out.intercept[ok] = (
@@ -750,6 +835,11 @@ def _finish(out: _Outputs, fit_intercept, x_mean, candidates, fraction) -> Ridge
         out.intercept[ok] = 0.0
     out.coef[:, out.constant] = 0.0
     _warn_targets(out.nan_targets, out.constant, stacklevel=5)
+    candidates = np.asarray(candidates, dtype=np.float64)
+    chosen = out.alphas if fraction is None else np.full(out.alphas.shape, fraction)
+    counts = edge_counts(chosen[~out.nan_targets & ~out.constant], candidates)
+    if lam is not None:
+        _warn_edges(counts, int(np.sum(~out.nan_targets & ~out.constant)), candidates, lam)
     return RidgeResult(
         coef=out.coef,
         intercept=out.intercept,
@@ -760,7 +850,61 @@ def _finish(out: _Outputs, fit_intercept, x_mean, candidates, fraction) -> Ridge
         nan_targets=out.nan_targets,
         constant_targets=out.constant,
         x_mean=x_mean,
+        edge_counts=counts,
     )
+
+
+def edge_counts(chosen, candidates) -> np.ndarray:
+    """How many of the ``chosen`` values (one per target) are the smallest and the largest candidate.
+
+    Parameters
+    ----------
+    chosen : (n_targets,) array
+        The selected alpha (or fraction) of each fitted target.
+    candidates : (n_candidates,) array
+        The grid they were chosen from.
+
+    Returns
+    -------
+    (2,) int64
+        ``[n at min(candidates), n at max(candidates)]``.
+    """
+    chosen = np.asarray(chosen, dtype=np.float64)
+    candidates = np.asarray(candidates, dtype=np.float64)
+    if candidates.size == 0:
+        return np.zeros(2, np.int64)
+    return np.array(
+        [np.sum(chosen == candidates.min()), np.sum(chosen == candidates.max())], dtype=np.int64
+    )
+
+
+def _warn_edges(counts, n_fitted, alphas, lam, stacklevel=5) -> None:
+    """Warn when more than ``EDGE_WARN_FRACTION`` of the fitted targets chose an edge of the alpha
+    grid that does not saturate (where a wider grid could change their fits)."""
+    if n_fitted == 0 or alphas.size < 2 or lam.size == 0:
+        return
+    lo, hi = float(alphas.min()), float(alphas.max())
+    open_low = lo > _EDGE_SATURATION * float(lam.min())
+    open_high = float(lam.max()) / (float(lam.max()) + hi) >= _EDGE_SATURATION
+    limit = EDGE_WARN_FRACTION * n_fitted
+    parts = []
+    if open_low and counts[0] > limit:
+        parts.append(
+            f"{counts[0]} of {n_fitted} fitted targets chose the smallest alpha ({lo:g}): add "
+            "smaller alphas"
+        )
+    if open_high and counts[1] > limit:
+        parts.append(
+            f"{counts[1]} of {n_fitted} fitted targets chose the largest alpha ({hi:g}): add "
+            f"larger alphas (up to ~{1e4 * float(lam.max()):.0e}, where every fit is the mean)"
+        )
+    if parts:
+        warnings.warn(
+            f"alphas: {'; '.join(parts)}. Their best penalty may lie outside the grid (more than "
+            f"{EDGE_WARN_FRACTION:.0%} of the targets at an edge); widen `alphas` "
+            "(result.edge_counts, RidgeEncoder.edge_counts_ hold the counts)",
+            stacklevel=stacklevel,
+        )
 
 
 def _lam_kept(xp, d):
@@ -878,11 +1022,18 @@ def ridge_cv(
     ----------
     X : (n_images, n_features) array
         Features (e.g. caption embeddings, or brain units for decoding). Must be finite.
-    Y : (n_images, n_targets) array, may be memory-mapped
-        Targets (e.g. vertices). Targets containing NaN are dropped, reported in
+    Y : (n_images, n_targets) array, memory map or :class:`~brainalign.utils.arrays.RowView`
+        Targets (e.g. vertices), read one block of targets at a time as float32: pass a memory map
+        or a ``RowView`` of its training rows (``sub.betas_view(~sub.shared)``), not
+        ``betas[mask]``, which copies them all. Targets containing NaN are dropped, reported in
         ``nan_targets`` and get NaN coefficients; constant targets get zero coefficients.
     alphas : (n_alphas,) array
-        Candidate penalties (≥ 0; 0 is OLS through the pseudo-inverse).
+        Candidate penalties (≥ 0; 0 is OLS through the pseudo-inverse). The default,
+        ``DEFAULT_ALPHAS``, is 25 values from 1e-2 to 1e10. ``result.edge_counts`` counts the
+        targets that chose the smallest and the largest; a warning asks to widen the grid when
+        more than ``EDGE_WARN_FRACTION`` (5 %) of the fitted targets sit at an edge where a wider
+        grid could change their fit (not at an edge that already gives the least-squares fit, or
+        the mean: the largest alpha shrinks every component to under 0.1 %).
     cv : int, splitter, iterable of (train, val), ``"loo"`` or ``"gcv"``
         An int means unshuffled K-fold (as ``KFold(cv)``). ``"loo"`` is exact efficient
         leave-one-out (scikit-learn ``RidgeCV``'s criterion), ``"gcv"`` generalised CV.
@@ -973,7 +1124,10 @@ def ridge_fit(
     block_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> RidgeResult:
-    """Ridge at fixed penalties: ``alpha`` a scalar or one value per target (n_targets,)."""
+    """Ridge at fixed penalties: ``alpha`` a scalar or one value per target (n_targets,).
+
+    ``Y`` as in :func:`ridge_cv` (an array, a memory map or a ``RowView``, read in blocks).
+    """
     fit_intercept = _check_intercept(fit_intercept)
     X, Y = _check_xy(X, Y)
     n, p = X.shape

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from brainalign.datasets.base import STREAMS_ROIS
+from brainalign.encoding.ridge import DEFAULT_ALPHAS
 from brainalign.errors import ConfigError, InputError
 from brainalign.pipeline.analysis import Analysis, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
@@ -23,8 +24,9 @@ class EncodingConfig(Section):
 
     enabled: bool = True
     feature_space: str = "mpnet"
+    #: default: the library's DEFAULT_ALPHAS (25 values, 1e-2 … 1e10)
     alphas: list[Annotated[float, Field(gt=0)]] = Field(
-        default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0, 1e4, 1e5]
+        default_factory=lambda: [float(a) for a in DEFAULT_ALPHAS]
     )
     cv: Annotated[int, Field(ge=2)] = 5
     mode: Literal["per_target", "fracridge"] = "per_target"
@@ -86,8 +88,15 @@ def encoding(params, inputs, ctx):
         kw["device"] = ctx.get("device")
     if mode == "ridge":
         kw["alphas"] = params["alphas"]
-    em = encoding_map(sub, X, **kw)
-    out = {"r": np.asarray(em.r, dtype=np.float32)}
+    em = encoding_map(sub, X, **kw)  # reads the memory-mapped betas in blocks of units
+    m = em.model
+    n_fitted = int(np.sum(~m.nan_targets_ & ~m.constant_targets_))
+    out = {
+        "r": np.asarray(em.r, dtype=np.float32),
+        # fitted units, and how many chose the smallest / largest alpha (fracridge: fraction)
+        "alpha_edges": np.array([n_fitted, *m.edge_counts_], dtype=np.int64),
+        "candidates": np.asarray(m.candidates_, dtype=np.float64),
+    }
     vec = inputs.get("insilico")
     if vec is not None:
         for name in vec["categories"]:
@@ -109,6 +118,10 @@ def encoding_group(params, inputs, ctx):
     R = np.stack([np.asarray(res["r"]) for _, res in per_subject])
     g = group_map(R, fdr_q=params["fdr_q"])
     out = {"r": R, "mean": g["mean"], "t": g["t"], "significant": g["significant"]}
+    if all("alpha_edges" in res for _, res in per_subject):
+        out["subjects"] = np.array([tid.subject for tid, _ in per_subject], dtype=np.int64)
+        out["alpha_edges"] = np.stack([np.asarray(res["alpha_edges"]) for _, res in per_subject])
+        out["candidates"] = np.asarray(per_subject[0][1]["candidates"], dtype=np.float64)
     if params["agreement"]:
         loaded = [load_subject(params, ctx, subject=tid.subject) for tid, _ in per_subject]
         common = common_shared_images(loaded)
@@ -235,6 +248,8 @@ def export(ctx, targets) -> None:
         mask=split(res["significant"]),
     )
     w.array("encoding_r", res["mean"])
+    if "alpha_edges" in res:
+        w.table("encoding_alpha_edges", _edges_table(res, cfg.analyses.encoding.mode))
     if "agreement" in res:
         w.array("agreement", res["agreement"])
         w.array("unit_roi", res["unit_roi"])
@@ -259,11 +274,41 @@ def export(ctx, targets) -> None:
             )
 
 
+def _edges_table(res, mode: str):
+    """Per subject: fitted units and how many chose the smallest / largest candidate penalty."""
+    import pandas as pd
+
+    what = "fraction" if mode == "fracridge" else "alpha"
+    cand = np.asarray(res["candidates"])
+    lo, hi = (float(cand.min()), float(cand.max())) if cand.size else (np.nan, np.nan)
+    rows = []
+    for s, (n_fit, n_lo, n_hi) in zip(res["subjects"], np.asarray(res["alpha_edges"]), strict=True):
+        rows.append(
+            {
+                "subject": int(s),
+                "n_fitted": int(n_fit),
+                f"n_smallest_{what}": int(n_lo),
+                f"n_largest_{what}": int(n_hi),
+                f"smallest_{what}": lo,
+                f"largest_{what}": hi,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def _encoding_section(run) -> str:
     from brainalign.report import plots
-    from brainalign.report.html import img_html, maps_html
+    from brainalign.report.html import img_html, maps_html, table_html
 
     parts = [maps_html(run, "encoding")]
+    edges = run.table("encoding_alpha_edges")
+    if edges is not None:
+        parts.append(
+            "<h3>Penalty grid edges</h3><p>Units whose cross-validated penalty is the smallest or "
+            "the largest candidate; many at an edge mean the best penalty may lie outside the "
+            "grid (widen <code>analyses.encoding.alphas</code>).</p>"
+            + table_html(edges, floatfmt="{:g}")
+        )
     enc, agr, roi = run.array("encoding_r"), run.array("agreement"), run.array("unit_roi")
     if enc is not None and agr is not None:
         fig = plots.scatter_figure(
@@ -296,7 +341,7 @@ def methods(cfg: dict) -> list[str]:
     e = a.get("encoding", {})
     if e.get("enabled"):
         penalty = (
-            f"one alpha per unit chosen by {e.get('cv')}-fold CV over alphas {e.get('alphas')}"
+            f"one alpha per unit chosen by {e.get('cv')}-fold CV over {_grid_text(e.get('alphas'))}"
             if e.get("mode") == "per_target"
             else f"fractional ridge, one fraction (20 from 0.05 to 1.05) for all units chosen by "
             f"{e.get('cv')}-fold CV on mean R², as in the paper"
@@ -323,6 +368,16 @@ def methods(cfg: dict) -> list[str]:
             "uncorrected, as in the paper)."
         )
     return p
+
+
+def _grid_text(alphas) -> str:
+    """``alphas [..]`` for a short list, else its size and range (log-spaced when it is)."""
+    a = np.asarray(alphas if alphas is not None else [], dtype=np.float64)
+    if a.size <= 8 or np.any(a <= 0):
+        return f"alphas {list(alphas or [])}"
+    steps = np.diff(np.log10(np.sort(a)))
+    spacing = ", log-spaced" if np.allclose(steps, steps[0], rtol=1e-6) else ""
+    return f"{a.size} alphas from {a.min():g} to {a.max():g}{spacing}"
 
 
 ANALYSIS = Analysis(
