@@ -224,6 +224,7 @@ def _old_kernels():
     path.write_text(src)
     spec = importlib.util.spec_from_file_location("old_kernels", path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["old_kernels"] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     return mod
 

@@ -397,3 +397,19 @@ def test_fast_validation_error_is_exact_far_past_the_eigenvalues(rng, backend):
         u = Z / (lam[:, None] + a)
         ref = yy - 2 * np.sum(Bv * u, 0) + np.sum(u * (G @ u), 0)
         np.testing.assert_allclose(fast[i], ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("shape", [(60, 20), (40, 300)])  # primal and dual (kernel) form
+def test_copy_x_false_centres_in_place_with_the_same_fit(shape):
+    rng = np.random.default_rng(11)
+    X = (rng.standard_normal(shape) + 3).astype(np.float32)
+    Y = X[:, :5] @ rng.standard_normal((5, 7)).astype(np.float32) + rng.standard_normal(
+        (shape[0], 7)
+    ).astype(np.float32)
+    expected = ridge_cv(X, Y, cv=5)
+    X_own = X.copy()
+    got = ridge_cv(X_own, Y, cv=5, copy_X=False)
+    np.testing.assert_array_equal(got.coef, expected.coef)
+    np.testing.assert_array_equal(got.alphas, expected.alphas)
+    np.testing.assert_array_equal(got.intercept, expected.intercept)
+    np.testing.assert_allclose(X_own, X - X.mean(0, dtype=np.float64).astype(np.float32))

@@ -14,6 +14,7 @@ from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.decoding.metrics import identification_accuracy, prediction_scores
 from brainalign.encoding.estimators import _RidgeBase
 from brainalign.errors import InputError
+from brainalign.utils.arrays import RowView
 
 
 class EmbeddingDecoder(_RidgeBase):
@@ -143,9 +144,14 @@ def decode_subject(
     if (train_m & test_m).any() or train_m.sum() < 2 or test_m.sum() < 2:
         raise InputError("train/test: need disjoint sets of at least 2 images each")
     idx = select_units(responses, rois) if units is None else np.asarray(units, dtype=np.int64)
-    X = np.asarray(responses.betas[:, idx], dtype=np.float32)
-    dec = EmbeddingDecoder(**decoder_params).fit(X[train_m], E[train_m])
-    pred = dec.predict(X[test_m]).astype(np.float32)
+    # the training and test rows are read apart (no whole-subject copy), and the decoder may
+    # centre its own training copy in place
+    X_train = np.asarray(RowView(responses.betas, train_m, columns=idx))
+    X_test = np.asarray(RowView(responses.betas, test_m, columns=idx))
+    decoder_params.setdefault("copy_X", False)
+    dec = EmbeddingDecoder(**decoder_params).fit(X_train, E[train_m])
+    del X_train
+    pred = dec.predict(X_test).astype(np.float32)
     target = E[test_m]
     n_test = int(test_m.sum())
     ident = {}

@@ -37,6 +37,7 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
         block_size=None,
         memory_budget=DEFAULT_MEMORY_BUDGET,
         verbose=None,
+        copy_X=True,
     ):
         self.alphas = alphas
         self.cv = cv
@@ -49,6 +50,7 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
         self.block_size = block_size
         self.memory_budget = memory_budget
         self.verbose = verbose
+        self.copy_X = copy_X
 
     def _fit_arrays(self, X, y):
         if y is None:
@@ -71,6 +73,7 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
             block_size=self.block_size,
             memory_budget=self.memory_budget,
             verbose=self.verbose,
+            copy_X=self.copy_X,
         )
         if self.mode == "ridge":
             alphas = DEFAULT_ALPHAS if self.alphas is None else self.alphas
@@ -201,6 +204,8 @@ class RidgeEncoder(_RidgeBase):
         Units per block when fitting and scoring (``None``: from ``memory_budget`` bytes).
     verbose : bool or None
         Progress bar.
+    copy_X : bool
+        ``False`` lets the fit centre a float32 ``X`` in place (no copy of it).
 
     Attributes
     ----------

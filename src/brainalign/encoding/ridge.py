@@ -502,15 +502,24 @@ def _take_rows(xp, arr, idx):
     return xp.take(arr, xp.asarray(idx, dtype=np.int64), 0)
 
 
-def _prepare(X, fit_intercept, xp, folds, need_loo=False):
-    """Centre X globally (numerically safer; folds then correct with small offsets) and decompose."""
+def _prepare(X, fit_intercept, xp, folds, need_loo=False, alphas=None, copy_X=True):
+    """Centre X globally (numerically safer; folds then correct with small offsets) and decompose.
+
+    With ``alphas`` each fold prepares the fast validation error for them as soon as it is built
+    (and drops its Gram matrix, which only the slow path needs), so the folds' r × r matrices are
+    not all held at once. ``copy_X=False`` centres ``X`` in place.
+    """
     centre = fit_intercept in (True, "paper")
     x_mean = (
         X.mean(0, dtype=np.float64).astype(np.float32)
         if centre
         else np.zeros(X.shape[1], np.float32)
     )
-    X0 = X - x_mean if centre else X
+    if centre and not copy_X and X.flags.writeable:
+        X -= x_mean
+        X0 = X
+    else:
+        X0 = X - x_mean if centre else X
     n, p = X0.shape
     primal = p <= n  # Gram (p × p) when it is the smaller matrix, else the kernel (n × n)
     f64 = (n * p * min(n, p)) <= _F64_FLOP_LIMIT
@@ -547,6 +556,9 @@ def _prepare(X, fit_intercept, xp, folds, need_loo=False):
         d = _Decomposition(xp, X0, tr, va, centre, primal, kernel=kernel, gram=gram)
         if primal:
             d.X0va_T = xp.asarray(X0[va]).T
+        d.fast = alphas is not None and d.prepare_alphas(alphas)
+        if d.fast:
+            del d.G, d.G64  # only the slow path (:meth:`sse`) reads them
         decs.append(d)
     return X0, x_mean, full, decs, primal
 
@@ -698,6 +710,7 @@ def _solve(
     block_size,
     memory_budget,
     verbose,
+    copy_X=True,
 ):
     """Cross-validated ridge (``mode="ridge"``) or fracridge over blocks of targets."""
     fit_intercept = _check_intercept(fit_intercept)
@@ -706,7 +719,15 @@ def _solve(
     t = Y.shape[1]
     xp = get_backend(backend, device)
     folds = _check_cv(cv, mode, n)
-    X0, x_mean, full, decs, primal = _prepare(X, fit_intercept, xp, folds, need_loo=cv == "loo")
+    X0, x_mean, full, decs, primal = _prepare(
+        X,
+        fit_intercept,
+        xp,
+        folds,
+        need_loo=cv == "loo",
+        alphas=candidates if mode == "ridge" else None,
+        copy_X=copy_X,
+    )
     centre = fit_intercept in (True, "paper")
     n_cand = len(candidates)
     n_val = max((len(va) for _, va in folds), default=0)
@@ -717,7 +738,7 @@ def _solve(
     X0_b = xp.asarray(X0) if primal else None
     shared_Z = {}  # block start → (columns, full.Z): the shared choice refits after all blocks
     shared_sums = np.zeros(n_cand)  # fracridge / shared alpha: Σ over targets of the mean R²
-    fast = {id(d): mode == "ridge" and d.prepare_alphas(candidates) for d in decs}
+    fast = {id(d): d.fast for d in decs}
     starts = range(0, t, tb)
     for start in progress(
         starts, total=len(starts), desc="ridge blocks", verbose=verbose, unit="block"
@@ -1015,6 +1036,7 @@ def ridge_cv(
     block_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     verbose: bool | None = None,
+    copy_X: bool = True,
 ) -> RidgeResult:
     """Cross-validated ridge regression of many targets on shared features.
 
@@ -1050,6 +1072,9 @@ def ridge_cv(
         Targets per block; ``None`` derives it from ``memory_budget`` (bytes).
     verbose : bool or None
         Progress bar over target blocks.
+    copy_X : bool
+        ``False`` centres ``X`` in place (when it is float32) instead of copying it: saves an
+        n × p copy for wide ``X`` (a decoder from tens of thousands of units).
 
     Returns
     -------
@@ -1069,6 +1094,7 @@ def ridge_cv(
         block_size=block_size,
         memory_budget=memory_budget,
         verbose=verbose,
+        copy_X=copy_X,
     )
 
 
@@ -1084,6 +1110,7 @@ def fracridge_cv(
     block_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     verbose: bool | None = None,
+    copy_X: bool = True,
 ) -> RidgeResult:
     """Fractional ridge with one fraction for all targets, as the paper's ``FracRidgeRegressorCV``.
 
@@ -1110,6 +1137,7 @@ def fracridge_cv(
         block_size=block_size,
         memory_budget=memory_budget,
         verbose=verbose,
+        copy_X=copy_X,
     )
 
 
