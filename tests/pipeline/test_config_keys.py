@@ -67,6 +67,7 @@ CHANGES = {
     "analyses.roi_rsa.max_subsets": (2, {}),
     "analyses.roi_rsa.metric": ("euclidean", {}),
     "analyses.roi_rsa.method": ("spearman", {}),
+    "analyses.roi_rsa.dtype": ("float64", {}),
     "analyses.roi_rsa.noise_ceiling": (False, {}),
     "analyses.roi_rsa.error": ("paper", {}),
     "analyses.model_comparison.enabled": (False, {}),

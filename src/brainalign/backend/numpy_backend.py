@@ -105,8 +105,11 @@ class NumpyBackend:
 
     # ---- linear algebra and ranks ----------------------------------------------------------------
     def eigh(self, a):
-        """Eigenvalues (ascending) and eigenvectors of a symmetric matrix, on one BLAS thread (the
-        problems here are small, and multithreaded LAPACK is up to 100x slower on a busy machine)."""
+        """Eigenvalues (ascending) and eigenvectors of a symmetric matrix. Small ones on one BLAS
+        thread (multithreaded LAPACK is up to 100x slower on them on a busy machine); from
+        2,048 rows on (a decoder's n × n kernel) with BLAS's threads, which then pay."""
+        if a.shape[-1] >= 2048:
+            return np.linalg.eigh(a)
         with single_thread_blas():
             return np.linalg.eigh(a)
 

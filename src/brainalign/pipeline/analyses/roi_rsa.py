@@ -28,6 +28,9 @@ class RoiRsaConfig(Section):
     max_subsets: Annotated[int, Field(gt=0)] | None = None
     metric: Literal["correlation", "cosine", "euclidean"] = "correlation"
     method: Literal["pearson", "spearman", "cosine", "kendall_tau_a"] = "pearson"
+    #: precision in which the ROIs' betas are read and multiplied (sums in float64); the paper's
+    #: pdist works in float64, which gives the same r to about 1e-6
+    dtype: Literal["float32", "float64"] = "float32"
     noise_ceiling: bool = True
     #: error bars: "sem" (SD, ddof 1, / √n) or "paper" (the paper's SD with ddof 0 / √n)
     error: Literal["sem", "paper"] = "sem"
@@ -60,6 +63,7 @@ def roi_rsa(params, inputs, ctx):
         subsets=np.asarray(inputs["sampling"]["subsets"]) if paper else None,
         method=params["method"],
         metric=params["metric"],
+        dtype=params["dtype"],
         backend=ctx.get("backend", "numpy"),
         device=ctx.get("device"),
     )
@@ -141,6 +145,7 @@ def plan(b) -> dict[str, Task]:
                     "sampling": a.sampling,
                     "method": a.method,
                     "metric": a.metric,
+                    "dtype": a.dtype,
                 },
                 {"model": m.task, "sampling": b.sampling(s), "subject": b.subject(s)},
             )
