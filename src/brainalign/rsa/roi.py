@@ -14,6 +14,7 @@ from brainalign.rsa.neighbourhoods import Neighbourhoods
 from brainalign.rsa.rdm import compute_rdm
 from brainalign.rsa.searchlight import finite_units, searchlight
 from brainalign.rsa.subsets import check_subsets
+from brainalign.utils.arrays import RowView
 from brainalign.utils.validation import check_2d
 
 SAMPLINGS = ("subsets", "full")
@@ -96,7 +97,7 @@ def roi_rsa(
     mode = "subsets" if sampling == "subsets" else "full"
     # only the ROIs' columns are read (a memory-mapped brain stays on disk), in ``dtype``
     columns = np.unique(np.concatenate(units))
-    B = read_columns(betas, columns, dtype)
+    B = np.asarray(RowView(betas, columns=columns, dtype=dtype))
     units = [np.searchsorted(columns, idx) for idx in units]
     # the paper drops NaN vertices; a ROI that loses all but one unit is an error, not NaN
     valid = finite_units(B)
@@ -125,29 +126,6 @@ def roi_rsa(
         zero_pad_limit=0,
     )
     return pd.DataFrame(values.T, index=pd.Index(roi_names, name="roi"), columns=names)
-
-
-def read_columns(
-    betas, columns: np.ndarray, dtype="float32", rows=None, chunk_bytes: int = 1 << 26
-) -> np.ndarray:
-    """``betas[rows][:, columns]`` as a new ``dtype`` array, read a block of rows at a time.
-
-    ``betas`` may be memory-mapped: only the selected rows' pages are touched, and no more than
-    about ``chunk_bytes`` of them are held at once. ``rows`` (indices) default to all rows.
-    """
-    rows = np.arange(betas.shape[0]) if rows is None else np.asarray(rows)
-    if rows.dtype == bool:
-        rows = np.flatnonzero(rows)
-    out = np.empty((rows.size, columns.size), dtype=dtype)
-    step = max(1, chunk_bytes // max(1, betas.shape[1] * betas.itemsize))
-    for start in range(0, rows.size, step):
-        picked = rows[start : start + step]
-        if picked.size and np.all(np.diff(picked) == 1):
-            block = betas[picked[0] : picked[-1] + 1]  # a contiguous run: a view, no copy
-        else:
-            block = betas[picked]
-        out[start : start + picked.size] = block[:, columns]
-    return out
 
 
 def _roi_rsa_explicit(betas, models, roi_names, units, sampling, subsets, method, metric):
@@ -191,7 +169,7 @@ def roi_rdms(betas, rois, images=None) -> dict[str, np.ndarray]:
     roi_names, units = _roi_units(rois, betas.shape[1])
     # only the ROIs' columns (and the chosen rows) are read: a memory-mapped brain stays on disk
     columns = np.unique(np.concatenate(units))
-    B = read_columns(betas, columns, np.float64, rows=images)
+    B = np.asarray(RowView(betas, images, columns=columns, dtype=np.float64))
     valid = finite_units(B)
     return {
         name: compute_rdm(B[:, local[valid[local]]])
