@@ -59,14 +59,19 @@ def test_ridge_fit_equals_sklearn(rng, backend, shape, fit_intercept):
 def test_kfold_selects_brute_force_alpha(rng, backend, shape):
     X, Y = _data(rng, *shape)
     res = ridge_cv(X, Y, ALPHAS, cv=5, backend=backend, block_size=3)
+    _assert_sklearn_kfold_choice(res, X, Y, ALPHAS)
+
+
+def _assert_sklearn_kfold_choice(res, X, Y, alphas):
+    """``res`` scores, chooses and refits as scikit-learn ``Ridge`` over ``KFold(5)`` would."""
     X64, Y64 = X.astype(float), Y.astype(float)
-    mse = np.zeros((len(ALPHAS), Y.shape[1]))
+    mse = np.zeros((len(alphas), Y.shape[1]))
     for tr, va in KFold(5).split(X):
-        for i, a in enumerate(ALPHAS):
+        for i, a in enumerate(alphas):
             pred = Ridge(alpha=a).fit(X64[tr], Y64[tr]).predict(X64[va])
             mse[i] += ((pred - Y64[va]) ** 2).mean(0) / 5
     np.testing.assert_allclose(res.cv_scores, 1 - mse / Y64.var(0), atol=2e-5)
-    np.testing.assert_array_equal(res.alphas, ALPHAS[mse.argmin(0)])
+    np.testing.assert_array_equal(res.alphas, alphas[mse.argmin(0)])
     # refit equals sklearn Ridge at the chosen alphas
     for j in range(Y.shape[1]):
         ref = Ridge(alpha=res.alphas[j]).fit(X64, Y64[:, j])
@@ -318,17 +323,7 @@ def test_default_grid_is_wide_and_matches_sklearn(rng):
     )
     X, Y = _data(rng, 103, 20, 6, noise=1.0)
     res = ridge_cv(X, Y, cv=5)
-    X64, Y64 = X.astype(float), Y.astype(float)
-    mse = np.zeros((len(DEFAULT_ALPHAS), Y.shape[1]))
-    for tr, va in KFold(5).split(X):
-        for i, a in enumerate(DEFAULT_ALPHAS):
-            pred = Ridge(alpha=a).fit(X64[tr], Y64[tr]).predict(X64[va])
-            mse[i] += ((pred - Y64[va]) ** 2).mean(0) / 5
-    np.testing.assert_allclose(res.cv_scores, 1 - mse / Y64.var(0), atol=2e-5)
-    np.testing.assert_array_equal(res.alphas, DEFAULT_ALPHAS[mse.argmin(0)])
-    for j in range(Y.shape[1]):
-        ref = Ridge(alpha=res.alphas[j]).fit(X64, Y64[:, j])
-        np.testing.assert_allclose(res.predict(X)[:, j], ref.predict(X64), rtol=1e-4, atol=1e-4)
+    _assert_sklearn_kfold_choice(res, X, Y, DEFAULT_ALPHAS)
 
 
 def test_edge_counts_and_warning(rng):
