@@ -42,6 +42,7 @@ from brainalign.datasets._formats import load_mat, load_mgh, load_nifti, mgh_sha
 from brainalign.datasets.base import STREAMS_LABELS, Stimuli, SubjectResponses
 from brainalign.datasets.surfaces import HEMIS, load_surface_atlas, read_label_table
 from brainalign.errors import DataFormatError, InputError
+from brainalign.utils.arrays import RowView
 from brainalign.utils.hashing import hash_array, hash_json
 from brainalign.utils.io import atomic_save_npy, atomic_write_json
 from brainalign.utils.paths import default_cache_dir
@@ -822,10 +823,7 @@ def _save_corrections(mean, work: Path, cond: Conditions) -> None:
         per_row = np.bincount(in_session, minlength=n_images).astype(np.uint8)
         counts[:, np.searchsorted(units, all_bad)] += per_row[:, None]
         np.add.at(counts, (pairs[:, 0], np.searchsorted(units, pairs[:, 1])), 1)
-    values = np.empty((n_images, units.size), dtype=np.float32)
-    step = max(1, (1 << 26) // max(1, mean.shape[1] * 4))
-    for start in range(0, n_images, step):
-        values[start : start + step] = mean[start : start + step][:, units]
+    values = np.asarray(RowView(mean, columns=units))
     for start in range(0, units.size, _UNIT_BLOCK):
         c = counts[:, start : start + _UNIT_BLOCK].astype(np.float64)
         v = values[:, start : start + _UNIT_BLOCK]

@@ -232,6 +232,7 @@ def model_features(
     from brainalign.networks.blt import BLTNet
 
     entry = get_model(entry) if isinstance(entry, str) else entry
+    batch = {} if batch_size is None else {"batch_size": batch_size}  # None: the extractor's own
     out = []
     for i, inst in enumerate(entry.instances(device)):
         if inst.features is not None:
@@ -255,15 +256,15 @@ def model_features(
         if isinstance(inst.module, BLTNet):
             acts = activations(
                 inst.module, images, layers=inst.layers, ids=ids, device=device,
-                batch_size=batch_size or 64, out=folder, verbose=verbose,
+                out=folder, verbose=verbose, **batch,
             )  # fmt: skip
         else:
             from brainalign.features.vision import activations as vision_activations
 
             load, want = _image_source(images, ids)
             acts = vision_activations(
-                inst.module, load, layers=inst.layers, batch_size=batch_size,
-                device=str(device), out_dir=folder, n_images=len(want), verbose=verbose,
+                inst.module, load, layers=inst.layers, device=str(device), out_dir=folder,
+                n_images=len(want), verbose=verbose, **batch,
             )  # fmt: skip
         out.append(np.asarray(next(iter(acts.values())), dtype=np.float32))
     return out

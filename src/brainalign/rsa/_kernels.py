@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from brainalign.backend import get_backend
 from brainalign.backend.numpy_backend import single_thread_blas
 from brainalign.errors import InputError
 
@@ -101,13 +102,7 @@ def feature_pair_sums(E: np.ndarray) -> tuple[float, float]:
     E = np.asarray(E, dtype=np.float64)
     s = E.sum(0)
     norms = np.einsum("ij,ij->i", E, E)
-    A = E if E.shape[1] <= E.shape[0] else E.T  # ‖AᵀA‖_F = ‖EᵀE‖_F, AᵀA the smaller Gram
-    m = A.shape[1]
-    step = max(1, GRAM_BLOCK_ENTRIES // m)
-    gram_ss = 0.0
-    for start in range(0, m, step):
-        block = A[:, start : start + step].T @ A
-        gram_ss += float(np.einsum("ij,ij->", block, block))
+    gram_ss = gram_sq(get_backend("numpy"), E[:, None, :])[0]  # one "centre" holding all of E
     return (float(s @ s) - norms.sum()) / 2, (gram_ss - (norms * norms).sum()) / 2
 
 
