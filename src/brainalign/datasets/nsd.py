@@ -43,6 +43,7 @@ from brainalign.datasets.base import STREAMS_LABELS, Stimuli, SubjectResponses
 from brainalign.datasets.surfaces import HEMIS, load_surface_atlas, read_label_table
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.arrays import RowView
+from brainalign.utils.disk import create_memmap, npy_nbytes, storage_errors
 from brainalign.utils.hashing import hash_array, hash_json
 from brainalign.utils.io import atomic_save_npy, atomic_write_json
 from brainalign.utils.paths import default_cache_dir
@@ -580,12 +581,27 @@ def prepare_nsd(
             f"{P.responses(root, subject)}: points at sessions {sessions} whose {space} betas are "
             f"missing (e.g. {missing[0][1]}); download them or remove those sessions' rows"
         )
+    fingerprint, params = _cache_key(root, subject, space, cond)
+    folder = _cache_folder(root, subject, space, cache_dir)
+    # a full disk or a read-only cache is one message naming the file and BRAINALIGN_CACHE
+    # (the running-mean file is reserved before it is mapped: no Bus error mid-way)
+    with storage_errors(folder, _CACHE_HINT), _folder_lock(folder):
+        return _prepare_locked(root, subject, space, folder, cond, fingerprint, params, verbose)
+
+
+#: what to do when the prepared-betas cache cannot be written (completes the messages)
+_CACHE_HINT = (
+    "set BRAINALIGN_CACHE (or cache_dir=) to a folder on a disk with more room that you can write"
+)
+
+
+def _cache_key(root: Path, subject: int, space: str, cond: Conditions) -> tuple[dict, dict]:
+    """``(fingerprint, params)`` a prepared cache must record to be reused."""
     inputs = [P.responses(root, subject)]
     for s in cond.sessions:
         inputs += _session_files(root, subject, space, s)
     if space == "func1pt8mm":
         inputs.append(P.brainmask(root, subject))
-    fingerprint = _fingerprint(inputs)
     params = {
         "version": PREP_VERSION,
         "subject": subject,
@@ -593,9 +609,41 @@ def prepare_nsd(
         "image_ids": hash_array(cond.image_ids),
         "sessions": cond.sessions,
     }
+    return _fingerprint(inputs), params
+
+
+def prepare_nsd_disk_bytes(root, subject: int, space: str = "fsaverage", cache_dir=None) -> int:
+    """Disk bytes :func:`prepare_nsd` will write for a subject (0 when its cache is valid).
+
+    Reads only headers and ``responses.tsv``; writes nothing (for ``--dry-run``).
+
+    Returns
+    -------
+    int
+        Peak bytes the cache folder grows by: the running means (n_images × n_units float32,
+        the size of the result) plus the undo record of one session (the means of the rows it
+        adds to). Units with non-finite betas add n_images × n_bad_units float32 at the end,
+        not counted (NSD has none).
+    """
+    root = _check_root(root)
+    space = _check_space(space)
+    subject = _check_subject(root, subject)
+    cond = subject_conditions(root, subject)
+    fingerprint, params = _cache_key(root, subject, space, cond)
     folder = _cache_folder(root, subject, space, cache_dir)
-    with _folder_lock(folder):
-        return _prepare_locked(root, subject, space, folder, cond, fingerprint, params, verbose)
+    n_images = len(cond.image_ids)
+    if _valid_manifest(
+        folder / "manifest.json", folder / "betas.npy", fingerprint, params, n_images
+    ):
+        return 0
+    n_units = _unit_layout(root, subject, space, cond.sessions)["n_units"]
+    kept = cond.trial_row >= 0
+    most_rows = max(
+        (len(np.unique(cond.trial_row[kept & (cond.trial_session == s)])) for s in cond.sessions),
+        default=0,
+    )
+    result = npy_nbytes((n_images, n_units), np.float32)
+    return result + npy_nbytes((most_rows, n_units), np.float32)
 
 
 def _prepare_locked(root, subject, space, folder, cond, fingerprint, params, verbose):
@@ -632,9 +680,9 @@ def _prepare_locked(root, subject, space, folder, cond, fingerprint, params, ver
     ):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        mean = np.lib.format.open_memmap(
-            mean_path, mode="w+", dtype=np.float32, shape=(n_images, n_units)
-        )
+        # reserved before it is mapped: a full disk is a clear error now, not a Bus error
+        # (SIGBUS) at some session's write into a sparse map
+        mean = create_memmap(mean_path, (n_images, n_units), np.float32, hint=_CACHE_HINT)
         del mean
         state = {"fingerprint": fingerprint, "params": params, "n_units": n_units, "done": []}
         atomic_write_json(state_path, state)

@@ -70,6 +70,7 @@ from brainalign.datasets.surfaces import (
     load_surface_atlas,
 )
 from brainalign.errors import InputError
+from brainalign.utils.disk import storage_errors
 from brainalign.utils.io import atomic_path, atomic_write_json
 from brainalign.utils.owned import building
 from brainalign.utils.progress import progress
@@ -353,22 +354,71 @@ def make_virtual_nsd(
     root = Path(root)
     _check_positive_int("n_training_pool", n_training_pool, minimum=0)
     # built beside root under a lock, then renamed into place; only a folder that holds
-    # nothing but a virtual NSD brainalign wrote is ever replaced (utils/owned.py)
-    with building(
-        root,
-        "virtual_nsd",
-        overwrite=overwrite,
-        arguments=_arguments_record(opts, scenes, n_training_pool),
-        reuse=reuse and scenes is None,
-        legacy=LEGACY_LAYOUT,
-        what="a virtual NSD",
-    ) as build:
+    # nothing but a virtual NSD brainalign wrote is ever replaced (utils/owned.py). A full disk
+    # or a read-only folder is one WriteError naming the file (the partial folder is removed)
+    with (
+        storage_errors(root, _BUILD_HINT),
+        building(
+            root,
+            "virtual_nsd",
+            overwrite=overwrite,
+            arguments=_arguments_record(opts, scenes, n_training_pool),
+            reuse=reuse and scenes is None,
+            legacy=LEGACY_LAYOUT,
+            what="a virtual NSD",
+        ) as build,
+    ):
         if build is None:  # reuse: the same virtual NSD is already there
             return root
         _build(build, opts, scenes, verbose)
         if n_training_pool:
             write_training_pool(build / POOL_FOLDER, n_training_pool, random_state)
     return root
+
+
+#: what to do when the virtual NSD cannot be written (completes the message)
+_BUILD_HINT = (
+    "choose a root on a disk with more room that you can write (virtual_nsd_disk_bytes() "
+    "estimates what it needs)"
+)
+#: extent (mm) of fsaverage's mid-thickness surface, a little rounded up: the volume grid's box
+_BRAIN_EXTENT_MM = (140.0, 175.0, 130.0)
+
+
+def virtual_nsd_disk_bytes(n_subjects: int = 8, **kwargs) -> int:
+    """Disk bytes :func:`make_virtual_nsd` with these arguments will write (an upper bound).
+
+    Takes :func:`make_virtual_nsd`'s arguments (without ``root``); checks them the same way and
+    builds nothing (for ``--dry-run``). The build needs this much free beside ``root`` (it is
+    written into a sibling folder, then renamed).
+
+    Returns
+    -------
+    int
+        The fsaverage betas (float32, trials × vertices per session), the func1pt8mm betas as
+        if uncompressed (int16 over the volume's box), the image brick and the shared PNGs as
+        if uncompressed (425 × 425 × 3 bytes per image), plus 16 MiB and 10 % for the small
+        files (design, tables, labels, surfaces, truth).
+    """
+    import inspect
+
+    extra = {"n_training_pool", "overwrite", "reuse", "verbose", "scenes"}
+    bound = inspect.signature(make_virtual_nsd).bind("root", n_subjects, **kwargs)
+    bound.apply_defaults()
+    args = {k: v for k, v in bound.arguments.items() if k != "root" and k not in extra}
+    opts = _check_options(**args)
+    n_pool = _check_positive_int("n_training_pool", bound.arguments["n_training_pool"], 0)
+    trials = sum(opts.sessions_per_subject) * opts.session_size
+    n_v = 2 * FSAVERAGE_SIZES[opts.mesh]
+    total = 0
+    if "fsaverage" in opts.spaces:
+        total += trials * n_v * 4
+    if "func1pt8mm" in opts.spaces:
+        box = np.prod([e / opts.voxel_size + 6 for e in _BRAIN_EXTENT_MM])
+        total += int(trials * box * 2)
+    image = IMAGE_SIZE * IMAGE_SIZE * 3
+    total += (opts.n_total + opts.n_shared + n_pool) * image
+    return int(total * 1.1) + (16 << 20)
 
 
 #: top-level entries of a virtual NSD written before folders carried a manifest (and its marker)

@@ -30,6 +30,7 @@ import numpy as np
 
 from brainalign.backend import get_backend
 from brainalign.errors import DataFormatError, InputError, IntegrityError
+from brainalign.utils.disk import create_memmap
 from brainalign.utils.hashing import hash_file, hash_json
 from brainalign.utils.io import atomic_write_json, atomic_write_text
 from brainalign.utils.progress import progress
@@ -232,8 +233,12 @@ class CaptionBank:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
             atomic_write_text(partial / "captions.txt", "\n".join(captions) + "\n")
-            np.lib.format.open_memmap(
-                partial / "embeddings.npy", mode="w+", dtype=_DTYPES[dtype], shape=(n, dim)
+            # reserved before mapping: a full disk is a clear error, not a Bus error
+            create_memmap(
+                partial / "embeddings.npy",
+                (n, dim),
+                _DTYPES[dtype],
+                hint="build the bank in a folder on a disk with more room",
             ).flush()
             state = {"key": key, "n_done": 0}
             atomic_write_json(state_file, state)

@@ -25,6 +25,7 @@ import numpy as np
 from brainalign.datasets.base import Stimuli
 from brainalign.errors import DataFormatError, InputError, ModelNotFoundError
 from brainalign.utils import atomic_write_json, hash_array, hash_file, hash_json, progress
+from brainalign.utils.disk import create_memmap
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -585,8 +586,12 @@ class _StreamState:
         self.layers = {k: _safe_filename(k) + ".npy" for k in rows}
         out = {}
         for k, v in rows.items():
-            out[k] = np.lib.format.open_memmap(
-                self.folder / self.layers[k], mode="w+", dtype=np.float32, shape=(n, *v.shape[1:])
+            # reserved before mapping: a full disk is a clear error, not a Bus error
+            out[k] = create_memmap(
+                self.folder / self.layers[k],
+                (n, *v.shape[1:]),
+                np.float32,
+                hint="set BRAINALIGN_CACHE to a folder on a disk with more room",
             )
         return out
 

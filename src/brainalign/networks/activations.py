@@ -24,6 +24,10 @@ from brainalign.errors import DataFormatError, InputError
 from brainalign.networks.augment import preprocess_images, step_generator
 from brainalign.networks.data import ImageData
 from brainalign.utils import atomic_write_json, hash_array, hash_json, progress
+from brainalign.utils.disk import create_memmap
+
+#: what to do when the activation cache cannot be written (completes the message)
+_ACTIVATIONS_HINT = "write the activations to a folder on a disk with more room"
 
 Extractor = Callable[[np.ndarray, int], dict[str, torch.Tensor]]
 MANIFEST = "activations.json"
@@ -215,8 +219,9 @@ def stream_activations(
                 if path.exists() and start_batch > 0:
                     arrays[name] = open_memmap(path, mode="r+")
                 else:
-                    arrays[name] = open_memmap(
-                        path, mode="w+", dtype=np.float32, shape=(n, block.shape[1])
+                    # reserved before mapping: a full disk is a clear error, not a Bus error
+                    arrays[name] = create_memmap(
+                        path, (n, block.shape[1]), np.float32, hint=_ACTIVATIONS_HINT
                     )
             arrays[name][start : start + len(block)] = block
         for arr in arrays.values():
