@@ -21,3 +21,4 @@ if [[ "${1:-}" == "test" ]]; then
 else
     "${PIP[@]}" -e .
 fi
+echo "setup: ${SECONDS} s" >&2

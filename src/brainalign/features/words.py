@@ -416,7 +416,7 @@ def _nltk_tag(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
         import nltk
     except ImportError:
         raise ModelNotFoundError(
-            "tagger='nltk' needs NLTK (`pip install nltk`) and its data (`python -m nltk.downloader "
+            "tagger='nltk' needs NLTK (`pip install 'brainalign[paper]'`) and its data (`python -m nltk.downloader "
             "punkt_tab averaged_perceptron_tagger_eng`); or use tagger='spacy'"
         ) from None
     try:
