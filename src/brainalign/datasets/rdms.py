@@ -18,6 +18,14 @@ problem when something is wrong; :func:`write_rdm_dataset` writes a folder atomi
 temporary folder, checked by :func:`load_rdm_dataset`, then renamed), so a failed write leaves
 nothing behind.
 
+Memory: ``rdms/<ROI>.npy`` and ``models/<name>.npy`` are memory-mapped, never read whole. They
+are checked in tiles of ``_TILE × _TILE`` stimuli (a tile and its mirror tile, as float64), and
+the analyses take them as condensed upper triangles built tile by tile
+(:meth:`RdmDataset.condensed`: 8 bytes per pair and subject, half an n × n float64 matrix); the
+square, symmetrised float64 stacks (:class:`RdmStack`) are built only when asked for. A data set
+of 2 subjects × 10,000 stimuli (800 MB of float32) is checked in a few tens of MB and gives its
+condensed RDMs in 800 MB.
+
 >>> ds = load_rdm_dataset("datasets/cichy92")
 >>> ds.rdms["IT"].shape, ds.stimuli["label"][0]
 ((15, 92, 92), 'hand_1')
@@ -39,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from brainalign.errors import DataFormatError, InputError
+from brainalign.utils.io import as_created
 
 #: version of the folder format written by :func:`write_rdm_dataset`
 FORMAT_VERSION = 1
@@ -49,6 +58,167 @@ _ROI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 SYMMETRY_TOLERANCE = 1e-5
 #: response metrics accepted for ``responses/<ROI>.npy`` (see :func:`brainalign.rsa.compute_rdm`)
 RESPONSE_METRICS = ("correlation", "cosine", "euclidean")
+#: stimuli per side of the tiles RDM files are checked and condensed in (two float64 tiles of
+#: 1024 × 1024 = 16 MiB at a time, whatever the number of stimuli)
+_TILE = 1024
+
+
+# ------------------------------------------------------------------------------ RDM stacks
+def _pair_offset(i: int, n: int) -> int:
+    """Position of pair ``(i, i + 1)`` in the condensed upper triangle of ``n`` stimuli."""
+    return i * n - i * (i + 1) // 2
+
+
+def _tile_pairs(n: int, tile: int = _TILE):
+    """``(rows, cols)`` row and column slices of the tiles on and above the diagonal."""
+    starts = range(0, n, tile)
+    for i0 in starts:
+        for j0 in starts:
+            if j0 >= i0:
+                yield slice(i0, min(i0 + tile, n)), slice(j0, min(j0 + tile, n))
+
+
+def _sym_tile(R, rows: slice, cols: slice) -> np.ndarray:
+    """``(d_ij + d_ji) / 2`` over the tile ``rows × cols`` of one square RDM ``R``, as float64."""
+    a = np.asarray(R[rows, cols], dtype=np.float64)
+    b = np.asarray(R[cols, rows], dtype=np.float64).T
+    return (a + b) / 2
+
+
+class RdmStack:
+    """One ROI's RDMs, ``(n_subjects, n_stimuli, n_stimuli)``, read from their file on demand.
+
+    The values are those the analyses use: float64, symmetrised (``(d_ij + d_ji) / 2``) with a
+    zero diagonal. Nothing of size n × n is held: :meth:`condensed` builds upper triangles tile
+    by tile from the (memory-mapped) file; ``np.asarray(stack)``, ``stack[s]`` and
+    ``stack.mean(0)`` build square float64 matrices (8 n² bytes each) only when asked for.
+
+    Parameters
+    ----------
+    square : array (n_subjects, n, n), optional
+        The RDMs as stored (any real dtype, usually a read-only memory map), already checked.
+    condensed : array (n_subjects, n_pairs) float64, optional
+        Or the condensed RDMs (e.g. computed from response patterns).
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, square=None, condensed=None):
+        if (square is None) == (condensed is None):
+            raise InputError("RdmStack: give either square or condensed RDMs")
+        self._square = square
+        self._condensed = condensed
+        if square is not None:
+            self.shape = tuple(int(v) for v in square.shape)
+        else:
+            from brainalign.rsa.rdm import n_conditions_from_condensed
+
+            n = n_conditions_from_condensed(condensed.shape[1])
+            self.shape = (int(condensed.shape[0]), n, n)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def n_stimuli(self) -> int:
+        return self.shape[1]
+
+    def condensed_subject(self, s: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Subject ``s``'s RDM as a condensed upper triangle ``(n_pairs,)`` float64."""
+        n = self.n_stimuli
+        if out is None:
+            out = np.empty(n * (n - 1) // 2)
+        if self._condensed is not None:
+            out[:] = self._condensed[s]
+            return out
+        R = self._square[s]
+        for rows, cols in _tile_pairs(n):
+            sym = _sym_tile(R, rows, cols)
+            for i in range(rows.start, min(rows.stop, cols.stop - 1)):
+                first = max(cols.start, i + 1)  # columns right of the diagonal in this tile
+                at = _pair_offset(i, n) + first - i - 1
+                out[at : at + cols.stop - first] = sym[i - rows.start, first - cols.start :]
+        return out
+
+    def condensed(self, subjects=None) -> np.ndarray:
+        """Condensed upper triangles ``(n_subjects, n_pairs)`` float64 (8 bytes per pair and
+        subject), built tile by tile; ``subjects`` selects some (default all)."""
+        subjects = range(len(self)) if subjects is None else list(subjects)
+        n = self.n_stimuli
+        out = np.empty((len(subjects), n * (n - 1) // 2))
+        for row, s in enumerate(subjects):
+            self.condensed_subject(s, out[row])
+        return out
+
+    def mean_condensed(self) -> np.ndarray:
+        """The mean over subjects, condensed ``(n_pairs,)`` (two condensed rows in memory)."""
+        acc = self.condensed_subject(0).copy()
+        row = np.empty_like(acc)
+        for s in range(1, len(self)):
+            acc += self.condensed_subject(s, row)
+        return acc / len(self)
+
+    def __getitem__(self, key):
+        if isinstance(key, int | np.integer):
+            from brainalign.rsa.rdm import squareform_rdm
+
+            return squareform_rdm(self.condensed_subject(int(key) % len(self)))
+        return np.asarray(self)[key]
+
+    def mean(self, axis=None, **kwargs):
+        """As ``np.mean`` of the square stack; ``axis=0`` (the group RDM) without building it."""
+        if axis == 0 and not kwargs:
+            from brainalign.rsa.rdm import squareform_rdm
+
+            return squareform_rdm(self.mean_condensed())
+        return np.asarray(self).mean(axis=axis, **kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        from brainalign.rsa.rdm import squareform_rdm
+
+        out = np.stack([squareform_rdm(self.condensed_subject(s)) for s in range(len(self))])
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"RdmStack(shape={self.shape}, float64, read on demand)"
+
+
+class ModelRdm(RdmStack):
+    """A model RDM that came with the data, ``(n_stimuli, n_stimuli)``, read on demand (as
+    :class:`RdmStack` of one subject: ``square`` ``(1, n, n)`` or ``condensed``
+    ``(1, n_pairs)``); :meth:`condensed` gives ``(n_pairs,)``."""
+
+    ndim = 2
+
+    def __init__(self, square=None, condensed=None):
+        super().__init__(square=square, condensed=condensed)
+        self.shape = self.shape[1:]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def n_stimuli(self) -> int:
+        return self.shape[0]
+
+    def condensed(self) -> np.ndarray:  # type: ignore[override]
+        return self.condensed_subject(0)
+
+    def __getitem__(self, key):
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None):
+        from brainalign.rsa.rdm import squareform_rdm
+
+        out = squareform_rdm(self.condensed_subject(0))
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def mean(self, axis=None, **kwargs):
+        return np.asarray(self).mean(axis=axis, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"ModelRdm(shape={self.shape}, float64, read on demand)"
 
 
 @dataclass
@@ -64,12 +234,14 @@ class RdmDataset:
     stimuli : pandas.DataFrame
         ``stimuli.tsv`` in file (= RDM) order; columns ``stimulus``, ``image``, ``label`` and the
         optional ``category``, ``caption_<k>`` and any others, all as strings.
-    rdms : dict of str -> ndarray (n_subjects, n_stimuli, n_stimuli) float64
-        Brain RDMs per ROI, in file name order (``responses/`` ROIs turned into RDMs).
+    rdms : dict of str -> RdmStack (n_subjects, n_stimuli, n_stimuli) float64
+        Brain RDMs per ROI, in file name order (``responses/`` ROIs turned into RDMs), read
+        from their memory-mapped files on demand (``np.asarray`` gives the square array).
     subjects : dict of str -> list of str
         Subject names per ROI (``dataset.json``'s ``subjects``, else ``sub-01`` …).
-    models : dict of str -> ndarray (n_stimuli, n_stimuli) float64
-        Model RDMs that came with the data (``models/<name>.npy``).
+    models : dict of str -> ModelRdm (n_stimuli, n_stimuli) float64
+        Model RDMs that came with the data (``models/<name>.npy``), read on demand
+        (``.condensed()`` gives the upper triangle).
     meta : dict
         ``dataset.json`` as read.
     origin : dict of str -> str
@@ -79,9 +251,9 @@ class RdmDataset:
     root: Path
     name: str
     stimuli: object
-    rdms: dict[str, np.ndarray]
+    rdms: dict[str, RdmStack]
     subjects: dict[str, list[str]]
-    models: dict[str, np.ndarray] = field(default_factory=dict)
+    models: dict[str, ModelRdm] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)
 
@@ -146,10 +318,13 @@ class RdmDataset:
         return np.stack(out) if out else np.zeros((0, 1, 1, 3), np.uint8)
 
     def condensed(self, roi: str) -> np.ndarray:
-        """The ROI's RDMs as condensed upper triangles, ``(n_subjects, n_pairs)``."""
-        rdms = self._roi(roi)
-        iu, ju = np.triu_indices(self.n_stimuli, k=1)
-        return rdms[:, iu, ju]
+        """The ROI's RDMs as condensed upper triangles, ``(n_subjects, n_pairs)`` float64,
+        built tile by tile from the file (8 bytes per pair and subject)."""
+        return self._roi(roi).condensed()
+
+    def group_condensed(self, roi: str) -> np.ndarray:
+        """The mean RDM of the ROI's subjects, condensed ``(n_pairs,)`` (two rows in memory)."""
+        return self._roi(roi).mean_condensed()
 
     def group_rdm(self, roi: str) -> np.ndarray:
         """The mean RDM of the ROI's subjects, ``(n_stimuli, n_stimuli)``."""
@@ -203,7 +378,7 @@ class RdmDataset:
             metadata=meta,
         )
 
-    def _roi(self, roi: str) -> np.ndarray:
+    def _roi(self, roi: str) -> RdmStack:
         if roi not in self.rdms:
             raise InputError(
                 f"roi: {roi!r} is not an ROI of {self.root}; it has {', '.join(self.rdms)}"
@@ -313,9 +488,11 @@ def read_stimulus_table(root: str | os.PathLike, check_images: bool = True):
     return table
 
 
-def _load_npy(path: Path) -> np.ndarray:
+def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    """A numeric ``.npy`` as float64 in memory, or (``mmap``) as a read-only memory map of its
+    stored dtype (nothing read until used)."""
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except ValueError as exc:
         raise DataFormatError(
             f"{path}: cannot read it without unpickling ({exc}); save a plain numeric array "
@@ -325,16 +502,28 @@ def _load_npy(path: Path) -> np.ndarray:
         raise DataFormatError(f"{path}: not a readable .npy file ({exc})") from None
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise DataFormatError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
-    return np.asarray(arr, dtype=np.float64)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise DataFormatError(f"{path}: expected real dissimilarities, got dtype {arr.dtype}")
+    return arr if mmap else np.asarray(arr, dtype=np.float64)
 
 
-def check_rdm_stack(rdms: np.ndarray, n_stimuli: int, where: str) -> np.ndarray:
-    """Check ``(n_subjects, n, n)`` RDMs: shape, size, finite, symmetric, zero diagonal.
+def check_rdm_stack(
+    rdms: np.ndarray, n_stimuli: int, where: str, subjects: Sequence[str] | None = None
+) -> np.ndarray:
+    """Check ``(n_subjects, n, n)`` RDMs: shape, size, finite, symmetric, zero diagonal, no
+    negative dissimilarity, no constant RDM.
 
-    ``where`` names the source in the messages (a file). Returns float64 RDMs, exactly
-    symmetric (the mean of the matrix and its transpose).
+    ``where`` names the source in the messages (a file), ``subjects`` the subjects (default
+    their positions). Returns float64 RDMs, exactly symmetric (the mean of the matrix and its
+    transpose). :func:`load_rdm_dataset` runs the same checks tile by tile on memory maps
+    (:func:`_check_square_stack`) and never builds this array.
     """
-    R = np.asarray(rdms, dtype=np.float64)
+    R = np.asarray(rdms)
+    _check_square_stack(R, n_stimuli, where, subjects)
+    return np.asarray(RdmStack(square=R))
+
+
+def _check_shape(R, n_stimuli: int, where: str) -> None:
     if R.ndim == 2 and R.shape[0] == R.shape[1]:
         raise DataFormatError(
             f"{where}: a single {R.shape[0]}×{R.shape[1]} matrix; expected (n_subjects, "
@@ -356,36 +545,123 @@ def check_rdm_stack(rdms: np.ndarray, n_stimuli: int, where: str) -> np.ndarray:
         )
     if R.shape[0] < 1:
         raise DataFormatError(f"{where}: holds no subject")
-    bad = ~np.isfinite(R)
-    if bad.any():
-        s, i, j = (int(v) for v in np.argwhere(bad)[0])
+
+
+class _TileStats:
+    """What the checks need from one subject's RDM, gathered tile by tile: non-finite count
+    and first place, largest |d|, largest asymmetry, largest |diagonal|, smallest off-diagonal
+    value, and the range of the symmetrised upper triangle."""
+
+    def __init__(self):
+        self.n_bad, self.first_bad = 0, None
+        self.max_abs = 0.0
+        self.asym = (-1.0, None)
+        self.diag = (-1.0, None)
+        self.low = (np.inf, None)
+        self.lo, self.hi = np.inf, -np.inf
+
+    def add(self, a: np.ndarray, b: np.ndarray, rows: slice, cols: slice) -> None:
+        """``a`` = d[rows, cols], ``b`` = d[cols, rows]ᵀ (both float64, shape |rows| × |cols|)."""
+        bad = ~(np.isfinite(a) & np.isfinite(b))
+        if bad.any():
+            self.n_bad += int((~np.isfinite(a)).sum())
+            if rows != cols:
+                self.n_bad += int((~np.isfinite(b)).sum())
+            if self.first_bad is None:
+                i, j = np.argwhere(bad)[0]
+                bad_a = not np.isfinite(a[i, j])
+                i, j = int(i) + rows.start, int(j) + cols.start
+                self.first_bad = (i, j) if bad_a else (j, i)
+            return
+        self.max_abs = max(self.max_abs, float(np.abs(a).max()), float(np.abs(b).max()))
+        self._keep("asym", np.abs(a - b), rows.start, cols.start, largest=True)
+        if rows == cols:
+            diag = np.abs(np.diagonal(a))
+            k = int(diag.argmax())
+            if diag[k] > self.diag[0]:
+                self.diag = (float(diag[k]), (rows.start + k, rows.start + k))
+            off = ~np.eye(*a.shape, dtype=bool)
+            a, b = np.where(off, a, np.inf), np.where(off, b, np.inf)
+            upper = np.triu(np.ones(a.shape, bool), k=1)
+        else:
+            upper = np.ones(a.shape, bool)
+        self._keep("low", a, rows.start, cols.start, largest=False)
+        self._keep("low", b.T, cols.start, rows.start, largest=False)
+        if upper.any():
+            sym = ((a + b) / 2)[upper]
+            self.lo, self.hi = min(self.lo, float(sym.min())), max(self.hi, float(sym.max()))
+
+    def _keep(self, name: str, values: np.ndarray, i0: int, j0: int, largest: bool) -> None:
+        """Keep the largest (smallest) of ``values`` (a tile at ``(i0, j0)``) and its place."""
+        k = int(values.argmax() if largest else values.argmin())
+        i, j = np.unravel_index(k, values.shape)
+        v = float(values[i, j])
+        if (v > getattr(self, name)[0]) if largest else (v < getattr(self, name)[0]):
+            setattr(self, name, (v, (int(i) + i0, int(j) + j0)))
+
+
+def _check_square_stack(R, n_stimuli: int, where: str, subjects=None, roi=None) -> None:
+    """Check square RDMs ``R`` (n_subjects, n, n), any real dtype (a memory map is read tile
+    by tile: two float64 tiles in memory); raise :class:`DataFormatError` naming ``where``."""
+    _check_shape(R, n_stimuli, where)
+    names = list(subjects) if subjects is not None else [str(s) for s in range(R.shape[0])]
+    stats = []
+    for s in range(R.shape[0]):
+        st = _TileStats()
+        for rows, cols in _tile_pairs(n_stimuli):
+            a = np.asarray(R[s, rows, cols], dtype=np.float64)
+            b = np.asarray(R[s, cols, rows], dtype=np.float64).T
+            st.add(a, b, rows, cols)
+        stats.append(st)
+    _raise_first_problem(R, stats, names, where, roi)
+
+
+def _raise_first_problem(R, stats, names, where, roi) -> None:
+    """The checks' errors, in order: non-finite, asymmetric, diagonal, negative, constant."""
+    n_bad = sum(st.n_bad for st in stats)
+    if n_bad:
+        s = next(k for k, st in enumerate(stats) if st.n_bad)
+        i, j = stats[s].first_bad
         raise DataFormatError(
-            f"{where}: {int(bad.sum())} NaN or infinite value(s), first at subject {s}, stimuli "
+            f"{where}: {n_bad} NaN or infinite value(s), first at subject {s}, stimuli "
             f"({i}, {j}); fill or drop the missing conditions before saving"
         )
-    scale = max(1.0, float(np.abs(R).max()))
-    asym = np.abs(R - R.transpose(0, 2, 1))
-    if asym.max() > SYMMETRY_TOLERANCE * scale:
-        s, i, j = (int(v) for v in np.unravel_index(int(asym.argmax()), asym.shape))
+    scale = max(1.0, max(st.max_abs for st in stats))
+    tol = SYMMETRY_TOLERANCE * scale
+    s = int(np.argmax([st.asym[0] for st in stats]))
+    if stats[s].asym[0] > tol:
+        i, j = stats[s].asym[1]
         raise DataFormatError(
             f"{where}: RDM of subject {s} is not symmetric: d[{i},{j}] = {R[s, i, j]:.6g} but "
             f"d[{j},{i}] = {R[s, j, i]:.6g}; an RDM holds one dissimilarity per pair"
         )
-    diag = np.abs(np.diagonal(R, axis1=1, axis2=2))
-    if diag.max() > SYMMETRY_TOLERANCE * scale:
-        s, i = (int(v) for v in np.unravel_index(int(diag.argmax()), diag.shape))
+    s = int(np.argmax([st.diag[0] for st in stats]))
+    if stats[s].diag[0] > tol:
+        i = stats[s].diag[1][0]
         raise DataFormatError(
             f"{where}: RDM of subject {s} has a non-zero diagonal (d[{i},{i}] = "
             f"{R[s, i, i]:.6g}); a stimulus's dissimilarity with itself must be 0"
         )
-    R = (R + R.transpose(0, 2, 1)) / 2
-    idx = np.arange(R.shape[1])
-    R[:, idx, idx] = 0.0
-    return R
+    s = int(np.argmin([st.low[0] for st in stats]))
+    if stats[s].low[0] < -tol:
+        i, j = stats[s].low[1]
+        raise DataFormatError(
+            f"{where}: RDM of subject {s} ({names[s]}) holds negative dissimilarities "
+            f"(d[{i},{j}] = {stats[s].low[0]:.6g}); dissimilarities are >= 0: if these are "
+            "similarities or correlations, save a dissimilarity such as 1 - r instead"
+        )
+    for s, st in enumerate(stats):
+        if st.hi - st.lo <= 0:
+            at = f" of ROI {roi!r}" if roi else ""
+            raise DataFormatError(
+                f"{where}: RDM of subject {s} ({names[s]}){at} is constant (every "
+                f"dissimilarity = {st.lo:.6g}); it carries no information and would score 0 "
+                "with a zero-width CI against every model: fix that subject's RDM or drop it"
+            )
 
 
 def _responses_to_rdms(X: np.ndarray, n_stimuli: int, metric: str, where: str) -> np.ndarray:
-    from brainalign.rsa.rdm import compute_rdm, squareform_rdm
+    from brainalign.rsa.rdm import compute_rdm
 
     if X.ndim != 3:
         raise DataFormatError(
@@ -407,12 +683,76 @@ def _responses_to_rdms(X: np.ndarray, n_stimuli: int, metric: str, where: str) -
             f"{i}, unit {u}; drop those units before saving"
         )
     out = []
-    for s in range(X.shape[0]):
+    for s in range(X.shape[0]):  # one subject's patterns in memory at a time
         try:
-            out.append(squareform_rdm(compute_rdm(X[s], metric=metric)))
+            out.append(compute_rdm(np.asarray(X[s], dtype=np.float64), metric=metric))
         except InputError as exc:
             raise DataFormatError(f"{where}: subject {s}: {exc}") from None
     return np.stack(out)
+
+
+def _check_constant_rows(cond: np.ndarray, where: str, names, roi) -> None:
+    """A constant RDM (computed from responses) is refused, naming the subject and ROI."""
+    for s, row in enumerate(cond):
+        if np.ptp(row) == 0:
+            raise DataFormatError(
+                f"{where}: RDM of subject {s} ({names[s]}) of ROI {roi!r} is constant (every "
+                f"dissimilarity = {row[0]:.6g}); it carries no information and would score 0 "
+                "with a zero-width CI against every model: fix that subject's patterns or drop it"
+            )
+
+
+def _load_model(path: Path, n: int) -> ModelRdm:
+    """``models/<name>.npy``: square ``(n, n)`` or condensed ``(n_pairs,)``, memory-mapped and
+    checked in blocks (finite, symmetric, zero diagonal, >= 0, not constant)."""
+    arr = _load_npy(path, mmap=True)
+    if arr.ndim == 1:
+        m = n * (n - 1) // 2
+        if arr.shape[0] != m:
+            raise DataFormatError(
+                f"{path}: a condensed model RDM over {n} stimuli has {m} entries, got "
+                f"{arr.shape[0]}"
+            )
+        _check_condensed(arr, path)
+        return ModelRdm(condensed=arr[None])
+    if arr.ndim != 2:
+        raise DataFormatError(
+            f"{path}: a model RDM is (n_stimuli, n_stimuli) or condensed, got shape {arr.shape}"
+        )
+    try:
+        _check_square_stack(arr[None], n, str(path))
+    except DataFormatError as exc:
+        if "is constant" not in str(exc):
+            raise
+        raise DataFormatError(
+            f"{path}: constant model RDM; it cannot be compared with data"
+        ) from None
+    return ModelRdm(square=arr[None])
+
+
+def _check_condensed(arr: np.ndarray, path: Path, block: int = 1 << 22) -> None:
+    """Finite, >= 0 and not constant, read ``block`` entries at a time."""
+    lo, hi, max_abs, n_bad = np.inf, -np.inf, 0.0, 0
+    for start in range(0, arr.shape[0], block):
+        v = np.asarray(arr[start : start + block], dtype=np.float64)
+        finite = np.isfinite(v)
+        n_bad += int((~finite).sum())
+        if n_bad:
+            continue
+        lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+        max_abs = max(max_abs, float(np.abs(v).max()))
+    if n_bad:
+        raise DataFormatError(
+            f"{path}: {n_bad} NaN or infinite value(s); a model RDM needs a finite "
+            "dissimilarity for every pair"
+        )
+    if lo < -SYMMETRY_TOLERANCE * max(1.0, max_abs):
+        raise DataFormatError(
+            f"{path}: negative dissimilarities (down to {lo:.6g}); dissimilarities are >= 0: if "
+            "these are similarities or correlations, save a dissimilarity such as 1 - r instead"
+        )
+    if hi - lo <= 0:
+        raise DataFormatError(f"{path}: constant model RDM; it cannot be compared with data")
 
 
 def _subject_names(meta: dict, roi: str, n: int, path: Path) -> list[str]:
@@ -512,36 +852,21 @@ def load_rdm_dataset(
     rdms, subjects, origin = {}, {}, {}
     for roi in wanted:
         sub, path = files[roi]
-        arr = _load_npy(path)
         if sub == "rdms":
-            rdms[roi] = check_rdm_stack(arr, n, str(path))
+            # memory-mapped and checked tile by tile: never an n × n float64 copy (issue 23)
+            arr = _load_npy(path, mmap=True)
+            _check_shape(arr, n, str(path))
+            subjects[roi] = _subject_names(meta, roi, arr.shape[0], root / "dataset.json")
+            _check_square_stack(arr, n, str(path), subjects[roi], roi)
+            rdms[roi] = RdmStack(square=arr)
             origin[roi] = "rdms"
         else:
-            rdms[roi] = _responses_to_rdms(arr, n, metric, str(path))
+            cond = _responses_to_rdms(_load_npy(path, mmap=True), n, metric, str(path))
+            subjects[roi] = _subject_names(meta, roi, cond.shape[0], root / "dataset.json")
+            _check_constant_rows(cond, str(path), subjects[roi], roi)
+            rdms[roi] = RdmStack(condensed=cond)
             origin[roi] = f"responses:{metric}"
-        subjects[roi] = _subject_names(meta, roi, rdms[roi].shape[0], root / "dataset.json")
-    models = {}
-    for p in sorted((root / "models").glob("*.npy")):
-        arr = _load_npy(p)
-        if arr.ndim == 1:
-            m = n * (n - 1) // 2
-            if arr.shape[0] != m:
-                raise DataFormatError(
-                    f"{p}: a condensed model RDM over {n} stimuli has {m} entries, got "
-                    f"{arr.shape[0]}"
-                )
-            iu, ju = np.triu_indices(n, k=1)
-            sq = np.zeros((n, n))
-            sq[iu, ju] = arr
-            sq[ju, iu] = arr
-            arr = sq
-        if arr.ndim != 2:
-            raise DataFormatError(
-                f"{p}: a model RDM is (n_stimuli, n_stimuli) or condensed, got shape {arr.shape}"
-            )
-        models[p.stem] = check_rdm_stack(arr[None], n, str(p))[0]
-        if np.ptp(models[p.stem][np.triu_indices(n, k=1)]) == 0:
-            raise DataFormatError(f"{p}: constant model RDM; it cannot be compared with data")
+    models = {p.stem: _load_model(p, n) for p in sorted((root / "models").glob("*.npy"))}
     return RdmDataset(
         root=root,
         name=str(meta["name"]),
@@ -562,6 +887,7 @@ def _staging_folder(out: Path, overwrite: bool):
         raise InputError(f"{out}: already exists; pass overwrite=True (--overwrite) to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    as_created(tmp, folder=True)  # mkdtemp gives 0o700: a shared data set needs the umask's mode
     try:
         yield tmp
         if out.exists():
@@ -860,7 +1186,9 @@ __all__ = [
     "FORMAT_VERSION",
     "IMPORTERS",
     "OBJECTS92_IDS",
+    "ModelRdm",
     "RdmDataset",
+    "RdmStack",
     "caption_columns",
     "check_rdm_stack",
     "import_cichy92",

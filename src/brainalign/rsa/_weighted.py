@@ -19,6 +19,73 @@ from scipy import stats
 from brainalign.errors import InputError
 
 FAST_METHODS = ("pearson", "spearman", "cosine")
+#: pairs per block when RDMs are longer: the sums of :func:`similarity` and
+#: :func:`pooled_ceiling` are accumulated block by block (float64 temporaries of a few rows ×
+#: ``PAIR_BLOCK``, never of n_rows × n_pairs), so 10,000 stimuli (5e7 pairs) need no copies of
+#: the RDMs; shorter RDMs take the one-shot path (same sums, summed in one go)
+PAIR_BLOCK = 1 << 21
+
+
+def _blocks(n_pairs: int):
+    for start in range(0, n_pairs, PAIR_BLOCK):
+        yield slice(start, min(start + PAIR_BLOCK, n_pairs))
+
+
+def pair_weights(counts: np.ndarray) -> np.ndarray:
+    """``c_p = k_i k_j`` for every pair ``i < j`` (condensed order) from the stimulus counts
+    ``k`` of a bootstrap sample, ``(n_pairs,)`` float64, built row by row (no pair-index
+    arrays, which take 16 bytes per pair)."""
+    k = np.asarray(counts, dtype=np.float64)
+    n = k.shape[0]
+    out = np.empty(n * (n - 1) // 2)
+    at = 0
+    for i in range(n - 1):
+        np.multiply(k[i + 1 :], k[i], out=out[at : at + n - 1 - i])
+        at += n - 1 - i
+    return out
+
+
+class _Sums:
+    """Weighted sums over pairs between rows of ``A`` (n_a) and of ``B`` (n_b), added block by
+    block: Σ c a b, Σ c a, Σ c b, Σ c a², Σ c b², Σ c — all :func:`similarity` needs."""
+
+    def __init__(self, n_a: int, n_b: int):
+        self.ab = np.zeros((n_a, n_b))
+        self.a1, self.a2 = np.zeros(n_a), np.zeros(n_a)
+        self.b1, self.b2 = np.zeros(n_b), np.zeros(n_b)
+        self.W = 0.0
+
+    def add(self, a: np.ndarray, b: np.ndarray, c: np.ndarray | None) -> None:
+        if c is None:
+            self.ab += a @ b.T
+            self.a1 += a.sum(1)
+            self.b1 += b.sum(1)
+            self.a2 += np.einsum("ij,ij->i", a, a)
+            self.b2 += np.einsum("ij,ij->i", b, b)
+            self.W += a.shape[1]
+        else:
+            bc = b * c
+            self.ab += a @ bc.T
+            self.a1 += a @ c
+            self.b1 += b @ c
+            self.a2 += np.einsum("ij,ij,j->i", a, a, c)
+            self.b2 += np.einsum("ij,ij->i", bc, b)
+            self.W += float(c.sum())
+
+    def result(self, method: str) -> np.ndarray:
+        return _from_sums(self.ab, self.a1, self.b1, self.a2, self.b2, self.W, method)
+
+
+def _from_sums(ab, a1, b1, a2, b2, W, method: str) -> np.ndarray:
+    if method == "cosine":
+        num, va, vb = ab, a2, b2
+    else:
+        num = ab - np.outer(a1, b1) / W
+        va, vb = a2 - a1 * a1 / W, b2 - b1 * b1 / W
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / np.sqrt(np.outer(np.maximum(va, 0), np.maximum(vb, 0)))
+    out[~np.isfinite(out)] = 0.0
+    return np.clip(out, -1.0, 1.0)
 
 
 class RankPrep:
@@ -86,6 +153,11 @@ def similarity(A, B, method: str, c=None, A2=None, B2=None) -> np.ndarray:
     """
     if method not in FAST_METHODS:
         raise InputError(f"method={method!r}: weighted comparison supports {FAST_METHODS}")
+    if A.shape[1] > PAIR_BLOCK:  # long RDMs: sums block by block, no n_rows × n_pairs copies
+        sums = _Sums(A.shape[0], B.shape[0])
+        for sl in _blocks(A.shape[1]):
+            sums.add(A[:, sl], B[:, sl], None if c is None else c[sl])
+        return sums.result(method)
     A2 = A * A if A2 is None else A2
     B2 = B * B if B2 is None else B2
     if c is None:
@@ -94,15 +166,7 @@ def similarity(A, B, method: str, c=None, A2=None, B2=None) -> np.ndarray:
     else:
         ab = A @ (B * c).T
         a1, b1, a2, b2, W = A @ c, B @ c, A2 @ c, B2 @ c, float(c.sum())
-    if method == "cosine":
-        num, va, vb = ab, a2, b2
-    else:
-        num = ab - np.outer(a1, b1) / W
-        va, vb = a2 - a1 * a1 / W, b2 - b1 * b1 / W
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = num / np.sqrt(np.outer(np.maximum(va, 0), np.maximum(vb, 0)))
-    out[~np.isfinite(out)] = 0.0
-    return np.clip(out, -1.0, 1.0)
+    return _from_sums(ab, a1, b1, a2, b2, W, method)
 
 
 def pool_transform(X: np.ndarray, method: str, pool: str, c=None, prep=None) -> np.ndarray:
@@ -150,15 +214,10 @@ def pooled_ceiling(
     """
     w = np.asarray(w, dtype=np.float64)
     drawn = np.flatnonzero(w > 0)
+    if method != "spearman" and D.shape[1] > PAIR_BLOCK:
+        return drawn, *_pooled_ceiling_blocked(D, w, drawn, method, pool, c)
     T = pool_transform(D, method, pool, c, prep)
-    # integer weights first, one division last: sums of ranks (half-integers) stay exact, so
-    # tied pooled ranks stay tied whatever the summation order
-    if len(drawn) > 1:
-        counts = np.repeat(w[None], len(drawn), axis=0)
-        counts[np.arange(len(drawn)), drawn] = 0.0
-        counts = np.vstack([counts, w[None]])
-    else:
-        counts = w[None]
+    counts = _pool_counts(w, drawn)
     pools = (counts @ T) / counts.sum(axis=1)[:, None]
     if D_values is None:
         D_values = compare_values(D, method, c, prep)
@@ -167,6 +226,46 @@ def pooled_ceiling(
     upper = sims[-1]
     lower = np.diag(sims[:-1]) if len(drawn) > 1 else upper.copy()
     return drawn, lower, upper
+
+
+def _pool_counts(w: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """Subject weights of each pool: every drawn subject's others, then all."""
+    # integer weights first, one division last: sums of ranks (half-integers) stay exact, so
+    # tied pooled ranks stay tied whatever the summation order
+    if len(drawn) > 1:
+        counts = np.repeat(w[None], len(drawn), axis=0)
+        counts[np.arange(len(drawn)), drawn] = 0.0
+        return np.vstack([counts, w[None]])
+    return w[None]
+
+
+def _pooled_ceiling_blocked(D, w, drawn, method: str, pool: str, c):
+    """:func:`pooled_ceiling` for pearson and cosine on long RDMs: the pools and their sums
+    with the drawn subjects' RDMs are formed block by block of pairs (memory: a few rows of
+    ``PAIR_BLOCK``). rsatoolbox pooling needs each row's weighted mean and scale first: one
+    more pass."""
+    counts = _pool_counts(w, drawn)
+    share = counts / counts.sum(axis=1)[:, None]
+    shift, scale = np.zeros(D.shape[0]), np.ones(D.shape[0])
+    if pool != "mean":
+        stats = _Sums(D.shape[0], 1)
+        for sl in _blocks(D.shape[1]):
+            stats.add(D[:, sl], np.ones((1, sl.stop - sl.start)), None if c is None else c[sl])
+        mean = stats.a1 / stats.W
+        if method == "pearson":  # z-scores: centre, then divide by the RMS of the centred
+            shift = mean
+            scale = np.sqrt(np.maximum(stats.a2 / stats.W - mean * mean, 0.0))
+        else:  # cosine: RMS-scaled
+            scale = np.sqrt(stats.a2 / stats.W)
+    sums = _Sums(counts.shape[0], len(drawn))
+    for sl in _blocks(D.shape[1]):
+        block = D[:, sl]
+        T = (block - shift[:, None]) / scale[:, None] if pool != "mean" else block
+        sums.add(share @ T, block[drawn], None if c is None else c[sl])
+    sims = sums.result(method)
+    upper = sims[-1]
+    lower = np.diag(sims[:-1]) if len(drawn) > 1 else upper.copy()
+    return lower, upper
 
 
 def loo_pools(D: np.ndarray) -> np.ndarray:

@@ -270,8 +270,10 @@ def evaluate_models(
     fast = method in _weighted.FAST_METHODS
     prep_d = _weighted.RankPrep(D) if method == "spearman" else None
     prep_m = _weighted.RankPrep(M) if method == "spearman" else None
-    D2 = D * D if method != "spearman" else None
-    M2 = M * M if method != "spearman" else None
+    # squares kept for short RDMs only; long ones are summed block by block (_weighted)
+    short = P <= _weighted.PAIR_BLOCK
+    D2 = D * D if method != "spearman" and short else None
+    M2 = M * M if method != "spearman" and short else None
     if fast:
         Dv_full = _weighted.compare_values(D, method, None, prep_d)
         scores = _weighted.similarity(
@@ -302,7 +304,6 @@ def evaluate_models(
         subj_idx, stim_idx = (np.asarray(a, dtype=np.int64) for a in samples)
         if subj_idx.ndim != 2 or stim_idx.ndim != 2 or len(subj_idx) != len(stim_idx):
             raise InputError("samples: expected (n_bootstrap, n_subjects) and (n_bootstrap, n)")
-    iu, ju = np.triu_indices(n, k=1)
     types = {"dual": (0, 1, 2), "subjects": (1,), "stimuli": (2,)}[bootstrap]
     resample_stimuli = 0 in types or 2 in types
     out = np.full((len(subj_idx), k + 2, 3), np.nan)
@@ -316,7 +317,7 @@ def evaluate_models(
         kk = np.bincount(stim_idx[i], minlength=n)
         if resample_stimuli and (kk > 0).sum() < 3:
             continue
-        c = (kk[iu] * kk[ju]).astype(np.float64)
+        c = _weighted.pair_weights(kk)  # k_i k_j per pair, without 16-byte-per-pair indices
         if resample_stimuli:
             if fast:
                 Dv = _weighted.compare_values(D, method, c, prep_d)

@@ -107,8 +107,6 @@ def rdm_layers(params, inputs, ctx):
 
 def _models(params, inputs, ds) -> list[tuple[str, str, np.ndarray]]:
     """(model, layer, condensed RDM) in config order: feature spaces, vision, data models."""
-    from brainalign.rsa.rdm import condense
-
     feats = {tid.model: res for tid, res in upstream(inputs, "rdm_features")}
     layers = {tid.model: res for tid, res in upstream(inputs, "rdm_layers")}
     out = [(name, "", np.asarray(feats[name]["rdm"])) for name in params["spaces"]]
@@ -118,7 +116,8 @@ def _models(params, inputs, ds) -> list[tuple[str, str, np.ndarray]]:
             (name, lab, np.asarray(r)) for lab, r in zip(res["layers"], res["rdms"], strict=True)
         ]
     if params["data_models"]:
-        out += [(f"rdm:{k}", "", condense(v)) for k, v in ds.models.items()]
+        # condensed straight from the memory-mapped file: no n × n float64 copy
+        out += [(f"rdm:{k}", "", v.condensed()) for k, v in ds.models.items()]
     return out
 
 
@@ -135,12 +134,16 @@ def rdm_evaluate(params, inputs, ctx):
     names = [f"m{i}" for i in range(len(models))]
     keys = [{"model": m, "layer": lay} for m, lay, _ in models]
     M = np.stack([r for _, _, r in models])
+    del models  # M holds them: one copy of the model RDMs
     base = {"dataset": params["label"], "method": method}
     scores, ceilings, pairs, subjects, groups = [], [], [], [], []
     for roi in ds.rois:
+        # condensed once per ROI (8 bytes per pair and subject), built tile by tile from the
+        # memory-mapped file; the group RDM is its mean (issue 23: no n × n float64 copies)
+        D = ds.condensed(roi)
         ev = evaluate_models(
             M,
-            ds.condensed(roi),
+            D,
             method,
             model_names=names,
             bootstrap=boot,
@@ -199,7 +202,8 @@ def rdm_evaluate(params, inputs, ctx):
             }
             for i, j in zip(iu, ju, strict=True)
         ]
-        groups.append(ds.condensed(roi).mean(axis=0))
+        groups.append(D.mean(axis=0))
+        del D
     return {
         "dataset": params["label"],
         "scores": scores,
@@ -478,7 +482,7 @@ def _export_figure_data(ctx, targets, summ) -> None:
             if t is not None:
                 w.array(f"rdmset__{label}__model__{name}", squareform_rdm(ctx.load(t)["rdm"]))
         for name, sq in ds.models.items():
-            w.array(f"rdmset__{label}__model__rdm:{name}", sq)
+            w.array(f"rdmset__{label}__model__rdm:{name}", np.asarray(sq))
         thumbs = []
         for p in ds.image_paths():
             with Image.open(p) as im:
