@@ -34,6 +34,11 @@ class FolderInUseError(BrainAlignError, RuntimeError):
     """Another brainalign process holds the lock on a folder (the message names it)."""
 
 
+class WriteError(BrainAlignError, OSError):
+    """A file or folder cannot be written (read-only, no permission, disk full); the message
+    names the folder and what to do. An ``OSError`` too, so callers that catch those still do."""
+
+
 __all__ = [
     "BrainAlignError",
     "DataFormatError",
@@ -42,4 +47,5 @@ __all__ = [
     "IntegrityError",
     "ConfigError",
     "FolderInUseError",
+    "WriteError",
 ]
