@@ -1,5 +1,7 @@
 # The two commands of the README. Both install what they need first (idempotent).
 PYTHON ?= python3
+# the suite runs on both cores, one test file per worker at a time (module fixtures built once)
+TEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: demo test setup setup-test lint
 
@@ -13,7 +15,7 @@ demo: setup
 	brainalign demo
 
 test: setup-test
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q $(TEST_ARGS)
 
 lint:
 	$(PYTHON) -m ruff check src tests benchmarks

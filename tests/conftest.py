@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import zlib
 from pathlib import Path
@@ -71,9 +72,29 @@ def virtual_nsd_root(tmp_path_factory) -> Path:
     """
     from brainalign.datasets import make_virtual_nsd
 
-    root = tmp_path_factory.mktemp("virtual_nsd") / "nsd"
-    make_virtual_nsd(root, **VIRTUAL_NSD_ARGS)
-    return root
+    def build(folder):
+        return make_virtual_nsd(folder / "nsd", **VIRTUAL_NSD_ARGS)
+
+    return build_once(tmp_path_factory, "virtual_nsd", build)
+
+
+def build_once(tmp_path_factory, name: str, build) -> Path:
+    """``build(folder)``'s result, made once per test run even when pytest-xdist runs workers.
+
+    For read-only data only: under xdist every worker would otherwise build its own copy (the
+    virtual NSD costs 20–40 s), so the first worker builds it in the run's shared temporary
+    folder under a lock and the others wait for it and reuse it.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return Path(build(tmp_path_factory.mktemp(name)))
+    run_folder = tmp_path_factory.getbasetemp().parent
+    folder, done = run_folder / name, run_folder / f"{name}.built"
+    with open(run_folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            folder.mkdir()
+            done.write_text(str(build(folder)))
+    return Path(done.read_text())
 
 
 class BagOfWordsEncoder:
