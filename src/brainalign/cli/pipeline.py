@@ -112,7 +112,12 @@ def report_command(
         False, "--check", help="Also load it in headless Chromium and check it."
     ),
 ) -> None:
-    """Write the self-contained HTML report of a finished (or partial) run."""
+    """Write the self-contained HTML report of a run folder, finished or not.
+
+    For a run killed before its export, the analyses whose tasks all finished are exported
+    first and the others named. Only a folder `brainalign run` made (its .brainalign.json) is
+    written into; any other is refused, naming its files.
+    """
     from brainalign.pipeline import write_report
     from brainalign.report import check_in_browser
 

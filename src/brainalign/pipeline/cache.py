@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from brainalign.errors import DataFormatError, InputError
-from brainalign.utils.io import atomic_write_json
+from brainalign.utils.io import as_created, atomic_write_json
 
 _META = "result.json"
 
@@ -60,6 +60,7 @@ class StageCache:
             return final
         _make_folder(final.parent)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", suffix=".tmp", dir=final.parent))
+        as_created(tmp, folder=True)  # mkdtemp gives 0o700: a lab's shared cache needs the umask's
         try:
             arrays, values = {}, {}
             for name, value in result.items():

@@ -8,35 +8,45 @@ a second run on the same folder stops with a message naming the first run's proc
 for it (``brainalign run --wait``). Each data kind lists the folders its data task writes
 (:attr:`~brainalign.pipeline.analysis.DataKind.writes`, e.g. the virtual NSD's ``data.root``),
 checked the same way (:mod:`brainalign.utils.owned`).
+
+The run folder's manifest also records each run: the config of the run that last started
+(``config``, ``run``, ``started``) and, once its export is done, the files it wrote
+(``results``, ``exported``). An export moves every result an earlier run wrote and this one did
+not (a table, map or array of an analysis since disabled, a model since removed) into
+``superseded/<time of that earlier export>/``, so the folder and its report hold only the
+current configuration's results and nothing is deleted. A run killed before its export leaves
+``run`` ≠ ``exported``: ``brainalign report`` then exports whatever its finished tasks allow.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from brainalign.errors import ConfigError
+from brainalign.utils.io import make_dirs, probe_writable
 from brainalign.utils.owned import (
     MARK,
+    RUN_KIND,
+    RUN_LEGACY,
+    check_run_folder,
     describe_folder,
     folder_lock,
     ownership_problem,
     read_mark,
+    run_folder_problem,
+    update_mark,
     write_mark,
 )
 
-RUN_KIND = "run"
-#: what runs wrote into output.dir before run folders carried a manifest, and their markers
-RUN_LEGACY = (
-    (
-        "cache", "virtual_nsd", "tables", "maps", "arrays", "work", "datasets", "run.json",
-        "report.html", "report.png", "run.log", ".virtual_nsd.lock",
-    ),
-    ("run.json", "cache/stages"),
-)  # fmt: skip
 LOCK = ".brainalign.lock"
+#: where an export's results live: these subfolders (every file in them) and top-level files
+RESULT_FOLDERS = ("tables", "maps", "arrays")
+RESULT_FILES = ("run.json", "report.html", "report.png", "run.log")
+SUPERSEDED = "superseded"
 
 
 def output_problem(out: str | os.PathLike) -> str | None:
@@ -52,11 +62,106 @@ def claim_output(out: str | os.PathLike) -> Path:
     problem = output_problem(out)
     if problem is not None:
         raise ConfigError(problem)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out, "output.dir")
     mark = read_mark(out)
     if mark is None or mark.get("kind") != RUN_KIND:
         write_mark(out, RUN_KIND)
+    # a read-only folder fails here, before any task runs, not at the export
+    probe_writable(out, "output.dir")
     return out
+
+
+# ------------------------------------------------------------------------------ runs and results
+def _now() -> str:
+    return _dt.datetime.now().isoformat(timespec="seconds")
+
+
+def begin_run(out: str | os.PathLike, config: dict) -> str:
+    """Record in the manifest that a run of ``config`` starts; return its id. Call it holding
+    the run lock (a second run must not overwrite the first's record)."""
+    started = _now()
+    run_id = f"{started}/{os.getpid()}"
+    update_mark(out, config=config, run=run_id, started=started)
+    return run_id
+
+
+def unfinished_run(run_dir: str | os.PathLike) -> dict | None:
+    """The manifest of ``run_dir`` when its last run started but did not finish its export
+    (killed, interrupted, failed) and recorded its config; None otherwise."""
+    mark = read_mark(run_dir)
+    if mark is None or not mark.get("run") or not isinstance(mark.get("config"), dict):
+        return None
+    return None if mark.get("exported") == mark["run"] else mark
+
+
+def result_files(run_dir: str | os.PathLike, listed: Iterable[str] = ()) -> set[str]:
+    """Every result file in ``run_dir`` (relative paths): all files under :data:`RESULT_FOLDERS`
+    but hidden ones (temporary files of a write in progress), the top-level
+    :data:`RESULT_FILES`, and the ``listed`` files of an earlier run that still exist."""
+    run_dir = Path(run_dir)
+    found = set()
+    for sub in RESULT_FOLDERS:
+        for dirpath, dirs, files in os.walk(run_dir / sub):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            rel = Path(dirpath).relative_to(run_dir)
+            found |= {(rel / f).as_posix() for f in files if not f.startswith(".")}
+    found |= {f for f in (*RESULT_FILES, *listed) if (run_dir / f).is_file()}
+    # a listed name is never taken outside the folder or into its cache
+    return {f for f in found if ".." not in Path(f).parts and not f.startswith(".")}
+
+
+def _superseded_folder(run_dir: Path, mark: dict) -> Path:
+    """A new ``superseded/<time>/`` folder, named after the export whose results move there."""
+    stamp = mark.get("exported_at") or mark.get("created")
+    if not stamp:
+        run_json = run_dir / "run.json"
+        when = run_json.stat().st_mtime if run_json.exists() else None
+        stamp = _dt.datetime.fromtimestamp(when).isoformat(timespec="seconds") if when else _now()
+    name = stamp.replace(":", "-")
+    dest, n = run_dir / SUPERSEDED / name, 1
+    while dest.exists():
+        n += 1
+        dest = run_dir / SUPERSEDED / f"{name}-{n}"
+    return dest
+
+
+def supersede(
+    run_dir: str | os.PathLike, written: Iterable[str], keep: Iterable[str] = ()
+) -> list[Path]:
+    """Move every result of an earlier run that ``written`` (this run's files, relative paths)
+    does not hold, ``keep`` aside, into ``superseded/<time>/``; return where they went.
+
+    Nothing is deleted: a file someone put among the results moves with them.
+    """
+    run_dir = Path(run_dir)
+    mark = read_mark(run_dir) or {}
+    stale = sorted(result_files(run_dir, mark.get("results") or ()) - set(written) - set(keep))
+    if not stale:
+        return []
+    dest = _superseded_folder(run_dir, mark)
+    moved = []
+    for rel in stale:
+        target = dest / rel
+        make_dirs(target.parent, "superseded results")
+        os.replace(run_dir / rel, target)
+        moved.append(target)
+    return moved
+
+
+def finish_export(run_dir: str | os.PathLike, run_id: str | None, written: Iterable[str]) -> None:
+    """Record in the manifest the files this run's export wrote (and, with ``run_id``, that the
+    run finished its export: a later ``brainalign report`` need not export again)."""
+    info = {"results": sorted(set(written)), "exported_at": _now()}
+    if run_id is not None:
+        info["exported"] = run_id
+    update_mark(run_dir, **info)
+
+
+def add_result(run_dir: str | os.PathLike, rel: str) -> None:
+    """Add ``rel`` (e.g. ``report.html``) to the files the manifest says the last run wrote."""
+    mark = read_mark(run_dir)
+    if mark is not None and rel not in (mark.get("results") or []):
+        update_mark(run_dir, results=sorted({*(mark.get("results") or []), rel}))
 
 
 @contextlib.contextmanager
@@ -71,6 +176,25 @@ def run_lock(
     )
     with folder_lock(
         out / LOCK, wait=wait, what=f"output.dir {out}", on_wait=on_wait, hint=hint
+    ) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def report_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
+    """The run lock for ``brainalign report``: it never waits, and a read-only folder (whose
+    report goes elsewhere, ``--out``) is read without a lock."""
+    run_dir = Path(run_dir)
+    try:
+        probe_writable(run_dir, "run_dir")
+    except OSError:
+        yield run_dir
+        return
+    with folder_lock(
+        run_dir / LOCK,
+        wait=False,
+        what=f"run_dir {run_dir}",
+        hint="wait for it to finish; its report is written at its end",
     ) as path:
         yield path
 
@@ -102,8 +226,12 @@ def describe_writes(cfg, data_cached: bool) -> str:
     if state in ("ours", "legacy"):
         action = (
             "update (a brainalign run folder: tables/, maps/, arrays/, run.json and report.html "
-            "are rewritten, cached results kept)"
+            f"are rewritten, results this config no longer makes move to {SUPERSEDED}/, cached "
+            "results kept)"
         )
+    if state in ("ours", "legacy", "empty") and not os.access(out, os.W_OK):
+        # --dry-run writes nothing, so no probe file: the permission bits only
+        action = "REFUSED: cannot write into it (make it writable or choose another folder)"
     rows.append(("output.dir", out, action))
     kind = data_kind(cfg)
     for w in kind.writes(cfg) if kind.writes is not None else ():
@@ -122,10 +250,22 @@ def describe_writes(cfg, data_cached: bool) -> str:
 
 __all__ = [
     "LOCK",
+    "RESULT_FILES",
+    "RESULT_FOLDERS",
     "RUN_KIND",
     "RUN_LEGACY",
+    "SUPERSEDED",
+    "add_result",
+    "begin_run",
+    "check_run_folder",
     "claim_output",
     "describe_writes",
+    "finish_export",
     "output_problem",
+    "report_lock",
+    "result_files",
+    "run_folder_problem",
     "run_lock",
+    "supersede",
+    "unfinished_run",
 ]

@@ -7,13 +7,14 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from brainalign.config import StudyConfig, load_config
-from brainalign.errors import ConfigError
+from brainalign.errors import ConfigError, DataFormatError
 from brainalign.pipeline.analysis import ExportContext
 from brainalign.pipeline.cache import StageCache
 from brainalign.pipeline.core import RunReport, describe_plan, run_tasks
@@ -145,7 +146,7 @@ def run_study(
     -------
     StudyResult
     """
-    from brainalign.pipeline.folders import claim_output, run_lock
+    from brainalign.pipeline.folders import add_result, begin_run, claim_output, run_lock
 
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     log = log or (lambda msg: None)
@@ -157,6 +158,8 @@ def run_study(
         check_scheduler(cfg.compute.scheduler)  # a bad address fails before anything is written
     out = claim_output(cfg.output.dir)
     with run_lock(out, wait=wait, on_wait=log):
+        # recorded under the lock: `brainalign report` on a killed run exports from it
+        run_id = begin_run(out, cfg.to_dict())
         own = executor is None
         executor = executor or make_executor(cfg)
         shown = RunProgress(workers=executor.n_workers) if progress else None
@@ -166,24 +169,38 @@ def run_study(
             if own:
                 executor.close()
         seconds = time.perf_counter() - t0
-        _log_warnings(rep, out, log)
+        written = _log_warnings(rep, out, log)
         log("exporting maps and tables")
-        truth = export_results(plan, cache, rep, seconds)
-        html = write_report(out) if report else None
+        truth = export_results(
+            plan,
+            cache,
+            rep,
+            seconds,
+            run_id=run_id,
+            also_written=written,
+            keep=("report.html",) if report else (),
+            log=log,
+        )
+        html = None
+        if report:
+            html = _write_report(out)
+            add_result(out, "report.html")
     return StudyResult(out, html, plan, rep, truth, time.perf_counter() - t0)
 
 
-def _log_warnings(rep: RunReport, out: Path, log) -> None:
-    """Every warning of the run into ``run.log``; one line per kind of warning on screen."""
+def _log_warnings(rep: RunReport, out: Path, log) -> list[str]:
+    """Every warning of the run into ``run.log``; one line per kind of warning on screen.
+    Returns the files written (``["run.log"]``, or none when there was no warning)."""
     from brainalign.utils.io import atomic_write_text
 
     if not rep.warnings:
-        return
+        return []
     lines = [f"{label}\t{text}" for label, text in rep.warnings]
     atomic_write_text(out / "run.log", "\n".join(lines) + "\n")
     for line in rep.warning_summary():
         log(f"warning: {line}")
     log(f"(every warning, task by task: {out / 'run.log'})")
+    return ["run.log"]
 
 
 # -------------------------------------------------------------------------------------- export
@@ -192,13 +209,41 @@ def _nsd_cache(cfg: StudyConfig) -> Path:
 
 
 def export_results(
-    plan: Plan, cache: StageCache, rep: RunReport | None = None, seconds: float = 0.0
+    plan: Plan,
+    cache: StageCache,
+    rep: RunReport | None = None,
+    seconds: float = 0.0,
+    *,
+    partial: bool = False,
+    run_id: str | None = None,
+    also_written: Sequence[str] = (),
+    keep: Sequence[str] = (),
+    log: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Write the run folder's tables (CSV), maps (GIFTI/MGH) and arrays from the cached results.
 
     Each enabled analysis exports its own results; returns the ground-truth rows (virtual NSD).
+    Then every result file an earlier run left that this export did not write (nor
+    ``also_written`` or ``keep`` name) moves to ``superseded/`` (see
+    :func:`~brainalign.pipeline.folders.supersede`), and the run folder's manifest records
+    this export's files.
+
+    Parameters
+    ----------
+    partial : bool
+        Export only the analyses whose every task is cached (a run killed before its export);
+        ``run.json`` then lists the others under ``unfinished``.
+    run_id : str, optional
+        The run (:func:`~brainalign.pipeline.folders.begin_run`) whose export this is: recorded
+        as done in the manifest.
+    also_written, keep : sequence of str
+        Result files (relative paths) written by this run outside the export (``run.log``), or
+        about to be (``report.html``): not superseded.
+    log : callable, optional
+        Told where superseded results went.
     """
     from brainalign.pipeline.analyses import ANALYSES
+    from brainalign.pipeline.folders import finish_export, supersede
     from brainalign.report import RunWriter
 
     cfg = plan.config
@@ -214,9 +259,20 @@ def export_results(
         split,
         extras={"nsd_cache": str(_nsd_cache(cfg))},
     )
+    unfinished = []
     for analysis in ANALYSES:
         if analysis.name in plan.analyses and analysis.export is not None:
-            analysis.export(ctx, plan.analyses[analysis.name])
+            targets = plan.analyses[analysis.name]
+            if partial and not all(_complete(t, cache) for t in targets.values()):
+                unfinished.append(analysis.name)
+                continue
+            try:
+                analysis.export(ctx, targets)
+            except DataFormatError:
+                if not partial:
+                    raise
+                # an export may read a task outside its targets' dependencies; not finished
+                unfinished.append(analysis.name)
     truth_rows = ctx.extras.get("ground_truth", [])
     quality = _data_quality(plan, cache, ctx.writer)
     now = _dt.datetime.now().isoformat(timespec="seconds")
@@ -236,9 +292,31 @@ def export_results(
             },
             "ground_truth": truth_rows,
             "data_quality": quality,
+            **({"unfinished": unfinished} if partial else {}),
         },
     )
+    out = cfg.output.dir
+    written = [*ctx.writer.written, *also_written]
+    moved = supersede(out, written, keep=keep)
+    if moved and log is not None:
+        where = moved[0].relative_to(out).parts[:2]
+        log(
+            f"moved {len(moved)} result file(s) this configuration no longer writes to "
+            f"{out / Path(*where)}"
+        )
+    finish_export(out, run_id, written)
     return truth_rows
+
+
+def _complete(task, cache: StageCache, seen: set | None = None) -> bool:
+    """Whether ``task`` and everything it depends on are cached."""
+    seen = set() if seen is None else seen
+    if task.key in seen:
+        return True
+    seen.add(task.key)
+    return cache.has(task.stage, task.key) and all(
+        _complete(d, cache, seen) for d in task.deps.values()
+    )
 
 
 def _data_quality(plan: Plan, cache: StageCache, writer) -> dict:
@@ -265,17 +343,82 @@ def _data_quality(plan: Plan, cache: StageCache, writer) -> dict:
                     "files": "; ".join(v["files"]),
                 }
             )
-    if rows:
+    if rows:  # else a table an earlier run wrote is superseded with the other stale results
         writer.table("non_finite_betas", pd.DataFrame(rows))
-    else:  # a table an earlier run of this folder wrote no longer holds
-        for suffix in (".csv", ".parquet"):
-            (Path(writer.run_dir) / "tables" / f"non_finite_betas{suffix}").unlink(missing_ok=True)
     total = sum(v.get("values", 0) for v in per_subject.values())
     return {"non_finite_values": total, "non_finite": per_subject}
 
 
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """The HTML report of a run folder, with every registered analysis's sections and methods."""
+    """The HTML report of a run folder, with every registered analysis's sections and methods.
+
+    ``run_dir`` must be a run folder brainalign made (its ``.brainalign.json``): any other
+    folder is refused, naming its files, before anything is written. When its last run was
+    killed before its export, the results of every analysis whose tasks all finished are
+    exported first (the others are named in the report). Raises
+    :class:`~brainalign.errors.FolderInUseError` while a run works in the folder.
+
+    Parameters
+    ----------
+    run_dir : path
+        The output folder of ``brainalign run``.
+    out : path, optional
+        The HTML file (default ``run_dir/report.html``).
+
+    Returns
+    -------
+    Path
+        The HTML file.
+    """
+    from brainalign.pipeline.folders import add_result, check_run_folder, report_lock
+
+    run_dir = check_run_folder(run_dir)
+    with report_lock(run_dir):
+        notes = _export_unfinished(run_dir)
+        path = _write_report(run_dir, out, notes=notes)
+    if out is None:
+        add_result(run_dir, "report.html")
+    return path
+
+
+def _export_unfinished(run_dir: Path) -> list[str]:
+    """Export what a run killed before its export finished; the report's notes about it."""
+    from brainalign.errors import BrainAlignError
+    from brainalign.pipeline.folders import unfinished_run
+
+    mark = unfinished_run(run_dir)
+    if mark is None:
+        return []
+    note = (
+        f"This run (started {mark.get('started', '?')}) did not finish: it stopped before "
+        "its export. "
+    )
+    try:
+        from brainalign.config import validate_config
+
+        data = {
+            **mark["config"],
+            # where the folder is now (it may have moved since), absolute: not re-resolved
+            "output": {**mark["config"].get("output", {}), "dir": str(run_dir.resolve())},
+        }
+        cfg = validate_config(data, base_dir=run_dir)
+        plan = build_plan(cfg)
+        cache = StageCache(run_dir / "cache" / "stages", create=False)
+        export_results(plan, cache, partial=True)
+    except BrainAlignError as exc:
+        return [note + f"Its finished tasks could not be exported ({exc}); rerun it."]
+    missing = load_run_meta(run_dir).get("unfinished", [])
+    rest = (
+        f"Analyses not finished, so left out: {', '.join(missing)}. "
+        if missing
+        else "Every analysis had finished. "
+    )
+    return [note + rest + "Rerun the same `brainalign run` command to finish it."]
+
+
+def _write_report(
+    run_dir: str | os.PathLike, out: str | os.PathLike | None = None, notes: Sequence[str] = ()
+) -> Path:
     from brainalign.pipeline.analyses import ANALYSES
     from brainalign.report import build_report
 
@@ -285,6 +428,7 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         out,
         sections=[section for analysis in ANALYSES for section in analysis.sections],
         methods=methods_writers(kind),
+        notes=notes,
     )
 
 

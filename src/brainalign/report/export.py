@@ -17,7 +17,7 @@ import numpy as np
 
 from brainalign.datasets.surfaces import MAP_SUFFIXES, write_hemisphere_maps
 from brainalign.errors import DataFormatError, InputError
-from brainalign.utils.io import atomic_path, atomic_save_npy, atomic_write_json
+from brainalign.utils.io import atomic_path, atomic_save_npy, atomic_write_json, make_dirs
 
 
 def _safe_name(name: str) -> str:
@@ -35,14 +35,33 @@ class RunWriter:
     formats : iterable
         Map formats (``"gifti"``, ``"mgh"``); tables are always CSV, and also Parquet when
         ``"parquet"`` is listed.
+
+    Attributes
+    ----------
+    written : list of str
+        Every file written so far, relative to ``run_dir`` (what the run folder's manifest
+        records; results an earlier run wrote and this one did not are superseded).
+
+    Raises
+    ------
+    InputError
+        When ``run_dir`` is a non-empty folder brainalign did not make (it is never written
+        into); a new or empty folder becomes a run folder (it gets its manifest).
     """
 
     def __init__(self, run_dir: str | os.PathLike, formats=("gifti", "mgh", "csv")):
-        self.run_dir = Path(run_dir)
+        self.run_dir = _claim(run_dir)
         self.formats = tuple(formats)
         for sub in ("maps", "tables", "arrays"):
-            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+            make_dirs(self.run_dir / sub, "run folder")
         self._index: list[dict] = []
+        self.written: list[str] = []
+
+    def _wrote(self, *paths: Path) -> None:
+        for p in paths:
+            rel = Path(p).relative_to(self.run_dir).as_posix()
+            if rel not in self.written:
+                self.written.append(rel)
 
     def map(
         self,
@@ -58,32 +77,50 @@ class RunWriter:
     ) -> None:
         fmts = [f for f in self.formats if f in MAP_SUFFIXES] or ["gifti"]
         maps = self.run_dir / "maps"
-        write_hemisphere_maps(maps / _safe_name(name), lh, rh, fmts)
+        self._wrote(*write_hemisphere_maps(maps / _safe_name(name), lh, rh, fmts))
         entry = {"name": name, "title": title, "section": section, "stat": stat, "note": note}
         if mask is not None:
             lh_mask, rh_mask = (np.asarray(m, np.float32) for m in mask)
-            write_hemisphere_maps(maps / f"{name}.mask", lh_mask, rh_mask, fmts)
+            self._wrote(*write_hemisphere_maps(maps / f"{name}.mask", lh_mask, rh_mask, fmts))
             entry["mask"] = f"{name}.mask"
         self._index = [e for e in self._index if e["name"] != name] + [entry]
-        atomic_write_json(self.run_dir / "maps" / "index.json", self._index)
+        self._wrote(atomic_write_json(self.run_dir / "maps" / "index.json", self._index))
 
     def table(self, name: str, df) -> Path:
         path = self.run_dir / "tables" / f"{_safe_name(name)}.csv"
         with atomic_path(path) as tmp:
             df.to_csv(tmp, index=False)
+        self._wrote(path)
         if "parquet" in self.formats:
             with atomic_path(path.with_suffix(".parquet")) as tmp:
                 df.to_parquet(tmp, index=False)
+            self._wrote(path.with_suffix(".parquet"))
         return path
 
     def array(self, name: str, values: np.ndarray) -> Path:
         values = np.asarray(values)
         if values.dtype == object:
             values = values.astype(str)
-        return atomic_save_npy(self.run_dir / "arrays" / f"{_safe_name(name)}.npy", values)
+        path = atomic_save_npy(self.run_dir / "arrays" / f"{_safe_name(name)}.npy", values)
+        self._wrote(path)
+        return path
 
     def json(self, name: str, obj) -> Path:
-        return atomic_write_json(self.run_dir / f"{_safe_name(name)}.json", obj)
+        path = atomic_write_json(self.run_dir / f"{_safe_name(name)}.json", obj)
+        self._wrote(path)
+        return path
+
+
+def _claim(run_dir: str | os.PathLike) -> Path:
+    """``run_dir`` made a run folder (created, with its manifest), if it is new or empty;
+    kept when it is one already; :class:`InputError` naming its files otherwise."""
+    from brainalign.utils.owned import RUN_KIND, check_run_folder, describe_folder, write_mark
+
+    run_dir = Path(run_dir)
+    if describe_folder(run_dir, RUN_KIND)[0] in ("missing", "empty"):
+        make_dirs(run_dir, "run folder")
+        write_mark(run_dir, RUN_KIND)
+    return check_run_folder(run_dir)
 
 
 def read_index(run_dir: str | os.PathLike) -> list[dict]:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from brainalign.datasets.surfaces import read_hemisphere_maps
-from brainalign.errors import DataFormatError, InputError
+from brainalign.errors import DataFormatError
 from brainalign.report import plots
 from brainalign.report.export import read_index
 from brainalign.report.surface_views import SurfaceViews
@@ -310,6 +310,7 @@ def build_report(
     title: str | None = None,
     sections: Sequence = (),
     methods: Sequence = (),
+    notes: Sequence[str] = (),
 ) -> Path:
     """Write the self-contained HTML report of a run folder.
 
@@ -326,23 +327,30 @@ def build_report(
         (:func:`brainalign.pipeline.write_report`).
     methods : sequence of callables
         ``(config dict) -> list of paragraphs`` for the methods section, one per analysis.
+    notes : sequence of str
+        Paragraphs shown first, in a "Status" section (e.g. that the run did not finish).
+
+    Raises
+    ------
+    InputError
+        When ``run_dir`` is not a run folder brainalign made (no ``.brainalign.json``): its
+        report is never written there, and no other file of a user's folder is replaced.
 
     Returns
     -------
     Path
         The HTML file.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputError(
-            f"run_dir: {str(run_dir)!r} is not a folder; give the output folder of a run"
-        )
-    if not (run_dir / "run.json").exists() and not (run_dir / "tables").exists():
-        raise InputError(
-            f"run_dir: {str(run_dir)!r} holds no run.json or tables/; run `brainalign run CONFIG` first"
-        )
+    from brainalign.utils.owned import check_run_folder
+
+    # a report of whatever has finished, even nothing yet, but only in brainalign's run folders
+    run_dir = check_run_folder(run_dir)
     run = RunFolder(run_dir)
+    if not notes and not run.meta and not any(run.dir.glob("tables/*.csv")):
+        notes = ["No results yet: run `brainalign run CONFIG` (with this output folder)."]
+    status = "".join(f"<p class='note'>{esc(n)}</p>" for n in notes)
     builders = [
+        ("status", "Status", lambda r: status),
         ("summary", "Summary", _summary),
         *((s.key, s.heading, s.build) for s in sections),
         ("methods", "Methods", lambda r: methods_html(r.meta, methods)),

@@ -57,6 +57,16 @@ def write_mark(folder: str | os.PathLike, kind: str, *, stamp: bool = True, **in
     return atomic_write_json(Path(folder) / MARK, mark)
 
 
+def update_mark(folder: str | os.PathLike, **info) -> Path:
+    """Add or replace ``info``'s entries in ``folder``'s manifest (which must exist), keeping
+    the rest; a value of None removes its entry."""
+    mark = read_mark(folder)
+    if mark is None:
+        raise InputError(f"{folder}: no {MARK}; brainalign writes only into folders it made")
+    mark.update(info)
+    return atomic_write_json(Path(folder) / MARK, {k: v for k, v in mark.items() if v is not None})
+
+
 def list_files(folder: str | os.PathLike) -> dict[str, int]:
     """``{relative path: size}`` of every file under ``folder`` (the manifest left out)."""
     folder = Path(folder)
@@ -108,10 +118,36 @@ def describe_folder(
         return "legacy", []
     if mark is not None:
         return "foreign", [f"{MARK} (a brainalign {mark.get('kind')!r} folder)"]
-    return "foreign", entries
+    return "foreign", some_files(folder)
+
+
+#: how many of a foreign folder's files a message lists (the walk stops there: it may be ``~``)
+_LISTED = 50
+
+
+def some_files(folder: str | os.PathLike, limit: int = _LISTED) -> list[str]:
+    """The first ``limit`` files under ``folder`` (relative paths, in walk order, sorted per
+    folder; an empty folder as ``name/``), with ``"…"`` last when there are more. The names are
+    what a refusal shows, e.g. ``tables/roi_rsa.csv`` rather than ``tables``."""
+    folder = Path(folder)
+    out: list[str] = []
+    for dirpath, dirs, files in os.walk(folder):
+        dirs.sort()
+        rel = Path(dirpath).relative_to(folder)
+        names = [(rel / f).as_posix() for f in sorted(files)]
+        if not files and not dirs and rel != Path("."):
+            names = [f"{rel.as_posix()}/"]
+        for name in names:
+            if len(out) == limit:
+                return [*out, "…"]
+            out.append(name)
+    return out
 
 
 def _shown(names: list[str], n: int = 5) -> str:
+    if names and names[-1] == "…":  # a capped listing: the count is not known
+        more = " and more" if len(names) > n + 1 else ""
+        return ", ".join(names[: min(n, len(names) - 1)]) + more
     more = f" and {len(names) - n} more" if len(names) > n else ""
     return ", ".join(names[:n]) + more
 
@@ -140,10 +176,10 @@ def ownership_problem(
         )
     if state == "foreign":
         return (
-            f"{key}: {folder} exists, is not empty and was not created by brainalign (it holds "
-            f"{_shown(foreign)}; no {MARK} of a {kind} folder); brainalign never deletes or "
-            f"overwrites files it did not write: choose a new or empty folder for {what}, or move "
-            "those files away"
+            f"{key}: refused: {folder} exists, is not empty and was not created by brainalign "
+            f"(it holds {_shown(foreign)}; no {MARK} of a {kind} folder); brainalign never "
+            f"deletes or overwrites files it did not write: choose a new or empty folder for "
+            f"{what}, or move those files away"
         )
     if state == "ours" and foreign and replace:
         return (
@@ -152,6 +188,53 @@ def ownership_problem(
             "another folder"
         )
     return None
+
+
+# ------------------------------------------------------------------------------ run folders
+#: the kind of a run folder (``output.dir``): here, not in the pipeline, because the report and
+#: its writer (:mod:`brainalign.report`) check it too
+RUN_KIND = "run"
+#: what runs wrote into output.dir before run folders carried a manifest, and their markers
+RUN_LEGACY = (
+    (
+        "cache", "virtual_nsd", "tables", "maps", "arrays", "work", "datasets", "run.json",
+        "report.html", "report.png", "run.log", ".virtual_nsd.lock",
+    ),
+    # only the stage cache: a user's folder holding a run.json, tables/ and a report.html of
+    # their own looked like an old run folder and was overwritten (issue 23)
+    ("cache/stages",),
+)  # fmt: skip
+
+
+def run_folder_problem(run_dir: str | os.PathLike, key: str = "run_dir") -> str | None:
+    """Why ``run_dir`` is not a run folder brainalign may update (write its report, export its
+    results into); None when it is one (its manifest, or a run folder from before manifests)."""
+    run_dir = Path(run_dir)
+    state, foreign = describe_folder(run_dir, RUN_KIND, RUN_LEGACY)
+    if state in ("ours", "legacy"):
+        return None
+    if state == "missing":
+        return (
+            f"{key}: {run_dir} does not exist; give the output folder of a run "
+            "(`brainalign run CONFIG` makes it)"
+        )
+    if state == "file":
+        return f"{key}: {run_dir} is a file, not a folder; give the output folder of a run"
+    if state == "empty":
+        return f"{key}: {run_dir} is empty, not a run folder; run `brainalign run CONFIG` first"
+    return (
+        f"{key}: refused: {run_dir} is not a brainalign run folder (it holds {_shown(foreign)}; "
+        f"no {MARK}); brainalign never overwrites files it did not write: give the output "
+        "folder of `brainalign run CONFIG`"
+    )
+
+
+def check_run_folder(run_dir: str | os.PathLike, key: str = "run_dir") -> Path:
+    """``run_dir`` if brainalign may update it, else :class:`InputError` (before any work)."""
+    problem = run_folder_problem(run_dir, key)
+    if problem is not None:
+        raise InputError(problem)
+    return Path(run_dir)
 
 
 # ------------------------------------------------------------------------------ locks
@@ -358,8 +441,11 @@ def building(
 
 __all__ = [
     "MARK",
+    "RUN_KIND",
+    "RUN_LEGACY",
     "Legacy",
     "building",
+    "check_run_folder",
     "describe_folder",
     "folder_lock",
     "list_files",
@@ -368,5 +454,8 @@ __all__ = [
     "read_mark",
     "remove_stale_partials",
     "reusable",
+    "run_folder_problem",
+    "some_files",
+    "update_mark",
     "write_mark",
 ]
