@@ -65,5 +65,7 @@ def test_feature_space_cache_roundtrip_and_corruption(tmp_path):
     np.testing.assert_array_equal(got, X)
     assert meta["params"] == {"a": 1}
     (folder / "meta.json").write_text(json.dumps({"shape": [4, 2]}))
-    with pytest.raises(IntegrityError, match="delete that folder"):
-        cache.load("space", "k1")
+    # a damaged entry is named, removed and recomputed by the caller (issue 23), never used
+    with pytest.warns(UserWarning, match=r"meta\.json says shape \[4, 2\].*computed again"):
+        assert cache.load("space", "k1") is None
+    assert not folder.exists()

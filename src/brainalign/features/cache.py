@@ -16,15 +16,18 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from brainalign.errors import DataFormatError, IntegrityError
+from brainalign.errors import IntegrityError
 from brainalign.utils import atomic_save_npy, atomic_write_json, default_cache_dir
+from brainalign.utils.hashing import file_digest
 
 _KEY_BYTES = 16
 _MERGE_AT = 32  # shards; merging keeps the look-up fast after many small runs
@@ -230,32 +233,60 @@ class FeatureSpaceCache:
         return self.root / name / key
 
     def load(self, name: str, key: str):
-        """Return ``(X, meta)`` or ``None`` when absent."""
+        """Return ``(X, meta)``, or ``None`` when absent or damaged.
+
+        A damaged entry (``X.npy`` truncated or overwritten: its size or checksum differs from
+        ``meta.json``'s; an unreadable file) is named in a warning, removed and recomputed by the
+        caller, never used.
+        """
         folder = self._folder(name, key)
         meta_path = folder / "meta.json"
         if not meta_path.exists():
             return None
+        problem = None
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            X = np.load(folder / "X.npy", allow_pickle=False)
+            x_path = folder / "X.npy"
+            if "blake2b" in meta and (
+                x_path.stat().st_size != meta.get("bytes") or file_digest(x_path) != meta["blake2b"]
+            ):
+                problem = f"{x_path} does not match its size or checksum in {meta_path}"
+            else:
+                X = np.load(x_path, allow_pickle=False)
+                if meta.get("shape") != list(X.shape):
+                    problem = (
+                        f"{meta_path} says shape {meta.get('shape')}, X.npy has {list(X.shape)}"
+                    )
         except (OSError, ValueError) as exc:
-            raise DataFormatError(
-                f"feature-space cache {folder} is unreadable ({exc}); delete that folder to rebuild"
-            ) from None
-        if meta.get("shape") != list(X.shape):
-            raise IntegrityError(
-                f"feature-space cache {folder}: meta.json says shape {meta.get('shape')}, X.npy has "
-                f"{list(X.shape)}; delete that folder to rebuild"
+            problem = f"{folder} is unreadable ({exc})"
+        if problem is not None:
+            warnings.warn(
+                f"feature-space cache: {problem}; removed, the feature space is computed again",
+                stacklevel=2,
             )
+            self._discard(folder)
+            return None
         return X, meta
 
     def save(self, name: str, key: str, X: np.ndarray, meta: dict) -> Path:
         folder = self._folder(name, key)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_save_npy(folder / "X.npy", X)
-        # meta.json is written last: its presence marks a complete entry
-        atomic_write_json(folder / "meta.json", {**meta, "shape": list(X.shape)})
+        # meta.json is written last: its presence marks a complete entry; it holds X.npy's
+        # size and checksum, verified on load
+        sums = {
+            "bytes": (folder / "X.npy").stat().st_size,
+            "blake2b": file_digest(folder / "X.npy"),
+        }
+        atomic_write_json(folder / "meta.json", {**meta, "shape": list(X.shape), **sums})
         return folder
+
+    @staticmethod
+    def _discard(folder: Path) -> None:
+        """Remove a damaged entry: ``meta.json`` (its commit marker) first, then the rest."""
+        with contextlib.suppress(FileNotFoundError):
+            (folder / "meta.json").unlink()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 __all__ = ["EmbeddingStore", "FeatureSpaceCache", "text_keys"]

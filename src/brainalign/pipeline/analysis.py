@@ -126,6 +126,10 @@ class DataKind:
     writes : callable, optional
         ``writes(cfg) -> list[FolderWrite]``: the folders its data task creates or replaces
         (checked before any work and listed by ``--dry-run``).
+    inputs : callable, optional
+        ``inputs(cfg, group, subject=None, space=None) -> str``: the fingerprint of the files
+        of one input group (``"captions"``, ``"subject"``, …), part of the keys of the tasks
+        that read them, so an edited file reruns those tasks and only those.
     """
 
     name: str
@@ -137,6 +141,7 @@ class DataKind:
     check: Callable | None = None
     methods: Callable | None = None
     writes: Callable | None = None
+    inputs: Callable | None = None
 
 
 @dataclass(frozen=True)

@@ -112,11 +112,18 @@ def _dep_key_json(key: DepKey) -> str:
 
 @dataclass
 class Task:
-    """One unit of work: the stage of ``id`` applied with ``params`` to the results of ``deps``."""
+    """One unit of work: the stage of ``id`` applied with ``params`` to the results of ``deps``.
+
+    ``after`` lists tasks that must finish first although their results are not inputs (e.g.
+    the data task that checks or builds the files a task reads): they order the run and are not
+    part of the key, so a change that reruns them does not rerun this task unless the files
+    this task reads changed too (those are in ``params``; see ``PlanBuilder.inputs``).
+    """
 
     id: TaskId
     params: dict = field(default_factory=dict)
     deps: dict[DepKey, Task] = field(default_factory=dict)
+    after: tuple[Task, ...] = ()
     key: str = field(init=False)
 
     def __post_init__(self):
@@ -173,10 +180,10 @@ def _levels(tasks: Sequence[Task]) -> list[list[Task]]:
 
     def depth(t: Task) -> int:
         if t.key not in level:
-            for d in t.deps.values():
+            for d in _before(t):
                 if d.key not in by_key:
                     by_key[d.key] = d
-            level[t.key] = 1 + max((depth(d) for d in t.deps.values()), default=-1)
+            level[t.key] = 1 + max((depth(d) for d in _before(t)), default=-1)
         return level[t.key]
 
     for t in list(by_key.values()):
@@ -185,6 +192,11 @@ def _levels(tasks: Sequence[Task]) -> list[list[Task]]:
     for key, lv in level.items():
         waves.setdefault(lv, []).append(by_key[key])
     return [sorted(waves[lv], key=lambda t: (t.stage, t.name)) for lv in sorted(waves)]
+
+
+def _before(t: Task) -> list[Task]:
+    """The tasks that must finish before ``t``: its dependencies and its ``after`` tasks."""
+    return [*t.deps.values(), *t.after]
 
 
 def all_tasks(tasks: Sequence[Task]) -> list[Task]:
@@ -284,7 +296,7 @@ def _priorities(tasks: Sequence[Task]) -> dict[str, int]:
     """How many tasks wait on each task, directly or not: those that unlock most go first."""
     dependents: dict[str, set[str]] = {t.key: set() for t in tasks}
     for t in reversed(tasks):  # dependents before their dependencies
-        for d in t.deps.values():
+        for d in _before(t):
             if d.key in dependents:
                 dependents[d.key] |= {t.key} | dependents[t.key]
     return {k: len(v) for k, v in dependents.items()}
@@ -331,11 +343,11 @@ def run_tasks(
     report = RunReport()
     cache.clean_temporaries()
     every = all_tasks(tasks)
-    cached = {t.key for t in every if cache.has(t.stage, t.key)}
+    cached = reusable(every, cache, report)
     report.reused = [t.label for t in every if t.key in cached]
     todo = [t for t in every if t.key not in cached]
     priority = _priorities(every)
-    waiting = {t.key: {d.key for d in t.deps.values()} - cached for t in todo}
+    waiting = {t.key: {d.key for d in _before(t)} - cached for t in todo}
     pending = {t.key: t for t in todo}
     running: dict = {}
     slots = max(1, getattr(executor, "n_workers", 1))
@@ -383,6 +395,29 @@ def run_tasks(
     return report
 
 
+def reusable(tasks: Sequence[Task], cache: StageCache, report: RunReport | None = None) -> set:
+    """Keys of the ``tasks`` whose stored results are complete and intact.
+
+    A damaged result (a file truncated or overwritten, an unreadable record) is named in a
+    warning (also added to ``report.warnings``), discarded and left to be computed again: a
+    damaged file is never used, and never stops every later run.
+    """
+    keys = set()
+    for t in tasks:
+        if not cache.has(t.stage, t.key):
+            continue
+        problem = cache.check(t.stage, t.key)
+        if problem is None:
+            keys.add(t.key)
+            continue
+        message = f"cache: {problem}; discarded {cache.path(t.stage, t.key)}, computed again"
+        warnings.warn(message, stacklevel=2)
+        if report is not None:
+            report.warnings.append((t.label, message))
+        cache.discard(t.stage, t.key)
+    return keys
+
+
 def load_result(task: Task, cache: StageCache) -> Result:
     """The cached result of ``task`` (raises if it has not been computed)."""
     return cache.load(task.stage, task.key)
@@ -392,13 +427,18 @@ def describe_plan(tasks: Sequence[Task], cache: StageCache) -> str:
     """A table of stages: tasks, how many are cached, and the names still to compute."""
     rows = []
     per_stage: dict[str, list[Task]] = {}
-    for t in all_tasks(tasks):
+    every = all_tasks(tasks)
+    for t in every:
         per_stage.setdefault(t.stage, []).append(t)
+    # a damaged result is shown as to run (and left in place: a plan writes nothing)
+    intact = {
+        t.key for t in every if cache.has(t.stage, t.key) and cache.check(t.stage, t.key) is None
+    }
     width = max((len(s) for s in per_stage), default=5)
     rows.append(f"{'stage':<{width}}  tasks  cached  to run")
     n_todo = 0
     for name, ts in per_stage.items():
-        todo = [t.name for t in ts if not cache.has(t.stage, t.key)]
+        todo = [t.name for t in ts if t.key not in intact]
         n_todo += len(todo)
         shown = ", ".join(todo[:6]) + (f", … (+{len(todo) - 6})" if len(todo) > 6 else "")
         rows.append(f"{name:<{width}}  {len(ts):>5}  {len(ts) - len(todo):>6}  {shown or '-'}")
@@ -416,6 +456,7 @@ __all__ = [
     "all_tasks",
     "describe_plan",
     "load_result",
+    "reusable",
     "run_tasks",
     "stage",
     "upstream",

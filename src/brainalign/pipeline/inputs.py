@@ -25,7 +25,36 @@ from brainalign.pipeline.core import stage
 ENCODER_OF_SPACE = {"mpnet": "all-mpnet-base-v2", "minilm": "all-MiniLM-L6-v2"}
 
 
+#: feature spaces made from captions alone: their task does not read the category files, so an
+#: edited ``instances_*.json`` does not rerun them (any other space reads both)
+CAPTION_ONLY_SPACES = frozenset(
+    {
+        "mpnet",
+        "minilm",
+        "sentence_encoder",
+        "mpnetWordAvg_all",
+        "mpnet_nouns",
+        "mpnet_verbs",
+        "mpnet_adjectives",
+        "mpnet_adverbs",
+        "mpnet_prepositions",
+        "mpnet_scrambled",
+        "glove_all",
+        "glove_nouns",
+        "glove_verbs",
+        "fasttext_all",
+        "fasttext_nouns",
+        "fasttext_verbs",
+    }
+)
+
+
 # ------------------------------------------------------------------------------------ helpers
+def reads_categories(space: str) -> bool:
+    """Whether the feature space ``space`` reads the stimuli's COCO categories."""
+    return not (space in CAPTION_ONLY_SPACES or space.startswith("st:"))
+
+
 def load_subject(params: dict, ctx: dict, subject: int | None = None, space: str | None = None):
     """The prepared responses of ``params['subject']`` (or ``subject``) in ``params['space']``."""
     from brainalign.datasets import load_nsd
@@ -116,7 +145,8 @@ def features(params, inputs, ctx):
     from brainalign.datasets import load_stimuli
     from brainalign.features import feature_space
 
-    stim = load_stimuli(params["root"])
+    # only the files its key holds (see PlanBuilder.feature)
+    stim = load_stimuli(params["root"], categories=reads_categories(params["name"]))
     options = dict(params["options"])
     device = ctx.get("device", "cpu")
     if device != "cpu" and (
@@ -233,5 +263,6 @@ __all__ = [
     "feature_rows",
     "features_methods",
     "load_subject",
+    "reads_categories",
     "sentence_encoder",
 ]

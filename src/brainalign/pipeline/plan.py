@@ -10,11 +10,13 @@ show what is cached.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from brainalign.config import StudyConfig, data_kind
 from brainalign.pipeline.analysis import ModelRef
 from brainalign.pipeline.core import Task, TaskId
-from brainalign.pipeline.inputs import CAPTION_PARTS, caption_space_encoder
+from brainalign.pipeline.inputs import CAPTION_PARTS, caption_space_encoder, reads_categories
+from brainalign.utils.hashing import files_fingerprint, hash_json
 
 
 @dataclass
@@ -49,6 +51,7 @@ class PlanBuilder:
         self.plan = plan
         self.mesh = mesh
         self._samplings: dict[int, Task] = {}
+        self._inputs: dict[tuple, str | None] = {}
 
     @property
     def config(self) -> StudyConfig:
@@ -70,6 +73,39 @@ class PlanBuilder:
     def subject(self, s: int) -> Task:
         return self.plan.subject_tasks[s]
 
+    def inputs(self, group: str, subject: int | None = None, space: str | None = None) -> dict:
+        """``{"inputs": fingerprint}`` of the data's files of ``group`` (see
+        :attr:`~brainalign.pipeline.analysis.DataKind.inputs`), to merge into the parameters of
+        a task that reads them: an edited file reruns that task and its dependents, and only
+        them. Empty for a data kind without input groups."""
+        kind = data_kind(self.config)
+        if kind.inputs is None:
+            return {}
+        at = (group, subject, space)
+        if at not in self._inputs:
+            self._inputs[at] = kind.inputs(self.config, group, subject, space)
+        return {"inputs": self._inputs[at]}
+
+    def mesh_inputs(self) -> dict:
+        """``{"inputs": fingerprint}`` of the surfaces the maps' mesh is read from (the data's
+        own ``fsaverage/surf`` or ``fs_dir``); empty for nilearn's packaged fsaverage5."""
+        fs_dir = self.mesh.get("fs_dir")
+        if not fs_dir:
+            return {}
+        surf = Path(fs_dir) / "surf"
+        return {"inputs": hash_json(files_fingerprint(surf, surf.glob("*")))}
+
+    def responses(self, s: int, space: str | None = None, variant: str | None = None) -> Task:
+        """The task of subject ``s``'s responses in ``space`` (default: the study's)."""
+        base = {**self.base, "subject": s}
+        if space is not None:
+            base["space"] = space
+        return Task(
+            TaskId("responses", subject=s, variant=variant),
+            {**base, **self.inputs("subject", s, base["space"])},
+            {"data": self.plan.data},
+        )
+
     def feature(self, name: str) -> Task:
         """The task of feature space ``name`` (every image any subject saw)."""
         if name not in self.plan.features:
@@ -78,9 +114,10 @@ class PlanBuilder:
             encoder = caption_space_encoder(name, options, self.config.features.encoder)
             if encoder is not None:
                 deps.update(self.caption_parts(encoder, {"root": self.root}))
+            group = "categories" if reads_categories(name) else "captions"
             self.plan.features[name] = Task(
                 TaskId("features", model=name),
-                {"root": self.root, "name": name, "options": options},
+                {"root": self.root, "name": name, "options": options, **self.inputs(group)},
                 deps,
             )
         return self.plan.features[name]
@@ -88,10 +125,15 @@ class PlanBuilder:
     def caption_parts(self, encoder: str, source: dict) -> dict[TaskId, Task]:
         """Tasks that embed a source's captions in parallel parts (see ``caption_embeddings``)."""
         variant = "pool" if "pool" in source else "stimuli"
+        if "pool" in source:  # a COCO folder's caption file
+            path = Path(source["pool"]) / "annotations" / f"captions_{source['split']}.json"
+            read = {"inputs": hash_json(files_fingerprint(path.parent, [path]))}
+        else:
+            read = self.inputs("captions")
         return {
             (tid := TaskId("caption_embeddings", model=encoder, chunk=c, variant=variant)): Task(
                 tid,
-                {"source": source, "encoder": encoder, "part": [c, CAPTION_PARTS]},
+                {"source": source, "encoder": encoder, "part": [c, CAPTION_PARTS], **read},
                 {"data": self.plan.data},
             )
             for c in range(CAPTION_PARTS)
@@ -137,12 +179,9 @@ def build_plan(cfg: StudyConfig) -> Plan:
     data, mesh = kind.plan(cfg, list(dict.fromkeys(also)), options)
     subjects = list(cfg.subjects) if cfg.subjects != "all" else kind.subjects(cfg)
     plan = Plan(cfg, subjects, data)
-    base = study_base(cfg)
-    for s in plan.subjects if kind.provides == "responses" else ():
-        plan.subject_tasks[s] = Task(
-            TaskId("responses", subject=s), {**base, "subject": s}, {"data": data}
-        )
     builder = PlanBuilder(plan, mesh)
+    for s in plan.subjects if kind.provides == "responses" else ():
+        plan.subject_tasks[s] = builder.responses(s)
     # feature spaces of the stimuli every subject saw; RDM data sets plan their own per set
     for name in cfg.features.spaces if kind.provides == "responses" else ():
         builder.add_model(ModelRef(name, builder.feature(name)))

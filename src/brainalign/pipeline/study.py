@@ -164,7 +164,19 @@ def run_study(
         executor = executor or make_executor(cfg)
         shown = RunProgress(workers=executor.n_workers) if progress else None
         try:
+            first = None
+            if not cache.has(plan.data.stage, plan.data.key):
+                # the data task writes or imports files (a virtual NSD) that the other tasks'
+                # keys fingerprint: write them first, then plan again on what was written
+                first = run_tasks([plan.data], cache, executor, ctx=_ctx(cfg))
+                plan = build_plan(cfg)
             rep = run_tasks(plan.targets, cache, executor, ctx=_ctx(cfg), progress=shown)
+            if first is not None:
+                rep.computed = first.computed + rep.computed
+                rep.reused = [r for r in rep.reused if r not in first.computed]
+                rep.warnings = first.warnings + rep.warnings
+                for name, sec in first.seconds.items():
+                    rep.seconds[name] = rep.seconds.get(name, 0.0) + sec
         finally:
             if own:
                 executor.close()

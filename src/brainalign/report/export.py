@@ -54,6 +54,10 @@ class RunWriter:
         self.formats = tuple(formats)
         for sub in ("maps", "tables", "arrays"):
             make_dirs(self.run_dir / sub, "run folder")
+            # temporary files of an export killed mid-write (atomic_path's ".<name>.*.tmp*");
+            # the run that writes holds the folder's lock, so no other writer owns them
+            for tmp in (self.run_dir / sub).glob(".*.tmp*"):
+                tmp.unlink(missing_ok=True)
         self._index: list[dict] = []
         self.written: list[str] = []
 

@@ -132,7 +132,12 @@ class RunFolder:
     def other_tables(self) -> list[str]:
         folder = self.dir / "tables"
         return (
-            sorted(p.stem for p in folder.glob("*.csv") if p.stem not in _KNOWN_TABLES)
+            # a dot name is a temporary file of an export (maybe killed mid-write), not a table
+            sorted(
+                p.stem
+                for p in folder.glob("*.csv")
+                if p.stem not in _KNOWN_TABLES and not p.name.startswith(".")
+            )
             if folder.exists()
             else []
         )
@@ -287,7 +292,10 @@ def _files(run: RunFolder) -> str:
     for sub in ("maps", "tables", "arrays"):
         folder = run.dir / sub
         if folder.exists():
-            names = sorted(p.name for p in folder.iterdir() if p.is_file())
+            # dot names: temporary files of an export, not results
+            names = sorted(
+                p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+            )
             if names:
                 items.append(
                     f"<li><code>{esc(sub)}/</code>: {len(names)} files — "

@@ -263,6 +263,12 @@ def rdm_summary(params, inputs, ctx):
 
 
 # --------------------------------------------------------------------------------------- plan
+def set_key(s: dict, group: str) -> str:
+    from brainalign.pipeline.data_kinds.rdms import set_key as key
+
+    return key(s, group)
+
+
 def _sets(b) -> list[dict]:
     from brainalign.pipeline.data_kinds.rdms import data_sets
 
@@ -278,7 +284,10 @@ def plan(b) -> dict[str, Task]:
     vision = list(a.vision) + list(a.networks)
     for s in _sets(b):
         at = {"root": s["root"], "set": s, "metric": d.metric}
-        deps = {"data": b.plan.data}
+        # each task keys the files of its set it reads (set_key); the data task, which checks
+        # every set, only orders the run, so an edit in one set reruns that set's tasks alone
+        after = (b.plan.data,)
+        deps = {}
         for name in cfg.features.spaces:
             t = Task(
                 TaskId("rdm_features", model=name, variant=s["label"]),
@@ -288,16 +297,23 @@ def plan(b) -> dict[str, Task]:
                     "options": cfg.features.options.get(name, {}),
                     "captions": d.captions,
                     "templates": list(d.templates),
+                    "inputs": set_key(s, "stimuli"),
                 },
-                {"data": b.plan.data},
+                after=after,
             )
             deps[t.id] = targets[f"features/{s['label']}/{name}"] = t
         for name in vision:
             ckpts = [str(p) for p in a.networks.get(name, [])]
             t = Task(
                 TaskId("rdm_layers", model=name, variant=s["label"]),
-                {**at, "model": name, "checkpoints": ckpts, "pooling": a.vision_pooling},
-                {"data": b.plan.data},
+                {
+                    **at,
+                    "model": name,
+                    "checkpoints": ckpts,
+                    "pooling": a.vision_pooling,
+                    "inputs": set_key(s, "images"),
+                },
+                after=after,
             )
             deps[t.id] = targets[f"layers/{s['label']}/{name}"] = t
         for method in a.methods:
@@ -317,8 +333,10 @@ def plan(b) -> dict[str, Task]:
                     "pool": a.ceiling_pool,
                     "ci": a.ci,
                     "random_state": cfg.compute.random_state,
+                    "inputs": set_key(s, "all"),
                 },
                 deps,
+                after,
             )
             evaluations[t.id] = t
     targets["summary"] = Task(

@@ -250,7 +250,7 @@ def _surface_maps(b, model: ModelRef) -> dict[TaskId, Task]:
     mesh = b.mesh
     nb = Task(
         TaskId("neighbourhoods", variant=f"{mesh['mesh']}-{sl.radius:g}mm"),
-        {**mesh, "radius": sl.radius},
+        {**mesh, "radius": sl.radius, **b.mesh_inputs()},
     )
     n_centres = _n_centres(mesh["mesh"])
     n_chunks = math.ceil(n_centres / sl.chunk_size)
@@ -325,11 +325,7 @@ def _volume_maps(b, model: ModelRef) -> dict[TaskId, Task]:
         if cfg.space == "func1pt8mm":
             subject = b.subject(s)
         else:
-            subject = Task(
-                TaskId("responses", subject=s, variant="func1pt8mm"),
-                {**vbase, "subject": s},
-                {"data": b.plan.data},
-            )
+            subject = b.responses(s, "func1pt8mm", variant="func1pt8mm")
         nb = Task(
             TaskId("volume_neighbourhoods", subject=s, variant=f"r{sl.radius:g}vox"),
             {**vbase, "subject": s, "radius": sl.radius, "min_fraction": sl.min_fraction},
@@ -359,7 +355,11 @@ def _volume_maps(b, model: ModelRef) -> dict[TaskId, Task]:
                 deps,
             )
         tid = TaskId("volume_projection", subject=s, model=model.name, variant=model.instance)
-        tasks[tid] = Task(tid, {"root": b.root, "subject": s}, {**parts, "neighbourhoods": nb})
+        tasks[tid] = Task(
+            tid,
+            {"root": b.root, "subject": s, **b.inputs("transforms", s)},
+            {**parts, "neighbourhoods": nb},
+        )
     return tasks
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 from brainalign.errors import BrainAlignError, ConfigError
 from brainalign.pipeline.analysis import DataKind
 from brainalign.pipeline.core import Task, TaskId, stage
-from brainalign.utils.hashing import hash_json
+from brainalign.utils.hashing import files_fingerprint, hash_json
 from brainalign.utils.settings import Section, resolve_path
 
 
@@ -24,20 +24,98 @@ class NSDDataConfig(Section):
     test_set: Literal["all", "present"] = "all"
 
 
+#: what each input group of an NSD-layout root holds (see :func:`input_files`)
+INPUT_GROUPS = ("captions", "categories", "images", "subject", "surfaces", "transforms")
+
+
+def _experiment_files(root: Path) -> list[Path]:
+    """Files every reader of an NSD root consults: the design and the stimulus table."""
+    exp = root / "nsddata" / "experiments" / "nsd"
+    return [exp / "nsd_expdesign.mat", exp / "nsd_stim_info_merged.csv"]
+
+
+def input_files(
+    root: str | os.PathLike, group: str, subject: int | None = None, space: str | None = None
+) -> list[Path]:
+    """The files of an NSD-layout root that the tasks reading ``group`` read.
+
+    Parameters
+    ----------
+    root : path
+        NSD root (or a virtual NSD).
+    group : {"captions", "categories", "images", "subject", "surfaces", "transforms"}
+        ``captions``: the stimulus table, the design and ``captions_*.json`` (what
+        :func:`brainalign.datasets.load_stimuli` always reads); ``categories``: those and
+        ``instances_*.json``; ``images``: those and the image brick; ``subject``: one subject's
+        betas in ``space``, every subject's ``behav/responses.tsv`` (they define the shared test
+        set), the design and the ROI files of that space; ``surfaces``: the fsaverage surfaces;
+        ``transforms``: the subject's volume-to-fsaverage transforms.
+    subject, space : optional
+        For ``subject`` (both) and ``transforms`` (subject).
+
+    Returns
+    -------
+    list of Path
+        Existing files, plus the named files that are missing (so creating one changes keys).
+    """
+    root = Path(root)
+    stim = root / "nsddata_stimuli" / "stimuli" / "nsd"
+    if group in ("captions", "categories", "images"):
+        files = [*_experiment_files(root), *sorted(stim.glob("annotations/captions_*.json"))]
+        if group == "categories":
+            files += sorted(stim.glob("annotations/instances_*.json"))
+        if group == "images":
+            files.append(stim / "nsd_stimuli.hdf5")
+        return files
+    if group == "subject":
+        subj = f"subj{int(subject):02d}"
+        pp = root / "nsddata" / "ppdata"
+        files = [*_experiment_files(root), *sorted(pp.glob("subj[0-9][0-9]/behav/responses.tsv"))]
+        betas = root / "nsddata_betas" / "ppdata" / subj / space / "betas_fithrf_GLMdenoise_RR"
+        files += sorted(betas.glob("*betas_session*"))
+        labels = root / "nsddata" / "freesurfer" / "fsaverage" / "label"
+        if space == "fsaverage":
+            files += sorted(labels.glob("*"))
+        else:
+            files += [pp / subj / "func1pt8mm" / "brainmask.nii.gz"]
+            files += sorted((pp / subj / "func1pt8mm" / "roi").glob("*"))
+            files += sorted(labels.glob("*.ctab"))
+        return files
+    if group == "surfaces":
+        return sorted((root / "nsddata" / "freesurfer" / "fsaverage" / "surf").glob("*"))
+    if group == "transforms":
+        return sorted(
+            (root / "nsddata" / "ppdata" / f"subj{int(subject):02d}" / "transforms").glob("*")
+        )
+    raise ValueError(f"input group {group!r}: expected one of {INPUT_GROUPS}")
+
+
+def input_key(
+    root: str | os.PathLike, group: str, subject: int | None = None, space: str | None = None
+) -> str:
+    """The fingerprint of an input group (part of the keys of the tasks that read it): the
+    content hash of each small file, size + nanosecond mtime + inode of each large one
+    (:func:`brainalign.utils.hashing.file_fingerprint`)."""
+    return hash_json(files_fingerprint(root, input_files(root, group, subject, space)))
+
+
 def nsd_fingerprint(root: str | os.PathLike) -> dict:
-    """Names, sizes and modification times of an NSD root's key files (part of cache keys)."""
+    """The subjects of an NSD root (the ``nsd_root`` task's key: what it reads).
+
+    The files themselves are in the keys of the tasks that read them (:func:`input_key`), so a
+    changed caption file reruns the caption features and not the responses.
+    """
+    from brainalign.datasets import list_subjects
+
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"data.root: {str(root)!r} does not exist")
-    out = {}
-    for sub in ("nsddata/experiments/nsd", "nsddata/ppdata", "nsddata_betas/ppdata"):
-        folder = root / sub
-        if folder.exists():
-            for p in sorted(folder.rglob("*"))[:20000]:
-                if p.is_file():
-                    st = p.stat()
-                    out[str(p.relative_to(root))] = [st.st_size, int(st.st_mtime)]
-    return out
+    return {"subjects": list_subjects(root)}
+
+
+def inputs(cfg, group: str, subject: int | None = None, space: str | None = None) -> str:
+    """The data kind's ``inputs``: :func:`input_key` of ``cfg.data.root``."""
+    return input_key(cfg.data.root, group, subject, space)
 
 
 @stage("nsd_root")
@@ -165,4 +243,5 @@ DATA_KIND = DataKind(
     resolve=resolve,
     check=check,
     methods=methods,
+    inputs=inputs,
 )

@@ -30,7 +30,7 @@ from pydantic import Field
 from brainalign.features.labels import DEFAULT_TEMPLATES
 from brainalign.pipeline.analysis import DataKind
 from brainalign.pipeline.core import Task, TaskId, stage
-from brainalign.utils.hashing import hash_json
+from brainalign.utils.hashing import files_fingerprint, hash_json
 from brainalign.utils.settings import Section, resolve_path
 
 #: ROIs each importer writes (checked before any work)
@@ -89,19 +89,45 @@ def _folder_name(root: Path | None) -> str:
 
 
 def _fingerprint(path: str | None) -> dict:
-    """Names, sizes and modification times of the files under ``path`` (part of cache keys)."""
+    """Content hashes (size + nanosecond mtime + inode for large files) of the files under
+    ``path`` (:func:`brainalign.utils.hashing.file_fingerprint`); hidden files left out."""
     if path is None or not Path(path).exists():
         return {}
     root = Path(path)
-    out = {}
-    for p in sorted(root.rglob("*"))[:20000] if root.is_dir() else [root]:
-        if p.is_file() and not p.name.startswith("."):
-            st = p.stat()
-            out[str(p.relative_to(root) if root.is_dir() else p.name)] = [
-                st.st_size,
-                int(st.st_mtime),
-            ]
-    return out
+    if not root.is_dir():
+        return files_fingerprint(root.parent, [root])
+    files = [
+        p
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    return files_fingerprint(root, files)
+
+
+#: what the tasks of one data set read (see :func:`set_key`)
+SET_GROUPS = ("stimuli", "images", "all")
+
+
+def set_key(s: dict, group: str) -> str:
+    """The fingerprint of the files of data set ``s`` (from :func:`data_sets`) that a task
+    reading ``group`` reads, part of its key.
+
+    ``stimuli``: ``dataset.json``, ``stimuli.tsv``, ``models/`` and the images' names (the
+    reader checks that they exist; their pixels are not read); ``images``: those and the
+    images' bytes (the vision models read them); ``all``: every file but the images' bytes (the
+    RDMs and response patterns too). An importer's set adds its source, from which the folder
+    is rebuilt.
+    """
+    if group not in SET_GROUPS:
+        raise ValueError(f"data set group {group!r}: expected one of {SET_GROUPS}")
+    found = _fingerprint(s["root"])
+    if group != "all":
+        keep = ("dataset.json", "stimuli.tsv", "models/", "images/")
+        found = {k: v for k, v in found.items() if k.startswith(keep)}
+    if group != "images":  # an image's name only: its pixels are read by the vision models
+        found = {k: (True if k.startswith("images/") else v) for k, v in found.items()}
+    source = _fingerprint(s["source"]) if s.get("importer") else None
+    return hash_json({"files": found, "source": source})
 
 
 def ensure_imported(s: dict, force: bool = False) -> None:
@@ -144,8 +170,10 @@ def plan(cfg, also_spaces: list[str], options: dict) -> tuple[Task, dict]:
     params = {
         "sets": sets,
         "metric": cfg.data.metric,
+        # it reads and checks every file of every set (the sets' own tasks key only theirs);
+        # an importer's folder it rebuilds from the source, so the source is what it reads
         "fingerprints": hash_json(
-            [_fingerprint(s["source"] if s["importer"] else s["root"]) for s in sets]
+            [_fingerprint(s["source"]) if s["importer"] else set_key(s, "all") for s in sets]
         ),
     }
     return Task(TaskId("rdm_data"), params), {}
@@ -259,4 +287,5 @@ __all__ = [
     "RdmsDataConfig",
     "data_sets",
     "ensure_imported",
+    "set_key",
 ]

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from brainalign.pipeline.analysis import DataKind, FolderWrite
 from brainalign.pipeline.core import Task, TaskId, stage
+from brainalign.pipeline.data_kinds import nsd
 from brainalign.utils.settings import Section, resolve_path
 
 
@@ -138,4 +139,8 @@ DATA_KIND = DataKind(
     check=check,
     methods=methods,
     writes=writes,
+    # the written files, once they exist, are keyed like a real NSD's: an edit inside the
+    # virtual NSD reruns the tasks that read the edited file (the study plans again after
+    # writing it, see run_study)
+    inputs=nsd.inputs,
 )
