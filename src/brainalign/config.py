@@ -13,6 +13,7 @@ the dotted key, e.g. ``analyses.searchlight.radius: must be > 0, got -3``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -124,6 +125,9 @@ class ComputeConfig(Section):
     # a parallel run give bit-identical results (thread counts change float summation order).
     threads_per_task: _PositiveInt = 1
     scheduler: str | None = None
+    #: seconds to wait for the scheduler to have a worker before stopping with a message
+    #: (a scheduler without workers would take the tasks and never run them)
+    worker_timeout: _Positive = 60.0
     tls: TLSConfig | None = None
     random_state: int = 0
 
@@ -218,12 +222,64 @@ def available_feature_spaces() -> list[str] | None:
     return list(list_feature_spaces())
 
 
+#: what a name that becomes part of a file name (tables, arrays, maps) may not hold: path
+#: separators, characters other systems refuse in file names, control characters
+_UNSAFE_IN_NAME = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
+
+
+def name_problem(key: str, name: str) -> str | None:
+    """Why ``name`` (the value of ``key``) cannot be part of a file name, or None.
+
+    Names of data sets and contrasts end up in the run folder's file names
+    (``arrays/rdmset__<name>__…``): a ``/`` there used to pass every check and fail at export,
+    after all the work. ``__`` separates the parts of those names, so it is refused too.
+    """
+    if not name.strip():
+        return f"{key}: {name!r} is empty; give a short name of letters, digits, '-', '_' or '.'"
+    bad = sorted(set(_UNSAFE_IN_NAME.findall(name)))
+    why = None
+    if bad:
+        why = f"holds {', '.join(repr(c) for c in bad)}"
+    elif name.startswith("."):
+        why = "starts with '.' (a hidden file)"
+    elif "__" in name:
+        why = "holds '__', which separates the parts of the run folder's file names"
+    if why is None:
+        return None
+    return (
+        f"{key}: {name!r} {why}; it becomes part of file names, so use letters, digits, "
+        "spaces, '-', '_' (not doubled) or '.'"
+    )
+
+
+def _name_problems(cfg: StudyConfig) -> list[str]:
+    """Names from the config that become file names, checked before any work."""
+    names = []
+    if cfg.data.kind == "rdms":
+        sets = cfg.data.sets
+        names += [(f"data.sets[{i}].name", s.name) for i, s in enumerate(sets) if s.name]
+    ins = getattr(cfg.analyses, "insilico", None)
+    if ins is not None and ins.enabled:
+        for i, pair in enumerate(ins.contrasts):
+            names += [(f"analyses.insilico.contrasts[{i}]", c) for c in pair]
+    return [p for key, name in names if (p := name_problem(key, name)) is not None]
+
+
 def check_config(cfg: StudyConfig) -> None:
     """Cross-field checks that need the file system or the registries (raise ConfigError)."""
-    problems: list[str] = []
+    problems: list[str] = _name_problems(cfg)
     kind = data_kind(cfg)
     if kind.check is not None:
         problems += kind.check(cfg)
+    if cfg.data.kind == "virtual":
+        # the virtual NSD's own limits (NSD's 73,000 images): refused at load, not after
+        # planning hundreds of thousands of tasks
+        from brainalign.pipeline.estimates import virtual_options
+
+        try:
+            virtual_options(cfg)
+        except ConfigError as exc:
+            problems.append(str(exc))
     if isinstance(cfg.subjects, list) and len(set(cfg.subjects)) != len(cfg.subjects):
         problems.append(f"subjects: duplicate subject numbers in {cfg.subjects}")
 
@@ -273,6 +329,26 @@ def check_config(cfg: StudyConfig) -> None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
+def with_effective(config: dict, effective: dict) -> dict:
+    """``config`` (a :meth:`StudyConfig.to_dict`) with the values the run used in place of those
+    requested: ``effective`` maps dotted keys to ``{"requested": …, "used": …, …}``.
+
+    ``run.json`` stores this, so its config and the report's methods say what was done
+    (``analyses.roi_rsa.subset_size = 100000`` was capped at a subject's 48 images); the
+    requests stay in ``run.json["effective"]``.
+    """
+    import copy
+
+    out = copy.deepcopy(config)
+    for key, record in effective.items():
+        *parents, last = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = record["used"]
+    return out
+
+
 def load_config(path: str | os.PathLike, overrides: dict | None = None) -> StudyConfig:
     """Read and validate a TOML study config.
 
@@ -307,6 +383,8 @@ __all__ = [
     "StudyConfig",
     "data_kind",
     "check_config",
+    "name_problem",
     "load_config",
     "validate_config",
+    "with_effective",
 ]

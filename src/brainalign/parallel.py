@@ -140,6 +140,10 @@ def _check_shared(shared: dict | None) -> dict[str, np.ndarray]:
     return shared
 
 
+#: seconds a run waits for a remote Dask scheduler to have a worker (compute.worker_timeout)
+WORKER_TIMEOUT = 60.0
+
+
 class Executor:
     """Run ``fn(task, **shared)`` over tasks. Subclasses: serial, processes, Dask.
 
@@ -345,6 +349,11 @@ class DaskExecutor(Executor):
         ``key`` may be left out when ``cert`` holds it), or a ``distributed.Security``. Without
         it a ``tls://`` address uses Dask's own TLS configuration
         (``distributed.comm.tls.*``), and fails with a message when there is none.
+    worker_timeout : float
+        Seconds to wait for a remote scheduler to have at least one worker. A scheduler
+        without workers accepts tasks and never runs them: without this limit the run waited
+        forever. Past it, a :class:`~brainalign.errors.ConfigError` names the scheduler and
+        its worker count.
     """
 
     name = "dask"
@@ -356,6 +365,7 @@ class DaskExecutor(Executor):
         share: str = "auto",
         shared_dir: str | os.PathLike | None = None,
         security=None,
+        worker_timeout: float = WORKER_TIMEOUT,
     ):
         try:
             from distributed import Client, LocalCluster
@@ -400,10 +410,29 @@ class DaskExecutor(Executor):
                     f"({type(exc).__name__}: {exc}); check the address and, for tls://, "
                     "compute.tls (docs/cluster.md)"
                 ) from None
+            self._wait_for_workers(address, worker_timeout)
         self.scheduler = scheduler
         self.share = share if share != "auto" else ("memmap" if scheduler is None else "scatter")
         self._files = _FileSharing(shared_dir)
         self.n_workers = max(1, len(self._client.scheduler_info().get("workers", {})) or n_workers)
+
+    def _wait_for_workers(self, address: str, timeout: float) -> None:
+        """Wait up to ``timeout`` s for the scheduler at ``address`` to have a worker."""
+        try:
+            self._client.wait_for_workers(1, timeout=timeout)
+        except (TimeoutError, OSError) as exc:
+            try:
+                n = len(self._client.scheduler_info().get("workers", {}))
+            except Exception:  # the scheduler went away meanwhile  # noqa: BLE001
+                n = 0
+            with contextlib.suppress(Exception):
+                self._client.close()
+            raise ConfigError(
+                f"compute.scheduler: the Dask scheduler at {address!r} has {n} worker(s) after "
+                f"{timeout:g} s ({type(exc).__name__}); start workers (`dask worker "
+                f"{address}`, or submit the worker jobs), or allow them longer with "
+                "compute.worker_timeout"
+            ) from None
 
     @property
     def client(self):

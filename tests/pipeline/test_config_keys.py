@@ -24,7 +24,7 @@ CHANGES = {
     "data.root": ("elsewhere", {}),
     "data.n_subjects": (4, {}),
     "data.random_state": (1, {}),
-    "data.options": ({"n_shared": 30, "n_unique": 36, "n_sessions": 4, "n_training_pool": 48}, {}),
+    "data.options": ({"n_shared": 30, "n_unique": 34, "n_sessions": 4, "n_training_pool": 48}, {}),
     "data.test_set": ("present", {}),
     "subjects": ([1, 2], {}),
     "space": (
@@ -91,6 +91,10 @@ CHANGES = {
         0.1,
         {"analyses.searchlight_contrasts.contrasts": [["minilm", "multihot"]]},
     ),
+    "analyses.searchlight_contrasts.enabled": (
+        False,
+        {"analyses.searchlight_contrasts.contrasts": [["minilm", "multihot"]]},
+    ),
     "analyses.encoding.enabled": (False, {"analyses.insilico.enabled": False}),
     "analyses.encoding.feature_space": ("mpnet_category_all", {}),
     "analyses.encoding.alphas": ([1.0, 10.0], {}),
@@ -128,6 +132,7 @@ EXPORT_ONLY = {
     "compute.workers": "executor size (pipeline/study.py make_executor)",
     "compute.scheduler": "Dask scheduler address (pipeline/study.py make_executor)",
     "compute.tls": "TLS files for a tls:// scheduler (pipeline/study.py make_executor)",
+    "compute.worker_timeout": "wait for a scheduler's workers (pipeline/study.py make_executor)",
 }
 
 

@@ -10,6 +10,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # help texts are plain text: rich markup would eat every ``[data]`` or ``[[models]]`` (TOML
+    # section names) as a style tag; sub-apps inherit this from the root app
+    rich_markup_mode=None,
 )
 
 

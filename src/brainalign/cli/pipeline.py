@@ -54,9 +54,18 @@ def run_command(
     """Run every analysis of CONFIG that is not cached yet, then write the report.
 
     Ctrl-C stops the run and its workers; finished tasks stay cached, so the same command
-    resumes. --dry-run prints the plan and the folders a run would create or replace.
+    resumes. --dry-run prints the plan, the folders a run would create or replace, and the
+    disk, memory and time each step needs; a study that does not fit the machine stops before
+    any work.
     """
     from brainalign.config import load_config
+    from brainalign.pipeline.estimates import (
+        check_resources,
+        config_notes,
+        describe_steps,
+        estimate_steps,
+        n_tasks,
+    )
     from brainalign.pipeline.study import plan_study, run_study
 
     overrides = _overrides(workers, scheduler, executor)
@@ -67,14 +76,20 @@ def run_command(
     who = f"{len(plan.subjects)} subject(s)" if plan.subjects else f"data kind {cfg.data.kind!r}"
     typer.echo(f"study {cfg.name!r}: {who}, output {cfg.output.dir}")
     typer.echo(table)
+    for note in config_notes(cfg):
+        typer.secho(f"warning: {note}", fg="yellow", err=True)
     if dry_run:
         import textwrap
 
         from brainalign.pipeline.study import methods_text
 
+        steps = estimate_steps(plan, cache)
+        typer.echo(describe_steps(steps, n_tasks(plan)))
         typer.echo("methods (as the report will state them):")
         for paragraph in methods_text(cfg):
             typer.echo(textwrap.fill(paragraph, 100, initial_indent="  ", subsequent_indent="  "))
+        # after the table, so the sizes that do not fit are on screen with the refusal
+        check_resources(plan, cache)
         return
     try:
         res = run_study(

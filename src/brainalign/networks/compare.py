@@ -336,6 +336,9 @@ def plot_comparison(
     ax.set_ylabel("Pearson r / noise ceiling" if value == "r_normalised" else "Pearson r")
     ax.set_title(title)
     ax.legend(fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    from brainalign.report.plots import plain_text
+
+    plain_text(fig)  # model and ROI names are drawn as written, never as TeX
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:

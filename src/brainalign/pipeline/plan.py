@@ -15,6 +15,7 @@ from pathlib import Path
 from brainalign.config import StudyConfig, data_kind
 from brainalign.pipeline.analysis import ModelRef
 from brainalign.pipeline.core import Task, TaskId
+from brainalign.pipeline.estimates import check_data_fits, check_radius
 from brainalign.pipeline.inputs import CAPTION_PARTS, caption_space_encoder, reads_categories
 from brainalign.utils.hashing import files_fingerprint, hash_json
 
@@ -30,6 +31,7 @@ class Plan:
     features: dict[str, Task] = field(default_factory=dict)  # feature space -> task
     models: list[ModelRef] = field(default_factory=list)  # what the RSA analyses score
     analyses: dict[str, dict[str, Task]] = field(default_factory=dict)  # analysis -> targets
+    mesh: dict | None = None  # the surface the maps live on (what the data kind found)
 
     @property
     def targets(self) -> list[Task]:
@@ -168,6 +170,14 @@ def study_base(cfg: StudyConfig) -> dict:
     }
 
 
+def _stage_cache(cfg: StudyConfig):
+    """The run folder's task cache, read-only (None before the first run)."""
+    from brainalign.pipeline.cache import StageCache
+
+    folder = cfg.output.dir / "cache" / "stages"
+    return StageCache(folder, create=False) if folder.is_dir() else None
+
+
 def build_plan(cfg: StudyConfig) -> Plan:
     """Every task of the study with its parameters and dependencies (nothing is run)."""
     from brainalign.pipeline.analyses import ANALYSES
@@ -177,8 +187,14 @@ def build_plan(cfg: StudyConfig) -> Plan:
     options = {k: v for a in enabled if a.data_options for k, v in a.data_options(cfg).items()}
     kind = data_kind(cfg)
     data, mesh = kind.plan(cfg, list(dict.fromkeys(also)), options)
+    # the mesh is known only now (a real NSD root says its resolution): a radius that gives
+    # empty or absurd discs on it is refused here, before anything runs
+    check_radius(cfg, (mesh or {}).get("mesh"))
     subjects = list(cfg.subjects) if cfg.subjects != "all" else kind.subjects(cfg)
-    plan = Plan(cfg, subjects, data)
+    # the data's size is known before its tasks: data that cannot fit the disk are refused
+    # before planning (100,000 subjects took minutes to plan)
+    check_data_fits(cfg, data, (mesh or {}).get("mesh"), subjects, _stage_cache(cfg))
+    plan = Plan(cfg, subjects, data, mesh=mesh)
     builder = PlanBuilder(plan, mesh)
     for s in plan.subjects if kind.provides == "responses" else ():
         plan.subject_tasks[s] = builder.responses(s)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from brainalign.config import StudyConfig, load_config
+from brainalign.config import StudyConfig, load_config, with_effective
 from brainalign.errors import ConfigError, DataFormatError
 from brainalign.pipeline.analysis import ExportContext
 from brainalign.pipeline.cache import StageCache
 from brainalign.pipeline.core import RunReport, describe_plan, run_tasks
+from brainalign.pipeline.estimates import check_resources
 from brainalign.pipeline.plan import Plan, build_plan
 from brainalign.pipeline.progress import RunProgress
 
@@ -89,8 +90,9 @@ def make_executor(cfg: StudyConfig):
         return get_executor("serial")
     if kind == "dask" or c.scheduler is not None:
         tls = None if c.tls is None else c.tls.model_dump(mode="json")
+        wait = {"worker_timeout": c.worker_timeout} if c.scheduler is not None else {}
         return get_executor(
-            kind, workers=c.workers, scheduler=c.scheduler, shared_dir=shared, security=tls
+            kind, workers=c.workers, scheduler=c.scheduler, shared_dir=shared, security=tls, **wait
         )
     return get_executor(kind, workers=c.workers, scheduler=c.scheduler, shared_dir=shared)
 
@@ -152,6 +154,8 @@ def run_study(
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
     plan, cache, _ = plan_study(cfg)
+    # a study whose steps need more disk or memory than this machine has stops here
+    check_resources(plan, cache, None if executor is None else executor.n_workers)
     if executor is None and cfg.compute.scheduler is not None:
         from brainalign.parallel import check_scheduler
 
@@ -288,10 +292,12 @@ def export_results(
     truth_rows = ctx.extras.get("ground_truth", [])
     quality = _data_quality(plan, cache, ctx.writer)
     now = _dt.datetime.now().isoformat(timespec="seconds")
+    effective = ctx.extras.get("effective", {})  # values capped by the data (subset_size)
     ctx.writer.json(
         "run",
         {
-            "config": cfg.to_dict(),
+            "config": with_effective(cfg.to_dict(), effective),
+            **({"effective": effective} if effective else {}),
             "subjects": plan.subjects,
             "versions": _versions(),
             "timing": {

@@ -41,9 +41,52 @@ def _plt():
     return plt
 
 
+def plain_text(fig):
+    """Show every label of ``fig`` as written, never as mathtext; returns ``fig``.
+
+    Names come from users' data (a category ``"$5 bills"``, a model ``"cost$$"``), and
+    matplotlib parses text between two ``$`` as TeX: the report crashed on a category holding
+    ``$…$``. Titles, axis labels, legends and annotations stop parsing math; tick labels set
+    from names (fixed, categorical or ``set_ticklabels`` formatters) have their ``$`` escaped,
+    since numeric tick labels may use mathtext themselves (``10^{2}`` on a log axis) and are
+    left alone. Calling it twice is harmless.
+    """
+    from matplotlib.category import StrCategoryFormatter
+    from matplotlib.text import Text
+    from matplotlib.ticker import FixedFormatter, FuncFormatter
+
+    ticks = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for which in ("major", "minor"):
+                get = getattr(axis, f"get_{which}_formatter")
+                fmt = get()
+                # names: fixed labels, categories, and set_ticklabels (a FuncFormatter)
+                if isinstance(fmt, (FixedFormatter, StrCategoryFormatter, FuncFormatter)):
+                    getattr(axis, f"set_{which}_formatter")(
+                        FuncFormatter(lambda x, pos, f=fmt: _escape_dollars(f(x, pos)))
+                    )
+                for tick in axis.get_major_ticks() if which == "major" else axis.get_minor_ticks():
+                    ticks.update((id(tick.label1), id(tick.label2)))
+            ticks.add(id(axis.offsetText))
+    for text in fig.findobj(Text):
+        if id(text) not in ticks:
+            text.set_parse_math(False)
+    return fig
+
+
+def _escape_dollars(label: str) -> str:
+    """``label`` with each ``$`` escaped for mathtext (``\\$`` is drawn as ``$``)."""
+    return str(label).replace("\\$", "$").replace("$", "\\$")
+
+
 def figure_to_base64(fig, dpi: int = 80) -> str:
-    """PNG bytes of ``fig`` as base64 text (for ``<img src="data:image/png;base64,...">``)."""
+    """PNG bytes of ``fig`` as base64 text (for ``<img src="data:image/png;base64,...">``).
+
+    Text is drawn as written (:func:`plain_text`): a ``$`` in a name is never mathtext.
+    """
     plt = _plt()
+    plain_text(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
     plt.close(fig)

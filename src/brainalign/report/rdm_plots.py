@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from brainalign.errors import InputError
-from brainalign.report.plots import _plt
+from brainalign.report.plots import _plt, plain_text
 
 
 def category_colours(categories: Sequence[str]) -> dict[str, tuple]:
@@ -91,6 +91,7 @@ def ordered_rdms_figure(
         )
     if title:
         fig.suptitle(title)
+    plain_text(fig)  # names are drawn as written, never as TeX (before layout draws)
     fig.tight_layout(rect=(0, 0.06 if cats else 0, 1, 0.95))
     return fig
 
@@ -173,6 +174,7 @@ def model_scores_figure(
         ax.legend(fontsize=8, frameon=False, loc="upper left")
     if title:
         ax.set_title(title, fontsize=11)
+    plain_text(fig)  # names are drawn as written, never as TeX (before layout draws)
     fig.tight_layout()
     return fig
 
@@ -208,6 +210,7 @@ def layer_profile_figure(
     ax.legend(fontsize=8, frameon=False)
     if title:
         ax.set_title(title, fontsize=11)
+    plain_text(fig)  # names are drawn as written, never as TeX (before layout draws)
     fig.tight_layout()
     return fig
 

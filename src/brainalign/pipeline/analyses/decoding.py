@@ -36,7 +36,9 @@ class DecodingConfig(Section):
     k: _PositiveInt = 5
     n_examples: _PositiveInt = 6
     alphas: list[Annotated[float, Field(gt=0)]] = Field(
-        default_factory=lambda: [1.0, 10.0, 100.0, 1000.0, 1e4, 1e5]
+        default_factory=lambda: [1.0, 10.0, 100.0, 1000.0, 1e4, 1e5],
+        # an empty grid fails only mid-run, after the data are read: refuse it at load
+        min_length=1,
     )
     #: "per_target": one ridge alpha per embedding dimension (brainalign's default);
     #: "fracridge": the paper's one fraction of the OLS norm for all dimensions

@@ -26,7 +26,9 @@ class EncodingConfig(Section):
     feature_space: str = "mpnet"
     #: default: the library's DEFAULT_ALPHAS (25 values, 1e-2 … 1e10)
     alphas: list[Annotated[float, Field(gt=0)]] = Field(
-        default_factory=lambda: [float(a) for a in DEFAULT_ALPHAS]
+        default_factory=lambda: [float(a) for a in DEFAULT_ALPHAS],
+        # an empty grid fails only mid-run, after the data are read: refuse it at load
+        min_length=1,
     )
     cv: Annotated[int, Field(ge=2)] = 5
     mode: Literal["per_target", "fracridge"] = "per_target"

@@ -228,7 +228,37 @@ def export(ctx, targets) -> None:
     if rows:
         w.table("ground_truth", pd.DataFrame(rows))
         ctx.extras["ground_truth"] = rows
+    used = used_subset_sizes(ctx, targets)
+    if used is not None:  # run.json's config and the methods then give the size used
+        ctx.extras.setdefault("effective", {})["analyses.roi_rsa.subset_size"] = used
     _export_rdms(ctx)
+
+
+def used_subset_sizes(ctx, targets) -> dict | None:
+    """The subset size each subject's sampling used, when it is less than the config's.
+
+    ``subset_size`` is capped at a subject's images (one subset of every image); the record
+    names the requested size, the size used (the smallest over subjects) and each subject's.
+    """
+    a = ctx.config.analyses.roi_rsa
+    if a.sampling != "paper":
+        return None
+    samplings = {
+        d.id.subject: d
+        for t in targets["group"].deps.values()
+        if t.stage == "roi_rsa"
+        for d in t.deps.values()
+        if d.stage == "sampling"
+    }
+    sizes = {s: int(np.asarray(ctx.load(t)["subsets"]).shape[-1]) for s, t in samplings.items()}
+    if not sizes or min(sizes.values()) >= a.subset_size:
+        return None
+    return {
+        "requested": a.subset_size,
+        "used": min(sizes.values()),
+        "per_subject": {str(s): n for s, n in sorted(sizes.items())},
+        "why": "capped at each subject's number of images (one subset of every image)",
+    }
 
 
 def _order(df, first):

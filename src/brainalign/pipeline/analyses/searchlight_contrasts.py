@@ -19,9 +19,11 @@ class SearchlightContrastsConfig(Section):
 
     Each pair is contrasted on the searchlight of ``[analyses.searchlight]`` (same geometry,
     sampling and method). A model is a feature space, a trained network (``net_<target>``,
-    seeds averaged per subject first) or a zoo model.
+    seeds averaged per subject first) or a zoo model. ``enabled = false`` turns the contrasts
+    off while keeping them listed, as for every other analysis.
     """
 
+    enabled: bool = True
     contrasts: list[tuple[str, str]] = Field(default_factory=list)
     fdr_q: Annotated[float, Field(gt=0, lt=1)] = 0.05
 
@@ -54,7 +56,8 @@ def searchlight_contrast(params, inputs, ctx):
 
 
 def enabled(cfg) -> bool:
-    return bool(cfg.analyses.searchlight_contrasts.contrasts) and cfg.analyses.searchlight.enabled
+    c = cfg.analyses.searchlight_contrasts
+    return c.enabled and bool(c.contrasts) and cfg.analyses.searchlight.enabled
 
 
 def _models(b) -> dict[str, list[ModelRef]]:
@@ -86,7 +89,7 @@ def plan(b) -> dict[str, Task]:
 def check(cfg) -> list[str]:
     a = cfg.analyses
     c = a.searchlight_contrasts
-    if not c.contrasts:
+    if not (c.enabled and c.contrasts):
         return []
     problems = []
     if not a.searchlight.enabled:
@@ -130,7 +133,7 @@ def export(ctx, targets) -> None:
 
 def methods(cfg: dict) -> list[str]:
     c = cfg.get("analyses", {}).get("searchlight_contrasts", {})
-    if not c.get("contrasts"):
+    if not (c.get("enabled", True) and c.get("contrasts")):
         return []
     pairs = ", ".join(f"{x} − {y}" for x, y in c["contrasts"])
     return [
