@@ -5,6 +5,7 @@ dissimilarities refused with the file (and subject) named."""
 from __future__ import annotations
 
 import json
+import mmap
 import tracemalloc
 
 import numpy as np
@@ -191,4 +192,4 @@ def test_reading_and_condensing_take_no_whole_float64_copy(tmp_path, monkeypatch
     file_bytes = raw.nbytes
     assert check_peak < 16 * tile_bytes < file_bytes / 2, check_peak
     assert cond_peak < cond.nbytes + 16 * tile_bytes, cond_peak
-    assert isinstance(ds.rdms["IT"]._square, np.memmap)
+    assert isinstance(ds.rdms["IT"]._square.base, mmap.mmap)  # the file, mapped, not read in

@@ -17,7 +17,7 @@ import pytest
 
 import brainalign.rsa._weighted as weighted
 from brainalign.datasets import load_rdm_dataset
-from brainalign.pipeline.analyses.rdm_rsa import rdm_evaluate
+from brainalign.pipeline.analyses.rdm_rsa import evaluation_memory_bytes, rdm_evaluate
 from brainalign.rsa import evaluate_models
 from tests.datasets.rdm_folder import random_rdms
 
@@ -130,3 +130,5 @@ def test_the_evaluation_stage_holds_no_n_by_n_copy(tmp_path, monkeypatch):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 6 * row_bytes, peak / row_bytes
+    # the --dry-run estimate covers it (it adds the process itself, not traced here)
+    assert peak < evaluation_memory_bytes(n, 2, 1, "pearson") - (300 << 20)

@@ -433,3 +433,121 @@ def test_an_edited_rdm_set_reruns_its_dependents_only(rdm_study, case):
     finally:
         restore(path, original)
     assert rerun(cfg) == set()
+
+
+# ------------------------------------------------- every analysis, by plan keys (no task runs)
+PLAN_STUDY = """\
+name = "stale inputs, every analysis"
+[data]
+kind = "nsd"
+root = "{root}"
+[features]
+spaces = ["multihot", "minilm"]
+[analyses.roi_rsa]
+subset_size = 8
+[analyses.searchlight]
+space = "func1pt8mm"
+models = ["multihot"]
+[analyses.searchlight_contrasts]
+contrasts = []
+[analyses.encoding]
+feature_space = "minilm"
+[analyses.insilico]
+enabled = false
+[analyses.decoding]
+feature_space = "minilm"
+[analyses.networks]
+targets = []
+zoo = ["efficientnet-lite0"]
+[output]
+dir = "{out}"
+"""
+
+VOL = "nsddata_betas/ppdata/subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR"
+
+
+def _readers(*stages, subject=None, variant=None):
+    def reads(task):
+        return (
+            task.stage in stages
+            and (subject is None or task.id.subject == subject)
+            and (variant is None or task.id.variant == variant)
+        )
+
+    return reads
+
+
+PLAN_CASES = {
+    "captions": (
+        f"{STIM}/annotations/captions_val2017.json",
+        lambda p: rewrite(p, edit_json(new_captions)),
+        _readers("features", "caption_embeddings", "caption_bank", "zoo_features"),
+    ),
+    "categories": (
+        f"{STIM}/annotations/instances_val2017.json",
+        lambda p: rewrite(p, edit_json(new_categories)),
+        lambda t: _readers("caption_bank", "zoo_features")(t)
+        or (t.stage == "features" and t.id.model == "multihot"),
+    ),
+    "image brick": (
+        f"{STIM}/nsd_stimuli.hdf5",
+        lambda p: edit_via_file(p, edit_brick),
+        _readers("zoo_features"),
+    ),
+    "volume betas": (
+        f"{VOL}/betas_session02.nii.gz",
+        lambda p: rewrite(p, lambda b: b + b"\0"),  # a changed file is enough for the plan
+        _readers("responses", subject=1, variant="func1pt8mm"),
+    ),
+    "volume ROIs": (
+        "nsddata/ppdata/subj01/func1pt8mm/roi/streams.nii.gz",
+        lambda p: rewrite(p, lambda b: b + b"\0"),
+        _readers("responses", subject=1, variant="func1pt8mm"),
+    ),
+    "transforms": (
+        "nsddata/ppdata/subj01/transforms/lh.white-to-fsaverage.mgz",
+        lambda p: rewrite(p, lambda b: b + b"\0"),
+        _readers("volume_projection", subject=1),
+    ),
+}
+
+
+def _keys(cfg) -> dict:
+    from brainalign.pipeline.core import all_tasks
+    from brainalign.pipeline.plan import build_plan
+
+    return {t.label: t for t in all_tasks(build_plan(cfg).targets)}
+
+
+def _dependents(tasks: dict, readers: set[str]) -> set[str]:
+    """``readers`` and every task whose inputs come from them, directly or not."""
+    out = set(readers)
+    changed = True
+    while changed:
+        changed = False
+        for label, t in tasks.items():
+            if label not in out and any(d.label in out for d in t.deps.values()):
+                out.add(label)
+                changed = True
+    return out
+
+
+@pytest.mark.parametrize("case", list(PLAN_CASES))
+def test_every_task_that_reads_an_input_has_it_in_its_key(nsd_copy, tmp_path, case):
+    """The analyses the run tests above leave off (encoding, decoding and its caption bank, the
+    zoo's vision features, the volume searchlight and its projection): an edited input changes
+    the keys of the tasks that read it and of their dependents, and of no other task."""
+    path = tmp_path / "study.toml"
+    path.write_text(PLAN_STUDY.format(root=nsd_copy, out=tmp_path / "run"))
+    cfg = load_config(path)
+    before = _keys(cfg)
+    rel, edit, reads = PLAN_CASES[case]
+    edit(nsd_copy / rel)
+    after = _keys(cfg)
+    assert set(after) == set(before)
+    changed = {label for label in before if before[label].key != after[label].key}
+    readers = {label for label, t in before.items() if reads(t)}
+    assert readers and changed == _dependents(before, readers), (
+        f"{case}: changed needlessly {sorted(changed - _dependents(before, readers))}, "
+        f"missed {sorted(_dependents(before, readers) - changed)}"
+    )

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import mmap
 import os
 import re
 import shutil
@@ -131,6 +132,7 @@ class RdmStack:
             out = np.empty(n * (n - 1) // 2)
         if self._condensed is not None:
             out[:] = self._condensed[s]
+            _drop_pages(self._condensed)
             return out
         R = self._square[s]
         for rows, cols in _tile_pairs(n):
@@ -139,6 +141,7 @@ class RdmStack:
                 first = max(cols.start, i + 1)  # columns right of the diagonal in this tile
                 at = _pair_offset(i, n) + first - i - 1
                 out[at : at + cols.stop - first] = sym[i - rows.start, first - cols.start :]
+        _drop_pages(R)  # read once: the file's pages need not stay in this process
         return out
 
     def condensed(self, subjects=None) -> np.ndarray:
@@ -488,11 +491,49 @@ def read_stimulus_table(root: str | os.PathLike, check_images: bool = True):
     return table
 
 
-def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
-    """A numeric ``.npy`` as float64 in memory, or (``mmap``) as a read-only memory map of its
-    stored dtype (nothing read until used)."""
+def _map_npy(path: Path) -> np.ndarray:
+    """A read-only memory map of a ``.npy`` (its stored dtype) whose pages
+    :func:`_drop_pages` can hand back; ``np.load(mmap_mode="r")`` for header versions other
+    than 1.0 and 2.0 and for empty arrays."""
+    from numpy.lib import format as npy
+
+    with open(path, "rb") as f:
+        version = npy.read_magic(f)
+        read = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+        if read is None:
+            return np.load(path, allow_pickle=False, mmap_mode="r")
+        shape, fortran, dtype = read(f)
+        if dtype.hasobject:
+            raise ValueError("it holds Python objects")
+        offset = f.tell()
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        size = os.fstat(f.fileno()).st_size
+        if offset + nbytes > size:
+            raise DataFormatError(
+                f"{path}: truncated: {size} bytes, its header describes {offset + nbytes} "
+                f"({shape} {dtype}); write it again"
+            )
+        if nbytes == 0:
+            return np.load(path, allow_pickle=False, mmap_mode="r")
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    return np.ndarray(shape, dtype, buffer=mm, offset=offset, order="F" if fortran else "C")
+
+
+def _drop_pages(arr) -> None:
+    """Hand the pages of ``arr``'s file mapping back to the kernel (they stay in the page
+    cache): a file read once through the map no longer counts as this process's memory."""
+    base = arr
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is not None and hasattr(mmap, "MADV_DONTNEED"):
+        base.madvise(mmap.MADV_DONTNEED)
+
+
+def _load_npy(path: Path, mapped: bool = False) -> np.ndarray:
+    """A numeric ``.npy`` as float64 in memory, or (``mapped``) as a read-only memory map of
+    its stored dtype (nothing read until used)."""
     try:
-        arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        arr = _map_npy(path) if mapped else np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise DataFormatError(
             f"{path}: cannot read it without unpickling ({exc}); save a plain numeric array "
@@ -504,7 +545,7 @@ def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
         raise DataFormatError(f"{path}: expected a numeric array, got dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise DataFormatError(f"{path}: expected real dissimilarities, got dtype {arr.dtype}")
-    return arr if mmap else np.asarray(arr, dtype=np.float64)
+    return arr if mapped else np.asarray(arr, dtype=np.float64)
 
 
 def check_rdm_stack(
@@ -613,6 +654,7 @@ def _check_square_stack(R, n_stimuli: int, where: str, subjects=None, roi=None) 
             b = np.asarray(R[s, cols, rows], dtype=np.float64).T
             st.add(a, b, rows, cols)
         stats.append(st)
+        _drop_pages(R)  # read once: the file's pages need not stay in this process
     _raise_first_problem(R, stats, names, where, roi)
 
 
@@ -705,7 +747,7 @@ def _check_constant_rows(cond: np.ndarray, where: str, names, roi) -> None:
 def _load_model(path: Path, n: int) -> ModelRdm:
     """``models/<name>.npy``: square ``(n, n)`` or condensed ``(n_pairs,)``, memory-mapped and
     checked in blocks (finite, symmetric, zero diagonal, >= 0, not constant)."""
-    arr = _load_npy(path, mmap=True)
+    arr = _load_npy(path, mapped=True)
     if arr.ndim == 1:
         m = n * (n - 1) // 2
         if arr.shape[0] != m:
@@ -741,6 +783,7 @@ def _check_condensed(arr: np.ndarray, path: Path, block: int = 1 << 22) -> None:
             continue
         lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
         max_abs = max(max_abs, float(np.abs(v).max()))
+    _drop_pages(arr)  # read once: the file's pages need not stay in this process
     if n_bad:
         raise DataFormatError(
             f"{path}: {n_bad} NaN or infinite value(s); a model RDM needs a finite "
@@ -854,14 +897,14 @@ def load_rdm_dataset(
         sub, path = files[roi]
         if sub == "rdms":
             # memory-mapped and checked tile by tile: never an n × n float64 copy (issue 23)
-            arr = _load_npy(path, mmap=True)
+            arr = _load_npy(path, mapped=True)
             _check_shape(arr, n, str(path))
             subjects[roi] = _subject_names(meta, roi, arr.shape[0], root / "dataset.json")
             _check_square_stack(arr, n, str(path), subjects[roi], roi)
             rdms[roi] = RdmStack(square=arr)
             origin[roi] = "rdms"
         else:
-            cond = _responses_to_rdms(_load_npy(path, mmap=True), n, metric, str(path))
+            cond = _responses_to_rdms(_load_npy(path, mapped=True), n, metric, str(path))
             subjects[roi] = _subject_names(meta, roi, cond.shape[0], root / "dataset.json")
             _check_constant_rows(cond, str(path), subjects[roi], roi)
             rdms[roi] = RdmStack(condensed=cond)

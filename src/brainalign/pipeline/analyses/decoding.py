@@ -142,6 +142,8 @@ def plan(b) -> dict[str, Task]:
         "bank": str(dec.bank) if dec.bank else None,
         "encoder": encoder_of_space(dec.feature_space, cfg.features.encoder),
         "dtype": dec.bank_dtype,
+        # it reads the captions (and, through load_stimuli, the categories) of the data
+        **b.inputs("categories"),
     }
     bank_params["bank_key"] = hash_json(bank_params)[:16]
     # after the feature space: the bank's captions are then read from the embedding cache

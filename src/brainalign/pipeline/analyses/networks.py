@@ -13,6 +13,7 @@ from brainalign.errors import ConfigError, DataFormatError
 from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.pipeline.inputs import encoder_of_space
+from brainalign.utils.hashing import files_fingerprint, hash_json
 from brainalign.utils.settings import ConfigPath, Section
 
 _Positive = Annotated[float, Field(gt=0)]
@@ -211,6 +212,16 @@ def data_options(cfg) -> dict:
     return {}
 
 
+def _pool_inputs(b) -> str:
+    """The key of what the training pool is read from: the study's captions (NSD's COCO ids)
+    and the pool's annotation files of its split (the images themselves are not fingerprinted:
+    a COCO split holds 118,000 of them; ``train_network`` checks the pool it trains on)."""
+    cfg = b.config
+    pool, split = pool_folder(cfg), cfg.analyses.networks.training_split
+    files = [] if pool is None else sorted(Path(pool).glob(f"annotations/*_{split}.json"))
+    return hash_json([b.inputs("captions"), files_fingerprint(pool or ".", files)])
+
+
 def plan(b) -> dict[str, Task]:
     cfg = b.config
     net = cfg.analyses.networks
@@ -223,6 +234,7 @@ def plan(b) -> dict[str, Task]:
                 "pool": pool_folder(cfg),
                 "split": net.training_split,
                 "allow_overlap": net.allow_overlap,
+                "inputs": _pool_inputs(b),
             },
             {"data": b.plan.data},
         )
@@ -246,6 +258,8 @@ def plan(b) -> dict[str, Task]:
                     "timesteps": net.timesteps,
                     "layers": net.layers,
                     "learning_rate": net.learning_rate,
+                    # the study's images, whose activations it records at the end
+                    **b.inputs("images"),
                 },
                 {
                     "data": b.plan.data,
@@ -265,7 +279,9 @@ def plan(b) -> dict[str, Task]:
             b.add_model(ModelRef(f"net_{target}", task, instance=f"seed{sd}", vision=True))
     for z in net.zoo:
         task = Task(
-            TaskId("zoo_features", model=z), {"root": b.root, "model": z}, {"data": b.plan.data}
+            TaskId("zoo_features", model=z),
+            {"root": b.root, "model": z, **b.inputs("stimuli")},
+            {"data": b.plan.data},
         )
         targets[task.name] = task
         b.add_model(ModelRef(z, task, vision=True))

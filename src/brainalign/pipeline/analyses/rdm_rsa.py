@@ -216,6 +216,45 @@ def rdm_evaluate(params, inputs, ctx):
     }
 
 
+#: peak memory of the ``rdm_evaluate`` stage in condensed float64 rows (8 bytes per pair)
+#: beyond the data (n_subjects rows) and the models (n_models rows), measured on 2 subjects
+#: (tests/faults/test_large_rdm_sets.py, benchmarks/bench_rdm_memory.py): Pearson and cosine
+#: sum in blocks (a pair-weight row, the group mean, a little); Spearman ranks every RDM and
+#: every pool per bootstrap sample; Kendall's tau-a runs scipy on whole vectors
+_EXTRA_ROWS = {"pearson": 3.5, "cosine": 3.5, "spearman": 38.0, "kendall_tau_a": 8.0}
+#: the Python process with numpy, scipy and pandas loaded
+_BASE_BYTES = 300 << 20
+
+
+def evaluation_memory_bytes(
+    n_stimuli: int, n_subjects: int, n_models: int, method: str, bootstrap: str = "dual"
+) -> int:
+    """Estimated peak memory (bytes) of one ``rdm_evaluate`` task (for ``--dry-run``).
+
+    Parameters
+    ----------
+    n_stimuli, n_subjects : int
+        Of the data set's largest ROI.
+    n_models : int
+        Model RDMs compared (feature spaces, every vision layer, data models).
+    method : {"pearson", "cosine", "spearman", "kendall_tau_a"}
+    bootstrap : str
+        ``"none"`` needs no pair weights (Pearson, cosine).
+
+    Returns
+    -------
+    int
+        The condensed data and model RDMs (8 bytes per pair each) plus the method's working
+        rows (``_EXTRA_ROWS``, measured) and the process itself; the data file is read through a
+        memory map and not counted (the kernel drops its pages as needed).
+    """
+    n_pairs = n_stimuli * (n_stimuli - 1) // 2
+    extra = _EXTRA_ROWS[method]
+    if bootstrap == "none" and method in ("pearson", "cosine"):
+        extra -= 1.0
+    return int(8 * n_pairs * (n_subjects + n_models + extra)) + _BASE_BYTES
+
+
 @stage("rdm_summary")
 def rdm_summary(params, inputs, ctx):
     """All data sets' tables, FDR over each ROI's pairwise tests, known results, MDS."""

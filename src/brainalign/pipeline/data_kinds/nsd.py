@@ -25,7 +25,15 @@ class NSDDataConfig(Section):
 
 
 #: what each input group of an NSD-layout root holds (see :func:`input_files`)
-INPUT_GROUPS = ("captions", "categories", "images", "subject", "surfaces", "transforms")
+INPUT_GROUPS = (
+    "captions",
+    "categories",
+    "images",
+    "stimuli",
+    "subject",
+    "surfaces",
+    "transforms",
+)
 
 
 def _experiment_files(root: Path) -> list[Path]:
@@ -43,10 +51,11 @@ def input_files(
     ----------
     root : path
         NSD root (or a virtual NSD).
-    group : {"captions", "categories", "images", "subject", "surfaces", "transforms"}
+    group : {"captions", "categories", "images", "stimuli", "subject", "surfaces", "transforms"}
         ``captions``: the stimulus table, the design and ``captions_*.json`` (what
         :func:`brainalign.datasets.load_stimuli` always reads); ``categories``: those and
-        ``instances_*.json``; ``images``: those and the image brick; ``subject``: one subject's
+        ``instances_*.json``; ``images``: the captions' files and the image brick; ``stimuli``:
+        all of these; ``subject``: one subject's
         betas in ``space``, every subject's ``behav/responses.tsv`` (they define the shared test
         set), the design and the ROI files of that space; ``surfaces``: the fsaverage surfaces;
         ``transforms``: the subject's volume-to-fsaverage transforms.
@@ -60,11 +69,11 @@ def input_files(
     """
     root = Path(root)
     stim = root / "nsddata_stimuli" / "stimuli" / "nsd"
-    if group in ("captions", "categories", "images"):
+    if group in ("captions", "categories", "images", "stimuli"):
         files = [*_experiment_files(root), *sorted(stim.glob("annotations/captions_*.json"))]
-        if group == "categories":
+        if group in ("categories", "stimuli"):
             files += sorted(stim.glob("annotations/instances_*.json"))
-        if group == "images":
+        if group in ("images", "stimuli"):
             files.append(stim / "nsd_stimuli.hdf5")
         return files
     if group == "subject":
