@@ -44,8 +44,13 @@ def current_umask() -> int:
 
 
 def as_created(path: str | os.PathLike, folder: bool = False) -> None:
-    """Give ``path`` the mode ``open``/``mkdir`` would have given it under the current umask."""
-    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
+    """Give ``path`` the mode ``open``/``mkdir`` would have given it under the current umask.
+
+    Best effort: where the file system refuses ``chmod`` (some network mounts), the file keeps
+    :mod:`tempfile`'s private mode rather than failing the write.
+    """
+    with contextlib.suppress(PermissionError, NotImplementedError):
+        os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
 
 
 def write_error(exc: OSError, folder: str | os.PathLike, what: str = "") -> OSError:
