@@ -154,6 +154,19 @@ def test_estimates_compare_memory_with_the_machine(tmp_path, monkeypatch):
         estimates.check_resources(plan)
 
 
+def test_machine_memory_respects_a_cgroup_limit(tmp_path, monkeypatch):
+    """A SLURM job or a container is killed at its cgroup's limit, not the node's memory."""
+    from brainalign.pipeline import estimates
+
+    limit = tmp_path / "memory.max"
+    monkeypatch.setattr(estimates, "CGROUP_LIMIT_FILES", (str(limit),))
+    limit.write_text(f"{64 << 20}\n")
+    assert estimates.machine_memory() == (64 << 20, 64 << 20)
+    limit.write_text("max\n")
+    # no limit: the machine's total (available memory moves between two reads)
+    assert estimates.machine_memory()[0] == estimates._system_memory()[0]
+
+
 def test_machine_memory_is_read():
     from brainalign.pipeline.estimates import machine_memory
 

@@ -457,7 +457,21 @@ def n_tasks(plan) -> int:
 
 # ------------------------------------------------------------------------------------ machine
 def machine_memory() -> tuple[int | None, int | None]:
-    """(total, available) bytes of memory: ``/proc/meminfo``, else ``os.sysconf``."""
+    """(total, available) bytes of memory this process may use.
+
+    ``/proc/meminfo`` (else ``os.sysconf``), lowered to the cgroup's limit where one is set: a
+    SLURM job or a container sees the whole node in ``/proc/meminfo`` but is killed at its
+    own limit.
+    """
+    total, avail = _system_memory()
+    limit = _cgroup_limit()
+    if limit is not None:
+        total = limit if total is None else min(total, limit)
+        avail = limit if avail is None else min(avail, limit)
+    return total, avail
+
+
+def _system_memory() -> tuple[int | None, int | None]:
     try:
         info = {}
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -475,6 +489,26 @@ def machine_memory() -> tuple[int | None, int | None]:
         return total, os.sysconf("SC_AVPHYS_PAGES") * page
     except (OSError, ValueError):
         return total, None
+
+
+#: where cgroup v2 and v1 keep this process's memory limit
+CGROUP_LIMIT_FILES = (
+    "/sys/fs/cgroup/memory.max",
+    "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+)
+
+
+def _cgroup_limit() -> int | None:
+    """The cgroup memory limit in bytes, or None ("max", or v1's near-2⁶³ "no limit")."""
+    for path in CGROUP_LIMIT_FILES:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            return int(text)
+        return None
+    return None
 
 
 def free_disk(path: Path) -> tuple[Path, int | None]:
