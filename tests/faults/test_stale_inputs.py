@@ -551,3 +551,25 @@ def test_every_task_that_reads_an_input_has_it_in_its_key(nsd_copy, tmp_path, ca
         f"{case}: changed needlessly {sorted(changed - _dependents(before, readers))}, "
         f"missed {sorted(_dependents(before, readers) - changed)}"
     )
+
+
+def test_a_feature_spaces_word_vector_file_is_in_its_key(nsd_copy, tmp_path):
+    """A file an option names (``features.options.<space>.vectors``) was keyed by its path alone:
+    new vectors under the same name served the old space."""
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("cow 0.1 0.2 0.3\ncar 0.3 0.2 0.1\n")
+    path = tmp_path / "study.toml"
+    path.write_text(
+        NSD_STUDY.format(root=nsd_copy, out=tmp_path / "run")
+        .replace("[analyses.searchlight]\n", "[analyses.searchlight]\nenabled = false\n")
+        .replace(
+            "[analyses.roi_rsa]",
+            f'[features.options.glove_all]\nvectors = "{vectors}"\n[analyses.roi_rsa]',
+        )
+    )
+    cfg = load_config(path)
+    before = _keys(cfg)
+    rewrite(vectors, lambda b: b.replace(b"0.1 0.2 0.3", b"0.9 0.2 0.3"))
+    after = _keys(cfg)
+    changed = {label for label in before if before[label].key != after[label].key}
+    assert changed == _dependents(before, {"features:glove_all"})

@@ -20,6 +20,7 @@ import numpy as np
 
 from brainalign.errors import ConfigError, DataFormatError
 from brainalign.pipeline.core import stage
+from brainalign.utils.hashing import files_fingerprint, hash_json
 
 #: Sentence encoder behind each caption feature space (for in-silico sentences and caption banks).
 ENCODER_OF_SPACE = {"mpnet": "all-mpnet-base-v2", "minilm": "all-MiniLM-L6-v2"}
@@ -50,6 +51,26 @@ CAPTION_ONLY_SPACES = frozenset(
 
 
 # ------------------------------------------------------------------------------------ helpers
+def option_files(options: dict) -> dict:
+    """``{"option_files": fingerprint}`` of the files and folders an options dict names (word
+    vectors, a local encoder folder, network checkpoints), to merge into the parameters of a
+    task that reads them; empty when it names none. A string (or a list of strings) that is an
+    existing path counts; a folder by every file under it.
+    """
+    found = {}
+    for key, value in sorted(options.items()):
+        for v in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(v, str | Path) and str(v) and Path(v).exists():
+                found[f"{key}:{v}"] = _path_fingerprint(Path(v))
+    return {"option_files": hash_json(found)} if found else {}
+
+
+def _path_fingerprint(path: Path) -> dict:
+    if path.is_dir():
+        return files_fingerprint(path, (p for p in path.rglob("*") if p.is_file()))
+    return files_fingerprint(path.parent, [path])
+
+
 def reads_categories(space: str) -> bool:
     """Whether the feature space ``space`` reads the stimuli's COCO categories."""
     return not (space in CAPTION_ONLY_SPACES or space.startswith("st:"))
@@ -263,6 +284,7 @@ __all__ = [
     "feature_rows",
     "features_methods",
     "load_subject",
+    "option_files",
     "reads_categories",
     "sentence_encoder",
 ]

@@ -16,7 +16,12 @@ from brainalign.config import StudyConfig, data_kind
 from brainalign.pipeline.analysis import ModelRef
 from brainalign.pipeline.core import Task, TaskId
 from brainalign.pipeline.estimates import check_data_fits, check_radius
-from brainalign.pipeline.inputs import CAPTION_PARTS, caption_space_encoder, reads_categories
+from brainalign.pipeline.inputs import (
+    CAPTION_PARTS,
+    caption_space_encoder,
+    option_files,
+    reads_categories,
+)
 from brainalign.utils.hashing import files_fingerprint, hash_json
 
 
@@ -119,7 +124,13 @@ class PlanBuilder:
             group = "categories" if reads_categories(name) else "captions"
             self.plan.features[name] = Task(
                 TaskId("features", model=name),
-                {"root": self.root, "name": name, "options": options, **self.inputs(group)},
+                {
+                    "root": self.root,
+                    "name": name,
+                    "options": options,
+                    **self.inputs(group),
+                    **option_files(options),  # word vectors, a local encoder
+                },
                 deps,
             )
         return self.plan.features[name]

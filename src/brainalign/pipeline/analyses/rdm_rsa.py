@@ -21,6 +21,7 @@ from pydantic import Field
 
 from brainalign.pipeline.analysis import Analysis, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
+from brainalign.pipeline.inputs import option_files
 from brainalign.utils.settings import Section
 
 _Method = Literal["spearman", "pearson", "kendall_tau_a", "cosine"]
@@ -221,7 +222,7 @@ def rdm_evaluate(params, inputs, ctx):
 #: (tests/faults/test_large_rdm_sets.py, benchmarks/bench_rdm_memory.py): Pearson and cosine
 #: sum in blocks (a pair-weight row, the group mean, a little); Spearman ranks every RDM and
 #: every pool per bootstrap sample; Kendall's tau-a runs scipy on whole vectors
-_EXTRA_ROWS = {"pearson": 3.5, "cosine": 3.5, "spearman": 38.0, "kendall_tau_a": 8.0}
+_EXTRA_ROWS = {"pearson": 3.5, "cosine": 3.5, "spearman": 16.0, "kendall_tau_a": 11.0}
 #: the Python process with numpy, scipy and pandas loaded
 _BASE_BYTES = 300 << 20
 
@@ -337,6 +338,7 @@ def plan(b) -> dict[str, Task]:
                     "captions": d.captions,
                     "templates": list(d.templates),
                     "inputs": set_key(s, "stimuli"),
+                    **option_files(cfg.features.options.get(name, {})),
                 },
                 after=after,
             )
@@ -351,6 +353,7 @@ def plan(b) -> dict[str, Task]:
                     "checkpoints": ckpts,
                     "pooling": a.vision_pooling,
                     "inputs": set_key(s, "images"),
+                    **option_files({"checkpoints": ckpts}),
                 },
                 after=after,
             )
