@@ -89,55 +89,82 @@ def _from_sums(ab, a1, b1, a2, b2, W, method: str) -> np.ndarray:
 
 
 class RankPrep:
-    """The sort order (and tie groups, for rows with ties) of the rows of ``X``."""
+    """The sort order of each row of ``X`` and, for rows with ties, where tie groups start.
+
+    Kept small for long rows: the order as int32 (when the rows are shorter than 2³¹) and one
+    bool per entry of a row with ties; the sorted copy and the argsort's int64 output exist for
+    one row at a time.
+
+    Attributes
+    ----------
+    order : (n_rows, n_pairs) int32 or int64
+        ``np.argsort`` of each row.
+    new_group : dict of int -> (n_pairs,) bool
+        For each row with ties: True where a group of equal values starts (in sorted order).
+    """
 
     def __init__(self, X: np.ndarray):
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         R, P = X.shape
         self.shape = (R, P)
-        self.order = np.argsort(X, axis=1)
-        self.inverse = np.empty_like(self.order)
-        np.put_along_axis(self.inverse, self.order, np.arange(P)[None].repeat(R, 0), axis=1)
-        xs = np.take_along_axis(X, self.order, axis=1)
-        new = np.ones((R, P), bool)
-        new[:, 1:] = xs[:, 1:] != xs[:, :-1]
-        self.tie_rows = np.flatnonzero(~new.all(axis=1))
-        if self.tie_rows.size:
-            nt = new[self.tie_rows]
-            last = np.ones_like(nt)
-            last[:, :-1] = nt[:, 1:]
-            self.last = last
-            # global group number of every sorted element (row starts always open a group)
-            self.group = np.cumsum(nt.ravel()).reshape(nt.shape) - 1
-            firsts = np.zeros(int(nt.sum()), bool)
-            firsts[self.group[:, 0]] = True
-            self.row_first_group = firsts
+        self.order = np.empty((R, P), np.int32 if P < 2**31 else np.int64)
+        self.new_group: dict[int, np.ndarray] = {}
+        for r in range(R):
+            self.order[r] = np.argsort(X[r])
+            xs = X[r][self.order[r]]
+            new = np.ones(P, bool)
+            np.not_equal(xs[1:], xs[:-1], out=new[1:])
+            if not new.all():
+                self.new_group[r] = new
+
+    @property
+    def tie_rows(self) -> np.ndarray:
+        return np.array(sorted(self.new_group), dtype=np.int64)
+
+    def row(self, r: int) -> RankPrep:
+        """The preparation of row ``r`` alone (views, no copies)."""
+        one = RankPrep.__new__(RankPrep)
+        one.shape = (1, self.shape[1])
+        one.order = self.order[r : r + 1]
+        one.new_group = {0: self.new_group[r]} if r in self.new_group else {}
+        return one
+
+
+def _ranked_row(cs: np.ndarray, new: np.ndarray | None) -> np.ndarray:
+    """Weighted ranks of one row in sorted order, from its weights ``cs`` (in sorted order);
+    ``new`` marks where tie groups start (None: no ties). ``cs`` is overwritten."""
+    cum = np.cumsum(cs)
+    if new is None:  # exact for entries without ties: cum - (cs - 1) / 2
+        cs -= 1.0
+        cs /= 2.0
+        cum -= cs
+        return cum
+    last = np.ones_like(new)
+    last[:-1] = new[1:]
+    end = cum[last]  # cumulative weight at the end of each group
+    start = np.empty_like(end)
+    start[0] = 0.0
+    start[1:] = end[:-1]
+    g = np.cumsum(new, dtype=np.int64) - 1  # group of every sorted element
+    return end[g] - (end[g] - start[g] - 1.0) / 2.0
 
 
 def weighted_ranks(X: np.ndarray, c: np.ndarray | None, prep: RankPrep | None = None) -> np.ndarray:
     """Ranks of the rows of ``X`` as if entry ``p`` were repeated ``c[p]`` times.
 
     Ties (and the copies of one entry) get their average rank, as ``scipy.stats.rankdata`` on
-    the expanded vector. Entries with ``c[p] = 0`` get a value that carries no weight.
+    the expanded vector. Entries with ``c[p] = 0`` get a value that carries no weight. Row by
+    row: besides the result, memory holds a few rows' worth (issue 23: 10,000 stimuli).
     """
     prep = prep or RankPrep(X)
     R, P = prep.shape
-    if c is None:
-        cs = np.ones((R, P))
-    else:
-        cs = np.asarray(c, dtype=np.float64)[prep.order]
-    cum = np.cumsum(cs, axis=1)
-    ranked = cum - (cs - 1.0) / 2.0  # exact for entries without ties
-    if prep.tie_rows.size:
-        cum_t = cum[prep.tie_rows]
-        end = cum_t[prep.last]
-        start = np.empty_like(end)
-        start[0] = 0.0
-        start[1:] = end[:-1]
-        start[prep.row_first_group] = 0.0
-        g = prep.group
-        ranked[prep.tie_rows] = end[g] - (end[g] - start[g] - 1.0) / 2.0
-    return np.take_along_axis(ranked, prep.inverse, axis=1)
+    c = None if c is None else np.asarray(c, dtype=np.float64)
+    out = np.empty((R, P))
+    for r in range(R):
+        order = prep.order[r]
+        cs = np.ones(P) if c is None else c[order]
+        out[r, order] = _ranked_row(cs, prep.new_group.get(r))
+    return out
 
 
 def compare_values(X: np.ndarray, method: str, c=None, prep: RankPrep | None = None):
@@ -218,11 +245,31 @@ def pooled_ceiling(
         return drawn, *_pooled_ceiling_blocked(D, w, drawn, method, pool, c)
     T = pool_transform(D, method, pool, c, prep)
     counts = _pool_counts(w, drawn)
-    pools = (counts @ T) / counts.sum(axis=1)[:, None]
     if D_values is None:
         D_values = compare_values(D, method, c, prep)
-    Pv = compare_values(pools, method, c, pool_prep)
-    sims = similarity(Pv, D_values[drawn], method, c)
+    if D.shape[1] > PAIR_BLOCK:  # long rows (Spearman): one pool formed and ranked at a time
+        every = np.array_equal(drawn, np.arange(D.shape[0]))
+        drawn_values = D_values if every else D_values[drawn]
+        sims = np.vstack(
+            [
+                similarity(
+                    compare_values(
+                        ((counts[r] @ T) / counts[r].sum())[None],
+                        method,
+                        c,
+                        None if pool_prep is None else pool_prep.row(r),
+                    ),
+                    drawn_values,
+                    method,
+                    c,
+                )
+                for r in range(len(counts))
+            ]
+        )
+    else:
+        pools = (counts @ T) / counts.sum(axis=1)[:, None]
+        Pv = compare_values(pools, method, c, pool_prep)
+        sims = similarity(Pv, D_values[drawn], method, c)
     upper = sims[-1]
     lower = np.diag(sims[:-1]) if len(drawn) > 1 else upper.copy()
     return drawn, lower, upper
