@@ -573,3 +573,25 @@ def test_a_feature_spaces_word_vector_file_is_in_its_key(nsd_copy, tmp_path):
     after = _keys(cfg)
     changed = {label for label in before if before[label].key != after[label].key}
     assert changed == _dependents(before, {"features:glove_all"})
+
+
+def test_a_rerun_after_an_edit_gives_what_a_fresh_folder_gives(nsd_study, tmp_path):
+    """The issue's symptom: after every caption was rewritten the rerun kept the old
+    ``roi_rsa.csv`` byte for byte while a fresh folder gave other numbers."""
+    root, cfg, _ = nsd_study
+    out = cfg.output.dir
+    old = (out / "tables" / "roi_rsa.csv").read_bytes()
+    path = root / f"{STIM}/annotations/captions_val2017.json"
+    original = rewrite(path, edit_json(new_captions))
+    try:
+        run_study(cfg, report=False)
+        rerun_table = (out / "tables" / "roi_rsa.csv").read_bytes()
+        fresh = tmp_path / "study.toml"
+        fresh.write_text(NSD_STUDY.format(root=root, out=tmp_path / "fresh"))
+        run_study(load_config(fresh), report=False)
+        assert rerun_table == (tmp_path / "fresh" / "tables" / "roi_rsa.csv").read_bytes()
+        assert rerun_table != old
+    finally:
+        restore(path, original)
+    run_study(cfg, report=False)
+    assert (out / "tables" / "roi_rsa.csv").read_bytes() == old

@@ -26,6 +26,10 @@ import numpy as np
 #: size, nanosecond mtime and inode (reading NSD's ~200 GB of betas on every plan is not cheap)
 CONTENT_HASH_LIMIT = 64 << 20
 
+#: digests this process computed, by (path, size, mtime_ns, inode): a plan reads each shared
+#: file (the design, every subject's behavioural file) once, not once per subject
+_DIGESTS: dict[tuple, str] = {}
+
 
 def hash_array(array: np.ndarray) -> str:
     """sha256 of an array's dtype, shape and bytes (hex, 64 characters)."""
@@ -74,7 +78,10 @@ def file_fingerprint(path: str | os.PathLike, content_limit: int | None = None) 
     except (FileNotFoundError, NotADirectoryError):
         return None
     if st.st_size <= limit:
-        return ["blake2b", file_digest(path)]
+        at = (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        if at not in _DIGESTS:
+            _DIGESTS[at] = file_digest(path)
+        return ["blake2b", _DIGESTS[at]]
     return ["stat", st.st_size, st.st_mtime_ns, st.st_ino]
 
 
