@@ -154,6 +154,24 @@ def test_estimates_compare_memory_with_the_machine(tmp_path, monkeypatch):
         estimates.check_resources(plan)
 
 
+def test_rdm_evaluations_are_estimated(tmp_path, monkeypatch):
+    """RDM data sets: each evaluation's memory from the set's headers, against the machine."""
+    from brainalign.pipeline import estimates
+    from brainalign.pipeline.plan import build_plan
+    from tests.datasets.rdm_folder import write_by_hand
+    from tests.pipeline.test_rdm_study import tiny_config
+
+    write_by_hand(tmp_path / "tiny")
+    cfg = validate_config(tiny_config(tmp_path / "tiny", tmp_path / "run"))
+    plan = build_plan(cfg)
+    steps = estimates.estimate_steps(plan)
+    assert steps and all(s.name.startswith("RDM evaluation (tiny, ") for s in steps)
+    assert all(s.memory > 0 for s in steps)
+    monkeypatch.setattr(estimates, "machine_memory", lambda: (1 << 20, 1 << 20))
+    with pytest.raises(ConfigError, match=r"memory: RDM evaluation \(tiny, "):
+        estimates.check_resources(plan)
+
+
 def test_machine_memory_respects_a_cgroup_limit(tmp_path, monkeypatch):
     """A SLURM job or a container is killed at its cgroup's limit, not the node's memory."""
     from brainalign.pipeline import estimates

@@ -366,6 +366,8 @@ def estimate_steps(plan, cache=None) -> list[Step]:
     for t in all_tasks(plan.targets):
         if cache is None or not cache.has(t.stage, t.key):
             tasks[t.stage].append(t)
+    if plan.config.data.kind == "rdms":
+        return _rdm_steps(tasks.get("rdm_evaluate", []))
     sizes = study_sizes(plan.config, (plan.mesh or {}).get("mesh"), len(plan.subjects))
     if sizes is None:
         return []
@@ -440,6 +442,42 @@ def estimate_steps(plan, cache=None) -> list[Step]:
         sizes.n_images * sizes.units * EMBEDDING_DIM * 2 / FLOPS_PER_S,
         stages,
     )
+    return steps
+
+
+def _rdm_steps(evaluations) -> list[Step]:
+    """RDM evaluations still to run, sized from each set's ``rdms/`` or ``responses/`` headers
+    (read as memory maps) by :func:`~brainalign.pipeline.analyses.rdm_rsa.evaluation_memory_bytes`.
+    A set an importer has not built yet is left out."""
+    import numpy as np
+
+    from brainalign.pipeline.analyses.rdm_rsa import evaluation_memory_bytes
+
+    steps = []
+    for t in evaluations:
+        p = t.params
+        shapes = []
+        for folder in ("rdms", "responses"):
+            for f in sorted((Path(p["root"]) / folder).glob("*.npy")):
+                try:
+                    shapes.append(np.load(f, mmap_mode="r").shape)
+                except (OSError, ValueError):
+                    continue  # the data check names the file
+        shapes = [sh for sh in shapes if len(sh) == 3]
+        if not shapes:
+            continue
+        n_subjects, n_stimuli = max((sh[0], sh[1]) for sh in shapes)
+        # every layer of a vision model is a model RDM: about ten each
+        n_models = len(p["spaces"]) + 10 * len(p["vision"]) + (1 if p["data_models"] else 0)
+        memory = evaluation_memory_bytes(
+            n_stimuli, n_subjects, n_models, p["method"], p["bootstrap"]
+        )
+        n_pairs = n_stimuli * (n_stimuli - 1) // 2
+        resamples = 1 if p["bootstrap"] == "none" else p["n_bootstrap"]
+        seconds = n_pairs * (n_subjects + n_models) * resamples * 5e-9
+        steps.append(
+            Step(f"RDM evaluation ({p['label']}, {p['method']})", 1, 0, memory, seconds, None)
+        )
     return steps
 
 
