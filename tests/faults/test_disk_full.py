@@ -220,3 +220,21 @@ def test_virtual_nsd_into_a_read_only_file_system(read_only_disk):
 def test_preparing_into_a_read_only_cache(tiny_nsd, read_only_disk):
     with pytest.raises(WriteError, match="cannot write.*"):
         prepare_nsd(tiny_nsd, 1, cache_dir=read_only_disk / "cache")
+
+
+def test_resuming_a_sparse_file_allocates_it_first(tmp_path, monkeypatch):
+    """A work file left sparse (by an older brainalign, or copied sparsely) is reopened for
+    writing only once its blocks are allocated; what it holds is kept."""
+    path = tmp_path / "mean.npy"
+    m = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(256, 1024))
+    m[:2] = 7.0  # a resumed file holds work already done; the rest is a hole
+    m.flush()
+    del m
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "posix_fallocate", _no_space)
+        with pytest.raises(WriteError, match="mean.npy: not enough disk space"):
+            disk.open_memmap_reserved(path, hint="x")
+    m = disk.open_memmap_reserved(path, hint="x")
+    assert (m[:2] == 7.0).all() and not m[2:].any()
+    del m
+    assert os.stat(path).st_blocks * 512 >= 256 * 1024 * 4

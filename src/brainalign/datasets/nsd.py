@@ -43,7 +43,12 @@ from brainalign.datasets.base import STREAMS_LABELS, Stimuli, SubjectResponses
 from brainalign.datasets.surfaces import HEMIS, load_surface_atlas, read_label_table
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.arrays import RowView
-from brainalign.utils.disk import create_memmap, npy_nbytes, storage_errors
+from brainalign.utils.disk import (
+    create_memmap,
+    npy_nbytes,
+    open_memmap_reserved,
+    storage_errors,
+)
 from brainalign.utils.hashing import hash_array, hash_json
 from brainalign.utils.io import atomic_save_npy, atomic_write_json
 from brainalign.utils.paths import default_cache_dir
@@ -686,7 +691,8 @@ def _prepare_locked(root, subject, space, folder, cond, fingerprint, params, ver
         del mean
         state = {"fingerprint": fingerprint, "params": params, "n_units": n_units, "done": []}
         atomic_write_json(state_path, state)
-    mean = np.load(mean_path, mmap_mode="r+")
+    # resuming: any blocks the file lacks are allocated first (no Bus error mid-way)
+    mean = open_memmap_reserved(mean_path, hint=_CACHE_HINT)
     if state.get("applying") is not None:
         _undo_session(mean, work)
         state["applying"] = None

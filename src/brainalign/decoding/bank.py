@@ -30,7 +30,7 @@ import numpy as np
 
 from brainalign.backend import get_backend
 from brainalign.errors import DataFormatError, InputError, IntegrityError
-from brainalign.utils.disk import create_memmap
+from brainalign.utils.disk import create_memmap, open_memmap_reserved
 from brainalign.utils.hashing import hash_file, hash_json
 from brainalign.utils.io import atomic_write_json, atomic_write_text
 from brainalign.utils.progress import progress
@@ -242,7 +242,9 @@ class CaptionBank:
             ).flush()
             state = {"key": key, "n_done": 0}
             atomic_write_json(state_file, state)
-        E = np.load(partial / "embeddings.npy", mmap_mode="r+")
+        E = open_memmap_reserved(  # resuming: missing blocks allocated first
+            partial / "embeddings.npy", hint="build the bank in a folder on a disk with more room"
+        )
         starts = range(int(state["n_done"]), n, chunk_size)
         for start in progress(
             starts, total=len(starts), desc="caption bank", verbose=verbose, unit="chunk"

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from numpy.lib.format import open_memmap
 
 from brainalign.errors import DataFormatError, InputError
 from brainalign.networks.augment import preprocess_images, step_generator
 from brainalign.networks.data import ImageData
 from brainalign.utils import atomic_write_json, hash_array, hash_json, progress
-from brainalign.utils.disk import create_memmap
+from brainalign.utils.disk import create_memmap, open_memmap_reserved
 
 #: what to do when the activation cache cannot be written (completes the message)
 _ACTIVATIONS_HINT = "write the activations to a folder on a disk with more room"
@@ -217,7 +216,7 @@ def stream_activations(
             if name not in arrays:
                 path = partial / f"{name}.npy"
                 if path.exists() and start_batch > 0:
-                    arrays[name] = open_memmap(path, mode="r+")
+                    arrays[name] = open_memmap_reserved(path, hint=_ACTIVATIONS_HINT)
                 else:
                     # reserved before mapping: a full disk is a clear error, not a Bus error
                     arrays[name] = create_memmap(
@@ -229,7 +228,7 @@ def stream_activations(
         atomic_write_json(state_file, {**meta, "batches_done": b + 1})
     for name in layers:
         if name not in arrays:  # resumed after the last batch: reopen what is there
-            arrays[name] = open_memmap(partial / f"{name}.npy", mode="r+")
+            arrays[name] = open_memmap_reserved(partial / f"{name}.npy", hint=_ACTIVATIONS_HINT)
         arrays[name].flush()
         del arrays[name]
         os.replace(partial / f"{name}.npy", out / f"{name}.npy")

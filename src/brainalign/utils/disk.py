@@ -162,6 +162,35 @@ def _is_no_space(exc: OSError) -> bool:
     )
 
 
+def open_memmap_reserved(path: str | os.PathLike, *, hint: str) -> np.memmap:
+    """Reopen an existing ``.npy`` as a writable memory map (``r+``, to resume work), first
+    allocating any blocks it lacks (a file made sparse by an older brainalign or a sparse
+    copy).
+
+    Only ``posix_fallocate`` is used here (it never changes data already written); where it
+    is missing or unsupported the file is opened as it is.
+
+    Raises
+    ------
+    WriteError
+        The disk has too little room for the file's missing blocks.
+    """
+    path = Path(path)
+    with storage_errors(path, hint):
+        arr = np.lib.format.open_memmap(path, mode="r+")
+        if hasattr(os, "posix_fallocate") and arr.nbytes:
+            with open(path, "r+b") as f:
+                try:
+                    os.posix_fallocate(f.fileno(), int(arr.offset), int(arr.nbytes))
+                except OSError as exc:
+                    if _is_no_space(exc):
+                        del arr
+                        raise no_space_error(path, None, hint) from None
+                    if exc.errno not in _NO_FALLOCATE:
+                        raise
+        return arr
+
+
 @contextlib.contextmanager
 def storage_errors(where: str | os.PathLike, hint: str) -> Iterator[None]:
     """Turn a full disk or an unwritable folder inside the block into a :class:`WriteError`.
@@ -193,6 +222,7 @@ __all__ = [
     "free_bytes",
     "no_space_error",
     "npy_nbytes",
+    "open_memmap_reserved",
     "reserve",
     "storage_errors",
 ]
