@@ -595,3 +595,12 @@ def test_a_rerun_after_an_edit_gives_what_a_fresh_folder_gives(nsd_study, tmp_pa
         restore(path, original)
     run_study(cfg, report=False)
     assert (out / "tables" / "roi_rsa.csv").read_bytes() == old
+
+
+def test_a_deleted_virtual_nsd_is_written_again_and_its_results_reused(virtual_study):
+    """Its data task was cached, so nothing rewrote the folder and every task failed on the
+    missing root; written again (the same bytes), every other result is reused."""
+    root, cfg, _ = virtual_study
+    shutil.rmtree(root)
+    assert rerun(cfg) == {"virtual_nsd:all"}
+    assert rerun(cfg) == set()

@@ -130,6 +130,9 @@ class DataKind:
         ``inputs(cfg, group, subject=None, space=None) -> str``: the fingerprint of the files
         of one input group (``"captions"``, ``"subject"``, …), part of the keys of the tasks
         that read them, so an edited file reruns those tasks and only those.
+    present : callable, optional
+        ``present(cfg) -> bool``: whether the files its data task writes are there; when they
+        are not (a deleted virtual NSD), the cached data task is discarded and runs again.
     """
 
     name: str
@@ -142,6 +145,7 @@ class DataKind:
     methods: Callable | None = None
     writes: Callable | None = None
     inputs: Callable | None = None
+    present: Callable | None = None
 
 
 @dataclass(frozen=True)

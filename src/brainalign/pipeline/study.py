@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainalign.config import StudyConfig, load_config, with_effective
+from brainalign.config import StudyConfig, data_kind, load_config, with_effective
 from brainalign.errors import ConfigError, DataFormatError
 from brainalign.pipeline.analysis import ExportContext
 from brainalign.pipeline.cache import StageCache
@@ -169,6 +169,10 @@ def run_study(
         shown = RunProgress(workers=executor.n_workers) if progress else None
         try:
             first = None
+            kind = data_kind(cfg)
+            if kind.present is not None and not kind.present(cfg):
+                # its files were deleted (a virtual NSD): write them again
+                cache.discard(plan.data.stage, plan.data.key)
             if not cache.has(plan.data.stage, plan.data.key):
                 # the data task writes or imports files (a virtual NSD) that the other tasks'
                 # keys fingerprint: write them first, then plan again on what was written

@@ -73,6 +73,11 @@ def plan(cfg, also_spaces: list[str], options: dict) -> tuple[Task, dict]:
     return Task(TaskId("virtual_nsd"), params), mesh
 
 
+def present(cfg) -> bool:
+    """Whether the virtual NSD is there (its ground truth is written last)."""
+    return (Path(cfg.data.root) / "virtual_truth.json").is_file()
+
+
 def subjects(cfg) -> list[int]:
     return list(range(1, cfg.data.n_subjects + 1))
 
@@ -143,4 +148,5 @@ DATA_KIND = DataKind(
     # virtual NSD reruns the tasks that read the edited file (the study plans again after
     # writing it, see run_study)
     inputs=nsd.inputs,
+    present=present,
 )
