@@ -1,4 +1,5 @@
-"""The virtual NSD's truth check: expected models per planted representation, runner-up, margin."""
+"""The virtual NSD's truth check: oracle scores from the planted signal, rank agreement and the
+best-model test (no hand-written expectations)."""
 
 from __future__ import annotations
 
@@ -8,73 +9,174 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from scipy.spatial.distance import pdist
 
-from brainalign.pipeline.analysis import ModelRef
-from brainalign.pipeline.truth import ground_truth
-from brainalign.stats import group_model_scores
-
-
-def _plan():
-    models = [
-        ModelRef("mpnet", None),
-        ModelRef("multihot", None),
-        ModelRef("net_mpnet", None, instance="seed0", vision=True),
-        ModelRef("efficientnet-lite0", None, vision=True),
-    ]
-    return SimpleNamespace(
-        config=SimpleNamespace(data=SimpleNamespace(kind="virtual")), models=models
-    )
+from brainalign.datasets import load_nsd, virtual_planted_signal
+from brainalign.pipeline.truth import (
+    best_model_check,
+    ground_truth,
+    oracle_scores,
+    oracle_separates,
+    spearman_ci,
+    truth_check,
+)
+from brainalign.rsa import make_subsets
 
 
-def _scores(means: dict, n=6, seed=0):
+def test_oracle_score_is_a_plain_rsa_of_the_planted_patterns(virtual_nsd_root):
+    """The oracle equals a direct recomputation: mean over the subsets of Pearson r between the
+    correlation-distance RDMs of the planted patterns and of the model's features."""
+    sub = load_nsd(virtual_nsd_root, 2, verbose=False)
+    with np.load(virtual_nsd_root / "virtual_truth.npz") as z:
+        pos = np.searchsorted(z["nsd_ids"], sub.image_ids)
+        models = {name: z[f"representation_{name}"][pos] for name in ("objects", "events")}
+    models["noise"] = np.random.default_rng(0).standard_normal((len(sub.image_ids), 20))
+    subsets = make_subsets(len(sub.image_ids), 40, random_state=1)
+    keep = np.ones(int(np.sum(sub.rois["ventral"])), bool)
+    keep[::7] = False  # units the measurement dropped are dropped here too
+    got = oracle_scores(
+        virtual_nsd_root, 2, sub.image_ids, models, {"ventral": keep, "early": None},
+        subsets=subsets,
+    )  # fmt: skip
+    for roi, units in (("ventral", keep), ("early", slice(None))):
+        X = virtual_planted_signal(virtual_nsd_root, 2, sub.image_ids, roi)[:, units]
+        for name, F in models.items():
+            want = np.mean(
+                [
+                    np.corrcoef(pdist(X[g], "correlation"), pdist(F[g], "correlation"))[0, 1]
+                    for g in subsets
+                ]
+            )
+            assert got.loc[roi, name] == pytest.approx(want, abs=2e-5)  # float32 products
+    # the representation planted in a ROI is the best model of its noiseless responses
+    assert got.loc["ventral"].idxmax() == "objects"
+    assert abs(got.loc["ventral", "noise"]) < 0.05
+    full = oracle_scores(virtual_nsd_root, 2, sub.image_ids, models, {"ventral": keep})
+    X = virtual_planted_signal(virtual_nsd_root, 2, sub.image_ids, "ventral")[:, keep]
+    want = np.corrcoef(pdist(X, "correlation"), pdist(models["objects"], "correlation"))[0, 1]
+    assert full.loc["ventral", "objects"] == pytest.approx(want, abs=2e-5)
+
+
+def _subjects(means, n=8, sd=0.01, seed=0):
+    """(n, n_models) per-subject scores around ``means``."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        [
-            {"subject": s, "roi": roi, "model": m, "r": mu + 0.01 * rng.normal()}
-            for roi, ms in means.items()
-            for m, mu in ms.items()
-            for s in range(1, n + 1)
-        ]
-    )
+    return np.asarray(means)[None] + sd * rng.standard_normal((n, len(means)))
 
 
-TRUTH = {
-    "truth_rois": {
-        "early": {"representations": {"lowlevel": 1.0}},
-        "lateral": {"representations": {"events": 1.0}},
-        "ventral": {"representations": {"objects": 1.0}},
+def test_spearman_point_estimate_and_interval():
+    m, o = _subjects([0.1, 0.3, 0.2, 0.5], seed=1), _subjects([0.2, 0.4, 0.3, 0.6], seed=2)
+    rho, low, high = spearman_ci(m, o)
+    assert rho == pytest.approx(sps.spearmanr(m.mean(0), o.mean(0)).statistic)
+    assert rho == 1.0 and low <= rho <= high and low > 0.5
+    # unrelated orders: the interval covers 0
+    rho, low, high = spearman_ci(_subjects([0.1, 0.1, 0.1, 0.1], sd=0.05), o)
+    assert low < 0 < high
+
+
+def test_best_model_same_tie_and_reversal():
+    models = ["a", "b", "c"]
+    oracle = _subjects([0.5, 0.48, 0.1])
+    same = best_model_check(_subjects([0.4, 0.3, 0.1], seed=3), oracle, models)
+    assert same["measured_best"] == same["oracle_best"] == "a" and same["best_ok"]
+    measured = _subjects([0.4, 0.4, 0.1], seed=4)
+    measured[:, 1] = measured[:, 0] + [0.02, -0.01, 0.03, -0.02, 0.01, 0.0, 0.02, -0.01]
+    tie = best_model_check(measured, oracle, models)
+    assert tie["measured_best"] == "b" and tie["oracle_best"] == "a"
+    assert tie["best_p"] >= 0.05 and tie["best_ok"]
+    measured = _subjects([0.3, 0.5, 0.1], seed=5)
+    rev = best_model_check(measured, oracle, models)
+    t, p = sps.ttest_rel(measured[:, 1], measured[:, 0])
+    assert rev["best_t"] == pytest.approx(t) and rev["best_p"] == pytest.approx(p)
+    assert rev["best_diff"] == pytest.approx((measured[:, 1] - measured[:, 0]).mean())
+    assert not rev["best_ok"]
+
+
+def _wide(X, models):
+    return pd.DataFrame(X, index=pd.Index(range(1, len(X) + 1), name="subject"), columns=models)
+
+
+def test_truth_check_agreement_and_why():
+    models = ["a", "b", "c", "d"]
+    oracle = _wide(_subjects([0.5, 0.3, 0.2, 0.0]), models)
+    good = truth_check(_wide(_subjects([0.45, 0.3, 0.15, 0.01], seed=1), models), oracle)
+    assert good["agreement"] == "yes" and good["rank_check"] == "ok"
+    bad = truth_check(_wide(_subjects([0.2, 0.5, 0.3, 0.0], seed=2), models), oracle)
+    assert bad["agreement"] == "no" and not bad["best_ok"]
+    assert "significant reversal" in bad["why"] and "b" in bad["why"]
+    # an oracle that does not tell its models apart: ranks are not a test ("untested"), a tie agrees
+    flat = _wide(_subjects([0.03, 0.02, 0.03, 0.02], sd=0.03, seed=3), models)
+    res = truth_check(_wide(_subjects([0.05, 0.04, 0.05, 0.06], sd=0.03, seed=4), models), flat)
+    assert not oracle_separates(flat.to_numpy())[0]
+    assert res["rank_check"] == "untested" and res["agreement"] == "yes"
+    # a model missing for one subject leaves that subject out, not the ROI
+    m = _wide(_subjects([0.45, 0.3, 0.15, 0.01], seed=1), models)
+    m.iloc[0, 2] = np.nan
+    assert truth_check(m, oracle)["n_subjects"] == 7
+
+
+def _plan(kind="virtual"):
+    return SimpleNamespace(config=SimpleNamespace(data=SimpleNamespace(kind=kind)))
+
+
+def test_ground_truth_rows_and_scatter_table():
+    models = ["mpnet", "multihot", "net_mpnet"]
+    rows, oracle = [], []
+    for roi, means in (("ventral", [0.3, 0.6, 0.2]), ("lateral", [0.5, 0.2, 0.4])):
+        X = _subjects(means, n=6)
+        for s in range(6):
+            for j, m in enumerate(models):
+                rows.append(
+                    {"subject": s + 1, "roi": roi, "model": m, "r": X[s, j], "r_norm": X[s, j] * 2}
+                )
+                oracle.append({"subject": s + 1, "roi": roi, "model": m, "oracle": X[s, j] + 0.05})
+    truth = {
+        "truth_rois": {
+            "ventral": {"representations": {"objects": 1.0}},
+            "lateral": {"representations": {"events": 1.0}},
+            "early": {"representations": {"lowlevel": 1.0}},  # not measured: no row
+        }
     }
-}
+    got, scores = ground_truth(_plan(), truth, pd.DataFrame(rows), pd.DataFrame(oracle))
+    by = {r["roi"]: r for r in got}
+    assert set(by) == {"ventral", "lateral"}
+    assert by["ventral"]["planted"] == "objects (1)" and by["ventral"]["oracle_best"] == "multihot"
+    assert all(r["agreement"] == "yes" for r in got)
+    v = scores[(scores.roi == "ventral") & (scores.model == "multihot")].iloc[0]
+    table = pd.DataFrame(rows)
+    sel = (table.roi == "ventral") & (table.model == "multihot")
+    assert v["value"] == "r_norm" and v["measured"] == pytest.approx(
+        table.loc[sel, "r_norm"].mean()
+    )
+    assert v["oracle"] == pytest.approx(table.loc[sel, "r"].mean() + 0.05)
+    # no truth outside the virtual NSD
+    assert ground_truth(_plan("nsd"), truth, pd.DataFrame(rows), pd.DataFrame(oracle))[0] == []
 
 
-def test_leaked_network_winning_events_is_a_disagreement_with_its_margin():
-    scores = _scores(
+def test_scatter_figure_has_a_panel_per_roi(tmp_path):
+    from brainalign.report.truth_plots import truth_scatter_figure
+
+    scores = pd.DataFrame(
         {
-            "early": {"efficientnet-lite0": 0.4, "net_mpnet": 0.3, "mpnet": 0.1, "multihot": 0.1},
-            "lateral": {
-                "net_mpnet": 0.5,
-                "mpnet": 0.45,
-                "multihot": 0.1,
-                "efficientnet-lite0": 0.2,
-            },
-            "ventral": {"multihot": 0.6, "mpnet": 0.3, "net_mpnet": 0.2, "efficientnet-lite0": 0.1},
+            "roi": ["a", "a", "b", "b"],
+            "model": ["x", "y", "x", "y"],
+            "value": "r_norm",
+            "measured": [0.1, 0.2, 0.3, 0.1],
+            "measured_sem": 0.01,
+            "oracle": [0.1, 0.25, 0.2, 0.1],
+            "oracle_sem": 0.01,
         }
     )
-    res = group_model_scores(scores)
-    rows = {r["roi"]: r for r in ground_truth(_plan(), TRUTH, res.group, res.table)}
-    assert rows["early"]["agreement"] == "yes" and rows["early"]["expected"] == "efficientnet-lite0"
-    assert rows["ventral"]["agreement"] == "yes"
-    lateral = rows["lateral"]
-    assert lateral["best_feature_space"] == "net_mpnet" and lateral["agreement"] == "no"
-    assert lateral["runner_up"] == "mpnet"
-    wide = scores[scores.roi == "lateral"].pivot(index="subject", columns="model", values="r")
-    t, p = sps.ttest_rel(wide["net_mpnet"], wide["mpnet"])
-    assert lateral["margin"] == pytest.approx((wide["net_mpnet"] - wide["mpnet"]).mean())
-    assert lateral["margin_t"] == pytest.approx(t) and lateral["margin_p"] == pytest.approx(p)
-
-
-def test_no_truth_outside_the_virtual_nsd():
-    plan = _plan()
-    plan.config.data.kind = "nsd"
-    res = group_model_scores(_scores({"early": {"mpnet": 0.1, "multihot": 0.2}}))
-    assert ground_truth(plan, TRUTH, res.group, res.table) == []
+    checks = pd.DataFrame(
+        {
+            "roi": ["a", "b"],
+            "measured_best": ["y", "x"],
+            "oracle_best": ["y", "x"],
+            "rank_rho": [1.0, 1.0],
+            "rank_ci_low": [1.0, 1.0],
+            "rank_ci_high": [1.0, 1.0],
+            "agreement": ["yes", "yes"],
+        }
+    )
+    fig = truth_scatter_figure(scores, checks)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert len(titles) == 2 and titles[0].startswith("a: ρ = 1.00")

@@ -34,7 +34,7 @@ from brainalign.datasets.surfaces import (
     write_hemisphere_maps,
     write_surface_map,
 )
-from brainalign.datasets.virtual import make_virtual_nsd
+from brainalign.datasets.virtual import make_virtual_nsd, virtual_planted_signal
 
 __all__ = [
     "ImageBrick",
@@ -55,6 +55,7 @@ __all__ = [
     "load_surface_atlas",
     "make_scenes",
     "make_virtual_nsd",
+    "virtual_planted_signal",
     "mesh_adjacency",
     "prepare_nsd",
     "read_coco_captions",

@@ -47,6 +47,7 @@ float32 ≈ 1 GB on full fsaverage), never an images × vertices array.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -58,7 +59,7 @@ import numpy as np
 
 from brainalign.datasets import _anatomy as anat
 from brainalign.datasets import _nsdpaths as P
-from brainalign.datasets._formats import write_ctab, write_mat, write_mgh, write_nifti
+from brainalign.datasets._formats import load_mat, write_ctab, write_mat, write_mgh, write_nifti
 from brainalign.datasets._training_pool import POOL_FOLDER, write_training_pool
 from brainalign.datasets.base import STREAMS_LABELS, STREAMS_ROIS
 from brainalign.datasets.surfaces import (
@@ -1419,4 +1420,172 @@ def write_coco_annotations(path_of, scenes, members, coco_ids, suffix: str = ".j
             tmp.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
 
 
-__all__ = ["LEGACY_LAYOUT", "make_virtual_nsd"]
+# ------------------------------------------------------------------------------ planted signal
+
+#: what :func:`virtual_planted_signal` can return (see its docstring)
+PLANTED_UNITS = ("betas", "trial", "signal")
+
+
+def virtual_planted_signal(
+    root: str | os.PathLike, subject: int, nsd_ids, roi: str | None = None, *, units="betas"
+) -> np.ndarray:
+    """The noiseless planted responses of one subject of a virtual NSD, for the images ``nsd_ids``.
+
+    Nothing dense was stored when the dataset was written (the signal was kept factored): the
+    planted signal is rebuilt from the seed and options recorded in ``virtual_truth.json``, the
+    representations and ROI labels in ``virtual_truth.npz`` and the design in
+    ``nsd_expdesign.mat``, drawing the same random numbers in the same order as
+    :func:`make_virtual_nsd`. The rebuilt noise-ceiling SNR map is checked against the stored one,
+    so a dataset written by other code is refused rather than answered wrongly.
+
+    Parameters
+    ----------
+    root : path
+        A virtual NSD written by :func:`make_virtual_nsd`.
+    subject : int
+        1-based subject number (each subject has its own voxel weights).
+    nsd_ids : array of int, shape (n,)
+        0-based NSD ids of images this subject saw (any order; e.g. ``load_nsd(...).image_ids``).
+    roi : str, optional
+        A streams ROI name (``"early"``, ``"ventral"``, ...): its fsaverage vertices, in the order
+        of ``load_nsd(root, subject).rois[roi]``'s columns. Default: every fsaverage vertex of
+        both hemispheres (left first), zero outside the streams ROIs (small meshes only).
+    units : {"betas", "trial", "signal"}
+        ``"betas"`` (default): the noiseless limit of :func:`load_nsd`'s betas, each vertex's
+        signal scaled by ``ncsnr / sqrt(1 + ncsnr²)`` (per-session z-scoring divides by the
+        signal-plus-noise SD, so vertices with more SNR weigh more, as in the measured RDMs);
+        ``"trial"``: the signal as added to each trial's unit-variance noise before the
+        session's gain and offset (``ncsnr`` × signal); ``"signal"``: the unit-variance mixture
+        of representations each vertex was generated from.
+
+    Returns
+    -------
+    ndarray, shape (n, n_units), float64
+        ``n_units``: the ROI's vertices, or ``2 × vertices per hemisphere``.
+    """
+    if units not in PLANTED_UNITS:
+        raise InputError(f"units={units!r}: expected one of {PLANTED_UNITS}")
+    root = Path(root)
+    # keyed by the truth files' stamps too: an edited or rewritten dataset is rebuilt again
+    stamps = tuple(
+        (f.stat().st_mtime_ns, f.stat().st_size)
+        for f in (root / "virtual_truth.json", root / "virtual_truth.npz", P.expdesign(root))
+    )
+    planted, truth, subject_pool, pool_nsd = _rebuilt_truth(str(root.resolve()), stamps)
+    n_subjects = int(truth["parameters"]["n_subjects"])
+    subject = _check_positive_int("subject", subject)
+    if subject > n_subjects:
+        raise InputError(f"subject={subject}: {root} has subjects 1..{n_subjects}")
+    rows = _subject_rows(subject_pool[subject - 1], pool_nsd, nsd_ids, subject, root)
+    columns = _roi_columns(planted, truth, roi, root)
+    # the subject's generator is the one its betas were written with; the voxel weights are
+    # its first draws (the noise comes after), so nothing else has to be replayed
+    seeds = np.random.SeedSequence(int(truth["random_state"]) + 1_000_003).spawn(n_subjects)
+    signal = planted.subject(np.random.default_rng(seeds[subject - 1]), subject_pool[subject - 1])
+    # float64 here: the writer multiplies in float32, which rounds below any noise level
+    values = signal.factors[rows] @ signal.loadings[:, columns]
+    nc = planted.ncsnr[planted.roi_vertices[columns]]
+    scale = {"betas": nc / np.sqrt(1.0 + nc**2), "trial": nc, "signal": np.ones_like(nc)}[units]
+    values *= scale
+    if roi is not None:
+        return values
+    out = np.zeros((len(rows), signal.n_units))
+    out[:, planted.roi_vertices] = values
+    return out
+
+
+def _subject_rows(pool_row, pool_nsd, nsd_ids, subject, root) -> np.ndarray:
+    """Positions of ``nsd_ids`` in the subject's 10k order (rows of its planted signal)."""
+    nsd_ids = np.asarray(nsd_ids, dtype=np.int64).ravel()
+    seen = pool_nsd[pool_row]  # NSD id of each of the subject's 10k indices
+    order = np.argsort(seen)
+    pos = np.clip(np.searchsorted(seen, nsd_ids, sorter=order), 0, len(seen) - 1)
+    rows = order[pos]
+    bad = seen[rows] != nsd_ids
+    if bad.any():
+        raise InputError(
+            f"nsd_ids: subject {subject} of {root} never saw {nsd_ids[bad][:10].tolist()}; "
+            "give ids from load_nsd(root, subject).image_ids"
+        )
+    return rows
+
+
+def _roi_columns(planted, truth, roi, root) -> np.ndarray:
+    """Columns of ``planted.roi_vertices`` in ``roi`` (every ROI vertex for None)."""
+    if roi is None:
+        return np.arange(len(planted.roi_vertices))
+    if roi not in truth["rois"]:
+        raise InputError(f"roi={roi!r}: {root}'s planted ROIs are {sorted(truth['rois'])}")
+    return np.flatnonzero(planted.roi_labels == int(truth["rois"][roi]["label"]))
+
+
+@functools.lru_cache(maxsize=2)
+def _rebuilt_truth(root: str, stamps: tuple):
+    """``(planted, truth, subject_pool, pool_nsd)`` of the virtual NSD at ``root``, rebuilt.
+
+    ``subject_pool`` (n_subjects, n_per): pool index of each subject's 10k index; ``pool_nsd``:
+    NSD id of each pool image. Cached per process (a pipeline asks once per subject) and per
+    ``stamps`` (the files' modification times and sizes).
+    """
+    from types import SimpleNamespace
+
+    from brainalign.errors import DataFormatError
+
+    path = Path(root)
+    truth = json.loads((path / "virtual_truth.json").read_text())
+    with np.load(path / "virtual_truth.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    order = arrays["scene_index"]  # npz rows are by NSD id; scene order is the pool's
+    reps = {}
+    for name in truth["representations"]:
+        X = arrays[f"representation_{name}"]
+        reps[name] = np.empty_like(X)
+        reps[name][order] = X
+    pool_nsd = np.empty_like(arrays["nsd_ids"])
+    pool_nsd[order] = arrays["nsd_ids"]
+    subjectim = np.atleast_2d(load_mat(P.expdesign(path), ("subjectim",))["subjectim"])
+    # subjectim holds 1-based NSD ids; ``order`` sorts the pool by NSD id
+    subject_pool = order[np.searchsorted(arrays["nsd_ids"], subjectim.astype(np.int64) - 1)]
+    # the writer's generators: SeedSequence(random_state).spawn(8), the truth's is the third
+    rng_truth = np.random.default_rng(np.random.SeedSequence(truth["random_state"]).spawn(8)[2])
+    noise = truth["noise"]
+    opts = SimpleNamespace(
+        snr=noise["snr_median"], individual_variation=noise["individual_variation"]
+    )
+    scenes = SimpleNamespace(representations=reps)
+    planted = _plant_signal(opts, scenes, _anatomy_of(path, truth, arrays), rng_truth)
+    if not np.allclose(planted.ncsnr.astype(np.float32), arrays["ncsnr"], rtol=1e-5, atol=1e-6):
+        raise DataFormatError(
+            f"{path}: the planted signal rebuilt from virtual_truth.json does not match the "
+            "stored ncsnr map (written by another version of make_virtual_nsd?); rebuild the "
+            "virtual NSD with this version"
+        )
+    return planted, truth, subject_pool, pool_nsd
+
+
+def _anatomy_of(path: Path, truth: dict, arrays: dict) -> _SurfaceAnatomy:
+    """The written dataset's surface anatomy as :func:`_plant_signal` needs it (labels from the
+    npz, smoothers on the pial mesh the writer used)."""
+    surfaces = truth["surfaces"]
+    mesh = truth["mesh"]
+    fs_dir = None
+    if surfaces.get("files") is not None:
+        fs_dir = Path(surfaces["source"])
+        if not fs_dir.exists():  # moved: the dataset holds a copy of the surfaces it used
+            fs_dir = path / "nsddata" / "freesurfer" / "fsaverage"
+    pial = load_fsaverage(mesh, "pial", fs_dir=fs_dir)
+    n_v = int(truth["n_vertices_per_hemisphere"])
+    labels_all = arrays["streams_labels"].astype(np.int64)
+    labels = [labels_all[:n_v], labels_all[n_v:]]
+    general = arrays["nsdgeneral"]
+    return _SurfaceAnatomy(
+        meshes={"pial": pial, "white": pial},
+        labels=labels,
+        nsdgeneral=[general[:n_v], general[n_v:]],
+        smoothers=[anat.MeshSmoother(pial[HEMI_NAMES[h]]) for h in HEMIS],
+        dead=arrays["dead_vertices"],
+        surfaces=surfaces,
+    )
+
+
+__all__ = ["LEGACY_LAYOUT", "PLANTED_UNITS", "make_virtual_nsd", "virtual_planted_signal"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from brainalign.config import StudyConfig, load_config
 from brainalign.pipeline.study import StudyResult, run_study
+from brainalign.pipeline.truth import ALPHA
 
 #: What ``quick=True`` changes in the demo config (a reduced study that still runs every stage).
 QUICK_OVERRIDES = {
@@ -78,22 +79,34 @@ def run_demo(
 
 
 def ground_truth_summary(result: StudyResult) -> str:
-    """One line per ROI: planted representation, best-ranked model, runner-up with the margin
-    and its paired test, and whether the best model carries what was planted (yes/no)."""
+    """The oracle check, one line per ROI (see :mod:`brainalign.pipeline.truth`): planted
+    representation, measured and oracle best models with the paired test between them,
+    Spearman's ρ over models with its bootstrap interval and whether it was tested, and whether
+    the ROI agrees (yes/no); then why each ROI that does not agree does not."""
     rows = result.ground_truth
     if not rows:
         return "no ground truth (not a virtual NSD, or ROI RSA disabled)"
 
-    def runner_up(r):
-        if "runner_up" not in r:
-            return "-"
-        return f"{r['runner_up']} (margin {r['margin']:+.3f}, p = {r['margin_p']:.2g})"
+    def best(r):
+        if r["measured_best"] == r["oracle_best"]:
+            return "same"
+        verdict = "tie" if r["best_p"] >= ALPHA else "REVERSAL"
+        return f"{verdict} ({r['best_diff']:+.3f}, p = {r['best_p']:.2g})"
 
     cols = [
         ("ROI", [r["roi"] for r in rows]),
         ("planted", [r["planted"] for r in rows]),
-        ("best-ranked model", [r["best_feature_space"] for r in rows]),
-        ("runner-up", [runner_up(r) for r in rows]),
+        ("measured best", [r["measured_best"] for r in rows]),
+        ("oracle best", [r["oracle_best"] for r in rows]),
+        ("best vs oracle's", [best(r) for r in rows]),
+        (
+            "Spearman ρ [95% CI]",
+            [
+                f"{r['rank_rho']:+.2f} [{r['rank_ci_low']:+.2f}, {r['rank_ci_high']:+.2f}]"
+                for r in rows
+            ],
+        ),
+        ("ranks", [r["rank_check"] for r in rows]),
     ]
     widths = [max(len(h), *(len(v) for v in vals)) for h, vals in cols]
     lines = ["  ".join(f"{h:<{w}}" for (h, _), w in zip(cols, widths, strict=True)) + "  agrees"]
@@ -102,9 +115,15 @@ def ground_truth_summary(result: StudyResult) -> str:
         lines.append("  ".join(cells) + f"  {r['agreement']}")
     n_yes = sum(r["agreement"] == "yes" for r in rows)
     lines.append(
-        f"{n_yes} of {len(rows)} ROIs: the best-ranked model carries the planted representation "
-        "(a disagreement is reported as one)"
+        f"{n_yes} of {len(rows)} ROIs agree with the oracle (the models' RSA with each ROI's "
+        "noiseless planted responses)"
     )
+    # why each ROI that does not agree does not, and where the ranks could not be tested
+    lines += [
+        f"  {r['roi']}: {r['why']}"
+        for r in rows
+        if r["agreement"] != "yes" or r["rank_check"] == "untested"
+    ]
     return "\n".join(lines)
 
 

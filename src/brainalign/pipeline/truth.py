@@ -1,107 +1,400 @@
-"""The virtual NSD's check: does the best model of each ROI carry the representation planted there?"""
+"""The virtual NSD's check: do the ROI RSA scores rank the models as the planted signal does?
+
+No expectation is written by hand. For every subject, model and ROI the **oracle score** is the
+model RDM's correlation with the RDM of the ROI's *noiseless* planted responses
+(:func:`brainalign.datasets.virtual_planted_signal`), computed by the same function as the
+measurement (:func:`brainalign.rsa.roi_rsa`) on the same images, subsets, units, dissimilarity
+and comparison method. Each ROI is then checked two ways:
+
+- **rank agreement**: Spearman's ρ over models between the measured group scores and the oracle
+  group scores, with a 95 % bootstrap-over-subjects interval (subjects resampled together for
+  both, since both vary with the subject's images and voxel weights);
+- **best model**: the measured best model is the oracle's best, or is statistically tied with
+  it (paired t-test over subjects of measured(best) − measured(oracle's best), two-sided,
+  α = 0.05). A tie within noise is agreement; a significant reversal is not.
+
+A ROI agrees when its best model passes and the lower end of ρ's interval is above 0. Ranks
+are only a test of the measurement where the truth has them: when the oracle itself does not
+separate its best model from its worst (paired t-test over subjects, p ≥ α; e.g. no model
+carries the planted representation), every order is as true as another and the rank check is
+"untested" rather than failed (written so: a CSV reader takes "n/a" for a missing value).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-#: Which models carry each representation planted by the virtual NSD
-#: (``datasets/_scene_representations.py`` says how each is computed). ``@vision`` stands for
-#: the pretrained vision models of the zoo.
-EXPECTED = {
-    # retinotopic luminance and colour on an 8×8 grid of the rendered image: only a model that
-    # sees pixels and keeps their layout carries it; the trained networks' last layer is trained
-    # toward a caption embedding or categories, so it is expected to have discarded it
-    "lowlevel": {"@vision"},
-    # category counts, areas, colours and sizes: the category models, the caption nouns (which
-    # name the categories) and the network trained to output the categories
-    "objects": {
-        "multihot",
-        "mpnet_category_all",
-        "glove_categories",
-        "fasttext_categories",
-        "mpnet_nouns",
-        "glove_nouns",
-        "fasttext_nouns",
-        "net_multihot",
-    },
-    # who does what to whom: only whole-caption embeddings bind agent, action and patient (verbs
-    # alone lose the roles); the network trained toward MPNet is not expected to beat MPNet
-    # itself: a network that does so on its training images has memorised them
-    "events": {"mpnet", "minilm", "sentence_encoder"},
-    # 6×6 object occupancy, horizon, relations, spread, count: the occupancy and horizon are
-    # image geometry (pretrained vision models keep them), the relations are said in whole
-    # captions
-    "layout": {"mpnet", "minilm", "sentence_encoder", "@vision"},
-}
+#: significance level of the best-model reversal test
+ALPHA = 0.05
+#: bootstrap resamples of subjects for ρ's interval
+N_BOOT = 2000
 
 
-def _expected(reps: dict, vision: set[str]) -> set[str]:
-    """Models expected to win given the planted weights (the strongest representations)."""
-    top = max(reps.values()) if reps else 0
-    out: set[str] = set()
-    for name, weight in reps.items():
-        if weight >= top:
-            out |= EXPECTED.get(name, set())
-    if "@vision" in out:
-        out = (out - {"@vision"}) | vision
-    return out
+# ------------------------------------------------------------------------------------ oracle
+def oracle_scores(
+    root,
+    subject: int,
+    image_ids,
+    models: dict,
+    rois: dict,
+    *,
+    subsets=None,
+    method: str = "pearson",
+    metric: str = "correlation",
+    dtype: str = "float32",
+) -> pd.DataFrame:
+    """RSA of each model with the noiseless planted responses of each ROI of one subject.
+
+    Parameters
+    ----------
+    root : path
+        The virtual NSD.
+    subject : int
+    image_ids : array, shape (n_images,)
+        The subject's images, in the rows' order of ``models`` and ``subsets``
+        (``load_nsd(...).image_ids``).
+    models : dict of name -> array (n_images, d)
+        Feature matrices, as given to :func:`brainalign.rsa.roi_rsa`.
+    rois : dict of name -> bool array (n_units,)
+        For each ROI, which of its fsaverage vertices the measurement used (those with finite
+        betas), in the ROI's column order; ``None`` keeps every vertex.
+    subsets : array (n_subsets, size), optional
+        The measurement's image subsets (row indices); None compares over all images.
+    method, metric, dtype
+        As the measurement's.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_rois, n_models)
+        Index: ROI names; columns: model names.
+    """
+    from brainalign.datasets import virtual_planted_signal
+    from brainalign.rsa import roi_rsa
+
+    blocks, units, start = [], {}, 0
+    for roi, keep in rois.items():
+        P = virtual_planted_signal(root, subject, image_ids, roi)  # (n_images, n_roi_units)
+        if keep is not None:
+            keep = np.asarray(keep, dtype=bool)
+            if keep.shape != (P.shape[1],):
+                raise ValueError(f"rois[{roi!r}]: {keep.shape} for {P.shape[1]} planted units")
+            P = P[:, keep]
+        blocks.append(P)
+        units[roi] = np.arange(start, start + P.shape[1])
+        start += P.shape[1]
+    return roi_rsa(
+        np.concatenate(blocks, axis=1),
+        models,
+        units,
+        sampling="full" if subsets is None else "subsets",
+        subsets=subsets,
+        method=method,
+        metric=metric,
+        dtype=dtype,
+    )
 
 
-def ground_truth(plan, data, group, table) -> list[dict]:
-    """One row per ROI with planted representations: the best model, the runner-up, the margin
-    with its paired test, and whether the best model carries what was planted.
+def pipeline_oracle(ctx, targets) -> pd.DataFrame:
+    """The oracle score of every (subject, ROI, model) the ROI RSA measured, instances averaged.
+
+    Reads, for each subject, exactly what its ``roi_rsa`` tasks read: the subject's images and
+    finite units, the models' features, the subsets and the task's method, metric and dtype.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``subject``, ``roi``, ``model``, ``oracle``.
+    """
+    from brainalign.pipeline.inputs import feature_rows, load_subject
+
+    root = ctx.load(ctx.plan.data)["root"]
+    by_subject: dict = {}
+    for t in targets["group"].deps.values():
+        if t.stage == "roi_rsa":
+            by_subject.setdefault(t.id.subject, []).append(t)
+    rows = []
+    for subject, tasks in sorted(by_subject.items()):
+        params = tasks[0].params
+        sub = load_subject(params, {"nsd_cache": ctx.extras.get("nsd_cache")})
+        rois = {r: _finite_units(sub, r) for r in params["rois"] if r in sub.rois}
+        models = {
+            (t.id.model, t.id.variant): feature_rows(ctx.load(t.deps["model"]), sub.image_ids)
+            for t in tasks
+        }
+        paper = params["sampling"] == "paper"
+        subsets = np.asarray(ctx.load(tasks[0].deps["sampling"])["subsets"]) if paper else None
+        names = {f"m{i}": key for i, key in enumerate(models)}  # roi_rsa wants string names
+        scores = oracle_scores(
+            root,
+            subject,
+            sub.image_ids,
+            {n: models[k] for n, k in names.items()},
+            rois,
+            subsets=subsets,
+            method=params["method"],
+            metric=params["metric"],
+            dtype=params["dtype"],
+        )
+        for roi in scores.index:
+            for n, (model, _) in names.items():
+                rows.append(
+                    {"subject": subject, "roi": roi, "model": model, "oracle": scores.loc[roi, n]}
+                )
+    df = pd.DataFrame(rows, columns=["subject", "roi", "model", "oracle"])
+    # a network's instances (seeds) are averaged per subject, as the measured scores are
+    return df.groupby(["subject", "roi", "model"], as_index=False, sort=True)["oracle"].mean()
+
+
+def _finite_units(sub, roi: str) -> np.ndarray:
+    """Which of ``roi``'s units have finite betas for every image (those RSA keeps)."""
+    from brainalign.utils.arrays import RowView
+
+    cols = np.flatnonzero(np.asarray(sub.rois[roi], dtype=bool))
+    return np.isfinite(np.asarray(RowView(sub.betas, columns=cols))).all(axis=0)
+
+
+# ------------------------------------------------------------------------------------- check
+def spearman_ci(measured, oracle, n_boot: int = N_BOOT, random_state=0) -> tuple:
+    """Spearman's ρ over models between group means, with a bootstrap-over-subjects interval.
+
+    Parameters
+    ----------
+    measured, oracle : arrays, shape (n_subjects, n_models)
+        Per-subject scores, subjects in the same rows of both.
+
+    Returns
+    -------
+    (rho, low, high) : floats
+        ρ of the subject means and the 2.5 / 97.5 percentiles of ρ over resamples of subjects
+        (the same resample for both arrays). NaN with fewer than 3 models.
+    """
+    measured, oracle = np.asarray(measured, float), np.asarray(oracle, float)
+    if measured.shape[1] < 3:
+        return np.nan, np.nan, np.nan
+    rho = _spearman_rows(measured.mean(0)[None], oracle.mean(0)[None])[0]
+    rng = np.random.default_rng(random_state)
+    idx = rng.integers(0, len(measured), (n_boot, len(measured)))
+    boot = _spearman_rows(measured[idx].mean(1), oracle[idx].mean(1))
+    boot = boot[np.isfinite(boot)]
+    low, high = np.percentile(boot, [2.5, 97.5]) if boot.size else (np.nan, np.nan)
+    return float(rho), float(low), float(high)
+
+
+def _spearman_rows(a, b) -> np.ndarray:
+    """Spearman's ρ of each row of ``a`` (n, m) with the same row of ``b`` (average ranks)."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(a, axis=1), rankdata(b, axis=1)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ra * rb).sum(1) / np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
+
+
+def best_model_check(measured, oracle, models, alpha: float = ALPHA) -> dict:
+    """Is the measured best model the oracle's best, or tied with it within noise?
+
+    Parameters
+    ----------
+    measured, oracle : arrays, shape (n_subjects, n_models)
+    models : list of str, the columns' names
+
+    Returns
+    -------
+    dict
+        ``measured_best``, ``oracle_best``, ``best_diff`` (mean over subjects of
+        measured(best) − measured(oracle's best); 0 when they are the same), ``best_t``,
+        ``best_p`` (paired t-test, NaN when the same) and ``best_ok`` (same, or p ≥ ``alpha``).
+    """
+    from brainalign.stats import paired_t
+
+    measured, oracle = np.asarray(measured, float), np.asarray(oracle, float)
+    b, o = int(np.argmax(measured.mean(0))), int(np.argmax(oracle.mean(0)))
+    out = {"measured_best": models[b], "oracle_best": models[o]}
+    if b == o or len(measured) < 2:
+        return {**out, "best_diff": 0.0, "best_t": np.nan, "best_p": np.nan, "best_ok": b == o}
+    res = paired_t(measured[:, b][:, None], measured[:, o][:, None])
+    p = float(np.asarray(res[1]).ravel()[0])
+    return {
+        **out,
+        "best_diff": float((measured[:, b] - measured[:, o]).mean()),
+        "best_t": float(np.asarray(res[0]).ravel()[0]),
+        "best_p": p,
+        "best_ok": bool(p >= alpha),
+    }
+
+
+def oracle_separates(oracle, alpha: float = ALPHA) -> tuple[bool, float]:
+    """Does the oracle tell its best model from its worst (paired t-test over subjects)?
+
+    Parameters
+    ----------
+    oracle : array, shape (n_subjects, n_models)
+
+    Returns
+    -------
+    (separates, p) : the test's p < ``alpha``, and p (NaN with fewer than 2 subjects or models)
+    """
+    from brainalign.stats import paired_t
+
+    oracle = np.asarray(oracle, float)
+    if oracle.shape[0] < 2 or oracle.shape[1] < 2:
+        return False, np.nan
+    means = oracle.mean(0)
+    hi, lo = oracle[:, [int(np.argmax(means))]], oracle[:, [int(np.argmin(means))]]
+    p = float(np.asarray(paired_t(hi, lo)[1]).ravel()[0])
+    return bool(p < alpha), p
+
+
+def truth_check(measured: pd.DataFrame, oracle: pd.DataFrame, random_state=0) -> dict:
+    """One ROI's check (see the module's docstring).
+
+    Parameters
+    ----------
+    measured, oracle : pandas.DataFrame, shape (n_subjects, n_models)
+        Wide tables (index subject, columns model); subjects or models with a missing value in
+        either are left out.
+
+    Returns
+    -------
+    dict
+        :func:`best_model_check`'s keys, ``rank_rho``, ``rank_ci_low``, ``rank_ci_high``,
+        ``n_subjects``, ``n_models``, ``oracle_spread_p`` (:func:`oracle_separates`),
+        ``rank_check`` ("ok", "fail" or "untested"), ``agreement`` ("yes"/"no") and ``why``.
+    """
+    # models without any score in either are left out, then subjects missing any model
+    models = [
+        m
+        for m in measured.columns
+        if m in oracle.columns and measured[m].notna().any() and oracle[m].notna().any()
+    ]
+    meas = measured[models]
+    orac = oracle.reindex(index=meas.index, columns=models)
+    keep = meas.notna().all(axis=1) & orac.notna().all(axis=1)
+    meas, orac = meas[keep].to_numpy(float), orac[keep].to_numpy(float)
+    best = best_model_check(meas, orac, models)
+    rho, low, high = spearman_ci(meas, orac, random_state=random_state)
+    separates, spread_p = oracle_separates(orac)
+    if len(models) < 3 or not separates:
+        rank_check = "untested"
+    else:
+        rank_check = "ok" if np.isfinite(low) and low > 0 else "fail"
+    why = _why(best, rank_check, rho, low, high, orac.mean(0), models)
+    if rank_check == "untested" and len(models) >= 3:
+        why += (
+            "; ranks not tested: the oracle does not separate its best model from its worst "
+            f"(p = {spread_p:.2g})"
+        )
+    return {
+        **best,
+        "rank_rho": rho,
+        "rank_ci_low": low,
+        "rank_ci_high": high,
+        "n_subjects": int(len(meas)),
+        "n_models": len(models),
+        "oracle_spread_p": spread_p,
+        "rank_check": rank_check,
+        "agreement": "yes" if best["best_ok"] and rank_check != "fail" else "no",
+        "why": why,
+    }
+
+
+def _why(best, rank_check, rho, low, high, oracle_means, models) -> str:
+    """One sentence on the ROI's check: the best models and the rank agreement."""
+    o = dict(zip(models, oracle_means, strict=True))
+    if best["measured_best"] == best["oracle_best"]:
+        parts = [f"best model {best['measured_best']} as the oracle's"]
+    else:
+        gap = o[best["oracle_best"]] - o[best["measured_best"]]
+        verdict = "tied within noise" if best["best_ok"] else "a significant reversal"
+        parts = [
+            f"measured best {best['measured_best']} vs the oracle's {best['oracle_best']} "
+            f"(oracle gap {gap:.3f}): {verdict} (measured difference {best['best_diff']:+.3f}, "
+            f"p = {best['best_p']:.2g})"
+        ]
+    if rank_check == "fail":
+        parts.append(f"ranks do not agree above chance (ρ = {rho:.2f}, CI {low:.2f}–{high:.2f})")
+    return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------------ export
+def ground_truth(
+    plan, data, table: pd.DataFrame, oracle: pd.DataFrame
+) -> tuple[list, pd.DataFrame]:
+    """The truth table (one row per ROI with a planted representation) and the scatter's data.
 
     Parameters
     ----------
     plan : Plan
     data : Result
         The virtual NSD task's result (``truth_rois``).
-    group : pandas.DataFrame
-        The ROI RSA group table (``roi``, ``model``, ``mean``).
     table : pandas.DataFrame
-        The per-subject table (``subject``, ``roi``, ``model`` and the group's value column).
-    """
-    from brainalign.stats import paired_t
+        The ROI RSA per-subject table (``subject``, ``roi``, ``model``, ``r``, ``r_norm``).
+    oracle : pandas.DataFrame
+        :func:`pipeline_oracle`'s table.
 
+    Returns
+    -------
+    rows : list of dict
+        Per ROI: ``roi``, ``planted`` and :func:`truth_check`'s keys (empty off the virtual NSD).
+    scores : pandas.DataFrame
+        Per ROI and model: ``measured`` (group mean of the group's value, ``r_norm`` when a
+        noise ceiling was computed, else ``r``), ``measured_sem``, ``oracle`` and ``oracle_sem``.
+    """
     rois = data.get("truth_rois") if hasattr(data, "get") else None
-    if plan.config.data.kind != "virtual" or not rois:
-        return []
-    vision = {m.name for m in plan.models if m.vision and not m.name.startswith("net_")}
+    if plan.config.data.kind != "virtual" or not rois or oracle.empty:
+        return [], pd.DataFrame()
     value = "r_norm" if table["r_norm"].notna().any() else "r"
-    rows = []
+    rows, scores = [], []
     for roi, info in rois.items():
-        reps = info.get("representations", {})
-        g = group[group["roi"] == roi].sort_values("mean", ascending=False)
-        if g.empty:
+        m = table[table["roi"] == roi].pivot_table(index="subject", columns="model", values=value)
+        o = oracle[oracle["roi"] == roi].pivot(index="subject", columns="model", values="oracle")
+        if m.empty or o.empty:
             continue
-        best, second = g.iloc[0], g.iloc[1] if len(g) > 1 else None
-        expected = _expected(reps, vision)
-        row = {
-            "roi": roi,
-            "planted": " + ".join(f"{k} ({v:g})" for k, v in reps.items()),
-            "best_feature_space": str(best["model"]),
-            "best_score": float(best["mean"]),
-            "expected": ", ".join(sorted(expected)) or "(no model carries it)",
-            "agreement": "yes" if best["model"] in expected else "no",
-        }
-        if second is not None:
-            wide = table[table["roi"] == roi].pivot(index="subject", columns="model", values=value)
-            a, b = wide[best["model"]].to_numpy(), wide[second["model"]].to_numpy()
-            ok = np.isfinite(a) & np.isfinite(b)
-            t, p = (
-                paired_t(a[ok][:, None], b[ok][:, None]) if ok.sum() > 1 else ([np.nan], [np.nan])
-            )
-            row.update(
+        reps = info.get("representations", {})
+        check = truth_check(m, o)
+        rows.append(
+            {"roi": roi, "planted": " + ".join(f"{k} ({v:g})" for k, v in reps.items()), **check}
+        )
+        for model in m.columns.intersection(o.columns):
+            scores.append(
                 {
-                    "runner_up": str(second["model"]),
-                    "runner_up_score": float(second["mean"]),
-                    "margin": float(best["mean"] - second["mean"]),
-                    "margin_t": float(t[0]),
-                    "margin_p": float(p[0]),
+                    "roi": roi,
+                    "model": model,
+                    "value": value,
+                    "measured": m[model].mean(),
+                    "measured_sem": m[model].sem(),
+                    "oracle": o[model].mean(),
+                    "oracle_sem": o[model].sem(),
                 }
             )
-        rows.append(row)
-    return rows
+    return rows, pd.DataFrame(scores)
 
 
-__all__ = ["EXPECTED", "ground_truth"]
+def write_ground_truth(ctx, targets, table: pd.DataFrame) -> None:
+    """ROI RSA's export hook: the oracle, the truth table (``ground_truth``) and the scatter's
+    data (``ground_truth_scores``) written to the run folder, the rows kept for ``run.json``."""
+    plan = ctx.plan
+    data = ctx.load(plan.data)
+    if plan.config.data.kind != "virtual" or not data.get("truth_rois"):
+        return
+    rows, scores = ground_truth(plan, data, table, pipeline_oracle(ctx, targets))
+    if rows:
+        ctx.writer.table("ground_truth", pd.DataFrame(rows))
+        ctx.writer.table("ground_truth_scores", scores)
+        ctx.extras["ground_truth"] = rows
+
+
+__all__ = [
+    "ALPHA",
+    "N_BOOT",
+    "best_model_check",
+    "ground_truth",
+    "oracle_scores",
+    "oracle_separates",
+    "pipeline_oracle",
+    "spearman_ci",
+    "truth_check",
+    "write_ground_truth",
+]

@@ -199,7 +199,7 @@ def check(cfg) -> list[str]:
 def export(ctx, targets) -> None:
     import pandas as pd
 
-    from brainalign.pipeline.truth import ground_truth
+    from brainalign.pipeline.truth import write_ground_truth
 
     w, plan = ctx.writer, ctx.plan
     g = ctx.load(targets["group"])
@@ -224,10 +224,7 @@ def export(ctx, targets) -> None:
             ["roi", "mean"], ascending=[True, False]
         )
         w.table("zoo_ranking", zoo)
-    rows = ground_truth(plan, ctx.load(plan.data), group, table)
-    if rows:
-        w.table("ground_truth", pd.DataFrame(rows))
-        ctx.extras["ground_truth"] = rows
+    write_ground_truth(ctx, targets, table)  # virtual NSD: measured vs the planted oracle
     used = used_subset_sizes(ctx, targets)
     if used is not None:  # run.json's config and the methods then give the size used
         ctx.extras.setdefault("effective", {})["analyses.roi_rsa.subset_size"] = used
@@ -379,6 +376,12 @@ def _rdms_section(run) -> str:
     )
 
 
+def _truth_section(run) -> str:
+    from brainalign.report.truth_plots import truth_section
+
+    return truth_section(run)
+
+
 def methods(cfg: dict) -> list[str]:
     a = cfg.get("analyses", {})
     seed = cfg.get("compute", {}).get("random_state", 0)
@@ -419,5 +422,6 @@ ANALYSIS = Analysis(
         ReportSection("roi", "ROI RSA", _roi_section),
         ReportSection("comparison", "Model comparison", _comparison_section),
         ReportSection("rdms", "RDMs", _rdms_section),
+        ReportSection("truth", "Ground truth (virtual NSD)", _truth_section),
     ),
 )
