@@ -29,12 +29,66 @@ class ModelRef:
 
 
 @dataclass(frozen=True)
+class Table:
+    """A table an analysis (or a data kind) writes as ``tables/<name>.csv``, and how the report
+    shows it: the report knows a table only from these declarations, so a new analysis's table
+    is shown once, where its section says, and listed with its title among the run's files.
+
+    Attributes
+    ----------
+    name : str
+        The file's stem (``tables/<name>.csv``).
+    title : str
+        Its heading in the report and in the list of files.
+    caption : str
+        A sentence under the heading: what a row is, what the columns mean.
+    formats : dict
+        Column → format, where the type alone does not say it: ``"int"``, ``"sci"``
+        (scientific), ``"pct"``, ``"text"`` or a format string (``"{:.4f}"``). Other columns
+        format by type (:func:`brainalign.report.html.format_column`).
+    max_rows : int
+        Rows shown on the page; the CSV, linked under the table, has them all.
+    shown : bool
+        False for a table too long to read on a page (a list of ids): the report links it from
+        the list of files instead of printing it.
+    """
+
+    name: str
+    title: str
+    caption: str = ""
+    formats: dict[str, str] = field(default_factory=dict)
+    max_rows: int = 60
+    shown: bool = True
+
+
+@dataclass(frozen=True)
 class ReportSection:
-    """One section of the HTML report: ``build(run) -> html`` over a run folder."""
+    """One section of the HTML report.
+
+    ``build(run)`` returns the section's content over a run folder
+    (:class:`brainalign.report.html.RunFolder`): a list of blocks (``Figure``, ``Text``,
+    ``Heading``, ``Links``, ``Html``, a table from ``run.show(name)``), or an HTML fragment made
+    by the helpers of :mod:`brainalign.report.html`. Then the declared ``tables`` named here are
+    shown, in order, each with its title and caption. A section with neither is left out.
+    """
 
     key: str
     heading: str
-    build: Callable[[Any], str]
+    build: Callable[[Any], Any] | None = None
+    tables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunWarning:
+    """A warning of the run, for the report and ``run.json``: what it concerns, what happened,
+    and the config key that changes it (``None`` where no setting does, e.g. bad data)."""
+
+    concerns: str
+    message: str
+    key: str | None = None
+
+    def as_json(self) -> dict:
+        return {"concerns": self.concerns, "message": self.message, "key": self.key}
 
 
 @dataclass(frozen=True)
@@ -72,6 +126,12 @@ class Analysis:
         ``methods(config dict) -> list[str]``: its paragraphs of the report's methods text.
     sections : tuple of ReportSection
         Its sections of the HTML report, in order.
+    tables : tuple of Table
+        The tables its export writes, with their titles and formats (see :class:`Table`).
+    warning_keys : dict
+        Start of a warning its tasks raise → the config key that changes it (``"alphas:"`` →
+        ``"analyses.encoding.alphas"``; None where no setting does); other warnings of its
+        tasks name its section.
     """
 
     name: str
@@ -86,6 +146,8 @@ class Analysis:
     export: Callable[[ExportContext, dict], None] | None = None
     methods: Callable[[dict], list[str]] | None = None
     sections: tuple[ReportSection, ...] = ()
+    tables: tuple[Table, ...] = ()
+    warning_keys: dict[str, str | None] = field(default_factory=dict)
 
     def is_enabled(self, cfg: StudyConfig) -> bool:
         from brainalign.config import data_kind
@@ -133,6 +195,11 @@ class DataKind:
     present : callable, optional
         ``present(cfg) -> bool``: whether the files its data task writes are there; when they
         are not (a deleted virtual NSD), the cached data task is discarded and runs again.
+    summary : callable, optional
+        ``summary(run) -> list of blocks``: the data's lines of the report's summary, over the
+        run folder (:class:`brainalign.report.html.RunFolder`).
+    tables : tuple of Table
+        The tables written about its data (e.g. non-finite betas).
     """
 
     name: str
@@ -146,6 +213,8 @@ class DataKind:
     writes: Callable | None = None
     inputs: Callable | None = None
     present: Callable | None = None
+    summary: Callable | None = None
+    tables: tuple[Table, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,10 +239,24 @@ class ExportContext:
     writer: Any
     hemi_split: Callable | None
     extras: dict = field(default_factory=dict)
+    warnings: list[RunWarning] = field(default_factory=list)
 
     @property
     def config(self) -> StudyConfig:
         return self.plan.config
 
+    def warn(self, concerns: str, message: str, key: str | None = None) -> None:
+        """Record a warning found while exporting (into ``run.json`` and the report)."""
+        self.warnings.append(RunWarning(concerns, message, key))
 
-__all__ = ["Analysis", "DataKind", "ExportContext", "FolderWrite", "ModelRef", "ReportSection"]
+
+__all__ = [
+    "Analysis",
+    "DataKind",
+    "ExportContext",
+    "FolderWrite",
+    "ModelRef",
+    "ReportSection",
+    "RunWarning",
+    "Table",
+]

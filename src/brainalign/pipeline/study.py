@@ -15,7 +15,7 @@ import numpy as np
 
 from brainalign.config import StudyConfig, data_kind, load_config, with_effective
 from brainalign.errors import ConfigError, DataFormatError
-from brainalign.pipeline.analysis import ExportContext
+from brainalign.pipeline.analysis import ExportContext, RunWarning
 from brainalign.pipeline.cache import StageCache
 from brainalign.pipeline.core import RunReport, describe_plan, run_tasks
 from brainalign.pipeline.estimates import check_resources
@@ -295,6 +295,7 @@ def export_results(
                 unfinished.append(analysis.name)
     truth_rows = ctx.extras.get("ground_truth", [])
     quality = _data_quality(plan, cache, ctx.writer)
+    warnings = run_warnings(plan, rep, ctx, quality)
     now = _dt.datetime.now().isoformat(timespec="seconds")
     effective = ctx.extras.get("effective", {})  # values capped by the data (subset_size)
     ctx.writer.json(
@@ -313,7 +314,9 @@ def export_results(
                 "stages": rep.timing if rep else [],
             },
             "ground_truth": truth_rows,
-            "data_quality": quality,
+            # data without responses (RDM data sets) has no betas to check
+            **({"data_quality": quality} if quality is not None else {}),
+            "warnings": [w.as_json() for w in warnings],
             **({"unfinished": unfinished} if partial else {}),
         },
     )
@@ -341,11 +344,114 @@ def _complete(task, cache: StageCache, seen: set | None = None) -> bool:
     )
 
 
-def _data_quality(plan: Plan, cache: StageCache, writer) -> dict:
+def run_warnings(
+    plan: Plan, rep: RunReport | None, ctx: ExportContext, quality: dict | None = None
+) -> list[RunWarning]:
+    """The run's warnings for ``run.json`` and the report, each naming what it concerns and the
+    config key that changes it: those the exports found (alpha edges, capped options) first,
+    then one per kind of warning the computed tasks raised (the tasks named), keyed by the
+    analysis whose task raised it (:attr:`Analysis.warning_keys`).
+
+    A task's warnings come with its result, so they are those of the tasks this run computed;
+    what an export finds is found again at every export.
+    """
+    found = list(ctx.warnings)
+    for key, record in ctx.extras.get("effective", {}).items():
+        found.append(
+            RunWarning(
+                key,
+                f"{key} = {record.get('requested')} was not possible: {record.get('used')} used "
+                f"({record.get('why', 'capped by the data')})",
+                key,
+            )
+        )
+    for subject, v in ((quality or {}).get("non_finite") or {}).items():
+        if v.get("values"):
+            found.append(
+                RunWarning(
+                    f"subject {subject}",
+                    f"{v['values']} NaN/Inf betas in {v.get('units', 0)} units, left out by "
+                    "NaN-aware z-scoring; units without a value for an image are dropped by the "
+                    "analyses (tables/non_finite_betas.csv)",
+                    None,
+                )
+            )
+    return found + _task_warnings(plan, rep, {w.key for w in found if w.key is not None})
+
+
+def _task_warnings(plan: Plan, rep: RunReport | None, said: set) -> list[RunWarning]:
+    """One warning per kind of warning the computed tasks raised, naming the tasks; those whose
+    key an export's warning already covers (with its counts) are left out."""
+    if rep is None or not rep.warnings:
+        return []
+    owners = _task_owners(plan)
+    grouped: dict[tuple, list[tuple[str, str]]] = {}
+    for label, text in rep.warnings:
+        category, _, rest = text.partition(": ")
+        message = rest if category.endswith("Warning") else text
+        key = _warning_key(owners.get(label), label, message)
+        if key is None or key not in said:
+            grouped.setdefault((key, _warning_kind(message)), []).append((label, message))
+    out = []
+    for (key, _), items in grouped.items():
+        labels = [label for label, _ in items]
+        concerns = ", ".join(labels[:4]) + (
+            f" and {len(labels) - 4} more" if len(labels) > 4 else ""
+        )
+        first = items[0][1] + (" (the first of these tasks)" if len(items) > 1 else "")
+        out.append(RunWarning(concerns, first, key))
+    return out
+
+
+def _warning_kind(message: str) -> str:
+    """A warning with its numbers masked: the same kind of warning from several tasks."""
+    import re
+
+    return re.sub(r"\d+(\.\d+)?(e[+-]?\d+)?", "N", message)
+
+
+def _task_owners(plan: Plan) -> dict:
+    """Task label → the analysis whose task it is (the shared stages belong to none)."""
+    from brainalign.pipeline.analyses import ANALYSES
+    from brainalign.pipeline.core import all_tasks
+
+    owners = {}
+    for analysis in ANALYSES:
+        targets = plan.analyses.get(analysis.name) or {}
+        for t in all_tasks(list(targets.values())):
+            if t.stage not in _SHARED_STAGES:
+                owners.setdefault(t.label, analysis)
+    return owners
+
+
+def _warning_key(analysis, label: str, message: str) -> str | None:
+    """The config key that changes a task's warning: its analysis's declared key for the
+    warning's start, else the analysis's section; ``data`` for the shared stages' tasks."""
+    if analysis is None:
+        return "data" if label.split(":")[0] in _SHARED_STAGES else None
+    for start, key in analysis.warning_keys.items():
+        if message.startswith(start):
+            return key
+    return f"analyses.{analysis.name}"
+
+
+#: Stages every analysis shares (the data, each subject's responses, the feature spaces): their
+#: warnings concern the data, not an analysis.
+_SHARED_STAGES = {
+    *("responses", "features", "caption_embeddings", "sampling"),
+    *("virtual_nsd", "nsd_root", "rdm_data"),
+}
+
+
+def _data_quality(plan: Plan, cache: StageCache, writer) -> dict | None:
     """Non-finite betas per subject (from each subject's responses task) for run.json, and
     ``tables/non_finite_betas.csv`` (one row per subject and session) when there are any.
-    Subjects whose responses no analysis needed (so never prepared) are left out."""
+    Subjects whose responses no analysis needed (so never prepared) are left out; None for
+    data without responses (RDM data sets)."""
     import pandas as pd
+
+    if not plan.subject_tasks:
+        return None
 
     per_subject, rows = {}, []
     for s, task in plan.subject_tasks.items():
@@ -442,15 +548,23 @@ def _write_report(
     run_dir: str | os.PathLike, out: str | os.PathLike | None = None, notes: Sequence[str] = ()
 ) -> Path:
     from brainalign.pipeline.analyses import ANALYSES
+    from brainalign.pipeline.data_kinds import DATA_KINDS
     from brainalign.report import build_report
 
     kind = load_run_meta(run_dir).get("config", {}).get("data", {}).get("kind")
+    data = DATA_KINDS.get(kind)
     return build_report(
         run_dir,
         out,
         sections=[section for analysis in ANALYSES for section in analysis.sections],
         methods=methods_writers(kind),
         notes=notes,
+        # every declared table, so the report shows each once and lists only the others
+        tables=[
+            *(t for analysis in ANALYSES for t in analysis.tables),
+            *(t for d in DATA_KINDS.values() for t in d.tables),
+        ],
+        data_summary=data.summary if data is not None else None,
     )
 
 

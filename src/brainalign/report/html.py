@@ -4,31 +4,34 @@
 :class:`~brainalign.report.export.RunWriter`):
 
 ``run.json``
-    config, package versions, timings, ground truth (virtual NSD).
+    config, package versions, timings, warnings, ground truth (virtual NSD).
 ``tables/*.csv``
-    ``ground_truth``, ``roi_rsa`` (subject, roi, model, r, ceiling, r_norm), ``noise_ceiling``,
-    ``roi_group``, ``model_comparison``, ``zoo_ranking``, ``decoding_scores``,
-    ``decoding_identification``, ``decoding_examples``, ``caption_metrics``,
-    ``training_curves``, ``transfer`` — each optional; other tables are listed at the end.
+    the tables each analysis declares (:class:`~brainalign.pipeline.analysis.Table`: title,
+    caption, formats), shown where its section says; any other table once, under Files.
 ``maps/``
     GIFTI/MGH maps with ``index.json`` (title, section, statistic, significance mask).
 ``arrays/*.npy``
-    ``rdm__<roi>__<model>``, ``encoding_r``, ``agreement``, ``unit_roi`` (for the scatter).
+    what the figures read (RDMs, encoding r, agreement, ROI of each unit).
 
-Sections without data are left out, so the report of a partial run is still valid.
+The page is rendered from the jinja2 templates in ``report/templates/`` with autoescaping on:
+a section is a list of blocks (:class:`Figure`, :class:`Text`, :class:`Heading`,
+:class:`Links`, tables, :class:`Html` for a fragment a template already rendered), and every
+value a block carries is escaped by the template, never by hand. Sections without content are
+left out, so the report of a partial run is still valid.
 """
 
 from __future__ import annotations
 
-import html
 import json
+import math
 import os
-import string
-from collections.abc import Sequence
-from importlib import resources
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import numpy as np
+from markupsafe import Markup
 
 from brainalign.datasets.surfaces import read_hemisphere_maps
 from brainalign.errors import DataFormatError
@@ -37,72 +40,274 @@ from brainalign.report.export import read_index
 from brainalign.report.surface_views import SurfaceViews
 from brainalign.utils.io import atomic_write_text
 
-_KNOWN_TABLES = {
-    "ground_truth",
-    "roi_rsa",
-    "noise_ceiling",
-    "roi_group",
-    "model_comparison",
-    "zoo_ranking",
-    "decoding_scores",
-    "decoding_identification",
-    "decoding_examples",
-    "caption_metrics",
-    "training_curves",
-    "transfer",
-    "model_similarity",
-    # RDM data sets (pipeline/analyses/rdm_rsa.py)
-    *("rdm_scores", "rdm_inference", "algonauts_scores", "rdm_pairwise", "rdm_subject_scores"),
-    *("known_results", "rdm_stimuli", "rdm_mds"),
-}
+#: Numbers from this size up, and non-zero ones below SMALL, print in scientific notation.
+LARGE, SMALL = 1e5, 1e-3
+#: Significant digits of a column's largest float.
+DIGITS = 3
+#: Table rows printed where no declaration says (undeclared tables, under Files).
+OTHER_ROWS = 20
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("brainalign.report", "templates"),
+    # escaping is the default for every template and every string rendered from Python
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 
 
-def esc(x) -> str:
-    return html.escape(str(x), quote=True)
+# -------------------------------------------------------------------------------------- blocks
+@dataclass(frozen=True)
+class Text:
+    """A paragraph (``note``: small print; ``alert``: in red)."""
+
+    text: str
+    note: bool = False
+    alert: bool = False
+    kind = "text"
+
+    @property
+    def cls(self) -> str:
+        return "alert" if self.alert else "note" if self.note else ""
 
 
-def img_html(b64: str, caption: str = "", alt: str = "") -> str:
-    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    kind = "heading"
+
+
+@dataclass(frozen=True)
+class Pre:
+    """Preformatted text (a configuration)."""
+
+    text: str
+    kind = "pre"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A PNG figure (base64) with its caption."""
+
+    png: str
+    caption: str = ""
+    alt: str = ""
+    kind = "figure"
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    href: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Links:
+    """A list of links (files of the run, stand-alone pages), with an optional lead line."""
+
+    links: Sequence[Link]
+    title: str = ""
+    kind = "links"
+
+
+@dataclass(frozen=True)
+class Details:
+    """Blocks folded under a one-line summary."""
+
+    summary: str
+    blocks: Sequence
+    kind = "details"
+
+
+@dataclass(frozen=True)
+class Html:
+    """A fragment a template or a helper of this module rendered (already escaped)."""
+
+    markup: Markup
+    kind = "html"
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    num: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: Sequence[Cell]
+    cls: str = ""
+
+
+@dataclass(frozen=True)
+class TableBlock:
+    """A formatted table: its rows, how many the file has, and where the file is."""
+
+    columns: Sequence[str]
+    rows: Sequence[Row]
+    n_rows: int
+    title: str = ""
+    caption: str = ""
+    file: str = ""
+    href: str = ""
+    kind = "table"
+
+
+def render_block(block) -> Markup:
+    """One block as HTML (the ``render`` macro of ``templates/blocks.html``)."""
+    return Markup(_ENV.get_template("blocks.html").module.render(block))
+
+
+def blocks_of(content) -> list:
+    """A section's content as blocks: a fragment string becomes one :class:`Html` block (it was
+    made by this module's helpers), a list is taken as it is, nothing gives nothing."""
+    if not content:
+        return []
+    if isinstance(content, str):
+        return [Html(Markup(content))]
+    return [b for b in content if b]
+
+
+# --------------------------------------------------------------------------------- formatting
+def _is_int_like(values: np.ndarray) -> bool:
+    """Whether a float column holds integers only (pandas reads an int column with a gap as
+    float): then it prints as integers, not ``26.000``."""
+    finite = values[np.isfinite(values)]
     return (
-        f'<figure><img alt="{esc(alt or caption)}" src="data:image/png;base64,{b64}">{cap}</figure>'
+        finite.size > 0
+        and bool(np.all(finite == np.round(finite)))
+        and np.abs(finite).max() < LARGE
     )
 
 
-def table_html(df, *, max_rows: int = 60, floatfmt: str = "{:.3f}", row_class=None) -> str:
-    """An escaped HTML table of a DataFrame (numbers right-aligned, at most ``max_rows`` rows)."""
-    cols = list(df.columns)
-    out = ["<table><thead><tr>", *(f"<th>{esc(c)}</th>" for c in cols), "</tr></thead><tbody>"]
-    for _, row in df.head(max_rows).iterrows():
-        cls = f' class="{row_class(row)}"' if row_class else ""
-        cells = []
-        for c in cols:
-            v = row[c]
-            if isinstance(v, (float, np.floating)):
-                text = (
-                    ""
-                    if not np.isfinite(v)
-                    else (f"{v:.2e}" if 0 < abs(v) < 1e-3 else floatfmt.format(v))
-                )
-                cells.append(f'<td class="num">{text}</td>')
-            elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-                cells.append(f'<td class="num">{v}</td>')
-            else:
-                cells.append(f"<td>{esc(v)}</td>")
-        out.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    out.append("</tbody></table>")
-    if len(df) > max_rows:
-        out.append(f'<p class="note">first {max_rows} of {len(df)} rows; all in the CSV.</p>')
-    return "".join(out)
+def _decimals(values: np.ndarray) -> int:
+    """Decimals that give the column's largest ordinary value ``DIGITS`` significant digits."""
+    finite = np.abs(values[np.isfinite(values)])
+    plain = finite[(finite >= SMALL) & (finite < LARGE)]
+    if plain.size == 0:
+        return DIGITS
+    return int(min(4, max(0, DIGITS - 1 - math.floor(math.log10(plain.max())))))
 
 
+def _float_text(v: float, decimals: int) -> str:
+    if not np.isfinite(v):
+        return "" if np.isnan(v) else ("∞" if v > 0 else "−∞")
+    if v != 0 and (abs(v) >= LARGE or abs(v) < SMALL):
+        # 1e+10 for an alpha; 3.20e-05 for a p-value (one style in a column of small values)
+        return f"{v:.3g}" if abs(v) >= LARGE else f"{v:.2e}"
+    return f"{v:.{decimals}f}"
+
+
+def format_column(values, fmt: str | None = None) -> tuple[list[str], bool]:
+    """The texts of one column and whether it is numeric (right-aligned).
+
+    ``fmt`` is a declared format (:class:`~brainalign.pipeline.analysis.Table`): ``"int"``,
+    ``"sci"``, ``"pct"``, ``"text"`` or a format string. Without one, the type decides:
+    integers print as integers (also in a float column that holds only integers), floats with
+    ``DIGITS`` significant digits at the column's scale, very large or small ones in
+    scientific notation; missing values are empty.
+    """
+    import pandas as pd
+
+    s = pd.Series(values)
+    if fmt == "text" or s.dtype == bool or s.dtype == object:
+        if fmt is None and s.dtype == object:
+            return [
+                ("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)) for v in s
+            ], False
+        return ["" if pd.isna(v) else str(v) for v in s], False
+    if not pd.api.types.is_numeric_dtype(s):
+        return [str(v) for v in s], False
+    x = s.to_numpy(dtype=np.float64)
+    if fmt == "int" or (fmt is None and (pd.api.types.is_integer_dtype(s) or _is_int_like(x))):
+        return ["" if not np.isfinite(v) else str(int(v)) for v in x], True
+    if fmt == "sci":
+        return ["" if not np.isfinite(v) else f"{v:.2e}" for v in x], True
+    if fmt == "pct":
+        return ["" if not np.isfinite(v) else f"{v:.1f}%" for v in x], True
+    if fmt:
+        return ["" if not np.isfinite(v) else fmt.format(v) for v in x], True
+    decimals = _decimals(x)
+    return [_float_text(v, decimals) for v in x], True
+
+
+def table_block(
+    df,
+    *,
+    title: str = "",
+    caption: str = "",
+    formats: Mapping[str, str] | None = None,
+    max_rows: int = 60,
+    row_class=None,
+    file: str = "",
+    href: str = "",
+    floatfmt: str | None = None,
+) -> TableBlock:
+    """A DataFrame as a :class:`TableBlock` (at most ``max_rows`` rows), each column formatted by
+    its declared format or its type (:func:`format_column`); ``floatfmt`` formats every float
+    column without a declared format."""
+    formats = dict(formats or {})
+    shown = df.head(max_rows)
+    columns = [str(c) for c in df.columns]
+    texts = {}
+    for c in df.columns:
+        fmt = formats.get(str(c))
+        if fmt is None and floatfmt and shown[c].dtype.kind == "f":
+            fmt = floatfmt
+        texts[c] = format_column(shown[c].to_numpy(), fmt)
+    rows = []
+    for i, (_, record) in enumerate(shown.iterrows()):
+        cells = [Cell(texts[c][0][i], texts[c][1]) for c in df.columns]
+        rows.append(Row(cells, row_class(record) if row_class else ""))
+    return TableBlock(columns, rows, len(df), title, caption, file, href)
+
+
+# The helpers below return plain strings of escaped HTML, not Markup: section builders join
+# them with literal tags ("<h3>…</h3>" + table), which Markup would escape a second time.
+def table_html(df, *, max_rows: int = 60, floatfmt: str | None = None, row_class=None) -> str:
+    """An escaped HTML table of a DataFrame (numbers right-aligned, at most ``max_rows`` rows;
+    see :func:`table_block`)."""
+    return str(
+        render_block(table_block(df, max_rows=max_rows, floatfmt=floatfmt, row_class=row_class))
+    )
+
+
+def img_html(b64: str, caption: str = "", alt: str = "") -> str:
+    """A base64 PNG figure with its caption, as HTML."""
+    return str(render_block(Figure(b64, caption, alt)))
+
+
+def esc(x) -> str:
+    """``x`` escaped for HTML (for the fragments section builders still write by hand)."""
+    return str(Markup.escape(str(x)))
+
+
+# -------------------------------------------------------------------------------- run folder
 class RunFolder:
-    """A run folder as the report reads it: run.json, tables/, arrays/ and the maps index."""
+    """A run folder as the report reads it: run.json, tables/, arrays/ and the maps index.
 
-    def __init__(self, run_dir: Path):
-        self.dir = run_dir
-        meta = run_dir / "run.json"
+    Parameters
+    ----------
+    run_dir : path
+    tables : sequence of Table, optional
+        The declared tables (:class:`~brainalign.pipeline.analysis.Table`) of the analyses and
+        the data kind: their titles, captions and formats.
+    page_dir : path, optional
+        The folder of the HTML page, so its links to the run's files are relative to it.
+    """
+
+    def __init__(self, run_dir: Path, tables: Sequence = (), page_dir: Path | None = None):
+        self.dir = Path(run_dir)
+        meta = self.dir / "run.json"
         self.meta = json.loads(meta.read_text()) if meta.exists() else {}
-        self.maps = read_index(run_dir)
+        self.maps = read_index(self.dir)
+        self.declared = {t.name: t for t in tables}
+        self.page_dir = Path(page_dir) if page_dir is not None else self.dir
+        #: table name → heading of the section that showed it (for the list of files)
+        self.shown: dict[str, str] = {}
+        self.section = ""
 
     def table(self, name: str):
         import pandas as pd
@@ -117,6 +322,43 @@ class RunFolder:
                 f"{path}: cannot read table ({exc}); rerun the pipeline"
             ) from None
 
+    def href(self, relative: str) -> str:
+        """A link from the page to a file of the run folder (``tables/x.csv``)."""
+        return Path(os.path.relpath(self.dir / relative, self.page_dir)).as_posix()
+
+    def show(self, name: str, df=None, *, title: str | None = None, row_class=None):
+        """Table ``name`` as a block, with its declared title, caption and formats, and a link
+        to its CSV; ``df`` replaces the file's rows (a selection or a derived view of them);
+        ``title`` replaces the declared title and caption (``""``: the section wrote its own).
+        None when the table was not written."""
+        df = self.table(name) if df is None else df
+        if df is None:
+            return None
+        spec = self.declared.get(name)
+        self.mark_shown(name)
+        file = f"tables/{name}.csv"
+        own = title is None and spec is not None
+        return table_block(
+            df,
+            title=spec.title if own else (title or ""),
+            caption=spec.caption if own else "",
+            formats=spec.formats if spec is not None else None,
+            max_rows=spec.max_rows if spec is not None else 60,
+            row_class=row_class,
+            file=file,
+            href=self.href(file) if (self.dir / file).exists() else "",
+        )
+
+    def show_html(self, name: str, df=None, *, title: str | None = None, row_class=None) -> str:
+        """:meth:`show` as an HTML fragment, for section builders that return fragments."""
+        block = self.show(name, df, title=title, row_class=row_class)
+        return "" if block is None else str(render_block(block))
+
+    def mark_shown(self, name: str) -> None:
+        """Record that the current section shows table ``name`` in a form of its own (a grid,
+        a figure), for the list of files."""
+        self.shown.setdefault(name, self.section)
+
     def array(self, name: str):
         path = self.dir / "arrays" / f"{name}.npy"
         return np.load(path, allow_pickle=False) if path.exists() else None
@@ -129,60 +371,37 @@ class RunFolder:
             p.stem: np.load(p, allow_pickle=False) for p in sorted(folder.glob(f"{prefix}*.npy"))
         }
 
-    def other_tables(self) -> list[str]:
-        folder = self.dir / "tables"
-        return (
-            # a dot name is a temporary file of an export (maybe killed mid-write), not a table
-            sorted(
-                p.stem
-                for p in folder.glob("*.csv")
-                if p.stem not in _KNOWN_TABLES and not p.name.startswith(".")
-            )
-            if folder.exists()
-            else []
+    def files(self, sub: str, suffix: str = "") -> list[str]:
+        """The names of the results in ``sub/`` (dot names are an export's temporary files)."""
+        folder = self.dir / sub
+        if not folder.exists():
+            return []
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.name.endswith(suffix)
         )
+
+    def table_names(self) -> list[str]:
+        return [n.removesuffix(".csv") for n in self.files("tables", ".csv")]
+
+    def other_tables(self) -> list[str]:
+        """Tables no analysis or data kind declares."""
+        return [n for n in self.table_names() if n not in self.declared]
 
 
 # ------------------------------------------------------------------------------------ sections
-def _summary(run: RunFolder) -> str:
-    parts = []
-    cfg = run.meta.get("config", {})
-    data = cfg.get("data", {})
-    subjects = run.meta.get("subjects", cfg.get("subjects"))
-    spaces = esc(", ".join(cfg.get("features", {}).get("spaces", [])))
-    if data.get("kind") == "rdms":
-        sets = [s.get("name") or s.get("importer") or s.get("root") for s in data.get("sets", [])]
-        where = ", ".join(str(s) for s in ([data["root"]] if data.get("root") else []) + sets)
-        parts.append(f"<p>Data: RDM data sets {esc(where)}; feature spaces {spaces}.</p>")
-    else:
-        parts.append(
-            f"<p>Data: <b>{esc(data.get('kind', '?'))}</b> NSD at <code>{esc(data.get('root', '?'))}</code>; "
-            f"subjects {esc(subjects)}; space {esc(cfg.get('space', '?'))}; feature spaces "
-            f"{spaces}.</p>"
-        )
-    quality = run.meta.get("data_quality")
-    if quality is not None:
-        n_bad = quality.get("non_finite_values", 0)
-        if n_bad:
-            subjects_bad = {
-                s: v for s, v in quality.get("non_finite", {}).items() if v.get("values")
-            }
-            detail = "; ".join(
-                f"subject {esc(s)}: {v['values']} values in {v.get('units', 0)} units"
-                for s, v in subjects_bad.items()
-            )
-            parts.append(
-                f"<p style='color:#a40000'>Non-finite betas: {n_bad} NaN/Inf values ({detail}) "
-                "were left out by NaN-aware z-scoring and repetition averaging; units without a "
-                "value for an image are dropped by the analyses (table non_finite_betas).</p>"
-            )
-        else:
-            parts.append("<p class='note'>Non-finite betas: none.</p>")
+def _summary(run: RunFolder, data_summary=None) -> list:
+    """The data (the data kind's lines), the run's time, and the timing per stage."""
+    blocks = blocks_of(data_summary(run)) if data_summary is not None else []
     timing = run.meta.get("timing", {})
     if timing:
-        parts.append(
-            f"<p class='note'>Run time {timing.get('total_seconds', 0):.0f} s "
-            f"({timing.get('computed', 0)} tasks computed, {timing.get('reused', 0)} reused from the cache).</p>"
+        blocks.append(
+            Text(
+                f"Run time {timing.get('total_seconds', 0):.0f} s ({timing.get('computed', 0)} "
+                f"tasks computed, {timing.get('reused', 0)} reused from the cache).",
+                note=True,
+            )
         )
         stages = timing.get("stages") or []
         if stages:
@@ -192,30 +411,48 @@ def _summary(run: RunFolder) -> str:
             t = t.rename(
                 columns={"task_seconds": "task seconds (summed)", "wall_seconds": "wall seconds"}
             )
-            parts.append(
-                "<details><summary>Timing per stage</summary>"
-                + table_html(t, floatfmt="{:.1f}")
-                + "<p class='note'>Task seconds add up every task's own time (the work); wall "
-                "seconds run from the stage's first task starting to its last ending (tasks of "
-                "several stages overlap).</p></details>"
+            blocks.append(
+                Details(
+                    "Timing per stage",
+                    [
+                        table_block(t, floatfmt="{:.1f}", max_rows=len(t)),
+                        Text(
+                            "Task seconds add up every task's own time (the work); wall seconds "
+                            "run from the stage's first task starting to its last ending (tasks "
+                            "of several stages overlap).",
+                            note=True,
+                        ),
+                    ],
+                )
             )
-    gt = run.table("ground_truth")
-    if gt is not None:
-        parts.append("<h3>Ground truth (virtual NSD)</h3>")
-        parts.append(
-            "<p>For each ROI: the representation planted by the virtual NSD, the feature space that "
-            "ranked best in the ROI RSA, and whether the two agree.</p>"
-        )
-        good = {"yes", "true", "1"}
-        parts.append(
-            table_html(
-                gt,
-                row_class=lambda r: (
-                    "good" if str(r.get("agreement", "")).lower() in good else "bad"
-                ),
-            )
-        )
-    return "".join(parts)
+    return blocks
+
+
+def _warnings(run: RunFolder) -> list:
+    """The run's warnings (``run.json``), each with what it concerns and the key to change."""
+    import pandas as pd
+
+    records = run.meta.get("warnings") or []
+    if not records:
+        return []
+    df = pd.DataFrame(
+        [
+            {
+                "concerns": r.get("concerns", ""),
+                "warning": r.get("message", ""),
+                "config key": r.get("key") or "—",
+            }
+            for r in records
+        ]
+    )
+    return [
+        Text(
+            f"{len(df)} warning(s); each names what it concerns and the config key that changes "
+            "it (also in run.json; every task's own warnings in run.log).",
+            note=True,
+        ),
+        table_block(df, max_rows=len(df)),
+    ]
 
 
 def surface_views(run: RunFolder) -> SurfaceViews:
@@ -246,12 +483,46 @@ def maps_html(run: RunFolder, section: str) -> str:
                 plots.figure_to_base64(fig), f"{entry['title']}{n_sig}. {entry.get('note', '')}"
             )
         )
+        # the views module writes its own markup (ids, JSON payloads): passed through as it is
         parts.append(
             surface_views(run).view(
-                lh, rh, title=entry["title"], stat=stat, significant=sig, vmax=vmax
+                lh,
+                rh,
+                title=entry["title"],
+                stat=stat,
+                significant=sig,
+                vmax=vmax,
+                # the map's stand-alone 3-D page beside its GIFTI files, linked from the report
+                page=run.dir / "maps" / f"{entry['name']}.html",
+                href=f"maps/{entry['name']}.html",
             )
         )
     return "".join(parts)
+
+
+def _methods(meta: dict, analysis_methods: Sequence = ()) -> list:
+    """The methods paragraphs, the package versions and the full configuration."""
+    import pandas as pd
+
+    cfg = meta.get("config", {})
+    comp = cfg.get("compute", {})
+    paragraphs = []
+    for write in analysis_methods:
+        paragraphs += write(cfg)
+    paragraphs.append(
+        f"Compute: backend {comp.get('backend')} on {comp.get('device')}, executor "
+        f"{comp.get('executor')} with {comp.get('workers')} worker(s); every result cached by a hash "
+        "of its inputs, parameters and code."
+    )
+    blocks: list = [Text(p) for p in paragraphs]
+    versions = meta.get("versions", {})
+    if versions:
+        df = pd.DataFrame(sorted(versions.items()), columns=["package", "version"])
+        blocks.append(
+            table_block(df, title="Versions", formats={"version": "text"}, max_rows=len(df))
+        )
+    blocks.append(Details("Full configuration", [Pre(json.dumps(cfg, indent=1, sort_keys=True))]))
+    return blocks
 
 
 def methods_html(meta: dict, analysis_methods: Sequence = ()) -> str:
@@ -260,57 +531,83 @@ def methods_html(meta: dict, analysis_methods: Sequence = ()) -> str:
     ``analysis_methods`` are callables ``(config dict) -> list of paragraphs`` (the data's, the
     features' and each analysis's), in order, before the compute paragraph.
     """
-    cfg = meta.get("config", {})
-    comp = cfg.get("compute", {})
-    p = []
-    for paragraphs in analysis_methods:
-        p += paragraphs(cfg)
-    p.append(
-        f"Compute: backend {comp.get('backend')} on {comp.get('device')}, executor "
-        f"{comp.get('executor')} with {comp.get('workers')} worker(s); every result cached by a hash "
-        "of its inputs, parameters and code."
-    )
-    versions = meta.get("versions", {})
-    rows = "".join(
-        f"<tr><td>{esc(k)}</td><td>{esc(v)}</td></tr>" for k, v in sorted(versions.items())
-    )
-    vtable = (
-        f"<h3>Versions</h3><table><tr><th>package</th><th>version</th></tr>{rows}</table>"
-        if rows
-        else ""
-    )
-    cfg_text = esc(json.dumps(cfg, indent=1, sort_keys=True))
-    return (
-        "".join(f"<p>{esc(x)}</p>" for x in p)
-        + vtable
-        + f"<details><summary>Full configuration</summary><pre>{cfg_text}</pre></details>"
-    )
+    return "".join(str(render_block(b)) for b in _methods(meta, analysis_methods))
 
 
-def _files(run: RunFolder) -> str:
-    items = []
-    for sub in ("maps", "tables", "arrays"):
-        folder = run.dir / sub
-        if folder.exists():
-            # dot names: temporary files of an export, not results
-            names = sorted(
-                p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+def _files(run: RunFolder) -> list:
+    """Where the results are, for other tools: the maps and arrays summarised, every table
+    linked once (with its title, rows and the section that shows it), and the tables no
+    analysis declares shown here, once."""
+    blocks: list = []
+    maps = run.files("maps")
+    if maps:
+        formats = [f for suffix, f in _MAP_FORMATS.items() if any(n.endswith(suffix) for n in maps)]
+        n_masks = sum(1 for e in run.maps if e.get("mask"))
+        blocks.append(
+            Text(
+                f"maps/: {len(run.maps)} surface maps ({n_masks} with a significance mask), one "
+                f"file per hemisphere as {' and '.join(formats)}; maps/index.json describes each."
             )
-            if names:
-                items.append(
-                    f"<li><code>{esc(sub)}/</code>: {len(names)} files — "
-                    f"{esc(', '.join(names[:12]))}{' …' if len(names) > 12 else ''}</li>"
-                )
-    others = run.other_tables()
-    extra = "".join(f"<h3>{esc(n)}</h3>{table_html(run.table(n))}" for n in others)
-    if not items and not extra:
-        return ""
-    return (
-        "<p>Every map is saved as GIFTI and MGH per hemisphere and every table as CSV, for "
-        f"other tools (folder <code>{esc(run.dir)}</code>):</p><ul>{''.join(items)}</ul>{extra}"
-    )
+        )
+    tables = run.table_names()
+    if tables:
+        rows = []
+        for name in tables:
+            spec = run.declared.get(name)
+            rows.append(
+                {
+                    "file": f"tables/{name}.csv",
+                    "table": spec.title if spec is not None else name,
+                    "rows": _count_rows(run.dir / "tables" / f"{name}.csv"),
+                    "in the report": run.shown.get(name)
+                    or ("Files (below)" if spec is None else "file only"),
+                }
+            )
+        blocks.append(
+            Links(
+                [
+                    Link(
+                        r["file"],
+                        run.href(r["file"]),
+                        f"{r['table']}, {r['rows']} rows · {r['in the report']}",
+                    )
+                    for r in rows
+                ],
+                title=f"tables/: {len(rows)} tables as CSV:",
+            )
+        )
+    arrays = run.files("arrays", ".npy")
+    if arrays:
+        shown = ", ".join(arrays[:8]) + (" …" if len(arrays) > 8 else "")
+        blocks.append(Text(f"arrays/: {len(arrays)} NumPy arrays ({shown}).", note=True))
+    for name in run.other_tables():
+        run.shown.setdefault(name, "Files")
+        df = run.table(name)
+        blocks.append(
+            table_block(
+                df,
+                title=name,
+                max_rows=OTHER_ROWS,
+                file=f"tables/{name}.csv",
+                href=run.href(f"tables/{name}.csv"),
+            )
+        )
+    if not blocks:
+        return []
+    return [Text(f"Results for other tools, in {run.dir}:"), *blocks]
 
 
+#: map file endings → the format's name (datasets.surfaces.MAP_SUFFIXES writes them)
+_MAP_FORMATS = {".func.gii": "GIFTI", ".mgh": "MGH"}
+
+
+def _count_rows(path: Path) -> int:
+    """Rows of a CSV file (its lines less the header), without parsing it."""
+    with open(path, "rb") as f:
+        return max(0, sum(1 for _ in f) - 1)
+
+
+# ---------------------------------------------------------------------------------- the page
 def build_report(
     run_dir: str | os.PathLike,
     out: str | os.PathLike | None = None,
@@ -319,6 +616,8 @@ def build_report(
     sections: Sequence = (),
     methods: Sequence = (),
     notes: Sequence[str] = (),
+    tables: Sequence = (),
+    data_summary=None,
 ) -> Path:
     """Write the self-contained HTML report of a run folder.
 
@@ -329,14 +628,19 @@ def build_report(
     out : path, optional
         Output file (default ``run_dir/report.html``).
     title : str, optional
-    sections : sequence
-        The analyses' sections (each with ``key``, ``heading`` and ``build(run) -> html``),
-        placed between the summary and the methods; the pipeline passes its registry's
+    sections : sequence of ReportSection
+        The analyses' sections (each with ``key``, ``heading``, ``build(run)`` returning blocks
+        or an HTML fragment, and the declared ``tables`` shown after it), placed between the
+        summary and the methods; the pipeline passes its registry's
         (:func:`brainalign.pipeline.write_report`).
     methods : sequence of callables
         ``(config dict) -> list of paragraphs`` for the methods section, one per analysis.
     notes : sequence of str
         Paragraphs shown first, in a "Status" section (e.g. that the run did not finish).
+    tables : sequence of Table
+        The declared tables (titles, captions, formats); other tables are shown under Files.
+    data_summary : callable, optional
+        ``data_summary(run) -> blocks``: the data kind's lines of the summary.
 
     Raises
     ------
@@ -349,57 +653,76 @@ def build_report(
     Path
         The HTML file.
     """
+    from brainalign import __version__
     from brainalign.utils.owned import check_run_folder
 
     # a report of whatever has finished, even nothing yet, but only in brainalign's run folders
     run_dir = check_run_folder(run_dir)
-    run = RunFolder(run_dir)
+    out = Path(out) if out is not None else run_dir / "report.html"
+    run = RunFolder(run_dir, tables, page_dir=out.parent)
     if not notes and not run.meta and not any(run.dir.glob("tables/*.csv")):
         notes = ["No results yet: run `brainalign run CONFIG` (with this output folder)."]
-    status = "".join(f"<p class='note'>{esc(n)}</p>" for n in notes)
     builders = [
-        ("status", "Status", lambda r: status),
-        ("summary", "Summary", _summary),
-        *((s.key, s.heading, s.build) for s in sections),
-        ("methods", "Methods", lambda r: methods_html(r.meta, methods)),
+        ("status", "Status", lambda r: [Text(n, note=True) for n in notes]),
+        ("summary", "Summary", lambda r: _summary(r, data_summary)),
+        ("warnings", "Warnings", _warnings),
+        *((s.key, s.heading, _section_builder(s)) for s in sections),
+        ("methods", "Methods", lambda r: _methods(r.meta, methods)),
+        # last: it lists where every table was shown
         ("files", "Files", _files),
     ]
-    body, nav = [], []
+    shown = []
     for key, heading, build in builders:
-        content = build(run)
-        if content:
-            body.append(f'<section id="{key}"><h2>{esc(heading)}</h2>{content}</section>')
-            nav.append(f'<a href="#{key}">{esc(heading)}</a>')
+        run.section = heading
+        blocks = blocks_of(build(run))
+        if blocks:
+            shown.append({"key": key, "heading": heading, "blocks": blocks})
     views = getattr(run, "_surface_views", None)
-    if views:
-        body.append(views.assets())  # plotly.js, mesh and runtime, once per page
-    from brainalign import __version__
-
     cfg = run.meta.get("config", {})
-    title = title or cfg.get("name") or "brainalign report"
     finished = run.meta.get("timing", {}).get("finished", "")
-    template = string.Template(
-        resources.files("brainalign.report").joinpath("templates/report.html").read_text()
+    page = _ENV.get_template("report.html").render(
+        title=title or cfg.get("name") or "brainalign report",
+        subtitle=f"brainalign {__version__} — {finished}",
+        version=__version__,
+        sections=shown,
+        assets=Markup(views.assets()) if views else "",
     )
-    page = template.substitute(
-        title=esc(title),
-        subtitle=esc(f"brainalign {__version__} — {finished}"),
-        version=esc(__version__),
-        nav="".join(nav),
-        body="\n".join(body),
-    )
-    out = Path(out) if out is not None else run_dir / "report.html"
     atomic_write_text(out, page)
     return out
 
 
+def _section_builder(section):
+    """``run -> blocks`` of an analysis's section: its own content, then its declared tables."""
+
+    def build(run: RunFolder) -> list:
+        blocks = blocks_of(section.build(run)) if section.build is not None else []
+        for name in section.tables:
+            spec = run.declared.get(name)
+            if spec is None or spec.shown:
+                blocks.append(run.show(name))
+        return [b for b in blocks if b]
+
+    return build
+
+
 __all__ = [
+    "Details",
+    "Figure",
+    "Heading",
+    "Html",
+    "Link",
+    "Links",
+    "Pre",
     "RunFolder",
+    "Text",
     "build_report",
     "esc",
+    "format_column",
     "img_html",
     "maps_html",
     "methods_html",
+    "render_block",
     "surface_views",
+    "table_block",
     "table_html",
 ]

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.errors import ConfigError
-from brainalign.pipeline.analysis import Analysis, ReportSection
+from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.pipeline.inputs import (
     encoder_of_space,
@@ -277,7 +277,7 @@ def export(ctx, targets) -> None:
 
 def _section(run) -> str:
     from brainalign.report import plots
-    from brainalign.report.html import img_html, table_html
+    from brainalign.report.html import img_html
 
     parts = []
     scores = run.table("decoding_scores")
@@ -297,19 +297,6 @@ def _section(run) -> str:
                 "One density per subject; dashed: caption-consistency ceiling.",
             )
         )
-    ident = run.table("decoding_identification")
-    if ident is not None:
-        parts.append("<h3>Identification accuracy</h3>" + table_html(ident))
-    ex = run.table("decoding_examples")
-    if ex is not None:
-        parts.append(
-            "<h3>Examples</h3><p class='note'>True captions beside the caption decoded from "
-            "the brain (nearest in the caption bank) and the nearest training caption, with "
-            "cosine similarities to the decoded embedding.</p>" + table_html(ex, max_rows=40)
-        )
-    metrics = run.table("caption_metrics")
-    if metrics is not None:
-        parts.append("<h3>Caption metrics</h3>" + table_html(metrics))
     return "".join(parts)
 
 
@@ -345,5 +332,38 @@ ANALYSIS = Analysis(
     feature_spaces=feature_spaces,
     export=export,
     methods=methods,
-    sections=(ReportSection("decoding", "Decoding", _section),),
+    sections=(
+        ReportSection(
+            "decoding",
+            "Decoding",
+            _section,
+            tables=("decoding_identification", "decoding_examples", "caption_metrics"),
+        ),
+    ),
+    tables=(
+        Table(
+            "decoding_scores",
+            "Decoding prediction scores",
+            "Per subject and test image: Pearson r between the decoded and the true embedding "
+            "(the histogram above).",
+            shown=False,
+        ),
+        Table(
+            "decoding_identification",
+            "Identification accuracy",
+            "Per subject: how often the true image's embedding is the nearest to the decoded one "
+            "(top-1, top-5) among 2 candidates and among all test images, beside chance.",
+        ),
+        Table(
+            "decoding_examples",
+            "Examples",
+            "True captions beside the caption decoded from the brain (nearest in the caption "
+            "bank) and the nearest training caption, with cosine similarities to the decoded "
+            "embedding.",
+            max_rows=40,
+        ),
+        Table("caption_metrics", "Caption metrics"),
+    ),
+    # the penalty grid is the decoder's own; NaN units come from the data
+    warning_keys={"alphas:": "analyses.decoding.alphas", "Y:": None},
 )

@@ -11,7 +11,7 @@ from pydantic import Field
 from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.encoding.ridge import DEFAULT_ALPHAS
 from brainalign.errors import ConfigError, InputError
-from brainalign.pipeline.analysis import Analysis, ReportSection
+from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import encoder_of_space, feature_rows, load_subject
 from brainalign.utils.settings import ConfigPath, Section
@@ -251,7 +251,9 @@ def export(ctx, targets) -> None:
     )
     w.array("encoding_r", res["mean"])
     if "alpha_edges" in res:
-        w.table("encoding_alpha_edges", _edges_table(res, cfg.analyses.encoding.mode))
+        edges = _edges_table(res, cfg.analyses.encoding.mode)
+        w.table("encoding_alpha_edges", edges)
+        _warn_edges(ctx, edges)
     if "agreement" in res:
         w.array("agreement", res["agreement"])
         w.array("unit_roi", res["unit_roi"])
@@ -273,6 +275,29 @@ def export(ctx, targets) -> None:
                 section="insilico",
                 stat="t",
                 mask=split(res[f"{key}_sig"]),
+            )
+
+
+def _warn_edges(ctx, edges) -> None:
+    """A warning per subject with many units at an edge of the penalty grid (as the ridge
+    solver's own warning: more than EDGE_WARN_FRACTION of the fitted units)."""
+    from brainalign.encoding.ridge import EDGE_WARN_FRACTION
+
+    what = "fraction" if "n_smallest_fraction" in edges else "alpha"
+    key = "analyses.encoding." + ("alphas" if what == "alpha" else "mode")
+    for r in edges.to_dict("records"):  # records keep each column's type (counts stay ints)
+        limit = EDGE_WARN_FRACTION * r["n_fitted"]
+        ends = [
+            f"{r[f'n_{end}_{what}']} of {r['n_fitted']} units chose the {end} {what} "
+            f"({r[f'{end}_{what}']:g})"
+            for end in ("smallest", "largest")
+            if r[f"n_{end}_{what}"] > limit
+        ]
+        if ends:
+            ctx.warn(
+                f"encoding, subject {r['subject']}",
+                "; ".join(ends) + ": their best penalty may lie outside the grid (widen it)",
+                key,
             )
 
 
@@ -300,17 +325,9 @@ def _edges_table(res, mode: str):
 
 def _encoding_section(run) -> str:
     from brainalign.report import plots
-    from brainalign.report.html import img_html, maps_html, table_html
+    from brainalign.report.html import img_html, maps_html
 
     parts = [maps_html(run, "encoding")]
-    edges = run.table("encoding_alpha_edges")
-    if edges is not None:
-        parts.append(
-            "<h3>Penalty grid edges</h3><p>Units whose cross-validated penalty is the smallest or "
-            "the largest candidate; many at an edge mean the best penalty may lie outside the "
-            "grid (widen <code>analyses.encoding.alphas</code>).</p>"
-            + table_html(edges, floatfmt="{:g}")
-        )
     enc, agr, roi = run.array("encoding_r"), run.array("agreement"), run.array("unit_roi")
     if enc is not None and agr is not None:
         fig = plots.scatter_figure(
@@ -391,7 +408,19 @@ ANALYSIS = Analysis(
     export=export,
     methods=methods,
     sections=(
-        ReportSection("encoding", "Encoding", _encoding_section),
+        ReportSection("encoding", "Encoding", _encoding_section, tables=("encoding_alpha_edges",)),
         ReportSection("insilico", "In-silico contrasts", _insilico_section),
     ),
+    tables=(
+        Table(
+            "encoding_alpha_edges",
+            "Penalty grid edges",
+            "Per subject: units whose cross-validated penalty is the smallest or the largest "
+            "candidate; many at an edge mean the best penalty may lie outside the grid (widen "
+            "analyses.encoding.alphas).",
+            formats={c: "{:g}" for c in ("smallest_alpha", "largest_alpha")},
+        ),
+    ),
+    # the export warns about the grid's edges with the counts; NaN units come from the data
+    warning_keys={"alphas:": "analyses.encoding.alphas", "Y:": None},
 )

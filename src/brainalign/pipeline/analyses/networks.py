@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from brainalign.errors import ConfigError, DataFormatError
-from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection
+from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.pipeline.inputs import encoder_of_space
 from brainalign.utils.hashing import files_fingerprint, hash_json
@@ -385,7 +385,7 @@ def _pool_html(run) -> str:
 
 def _section(run) -> str:
     from brainalign.report import plots
-    from brainalign.report.html import img_html, maps_html, table_html
+    from brainalign.report.html import img_html, maps_html
 
     parts = [_pool_html(run)]
     curves = run.table("training_curves")
@@ -395,16 +395,6 @@ def _section(run) -> str:
                 plots.figure_to_base64(plots.training_curves_figure(curves)),
                 "Training loss and held-out cosine similarity per epoch.",
             )
-        )
-    transfer = run.table("transfer")
-    if transfer is not None:
-        parts.append("<h3>Transfer readouts</h3>" + table_html(transfer))
-    zoo = run.table("zoo_ranking")
-    if zoo is not None:
-        parts.append(
-            "<h3>Model zoo ranking</h3><p class='note'>Noise-ceiling-normalised ROI RSA "
-            "(mean over subjects), the form of the paper's Fig. 4 table.</p>"
-            + table_html(zoo, max_rows=100)
         )
     parts.append(maps_html(run, "networks"))
     return "".join(parts)
@@ -434,5 +424,20 @@ ANALYSIS = Analysis(
     check=check,
     export=export,
     methods=methods,
-    sections=(ReportSection("networks", "Networks", _section),),
+    sections=(ReportSection("networks", "Networks", _section, tables=("transfer", "zoo_ranking")),),
+    tables=(
+        Table(
+            "training_curves",
+            "Training curves",
+            "Per network and epoch: training loss and held-out cosine similarity (the figure).",
+            shown=False,
+        ),
+        Table(
+            "network_training_images",
+            "Network training images",
+            "The ids of every image each network trained on (one row per image and network).",
+            shown=False,
+        ),
+        Table("transfer", "Transfer readouts"),
+    ),
 )

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from brainalign.pipeline.analysis import Analysis, ReportSection
+from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import option_files
 from brainalign.utils.settings import Section
@@ -565,7 +565,7 @@ def _label(model: str, layer) -> str:
 
 
 def _data_section(run) -> str:
-    from brainalign.report.html import esc, table_html
+    from brainalign.report.html import esc
 
     ceil = run.table("noise_ceiling")
     stim = run.table("rdm_stimuli")
@@ -590,7 +590,7 @@ def _data_section(run) -> str:
         "for Spearman with mean pooling, the Algonauts 2019 noise ceiling; "
         "<code>published_upper_r2</code> is the published value where there is one.</p>"
     )
-    parts.append(table_html(ceil, max_rows=100, floatfmt="{:.4f}", row_class=_match_class))
+    parts.append(run.show_html("noise_ceiling", ceil, title="", row_class=_match_class))
     return "".join(parts)
 
 
@@ -600,8 +600,6 @@ def _match_class(row) -> str:
 
 
 def _known_section(run) -> str:
-    from brainalign.report.html import table_html
-
     known = run.table("known_results")
     if known is None:
         return ""
@@ -613,9 +611,10 @@ def _known_section(run) -> str:
     return (
         f"<p>{n_pass} of {n_pass + n_fail} applicable published results reproduced "
         "(computed automatically from this run's scores; nothing is tuned to them).</p>"
-        + table_html(
+        + run.show_html(
+            "known_results",
             shown,
-            max_rows=50,
+            title="",
             row_class=lambda r: {"pass": "good", "fail": "bad"}.get(r["result"], ""),
         )
     )
@@ -625,7 +624,7 @@ def _scores_section(run) -> str:
     import pandas as pd
 
     from brainalign.report import plots, rdm_plots
-    from brainalign.report.html import esc, img_html, table_html
+    from brainalign.report.html import esc, img_html
 
     scores = run.table("rdm_inference")
     ceil = run.table("noise_ceiling")
@@ -673,7 +672,10 @@ def _scores_section(run) -> str:
                 ["model", "layer", "algonauts_r2", "pct_of_ceiling"]
             ].assign(layer=lambda x: x["layer"].fillna(""))
             tab = tab.merge(a, on=["model", "layer"], how="left")
-        parts.append(table_html(tab.sort_values("score", ascending=False), max_rows=60))
+        parts.append(
+            run.show_html("rdm_inference", tab.sort_values("score", ascending=False), title="")
+        )
+        run.mark_shown("algonauts_scores")  # its columns are in these tables
     parts.append(_caption_standing(run, scores, method))
     return "".join(parts)
 
@@ -682,7 +684,7 @@ def _caption_standing(run, scores, method) -> str:
     """Where the caption-embedding models stand against the others on each data set's IT."""
     import pandas as pd
 
-    from brainalign.report.html import esc, table_html
+    from brainalign.report.html import esc
 
     pw = run.table("rdm_pairwise")
     if pw is None:
@@ -741,7 +743,7 @@ def _caption_standing(run, scores, method) -> str:
         tab = pd.DataFrame(rows).sort_values("score", ascending=False)
         rank = list(tab["model"]).index(ref) + 1
         parts.append(f"<p><b>{esc(label)}</b>: {esc(ref)} ranks {rank} of {len(tab)}.</p>")
-        parts.append(table_html(tab, max_rows=40))
+        parts.append(run.show_html("rdm_pairwise", tab, title=""))
     return "".join(parts)
 
 
@@ -865,5 +867,45 @@ ANALYSIS = Analysis(
         ReportSection("layer_profiles", "Layer profiles", _profiles_section),
         ReportSection("rdm_figures", "RDMs", _rdms_section),
         ReportSection("rdm_mds", "MDS", _mds_section),
+    ),
+    tables=(
+        Table(
+            "rdm_scores",
+            "Model scores",
+            "Per data set, ROI, model (and layer) and method: score and CI.",
+            shown=False,
+        ),
+        Table(
+            "rdm_inference",
+            "Model scores with inference",
+            "The model scores with their tests against zero and against the noise ceiling.",
+        ),
+        Table(
+            "noise_ceiling",
+            "Noise ceilings",
+            formats={c: "{:.4f}" for c in ("lower", "upper", "upper_r2", "published_upper_r2")},
+            max_rows=100,
+        ),
+        Table(
+            "algonauts_scores",
+            "Algonauts scores",
+            "Mean squared Spearman and its percentage of the upper_r2 ceiling.",
+            shown=False,
+        ),
+        Table("rdm_pairwise", "Pairwise model comparisons", max_rows=40),
+        Table(
+            "rdm_subject_scores",
+            "Scores per subject",
+            "Per subject, model and method: the score of each subject's RDM.",
+            shown=False,
+        ),
+        Table("known_results", "Known results", max_rows=50),
+        Table(
+            "rdm_stimuli",
+            "Stimuli",
+            "Per data set: every stimulus, its label, category and display order.",
+            shown=False,
+        ),
+        Table("rdm_mds", "MDS", "Per data set and ROI: the MDS stress.", shown=False),
     ),
 )

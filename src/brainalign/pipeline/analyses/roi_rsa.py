@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from brainalign.datasets.base import STREAMS_ROIS
-from brainalign.pipeline.analysis import Analysis, ReportSection
+from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import feature_rows, load_subject
 from brainalign.utils.settings import Section
@@ -288,7 +288,7 @@ def _export_rdms(ctx) -> None:
 # ------------------------------------------------------------------------------------- report
 def _roi_section(run) -> str:
     from brainalign.report import plots
-    from brainalign.report.html import img_html, table_html
+    from brainalign.report.html import img_html
 
     scores = run.table("roi_rsa")
     if scores is None:
@@ -327,9 +327,6 @@ def _roi_section(run) -> str:
                 "Each subject's r divided by that subject's ceiling.",
             )
         )
-    group = run.table("roi_group")
-    if group is not None:
-        parts.append("<h3>Group statistics</h3>" + table_html(group, max_rows=250))
     return "".join(parts)
 
 
@@ -356,9 +353,7 @@ def _comparison_section(run) -> str:
                 grid.loc[r["model_b"], r["model_a"]] = f"{-r[col]:+.3f}{star}"
             grid.insert(0, "model", models)
             parts.append(f"<h3>{esc(roi)}</h3>" + table_html(grid))
-    sim = run.table("model_similarity")
-    if sim is not None:
-        parts.append("<h3>Model–model RDM correlations</h3>" + table_html(sim))
+        run.mark_shown("model_comparison")  # as these grids
     return "".join(parts)
 
 
@@ -419,9 +414,53 @@ ANALYSIS = Analysis(
     export=export,
     methods=methods,
     sections=(
-        ReportSection("roi", "ROI RSA", _roi_section),
-        ReportSection("comparison", "Model comparison", _comparison_section),
+        ReportSection("roi", "ROI RSA", _roi_section, tables=("roi_group",)),
+        ReportSection(
+            "comparison", "Model comparison", _comparison_section, tables=("model_similarity",)
+        ),
         ReportSection("rdms", "RDMs", _rdms_section),
         ReportSection("truth", "Ground truth (virtual NSD)", _truth_section),
+    ),
+    tables=(
+        Table(
+            "roi_rsa",
+            "ROI RSA scores",
+            "Per subject, ROI and model: r, the subject's noise ceiling and r / ceiling (the bars).",
+            shown=False,
+        ),
+        Table("noise_ceiling", "Noise ceilings", "Per subject and ROI.", shown=False),
+        Table(
+            "roi_group",
+            "Group statistics",
+            "Per ROI and model: mean over subjects, SEM, one-sample t and p, and the rank.",
+            max_rows=250,
+        ),
+        Table(
+            "model_comparison",
+            "Pairwise model comparisons",
+            "Per ROI and pair of models: mean difference, t, p and the FDR q.",
+            shown=False,
+        ),
+        Table("model_similarity", "Model–model RDM correlations"),
+        Table(
+            "zoo_ranking",
+            "Model zoo ranking",
+            "Noise-ceiling-normalised ROI RSA (mean over subjects), the form of the paper's "
+            "Fig. 4 table.",
+            max_rows=100,
+        ),
+        Table(
+            "ground_truth",
+            "Ground truth (virtual NSD)",
+            "For each ROI: the representation planted by the virtual NSD, the best model "
+            "measured and the oracle's, and whether the two agree (the data kind's summary "
+            "shows it).",
+        ),
+        Table(
+            "ground_truth_scores",
+            "Ground truth: measured and oracle scores",
+            "Per ROI and model: the measured group score and the oracle's (the figure).",
+            shown=False,
+        ),
     ),
 )

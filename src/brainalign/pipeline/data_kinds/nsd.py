@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from brainalign.errors import BrainAlignError, ConfigError
-from brainalign.pipeline.analysis import DataKind
+from brainalign.pipeline.analysis import DataKind, Table
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.utils.hashing import files_fingerprint, hash_json
 from brainalign.utils.settings import Section, resolve_path
@@ -244,6 +244,55 @@ def methods(cfg: dict) -> list[str]:
     ]
 
 
+NON_FINITE_BETAS = Table(
+    "non_finite_betas",
+    "Non-finite betas",
+    "One row per subject and session: NaN and Inf values in the betas, the units they fall in "
+    "and the files; left out by NaN-aware z-scoring and repetition averaging.",
+)
+
+
+def summary(run) -> list:
+    """The summary's lines about NSD-like data: where, which subjects, space and feature
+    spaces, and the non-finite betas (in red when there are any)."""
+    from brainalign.report.html import Text
+
+    cfg = run.meta.get("config", {})
+    data = cfg.get("data", {})
+    subjects = run.meta.get("subjects", cfg.get("subjects"))
+    spaces = ", ".join(cfg.get("features", {}).get("spaces", []))
+    blocks = [
+        Text(
+            f"Data: {data.get('kind', '?')} NSD at {data.get('root', '?')}; subjects {subjects}; "
+            f"space {cfg.get('space', '?')}; feature spaces {spaces}."
+        )
+    ]
+    quality = run.meta.get("data_quality")
+    if quality is not None:
+        blocks.append(_non_finite_text(quality))
+    return blocks
+
+
+def _non_finite_text(quality: dict):
+    """The non-finite betas line: each subject's count, or that there are none."""
+    from brainalign.report.html import Text
+
+    n_bad = quality.get("non_finite_values", 0)
+    if not n_bad:
+        return Text("Non-finite betas: none.", note=True)
+    detail = "; ".join(
+        f"subject {s}: {v['values']} values in {v.get('units', 0)} units"
+        for s, v in quality.get("non_finite", {}).items()
+        if v.get("values")
+    )
+    return Text(
+        f"Non-finite betas: {n_bad} NaN/Inf values ({detail}) were left out by NaN-aware "
+        "z-scoring and repetition averaging; units without a value for an image are dropped by "
+        "the analyses (table non_finite_betas).",
+        alert=True,
+    )
+
+
 DATA_KIND = DataKind(
     name="nsd",
     config=NSDDataConfig,
@@ -253,4 +302,6 @@ DATA_KIND = DataKind(
     check=check,
     methods=methods,
     inputs=inputs,
+    summary=summary,
+    tables=(NON_FINITE_BETAS,),
 )

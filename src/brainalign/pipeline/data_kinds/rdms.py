@@ -269,6 +269,18 @@ def methods(cfg: dict) -> list[str]:
     ]
 
 
+def summary(run) -> list:
+    """The summary's line about RDM data: the data sets and the feature spaces."""
+    from brainalign.report.html import Text
+
+    cfg = run.meta.get("config", {})
+    data = cfg.get("data", {})
+    sets = [s.get("name") or s.get("importer") or s.get("root") for s in data.get("sets", [])]
+    where = ", ".join(str(s) for s in ([data["root"]] if data.get("root") else []) + sets)
+    spaces = ", ".join(cfg.get("features", {}).get("spaces", []))
+    return [Text(f"Data: RDM data sets {where}; feature spaces {spaces}.")]
+
+
 DATA_KIND = DataKind(
     name="rdms",
     config=RdmsDataConfig,
@@ -278,6 +290,7 @@ DATA_KIND = DataKind(
     provides="rdms",
     check=check,
     methods=methods,
+    summary=summary,
 )
 
 __all__ = [

@@ -135,6 +135,18 @@ def methods(cfg: dict) -> list[str]:
     ]
 
 
+def summary(run) -> list:
+    """NSD's summary lines, then the ground-truth check of each ROI (rows green where the
+    measurement agrees with the planted truth; roi_rsa's section draws it)."""
+    blocks = nsd.summary(run)
+    good = {"yes", "true", "1"}
+    truth = run.show(
+        "ground_truth",
+        row_class=lambda r: "good" if str(r.get("agreement", "")).lower() in good else "bad",
+    )
+    return blocks + ([truth] if truth is not None else [])
+
+
 DATA_KIND = DataKind(
     name="virtual",
     config=VirtualDataConfig,
@@ -149,4 +161,6 @@ DATA_KIND = DataKind(
     # writing it, see run_study)
     inputs=nsd.inputs,
     present=present,
+    summary=summary,
+    tables=(nsd.NON_FINITE_BETAS,),
 )
