@@ -238,3 +238,17 @@ def test_sections_and_tables_of_an_analysis_are_data(tmp_path):
     ).read_text()
     assert 'id="s"' in page and 'id="e"' not in page
     assert json.loads((w.run_dir / "run.json").read_text())["config"]["name"] == "t"
+
+
+def test_task_warnings_of_reused_tasks_are_kept(tmp_path):
+    """A task's warnings come only when it is computed: a rerun that reuses it keeps them."""
+    from brainalign.pipeline.study import _kept_task_warnings
+
+    old = RunWarning("decoding:sub-01", "alphas: 203 of 384 chose 10", "analyses.decoding.alphas")
+    old = RunWarning(old.concerns, old.message, old.key, ("decoding:sub-01",))
+    export = RunWarning("encoding, subject 1", "edges", "analyses.encoding.alphas")
+    w = _run(tmp_path, {"name": "k"}, warnings=[old.as_json(), export.as_json()])
+    kept = _kept_task_warnings(w.run_dir, RunReport(reused=["decoding:sub-01"]), [])
+    assert kept == [old]  # an export's warning is found again by the export, not kept
+    assert _kept_task_warnings(w.run_dir, RunReport(computed=["decoding:sub-01"]), []) == []
+    assert _kept_task_warnings(w.run_dir, None, []) == [old]

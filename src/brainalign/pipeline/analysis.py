@@ -81,14 +81,17 @@ class ReportSection:
 @dataclass(frozen=True)
 class RunWarning:
     """A warning of the run, for the report and ``run.json``: what it concerns, what happened,
-    and the config key that changes it (``None`` where no setting does, e.g. bad data)."""
+    and the config key that changes it (``None`` where no setting does, e.g. bad data).
+    ``tasks`` are the labels of the tasks that raised it (none for an export's warning)."""
 
     concerns: str
     message: str
     key: str | None = None
+    tasks: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
-        return {"concerns": self.concerns, "message": self.message, "key": self.key}
+        out = {"concerns": self.concerns, "message": self.message, "key": self.key}
+        return {**out, "tasks": list(self.tasks)} if self.tasks else out
 
 
 @dataclass(frozen=True)

@@ -296,6 +296,7 @@ def export_results(
     truth_rows = ctx.extras.get("ground_truth", [])
     quality = _data_quality(plan, cache, ctx.writer)
     warnings = run_warnings(plan, rep, ctx, quality)
+    warnings += _kept_task_warnings(cfg.output.dir, rep, warnings)
     now = _dt.datetime.now().isoformat(timespec="seconds")
     effective = ctx.extras.get("effective", {})  # values capped by the data (subset_size)
     ctx.writer.json(
@@ -399,8 +400,24 @@ def _task_warnings(plan: Plan, rep: RunReport | None, said: set) -> list[RunWarn
             f" and {len(labels) - 4} more" if len(labels) > 4 else ""
         )
         first = items[0][1] + (" (the first of these tasks)" if len(items) > 1 else "")
-        out.append(RunWarning(concerns, first, key))
+        out.append(RunWarning(concerns, first, key, tuple(labels)))
     return out
+
+
+def _kept_task_warnings(run_dir: Path, rep: RunReport | None, found: list) -> list[RunWarning]:
+    """The task warnings of the last export whose tasks this run reused from the cache (a
+    task's warnings come only when it is computed), so a rerun still reports them; all of them
+    for an export without a run (``brainalign report`` on a killed run)."""
+    reused = None if rep is None else set(rep.reused)
+    said = {(w.key, w.message) for w in found}
+    kept = []
+    for w in load_run_meta(run_dir).get("warnings") or []:
+        tasks = tuple(w.get("tasks") or ())
+        if not tasks or (w.get("key"), w.get("message")) in said:
+            continue
+        if reused is None or set(tasks) <= reused:
+            kept.append(RunWarning(w["concerns"], w["message"], w.get("key"), tasks))
+    return kept
 
 
 def _warning_kind(message: str) -> str:
