@@ -8,7 +8,11 @@ like: a report must be self-contained), and takes a screenshot that must not be 
 opens each interactive 3-D surface view of the report (``details.surface-3d``, drawn by
 plotly.js through ``window.brainalignSurfaces``) one at a time: the view must draw without error
 into a WebGL canvas whose middle is not blank in a screenshot, and hovering it must show a label;
-each is closed again before the next (WebGL contexts are limited).
+its controls must work (it opens on the lateral surfaces; the lateral, medial, ventral and
+dorsal buttons move the camera or the hemispheres, a button click takes effect, the threshold
+and the significance switch change which vertices are coloured, the colour-map menu the colour
+bar); each is closed again before the next (WebGL contexts are limited). With ``shots`` it
+saves a screenshot of every report section and of each view (lateral and ventral).
 
 >>> check = check_in_browser("report.html")          # doctest: +SKIP
 >>> check.ok, check.problems                         # doctest: +SKIP
@@ -80,6 +84,56 @@ _VIEW_OPEN = """(async (id) => {
   return out;
 })"""
 
+# drive one drawn view's controls through window.brainalignSurfaces.set (and one real click)
+_VIEW_CONTROLS = """(async (id) => {
+  const out = {problems: [], buttons: [], coloured: {}, positions: {}, cameras: {}};
+  const el = document.getElementById(id), api = window.brainalignSurfaces;
+  const plot = el.querySelector(".js-plotly-plot");
+  const problem = (t) => out.problems.push(t);
+  if (!api.set || !api.state) { problem("no set/state in window.brainalignSurfaces"); return out; }
+  out.buttons = Array.from(el.querySelectorAll("button[data-view]")).map(b => b.dataset.view);
+  for (const v of ["lateral", "medial", "ventral", "dorsal"])
+    if (!out.buttons.includes(v)) problem("no " + v + " button");
+  for (const c of ["hemi", "threshold", "cmap", "vmax"])
+    if (!el.querySelector('[data-control="' + c + '"]')) problem("no " + c + " control");
+  const first = api.state(id);
+  if (!first || first.view !== "lateral") problem("opens on " + (first && first.view) + ", not lateral");
+  const coloured = () => plot.data.slice(0, 2).reduce(
+    (n, t) => n + (t.visible === false ? 0 : t.vertexcolor.filter(c => c[0] === "#").length), 0);
+  for (const v of out.buttons) {
+    await api.set(id, {view: v});
+    const e = plot.layout.scene.camera.eye;
+    out.cameras[v] = [e.x, e.y, e.z].map(n => n.toFixed(2)).join(",");
+    out.positions[v] = [plot.data[0].x[0], plot.data[0].y[0], plot.data[1].x[0]].map(n => n.toFixed(1)).join(",");
+  }
+  const distinct = new Set(out.buttons.map(v => out.cameras[v] + "/" + out.positions[v]));
+  if (distinct.size !== out.buttons.length) problem("surfaces look alike: " + JSON.stringify(out.cameras));
+  await api.set(id, {view: "lateral"});
+  out.coloured.initial = coloured();
+  await api.set(id, {threshold: 1e300});
+  out.coloured.high_threshold = coloured();
+  await api.set(id, {threshold: 0, significant: false});
+  out.coloured.all = coloured();
+  if (out.coloured.high_threshold !== 0) problem("a threshold above every value leaves vertices coloured");
+  if (out.coloured.all < out.coloured.initial) problem("colouring non-significant vertices colours fewer");
+  const scale = () => JSON.stringify(plot.data[2].marker.colorscale[0]);
+  const before = scale();
+  const other = Array.from(el.querySelectorAll('[data-control="cmap"] option')).map(o => o.value)
+    .find(c => c !== first.cmap);
+  if (other) {
+    await api.set(id, {cmap: other});
+    if (scale() === before) problem("the colour-map menu does not change the colour bar");
+  }
+  await api.set(id, {hemi: "left"});
+  if (plot.data[1].visible !== false) problem("'left' still shows the right hemisphere");
+  // a real click on a button, as a reader would
+  el.querySelector('button[data-view="ventral"]').click();
+  for (let i = 0; i < 100 && api.state(id).view !== "ventral"; i++) await new Promise(r => setTimeout(r, 20));
+  if (api.state(id).view !== "ventral") problem("clicking 'ventral' does nothing");
+  await api.set(id, first);
+  return out;
+})"""
+
 # plotly draws a 3-D scene's hover labels as g.hovertext in the scene's own svg
 _VIEW_HOVER = """((id) => Array.from(document.getElementById(id).querySelectorAll(".hovertext"))
   .map(g => Array.from(g.querySelectorAll("text tspan.line")).map(t => t.textContent).join(" | ")
@@ -109,11 +163,14 @@ class BrowserCheck:
     screenshot_std: float = 0.0
     title: str = ""
     #: one dict per interactive 3-D view: id, drawn, error, traces, webgl (canvases), std (pixel
-    #: std of the middle of its canvas), hover (label text shown when hovering the surface)
+    #: std of the middle of its canvas), hover (label text shown when hovering the surface),
+    #: controls (what driving its toolbar gave: problems, cameras, coloured vertex counts)
     views: list[dict] = field(default_factory=list)
     views_missing_script: bool = False
     #: URLs the page asked for that are not in the file itself (http, https, ...)
     remote_requests: list[str] = field(default_factory=list)
+    #: screenshots written with ``shots`` (sections and views)
+    shots: list[Path] = field(default_factory=list)
 
     @property
     def failed_views(self) -> list[dict]:
@@ -156,6 +213,8 @@ def _view_problem(view: dict) -> str:
         return f"blank (pixel std {view.get('std', 0.0):.2f} in the middle of its canvas)"
     if not view.get("hover"):
         return "no hover label over the surface"
+    if view.get("controls", {}).get("problems"):
+        return "controls: " + "; ".join(view["controls"]["problems"])
     return ""
 
 
@@ -206,24 +265,30 @@ def _evaluate(cdp: _Pipe, sid: str, expression: str, timeout: float = 30.0):
     return reply["result"].get("value")
 
 
-def _check_views(cdp: _Pipe, sid: str, result: BrowserCheck, timeout: float, limit) -> None:
-    """Open, probe, hover and close each interactive 3-D view in turn (see the module doc)."""
+def _check_views(
+    cdp: _Pipe, sid: str, result: BrowserCheck, timeout: float, limit, shots: Path | None = None
+) -> None:
+    """Open, probe, hover, drive and close each interactive 3-D view in turn (module doc)."""
     found = _evaluate(cdp, sid, _VIEWS_LIST)
     if found["ids"] and not found["api"]:
         result.views_missing_script = True
         return
     for view_id in found["ids"][:limit]:
         try:
-            view = _check_view(cdp, sid, view_id, timeout)
+            view = _check_view(cdp, sid, view_id, timeout, shots, result.shots)
         except (TimeoutError, RuntimeError) as exc:
             view = {"id": view_id, "drawn": False, "error": f"{type(exc).__name__}: {exc}"}
         result.views.append(view)
 
 
-def _check_view(cdp: _Pipe, sid: str, view_id: str, timeout: float) -> dict:
+def _check_view(
+    cdp: _Pipe, sid: str, view_id: str, timeout: float, shots: Path | None = None, saved=None
+) -> dict:
     arg = json.dumps(view_id)
     view = _evaluate(cdp, sid, f"{_VIEW_OPEN}({arg})", timeout=timeout)
     rect = view.pop("rect", None)
+    if shots is not None and view.get("drawn"):
+        saved.append(_shot_element(cdp, sid, view_id, shots / f"{view_id}-lateral.png", timeout))
     view["std"], view["hover"] = 0.0, ""
     if rect and rect["width"] > 8 and rect["height"] > 8:
         # the middle half of the canvas, where the surface is (not the colour bar or title);
@@ -259,8 +324,47 @@ def _check_view(cdp: _Pipe, sid: str, view_id: str, timeout: float) -> dict:
                 view["hover"] = _evaluate(cdp, sid, f"{_VIEW_HOVER}({arg})") or ""
             if view["hover"]:
                 break
+    if view.get("drawn"):
+        view["controls"] = _evaluate(cdp, sid, f"{_VIEW_CONTROLS}({arg})", timeout=timeout)
+        if shots is not None:
+            _evaluate(cdp, sid, f"window.brainalignSurfaces.set({arg}, {{view: 'ventral'}})")
+            cdp.drain(0.3)
+            saved.append(
+                _shot_element(cdp, sid, view_id, shots / f"{view_id}-ventral.png", timeout)
+            )
+            _evaluate(cdp, sid, f"window.brainalignSurfaces.set({arg}, {{view: 'lateral'}})")
     _evaluate(cdp, sid, f"window.brainalignSurfaces.close({arg})", timeout=timeout)
     return view
+
+
+_ELEMENT_RECT = """((id) => { const el = document.getElementById(id);
+  if (!el) return null; const r = el.getBoundingClientRect();
+  return {x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height}; })"""
+
+
+def _shot_element(cdp: _Pipe, sid: str, element_id: str, path: Path, timeout: float) -> Path:
+    """A PNG of the element ``element_id`` (all of it, also beyond the viewport) at ``path``."""
+    from brainalign.utils.io import atomic_path
+
+    rect = _evaluate(cdp, sid, f"{_ELEMENT_RECT}({json.dumps(element_id)})")
+    if not rect or rect["width"] < 1 or rect["height"] < 1:
+        raise RuntimeError(f"no element {element_id!r} to photograph")
+    clip = {**rect, "scale": 1}
+    shot = cdp.send(
+        "Page.captureScreenshot",
+        {"format": "png", "clip": clip, "captureBeyondViewport": True},
+        session=sid,
+        timeout=timeout,
+    )
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def _shot_sections(cdp: _Pipe, sid: str, shots: Path, timeout: float) -> list[Path]:
+    """A PNG of every ``<section id=...>`` of the page (``section-<id>.png``)."""
+    ids = _evaluate(cdp, sid, "Array.from(document.querySelectorAll('section[id]')).map(s => s.id)")
+    return [_shot_element(cdp, sid, i, shots / f"section-{i}.png", timeout) for i in ids]
 
 
 class _Pipe:
@@ -356,6 +460,7 @@ def check_in_browser(
     chromium: str | None = None,
     views: bool = True,
     max_views: int | None = None,
+    shots: str | os.PathLike | None = None,
 ) -> BrowserCheck:
     """Load ``html`` in headless Chromium and report console errors, broken images and blankness,
     and check the report's interactive 3-D views.
@@ -377,6 +482,10 @@ def check_in_browser(
         WebGL canvas that is not blank and shows a label on hover (``.views``).
     max_views : int, optional
         Check only the first ``max_views`` views (default: all).
+    shots : path, optional
+        A folder (made if absent) for a screenshot of every report section
+        (``section-<id>.png``) and of each checked 3-D view (``<view id>-lateral.png``,
+        ``-ventral.png``); listed in ``.shots``.
 
     Returns
     -------
@@ -464,8 +573,20 @@ def check_in_browser(
                 "Page.captureScreenshot", {"format": "png"}, session=sid, timeout=timeout
             )
             png = base64.b64decode(shot["data"])
+            folder = None
+            if shots is not None:
+                from brainalign.utils.io import make_dirs
+
+                folder = make_dirs(shots, "screenshots")
+                # a sticky bar (the report's nav) would cover the top of each element's shot
+                _evaluate(
+                    cdp,
+                    sid,
+                    "document.querySelectorAll('nav').forEach(n => n.style.position = 'static')",
+                )
+                result.shots += _shot_sections(cdp, sid, folder, timeout)
             if views:
-                _check_views(cdp, sid, result, timeout, max_views)
+                _check_views(cdp, sid, result, timeout, max_views, folder)
                 cdp.drain(0.3)  # late console messages of the views
             result.console_errors = [m for m in map(_console_text, cdp.events) if m]
             result.remote_requests = [u for u in map(_remote_url, cdp.events) if u]

@@ -1,7 +1,9 @@
 """Figures of the report, each a plain function returning a matplotlib ``Figure``.
 
 Surface maps use nilearn's fsaverage5 meshes (shipped with nilearn, no download): the inflated
-surface (lateral and medial, both hemispheres) and the flat patches. Maps on full fsaverage are
+surface (lateral and medial, both hemispheres) and the flat patches. RDM figures are in
+:mod:`brainalign.report.rdm_plots`; the interactive 3-D maps in
+:mod:`brainalign.report.surface_views`. Maps on full fsaverage are
 shown on fsaverage5 by keeping the first 10,242 vertices of each hemisphere (fsaverage5 is the
 first 10,242 vertices of fsaverage).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -29,6 +32,9 @@ ROI_COLOURS = {
     "nsdgeneral": "#9467bd",
     "null": "#bbbbbb",
 }
+#: legend text of ROI labels that are not ROI names (``unit_roi`` marks vertices outside every
+#: streams ROI as "null"; a reader should not have to know that)
+ROI_LABELS = {"null": "outside the streams ROIs"}
 
 
 def _plt():
@@ -142,6 +148,7 @@ def surface_map_figure(
     title: str = "",
     colorbar_label: str = "",
     symmetric: bool = True,
+    threshold_line: float | Literal["auto"] | None = "auto",
 ):
     """Both hemispheres on the inflated (lateral, medial) and flat fsaverage5, one colour bar.
 
@@ -156,6 +163,10 @@ def surface_map_figure(
         Absolute values below it are not coloured (used when ``significant`` is None).
     vmax : float, optional
         Colour-scale limit (default: the 99th percentile of the shown absolute values).
+    threshold_line : float, "auto" or None
+        The value a vertex needs to be coloured, marked on the colour bar (at ± it when
+        ``symmetric``) and written under it; "auto": :func:`significance_threshold` of
+        ``significant`` (else ``threshold``); None: not marked.
     """
     plt = _plt()
     from matplotlib import cm, colors
@@ -203,9 +214,55 @@ def surface_map_figure(
     norm = colors.Normalize(vmin=-vmax if symmetric else 0.0, vmax=vmax)
     cb = fig.colorbar(cm.ScalarMappable(norm=norm, cmap=plt.get_cmap(cmap)), cax=cax)
     cb.set_label(colorbar_label)
+    if isinstance(threshold_line, str):
+        threshold_line = (
+            significance_threshold(lh, rh, significant) if significant is not None else threshold
+        )
+    if threshold_line is not None and np.isfinite(threshold_line):
+        _mark_threshold(cb, threshold_line, vmax, symmetric)
     if title:
         fig.suptitle(title, fontsize=12)
     return fig
+
+
+def _mark_threshold(cb, threshold: float, vmax: float, symmetric: bool) -> None:
+    """Lines on colour bar ``cb`` at ``threshold`` (and its negative when ``symmetric``), with
+    the value written under the bar: a reader sees where colouring starts."""
+    for v in (threshold, -threshold) if symmetric else (threshold,):
+        if abs(v) <= vmax:  # a threshold beyond the scale is only written, not drawn
+            cb.ax.axhline(v, color="k", lw=1.2)
+    cb.ax.text(
+        0.5,
+        -0.04,
+        f"threshold\n{'±' if symmetric else ''}{threshold:.3g}",
+        transform=cb.ax.transAxes,
+        ha="center",
+        va="top",
+        fontsize=8,
+    )
+
+
+def significance_threshold(
+    lh: np.ndarray, rh: np.ndarray, significant: tuple[np.ndarray, np.ndarray] | None
+) -> float | None:
+    """The smallest absolute value among the significant vertices of a map, or None.
+
+    An FDR (or any) threshold is a p-value cut; on the map it becomes the smallest statistic
+    that passes it, which is what a reader compares colours with (as SPM and nilearn report
+    ``threshold``). None when there is no mask or no significant finite vertex.
+    """
+    if significant is None:
+        return None
+    values = np.concatenate(
+        [np.asarray(lh, np.float64).ravel(), np.asarray(rh, np.float64).ravel()]
+    )
+    mask = np.concatenate([np.asarray(m).ravel() > 0 for m in significant])
+    if mask.shape != values.shape:
+        raise InputError(
+            f"significant: {mask.size} mask values for {values.size} map values; give one per vertex"
+        )
+    shown = np.abs(values[mask & np.isfinite(values)])
+    return float(shown.min()) if shown.size else None
 
 
 def roi_bar_figure(
@@ -287,32 +344,179 @@ def roi_bar_figure(
     return fig
 
 
-def rdm_figure(rdms: Mapping[str, np.ndarray], *, title: str = "", ncols: int = 4):
-    """RDM images (rank-transformed for display), condensed or square inputs."""
-    from scipy.spatial.distance import squareform
-    from scipy.stats import rankdata
+def significant_pairs(pairwise, models: Sequence[str], *, diff: str | None = None) -> list:
+    """The significant pairs of ``pairwise`` among ``models``, each as (better, worse).
 
+    Parameters
+    ----------
+    pairwise : pandas.DataFrame
+        One row per tested pair: ``model_a``, ``model_b``, ``significant`` (bool, after the
+        multiple-comparison correction) and the difference a − b (``diff`` or ``mean_diff``).
+    models : sequence of str
+        The models shown; pairs with a model not shown are left out (the caller says so).
+    diff : str, optional
+        Column of the difference a − b (default: ``diff``, else ``mean_diff``).
+
+    Returns
+    -------
+    list of (str, str)
+        In the table's order; the better model of a pair is the one with the larger score.
+    """
+    if pairwise is None or not len(pairwise):
+        return []
+    diff = diff or ("diff" if "diff" in pairwise else "mean_diff")
+    shown = set(models)
+    out = []
+    for a, b, sig, d in zip(
+        pairwise["model_a"],
+        pairwise["model_b"],
+        pairwise["significant"],
+        pairwise[diff],
+        strict=True,
+    ):
+        if str(sig) == "True" and a in shown and b in shown:
+            out.append((a, b) if float(d) > 0 else (b, a))
+    return out
+
+
+def model_comparison_figure(
+    subject_scores,
+    pairwise=None,
+    *,
+    value: str = "score",
+    summary=None,
+    ceiling: tuple[float, float] | None = None,
+    ceiling_label: str = "noise ceiling",
+    error: str = "sem",
+    sort: bool = True,
+    highlight: Sequence[str] = (),
+    title: str = "",
+    ylabel: str = "",
+):
+    """Model comparison as rsatoolbox's ``plot_model_comparison`` draws it: a bar per model
+    (mean over subjects), its error bar, one dot per subject, the noise ceiling as a grey band,
+    and above the bars the significant pairwise differences as Golan wings (rsatoolbox's
+    ``test_pair_comparisons="golan"``): one row per model that is significantly better than
+    others, a dot at that model and a line to the models it beats, each marked by a tick.
+
+    Parameters
+    ----------
+    subject_scores : pandas.DataFrame
+        One row per subject and model: ``model``, ``subject`` and ``value``.
+    pairwise : pandas.DataFrame, optional
+        Pairwise tests (:func:`significant_pairs`): the very table the report prints, so the
+        figure and the table cannot disagree. Each significant pair is a line from one bar to
+        the other with a dot at the better model.
+    value : str
+        Column of ``subject_scores`` with the scores.
+    summary : pandas.DataFrame, optional
+        ``model``, ``score``, ``ci_low``, ``ci_high``: bars and whiskers from it (e.g. a
+        bootstrap's CI) instead of the subjects' mean ± SEM.
+    ceiling : (lower, upper), optional
+        The noise ceiling's bounds (equal bounds: a line).
+    error : {"sem", "paper"}
+        Whiskers without ``summary``: SD (ddof 1) / √n, or the paper's SD (ddof 0) / √n.
+    sort : bool
+        Bars in descending score (rsatoolbox's ``sort=True``); else in the table's order.
+    highlight : sequence of str
+        Models drawn in a stronger colour (e.g. the caption-embedding models).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Every model of ``subject_scores`` is drawn (the width grows with the models); the tick
+        of each significant pair has the gid ``"pair:<better>|<worse>"``.
+    """
+    if error not in ("sem", "paper"):
+        raise InputError(f"error: expected 'sem' or 'paper', got {error!r}")
+    if subject_scores is None or not len(subject_scores):
+        raise InputError("subject_scores: nothing to plot")
     plt = _plt()
-    if not rdms:
-        raise InputError("rdms: nothing to plot")
-    n = len(rdms)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, (name, rdm) in zip(axes.ravel(), rdms.items(), strict=False):
-        rdm = np.asarray(rdm, dtype=np.float64)
-        square = squareform(rdm, checks=False) if rdm.ndim == 1 else rdm
-        iu = np.triu_indices_from(square, 1)
-        ranked = np.zeros_like(square)
-        ranked[iu] = rankdata(square[iu]) / len(iu[0])
-        ranked = ranked + ranked.T
-        ax.imshow(ranked, cmap="viridis", interpolation="nearest")
-        ax.set_title(name, fontsize=9)
+    values = {m: d[value].to_numpy(float) for m, d in subject_scores.groupby("model", sort=False)}
+    values = {m: v[np.isfinite(v)] for m, v in values.items()}
+    bars, low, high = _bar_heights(values, summary, 1 if error == "sem" else 0)
+    models = list(values)
+    if sort:
+        models.sort(key=lambda m: -np.nan_to_num(bars[m], nan=-np.inf))
+    pairs = significant_pairs(pairwise, models)
+    x = {m: i for i, m in enumerate(models)}
+    beats = {m: [w for b, w in pairs if b == m] for m in models}
+    winners = [m for m in models if beats[m]]
+    n_levels = len(winners)
+    width = min(30.0, max(5.0, 0.45 * len(models) + 2.0))
+    top = 0.35 + 0.16 * n_levels if n_levels else 0.0
+    fig = plt.figure(figsize=(width, 4.2 + top))
+    grid = fig.add_gridspec(2, 1, height_ratios=[max(top, 1e-3), 4.2], hspace=0.03)
+    ax = fig.add_subplot(grid[1])
+    if ceiling is not None and np.all(np.isfinite(ceiling)):
+        lo_c, hi_c = float(min(ceiling)), float(max(ceiling))
+        if hi_c - lo_c > 1e-12:
+            ax.axhspan(lo_c, hi_c, color="0.75", alpha=0.6, zorder=0, label=ceiling_label)
+        else:
+            ax.axhline(lo_c, color="0.5", lw=2, zorder=0, label=ceiling_label)
+    xs = np.arange(len(models))
+    colours = ["#d62728" if m in highlight else "#4c72b0" for m in models]
+    h = np.array([bars[m] for m in models])
+    yerr = np.vstack([h - [low[m] for m in models], [high[m] for m in models] - h])
+    ax.bar(xs, h, 0.7, color=colours, alpha=0.85, zorder=2)
+    ax.errorbar(xs, h, yerr=np.nan_to_num(yerr), fmt="none", ecolor="k", capsize=3, zorder=4)
+    rng = np.random.default_rng(0)  # the dots' jitter is the same in every report
+    for i, m in enumerate(models):
+        v = values[m]
+        ax.scatter(i + rng.uniform(-0.18, 0.18, v.size), v, s=9, color="k", alpha=0.7, zorder=5)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlim(-0.6, len(models) - 0.4)
+    ax.set_xticks(
+        xs,
+        models,
+        rotation=45 if len(models) > 4 else 0,
+        ha="right" if len(models) > 4 else "center",
+        fontsize=8,
+    )
+    ax.set_ylabel(ylabel or value)
+    if ceiling is not None:
+        ax.legend(fontsize=8, frameon=False, loc="best")
+    top_ax = fig.add_subplot(grid[0], sharex=ax)
+    top_ax.axis("off")
+    for k, better in enumerate(winners):
+        level = n_levels - 1 - k  # the best model's wing on top
+        ends = [x[better], *(x[w] for w in beats[better])]
+        top_ax.plot([min(ends), max(ends)], [level, level], color="0.55", lw=1.0)
+        top_ax.plot([x[better]], [level], "o", color="0.1", ms=4)
+        for worse in beats[better]:
+            (tick,) = top_ax.plot([x[worse]], [level], "|", color="0.1", ms=7, mew=1.3)
+            tick.set_gid(f"pair:{better}|{worse}")
+    top_ax.set_ylim(-0.6, max(n_levels, 1) - 0.4)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=11)
+    plain_text(fig)  # names are drawn as written, never as TeX
     return fig
+
+
+def _bar_heights(values: Mapping[str, np.ndarray], summary, ddof: int):
+    """Bar height, whisker low and high per model: from ``summary`` (score, ci_low, ci_high)
+    where it names the model, else the subjects' mean ± SD (``ddof``) / √n."""
+    given = {}
+    if summary is not None:
+        given = {
+            m: (float(s), float(lo), float(hi))
+            for m, s, lo, hi in zip(
+                summary["model"],
+                summary["score"],
+                summary["ci_low"],
+                summary["ci_high"],
+                strict=True,
+            )
+        }
+    bars, low, high = {}, {}, {}
+    for m, v in values.items():
+        if m in given:
+            bars[m], low[m], high[m] = given[m]
+            continue
+        mean = float(v.mean()) if v.size else np.nan
+        sem = float(v.std(ddof=ddof) / np.sqrt(v.size)) if v.size > 1 else 0.0
+        bars[m], low[m], high[m] = mean, mean - sem, mean + sem
+    return bars, low, high
 
 
 def scatter_figure(
@@ -339,7 +543,8 @@ def scatter_figure(
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for g in dict.fromkeys(groups[idx]):
         sel = idx[groups[idx] == g]
-        ax.scatter(x[sel], y[sel], s=4, alpha=0.5, label=g, color=ROI_COLOURS.get(g))
+        label = ROI_LABELS.get(g, g)
+        ax.scatter(x[sel], y[sel], s=4, alpha=0.5, label=label, color=ROI_COLOURS.get(g))
     r = np.corrcoef(x[ok], y[ok])[0, 1] if ok.sum() > 2 else np.nan
     lo = np.nanmin([x[ok].min(), y[ok].min()]) if ok.any() else 0
     hi = np.nanmax([x[ok].max(), y[ok].max()]) if ok.any() else 1
@@ -403,9 +608,11 @@ def histogram_figure(
 __all__ = [
     "figure_to_base64",
     "histogram_figure",
-    "rdm_figure",
+    "model_comparison_figure",
     "roi_bar_figure",
     "scatter_figure",
+    "significance_threshold",
+    "significant_pairs",
     "surface_map_figure",
     "surface_vmax",
     "training_curves_figure",

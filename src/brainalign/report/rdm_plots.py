@@ -1,6 +1,7 @@
 """Figures of RDM studies (``[data] kind = "rdms"``), each a plain function returning a Figure.
 
-* :func:`ordered_rdms_figure` — RDMs with the stimuli ordered by category, category bounds drawn;
+* :func:`ordered_rdms_figure` — RDMs with the stimuli ordered by category, category bounds drawn,
+  one colour bar, every RDM in a grid that grows with them;
 * :func:`mds_figure` — a 2-D MDS of an RDM with the stimulus images (framed in their category's
   colour) or coloured dots;
 * :func:`model_scores_figure` — model scores with confidence intervals and the noise-ceiling band;
@@ -39,33 +40,48 @@ def _ranked_square(rdm: np.ndarray) -> np.ndarray:
 
 def ordered_rdms_figure(
     rdms: Mapping[str, np.ndarray],
-    order: Sequence[int],
+    order: Sequence[int] | None = None,
     categories: Sequence[str] | None = None,
     *,
     title: str = "",
-    ncols: int = 4,
+    ncols: int | None = None,
+    colorbar_label: str = "dissimilarity (percentile)",
 ):
     """RDMs (condensed or square) with rows and columns in ``order``, rank-transformed for
-    display (percentiles), lines between categories and a colour strip per category.
+    display (percentiles), lines between categories, a colour strip per category and one
+    colour bar for all (every panel is on the same 0–100 percentile scale).
 
-    ``categories`` are the stimuli's categories in file order (None: no bounds).
+    Parameters
+    ----------
+    rdms : mapping of str to array
+        Every RDM is drawn; the grid grows with their number (``ncols`` columns, default up to
+        6), so none is left out.
+    order : sequence of int, optional
+        Display order of the stimuli (default: file order).
+    categories : sequence of str, optional
+        The stimuli's categories in file order (None: no bounds).
     """
     plt = _plt()
     if not rdms:
         raise InputError("rdms: nothing to plot")
-    order = np.asarray(order, dtype=np.int64)
+    n_stim = _ranked_square(next(iter(rdms.values()))).shape[0]
+    order = np.arange(n_stim) if order is None else np.asarray(order, dtype=np.int64)
     cats = None if categories is None else [categories[i] for i in order]
     colours = category_colours(cats) if cats else {}
     n = len(rdms)
-    ncols = min(ncols, n)
+    # at most 6 a row, rows filled evenly (7 RDMs: 4 + 3, not 6 + 1)
+    ncols = min(ncols or int(np.ceil(n / np.ceil(n / 6))), n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.3 * nrows), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(2.9 * ncols + 0.9, 3.0 * nrows + 0.4), squeeze=False
+    )
     for ax in axes.ravel():
         ax.axis("off")
     bounds = [i for i in range(1, len(order)) if cats and cats[i] != cats[i - 1]]
+    image = None
     for ax, (name, rdm) in zip(axes.ravel(), rdms.items(), strict=False):
-        sq = _ranked_square(rdm)[np.ix_(order, order)]
-        ax.imshow(sq, cmap="viridis", interpolation="nearest", vmin=0, vmax=1)
+        sq = _ranked_square(rdm)[np.ix_(order, order)] * 100
+        image = ax.imshow(sq, cmap="viridis", interpolation="nearest", vmin=0, vmax=100)
         for b in bounds:
             ax.axhline(b - 0.5, color="w", lw=0.6)
             ax.axvline(b - 0.5, color="w", lw=0.6)
@@ -73,10 +89,15 @@ def ordered_rdms_figure(
             strip = np.array([colours[c] for c in cats])[None]
             ax.imshow(
                 strip,
-                extent=(-0.5, len(order) - 0.5, len(order) + 3, len(order) + 0.5),
+                extent=(
+                    -0.5,
+                    len(order) - 0.5,
+                    len(order) + 0.03 * len(order) + 1,
+                    len(order) - 0.5,
+                ),
                 aspect="auto",
             )
-            ax.set_ylim(len(order) + 3, -0.5)
+            ax.set_ylim(len(order) + 0.03 * len(order) + 1, -0.5)
         ax.set_title(name, fontsize=9)
     if cats:
         handles = [
@@ -85,15 +106,44 @@ def ordered_rdms_figure(
         fig.legend(
             handles=handles,
             loc="lower center",
-            ncol=min(6, len(colours)),
+            ncol=min(8, len(colours)),
             fontsize=8,
             frameon=False,
         )
     if title:
         fig.suptitle(title)
     plain_text(fig)  # names are drawn as written, never as TeX (before layout draws)
-    fig.tight_layout(rect=(0, 0.06 if cats else 0, 1, 0.95))
+    legend_rows = int(np.ceil(len(colours) / 8)) if cats else 0
+    fig.tight_layout(rect=(0, 0.035 * legend_rows / max(nrows, 1) * 2, 0.93, 0.95))
+    cax = fig.add_axes((0.945, 0.25, 0.012, 0.5), label="<colorbar>")
+    fig.colorbar(image, cax=cax).set_label(colorbar_label, fontsize=8)
     return fig
+
+
+def primary_categories(multi_hot: np.ndarray, names: Sequence[str]) -> list[str]:
+    """One category per stimulus from multi-hot labels (COCO images have several): of its
+    labels, the one most frequent among these stimuli, so the groups drawn are large;
+    ``"(none)"`` for a stimulus without labels."""
+    M = np.asarray(multi_hot) > 0
+    if M.ndim != 2 or M.shape[1] != len(names):
+        raise InputError(f"multi_hot: expected (n, {len(names)}), got {M.shape}")
+    freq = M.sum(axis=0)
+    out = []
+    for row in M:
+        if row.any():
+            out.append(str(names[int(np.argmax(np.where(row, freq, -1)))]))
+        else:
+            out.append("(none)")
+    return out
+
+
+def category_order(categories: Sequence[str]) -> np.ndarray:
+    """Stimulus order grouping ``categories`` (largest group first, then by name; stable within
+    a group, so the stimuli keep their file order there)."""
+    cats = list(categories)
+    counts = {c: cats.count(c) for c in set(cats)}
+    rank = {c: i for i, c in enumerate(sorted(counts, key=lambda c: (-counts[c], c)))}
+    return np.argsort([rank[c] for c in cats], kind="stable")
 
 
 def mds_figure(
@@ -217,8 +267,10 @@ def layer_profile_figure(
 
 __all__ = [
     "category_colours",
+    "category_order",
     "layer_profile_figure",
     "mds_figure",
     "model_scores_figure",
     "ordered_rdms_figure",
+    "primary_categories",
 ]

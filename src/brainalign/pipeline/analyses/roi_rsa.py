@@ -264,8 +264,14 @@ def _order(df, first):
     return df[cols + [c for c in df.columns if c not in cols]].reset_index(drop=True)
 
 
+#: images of the RDM figure: an RDM of n images is n² pixels per panel and n(n-1)/2 floats per
+#: array, so a real NSD subject's ~10,000 images are cut to this many (the caption says so)
+RDM_FIGURE_IMAGES = 120
+
+
 def _export_rdms(ctx) -> None:
-    """RDM images for the report: one subject's ROI RDMs and the model RDMs on the same images."""
+    """RDM images for the report: one subject's ROI RDMs and the model RDMs on the same images,
+    every ROI and every model, with each image's category for the display order."""
     from brainalign.rsa import compute_rdm
 
     plan, w = ctx.plan, ctx.writer
@@ -273,16 +279,38 @@ def _export_rdms(ctx) -> None:
     s = plan.subjects[0]
     params = {**plan.subject_tasks[s].params}
     sub = load_subject(params, {"nsd_cache": ctx.extras["nsd_cache"]})
-    rows = np.arange(min(60, sub.n_images))
-    for roi in cfg.analyses.roi_rsa.rois[:4]:
+    rows = np.arange(min(RDM_FIGURE_IMAGES, sub.n_images))
+    for roi in cfg.analyses.roi_rsa.rois:
         if roi in sub.rois:
             B = np.asarray(sub.betas)[rows][:, np.asarray(sub.rois[roi], bool)]
             B = B[:, np.isfinite(B).all(0)]
             w.array(f"rdm__{roi}__brain", compute_rdm(B, metric="correlation"))
     ids = np.asarray(sub.image_ids)[rows]
-    for name, t in list(plan.features.items())[:6]:
+    for name, t in plan.features.items():
         X = feature_rows(ctx.load(t), ids)
         w.array(f"rdm__model__{name}", compute_rdm(X, metric="correlation"))
+    w.array("rdmimages__ids", ids.astype(np.int64))
+    # subject, and how many images it has: the caption says which part of them is drawn
+    w.array("rdmimages__meta", np.array([int(s), int(sub.n_images)], dtype=np.int64))
+    cats = _image_categories(params["root"], ids)
+    if cats is not None:
+        w.array("rdmimages__categories", np.asarray(cats, dtype=str))
+
+
+def _image_categories(root, ids: np.ndarray) -> list[str] | None:
+    """Each image's category for the RDM figure's order (COCO images have several: the one
+    most frequent among these images), or None when the data have no categories."""
+    from brainalign.datasets import load_stimuli
+    from brainalign.errors import BrainAlignError
+    from brainalign.report.rdm_plots import primary_categories
+
+    try:
+        stim = load_stimuli(root, image_ids=ids, categories=True)
+    except BrainAlignError:  # a figure's order is no reason to fail the export
+        return None
+    if stim.categories is None or not stim.category_names:
+        return None
+    return primary_categories(stim.categories, stim.category_names)
 
 
 # ------------------------------------------------------------------------------------- report
@@ -345,6 +373,7 @@ def _comparison_section(run) -> str:
         )
         col = "mean_diff" if "mean_diff" in mc.columns else "t"
         for roi, d in mc.groupby("roi", sort=False):
+            parts.append(f"<h3>{esc(roi)}</h3>" + _comparison_figure(run, roi, d))
             models = list(dict.fromkeys([*d["model_a"], *d["model_b"]]))
             grid = pd.DataFrame("", index=models, columns=models)
             for _, r in d.iterrows():
@@ -352,23 +381,134 @@ def _comparison_section(run) -> str:
                 grid.loc[r["model_a"], r["model_b"]] = f"{r[col]:+.3f}{star}"
                 grid.loc[r["model_b"], r["model_a"]] = f"{-r[col]:+.3f}{star}"
             grid.insert(0, "model", models)
-            parts.append(f"<h3>{esc(roi)}</h3>" + table_html(grid))
+            parts.append(table_html(grid))
         run.mark_shown("model_comparison")  # as these grids
     return "".join(parts)
 
 
-def _rdms_section(run) -> str:
+def _comparison_figure(run, roi: str, pairs) -> str:
+    """rsatoolbox-style model comparison of one ROI, its significance lines drawn from
+    ``pairs`` (the rows of ``tables/model_comparison.csv`` the grid below prints)."""
     from brainalign.report import plots
+    from brainalign.report.html import img_html
+
+    scores = run.table("roi_rsa")
+    if scores is None:
+        return ""
+    scores = scores[scores["roi"] == roi]
+    # the tests ran on the normalised scores when there was a ceiling (stats.group_model_scores)
+    value = "r_norm" if "r_norm" in scores and scores["r_norm"].notna().any() else "r"
+    cfg = run.meta.get("config", {}).get("analyses", {})
+    error = cfg.get("roi_rsa", {}).get("error", "sem")
+    q = cfg.get("model_comparison", {}).get("fdr_q", 0.05)
+    test = (
+        "independent-samples t-test (paper mode)"
+        if cfg.get("model_comparison", {}).get("test") == "paper"
+        else "paired t-test across subjects"
+    )
+    models = list(dict.fromkeys(scores["model"]))
+    ceiling, band = _ceiling_band(run, roi, value)
+    fig = plots.model_comparison_figure(
+        scores,
+        pairs,
+        value=value,
+        ceiling=ceiling,
+        ceiling_label=band,
+        error=error,
+        title=f"Model comparison · {roi}",
+        ylabel="r / noise ceiling" if value == "r_norm" else "Pearson r (brain vs model RDM)",
+    )
+    n_sig = len(plots.significant_pairs(pairs, models))
+    bars = "SD (ddof 0) / √n, as in the paper" if error == "paper" else "SEM"
+    return img_html(
+        plots.figure_to_base64(fig),
+        f"{roi}: bars = mean over subjects ± {bars}, dots = subjects, models by descending "
+        f"score; grey = {band}. Lines above the bars: the {n_sig} pairs of models that differ "
+        f"({test}, Benjamini–Hochberg FDR q < {q} over all "
+        f"{len(pairs)} pairs of the {len(models)} models in {roi}; the dot marks the better "
+        "model); every pair is in the table below and in tables/model_comparison.csv.",
+    )
+
+
+def _ceiling_band(run, roi: str, value: str):
+    """The noise ceiling drawn with ``value``: 1 for normalised scores, else the subjects'
+    mean ± SEM of the leave-one-subject-out ceiling (None without a ceiling)."""
+    if value == "r_norm":
+        return (1.0, 1.0), "noise ceiling (each subject's r / own ceiling = 1)"
+    ceil = run.table("noise_ceiling")
+    c = None if ceil is None else ceil.loc[ceil["roi"] == roi, "ceiling"].to_numpy(float)
+    c = None if c is None else c[np.isfinite(c)]
+    if c is None or not c.size:
+        return None, ""
+    sem = c.std(ddof=1) / np.sqrt(c.size) if c.size > 1 else 0.0
+    return (c.mean() - sem, c.mean() + sem), "noise ceiling (mean ± SEM over subjects)"
+
+
+def _rdms_section(run) -> str:
+    from brainalign.report import plots, rdm_plots
     from brainalign.report.html import img_html
 
     rdms = run.arrays("rdm__")
     if not rdms:
         return ""
-    named = {k.removeprefix("rdm__").replace("__", " · "): v for k, v in rdms.items()}
-    return img_html(
-        plots.figure_to_base64(plots.rdm_figure(named, title="RDMs (rank-transformed)")),
-        "Brain RDMs of one subject's ROIs and the model RDMs, on the same images.",
+    brain = {k.split("__")[1]: v for k, v in rdms.items() if k.endswith("__brain")}
+    models = {
+        k.removeprefix("rdm__model__"): v for k, v in rdms.items() if k.startswith("rdm__model__")
+    }
+    # anything else (older run folders: rdm__<roi>__<model>) is drawn too, never dropped
+    other = {
+        k.removeprefix("rdm__").replace("__", " · "): v
+        for k, v in rdms.items()
+        if not k.endswith("__brain") and not k.startswith("rdm__model__")
+    }
+    cats = run.array("rdmimages__categories")
+    n = len(next(iter(rdms.values())))
+    n_images = int((1 + np.sqrt(1 + 8 * n)) / 2) if np.ndim(next(iter(rdms.values()))) == 1 else n
+    order = rdm_plots.category_order(cats) if cats is not None else None
+    cats = None if cats is None else [str(c) for c in cats]
+    which = _rdm_images_text(run, n_images)
+    how = (
+        "images ordered by category (for COCO images the category most frequent among these "
+        "images), white lines between categories"
+        if cats is not None
+        else "images in NSD id order (the data have no categories)"
     )
+    cfg = run.meta.get("config", {})
+    brain = _in_order(brain, cfg.get("analyses", {}).get("roi_rsa", {}).get("rois", []))
+    models = _in_order(models, cfg.get("features", {}).get("spaces", []))
+    parts = []
+    for what, group in (("Brain RDMs", brain), ("Model RDMs", models), ("RDMs", other)):
+        if group:
+            fig = rdm_plots.ordered_rdms_figure(group, order, cats, title=f"{what} ({len(group)})")
+            parts.append(
+                img_html(
+                    plots.figure_to_base64(fig),
+                    f"{what}: all {len(group)} ({', '.join(group)}), {which}; {how}; "
+                    "colour: percentile of dissimilarity (1 − Pearson r).",
+                )
+            )
+    return "".join(parts)
+
+
+def _in_order(rdms: dict, first: list) -> dict:
+    """``rdms`` with the names of ``first`` (the config's order) leading, then the others."""
+    names = [n for n in first if n in rdms] + sorted(n for n in rdms if n not in first)
+    return {n: rdms[n] for n in names}
+
+
+def _rdm_images_text(run, n_images: int) -> str:
+    """Which images the RDM figure shows, and of how many (nothing is cut silently)."""
+    meta = run.array("rdmimages__meta")
+    if meta is None:
+        return f"on {n_images} images"
+    subject, total = int(meta[0]), int(meta[1])
+    if n_images < total:
+        return (
+            f"on the first {n_images} of subject {subject}'s {total} images by NSD id (an RDM of "
+            "every image is n² pixels; the ids are in arrays/rdmimages__ids.npy and every RDM in "
+            "arrays/rdm__*.npy)"
+        )
+    return f"on all {total} images of subject {subject}"
 
 
 def _truth_section(run) -> str:
