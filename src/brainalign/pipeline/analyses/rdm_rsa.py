@@ -623,8 +623,7 @@ def _known_section(run) -> str:
 def _scores_section(run) -> str:
     import pandas as pd
 
-    from brainalign.report import plots, rdm_plots
-    from brainalign.report.html import esc, img_html
+    from brainalign.report.html import esc
 
     scores = run.table("rdm_inference")
     ceil = run.table("noise_ceiling")
@@ -635,7 +634,8 @@ def _scores_section(run) -> str:
     parts = [
         f"<p class='note'>Primary method: {esc(method)}. Bars: score (mean over subjects of the "
         "model–brain RDM correlation) with its CI; for vision networks the best layer (chosen "
-        "on these data, so optimistic) is shown; every layer is in the layer profiles. All "
+        "on these data, so optimistic) is shown; every layer is in the layer profiles and every "
+        "pairwise test in <code>tables/rdm_pairwise.csv</code>. All "
         "methods are in <code>tables/rdm_scores.csv</code>.</p>"
     ]
     alg = run.table("algonauts_scores")
@@ -651,20 +651,8 @@ def _scores_section(run) -> str:
         sel = sel.assign(
             label=[_label(m, la) for m, la in zip(sel["model"], sel["layer"], strict=True)]
         )
-        fig = rdm_plots.model_scores_figure(
-            sel,
-            ceiling=band,
-            title=f"{label} · {roi}",
-            ylabel=f"{method} (model vs brain RDM)",
-            highlight=[x for x in sel["label"] if x.split(" ")[0] in CAPTION_SPACES],
-        )
         parts.append(f"<h3>{esc(label)} · {esc(roi)}</h3>")
-        parts.append(
-            img_html(
-                plots.figure_to_base64(fig),
-                "Grey band: noise ceiling (lower to upper bound). Red: caption-embedding models.",
-            )
-        )
+        parts.append(_comparison_figure(run, sel, band, label, roi, method, len(d)))
         cols = ["model", "layer", "score", "ci_low", "ci_high", "p_zero", "p_noise"]
         tab = sel[cols]
         if alg is not None:
@@ -678,6 +666,80 @@ def _scores_section(run) -> str:
         run.mark_shown("algonauts_scores")  # its columns are in these tables
     parts.append(_caption_standing(run, scores, method))
     return "".join(parts)
+
+
+def _comparison_figure(run, sel, band, label: str, roi: str, method: str, n_models: int) -> str:
+    """rsatoolbox-style comparison of the models ``sel`` shows in one data set's ROI: bars
+    with CIs, subject dots, the noise ceiling and lines for the significant pairs of
+    ``tables/rdm_pairwise.csv`` (the FDR family: every pair of the ROI and method)."""
+    import pandas as pd
+
+    from brainalign.report import plots
+    from brainalign.report.html import img_html
+
+    subj = run.table("rdm_subject_scores")
+    pw = run.table("rdm_pairwise")
+    at = {"dataset": label, "roi": roi, "method": method}
+    subj = _rows(subj, at)
+    subj = subj.assign(model=_labels(subj, "model", "layer"))
+    subj = subj[subj["model"].isin(set(sel["label"]))]
+    if not len(subj):  # an older run folder without subject scores: bars alone
+        subj = pd.DataFrame({"model": sel["label"], "subject": 0, "score": sel["score"]})
+    pairs = _rows(pw, at)
+    if len(pairs):
+        pairs = pairs.assign(
+            model_a=_labels(pairs, "model_a", "layer_a"),
+            model_b=_labels(pairs, "model_b", "layer_b"),
+        )
+    summary = sel.assign(model=sel["label"])[["model", "score", "ci_low", "ci_high"]]
+    fig = plots.model_comparison_figure(
+        subj,
+        pairs,
+        value="score",
+        summary=summary,
+        ceiling=band,
+        ceiling_label="noise ceiling (lower to upper bound)",
+        highlight=[x for x in sel["label"] if x.split(" ")[0] in CAPTION_SPACES],
+        title=f"{label} · {roi}",
+        ylabel=f"{method} (model vs brain RDM)",
+    )
+    cfg = run.meta.get("config", {}).get("analyses", {}).get("rdm_rsa", {})
+    boot = cfg.get("bootstrap", "dual")
+    test = (
+        f"{boot}-bootstrap t-tests"
+        if method in cfg.get("bootstrap_methods", ["spearman", "pearson"]) and boot != "none"
+        else "t-tests across subjects"
+    )
+    shown = list(summary["model"])
+    n_sig = len(plots.significant_pairs(pairs, shown))
+    return img_html(
+        plots.figure_to_base64(fig),
+        f"Bars: score with its {100 * cfg.get('ci', 0.95):.0f}% CI, dots: subjects, models by "
+        "descending score; grey band: noise ceiling (lower to upper bound); red: "
+        f"caption-embedding models. Lines above the bars: the {n_sig} significant pairs among "
+        f"the {len(shown)} models shown ({test}; Benjamini–Hochberg FDR q < "
+        f"{cfg.get('fdr_q', 0.05)} over all {len(pairs)} pairs of the {n_models} models, every "
+        f"layer of each network, of {label} · {roi} · {method}; the dot marks the better model). "
+        "Every pair is in tables/rdm_pairwise.csv.",
+    )
+
+
+def _rows(df, at: dict):
+    """Rows of ``df`` matching every column: value of ``at`` (an empty frame for None)."""
+    import pandas as pd
+
+    if df is None:
+        return pd.DataFrame()
+    keep = np.ones(len(df), dtype=bool)
+    for col, v in at.items():
+        keep &= (df[col] == v).to_numpy()
+    return df[keep]
+
+
+def _labels(df, model: str, layer: str) -> list[str]:
+    """The report's label of each row's model (``model · layer`` for a network's layer)."""
+    layers = df[layer].fillna("") if layer in df else [""] * len(df)
+    return [_label(m, la) for m, la in zip(df[model], layers, strict=True)]
 
 
 def _caption_standing(run, scores, method) -> str:
