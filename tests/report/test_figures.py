@@ -293,6 +293,16 @@ def test_scatter_legend_names_vertices_outside_the_rois(rng):
     assert labels == ["ventral", "outside the streams ROIs"]
 
 
+def test_figures_say_what_they_leave_out(rng):
+    x = rng.standard_normal(500)
+    texts = [t.get_text() for t in plots.scatter_figure(x, x, max_points=100).axes[0].texts]
+    assert texts == ["100 of 500 points drawn (at random); r over all"]
+    assert not plots.scatter_figure(x, x).axes[0].texts  # every point by default
+    full = rng.standard_normal(163842)
+    fig = plots.surface_map_figure(full, full, vmax=3.0)
+    assert any("first 10,242 of 163,842 vertices" in t.get_text() for t in fig.texts)
+
+
 def test_view_has_controls_threshold_and_a_stand_alone_page(rng, tmp_path):
     lh, rh = rng.standard_normal(10242), rng.standard_normal(10242)
     sig = (np.abs(lh) > 2.5, np.abs(rh) > 2.5)

@@ -174,6 +174,7 @@ def surface_map_figure(
 
     fs = _fsaverage5()
     data = {"left": _to_fsaverage5(lh, "lh"), "right": _to_fsaverage5(rh, "rh")}
+    n_given = np.asarray(lh).size
     if significant is not None:
         for hemi, mask in zip(("left", "right"), significant, strict=True):
             mask = _to_fsaverage5(np.asarray(mask, dtype=float), f"significant[{hemi}]") > 0
@@ -222,6 +223,16 @@ def surface_map_figure(
         _mark_threshold(cb, threshold_line, vmax, symmetric)
     if title:
         fig.suptitle(title, fontsize=12)
+    if n_given > FSAVERAGE5_VERTICES:  # what the mesh drops is said, not hidden
+        fig.text(
+            0.5,
+            0.005,
+            f"Shown on fsaverage5: the first {FSAVERAGE5_VERTICES:,} of {n_given:,} vertices per "
+            "hemisphere (fsaverage5's own); every vertex is in the GIFTI/MGH files.",
+            ha="center",
+            fontsize=8,
+            color="0.3",
+        )
     return fig
 
 
@@ -527,9 +538,13 @@ def scatter_figure(
     xlabel: str = "",
     ylabel: str = "",
     title: str = "",
-    max_points: int = 20000,
+    max_points: int | None = None,
 ):
-    """Scatter of ``y`` against ``x`` coloured by ``groups`` (e.g. ROI names), with Pearson r."""
+    """Scatter of ``y`` against ``x`` coloured by ``groups`` (e.g. ROI names), with Pearson r.
+
+    Every finite point is drawn unless ``max_points`` is given; then that many, chosen at
+    random (seed 0), and the figure says so (r is always over every point).
+    """
     plt = _plt()
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -538,8 +553,9 @@ def scatter_figure(
     ok = np.isfinite(x) & np.isfinite(y)
     groups = np.asarray(groups if groups is not None else np.full(x.shape, "all"), dtype=str)
     idx = np.flatnonzero(ok)
-    if idx.size > max_points:  # deterministic thinning keeps the figure small
-        idx = np.random.default_rng(0).choice(idx, max_points, replace=False)
+    n_finite = idx.size
+    if max_points is not None and idx.size > max_points:  # deterministic thinning
+        idx = np.sort(np.random.default_rng(0).choice(idx, max_points, replace=False))
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for g in dict.fromkeys(groups[idx]):
         sel = idx[groups[idx] == g]
@@ -553,6 +569,17 @@ def scatter_figure(
     ax.set_ylabel(ylabel)
     ax.set_title(f"{title} (r = {r:.2f})" if title else f"r = {r:.2f}")
     ax.legend(fontsize=7, markerscale=3, frameon=False)
+    if idx.size < n_finite:  # never thinned silently
+        ax.text(
+            0.99,
+            0.01,
+            f"{idx.size:,} of {n_finite:,} points drawn (at random); r over all",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="0.3",
+        )
     return fig
 
 
