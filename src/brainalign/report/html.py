@@ -494,7 +494,7 @@ def maps_html(run: RunFolder, section: str) -> str:
                 vmax=vmax,
                 # the map's stand-alone 3-D page beside its GIFTI files, linked from the report
                 page=run.dir / "maps" / f"{entry['name']}.html",
-                href=f"maps/{entry['name']}.html",
+                href=run.href(f"maps/{entry['name']}.html"),  # from the page, wherever it is
             )
         )
     return "".join(parts)
