@@ -108,7 +108,8 @@ def pipeline_oracle(ctx, targets) -> pd.DataFrame:
     """
     from brainalign.pipeline.inputs import feature_rows, load_subject
 
-    root = ctx.load(ctx.plan.data)["root"]
+    data = ctx.load(ctx.plan.data)
+    root, planted = data["root"], set(data.get("truth_rois") or ())
     by_subject: dict = {}
     for t in targets["group"].deps.values():
         if t.stage == "roi_rsa":
@@ -117,7 +118,16 @@ def pipeline_oracle(ctx, targets) -> pd.DataFrame:
     for subject, tasks in sorted(by_subject.items()):
         params = tasks[0].params
         sub = load_subject(params, {"nsd_cache": ctx.extras.get("nsd_cache")})
-        rois = {r: _finite_units(sub, r) for r in params["rois"] if r in sub.rois}
+        # the oracle lives on fsaverage vertices; in the volume, voxels copy their vertex's
+        # signal, so there the oracle is the ROI's vertices (each once) and keeps them all
+        surface = params["space"] == "fsaverage"
+        rois = {
+            r: _finite_units(sub, r) if surface else None
+            for r in params["rois"]
+            if r in sub.rois and r in planted  # nsdgeneral carries no planted representation
+        }
+        if not rois:
+            continue
         models = {
             (t.id.model, t.id.variant): feature_rows(ctx.load(t.deps["model"]), sub.image_ids)
             for t in tasks
