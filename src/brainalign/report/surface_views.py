@@ -628,8 +628,10 @@ _RUNTIME = r"""
     if (c("hemi")) c("hemi").value = s.hemi;
     if (c("cmap")) c("cmap").value = s.cmap;
     if (c("significant")) c("significant").checked = s.significant;
-    if (c("threshold") && Number(c("threshold").value) !== s.threshold) c("threshold").value = s.threshold;
-    if (c("vmax") && Number(c("vmax").value) !== s.vmax) c("vmax").value = s.vmax;
+    // numbers are rewritten only when they differ beyond what the box shows (4 digits)
+    const differs = (box, x) => Math.abs(Number(box.value) - x) > 1e-3 * Math.max(Math.abs(x), 1e-12);
+    if (c("threshold") && differs(c("threshold"), s.threshold)) c("threshold").value = +s.threshold.toPrecision(4);
+    if (c("vmax") && differs(c("vmax"), s.vmax)) c("vmax").value = +s.vmax.toPrecision(4);
   }
   function wire(el) {
     if (el.dataset.wired) return;

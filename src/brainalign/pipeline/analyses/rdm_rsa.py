@@ -712,14 +712,20 @@ def _comparison_figure(run, sel, band, label: str, roi: str, method: str, n_mode
     )
     shown = list(summary["model"])
     n_sig = len(plots.significant_pairs(pairs, shown))
+    red = (
+        "; red: caption-embedding models"
+        if any(x.split(" ")[0] in CAPTION_SPACES for x in shown)
+        else ""
+    )
     return img_html(
         plots.figure_to_base64(fig),
         f"Bars: score with its {100 * cfg.get('ci', 0.95):.0f}% CI, dots: subjects, models by "
-        "descending score; grey band: noise ceiling (lower to upper bound); red: "
-        f"caption-embedding models. Lines above the bars: the {n_sig} significant pairs among "
+        f"descending score; grey band: noise ceiling (lower to upper bound){red}. Lines above "
+        f"the bars (Golan wings): significant pairs, {n_sig} among "
         f"the {len(shown)} models shown ({test}; Benjamini–Hochberg FDR q < "
         f"{cfg.get('fdr_q', 0.05)} over all {len(pairs)} pairs of the {n_models} models, every "
-        f"layer of each network, of {label} · {roi} · {method}; the dot marks the better model). "
+        f"layer of each network, of {label} · {roi} · {method}; a dot marks the better model, "
+        "a tick each model it beats). "
         "Every pair is in tables/rdm_pairwise.csv.",
     )
 

@@ -423,10 +423,11 @@ def _comparison_figure(run, roi: str, pairs) -> str:
     return img_html(
         plots.figure_to_base64(fig),
         f"{roi}: bars = mean over subjects ± {bars}, dots = subjects, models by descending "
-        f"score; grey = {band}. Lines above the bars: the {n_sig} pairs of models that differ "
-        f"({test}, Benjamini–Hochberg FDR q < {q} over all "
-        f"{len(pairs)} pairs of the {len(models)} models in {roi}; the dot marks the better "
-        "model); every pair is in the table below and in tables/model_comparison.csv.",
+        f"score; grey = {band}. Lines above the bars (Golan wings): pairs of models that differ, "
+        f"{n_sig} ({test}, Benjamini–Hochberg FDR q < {q} over all "
+        f"{len(pairs)} pairs of the {len(models)} models in {roi}; a dot marks the better model, "
+        "a tick each model it beats); every pair is in the table below and in "
+        "tables/model_comparison.csv.",
     )
 
 
