@@ -22,6 +22,7 @@ left out, so the report of a partial run is still valid.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -31,7 +32,6 @@ from pathlib import Path
 
 import jinja2
 import numpy as np
-from markupsafe import Markup
 
 from brainalign.datasets.surfaces import read_hemisphere_maps
 from brainalign.errors import DataFormatError
@@ -125,7 +125,7 @@ class Details:
 class Html:
     """A fragment a template or a helper of this module rendered (already escaped)."""
 
-    markup: Markup
+    markup: str
     kind = "html"
 
 
@@ -155,9 +155,9 @@ class TableBlock:
     kind = "table"
 
 
-def render_block(block) -> Markup:
+def render_block(block) -> str:
     """One block as HTML (the ``render`` macro of ``templates/blocks.html``)."""
-    return Markup(_ENV.get_template("blocks.html").module.render(block))
+    return str(_ENV.get_template("blocks.html").module.render(block))
 
 
 def blocks_of(content) -> list:
@@ -166,7 +166,7 @@ def blocks_of(content) -> list:
     if not content:
         return []
     if isinstance(content, str):
-        return [Html(Markup(content))]
+        return [Html(content)]
     return [b for b in content if b]
 
 
@@ -264,8 +264,8 @@ def table_block(
     return TableBlock(columns, rows, len(df), title, caption, file, href)
 
 
-# The helpers below return plain strings of escaped HTML, not Markup: section builders join
-# them with literal tags ("<h3>…</h3>" + table), which Markup would escape a second time.
+# The helpers below return plain strings of escaped HTML: section builders join them with
+# literal tags ("<h3>…</h3>" + table); the templates pass such fragments through as Html blocks.
 def table_html(df, *, max_rows: int = 60, floatfmt: str | None = None, row_class=None) -> str:
     """An escaped HTML table of a DataFrame (numbers right-aligned, at most ``max_rows`` rows;
     see :func:`table_block`)."""
@@ -276,12 +276,12 @@ def table_html(df, *, max_rows: int = 60, floatfmt: str | None = None, row_class
 
 def img_html(b64: str, caption: str = "", alt: str = "") -> str:
     """A base64 PNG figure with its caption, as HTML."""
-    return str(render_block(Figure(b64, caption, alt)))
+    return render_block(Figure(b64, caption, alt))
 
 
 def esc(x) -> str:
     """``x`` escaped for HTML (for the fragments section builders still write by hand)."""
-    return str(Markup.escape(str(x)))
+    return html.escape(str(x), quote=True)
 
 
 # -------------------------------------------------------------------------------- run folder
@@ -352,7 +352,7 @@ class RunFolder:
     def show_html(self, name: str, df=None, *, title: str | None = None, row_class=None) -> str:
         """:meth:`show` as an HTML fragment, for section builders that return fragments."""
         block = self.show(name, df, title=title, row_class=row_class)
-        return "" if block is None else str(render_block(block))
+        return "" if block is None else render_block(block)
 
     def mark_shown(self, name: str) -> None:
         """Record that the current section shows table ``name`` in a form of its own (a grid,
@@ -531,7 +531,7 @@ def methods_html(meta: dict, analysis_methods: Sequence = ()) -> str:
     ``analysis_methods`` are callables ``(config dict) -> list of paragraphs`` (the data's, the
     features' and each analysis's), in order, before the compute paragraph.
     """
-    return "".join(str(render_block(b)) for b in _methods(meta, analysis_methods))
+    return "".join(render_block(b) for b in _methods(meta, analysis_methods))
 
 
 def _files(run: RunFolder) -> list:
@@ -685,7 +685,7 @@ def build_report(
         subtitle=f"brainalign {__version__} — {finished}",
         version=__version__,
         sections=shown,
-        assets=Markup(views.assets()) if views else "",
+        assets=views.assets() if views else "",
     )
     atomic_write_text(out, page)
     return out
