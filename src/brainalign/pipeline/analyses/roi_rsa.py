@@ -594,8 +594,7 @@ ANALYSIS = Analysis(
             "ground_truth",
             "Ground truth (virtual NSD)",
             "For each ROI: the representation planted by the virtual NSD, the best model "
-            "measured and the oracle's, and whether the two agree (the data kind's summary "
-            "shows it).",
+            "measured and the oracle's, and whether the two agree.",
         ),
         Table(
             "ground_truth_scores",
