@@ -15,8 +15,12 @@ pages of the memory-mapped file that were read, which the kernel may drop at any
 peak anonymous memory (``RssAnon``, sampled every 20 ms: what the process itself allocated).
 The issue's set (2 × 10,000 × 10,000, 800 MB) reached 19.4 GB; the goal is 3 GB.
 
-    python benchmarks/bench_rdm_memory.py                      # the set, pearson
+    python benchmarks/bench_rdm_memory.py                      # the set, spearman
+    python benchmarks/bench_rdm_memory.py --methods pearson    # Pearson (and cosine) instead
     python benchmarks/bench_rdm_memory.py --n 3000 --methods spearman pearson
+    python benchmarks/bench_rdm_memory.py --root SET           # a set written before
+
+Spearman is the pipeline's default method (``[analyses.rdm_rsa] methods``, first entry).
 
 The memory peak does not depend on ``--n-bootstrap`` (each sample's temporaries are freed);
 the time is linear in it (``--n-bootstrap 1000``, the default of the configuration, takes
@@ -185,7 +189,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10_000, help="stimuli")
     ap.add_argument("--subjects", type=int, default=2)
-    ap.add_argument("--methods", nargs="+", default=["pearson"])
+    ap.add_argument(
+        "--methods",
+        "--method",
+        nargs="+",
+        default=["spearman"],
+        choices=["spearman", "pearson", "cosine", "kendall_tau_a"],
+        help="comparison methods to evaluate (default: spearman, the pipeline's default)",
+    )
     ap.add_argument("--bootstrap", default="dual", choices=["dual", "subjects", "stimuli", "none"])
     ap.add_argument("--n-bootstrap", type=int, default=20)
     ap.add_argument("--root", help="an existing data set to use (else one is written)")

@@ -35,7 +35,7 @@ import numpy as np
 from scipy import stats
 
 from brainalign.errors import InputError
-from brainalign.rsa import _weighted
+from brainalign.rsa import _long_ranks, _weighted
 from brainalign.rsa.ceiling_bounds import (
     POOLS,
     NoiseCeiling,
@@ -183,12 +183,26 @@ class RdmEvaluation:
         )
 
 
-def _as_models(models, model_names) -> tuple[list[str], np.ndarray]:
+def _as_stack(x, name: str, method: str) -> np.ndarray:
+    """:func:`as_condensed_stack`, except that a long float32 ``(n_rdms, n_pairs)`` stack stays
+    float32 for Spearman, which uses only the values' order and float64 means of them
+    (converting would double the memory: issue 23, 10,000 stimuli)."""
+    x_is_f32 = isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 2
+    if not (method == "spearman" and x_is_f32 and _long_ranks.is_long(x.shape[1])):
+        return as_condensed_stack(x, name)
+    n_conditions_from_condensed(x.shape[1], name)
+    for sl in _weighted._blocks(x.shape[1]):
+        if not np.isfinite(x[:, sl]).all():
+            raise InputError(f"{name}: contains NaN or infinite dissimilarities")
+    return x
+
+
+def _as_models(models, model_names, method: str) -> tuple[list[str], np.ndarray]:
     if isinstance(models, Mapping):
         names = list(models)
         M = np.vstack([as_condensed_stack(v, f"models[{k!r}]") for k, v in models.items()])
     else:
-        M = as_condensed_stack(models, "models")
+        M = _as_stack(models, "models", method)
         names = (
             list(model_names) if model_names is not None else [f"model_{i}" for i in range(len(M))]
         )
@@ -197,6 +211,12 @@ def _as_models(models, model_names) -> tuple[list[str], np.ndarray]:
     if len(set(names)) != len(names):
         raise InputError(f"model_names: duplicate names in {names}")
     return names, M
+
+
+def long_spearman(method: str, n_pairs: int) -> bool:
+    """Whether :func:`evaluate_models` takes the compact Spearman path
+    (:mod:`brainalign.rsa._long_ranks`): Spearman on RDMs longer than one block of pairs."""
+    return method == "spearman" and _long_ranks.is_long(n_pairs)
 
 
 def _variances(V: np.ndarray, k: int, mode: str, S: int, n: int):
@@ -255,8 +275,8 @@ def evaluate_models(
         raise InputError(f"bootstrap={bootstrap!r}: expected one of {BOOTSTRAP_MODES}")
     if pool not in POOLS:
         raise InputError(f"pool={pool!r}: expected one of {POOLS}")
-    names, M = _as_models(models, model_names)
-    D = as_condensed_stack(data_rdms, "data_rdms")
+    names, M = _as_models(models, model_names, method)
+    D = _as_stack(data_rdms, "data_rdms", method)
     if M.shape[1] != D.shape[1]:
         raise InputError(
             f"models and data_rdms: RDMs of different sizes ({M.shape[1]} vs {D.shape[1]} pairs); "
@@ -268,21 +288,27 @@ def evaluate_models(
         raise InputError(f"data_rdms: inference needs >= 2 subjects' RDMs, got {S}")
     k = len(names)
     fast = method in _weighted.FAST_METHODS
-    prep_d = _weighted.RankPrep(D) if method == "spearman" else None
-    prep_m = _weighted.RankPrep(M) if method == "spearman" else None
+    # Spearman on long RDMs: compact sort orders and integer ranks (issue 23, 10,000 stimuli)
+    ranks = _long_ranks.LongSpearman(D, M, pool) if long_spearman(method, P) else None
+    prep_d = _weighted.RankPrep(D) if method == "spearman" and ranks is None else None
+    prep_m = _weighted.RankPrep(M) if method == "spearman" and ranks is None else None
     # squares kept for short RDMs only; long ones are summed block by block (_weighted)
     short = P <= _weighted.PAIR_BLOCK
     D2 = D * D if method != "spearman" and short else None
     M2 = M * M if method != "spearman" and short else None
-    if fast:
-        Dv_full = _weighted.compare_values(D, method, None, prep_d)
-        scores = _weighted.similarity(
-            _weighted.compare_values(M, method, None, prep_m), Dv_full, method, None, M2, D2
-        )
+    Dv_full = None
+    if ranks is not None:
+        scores = ranks.model_similarity(None)
+        ceiling = NoiseCeiling(*ranks.ceiling(np.ones(S), None)[1:], method, pool)
     else:
-        Dv_full = None
-        scores = np.atleast_2d(compare_rdms(M, D, method=method))
-    ceiling = noise_ceiling_bounds(D, method=method, pool=pool)
+        if fast:
+            Dv_full = _weighted.compare_values(D, method, None, prep_d)
+            scores = _weighted.similarity(
+                _weighted.compare_values(M, method, None, prep_m), Dv_full, method, None, M2, D2
+            )
+        else:
+            scores = np.atleast_2d(compare_rdms(M, D, method=method))
+        ceiling = noise_ceiling_bounds(D, method=method, pool=pool)
     if bootstrap == "none":
         cov = np.atleast_2d(np.cov(scores, ddof=1)) / S
         model = np.diag(cov)
@@ -310,16 +336,26 @@ def evaluate_models(
     ones = np.ones(S)
     # the stimulus-only samples pool every subject once: with mean pooling the pools never change
     pool_prep = None
-    if method == "spearman" and pool == "mean" and 2 in types:
+    if method == "spearman" and ranks is None and pool == "mean" and 2 in types:
         pool_prep = _weighted.RankPrep(_weighted.loo_pools(D))
+    # the types with pair weights first: long Spearman ranks the data once under them, then
+    # once unweighted (the order of the types changes no result)
+    order = sorted(types, key=lambda t: t == 1)
     for i in range(len(subj_idx)):
         w = np.bincount(subj_idx[i], minlength=S).astype(np.float64)
         kk = np.bincount(stim_idx[i], minlength=n)
         if resample_stimuli and (kk > 0).sum() < 3:
             continue
-        c = _weighted.pair_weights(kk)  # k_i k_j per pair, without 16-byte-per-pair indices
+        # k_i k_j per pair, without 16-byte-per-pair indices (1 byte per pair for long Spearman)
+        c = (
+            _long_ranks.compact_pair_weights(kk)
+            if ranks is not None
+            else _weighted.pair_weights(kk)
+        )
         if resample_stimuli:
-            if fast:
+            if ranks is not None:
+                sim = ranks.model_similarity(c)
+            elif fast:
                 Dv = _weighted.compare_values(D, method, c, prep_d)
                 Mv = _weighted.compare_values(M, method, c, prep_m)
                 sim = _weighted.similarity(Mv, Dv, method, c, M2, D2)
@@ -327,14 +363,16 @@ def evaluate_models(
                 sim = np.atleast_2d(
                     compare_rdms(_weighted.expand(M, c), _weighted.expand(D, c), method=method)
                 )
-        for t in types:
+        for t in order:
             if t == 0:
                 evals, ww, cc = sim @ w / w.sum(), w, c
             elif t == 1:
                 evals, ww, cc = scores @ w / w.sum(), w, None
             else:
                 evals, ww, cc = sim.mean(axis=1), ones, c
-            if fast:
+            if ranks is not None:
+                _, lo, up = ranks.ceiling(ww, cc)
+            elif fast:
                 _, lo, up = _weighted.pooled_ceiling(
                     D,
                     ww,
@@ -350,6 +388,7 @@ def evaluate_models(
             out[i, :k, t] = evals
             out[i, k, t] = np.mean(lo)
             out[i, k + 1, t] = np.mean(up)
+        del c
     ok = np.isfinite(out[:, 0, types[0]])
     out = out[ok]
     X = out - out.mean(axis=0, keepdims=True)

@@ -136,12 +136,16 @@ def rdm_evaluate(params, inputs, ctx):
     keys = [{"model": m, "layer": lay} for m, lay, _ in models]
     M = np.stack([r for _, _, r in models])
     del models  # M holds them: one copy of the model RDMs
+    if method == "spearman":
+        M = _exact_float32(M)
     base = {"dataset": params["label"], "method": method}
     scores, ceilings, pairs, subjects, groups = [], [], [], [], []
     for roi in ds.rois:
         # condensed once per ROI (8 bytes per pair and subject), built tile by tile from the
         # memory-mapped file; the group RDM is its mean (issue 23: no n × n float64 copies)
         D = ds.condensed(roi)
+        if method == "spearman":
+            D = _exact_float32(D)
         ev = evaluate_models(
             M,
             D,
@@ -203,7 +207,7 @@ def rdm_evaluate(params, inputs, ctx):
             }
             for i, j in zip(iu, ju, strict=True)
         ]
-        groups.append(D.mean(axis=0))
+        groups.append(D.mean(axis=0, dtype=np.float64))  # as the float64 values give
         del D
     return {
         "dataset": params["label"],
@@ -217,14 +221,45 @@ def rdm_evaluate(params, inputs, ctx):
     }
 
 
+def _exact_float32(X: np.ndarray) -> np.ndarray:
+    """``X`` (n_rdms, n_pairs) as float32 when that holds every value exactly (a symmetric
+    float32 file does), else ``X``: Spearman on long RDMs uses only their order and float64
+    means of them, so this halves the data's memory and changes no result (issue 23)."""
+    from brainalign.rsa.inference import long_spearman
+
+    if not long_spearman("spearman", X.shape[1]):
+        return X
+    out = np.empty(X.shape, np.float32)
+    step = 1 << 21
+    for start in range(0, X.shape[1], step):
+        sl = slice(start, start + step)
+        out[:, sl] = X[:, sl]
+        if not np.array_equal(out[:, sl], X[:, sl]):
+            return X
+    return out
+
+
 #: peak memory of the ``rdm_evaluate`` stage in condensed float64 rows (8 bytes per pair)
 #: beyond the data (n_subjects rows) and the models (n_models rows), measured on 2 subjects
 #: (tests/faults/test_large_rdm_sets.py, benchmarks/bench_rdm_memory.py): Pearson and cosine
-#: sum in blocks (a pair-weight row, the group mean, a little); Spearman ranks every RDM and
-#: every pool per bootstrap sample; Kendall's tau-a runs scipy on whole vectors
-_EXTRA_ROWS = {"pearson": 3.5, "cosine": 3.5, "spearman": 16.0, "kendall_tau_a": 11.0}
+#: sum in blocks (a pair-weight row, the group mean, a little); Kendall's tau-a runs scipy on
+#: whole vectors; Spearman: :func:`_spearman_rows`
+_EXTRA_ROWS = {"pearson": 3.5, "cosine": 3.5, "kendall_tau_a": 11.0}
 #: the Python process with numpy, scipy and pandas loaded
 _BASE_BYTES = 300 << 20
+
+
+def _spearman_rows(n_subjects: int, n_models: int) -> float:
+    """Spearman's working rows (8 bytes per pair) beyond the data and models
+    (:mod:`brainalign.rsa._long_ranks`): int32 sort orders of every data, model and kept pool
+    row (one pool with two subjects, the S + 1 leave-one-out pools with more), int32 ranks of
+    the data and of the models, 1-byte weights, tie bits and blocks (measured: 4.2 rows with 2
+    subjects and 1 model); with three or more subjects a pool is sorted afresh on a sample
+    (float64 values, argsort's int64 order, the int32 order: 2.5 rows)."""
+    S, k = n_subjects, n_models
+    pools = 1 if S == 2 else S + 1
+    rows = 0.5 * (S + k + pools) + 0.5 * (S + k) + 0.75
+    return rows + (2.5 if S > 2 else 0.0)
 
 
 def evaluation_memory_bytes(
@@ -245,12 +280,17 @@ def evaluation_memory_bytes(
     Returns
     -------
     int
-        The condensed data and model RDMs (8 bytes per pair each) plus the method's working
-        rows (``_EXTRA_ROWS``, measured) and the process itself; the data file is read through a
-        memory map and not counted (the kernel drops its pages as needed).
+        The condensed data and model RDMs (8 bytes per pair each; Spearman keeps a float32 file's
+        exact values as float32, so this is an upper bound there) plus the method's working
+        rows (``_EXTRA_ROWS``, :func:`_spearman_rows`, measured) and the process itself; the
+        data file is read through a memory map and not counted (the kernel drops its pages as
+        needed).
     """
     n_pairs = n_stimuli * (n_stimuli - 1) // 2
-    extra = _EXTRA_ROWS[method]
+    if method == "spearman":
+        extra = _spearman_rows(n_subjects, n_models)
+    else:
+        extra = _EXTRA_ROWS[method]
     if bootstrap == "none" and method in ("pearson", "cosine"):
         extra -= 1.0
     return int(8 * n_pairs * (n_subjects + n_models + extra)) + _BASE_BYTES
