@@ -137,6 +137,31 @@ def test_results_of_an_old_configuration_are_superseded(tmp_path, tiny_nsd):
     assert len(list((out / "superseded").iterdir())) == 1
 
 
+def test_map_pages_belong_to_the_run_that_wrote_their_maps(tmp_path, tiny_nsd):
+    """The report's stand-alone 3-D pages (maps/<name>.html) are recorded with the run's
+    results, move to superseded/ with their maps, and a report written elsewhere puts its pages
+    beside itself, never into the run folder."""
+    out = tmp_path / "run"
+    run_study(study(tmp_path, tiny_nsd, out))
+    pages = sorted(p.relative_to(out).as_posix() for p in (out / "maps").glob("*.html"))
+    assert pages and set(pages) <= set(read_mark(out)["results"])
+
+    run_study(study(tmp_path, tiny_nsd, out, searchlight=False))
+    assert not list((out / "maps").glob("*.html"))
+    (moved,) = (out / "superseded").iterdir()
+    assert sorted(p.relative_to(moved).as_posix() for p in moved.glob("maps/*.html")) == pages
+
+    run_study(study(tmp_path, tiny_nsd, out))
+    before = _tree(out)
+    elsewhere = tmp_path / "elsewhere" / "r.html"
+    elsewhere.parent.mkdir()
+    write_report(out, elsewhere)
+    assert _tree(out) == before
+    assert sorted(p.name for p in (elsewhere.parent / "maps").glob("*.html")) == [
+        Path(p).name for p in pages
+    ]
+
+
 def test_no_report_supersedes_the_old_report(tmp_path, tiny_nsd):
     out = tmp_path / "run"
     run_study(study(tmp_path, tiny_nsd, out, searchlight=False))

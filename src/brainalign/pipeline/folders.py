@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -155,6 +156,16 @@ def finish_export(run_dir: str | os.PathLike, run_id: str | None, written: Itera
     if run_id is not None:
         info["exported"] = run_id
     update_mark(run_dir, **info)
+
+
+_MAP_FILE = re.compile(r"^maps/(.+)\.(?:lh|rh)\.(?:func\.gii|mgh)$")
+
+
+def report_files(written: Iterable[str]) -> list[str]:
+    """What the report writes for these results: ``report.html`` and the stand-alone 3-D page of
+    each map among ``written`` (``maps/<name>.html``, beside the map's files)."""
+    names = {m.group(1) for rel in written if (m := _MAP_FILE.match(rel))}
+    return ["report.html", *(f"maps/{name}.html" for name in sorted(names))]
 
 
 def add_result(run_dir: str | os.PathLike, rel: str) -> None:

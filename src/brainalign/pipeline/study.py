@@ -148,7 +148,7 @@ def run_study(
     -------
     StudyResult
     """
-    from brainalign.pipeline.folders import add_result, begin_run, claim_output, run_lock
+    from brainalign.pipeline.folders import begin_run, claim_output, run_lock
 
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     log = log or (lambda msg: None)
@@ -198,13 +198,13 @@ def run_study(
             seconds,
             run_id=run_id,
             also_written=written,
-            keep=("report.html",) if report else (),
+            report=report,
             log=log,
         )
         html = None
         if report:
             html = _write_report(out)
-            add_result(out, "report.html")
+            _record_report(out)
     return StudyResult(out, html, plan, rep, truth, time.perf_counter() - t0)
 
 
@@ -237,14 +237,14 @@ def export_results(
     partial: bool = False,
     run_id: str | None = None,
     also_written: Sequence[str] = (),
-    keep: Sequence[str] = (),
+    report: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Write the run folder's tables (CSV), maps (GIFTI/MGH) and arrays from the cached results.
 
     Each enabled analysis exports its own results; returns the ground-truth rows (virtual NSD).
     Then every result file an earlier run left that this export did not write (nor
-    ``also_written`` or ``keep`` name) moves to ``superseded/`` (see
+    ``also_written`` names, nor the report about to be written) moves to ``superseded/`` (see
     :func:`~brainalign.pipeline.folders.supersede`), and the run folder's manifest records
     this export's files.
 
@@ -256,14 +256,17 @@ def export_results(
     run_id : str, optional
         The run (:func:`~brainalign.pipeline.folders.begin_run`) whose export this is: recorded
         as done in the manifest.
-    also_written, keep : sequence of str
-        Result files (relative paths) written by this run outside the export (``run.log``), or
-        about to be (``report.html``): not superseded.
+    also_written : sequence of str
+        Result files (relative paths) written by this run outside the export (``run.log``):
+        not superseded.
+    report : bool
+        The report is written next: ``report.html`` and the 3-D pages of this export's maps
+        (:func:`~brainalign.pipeline.folders.report_files`) are not superseded.
     log : callable, optional
         Told where superseded results went.
     """
     from brainalign.pipeline.analyses import ANALYSES
-    from brainalign.pipeline.folders import finish_export, supersede
+    from brainalign.pipeline.folders import finish_export, report_files, supersede
     from brainalign.report import RunWriter
 
     cfg = plan.config
@@ -323,7 +326,7 @@ def export_results(
     )
     out = cfg.output.dir
     written = [*ctx.writer.written, *also_written]
-    moved = supersede(out, written, keep=keep)
+    moved = supersede(out, written, keep=report_files(written) if report else ())
     if moved and log is not None:
         where = moved[0].relative_to(out).parts[:2]
         log(
@@ -515,15 +518,24 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     Path
         The HTML file.
     """
-    from brainalign.pipeline.folders import add_result, check_run_folder, report_lock
+    from brainalign.pipeline.folders import check_run_folder, report_lock
 
     run_dir = check_run_folder(run_dir)
     with report_lock(run_dir):
         notes = _export_unfinished(run_dir)
         path = _write_report(run_dir, out, notes=notes)
     if out is None:
-        add_result(run_dir, "report.html")
+        _record_report(run_dir)
     return path
+
+
+def _record_report(run_dir: Path) -> None:
+    """Add the report and the map pages it wrote to the files the manifest says the run wrote."""
+    from brainalign.pipeline.folders import add_result, read_mark, report_files
+
+    for rel in report_files((read_mark(run_dir) or {}).get("results") or ()):
+        if (run_dir / rel).exists():
+            add_result(run_dir, rel)
 
 
 def _export_unfinished(run_dir: Path) -> list[str]:

@@ -492,9 +492,11 @@ def maps_html(run: RunFolder, section: str) -> str:
                 stat=stat,
                 significant=sig,
                 vmax=vmax,
-                # the map's stand-alone 3-D page beside its GIFTI files, linked from the report
-                page=run.dir / "maps" / f"{entry['name']}.html",
-                href=run.href(f"maps/{entry['name']}.html"),  # from the page, wherever it is
+                # the map's stand-alone 3-D page in a maps/ folder beside the report (in a run
+                # folder, beside the map's GIFTI files); a report written elsewhere never
+                # writes into the run folder
+                page=run.page_dir / "maps" / f"{entry['name']}.html",
+                href=f"maps/{entry['name']}.html",
             )
         )
     return "".join(parts)
