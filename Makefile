@@ -1,7 +1,7 @@
 # The two commands of the README. Both install what they need first (idempotent).
 PYTHON ?= python3
 # the suite runs on both cores, one test file per worker at a time (module fixtures built once)
-TEST_ARGS ?= -n 2 --dist loadfile
+TEST_ARGS ?= -n 2 --dist loadfile --durations=15
 
 .PHONY: demo test setup setup-test lint
 
