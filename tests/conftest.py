@@ -78,6 +78,12 @@ def virtual_nsd_root(tmp_path_factory) -> Path:
     return build_once(tmp_path_factory, "virtual_nsd", build)
 
 
+@pytest.fixture(scope="session")
+def shared_build(tmp_path_factory):
+    """``shared_build(name, build)``: :func:`build_once` for fixtures of other folders."""
+    return lambda name, build: build_once(tmp_path_factory, name, build)
+
+
 def build_once(tmp_path_factory, name: str, build) -> Path:
     """``build(folder)``'s result, made once per test run even when pytest-xdist runs workers.
 

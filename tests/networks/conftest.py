@@ -73,20 +73,33 @@ def scene_data(scenes, minilm) -> tuple[ImageData, ImageData]:
     )
 
 
-@pytest.fixture(scope="session")
-def trained(scene_data):
-    """Three nets of the same size and budget: caption-embedding, multi-hot, shuffled-embedding."""
+def _train_three(scene_data, folder) -> dict:
+    """The three nets, checkpointed in ``folder``: a finished checkpoint there is resumed (same
+    weights, history and initial scores), not trained again."""
     train_data, val_data = scene_data
-    out = {}
-    d = train_data.target("mpnet").shape[1]
-    out["mpnet"] = train(tiny_net(d), train_data, "mpnet", val_data=val_data, **TRAIN_KW)
-    k = train_data.target("multihot").shape[1]
-    out["multihot"] = train(tiny_net(k), train_data, "multihot", val_data=val_data, **TRAIN_KW)
     perm = np.random.default_rng(0).permutation(len(train_data))
     shuffled = ImageData(
         train_data.load_images(np.arange(len(train_data))),
         {"mpnet": train_data.target("mpnet")[perm]},
         name="shuffled",
     )
-    out["shuffled"] = train(tiny_net(d), shuffled, "mpnet", val_data=val_data, **TRAIN_KW)
-    return out
+    runs = {"mpnet": (train_data, "mpnet"), "multihot": (train_data, "multihot"),
+            "shuffled": (shuffled, "mpnet")}  # fmt: skip
+    return {
+        name: train(
+            tiny_net(data.target(target).shape[1]), data, target, val_data=val_data,
+            checkpoint_dir=folder / name, **TRAIN_KW,
+        )  # fmt: skip
+        for name, (data, target) in runs.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def trained(scene_data, shared_build):
+    """Three nets of the same size and budget: caption-embedding, multi-hot, shuffled-embedding.
+
+    Trained once per test run (the suite's most expensive fixture): under pytest-xdist the first
+    worker that needs them trains them, the others resume its finished checkpoints.
+    """
+    folder = shared_build("trained_nets", lambda f: (_train_three(scene_data, f), f)[1])
+    return _train_three(scene_data, folder)

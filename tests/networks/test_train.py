@@ -6,7 +6,7 @@ import torch
 from scipy.spatial.distance import cdist
 
 from brainalign.errors import ConfigError, InputError
-from brainalign.networks import ImageData, evaluate, predict, train
+from brainalign.networks import ImageData, train
 from brainalign.networks.train import (
     TrainConfig,
     bce_loss,
@@ -32,48 +32,6 @@ def test_losses_match_references(rng):
     sig = np.mean(np.diag(cdist(p, hot, "cosine")))
     assert float(sigmoid_cosine_distance(to(out), to(hot))) == pytest.approx(sig, rel=1e-5)
     assert default_loss("multihot") == "bce" and default_loss("mpnet") == "cosine"
-
-
-def test_training_beats_initial_and_shuffled_control(trained):
-    """Held-out cosine distance falls clearly below its start and below a shuffled-target net."""
-    emb, shuffled = trained["mpnet"], trained["shuffled"]
-    start = 1 - emb.initial["val_cosine"]
-    final = 1 - emb.history[-1]["val_cosine"]
-    control = 1 - shuffled.history[-1]["val_cosine"]
-    msg = f"held-out cosine distance: initial {start:.4f}, trained {final:.4f}, shuffled control {control:.4f}"
-    print(msg)
-    assert final < 0.5 * start, msg
-    assert final < control, msg
-    # the training loss went down as well
-    assert emb.history[-1]["train_loss"] < emb.history[0]["train_loss"]
-
-
-def test_multihot_training_learns_categories(trained, scene_data):
-    """The category net's held-out loss falls, and present categories get higher probabilities.
-
-    At this budget (150 steps, 240 images) it stays close to the base rates: the measured
-    held-out BCE is printed next to the base-rate BCE for the record.
-    """
-    res = trained["multihot"]
-    train_data, val = scene_data
-    y = val.target("multihot").astype(np.float64)
-    prior = np.clip(train_data.target("multihot").mean(0), 1e-6, 1 - 1e-6)
-    prior_bce = -np.mean(y * np.log(prior) + (1 - y) * np.log(1 - prior))
-    assert res.history[-1]["val_loss"] < res.initial["val_loss"]
-    pred = predict(res.net, val, loss="bce")
-    last_bce = -np.mean(y * np.log(pred + 1e-7) + (1 - y) * np.log(1 - pred + 1e-7))
-    print(f"held-out BCE {last_bce:.4f} vs base-rate BCE {prior_bce:.4f}")
-    assert last_bce < 1.05 * prior_bce
-    assert pred[y == 1].mean() > pred[y == 0].mean()
-
-
-def test_evaluate_matches_predict(trained, scene_data):
-    _, val = scene_data
-    net = trained["mpnet"].net
-    pred = predict(net, val)
-    y = val.target("mpnet")
-    cos = 1 - np.diag(cdist(pred.astype(np.float64), y.astype(np.float64), "cosine"))
-    assert evaluate(net, val, "mpnet")["val_cosine"] == pytest.approx(cos.mean(), abs=1e-5)
 
 
 def test_mpnet_targets_path(mpnet, scenes, make_net):

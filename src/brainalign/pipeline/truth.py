@@ -22,6 +22,8 @@ carries the planted representation), every order is as true as another and the r
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -58,7 +60,8 @@ def oracle_scores(
         Feature matrices, as given to :func:`brainalign.rsa.roi_rsa`.
     rois : dict of name -> bool array (n_units,)
         For each ROI, which of its fsaverage vertices the measurement used (those with finite
-        betas), in the ROI's column order; ``None`` keeps every vertex.
+        betas), in the ROI's column order; ``None`` keeps every vertex. An ROI whose labels no
+        longer match the planted ROI (edited after the build) is left out, with a warning.
     subsets : array (n_subsets, size), optional
         The measurement's image subsets (row indices); None compares over all images.
     method, metric, dtype
@@ -78,11 +81,22 @@ def oracle_scores(
         if keep is not None:
             keep = np.asarray(keep, dtype=bool)
             if keep.shape != (P.shape[1],):
-                raise ValueError(f"rois[{roi!r}]: {keep.shape} for {P.shape[1]} planted units")
+                # the ROI's labels were edited after the build: the planted truth no longer
+                # describes the units measured, so this ROI has no oracle
+                warnings.warn(
+                    f"ground truth: ROI {roi!r} of subject {subject} has {keep.size} units but "
+                    f"{P.shape[1]} were planted (its labels changed after the virtual NSD was "
+                    "written); it is left out of the truth table",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                continue
             P = P[:, keep]
         blocks.append(P)
         units[roi] = np.arange(start, start + P.shape[1])
         start += P.shape[1]
+    if not units:
+        return pd.DataFrame(index=pd.Index([], name="roi"), columns=list(models), dtype=float)
     return roi_rsa(
         np.concatenate(blocks, axis=1),
         models,
