@@ -38,17 +38,9 @@ RANK_CHUNK = 1 << 20
 def compact_pair_weights(counts: np.ndarray) -> np.ndarray:
     """``c_p = k_i k_j`` for every pair ``i < j`` (condensed order), ``(n_pairs,)`` in the
     smallest unsigned integer type holding ``max(k)²`` (1 byte per pair for ``k ≤ 15``)."""
-    k = np.asarray(counts, dtype=np.int64)
-    top = int(k.max(initial=0)) ** 2
+    top = int(np.asarray(counts, dtype=np.int64).max(initial=0)) ** 2
     dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if top <= np.iinfo(t).max)
-    k = k.astype(dtype)
-    n = k.shape[0]
-    out = np.empty(n * (n - 1) // 2, dtype)
-    at = 0
-    for i in range(n - 1):
-        np.multiply(k[i + 1 :], k[i], out=out[at : at + n - 1 - i])
-        at += n - 1 - i
-    return out
+    return _weighted.pair_weights(counts, dtype)
 
 
 # ------------------------------------------------------------------------------ sort orders

@@ -31,13 +31,13 @@ def _blocks(n_pairs: int):
         yield slice(start, min(start + PAIR_BLOCK, n_pairs))
 
 
-def pair_weights(counts: np.ndarray) -> np.ndarray:
+def pair_weights(counts: np.ndarray, dtype=np.float64) -> np.ndarray:
     """``c_p = k_i k_j`` for every pair ``i < j`` (condensed order) from the stimulus counts
-    ``k`` of a bootstrap sample, ``(n_pairs,)`` float64, built row by row (no pair-index
+    ``k`` of a bootstrap sample, ``(n_pairs,)`` of ``dtype``, built row by row (no pair-index
     arrays, which take 16 bytes per pair)."""
-    k = np.asarray(counts, dtype=np.float64)
+    k = np.asarray(counts).astype(dtype)
     n = k.shape[0]
-    out = np.empty(n * (n - 1) // 2)
+    out = np.empty(n * (n - 1) // 2, dtype)
     at = 0
     for i in range(n - 1):
         np.multiply(k[i + 1 :], k[i], out=out[at : at + n - 1 - i])
