@@ -101,5 +101,9 @@ def trained(scene_data, shared_build):
     Trained once per test run (the suite's most expensive fixture): under pytest-xdist the first
     worker that needs them trains them, the others resume its finished checkpoints.
     """
-    folder = shared_build("trained_nets", lambda f: (_train_three(scene_data, f), f)[1])
-    return _train_three(scene_data, folder)
+
+    def build(folder):
+        _train_three(scene_data, folder)
+        return folder
+
+    return _train_three(scene_data, shared_build("trained_nets", build))
