@@ -1,7 +1,12 @@
 """Representational similarity analysis: RDMs, comparisons, ROI RSA, noise ceilings, searchlights."""
 
 from brainalign.rsa.ceiling import noise_ceiling, normalise_by_ceiling, split_half_ceiling
-from brainalign.rsa.ceiling_bounds import NoiseCeiling, algonauts_score, noise_ceiling_bounds
+from brainalign.rsa.ceiling_bounds import (
+    NoiseCeiling,
+    algonauts_r2,
+    algonauts_score,
+    noise_ceiling_bounds,
+)
 from brainalign.rsa.compare import COMPARE_METHODS, compare_rdms
 from brainalign.rsa.inference import RdmEvaluation, evaluate_models, rdm_permutation_test
 from brainalign.rsa.known_results import objects92_known_results
@@ -16,6 +21,7 @@ from brainalign.rsa.neighbourhoods import (
 from brainalign.rsa.project import project_to_fsaverage
 from brainalign.rsa.rdm import compute_rdm, condense, from_rsatoolbox, squareform_rdm, to_rsatoolbox
 from brainalign.rsa.roi import model_similarity, roi_rdms, roi_rsa
+from brainalign.rsa.roi_evaluation import RoiEvaluations, compact_rdms, evaluate_rois
 from brainalign.rsa.searchlight import searchlight
 from brainalign.rsa.shared import common_shared_images, roi_noise_ceilings
 from brainalign.rsa.subsets import load_subsets, make_subsets, save_subsets
@@ -25,14 +31,18 @@ __all__ = [
     "Neighbourhoods",
     "NoiseCeiling",
     "RdmEvaluation",
+    "RoiEvaluations",
+    "algonauts_r2",
     "algonauts_score",
     "evaluate_models",
+    "evaluate_rois",
     "noise_ceiling_bounds",
     "objects92_known_results",
     "rdm_mds",
     "rdm_permutation_test",
     "centres_to_volume",
     "common_shared_images",
+    "compact_rdms",
     "compare_rdms",
     "compute_rdm",
     "condense",

@@ -124,6 +124,32 @@ def noise_ceiling_bounds(
     return NoiseCeiling(np.asarray(lower), np.asarray(upper), method, pool)
 
 
+def algonauts_r2(subject_scores, *, signed: bool = False) -> np.ndarray:
+    """The Algonauts 2019 score of models from their per-subject Spearman correlations.
+
+    Parameters
+    ----------
+    subject_scores : array, (n_subjects,) or (n_models, n_subjects)
+        Each subject's Spearman correlation between the model RDM and the subject's RDM.
+    signed : bool
+        False: the published score, the mean over subjects of ``r²`` (comparable with the
+        Algonauts noise ceilings, e.g. :attr:`NoiseCeiling.upper_r2`). True: the mean of
+        ``sign(r) · r²``, which keeps negative correlations negative.
+
+    Returns
+    -------
+    ndarray, () or (n_models,), float64
+    """
+    r = np.asarray(subject_scores, dtype=np.float64)
+    if r.ndim not in (1, 2) or r.shape[-1] == 0:
+        raise InputError(
+            f"subject_scores: expected (n_subjects,) or (n_models, n_subjects) with at least one "
+            f"subject, got shape {r.shape}"
+        )
+    sq = r**2
+    return np.mean(np.sign(r) * sq if signed else sq, axis=-1)
+
+
 def algonauts_score(model_rdm, subject_rdms) -> float:
     """The Algonauts 2019 score: mean over subjects of the squared Spearman correlation between
     the model RDM and each subject's RDM (divide by :attr:`NoiseCeiling.upper_r2` of
@@ -132,8 +158,14 @@ def algonauts_score(model_rdm, subject_rdms) -> float:
     m = as_condensed_stack(model_rdm, "model_rdm")
     if m.shape[0] != 1:
         raise InputError(f"model_rdm: expected one RDM, got {m.shape[0]}")
-    r = compare_rdms(m[0], D, method="spearman")
-    return float(np.mean(np.asarray(r) ** 2))
+    return float(algonauts_r2(compare_rdms(m[0], D, method="spearman")))
 
 
-__all__ = ["POOLS", "NoiseCeiling", "algonauts_score", "as_condensed_stack", "noise_ceiling_bounds"]
+__all__ = [
+    "POOLS",
+    "NoiseCeiling",
+    "algonauts_r2",
+    "algonauts_score",
+    "as_condensed_stack",
+    "noise_ceiling_bounds",
+]
