@@ -98,3 +98,50 @@ def test_save_load_restrict(tmp_path):
         Neighbourhoods.load(tmp_path / "bad.npz")
     with pytest.raises(InputError):
         Neighbourhoods.from_lists([[0, 7]], 5)
+
+
+def test_arrays_round_trip_and_centre_slices(two_hemi_mesh, tmp_path):
+    """to_arrays / from_arrays give the same neighbourhoods back, whole or a slice of centres
+    (what the pipeline's searchlight chunks read), also from memory-mapped arrays."""
+    nb = surface_neighbourhoods(two_hemi_mesh, radius=4.0, cache=False)
+    arrays = nb.to_arrays()
+    assert set(arrays) == {
+        "indptr",
+        "indices",
+        "centres",
+        "n_units",
+        "kind",
+        "radius",
+        "hemi_sizes",
+    }
+    back = Neighbourhoods.from_arrays(arrays)
+    for name in ("indptr", "indices", "centres"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(nb, name))
+    assert (back.n_units, back.kind, back.radius, back.hemi_sizes) == (
+        nb.n_units,
+        "surface",
+        4.0,
+        nb.hemi_sizes,
+    )
+    for name in ("indptr", "indices", "centres"):
+        np.save(tmp_path / f"{name}.npy", arrays[name])
+    mapped = {
+        **arrays,
+        **{
+            k: np.load(tmp_path / f"{k}.npy", mmap_mode="r")
+            for k in ("indptr", "indices", "centres")
+        },
+    }
+    part = Neighbourhoods.from_arrays(mapped, 7, 19)
+    assert len(part) == 12 and part.n_units == nb.n_units and part.hemi_sizes == nb.hemi_sizes
+    for i in range(12):
+        np.testing.assert_array_equal(part[i], nb[7 + i])
+    np.testing.assert_array_equal(part.centres, nb.centres[7:19])
+    assert len(Neighbourhoods.from_arrays(arrays, 5, 5)) == 0
+    with pytest.raises(InputError, match="stop"):
+        Neighbourhoods.from_arrays(arrays, 3, len(nb) + 1)
+    # a mapping without the optional names (an older stored result): the defaults
+    bare = Neighbourhoods.from_arrays(
+        {k: arrays[k] for k in ("indptr", "indices", "centres", "n_units")}
+    )
+    assert bare.kind == "custom" and np.isnan(bare.radius) and bare.hemi_sizes == ()

@@ -134,20 +134,66 @@ class Neighbourhoods:
         idx[mask] = self.indices[pos[mask]]
         return idx, mask
 
-    def save(self, path) -> Path:
-        """Write to ``.npz`` atomically."""
-        path = Path(path)
-        with atomic_path(path, suffix=".npz") as tmp:
-            np.savez(
-                tmp,
-                indptr=self.indptr,
-                indices=self.indices,
-                centres=self.centres,
-                n_units=np.int64(self.n_units),
-                kind=np.str_(self.kind),
-                radius=np.float64(self.radius),
-                hemi_sizes=np.asarray(self.hemi_sizes, dtype=np.int64),
+    def to_arrays(self) -> dict:
+        """The neighbourhoods as plain arrays and scalars, e.g. to store as a pipeline result
+        or in an ``.npz`` file; :meth:`from_arrays` rebuilds them.
+
+        Returns
+        -------
+        dict
+            ``indptr``, ``indices``, ``centres`` (int64 arrays), ``n_units`` (int), ``kind``
+            (str), ``radius`` (float) and ``hemi_sizes`` (list of int).
+        """
+        return {
+            "indptr": self.indptr,
+            "indices": self.indices,
+            "centres": self.centres,
+            "n_units": int(self.n_units),
+            "kind": str(self.kind),
+            "radius": float(self.radius),
+            "hemi_sizes": list(self.hemi_sizes),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays, start: int = 0, stop: int | None = None) -> Neighbourhoods:
+        """Rebuild neighbourhoods from :meth:`to_arrays`'s mapping, keeping centres
+        ``start:stop`` only.
+
+        Parameters
+        ----------
+        arrays : mapping
+            As :meth:`to_arrays` returns, or an ``.npz`` file or a cached result holding the same
+            names; the arrays may be memory maps (only the centres' slice of ``indices`` is
+            read). Without ``kind``, ``radius`` or ``hemi_sizes`` the defaults apply.
+        start, stop : int
+            The centres kept (default: all); the units and their numbering are unchanged.
+        """
+        indptr = np.asarray(arrays["indptr"])
+        stop = len(indptr) - 1 if stop is None else stop
+        if not 0 <= start <= stop <= len(indptr) - 1:
+            raise InputError(
+                f"start={start}, stop={stop}: expected 0 <= start <= stop <= {len(indptr) - 1} "
+                "(the number of centres)"
             )
+        return cls(
+            indptr=indptr[start : stop + 1] - indptr[start],
+            indices=np.asarray(arrays["indices"][indptr[start] : indptr[stop]]),
+            centres=np.asarray(arrays["centres"][start:stop]),
+            n_units=int(arrays["n_units"]),
+            kind=str(arrays["kind"]) if "kind" in arrays else "custom",
+            radius=float(arrays["radius"]) if "radius" in arrays else float("nan"),
+            hemi_sizes=(
+                tuple(np.asarray(arrays["hemi_sizes"]).tolist()) if "hemi_sizes" in arrays else ()
+            ),
+        )
+
+    def save(self, path) -> Path:
+        """Write to ``.npz`` atomically (:meth:`to_arrays`)."""
+        path = Path(path)
+        arrays = self.to_arrays()
+        arrays["hemi_sizes"] = np.asarray(arrays["hemi_sizes"], dtype=np.int64)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
         return path
 
     @classmethod
@@ -155,15 +201,7 @@ class Neighbourhoods:
         """Read a file written by :meth:`save`."""
         try:
             with np.load(path, allow_pickle=False) as f:
-                return cls(
-                    f["indptr"],
-                    f["indices"],
-                    f["centres"],
-                    int(f["n_units"]),
-                    str(f["kind"]),
-                    float(f["radius"]),
-                    tuple(f["hemi_sizes"].tolist()),
-                )
+                return cls.from_arrays(f)
         except (OSError, KeyError, ValueError) as exc:
             raise DataFormatError(
                 f"{path}: not a brainalign neighbourhoods file ({exc}); delete it and recompute"
