@@ -44,12 +44,28 @@ def roi_volume(root: Path, s: int, stem: str) -> Path:
     return root / "nsddata" / "ppdata" / subj(s) / "func1pt8mm" / "roi" / f"{stem}.nii.gz"
 
 
+def transforms_dir(root: Path, s: int) -> Path:
+    """A subject's transforms between NSD's spaces (``nsd_layout.md`` §2)."""
+    return root / "nsddata" / "ppdata" / subj(s) / "transforms"
+
+
+def transform(root: Path, s: int, hemi: str, name: str) -> Path:
+    """One hemisphere's transform, e.g. ``name="white-to-fsaverage"`` or
+    ``"func1pt8-to-layerB1"``: ``transforms/{hemi}.{name}.mgz``."""
+    return transforms_dir(root, s) / f"{hemi}.{name}.mgz"
+
+
+def fsaverage_dir(root: Path) -> Path:
+    """NSD's copy of FreeSurfer's fsaverage subject (``surf/``, ``label/``)."""
+    return root / "nsddata" / "freesurfer" / "fsaverage"
+
+
 def fsaverage_label(root: Path, hemi: str, atlas: str) -> Path:
-    return root / "nsddata" / "freesurfer" / "fsaverage" / "label" / f"{hemi}.{atlas}.mgz"
+    return fsaverage_dir(root) / "label" / f"{hemi}.{atlas}.mgz"
 
 
 def fsaverage_ctab(root: Path, atlas: str) -> Path:
-    return root / "nsddata" / "freesurfer" / "fsaverage" / "label" / f"{atlas}.mgz.ctab"
+    return fsaverage_dir(root) / "label" / f"{atlas}.mgz.ctab"
 
 
 def shared1000_dir(root: Path) -> Path:

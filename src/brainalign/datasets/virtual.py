@@ -920,7 +920,7 @@ def _streams_by_name(names: dict, fh: str) -> dict:
 def _write_fsaverage(out: Path, anatomy: _SurfaceAnatomy) -> None:
     """Streams and nsdgeneral labels (+ colour tables) and the pial/white surfaces, each under
     the name of the geometry it has (``{lh,rh}.sphere`` when a sphere stood in)."""
-    out_fs = out / "nsddata" / "freesurfer" / "fsaverage"
+    out_fs = P.fsaverage_dir(out)
     write_ctab(P.fsaverage_ctab(out, "streams"), STREAMS_LABELS)
     write_ctab(P.fsaverage_ctab(out, "nsdgeneral"), {1: "nsdgeneral"})
     for hi, fh in enumerate(HEMIS):
@@ -1181,17 +1181,16 @@ def _write_transforms(out, s, grid, pial, white, rng) -> None:
     """nsdcode's surface→volume (three cortical depths, 3 invalid vertices each) and
     white↔fsaverage transforms."""
     n_v = len(pial) // 2
-    tr = out / "nsddata" / "ppdata" / P.subj(s) / "transforms"
     for hi, fh in enumerate(HEMIS):
         sl = slice(hi * n_v, (hi + 1) * n_v)
         for k, frac in ((1, 0.25), (2, 0.5), (3, 0.75)):
             pos = pial[sl] + frac * (white[sl] - pial[sl])  # layerBk: k/4 of the way pial→white
             coords = grid.world_to_voxel(pos) + 1.0  # nsdcode: 1-based decimal voxel coords
             coords[rng.choice(n_v, 3, replace=False)] = 9999.0
-            write_mgh(tr / f"{fh}.func1pt8-to-layerB{k}.mgz", coords.astype(np.float32))
+            write_mgh(P.transform(out, s, fh, f"func1pt8-to-layerB{k}"), coords.astype(np.float32))
         ident = np.arange(1, n_v + 1, dtype=np.int32)
-        write_mgh(tr / f"{fh}.white-to-fsaverage.mgz", ident)
-        write_mgh(tr / f"{fh}.fsaverage-to-white.mgz", ident)
+        write_mgh(P.transform(out, s, fh, "white-to-fsaverage"), ident)
+        write_mgh(P.transform(out, s, fh, "fsaverage-to-white"), ident)
 
 
 def _write_volume_ncsnr(out, s, opts, grid, ncsnr) -> np.ndarray:
@@ -1572,7 +1571,7 @@ def _anatomy_of(path: Path, truth: dict, arrays: dict) -> _SurfaceAnatomy:
     if surfaces.get("files") is not None:
         fs_dir = Path(surfaces["source"])
         if not fs_dir.exists():  # moved: the dataset holds a copy of the surfaces it used
-            fs_dir = path / "nsddata" / "freesurfer" / "fsaverage"
+            fs_dir = P.fsaverage_dir(path)
     pial = load_fsaverage(mesh, "pial", fs_dir=fs_dir)
     n_v = int(truth["n_vertices_per_hemisphere"])
     labels_all = arrays["streams_labels"].astype(np.int64)

@@ -15,22 +15,23 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from brainalign.datasets import _nsdpaths as P
 from brainalign.datasets.surfaces import HEMIS
 from brainalign.errors import DataFormatError, InputError
 
 LAYERS = ("layerB1", "layerB2", "layerB3")
 
 
-def _subject_dir(subject) -> str:
-    if isinstance(subject, str) and subject.startswith("subj"):
-        return subject
+def _subject_number(subject) -> int:
+    """``subject`` (1, "1" or "subj01") as its number."""
+    text = subject[4:] if isinstance(subject, str) and subject.startswith("subj") else subject
     try:
-        s = int(subject)
+        s = int(text)
     except (TypeError, ValueError):
         raise InputError(f"subject={subject!r}: expected 1..8 or 'subj01'..'subj08'") from None
     if s < 1:
         raise InputError(f"subject={subject!r}: NSD subjects are numbered from 1")
-    return f"subj{s:02d}"
+    return s
 
 
 def _load_mgz(path: Path) -> np.ndarray:
@@ -106,12 +107,12 @@ def project_to_fsaverage(
             f"volume_map: expected (X, Y, Z) or (X, Y, Z, n_maps), got shape {vol.shape}"
         )
     stack = vol if vol.ndim == 4 else vol[..., None]
-    tdir = Path(root) / "nsddata" / "ppdata" / _subject_dir(subject) / "transforms"
+    root, s = Path(root), _subject_number(subject)
     hemis = []
     for hemi in HEMIS:
         per_layer = []
         for layer in layers:
-            path = tdir / f"{hemi}.func1pt8-to-{layer}.mgz"
+            path = P.transform(root, s, hemi, f"func1pt8-to-{layer}")
             coords = _load_mgz(path).reshape(-1, 3)
             valid = coords[(coords != 9999).all(1)]
             if valid.size and (valid.max(0) > np.array(vol.shape[:3]) + 1).any():
@@ -125,7 +126,7 @@ def project_to_fsaverage(
                 )
             )
         layer_mean = np.mean(per_layer, axis=0)  # (n_maps, V_native)
-        path = tdir / f"{hemi}.white-to-fsaverage.mgz"
+        path = P.transform(root, s, hemi, "white-to-fsaverage")
         idx = _load_mgz(path).ravel().astype(np.int64)
         if idx.min() < 1 or idx.max() > layer_mean.shape[1]:
             raise DataFormatError(
