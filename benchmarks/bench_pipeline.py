@@ -74,8 +74,8 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("BRAINALIGN_CACHE", tempfile.mkdtemp(prefix="brainalign-bench-cache-"))
 
-    from brainalign.config import validate_config
     from brainalign.parallel import DaskExecutor
+    from brainalign.pipeline.config import validate_config
     from brainalign.pipeline.study import run_study
 
     tmp = Path(tempfile.mkdtemp(prefix="brainalign-bench-"))

@@ -25,7 +25,6 @@ _SUBPACKAGES = (
     "backend",
     "parallel",
     "pipeline",
-    "config",
 )
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from brainalign.config import load_config
 from brainalign.errors import DataFormatError
 from brainalign.pipeline.cache import StageCache
+from brainalign.pipeline.config import load_config
 from brainalign.pipeline.study import plan_study, run_study, write_report
 
 STUDY = """\

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from brainalign.config import load_config, validate_config
 from brainalign.datasets import make_virtual_nsd
 from brainalign.errors import ConfigError, InputError
+from brainalign.pipeline.config import load_config, validate_config
 from brainalign.pipeline.folders import RUN_LEGACY
 from brainalign.pipeline.study import plan_study, run_study
 from brainalign.utils.owned import MARK, describe_folder, read_mark

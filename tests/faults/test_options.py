@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from brainalign.config import load_config, validate_config
 from brainalign.errors import ConfigError
+from brainalign.pipeline.config import load_config, validate_config
 from tests.faults.test_folders import virtual_study
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import psutil
 import pytest
 
-from brainalign.config import load_config
 from brainalign.errors import FolderInUseError
+from brainalign.pipeline.config import load_config
 from brainalign.pipeline.core import all_tasks
 from brainalign.pipeline.folders import claim_output, run_lock
 from brainalign.pipeline.study import plan_study, run_study

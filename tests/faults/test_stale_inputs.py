@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from brainalign.config import load_config, validate_config
+from brainalign.pipeline.config import load_config, validate_config
 from brainalign.pipeline.study import run_study
 from tests.faults.conftest import FS, FSAV, STIM
 

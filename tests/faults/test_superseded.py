@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainalign.config import load_config
 from brainalign.errors import ConfigError, InputError, WriteError
 from brainalign.pipeline import write_report
+from brainalign.pipeline.config import load_config
 from brainalign.pipeline.study import plan_study, run_study
 from brainalign.report import RunWriter, build_report
 from brainalign.utils.owned import MARK, read_mark

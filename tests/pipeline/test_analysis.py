@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from brainalign.config import AnalysesConfig, validate_config
 from brainalign.errors import ConfigError
 from brainalign.pipeline.analyses import ANALYSES
+from brainalign.pipeline.config import AnalysesConfig, validate_config
 from brainalign.pipeline.core import STAGES, Task, TaskId, upstream
 from brainalign.pipeline.plan import build_plan
 
@@ -58,7 +58,7 @@ def _config(tmp_path, **analyses):
 def test_plan_has_every_enabled_analysis_and_only_registered_stages(tmp_path):
     cfg = validate_config(_config(tmp_path))
     plan = build_plan(cfg)
-    assert set(plan.analyses) == {a.name for a in ANALYSES if a.is_enabled(cfg)}
+    assert set(plan.analyses) == {a.name for a in ANALYSES if a.is_enabled(cfg, "responses")}
     from brainalign.pipeline.core import all_tasks
 
     assert {t.stage for t in all_tasks(plan.targets)} <= set(STAGES)

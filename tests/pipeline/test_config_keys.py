@@ -12,7 +12,7 @@ import copy
 
 import pytest
 
-from brainalign.config import StudyConfig, validate_config
+from brainalign.pipeline.config import StudyConfig, validate_config
 from brainalign.pipeline.core import all_tasks
 from brainalign.pipeline.demo import demo_config
 from brainalign.pipeline.plan import build_plan

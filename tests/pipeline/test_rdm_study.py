@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainalign.config import load_config, validate_config
 from brainalign.datasets import load_rdm_dataset
 from brainalign.errors import ConfigError
+from brainalign.pipeline.config import load_config, validate_config
 from brainalign.pipeline.core import all_tasks
 from brainalign.pipeline.plan import build_plan
 from brainalign.pipeline.study import _ctx, run_study
@@ -149,7 +149,7 @@ RDM_CHANGES = {
 
 
 def test_every_rdm_key_changes_the_plan(tmp_path):
-    from brainalign.config import StudyConfig
+    from brainalign.pipeline.config import StudyConfig
 
     root = tmp_path / "tiny"
     write_by_hand(root)

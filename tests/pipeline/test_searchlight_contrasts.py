@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from brainalign.config import validate_config
 from brainalign.errors import ConfigError
+from brainalign.pipeline.config import validate_config
 from brainalign.pipeline.demo import QUICK_OVERRIDES
 from brainalign.pipeline.study import plan_study, run_study
 

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from brainalign.cli import _register, app
-from brainalign.config import load_config, validate_config
 from brainalign.errors import ConfigError
 from brainalign.pipeline.analyses import searchlight as searchlight_analysis
+from brainalign.pipeline.config import load_config, validate_config
 from brainalign.pipeline.demo import QUICK_OVERRIDES, demo_config_path
 from brainalign.pipeline.study import plan_study, run_study
 from brainalign.report import check_in_browser, find_chromium

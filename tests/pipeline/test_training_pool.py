@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from brainalign.config import validate_config
 from brainalign.datasets import load_stimuli, nsd_coco_ids
 from brainalign.errors import DataFormatError
 from brainalign.networks.data import check_training_split
 from brainalign.pipeline.analyses.networks import training_pool
+from brainalign.pipeline.config import validate_config
 from brainalign.pipeline.demo import QUICK_OVERRIDES
 from brainalign.pipeline.study import run_study
 

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from brainalign.config import validate_config
 from brainalign.errors import ConfigError
+from brainalign.pipeline.config import validate_config
 from brainalign.pipeline.core import TaskId
 from brainalign.pipeline.plan import build_plan
 from brainalign.pipeline.study import plan_study, run_study

@@ -58,7 +58,7 @@ def run_command(
     disk, memory and time each step needs; a study that does not fit the machine stops before
     any work.
     """
-    from brainalign.config import load_config
+    from brainalign.pipeline.config import load_config
     from brainalign.pipeline.estimates import (
         check_resources,
         config_notes,

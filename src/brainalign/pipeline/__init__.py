@@ -13,37 +13,51 @@ report sections, and its stages call the public functions of ``brainalign.datase
 ``features``, ``rsa``, ``encoding``, ``decoding``, ``networks`` and ``stats``.
 """
 
-import importlib
+from brainalign.pipeline.analysis import Analysis, DataKind, Plan, ReportSection, Table
+from brainalign.pipeline.cache import Result, StageCache
+from brainalign.pipeline.config import StudyConfig, load_config, validate_config
+from brainalign.pipeline.core import (
+    STAGES,
+    RunReport,
+    Task,
+    TaskId,
+    describe_plan,
+    run_tasks,
+    stage,
+)
+from brainalign.pipeline.plan import build_plan
+from brainalign.pipeline.study import (
+    StudyResult,
+    export_results,
+    make_executor,
+    plan_study,
+    run_study,
+    write_report,
+)
 
-# imported on first use: the study config composes its [analyses] from the analysis registry
-# under this package, so importing the package must not import the config back
-_WHERE = {
-    "Result": "cache",
-    "StageCache": "cache",
-    "STAGES": "core",
-    "RunReport": "core",
-    "Task": "core",
-    "TaskId": "core",
-    "describe_plan": "core",
-    "run_tasks": "core",
-    "stage": "core",
-    "Analysis": "analysis",
-    "ReportSection": "analysis",
-    "Plan": "plan",
-    "build_plan": "plan",
-    "StudyResult": "study",
-    "export_results": "study",
-    "make_executor": "study",
-    "plan_study": "study",
-    "run_study": "study",
-    "write_report": "study",
-}
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"brainalign.pipeline.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'brainalign.pipeline' has no attribute {name!r}")
-
-
-__all__ = sorted(_WHERE)
+__all__ = [
+    "STAGES",
+    "Analysis",
+    "DataKind",
+    "Plan",
+    "ReportSection",
+    "Result",
+    "RunReport",
+    "StageCache",
+    "StudyConfig",
+    "StudyResult",
+    "Table",
+    "Task",
+    "TaskId",
+    "build_plan",
+    "describe_plan",
+    "export_results",
+    "load_config",
+    "make_executor",
+    "plan_study",
+    "run_study",
+    "run_tasks",
+    "stage",
+    "validate_config",
+    "write_report",
+]

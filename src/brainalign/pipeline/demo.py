@@ -11,7 +11,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from brainalign.config import StudyConfig, load_config
+from brainalign.pipeline.config import StudyConfig, load_config
 from brainalign.pipeline.study import StudyResult, run_study
 from brainalign.pipeline.truth import ALPHA
 

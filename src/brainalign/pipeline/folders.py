@@ -226,10 +226,10 @@ def _state_text(state: str, foreign: list[str], replace: bool, what: str) -> str
     return f"replace ({what} brainalign wrote; kept when made with the same settings)"
 
 
-def describe_writes(cfg, data_cached: bool) -> str:
-    """What a run of ``cfg`` would create, update or replace, one line per folder."""
-    from brainalign.config import data_kind
-
+def describe_writes(cfg, writes: Iterable, data_cached: bool) -> str:
+    """What a run of ``cfg`` would create, update or replace, one line per folder: its output
+    folder and ``writes``, the :class:`~brainalign.pipeline.analysis.FolderWrite` of its data
+    task (``data_cached``: that task's result is cached)."""
     out = Path(cfg.output.dir)
     rows = []
     state, foreign = describe_folder(out, RUN_KIND, RUN_LEGACY)
@@ -244,8 +244,7 @@ def describe_writes(cfg, data_cached: bool) -> str:
         # --dry-run writes nothing, so no probe file: the permission bits only
         action = "REFUSED: cannot write into it (make it writable or choose another folder)"
     rows.append(("output.dir", out, action))
-    kind = data_kind(cfg)
-    for w in kind.writes(cfg) if kind.writes is not None else ():
+    for w in writes:
         if data_cached and w.path.exists():
             rows.append((w.key, w.path, "keep (its task is cached)"))
             continue

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from brainalign.config import StudyConfig, data_kind, load_config, with_effective
 from brainalign.errors import ConfigError, DataFormatError
 from brainalign.pipeline.analysis import ExportContext, RunWarning
 from brainalign.pipeline.cache import StageCache
+from brainalign.pipeline.config import StudyConfig, data_kind, load_config, with_effective
 from brainalign.pipeline.core import RunReport, describe_plan, run_tasks
 from brainalign.pipeline.estimates import check_resources
 from brainalign.pipeline.plan import Plan, build_plan
@@ -113,7 +113,9 @@ def plan_study(config: StudyConfig | str | os.PathLike) -> tuple[Plan, StageCach
     plan = build_plan(cfg)
     cache = StageCache(cfg.output.dir / "cache" / "stages", create=False)
     table = describe_plan(plan.targets, cache)
-    writes = describe_writes(cfg, cache.has(plan.data.stage, plan.data.key))
+    kind = plan.kind
+    folders = kind.writes(cfg) if kind.writes is not None else ()
+    writes = describe_writes(cfg, folders, cache.has(plan.data.stage, plan.data.key))
     return plan, cache, f"{table}\n{writes}"
 
 
@@ -551,7 +553,7 @@ def _export_unfinished(run_dir: Path) -> list[str]:
         "its export. "
     )
     try:
-        from brainalign.config import validate_config
+        from brainalign.pipeline.config import validate_config
 
         data = {
             **mark["config"],

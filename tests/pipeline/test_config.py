@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from brainalign.config import StudyConfig, load_config, validate_config
 from brainalign.errors import ConfigError
+from brainalign.pipeline.config import StudyConfig, load_config, validate_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _base(**extra):

@@ -12,6 +12,7 @@ the dotted key, e.g. ``analyses.searchlight.radius: must be > 0, got -3``.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from pathlib import Path
@@ -20,6 +21,10 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, Field, create_model, field_validator
 
 from brainalign.errors import ConfigError
+from brainalign.pipeline.analyses import ANALYSES
+from brainalign.pipeline.analysis import Analysis, DataKind
+from brainalign.pipeline.data_kinds import DATA_KINDS
+from brainalign.pipeline.estimates import virtual_options
 from brainalign.utils.settings import (
     Section,
     merge_overrides,
@@ -46,8 +51,6 @@ _PositiveInt = Annotated[int, Field(gt=0)]
 # --------------------------------------------------------------------------------------- data
 def _data_model():
     """``[data]``: one model per registered data kind, told apart by ``kind``."""
-    from brainalign.pipeline.data_kinds import DATA_KINDS
-
     models = tuple(kind.config for kind in DATA_KINDS.values())
     return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
 
@@ -88,8 +91,6 @@ class FeaturesConfig(Section):
 # ------------------------------------------------------------------------------------ analyses
 def _analyses_model() -> type[BaseModel]:
     """``[analyses]``: one section per config model the registered analyses declare."""
-    from brainalign.pipeline.analyses import ANALYSES
-
     fields = {
         section: (model, Field(default_factory=model))
         for analysis in ANALYSES
@@ -206,11 +207,16 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
     )
 
 
-def data_kind(cfg: StudyConfig):
+def data_kind(cfg: StudyConfig) -> DataKind:
     """The registered :class:`~brainalign.pipeline.analysis.DataKind` of ``cfg.data.kind``."""
-    from brainalign.pipeline.data_kinds import DATA_KINDS
-
     return DATA_KINDS[cfg.data.kind]
+
+
+def enabled_analyses(cfg: StudyConfig) -> list[Analysis]:
+    """The registered analyses that run in ``cfg``, in registry order: enabled, and needing
+    what its data kind provides."""
+    provides = data_kind(cfg).provides
+    return [a for a in ANALYSES if a.is_enabled(cfg, provides)]
 
 
 def available_feature_spaces() -> list[str] | None:
@@ -274,8 +280,6 @@ def check_config(cfg: StudyConfig) -> None:
     if cfg.data.kind == "virtual":
         # the virtual NSD's own limits (NSD's 73,000 images): refused at load, not after
         # planning hundreds of thousands of tasks
-        from brainalign.pipeline.estimates import virtual_options
-
         try:
             virtual_options(cfg)
         except ConfigError as exc:
@@ -290,8 +294,6 @@ def check_config(cfg: StudyConfig) -> None:
             problems.append(
                 f"features.options.{name}: options for a feature space that is not in features.spaces"
             )
-    from brainalign.pipeline.analyses import ANALYSES
-
     for name, opts in cfg.features.options.items():
         vectors = opts.get("vectors")
         if isinstance(vectors, str) and not Path(vectors).is_file():
@@ -307,8 +309,8 @@ def check_config(cfg: StudyConfig) -> None:
                 f"features.options.{name}.vectors ({WORD_VECTOR_SOURCES['fasttext']})"
             )
     referenced = [("features.spaces", s) for s in cfg.features.spaces]
-    for analysis in ANALYSES:
-        if analysis.feature_spaces is not None and analysis.is_enabled(cfg):
+    for analysis in enabled_analyses(cfg):
+        if analysis.feature_spaces is not None:
             referenced += analysis.feature_spaces(cfg)
     for key, name in referenced:
         if known is not None and name not in known:
@@ -337,8 +339,6 @@ def with_effective(config: dict, effective: dict) -> dict:
     (``analyses.roi_rsa.subset_size = 100000`` was capped at a subject's 48 images); the
     requests stay in ``run.json["effective"]``.
     """
-    import copy
-
     out = copy.deepcopy(config)
     for key, record in effective.items():
         *parents, last = key.split(".")
@@ -382,6 +382,7 @@ __all__ = [
     "OutputConfig",
     "StudyConfig",
     "data_kind",
+    "enabled_analyses",
     "check_config",
     "name_problem",
     "load_config",
