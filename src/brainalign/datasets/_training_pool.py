@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from brainalign.datasets.coco import write_coco_annotations
+from brainalign.datasets.scenes import make_scenes
 from brainalign.utils.io import atomic_path
 
 #: the pool's folder under the virtual NSD root
@@ -35,9 +37,6 @@ def write_training_pool(folder: Path, n_images: int, random_state: int) -> Path:
     """
     from PIL import Image
 
-    from brainalign.datasets.scenes import make_scenes
-    from brainalign.datasets.virtual import write_coco_annotations
-
     scenes = make_scenes(n_images, random_state=pool_seed(random_state))
     coco_ids = POOL_COCO_ID_START + np.arange(n_images, dtype=np.int64)
     images = Path(folder) / POOL_SPLIT
@@ -53,6 +52,7 @@ def write_training_pool(folder: Path, n_images: int, random_state: int) -> Path:
         scenes,
         list(range(n_images)),
         coco_ids,
+        size=IMAGE_SIZE,
         suffix=".png",
     )
     return Path(folder)

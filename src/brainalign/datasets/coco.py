@@ -35,6 +35,7 @@ from brainalign.datasets._scene_representations import (
 )
 from brainalign.datasets.scenes import SceneSet
 from brainalign.errors import DataFormatError, InputError
+from brainalign.utils.io import atomic_path
 from brainalign.utils.progress import progress
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "read_coco_images",
     "read_coco_instances",
     "read_coco_image",
+    "write_coco_annotations",
 ]
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -265,6 +267,52 @@ def _image_id(path: Path, names: dict[str, int]) -> int:
             f"{path}: cannot tell this image's COCO id: it is not listed in the annotation files "
             "and its name is not a number (COCO names images like 000000397133.jpg)"
         ) from exc
+
+
+def write_coco_annotations(
+    path_of, scenes: SceneSet, members, coco_ids, *, size: int, suffix: str = ".jpg"
+) -> None:
+    """Write COCO ``captions`` and ``instances`` files of the scenes ``members``.
+
+    ``path_of(kind)`` is the file of ``kind`` (``"captions"`` or ``"instances"``); images are
+    named ``<coco id, 12 digits><suffix>`` and ``size`` pixels square (each category's box is the
+whole image), categories numbered from 1 in column order. :func:`load_coco_folder` reads them.
+    """
+    names = list(scenes.category_names)
+    cats = [{"id": c + 1, "name": n, "supercategory": "scene"} for c, n in enumerate(names)]
+    images = [
+        {
+            "id": int(coco_ids[i]),
+            "file_name": f"{int(coco_ids[i]):012d}{suffix}",
+            "height": size,
+            "width": size,
+        }
+        for i in members
+    ]
+    captions, instances = [], []
+    for i in members:
+        for cap in scenes.captions[i]:
+            captions.append({"image_id": int(coco_ids[i]), "id": len(captions) + 1, "caption": cap})
+        for c in np.flatnonzero(scenes.categories[i]):
+            instances.append(
+                {
+                    "image_id": int(coco_ids[i]),
+                    "id": len(instances) + 1,
+                    "category_id": int(c) + 1,
+                    "bbox": [0.0, 0.0, float(size), float(size)],
+                    "area": float(size * size),
+                    "iscrowd": 0,
+                    "segmentation": [],
+                }
+            )
+    info = {"description": "brainalign virtual NSD (COCO format)", "version": "1.0"}
+    for kind, anns, extra in (
+        ("captions", captions, {}),
+        ("instances", instances, {"categories": cats}),
+    ):
+        doc = {"info": info, "licenses": [], "images": images, "annotations": anns, **extra}
+        with atomic_path(path_of(kind)) as tmp:
+            tmp.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
 
 
 def load_coco_folder(folder, *, split=None, caption_files=(), annotated_only=False) -> SceneSet:

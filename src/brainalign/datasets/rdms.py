@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.distance import pdist, squareform
 
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.io import as_created
@@ -57,7 +58,8 @@ _CAPTION_COLUMN = re.compile(r"^caption_(\d+)$")
 _ROI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 #: relative tolerance of the symmetry and zero-diagonal checks (float32 files round at ~1e-7)
 SYMMETRY_TOLERANCE = 1e-5
-#: response metrics accepted for ``responses/<ROI>.npy`` (see :func:`brainalign.rsa.compute_rdm`)
+#: response metrics accepted for ``responses/<ROI>.npy`` (those of
+#: :func:`scipy.spatial.distance.pdist` and :func:`brainalign.rsa.compute_rdm`)
 RESPONSE_METRICS = ("correlation", "cosine", "euclidean")
 #: stimuli per side of the tiles RDM files are checked and condensed in (two float64 tiles of
 #: 1024 × 1024 = 16 MiB at a time, whatever the number of stimuli)
@@ -65,6 +67,11 @@ _TILE = 1024
 
 
 # ------------------------------------------------------------------------------ RDM stacks
+def _n_from_pairs(n_pairs: int) -> int:
+    """``n`` with ``n (n - 1) / 2 == n_pairs`` (the caller checked that there is one)."""
+    return int(round((1 + np.sqrt(1 + 8 * n_pairs)) / 2))
+
+
 def _pair_offset(i: int, n: int) -> int:
     """Position of pair ``(i, i + 1)`` in the condensed upper triangle of ``n`` stimuli."""
     return i * n - i * (i + 1) // 2
@@ -113,9 +120,7 @@ class RdmStack:
         if square is not None:
             self.shape = tuple(int(v) for v in square.shape)
         else:
-            from brainalign.rsa.rdm import n_conditions_from_condensed
-
-            n = n_conditions_from_condensed(condensed.shape[1])
+            n = _n_from_pairs(condensed.shape[1])
             self.shape = (int(condensed.shape[0]), n, n)
 
     def __len__(self) -> int:
@@ -164,23 +169,19 @@ class RdmStack:
 
     def __getitem__(self, key):
         if isinstance(key, int | np.integer):
-            from brainalign.rsa.rdm import squareform_rdm
-
-            return squareform_rdm(self.condensed_subject(int(key) % len(self)))
+            return squareform(self.condensed_subject(int(key) % len(self)), checks=False)
         return np.asarray(self)[key]
 
     def mean(self, axis=None, **kwargs):
         """As ``np.mean`` of the square stack; ``axis=0`` (the group RDM) without building it."""
         if axis == 0 and not kwargs:
-            from brainalign.rsa.rdm import squareform_rdm
-
-            return squareform_rdm(self.mean_condensed())
+            return squareform(self.mean_condensed(), checks=False)
         return np.asarray(self).mean(axis=axis, **kwargs)
 
     def __array__(self, dtype=None, copy=None):
-        from brainalign.rsa.rdm import squareform_rdm
-
-        out = np.stack([squareform_rdm(self.condensed_subject(s)) for s in range(len(self))])
+        out = np.stack(
+            [squareform(self.condensed_subject(s), checks=False) for s in range(len(self))]
+        )
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
@@ -212,9 +213,7 @@ class ModelRdm(RdmStack):
         return np.asarray(self)[key]
 
     def __array__(self, dtype=None, copy=None):
-        from brainalign.rsa.rdm import squareform_rdm
-
-        out = squareform_rdm(self.condensed_subject(0))
+        out = squareform(self.condensed_subject(0), checks=False)
         return out if dtype is None else out.astype(dtype, copy=False)
 
     def mean(self, axis=None, **kwargs):
@@ -703,8 +702,9 @@ def _raise_first_problem(R, stats, names, where, roi) -> None:
 
 
 def _responses_to_rdms(X: np.ndarray, n_stimuli: int, metric: str, where: str) -> np.ndarray:
-    from brainalign.rsa.rdm import compute_rdm
-
+    """Each subject's condensed RDM ``(n_subjects, n_pairs)`` float64 of response patterns
+    ``X`` ``(n_subjects, n_stimuli, n_units)``, by :func:`scipy.spatial.distance.pdist` (whose
+    metrics :func:`brainalign.rsa.compute_rdm` equals)."""
     if X.ndim != 3:
         raise DataFormatError(
             f"{where}: expected (n_subjects, n_stimuli, n_units) response patterns, got shape "
@@ -726,10 +726,18 @@ def _responses_to_rdms(X: np.ndarray, n_stimuli: int, metric: str, where: str) -
         )
     out = []
     for s in range(X.shape[0]):  # one subject's patterns in memory at a time
-        try:
-            out.append(compute_rdm(np.asarray(X[s], dtype=np.float64), metric=metric))
-        except InputError as exc:
-            raise DataFormatError(f"{where}: subject {s}: {exc}") from None
+        x = np.asarray(X[s], dtype=np.float64)
+        if metric != "euclidean":
+            # a pattern without variance (correlation) or length (cosine) has no such distance
+            spread = np.ptp(x, axis=1) if metric == "correlation" else np.abs(x).max(axis=1)
+            flat = np.flatnonzero(spread == 0)
+            if flat.size:
+                raise DataFormatError(
+                    f"{where}: subject {s}: stimuli {flat[:10].tolist()} ({flat.size} in all) "
+                    f"have constant patterns, so their {metric} distance to other stimuli is "
+                    "undefined; drop those stimuli or use metric = 'euclidean'"
+                )
+        out.append(pdist(x, metric=metric))
     return np.stack(out)
 
 

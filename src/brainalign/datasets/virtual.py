@@ -62,6 +62,8 @@ from brainalign.datasets import _nsdpaths as P
 from brainalign.datasets._formats import load_mat, write_ctab, write_mat, write_mgh, write_nifti
 from brainalign.datasets._training_pool import POOL_FOLDER, write_training_pool
 from brainalign.datasets.base import STREAMS_LABELS, STREAMS_ROIS
+from brainalign.datasets.coco import load_coco_folder, write_coco_annotations
+from brainalign.datasets.scenes import make_scenes
 from brainalign.datasets.surfaces import (
     FSAVERAGE_SIZES,
     HEMI_NAMES,
@@ -720,13 +722,9 @@ def _load_stimulus_set(scenes, coco_folder, caption_files, n_total, seed):
     if scenes is not None and coco_folder is not None:
         raise InputError("give either scenes= or coco_folder=, not both")
     if coco_folder is not None:
-        from brainalign.datasets.coco import load_coco_folder
-
         scenes = load_coco_folder(coco_folder, caption_files=caption_files)
         source = {"source": "coco_folder", "folder": str(coco_folder)}
     elif scenes is None:
-        from brainalign.datasets.scenes import make_scenes
-
         scenes = make_scenes(n_total, random_state=seed)
         source = {"source": "make_scenes", "random_state": seed}
     else:
@@ -1336,7 +1334,11 @@ def _write_stimuli(out, scenes, pool_ids, shared_pool, coco_ids, coco_splits, co
     for split in ("train2017", "val2017"):
         members = [i for i in order if coco_splits[i] == split]
         write_coco_annotations(
-            lambda kind, split=split: P.annotations(out, kind, split), scenes, members, coco_ids
+            lambda kind, split=split: P.annotations(out, kind, split),
+            scenes,
+            members,
+            coco_ids,
+            size=IMAGE_SIZE,
         )
 
 
@@ -1374,49 +1376,6 @@ def _write_shared_pngs(png_dir, scenes, pool_ids, shared_pool) -> None:
         name = png_dir / f"shared{k:04d}_nsd{int(pool_ids[i]) + 1:05d}.png"
         with atomic_path(name) as tmp:
             Image.fromarray(img).save(tmp, format="PNG")
-
-
-def write_coco_annotations(path_of, scenes, members, coco_ids, suffix: str = ".jpg") -> None:
-    """COCO ``captions`` and ``instances`` files of the scenes ``members``.
-
-    ``path_of(kind)`` is the file of ``kind`` (``"captions"`` or ``"instances"``); images are
-    named ``<coco id, 12 digits><suffix>``, categories numbered from 1 in column order.
-    """
-    names = list(scenes.category_names)
-    cats = [{"id": c + 1, "name": n, "supercategory": "scene"} for c, n in enumerate(names)]
-    images = [
-        {
-            "id": int(coco_ids[i]),
-            "file_name": f"{int(coco_ids[i]):012d}{suffix}",
-            "height": IMAGE_SIZE,
-            "width": IMAGE_SIZE,
-        }
-        for i in members
-    ]
-    captions, instances = [], []
-    for i in members:
-        for cap in scenes.captions[i]:
-            captions.append({"image_id": int(coco_ids[i]), "id": len(captions) + 1, "caption": cap})
-        for c in np.flatnonzero(scenes.categories[i]):
-            instances.append(
-                {
-                    "image_id": int(coco_ids[i]),
-                    "id": len(instances) + 1,
-                    "category_id": int(c) + 1,
-                    "bbox": [0.0, 0.0, float(IMAGE_SIZE), float(IMAGE_SIZE)],
-                    "area": float(IMAGE_SIZE * IMAGE_SIZE),
-                    "iscrowd": 0,
-                    "segmentation": [],
-                }
-            )
-    info = {"description": "brainalign virtual NSD (COCO format)", "version": "1.0"}
-    for kind, anns, extra in (
-        ("captions", captions, {}),
-        ("instances", instances, {"categories": cats}),
-    ):
-        doc = {"info": info, "licenses": [], "images": images, "annotations": anns, **extra}
-        with atomic_path(path_of(kind)) as tmp:
-            tmp.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------ planted signal
