@@ -43,7 +43,6 @@ __all__ = [
     "coco91_columns",
     "load_coco_folder",
     "read_coco_captions",
-    "read_coco_images",
     "read_coco_instances",
     "read_coco_image",
     "write_coco_annotations",
@@ -217,14 +216,6 @@ def read_coco_image(path, size: int | None = 425) -> np.ndarray:
             f"{path}: expected a readable JPEG/PNG image, but it cannot be decoded ({exc}); "
             "the file may be truncated or corrupt"
         ) from exc
-
-
-def read_coco_images(paths, size: int = 425) -> np.ndarray:
-    """Several images through :func:`read_coco_image`: (len(paths), size, size, 3) uint8."""
-    out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    for k, p in enumerate(paths):
-        out[k] = read_coco_image(p, size)
-    return out
 
 
 class _FolderRenderer:

@@ -824,13 +824,6 @@ def _subject_names(meta: dict, roi: str, n: int, path: Path) -> list[str]:
     return list(subs)
 
 
-def list_rois(root: str | os.PathLike) -> list[str]:
-    """ROI names of a data set folder (``rdms/`` and ``responses/`` file stems), sorted."""
-    root = Path(root)
-    names = [p.stem for sub in ("rdms", "responses") for p in sorted((root / sub).glob("*.npy"))]
-    return sorted(dict.fromkeys(names))
-
-
 def load_rdm_dataset(
     root: str | os.PathLike,
     rois: Sequence[str] | None = None,
@@ -1245,7 +1238,6 @@ __all__ = [
     "import_cichy92",
     "import_kriegeskorte92",
     "import_rdm_dataset",
-    "list_rois",
     "load_rdm_dataset",
     "read_stimulus_table",
     "write_rdm_dataset",

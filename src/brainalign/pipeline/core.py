@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from brainalign.errors import InputError
-from brainalign.pipeline.cache import Result, StageCache
+from brainalign.pipeline.cache import StageCache
 from brainalign.utils.hashing import hash_json
 
 STAGES: dict[str, Stage] = {}
@@ -418,11 +418,6 @@ def reusable(tasks: Sequence[Task], cache: StageCache, report: RunReport | None 
     return keys
 
 
-def load_result(task: Task, cache: StageCache) -> Result:
-    """The cached result of ``task`` (raises if it has not been computed)."""
-    return cache.load(task.stage, task.key)
-
-
 def describe_plan(tasks: Sequence[Task], cache: StageCache) -> str:
     """A table of stages: tasks, how many are cached, and the names still to compute."""
     rows = []
@@ -455,7 +450,6 @@ __all__ = [
     "TaskId",
     "all_tasks",
     "describe_plan",
-    "load_result",
     "reusable",
     "run_tasks",
     "stage",

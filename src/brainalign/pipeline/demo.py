@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from brainalign.pipeline.config import StudyConfig, load_config
-from brainalign.pipeline.study import StudyResult, run_study
+from brainalign.pipeline.study import StudyResult
 from brainalign.pipeline.truth import ALPHA
 
 #: What ``quick=True`` changes in the demo config (a reduced study that still runs every stage).
@@ -71,13 +71,6 @@ def demo_config(
     return load_config(demo_config_path(), overrides=overrides)
 
 
-def run_demo(
-    output=None, *, quick: bool = False, workers: int | None = None, log=None
-) -> StudyResult:
-    """Build the virtual NSD, run every analysis, write the report; see :func:`ground_truth_summary`."""
-    return run_study(demo_config(output, quick=quick, workers=workers), log=log)
-
-
 def ground_truth_summary(result: StudyResult) -> str:
     """The oracle check, one line per ROI (see :mod:`brainalign.pipeline.truth`): planted
     representation, measured and oracle best models with the paired test between them,
@@ -127,4 +120,4 @@ def ground_truth_summary(result: StudyResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["QUICK_OVERRIDES", "demo_config", "demo_config_path", "ground_truth_summary", "run_demo"]
+__all__ = ["QUICK_OVERRIDES", "demo_config", "demo_config_path", "ground_truth_summary"]
