@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import brainalign.rsa as rsa
 import brainalign.rsa._long_ranks as long_ranks
 import brainalign.rsa._weighted as weighted
+import brainalign.rsa.roi_evaluation as roi_evaluation
 from brainalign.datasets import load_rdm_dataset
 from brainalign.pipeline.analyses.rdm_rsa import evaluation_memory_bytes, rdm_evaluate
 from brainalign.rsa import evaluate_models
@@ -289,11 +289,11 @@ def test_the_stage_keeps_float32_rdms_and_gives_the_float64_results(
     root = _write_set(tmp_path / "set", raw, model)
     seen = []
 
-    def spy(M, D, *a, **kw):  # the stage imports evaluate_models from brainalign.rsa
+    def spy(M, D, *a, **kw):  # the stage calls rsa.evaluate_rois, which calls this
         seen.append((M.dtype, D.dtype))
         return evaluate_models(M, D, *a, **kw)
 
-    monkeypatch.setattr(rsa, "evaluate_models", spy)
+    monkeypatch.setattr(roi_evaluation, "evaluate_models", spy)
     res = rdm_evaluate(_params(root, "spearman"), {}, {})
     assert seen == [(np.float32, np.float32 if symmetric else np.float64)]
     R = raw.astype(np.float64)

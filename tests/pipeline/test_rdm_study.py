@@ -74,6 +74,17 @@ def test_tiny_folder_end_to_end(tiny_run):
     np.testing.assert_allclose(got.loc[list(models), "ci_low"], ev.ci(0.95)[0], atol=1e-12)
     known = pd.read_csv(out / "tables" / "known_results.csv")
     assert known["passed"].isna().all()  # not the 92-object data: every check not applicable
+    # the Algonauts scores keep the sign where the published score squares it away (issue 20)
+    alg = pd.read_csv(out / "tables" / "algonauts_scores.csv")
+    subj = pd.read_csv(out / "tables" / "rdm_subject_scores.csv")
+    subj = subj[subj["method"] == "spearman"]
+    for _, row in alg.iterrows():
+        r = subj[(subj["roi"] == row["roi"]) & (subj["model"] == row["model"])]["score"]
+        assert row["algonauts_r2"] == pytest.approx(np.mean(r**2), abs=1e-12)
+        assert row["algonauts_r2_signed"] == pytest.approx(np.mean(np.sign(r) * r**2), abs=1e-12)
+        assert row["n_negative"] == (r < 0).sum() and row["negative"] == (row["spearman"] < 0)
+    assert (alg["n_negative"] > 0).any()  # the tiny data have anti-correlated subjects
+    assert "algonauts_r2_signed" in html and "n_negative" in html
 
 
 def test_rerun_reuses_everything(tiny_run):

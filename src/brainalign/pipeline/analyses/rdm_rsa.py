@@ -8,7 +8,8 @@ categories, animacy, word vectors …), every layer of the vision models of ``vi
 trained networks in ``networks``, layer × timestep), and the model RDMs that came with the data
 (``models/<name>.npy``, scored as ``rdm:<name>``). Then per ROI and method: each subject's
 similarity with each model, the noise ceiling (:func:`brainalign.rsa.noise_ceiling_bounds`) and
-:func:`brainalign.rsa.evaluate_models` (dual bootstrap over subjects and stimuli).
+:func:`brainalign.rsa.evaluate_models` (dual bootstrap over subjects and stimuli), all laid out
+as tables by :func:`brainalign.rsa.evaluate_rois`.
 """
 
 from __future__ import annotations
@@ -124,119 +125,42 @@ def _models(params, inputs, ds) -> list[tuple[str, str, np.ndarray]]:
 
 @stage("rdm_evaluate")
 def rdm_evaluate(params, inputs, ctx):
-    """Every model against every ROI of one data set with one method: scores, ceilings,
-    bootstrap inference, pairwise tests."""
-    from brainalign.rsa import evaluate_models
+    """Every model against every ROI of one data set with one method
+    (:func:`brainalign.rsa.evaluate_rois`): scores, ceilings, bootstrap inference, pairwise
+    tests, per-subject scores and group RDMs."""
+    from brainalign.rsa import compact_rdms, evaluate_rois
 
     ds = _dataset(params, params["rois"])
     models = _models(params, inputs, ds)
     method = params["method"]
-    boot = params["bootstrap"] if method in params["bootstrap_methods"] else "none"
-    names = [f"m{i}" for i in range(len(models))]
     keys = [{"model": m, "layer": lay} for m, lay, _ in models]
-    M = np.stack([r for _, _, r in models])
+    M = compact_rdms(np.stack([r for _, _, r in models]), method)
     del models  # M holds them: one copy of the model RDMs
-    if method == "spearman":
-        M = _exact_float32(M)
-    base = {"dataset": params["label"], "method": method}
-    scores, ceilings, pairs, subjects, groups = [], [], [], [], []
-    for roi in ds.rois:
-        # condensed once per ROI (8 bytes per pair and subject), built tile by tile from the
-        # memory-mapped file; the group RDM is its mean (issue 23: no n × n float64 copies)
-        D = ds.condensed(roi)
-        if method == "spearman":
-            D = _exact_float32(D)
-        ev = evaluate_models(
-            M,
-            D,
-            method,
-            model_names=names,
-            bootstrap=boot,
-            n_bootstrap=params["n_bootstrap"],
-            pool=params["pool"],
-            random_state=params["random_state"],
-        )
-        at = {**base, "roi": roi}
-        low, high = ev.ci(params["ci"])
-        for i, key in enumerate(keys):
-            row = {
-                **at,
-                **key,
-                "score": float(ev.mean[i]),
-                "sem": float(ev.sem[i]),
-                "ci_low": float(low[i]),
-                "ci_high": float(high[i]),
-                "p_zero": float(ev.p_zero()[i]),
-                "p_noise": float(ev.p_noise()[i]),
-                "bootstrap": boot,
-                "n_bootstrap": params["n_bootstrap"] if boot != "none" else 0,
-                "dof": ev.dof,
-                "n_subjects": ev.scores.shape[1],
-                "n_stimuli": ds.n_stimuli,
-            }
-            if method == "spearman":
-                row["algonauts_r2"] = float(np.mean(ev.scores[i] ** 2))
-            scores.append(row)
-            subjects += [
-                {**at, **key, "subject": s, "score": float(v)}
-                for s, v in zip(ds.subjects[roi], ev.scores[i], strict=True)
-            ]
-        nc = ev.ceiling
-        ceilings.append(
-            {
-                **at,
-                "lower": nc.lower_mean,
-                "upper": nc.upper_mean,
-                "upper_r2": nc.upper_r2,
-                "lower_r2": nc.lower_r2,
-                "n_subjects": len(nc.lower),
-                "pool": nc.pool,
-            }
-        )
-        d, p = ev.pairwise()
-        iu, ju = np.triu_indices(len(keys), k=1)
-        pairs += [
-            {
-                **at,
-                "model_a": keys[i]["model"],
-                "layer_a": keys[i]["layer"],
-                "model_b": keys[j]["model"],
-                "layer_b": keys[j]["layer"],
-                "diff": float(d[i, j]),
-                "p": float(p[i, j]),
-            }
-            for i, j in zip(iu, ju, strict=True)
-        ]
-        groups.append(D.mean(axis=0, dtype=np.float64))  # as the float64 values give
-        del D
+    # each ROI condensed when its turn comes (8 bytes per pair and subject), built tile by tile
+    # from the memory-mapped file (issue 23: no n × n float64 copies)
+    data = ((roi, ds.subjects[roi], ds.condensed(roi)) for roi in ds.rois)
+    ev = evaluate_rois(
+        M,
+        data,
+        method,
+        model_keys=keys,
+        bootstrap=params["bootstrap"] if method in params["bootstrap_methods"] else "none",
+        n_bootstrap=params["n_bootstrap"],
+        pool=params["pool"],
+        ci=params["ci"],
+        random_state=params["random_state"],
+    )
+    at = {"dataset": params["label"]}
     return {
         "dataset": params["label"],
-        "scores": scores,
-        "ceilings": ceilings,
-        "pairwise": pairs,
-        "subject_scores": subjects,
-        "rois": ds.rois,
-        "group_rdms": np.stack(groups),
+        **{
+            name: [{**at, **row} for row in getattr(ev, name)]
+            for name in ("scores", "ceilings", "pairwise", "subject_scores")
+        },
+        "rois": ev.rois,
+        "group_rdms": ev.group_rdms,
         "stimulus_ids": ds.stimulus_ids,
     }
-
-
-def _exact_float32(X: np.ndarray) -> np.ndarray:
-    """``X`` (n_rdms, n_pairs) as float32 when that holds every value exactly (a symmetric
-    float32 file does), else ``X``: Spearman on long RDMs uses only their order and float64
-    means of them, so this halves the data's memory and changes no result (issue 23)."""
-    from brainalign.rsa.inference import long_spearman
-
-    if not long_spearman("spearman", X.shape[1]):
-        return X
-    out = np.empty(X.shape, np.float32)
-    step = 1 << 21
-    for start in range(0, X.shape[1], step):
-        sl = slice(start, start + step)
-        out[:, sl] = X[:, sl]
-        if not np.array_equal(out[:, sl], X[:, sl]):
-            return X
-    return out
 
 
 #: peak memory of the ``rdm_evaluate`` stage in condensed float64 rows (8 bytes per pair)
@@ -519,10 +443,15 @@ def export(ctx, targets) -> None:
             ceil[ceil["method"] == "spearman"][["dataset", "roi", "upper_r2"]],
             on=["dataset", "roi"],
         )
+        # the published score squares the sign away: the signed score and the flag say where
+        # a model correlates negatively (issue 20)
         alg = alg.assign(
             ceiling_r2=alg["upper_r2"],
             pct_of_ceiling=100 * alg["algonauts_r2"] / alg["upper_r2"],
+            signed_pct_of_ceiling=100 * alg["algonauts_r2_signed"] / alg["upper_r2"],
             spearman=alg["score"],
+            negative=alg["score"] < 0,
+            n_negative=alg["n_negative"].astype(int),
         )
         w.table(
             "algonauts_scores",
@@ -533,11 +462,16 @@ def export(ctx, targets) -> None:
                     "model",
                     "layer",
                     "algonauts_r2",
+                    "algonauts_r2_signed",
                     "ceiling_r2",
                     "pct_of_ceiling",
+                    "signed_pct_of_ceiling",
                     "spearman",
                     "ci_low",
                     "ci_high",
+                    "negative",
+                    "n_negative",
+                    "n_subjects",
                 ]
             ],
         )
@@ -679,6 +613,15 @@ def _scores_section(run) -> str:
         "methods are in <code>tables/rdm_scores.csv</code>.</p>"
     ]
     alg = run.table("algonauts_scores")
+    if alg is not None and "algonauts_r2_signed" in alg:
+        parts.append(
+            "<p class='note'><code>algonauts_r2</code>: the Algonauts 2019 score (mean over "
+            "subjects of the squared Spearman correlation), which squares the sign away; "
+            "<code>algonauts_r2_signed</code>: the mean of sign(r)·r²; <code>n_negative</code>: "
+            "subjects whose correlation is negative. Rows in red: a negative mean correlation "
+            "(every model and layer: <code>tables/algonauts_scores.csv</code>, column "
+            "<code>negative</code>).</p>"
+        )
     for (label, roi), d in scores[scores["method"] == method].groupby(
         ["dataset", "roi"], sort=False
     ):
@@ -696,16 +639,27 @@ def _scores_section(run) -> str:
         cols = ["model", "layer", "score", "ci_low", "ci_high", "p_zero", "p_noise"]
         tab = sel[cols]
         if alg is not None:
+            cols = [c for c in _ALGONAUTS_SHOWN if c in alg]  # older runs: the unsigned only
             a = alg[(alg["dataset"] == label) & (alg["roi"] == roi)][
-                ["model", "layer", "algonauts_r2", "pct_of_ceiling"]
+                ["model", "layer", *cols]
             ].assign(layer=lambda x: x["layer"].fillna(""))
             tab = tab.merge(a, on=["model", "layer"], how="left")
         parts.append(
-            run.show_html("rdm_inference", tab.sort_values("score", ascending=False), title="")
+            run.show_html(
+                "rdm_inference",
+                tab.sort_values("score", ascending=False),
+                title="",
+                row_class=lambda r: "bad" if r["score"] < 0 else "",
+            )
         )
         run.mark_shown("algonauts_scores")  # its columns are in these tables
     parts.append(_caption_standing(run, scores, method))
     return "".join(parts)
+
+
+#: the Algonauts columns beside the model scores: the published score, the signed one and
+#: the number of subjects whose correlation is negative
+_ALGONAUTS_SHOWN = ("algonauts_r2", "algonauts_r2_signed", "pct_of_ceiling", "n_negative")
 
 
 def _comparison_figure(run, sel, band, label: str, roi: str, method: str, n_models: int) -> str:
@@ -957,7 +911,8 @@ def methods(cfg: dict) -> list[str]:
         f"{100 * a.get('ci', 0.95):.0f}% CIs with dof = min(subjects, stimuli) − 1, pairwise "
         f"t-tests with BH-FDR q = {a.get('fdr_q')} per ROI and method; other methods: t across "
         "subjects (rsatoolbox's eval_fixed). Algonauts score: mean squared Spearman, % of the "
-        "upper_r2 ceiling. Known results checked automatically (see their table).",
+        "upper_r2 ceiling, and its signed form, the mean of sign(r)·r² (negative correlations "
+        "flagged). Known results checked automatically (see their table).",
     ]
 
 
@@ -998,7 +953,8 @@ ANALYSIS = Analysis(
         Table(
             "algonauts_scores",
             "Algonauts scores",
-            "Mean squared Spearman and its percentage of the upper_r2 ceiling.",
+            "Mean squared Spearman (the Algonauts 2019 score), the signed mean sign(r)·r² and "
+            "their percentages of the upper_r2 ceiling; negative: a negative mean correlation.",
             shown=False,
         ),
         Table("rdm_pairwise", "Pairwise model comparisons", max_rows=40),
