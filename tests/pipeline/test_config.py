@@ -122,7 +122,9 @@ def test_shipped_configs(name, tmp_path):
         sentences = tmp_path / "insilico_sentences.json"
         sentences.write_text('{"people": ["A man."], "places": ["A street."], "food": ["A pie."]}')
         overrides["features"] = {"options": files}
-        (tmp_path / "coco").mkdir()
+        # the pool folder with its val2017 annotations (the paper's validation set)
+        (tmp_path / "coco" / "annotations").mkdir(parents=True)
+        (tmp_path / "coco" / "annotations" / "captions_val2017.json").write_text("{}")
         overrides["analyses"] = {
             "insilico": {"sentences_file": str(sentences)},
             "networks": {"training_pool": str(tmp_path / "coco")},
@@ -134,6 +136,7 @@ def test_shipped_configs(name, tmp_path):
         assert cfg.analyses.decoding.fit_intercept == "paper"
         assert cfg.analyses.model_comparison.test == "paper"
         assert cfg.analyses.roi_rsa.error == "paper"
+        assert cfg.analyses.networks.validation_split == "val2017"
     else:
         cfg = load_config(path)
         assert cfg.data.kind == "virtual" and cfg.data.n_subjects == 8

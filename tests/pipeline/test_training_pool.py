@@ -13,8 +13,7 @@ from PIL import Image
 
 from brainalign.datasets import load_stimuli, nsd_coco_ids
 from brainalign.errors import DataFormatError
-from brainalign.networks.data import check_training_split
-from brainalign.pipeline.analyses.networks import training_pool
+from brainalign.pipeline.analyses.networks import train_network, training_pool
 from brainalign.pipeline.config import validate_config
 from brainalign.pipeline.demo import QUICK_OVERRIDES
 from brainalign.pipeline.study import run_study
@@ -55,7 +54,7 @@ def test_networks_train_only_on_the_pool(pool_run):
     assert not np.isin(table["image_id"], evaluated).any()
     pool = json.loads((out / "network_training_pool.json").read_text())
     assert pool["n_found"] == 48 and pool["n_kept"] == 48 and pool["n_overlap_with_evaluated"] == 0
-    # 10 % held out for validation: the rest trained
+    # 10 % held out for validation, the same images for every seed: the rest trained
     assert len(table[table["target"] == "multihot"]) == 48 - max(8, 48 // 10)
     html = (out / "report.html").read_text()
     assert "None of them is an image the study evaluates (checked)" in html
@@ -78,6 +77,14 @@ def _nsd_images_as_coco_folder(root, folder, n=10):
         ],
     }
     (folder / "annotations" / "captions_train2017.json").write_text(json.dumps(doc))
+    instances = {
+        "images": doc["images"],
+        "annotations": [
+            {"image_id": int(c), "id": k + 1, "category_id": 1 + k % 2} for k, c in enumerate(coco)
+        ],
+        "categories": [{"id": 1, "name": "thing"}, {"id": 2, "name": "other"}],
+    }
+    (folder / "annotations" / "instances_train2017.json").write_text(json.dumps(instances))
     return coco
 
 
@@ -91,8 +98,24 @@ def test_a_pool_of_evaluated_images_fails_loudly_unless_allowed(pool_run, tmp_pa
     assert res["n_overlap"] == len(coco) and res["n_nsd_excluded"] == 0
 
 
-def test_the_split_check_names_the_overlap():
-    with pytest.raises(DataFormatError, match="2 of them are images the study evaluates"):
-        check_training_split([1, 2, 3], [2, 3, 4])
-    np.testing.assert_array_equal(check_training_split([1, 2], [2], allow_overlap=True), [2])
-    assert len(check_training_split([1], [2])) == 0
+def test_a_network_trained_on_evaluated_images_is_stopped_by_name(pool_run, tmp_path):
+    """The pipeline's training stage runs the leak check itself (networks.train(evaluated=)):
+    a pool that holds evaluated images (as one kept under allow_overlap) stops it."""
+    root = str(pool_run.data.root)
+    coco = _nsd_images_as_coco_folder(pool_run.data.root, tmp_path / "leaky", n=12)
+    pool_params = {"root": root, "pool": str(tmp_path / "leaky"), "split": "train2017"}
+    pool = training_pool({**pool_params, "allow_overlap": True}, {}, {})
+    params = {
+        **pool_params, "encoder": "all-MiniLM-L6-v2", "name": "multihot_seed0",
+        "target": "multihot", "seed": 0, "epochs": 1, "batch_size": 2, "image_size": 64,
+        "width": 0.0625, "timesteps": 2, "layers": 10, "learning_rate": 1e-3,
+        "validation_split": None, "validation_size": 4, "allow_overlap": False,
+        "test_time_crop": False,
+    }  # fmt: skip
+    ctx = {"work_dir": str(tmp_path / "work"), "device": "cpu"}
+    with pytest.raises(DataFormatError) as err:
+        train_network(params, {"pool": pool}, ctx)
+    msg = str(err.value)
+    assert f"8 of its 8 images are images the subjects of {root} saw (COCO ids" in msg
+    assert sum(str(int(c)) in msg for c in coco) == 5  # the first five shared ids
+    assert not (tmp_path / "work" / "networks").exists()  # stopped before the first step

@@ -25,6 +25,7 @@ from brainalign.networks.data import (
     from_stimuli,
 )
 from brainalign.networks.layers import layer_rdms, network_layers
+from brainalign.networks.leakage import ImageIds, check_disjoint, nsd_images
 from brainalign.networks.train import TrainResult, evaluate, predict, train
 from brainalign.networks.transfer import linear_readout, transfer_readout
 from brainalign.networks.zoo import ZooModel, list_models, model_features, register_model
@@ -40,8 +41,10 @@ __all__ = [
     "register_model",
     "transfer_readout",
     "ImageData",
+    "ImageIds",
     "TrainResult",
     "activations",
+    "check_disjoint",
     "evaluate",
     "from_arrays",
     "from_coco",
@@ -54,6 +57,7 @@ __all__ = [
     "layer_name",
     "layer_rdms",
     "network_layers",
+    "nsd_images",
     "load_activations",
     "load_network",
     "predict",

@@ -138,6 +138,22 @@ def _resolve(path: str | os.PathLike) -> Path:
     return path
 
 
+def read_checkpoint_info(path: str | os.PathLike) -> tuple[dict, Path]:
+    """A checkpoint's JSON (its folder, JSON or weights file) without reading the weights.
+
+    Returns
+    -------
+    info : dict
+    path : Path
+        The JSON file it came from.
+    """
+    jpath = _resolve(path)
+    try:
+        return json.loads(jpath.read_text()), jpath
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{jpath}: corrupt checkpoint JSON ({exc})") from None
+
+
 def read_checkpoint(path: str | os.PathLike, device="cpu") -> tuple[dict, dict, dict | None]:
     """Read a checkpoint (its folder, JSON or weights file).
 
@@ -148,11 +164,7 @@ def read_checkpoint(path: str | os.PathLike, device="cpu") -> tuple[dict, dict, 
     weights : dict of str -> tensor
     optimizer_tensors : dict of str -> tensor, or None
     """
-    jpath = _resolve(path)
-    try:
-        info = json.loads(jpath.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"{jpath}: corrupt checkpoint JSON ({exc})") from None
+    info, jpath = read_checkpoint_info(path)
     wpath = jpath.parent / info["weights"]
     if not wpath.exists():
         raise DataFormatError(f"{wpath}: weights of checkpoint {jpath.name} are missing")
@@ -195,6 +207,7 @@ __all__ = [
     "latest_checkpoint",
     "load_network",
     "read_checkpoint",
+    "read_checkpoint_info",
     "restore_optimizer",
     "save_checkpoint",
 ]

@@ -30,7 +30,7 @@ import pandas as pd
 
 from brainalign.errors import InputError
 from brainalign.networks.zoo import ZooModel, model_features
-from brainalign.utils import atomic_path, progress
+from brainalign.utils import atomic_path, atomic_write_json, progress
 
 
 @dataclass
@@ -51,12 +51,17 @@ class Comparison:
     files : dict
         Written files (``table_csv``, ``table_parquet``, ``subjects_csv``, ``pairwise_csv``,
         ``figure`` …) when ``out`` was given.
+    leakage : dict
+        Per trained model, per checkpoint: how many of its recorded training images are
+        scored here (0 unless ``allow_overlap``; checkpoints that could not be checked are
+        absent and were warned about).
     """
 
     subjects: pd.DataFrame
     table: pd.DataFrame
     pairwise: pd.DataFrame
     files: dict = field(default_factory=dict)
+    leakage: dict = field(default_factory=dict)
 
 
 def _check_subject(sub, rois: Sequence[str]) -> None:
@@ -110,6 +115,7 @@ def compare_models(
     out: str | os.PathLike | None = None,
     title: str = "Representational agreement (noise-ceiling normalised)",
     verbose: bool | None = None,
+    allow_overlap: bool = False,
 ) -> Comparison:
     """Noise-ceiling-normalised ROI RSA of several models, with subject dots and paired tests.
 
@@ -133,12 +139,17 @@ def compare_models(
     out : path, optional
         Folder for ``table.csv``, ``table.parquet``, ``subjects.csv``/``.parquet``,
         ``pairwise.csv``/``.parquet`` and ``figure.png``.
+    allow_overlap : bool
+        Score trained networks (``kind = "blt"``) even when their checkpoints record training
+        images among the images scored here; otherwise that stops the comparison
+        (:func:`~brainalign.networks.leakage.check_disjoint`) before any model runs.
 
     Returns
     -------
     Comparison
     """
     from brainalign.networks.data import ImageData
+    from brainalign.networks.leakage import ImageIds
 
     rois = list(rois)
     if not subjects:
@@ -158,6 +169,7 @@ def compare_models(
             inst = [value] if isinstance(value, np.ndarray) else list(value)
             feats[name] = [_rows_for(np.asarray(f), row_ids, all_ids, name) for f in inst]
         meta = {name: None for name in models}
+        leakage = {}
     else:
         if images is None:
             raise InputError("images: the stimuli to run the models on (ImageData or a reader)")
@@ -168,6 +180,10 @@ def compare_models(
             if not np.array_equal(images.ids[pos], all_ids):
                 raise InputError("images: do not cover every subject's image ids")
             source = images.subset(pos)
+            scored = source.image_ids("the images compare-models scores the models on")
+        else:
+            scored = ImageIds(all_ids, None, None, "the images compare-models scores on")
+        leakage = _check_trained_models(models, scored, allow_overlap)
         feats, meta = {}, {}
         for entry in progress(list(models), desc="models", verbose=verbose):
             feats[entry.name] = model_features(
@@ -282,10 +298,27 @@ def compare_models(
     pairwise = pd.DataFrame(
         pairs, columns=["roi", "model_a", "model_b", "diff", "t", "p", "p_ind", "q", "significant"]
     )
-    result = Comparison(per_subject, table, pairwise)
+    result = Comparison(per_subject, table, pairwise, leakage=leakage)
     if out is not None:
         result.files = write_comparison(result, out, title=title, value=value)
     return result
+
+
+def _check_trained_models(models, scored, allow_overlap: bool) -> dict:
+    """The leak check of every trained model's checkpoints against the images scored."""
+    from brainalign.networks.leakage import check_checkpoints
+
+    found = {}
+    for entry in models:
+        ckpts = entry.options.get("checkpoints") if entry.kind == "blt" else None
+        if ckpts:
+            found[entry.name] = check_checkpoints(
+                ckpts, scored, allow_overlap=allow_overlap,
+                fix=f"Score models.{entry.name!r} on subjects who did not see them, retrain it "
+                "without them (brainalign train: data.nsd_root), or accept the overlap "
+                "(data.allow_overlap = true in compare-models; reported in leakage.json).",
+            )  # fmt: skip
+    return found
 
 
 def _rows_for(features: np.ndarray, row_ids: np.ndarray, want: np.ndarray, name: str) -> np.ndarray:
@@ -366,6 +399,8 @@ def write_comparison(
             df.to_parquet(tmp, index=False)
         files[f"{key}_parquet"] = out / f"{key}.parquet"
     files["figure"] = plot_comparison(comparison, out / "figure.png", title=title, value=value)
+    if comparison.leakage:
+        files["leakage"] = atomic_write_json(out / "leakage.json", comparison.leakage)
     return files
 
 
@@ -414,7 +449,7 @@ def run_compare_config(path: str | os.PathLike, *, verbose: bool | None = True) 
         models, subjects, images, rois=cfg.data.rois, subset_size=cfg.rsa.subset_size,
         random_state=cfg.rsa.random_state, device=cfg.output.device,
         batch_size=cfg.output.batch_size, cache_dir=out / "activations", out=out,
-        title=cfg.output.title, verbose=verbose,
+        title=cfg.output.title, verbose=verbose, allow_overlap=cfg.data.allow_overlap,
     )  # fmt: skip
 
 

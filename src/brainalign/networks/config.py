@@ -29,8 +29,8 @@ Relative paths are resolved against the config file's folder.
 
 from __future__ import annotations
 
-import json
 import os
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,8 +45,10 @@ from pydantic import (
     model_validator,
 )
 
+from brainalign.errors import ConfigError
 from brainalign.networks.blt import BLTNet
 from brainalign.networks.data import ImageData, from_coco, from_hdf5, from_nsd, from_scenes
+from brainalign.networks.leakage import ImageIds, check_disjoint, nsd_images
 
 # _TrainSettings: TrainConfig's fields without its ConfigError-raising __init__ (nestable)
 from brainalign.networks.train import TrainConfig, TrainResult, _TrainSettings, train
@@ -83,13 +85,24 @@ class NetworkSettings(Section):
 
 
 class _DataSettings(Section):
-    """Keys every ``[data]`` source shares."""
+    """Keys every ``[data]`` source shares.
+
+    The leak check: ``nsd_root`` names the NSD-layout folder the networks will be scored on.
+    The images its subjects saw (``evaluated_subjects``) are the evaluated images, and a
+    training image among them stops the run (:func:`~brainalign.networks.leakage.
+    check_disjoint`) unless ``exclude_evaluated`` leaves them out first or ``allow_overlap``
+    accepts them. The NSD→COCO id list comes from the folder's ``nsd_stim_info_merged.csv``.
+    """
 
     n_val: PositiveInt | NonNegativeFloat = (
-        0.05  # validation images: a count or a fraction; 0: none
+        0.05  # validation images: a count or a fraction; 0: none (or a [validation] section)
     )
     split_seed: int = 0
     materialize: bool | None = None  # load every image into memory first (default: scenes only)
+    nsd_root: ConfigPath | None = None
+    evaluated_subjects: list[PositiveInt] | Literal["all"] = "all"
+    exclude_evaluated: bool = False
+    allow_overlap: bool = False
 
 
 class ScenesData(_DataSettings):
@@ -103,29 +116,43 @@ class ScenesData(_DataSettings):
 
 
 class CocoData(_DataSettings):
-    """A COCO-format folder (:func:`~brainalign.networks.data.from_coco`)."""
+    """A COCO-format folder (:func:`~brainalign.networks.data.from_coco`).
+
+    With ``nsd_root`` every NSD image is left out by COCO id first: the paper's pool, COCO
+    train2017 (or val2017, for validation) minus NSD.
+    """
 
     source: Literal["coco"]
     root: ConfigPath
     split: str = "train2017"
     encoder: str = DEFAULT_ENCODER
-    exclude_ids_path: ConfigPath | None = None  # a JSON list of COCO ids to leave out
     load_size: PositiveInt = 256
     captions_path: ConfigPath | None = None
     instances_path: ConfigPath | None = None
 
 
 class Hdf5Data(_DataSettings):
-    """Images and targets in one HDF5 file (:func:`~brainalign.networks.data.from_hdf5`)."""
+    """Images and targets in one HDF5 file (:func:`~brainalign.networks.data.from_hdf5`).
+
+    NSD's own brick (``imgBrick``, the default) holds NSD images: name ``nsd_root`` so they are
+    checked against the images the networks are scored on.
+    """
 
     source: Literal["hdf5"]
     path: ConfigPath
     images_key: str = "imgBrick"
     targets: dict[str, str]  # {target name: dataset name}, e.g. { mpnet = "mpnet_embeddings" }
+    ids_key: str | None = None  # a dataset of one image id per row (default: the row numbers)
+    id_space: Literal["auto", "nsd", "coco"] = "auto"  # what the ids are ("auto": see from_hdf5)
 
 
 class NsdData(_DataSettings):
-    """An NSD-layout folder without its shared test images (:func:`~.data.from_nsd`)."""
+    """An NSD-layout folder without its shared test images (:func:`~.data.from_nsd`).
+
+    Its other images are images the subjects saw: ``nsd_root`` defaults to ``root``, so
+    training on them stops unless ``evaluated_subjects`` names subjects who did not see them
+    (with ``exclude_evaluated = true`` their images are left out).
+    """
 
     source: Literal["nsd"]
     root: ConfigPath
@@ -153,8 +180,8 @@ def _data_scenes(cfg: ScenesData, targets) -> ImageData:
 
 def _data_coco(cfg: CocoData, targets) -> ImageData:
     exclude = None
-    if cfg.exclude_ids_path is not None:
-        exclude = np.asarray(json.loads(cfg.exclude_ids_path.read_text()), dtype=np.int64)
+    if cfg.nsd_root is not None:  # the paper's pool: COCO minus every NSD image
+        exclude = nsd_images(cfg.nsd_root, "nsd").coco_ids
     return from_coco(
         cfg.root, split=cfg.split, targets=targets, encoder=_encoder(cfg.encoder, targets),
         exclude_ids=exclude, load_size=cfg.load_size, captions_path=cfg.captions_path,
@@ -163,7 +190,10 @@ def _data_coco(cfg: CocoData, targets) -> ImageData:
 
 
 def _data_hdf5(cfg: Hdf5Data, targets) -> ImageData:
-    return from_hdf5(cfg.path, images_key=cfg.images_key, targets=cfg.targets)
+    space = None if cfg.id_space == "auto" and cfg.ids_key is not None else cfg.id_space
+    return from_hdf5(
+        cfg.path, images_key=cfg.images_key, targets=cfg.targets, ids=cfg.ids_key, id_space=space
+    )
 
 
 def _data_nsd(cfg: NsdData, targets) -> ImageData:
@@ -177,24 +207,66 @@ class _DataSection(Section):
     data: DataSettings
 
 
+def evaluated_images(cfg: DataSettings) -> ImageIds | None:
+    """The images the networks trained from ``[data]`` will be scored on (``nsd_root``'s, seen
+    by ``evaluated_subjects``), or None when the section names no NSD folder."""
+    root = cfg.root if cfg.source == "nsd" and cfg.nsd_root is None else cfg.nsd_root
+    if root is None:
+        return None
+    return nsd_images(root, cfg.evaluated_subjects)
+
+
+def _unchecked(cfg: DataSettings, data: ImageData, section: str) -> None:
+    """Without an NSD folder the training images cannot be checked now: NSD's own images
+    stop the run; any other source warns (the checkpoints record the images for later)."""
+    if data.id_space == "nsd":
+        raise ConfigError(
+            f"{section}.nsd_root: the {cfg.source} images are NSD images (NSD ids); name the "
+            "NSD folder the networks will be scored on, so no image a subject saw is trained on"
+        )
+    if cfg.source != "scenes":
+        warnings.warn(
+            f"{section}.nsd_root is not set, so the {len(data)} training images of {data.name} "
+            "are not checked against the images the networks will be scored on; the "
+            "checkpoints record them and compare-models checks them (set nsd_root to check now)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def build_data(
-    cfg: DataSettings | dict, base_dir: str | os.PathLike | None, target: str
-) -> tuple[ImageData, ImageData | None]:
-    """The ``[data]`` section (validated, or a dict) → (train, validation) :class:`ImageData`.
+    cfg: DataSettings | dict,
+    base_dir: str | os.PathLike | None,
+    target: str,
+    *,
+    section: str = "data",
+    split: bool = True,
+) -> tuple[ImageData, ImageData | None, ImageIds | None]:
+    """The ``[data]`` section (validated, or a dict) → (train, validation, evaluated images).
 
     ``base_dir`` resolves the relative paths of a dict (a validated section has resolved them).
+    With ``exclude_evaluated`` the evaluated images are left out of the training images; the
+    check itself runs in :func:`~brainalign.networks.train` (``evaluated=``). ``split=False``
+    reads a ``[validation]`` section: no split, and no warning for an unnamed NSD folder.
     """
     if isinstance(cfg, dict):
         cfg = validate_model(_DataSection, {"data": cfg}, base_dir=base_dir).data
     data = DATA_SOURCES[cfg.source](cfg, (target,))
+    evaluated = evaluated_images(cfg)
+    if evaluated is None and split:
+        _unchecked(cfg, data, section)
+    elif cfg.exclude_evaluated:
+        data = data.without(evaluated, what=f"{evaluated.name} ({section}.exclude_evaluated)")
     materialize = cfg.source == "scenes" if cfg.materialize is None else cfg.materialize
     if materialize:
         data = ImageData(
-            data.load_images(np.arange(len(data))), data.targets, ids=data.ids, name=data.name
-        )
-    if not cfg.n_val:
-        return data, None
-    return data.split(cfg.n_val, random_state=cfg.split_seed)
+            data.load_images(np.arange(len(data))), data.targets, ids=data.ids, name=data.name,
+            id_space=data.id_space, coco_ids=data.coco_ids,
+        )  # fmt: skip
+    if not cfg.n_val or not split:
+        return data, None, evaluated
+    train_data, val_data = data.split(cfg.n_val, random_state=cfg.split_seed)
+    return train_data, val_data, evaluated
 
 
 # ------------------------------------------------------------------------------------ [train]
@@ -236,11 +308,31 @@ class TrainSettings(_TrainSettings):
 
 
 class TrainFile(Section):
-    """A ``brainalign train`` config: ``[network]``, ``[data]`` and ``[train]``."""
+    """A ``brainalign train`` config: ``[network]``, ``[data]``, ``[train]`` and optionally
+    ``[validation]``.
+
+    ``[validation]`` is a data source of its own (same keys as ``[data]``), e.g. COCO val2017
+    minus NSD as the paper: every seed then trains on the whole of ``[data]``. Without it,
+    ``data.n_val`` images are split off ``[data]`` once (``split_seed``), the same for every seed.
+    """
 
     network: NetworkSettings = Field(default_factory=NetworkSettings)
     data: DataSettings
+    validation: DataSettings | None = None
     train: TrainSettings
+
+    @model_validator(mode="after")
+    def _one_validation_set(self) -> TrainFile:
+        if (
+            self.validation is not None
+            and "n_val" in self.data.model_fields_set
+            and self.data.n_val
+        ):
+            raise ValueError(
+                "data.n_val splits validation images off [data] and [validation] names a "
+                "validation set: keep one (the paper validates on COCO val2017 minus NSD)"
+            )
+        return self
 
 
 def load_train_config(path: str | os.PathLike) -> TrainFile:
@@ -252,7 +344,22 @@ def run_train_config(path: str | os.PathLike, *, verbose: bool | None = True) ->
     """Train one network per seed as a TOML config says; returns the results (checkpoints in ``out``)."""
     cfg = load_train_config(path)
     run = cfg.train
-    train_data, val_data = build_data(cfg.data, None, run.target)
+    try:
+        train_data, val_data, evaluated = build_data(cfg.data, None, run.target)
+        if cfg.validation is not None:
+            val_data, _, _ = build_data(
+                cfg.validation, None, run.target, section="validation", split=False
+            )
+    except ConfigError as exc:
+        raise ConfigError(f"{str(path)!r}: {exc}") from None
+    if evaluated is not None:  # before any seed trains, with the keys that fix it
+        check_disjoint(
+            train_data.image_ids(f"{path}: training images of {train_data.name}"), evaluated,
+            allow_overlap=cfg.data.allow_overlap,
+            fix="Set data.exclude_evaluated = true to leave them out, name the subjects the "
+            "networks will be scored on (data.evaluated_subjects), or accept the overlap "
+            "(data.allow_overlap = true; the checkpoints record it).",
+        )  # fmt: skip
     n_outputs = train_data.target(run.target).shape[1]
     results = []
     for seed in run.seeds:
@@ -269,6 +376,8 @@ def run_train_config(path: str | os.PathLike, *, verbose: bool | None = True) ->
                 keep_last=run.keep_last,
                 resume=run.resume,
                 verbose=verbose if run.verbose is None else run.verbose,
+                evaluated=evaluated,
+                allow_overlap=cfg.data.allow_overlap,
             )  # fmt: skip
         )
     return results
@@ -284,6 +393,8 @@ class CompareData(Section):
     subjects: list[PositiveInt] = Field(default_factory=lambda: [1])
     space: Literal["fsaverage", "func1pt8mm"] = "fsaverage"
     rois: list[str] = Field(default_factory=lambda: ["ventral", "lateral", "parietal"])
+    #: score trained networks on images their checkpoints record as training images
+    allow_overlap: bool = False
 
 
 class CompareRsa(Section):

@@ -36,6 +36,12 @@ class ImageData:
         Image ids (COCO ids, NSD ids, scene indices); default ``arange(n)``.
     name : str
         A label for messages and checkpoints.
+    id_space : {"coco", "nsd"} or None
+        What ``ids`` are: COCO image ids, 0-based NSD ids, or unknown (the default). The leak
+        check (:func:`~brainalign.networks.leakage.check_disjoint`) compares image sets by COCO
+        id, or by id within one known space.
+    coco_ids : (n,) int, optional
+        The COCO id of each image, where known (``-1`` for an image without one).
     """
 
     def __init__(
@@ -44,8 +50,11 @@ class ImageData:
         targets: Mapping[str, np.ndarray] | None = None,
         ids: Sequence[int] | None = None,
         name: str = "",
+        id_space: str | None = None,
+        coco_ids: Sequence[int] | None = None,
     ):
         self.name = name
+        self.id_space = id_space
         self.category_names: list[str] = []
         self.targets = {k: np.asarray(v, dtype=np.float32) for k, v in (targets or {}).items()}
         if callable(images):
@@ -75,6 +84,13 @@ class ImageData:
                 )
             if not np.isfinite(value).all():
                 raise InputError(f"targets[{key!r}]: contains NaN or infinite values")
+        if id_space == "coco" and coco_ids is None:
+            coco_ids = self.ids
+        self.coco_ids = None if coco_ids is None else np.asarray(coco_ids, dtype=np.int64)
+        if self.coco_ids is not None and self.coco_ids.shape != (n,):
+            raise InputError(
+                f"coco_ids: expected {n} COCO ids (one per image), got shape {self.coco_ids.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -116,12 +132,33 @@ class ImageData:
             def images(sub, _loader=loader, _map=indices):
                 return _loader(_map[np.asarray(sub, dtype=np.int64)])
 
-        return ImageData(
+        out = ImageData(
             images,
             {k: v[indices] for k, v in self.targets.items()},
             ids=self.ids[indices],
             name=self.name,
+            id_space=self.id_space,
+            coco_ids=None if self.coco_ids is None else self.coco_ids[indices],
         )
+        out.category_names = list(self.category_names)
+        return out
+
+    def without(self, images, *, what: str = "") -> ImageData:
+        """These images minus ``images`` (an ImageData, ``ImageIds`` or ids; compared as
+        :func:`~brainalign.networks.leakage.check_disjoint` does); ``what`` names them in the
+        error raised when nothing is left."""
+        from brainalign.networks.leakage import ImageIds, _common_space
+
+        mine, other = ImageIds.of(self), ImageIds.of(images)
+        _, drop, space = _common_space(mine, other)
+        key = mine.coco_ids if space == "COCO ids" else mine.ids
+        keep = np.flatnonzero(~np.isin(key, drop))
+        if not len(keep):
+            raise DataFormatError(
+                f"{self.name or 'ImageData'}: none of its {len(self)} images is left once "
+                f"{what or other.name} are left out"
+            )
+        return self.subset(keep)
 
     def split(self, n_val: int | float = 0.05, random_state=0) -> tuple[ImageData, ImageData]:
         """Random train/validation split; ``n_val`` is a count or a fraction."""
@@ -131,6 +168,13 @@ class ImageData:
             raise InputError(f"n_val: expected between 1 and {n - 1} validation images, got {k}")
         order = check_random_state(random_state).permutation(n)
         return self.subset(np.sort(order[k:])), self.subset(np.sort(order[:k]))
+
+    def image_ids(self, name: str | None = None):
+        """These images as :class:`~brainalign.networks.leakage.ImageIds` (ids, id space,
+        COCO ids), e.g. to record what a network trained on."""
+        from brainalign.networks.leakage import ImageIds
+
+        return ImageIds.of(self, name)
 
     def fingerprint(self) -> str:
         """A hash of the ids and targets (images are identified by ids)."""
@@ -201,10 +245,15 @@ def _build_targets(
 
 
 def from_arrays(
-    images: np.ndarray, targets: Mapping[str, np.ndarray], ids=None, name="arrays"
+    images: np.ndarray,
+    targets: Mapping[str, np.ndarray],
+    ids=None,
+    name="arrays",
+    id_space: str | None = None,
+    coco_ids=None,
 ) -> ImageData:
-    """Images and targets already in memory."""
-    return ImageData(images, targets, ids=ids, name=name)
+    """Images and targets already in memory (``id_space``/``coco_ids``: see :class:`ImageData`)."""
+    return ImageData(images, targets, ids=ids, name=name, id_space=id_space, coco_ids=coco_ids)
 
 
 def _read_image(path: Path, size: int | None) -> np.ndarray:
@@ -326,7 +375,7 @@ def from_coco(
         return np.stack([_read_image(_files[int(i)], _size) for i in indices])
 
     tg = _build_targets(targets, [captions.get(i, []) for i in ids], multihot, encoder, str(root))
-    data = ImageData(load, tg, ids=ids, name=f"coco:{root.name}/{split}")
+    data = ImageData(load, tg, ids=ids, name=f"coco:{root.name}/{split}", id_space="coco")
     data.category_names = names
     return data
 
@@ -336,7 +385,8 @@ def from_hdf5(
     images_key: str = "imgBrick",
     targets: Mapping[str, str | np.ndarray] | None = None,
     indices: Sequence[int] | None = None,
-    ids: Sequence[int] | None = None,
+    ids: Sequence[int] | str | None = None,
+    id_space: str | None = "auto",
 ) -> ImageData:
     """Images in an HDF5 dataset (NSD's ``imgBrick`` layout: ``(n, H, W, 3)`` uint8), read lazily.
 
@@ -351,8 +401,13 @@ def from_hdf5(
         ``indices``).
     indices : sequence of int, optional
         Rows of the file to use (default all).
-    ids : sequence of int, optional
-        Ids of the used rows (default ``indices``).
+    ids : sequence of int or str, optional
+        Ids of the used rows, or the name of a dataset of the file holding one id per row
+        (default: the row numbers).
+    id_space : {"auto", "nsd", "coco"} or None
+        What the ids are (see :class:`ImageData`). ``"auto"``: NSD ids when the images are NSD's
+        brick (``imgBrick``, whose row ``k`` is NSD image ``k``) and the ids are its rows,
+        otherwise unknown.
     """
     import h5py
 
@@ -367,6 +422,12 @@ def from_hdf5(
                 )
             shape, dtype = f[images_key].shape, f[images_key].dtype
             rows = np.arange(shape[0]) if indices is None else np.asarray(indices, dtype=np.int64)
+            if isinstance(ids, str):
+                if ids not in f:
+                    raise DataFormatError(
+                        f"{path}: no ids dataset {ids!r}; it has {sorted(f.keys())}"
+                    )
+                ids = np.asarray(f[ids][:], dtype=np.int64)[rows]
             tg = {}
             for k, v in (targets or {}).items():
                 if isinstance(v, str):
@@ -394,7 +455,11 @@ def from_hdf5(
         out[order] = block[inverse]
         return out
 
-    return ImageData(load, tg, ids=rows if ids is None else ids, name=f"hdf5:{path.name}")
+    if id_space == "auto":
+        id_space = "nsd" if images_key == "imgBrick" and ids is None else None
+    return ImageData(
+        load, tg, ids=rows if ids is None else ids, name=f"hdf5:{path.name}", id_space=id_space
+    )
 
 
 def from_stimuli(
@@ -402,13 +467,20 @@ def from_stimuli(
     targets: Sequence[str] | Mapping[str, np.ndarray] = ("mpnet",),
     encoder=None,
     exclude_ids: Sequence[int] | None = None,
+    id_space: str | None = "nsd",
 ) -> ImageData:
-    """A :class:`brainalign.datasets.base.Stimuli` with an image reader (``stimuli.images``)."""
+    """A :class:`brainalign.datasets.base.Stimuli` with an image reader (``stimuli.images``).
+
+    ``id_space``: what the stimuli's ids are (NSD ids for :func:`brainalign.datasets.
+    load_stimuli`); their COCO ids come from ``stimuli.metadata["coco_ids"]`` when present.
+    """
     if stimuli.images is None:
         raise DataFormatError("stimuli: has no image reader (stimuli.images is None)")
     keep = np.ones(len(stimuli), dtype=bool)
     if exclude_ids is not None:
         keep &= ~np.isin(stimuli.image_ids, np.asarray(exclude_ids, dtype=np.int64))
+    coco = (stimuli.metadata or {}).get("coco_ids")
+    coco = None if coco is None or len(coco) != len(keep) else np.asarray(coco, np.int64)[keep]
     stim = stimuli.subset(stimuli.image_ids[keep])
     ids = stim.image_ids
     reader = stim.images
@@ -417,7 +489,7 @@ def from_stimuli(
         return np.asarray(_reader(_ids[np.asarray(indices, dtype=np.int64)]))
 
     tg = _build_targets(targets, stim.captions, stim.categories, encoder, "stimuli")
-    data = ImageData(load, tg, ids=ids, name="stimuli")
+    data = ImageData(load, tg, ids=ids, name="stimuli", id_space=id_space, coco_ids=coco)
     data.category_names = list(stim.category_names)
     return data
 
@@ -440,7 +512,11 @@ def from_nsd(
 ) -> ImageData:
     """Training data from an NSD-layout folder (real or virtual), never including its shared test images.
 
-    ``exclude_ids`` adds more ids to leave out (e.g. every image any subject saw).
+    The other images are images the subjects saw: a network trained on them and scored on a
+    subject who saw them is scored on its training images, which ``brainalign train`` and
+    :func:`~brainalign.networks.train` (``evaluated=``) stop. ``exclude_ids`` leaves out more
+    NSD ids (e.g. every image the evaluated subjects saw:
+    ``leakage.nsd_images(root, [1]).ids``). The data's ids are NSD ids with their COCO ids.
     """
     from brainalign import datasets
 
@@ -478,32 +554,9 @@ def from_scenes(
     return ImageData(load, tg, ids=rows, name="scenes")
 
 
-def check_training_split(train_ids, evaluated_ids, *, allow_overlap: bool = False) -> np.ndarray:
-    """The training images that are also evaluated (COCO ids); an error unless ``allow_overlap``.
-
-    A network scored on images it was trained on is not tested on new images: the paper trained
-    on COCO minus NSD and never on an NSD image.
-
-    Raises
-    ------
-    DataFormatError
-        When the sets overlap and ``allow_overlap`` is false, with the count and some ids.
-    """
-    overlap = np.intersect1d(np.asarray(train_ids), np.asarray(evaluated_ids))
-    if len(overlap) and not allow_overlap:
-        raise DataFormatError(
-            f"training images: {len(overlap)} of them are images the study evaluates (COCO ids "
-            f"{overlap[:5].tolist()}{' …' if len(overlap) > 5 else ''}); networks must never be "
-            "trained on the images they are scored on. Use a training pool without them, or "
-            "allow the overlap explicitly (analyses.networks.allow_overlap = true)"
-        )
-    return overlap
-
-
 __all__ = [
     "ImageData",
     "caption_targets",
-    "check_training_split",
     "from_arrays",
     "from_coco",
     "from_hdf5",

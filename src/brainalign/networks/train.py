@@ -52,6 +52,7 @@ from brainalign.networks.checkpoint import (
     save_checkpoint,
 )
 from brainalign.networks.data import ImageData
+from brainalign.networks.leakage import check_disjoint, comparable
 from brainalign.utils import progress
 from brainalign.utils.settings import Section, format_errors
 
@@ -319,6 +320,8 @@ def train(
     keep_last: int | None = 2,
     resume: bool = True,
     verbose: bool | None = None,
+    evaluated=None,
+    allow_overlap: bool = False,
     **settings: Any,
 ) -> TrainResult:
     """Train ``net`` to map images to ``data.target(target)``, the loss at every timestep.
@@ -338,7 +341,9 @@ def train(
         The run's settings (target, loss, epochs, batch size, optimiser, learning rate, seed …;
         see :class:`TrainConfig`), or only the target's name (``"mpnet"``, ``"multihot"``).
     val_data : ImageData, optional
-        Held-out images for the validation loss and cosine (no augmentation).
+        Held-out images for the validation loss and cosine (no augmentation); when its ids
+        can be compared with ``data``'s, a validation image that is also trained on stops the
+        run.
     device : str or torch.device
         ``"cpu"``, ``"cuda"``, ``"cuda:1"`` …
     checkpoint_dir : path, optional
@@ -350,6 +355,15 @@ def train(
         Continue from the newest checkpoint in ``checkpoint_dir`` if there is one.
     verbose : bool, optional
         Progress bar with loss and validation cosine (default: on a terminal).
+    evaluated : ImageData, ImageIds or sequence of int, optional
+        The images the network will be scored on (e.g. ``leakage.nsd_images(nsd_root)``).
+        A training image among them stops the run before any step
+        (:func:`~brainalign.networks.leakage.check_disjoint`). Whether given or not, every
+        checkpoint records the training images (``training_images``), so the code that scores
+        the network checks them against its own images (``compare-models``, the pipeline).
+    allow_overlap : bool
+        Train even when training images are evaluated; the overlap is recorded in the
+        checkpoint (``overlap_with_evaluated``).
     **settings
         :class:`TrainConfig` fields as keywords (``epochs=5, lr=3e-3``) when ``config`` is not a
         TrainConfig.
@@ -360,6 +374,7 @@ def train(
     """
     cfg = _train_config(config, settings)
     targets = _training_targets(net, data, val_data, cfg.target)
+    images = _checked_training_images(data, val_data, evaluated, allow_overlap)
     dev = _device(device)
     amp = dev.type == "cuda" if cfg.mixed_precision is None else bool(cfg.mixed_precision)
     net.to(dev)
@@ -370,6 +385,7 @@ def train(
         "data": {"name": data.name, "n": len(data), "fingerprint": data.fingerprint()},
         "steps_per_epoch": plan.steps_per_epoch,
         "total_steps": plan.total,
+        **images,
     }
     res = TrainResult(net=net)  # the run's state, updated as it goes
     if checkpoint_dir is not None and resume:
@@ -456,6 +472,31 @@ def _training_targets(net, data, val_data, target: str) -> np.ndarray:
     if val_data is not None:
         val_data.target(target)
     return targets
+
+
+def _checked_training_images(data: ImageData, val_data, evaluated, allow_overlap: bool) -> dict:
+    """The checkpoint's record of the training images, after the leak checks.
+
+    A validation image that is trained on is never accepted; an evaluated image that is
+    trained on only with ``allow_overlap`` (and then recorded).
+    """
+    mine = data.image_ids(f"training images of {data.name or 'the data'}")
+    record: dict = {"training_images": mine.to_json()}
+    if val_data is not None:
+        val = val_data.image_ids(f"validation images of {val_data.name or 'val_data'}")
+        if comparable(mine, val):
+            check_disjoint(
+                mine, val, fix="Validate on images the network does not train on (val_data)."
+            )
+        record["validation_images"] = {"name": val.name, "n": len(val)}
+    if evaluated is not None:
+        overlap = check_disjoint(
+            mine, evaluated, allow_overlap=allow_overlap,
+            fix="Leave them out of the training data (data.without(evaluated)), or pass "
+            "allow_overlap=True to train on them anyway (recorded in the checkpoint).",
+        )  # fmt: skip
+        record["overlap_with_evaluated"] = int(len(overlap))
+    return record
 
 
 def _optimizer(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

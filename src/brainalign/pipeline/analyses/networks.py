@@ -41,11 +41,32 @@ class NetworksConfig(Section):
     #: every NSD image is left out by COCO id. Default: a virtual NSD's own training_pool/
     training_pool: ConfigPath | None = None
     training_split: str = "train2017"
+    #: the validation images: a split of the same folder minus every NSD image (the paper:
+    #: "val2017", COCO val minus NSD); every seed then trains on the whole pool. Default: a
+    #: held-out part of the pool (validation_size images), the same for every seed
+    validation_split: str | None = None
+    validation_size: _Positive = 0.1
     #: train even on images the study evaluates (a leak: the report says so in red)
     allow_overlap: bool = False
+    #: the readout at test time: centre images as they are (False) or the paper's random crop
+    #: of at least a third of the area, which its code also applied at test time (True)
+    test_time_crop: bool = False
 
 
 # ------------------------------------------------------------------------------------- stages
+_POOL_FIX = (
+    "Use a training pool without them (analyses.networks.training_pool), or accept the overlap "
+    "(analyses.networks.allow_overlap = true; the report says so in red)."
+)
+
+
+def _evaluated(root):
+    """The images the study scores networks on: every image its subjects saw, with COCO ids."""
+    from brainalign.networks.leakage import nsd_images
+
+    return nsd_images(root, "all")
+
+
 @stage("training_pool")
 def training_pool(params, inputs, ctx):
     """The images networks train on: a COCO folder minus every NSD image, checked for overlap.
@@ -56,16 +77,20 @@ def training_pool(params, inputs, ctx):
         When a training image is among the images the study evaluates and ``allow_overlap`` is
         false.
     """
-    from brainalign.datasets import load_stimuli, nsd_coco_ids
-    from brainalign.networks.data import check_training_split, from_coco
+    from brainalign.networks.data import from_coco
+    from brainalign.networks.leakage import ImageIds, check_disjoint, nsd_images
 
     found = from_coco(params["pool"], params["split"], targets={})
-    nsd = nsd_coco_ids(params["root"])
-    evaluated = np.asarray(load_stimuli(params["root"], categories=False).metadata["coco_ids"])
+    nsd = nsd_images(params["root"], "nsd").coco_ids
     ids = np.asarray(found.ids, dtype=np.int64)
     in_nsd = np.isin(ids, nsd)
     keep = ids if params["allow_overlap"] else ids[~in_nsd]
-    overlap = check_training_split(keep, evaluated, allow_overlap=params["allow_overlap"])
+    overlap = check_disjoint(
+        ImageIds(keep, "coco", keep, f"the training pool {params['pool']}/{params['split']}"),
+        _evaluated(params["root"]),
+        allow_overlap=params["allow_overlap"],
+        fix=_POOL_FIX,
+    )
     if not len(keep):
         raise DataFormatError(
             f"analyses.networks.training_pool: no image of {params['pool']}/{params['split']} "
@@ -94,6 +119,7 @@ def train_network(params, inputs, ctx):
     torch.manual_seed(params["seed"])
     pool = inputs["pool"]
     kept = np.asarray(pool["ids"])
+    allow = bool(params.get("allow_overlap", False))
     device = ctx.get("device", "cpu")
     encoder = (
         SentenceEncoder(params["encoder"], device=device) if params["target"] == "mpnet" else None
@@ -109,7 +135,7 @@ def train_network(params, inputs, ctx):
         raise DataFormatError(
             f"{params['pool']}: the training pool changed since it was checked; rerun"
         )
-    data, val = data_all.split(n_val=max(8, len(data_all) // 10), random_state=params["seed"])
+    data, val = _training_and_validation(data_all, params, encoder)
     T = data_all.target(params["target"])
     net = BLTNet(
         n_outputs=T.shape[1],
@@ -131,6 +157,8 @@ def train_network(params, inputs, ctx):
         device=device,
         checkpoint_dir=ckpt,
         verbose=False,
+        evaluated=_evaluated(params["root"]),
+        allow_overlap=allow,
     )
     last = layer_name(params["layers"] - 1, params["timesteps"] - 1)
     stim = load_stimuli(params["root"], categories=False)
@@ -140,8 +168,9 @@ def train_network(params, inputs, ctx):
         return np.asarray(reader(np.asarray(ids_, dtype=np.int64)))
 
     acts = activations(
-        res.net, load_all, layers=[last], ids=stim.image_ids, device=device, verbose=False
-    )
+        res.net, load_all, layers=[last], ids=stim.image_ids, device=device, verbose=False,
+        test_time_crop=bool(params.get("test_time_crop", False)), random_state=params["seed"],
+    )  # fmt: skip
     hist = [
         {
             "epoch": h.get("epoch"),
@@ -154,10 +183,30 @@ def train_network(params, inputs, ctx):
         "X": np.asarray(acts[last], np.float32),
         "ids": np.asarray(stim.image_ids, np.int64),
         "train_ids": np.asarray(data.ids, np.int64),
+        "val_ids": np.asarray(val.ids, np.int64),
         "history": hist,
         "initial_val_cosine": res.initial.get("val_cosine"),
         "checkpoint": str(res.checkpoint),
     }
+
+
+def _training_and_validation(data_all, params, encoder):
+    """(training, validation) images: the whole pool and a separate split of the folder (the
+    paper's COCO val2017 minus NSD), or the pool minus a held-out part that every seed shares."""
+    from brainalign.networks.data import from_coco
+    from brainalign.networks.leakage import nsd_images
+
+    split = params.get("validation_split")
+    if split:
+        val = from_coco(
+            params["pool"], split, targets=[params["target"]], encoder=encoder,
+            exclude_ids=nsd_images(params["root"], "nsd").coco_ids,
+        )  # fmt: skip
+        return data_all, val
+    size = params.get("validation_size", 0.1)
+    n_val = int(size) if size >= 1 else max(8, int(round(size * len(data_all))))
+    # the same held-out images for every seed (a fixed split, not one per seed)
+    return data_all.split(n_val=n_val, random_state=0)
 
 
 @stage("zoo_features")
@@ -258,6 +307,10 @@ def plan(b) -> dict[str, Task]:
                     "timesteps": net.timesteps,
                     "layers": net.layers,
                     "learning_rate": net.learning_rate,
+                    "validation_split": net.validation_split,
+                    "validation_size": net.validation_size,
+                    "allow_overlap": net.allow_overlap,
+                    "test_time_crop": net.test_time_crop,
                     # the study's images, whose activations it records at the end
                     **b.inputs("images"),
                 },
@@ -319,6 +372,16 @@ def check(cfg) -> list[str]:
             f"analyses.networks.training_pool: {str(net.training_pool)!r} is not a folder; "
             "give a COCO-format folder (train2017/, annotations/)"
         )
+    pool = pool_folder(cfg)
+    split = net.validation_split
+    if split and pool is not None and Path(pool).is_dir():
+        if not list(Path(pool).glob(f"annotations/*_{split}.json")):
+            problems.append(
+                f"analyses.networks.validation_split: {pool} has no annotations/*_{split}.json; "
+                "the paper validates on COCO val2017 minus NSD (validation_split = 'val2017' "
+                "with val2017/ and its annotations in the pool folder), or remove the key to "
+                "hold out part of the pool"
+            )
     return problems
 
 
@@ -412,7 +475,20 @@ def methods(cfg: dict) -> list[str]:
         f"({n.get('training_pool') or 'the virtual NSD training_pool/'}, every NSD image left "
         "out by COCO id, as the paper trained on COCO minus NSD"
         + ("; OVERLAP WITH EVALUATED IMAGES ALLOWED" if n.get("allow_overlap") else "")
-        + "); last layer and timestep compared with the brain by ROI RSA."
+        + "); "
+        + (
+            f"every seed trained on the whole pool and validated on its {n['validation_split']} "
+            "split minus every NSD image (the paper: COCO val2017 minus NSD); "
+            if n.get("validation_split")
+            else "validated on a held-out part of the pool, the same images for every seed; "
+        )
+        + "last layer and timestep compared with the brain by ROI RSA"
+        + (
+            ", read through the paper code's random crop at test time"
+            if n.get("test_time_crop")
+            else ", read from the whole image (no test-time crop)"
+        )
+        + "."
     ]
 
 
