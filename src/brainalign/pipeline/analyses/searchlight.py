@@ -14,6 +14,7 @@ from brainalign.errors import DataFormatError
 from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import feature_rows, load_subject
+from brainalign.rsa import Neighbourhoods
 from brainalign.utils.settings import Section
 
 #: default searchlight radius per space: geodesic mm on fsaverage, voxels on func1pt8mm (the
@@ -66,30 +67,7 @@ def neighbourhoods(params, inputs, ctx):
     nb = surface_neighbourhoods(
         [mesh["left"], mesh["right"]], radius=params["radius"], verbose=False
     )
-    return {
-        "indptr": nb.indptr,
-        "indices": nb.indices,
-        "centres": nb.centres,
-        "n_units": int(nb.n_units),
-        "hemi_sizes": list(nb.hemi_sizes),
-        "radius": float(nb.radius),
-    }
-
-
-def _neighbourhood_slice(nbr: dict, start: int, stop: int, kind: str):
-    """Centres ``start:stop`` of cached neighbourhoods (the arrays the stages store)."""
-    from brainalign.rsa import Neighbourhoods
-
-    indptr = np.asarray(nbr["indptr"])
-    return Neighbourhoods(
-        indptr=indptr[start : stop + 1] - indptr[start],
-        indices=np.asarray(nbr["indices"][indptr[start] : indptr[stop]]),
-        centres=np.asarray(nbr["centres"][start:stop]),
-        n_units=int(nbr["n_units"]),
-        kind=kind,
-        radius=float(nbr["radius"]),
-        hemi_sizes=tuple(nbr.get("hemi_sizes", ())),
-    )
+    return nb.to_arrays()
 
 
 def _searchlight_maps(sub, nb, params, inputs, ctx) -> dict:
@@ -119,7 +97,7 @@ def searchlight(params, inputs, ctx):
     """Searchlight RSA of one subject and model over one chunk of centres."""
     sub = load_subject(params, ctx)
     start, stop = params["centres"]
-    nb = _neighbourhood_slice(inputs["neighbourhoods"], start, stop, "surface")
+    nb = Neighbourhoods.from_arrays(inputs["neighbourhoods"], start, stop)
     return _searchlight_maps(sub, nb, params, inputs, ctx)
 
 
@@ -147,14 +125,7 @@ def volume_neighbourhoods(params, inputs, ctx):
             "expected nsddata/ppdata/subjXX/func1pt8mm/brainmask.nii.gz"
         )
     nb = _spheres(sub.mask, radius=params["radius"], min_fraction=params["min_fraction"])
-    return {
-        "indptr": nb.indptr,
-        "indices": nb.indices,
-        "centres": nb.centres,
-        "n_units": int(nb.n_units),
-        "radius": float(nb.radius),
-        "mask": np.asarray(sub.mask, dtype=bool),
-    }
+    return {**nb.to_arrays(), "mask": np.asarray(sub.mask, dtype=bool)}
 
 
 def _part(n: int, part) -> tuple[int, int]:
@@ -172,7 +143,7 @@ def volume_searchlight(params, inputs, ctx):
     start, stop = _part(len(nbr["indptr"]) - 1, params["part"])
     if stop == start:
         return {"r": np.zeros(0, dtype=np.float32)}
-    nb = _neighbourhood_slice(nbr, start, stop, "volume")
+    nb = Neighbourhoods.from_arrays(nbr, start, stop)
     if params["sampling"] == "paper":
         # the subsets index the study space's image order; the volume must list the same images
         ids = np.asarray(inputs["sampling_subject"]["image_ids"])
