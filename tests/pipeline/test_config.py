@@ -137,6 +137,8 @@ def test_shipped_configs(name, tmp_path):
         assert cfg.analyses.model_comparison.test == "paper"
         assert cfg.analyses.roi_rsa.error == "paper"
         assert cfg.analyses.networks.validation_split == "val2017"
+        assert len(cfg.analyses.model_comparison.families["fig3"]) == 10
+        assert "net_mpnet" in cfg.analyses.model_comparison.families["fig4"]
     else:
         cfg = load_config(path)
         assert cfg.data.kind == "virtual" and cfg.data.n_subjects == 8

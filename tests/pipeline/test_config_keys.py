@@ -77,6 +77,7 @@ CHANGES = {
     "analyses.model_comparison.rois": (["ventral"], {}),
     "analyses.model_comparison.test": ("paper", {}),
     "analyses.model_comparison.fdr_q": (0.1, {}),
+    "analyses.model_comparison.families": ({"words": ["multihot", "mpnet_category_all"]}, {}),
     "analyses.searchlight.enabled": (False, {"analyses.searchlight_contrasts.contrasts": []}),
     "analyses.searchlight.space": ("func1pt8mm", {"analyses.searchlight.radius": 3.0}),
     "analyses.searchlight.radius": (8.0, {}),

@@ -30,8 +30,9 @@ class ModelScoresResult:
         one-sample ``t`` and ``p`` against 0, ``n_subjects`` and ``rank`` within the ROI (1 best);
         with ``error="paper"`` also ``sd0_sqrt_n``.
     pairwise : pandas.DataFrame
-        Per comparison ROI, every pair of models: ``mean_diff`` (a − b), ``t``, ``p``, the BH-FDR
-        ``q`` within the ROI and ``significant``.
+        Per comparison ROI and family, every pair of the family's models: ``family``,
+        ``mean_diff`` (a − b), ``t``, ``p``, the BH-FDR ``q`` within the ROI and family and
+        ``significant``.
     value : str
         The column the group statistics use: ``"r_norm"`` when any ceiling is known, else ``"r"``.
     """
@@ -50,6 +51,7 @@ def group_model_scores(
     test: str = "paired",
     fdr_q: float = 0.05,
     error: str = "sem",
+    families=None,
 ) -> ModelScoresResult:
     """Ceiling-normalise per-subject model scores, average instances, test and rank the models.
 
@@ -71,6 +73,11 @@ def group_model_scores(
     error : {"sem", "paper"}
         ``"paper"`` adds the column ``sd0_sqrt_n``: the paper's error bar, SD with ddof 0
         over √n (``sem`` stays the standard error, SD with ddof 1 over √n).
+    families : mapping of str -> sequence of str, optional
+        The FDR families: every pair of models within a family is compared, and the BH-FDR
+        correction runs within each ROI × family (the paper corrects its Fig. 3 models and its
+        Fig. 4 models separately). A model may be in several families; pairs across families
+        are not tested. Default: one family ``"all"`` of every model.
 
     Returns
     -------
@@ -85,6 +92,7 @@ def group_model_scores(
         raise InputError(f"test: expected 'paired' or 'paper', got {test!r}")
     if error not in ("sem", "paper"):
         raise InputError(f"error: expected 'sem' or 'paper', got {error!r}")
+    families = _check_families(families, scores["model"])
     df = scores.drop(columns=["instance"], errors="ignore").copy()
     df["ceiling"] = np.nan
     if ceilings is not None and len(ceilings):
@@ -102,7 +110,8 @@ def group_model_scores(
         raw = d.pivot(index="subject", columns="model", values="r")
         group += [_model_row(roi, m, wide[m], raw[m], error) for m in wide.columns]
         if roi in comparison_rois:
-            pairs += _pairwise(roi, wide, test=test, fdr_q=fdr_q)
+            for name, members in (families or {"all": list(wide.columns)}).items():
+                pairs += _pairwise(roi, wide[members], test=test, fdr_q=fdr_q, family=name)
     g = pd.DataFrame(group)
     g["rank"] = g.groupby("roi")["mean"].rank(ascending=False, method="min").astype(int)
     return ModelScoresResult(df, g, pd.DataFrame(pairs), value)
@@ -126,7 +135,28 @@ def _model_row(roi, model, values, raw, error: str) -> dict:
     return row
 
 
-def _pairwise(roi, wide, *, test: str, fdr_q: float) -> list[dict]:
+def _check_families(families, models) -> dict[str, list[str]] | None:
+    """``families`` as {name: [models]}, each model a model of the scores."""
+    if families is None:
+        return None
+    known = list(dict.fromkeys(models))
+    out = {}
+    for name, members in dict(families).items():
+        members = list(dict.fromkeys(members))
+        missing = [m for m in members if m not in known]
+        if missing:
+            raise InputError(
+                f"families[{name!r}]: model(s) {missing} have no scores; the models are {known}"
+            )
+        if len(members) < 2:
+            raise InputError(f"families[{name!r}]: a family needs at least 2 models to compare")
+        out[str(name)] = members
+    if not out:
+        raise InputError("families: give at least one family (or None for one of all models)")
+    return out
+
+
+def _pairwise(roi, wide, *, test: str, fdr_q: float, family: str = "all") -> list[dict]:
     models = list(wide.columns)
     block = []
     for i, a in enumerate(models):
@@ -139,6 +169,7 @@ def _pairwise(roi, wide, *, test: str, fdr_q: float) -> list[dict]:
             block.append(
                 {
                     "roi": roi,
+                    "family": family,
                     "model_a": a,
                     "model_b": b,
                     "mean_diff": float((wide[a] - wide[b]).mean()),

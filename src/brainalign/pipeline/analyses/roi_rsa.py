@@ -43,6 +43,10 @@ class ModelComparisonConfig(Section):
     rois: list[str] = Field(default_factory=lambda: ["ventral", "lateral", "parietal"])
     test: Literal["paired", "paper"] = "paired"
     fdr_q: _Fraction = 0.05
+    #: FDR families: {name = [models]}; every pair within a family is tested and BH-FDR runs
+    #: within each ROI × family (the paper: Fig. 3's ten models and Fig. 4's networks apart).
+    #: Default: one family "all" of every model of the run
+    families: dict[str, list[str]] | None = None
 
 
 # ------------------------------------------------------------------------------------- stages
@@ -118,6 +122,7 @@ def roi_group(params, inputs, ctx):
         test=params["test"],
         fdr_q=params["fdr_q"],
         error=params["error"],
+        families=params.get("families"),
     )
     return {
         "table": res.table.to_dict("list"),
@@ -163,6 +168,7 @@ def plan(b) -> dict[str, Task]:
             "test": mc.test,
             "fdr_q": mc.fdr_q,
             "error": a.error,
+            "families": mc.families,
         },
         deps,
     )
@@ -192,6 +198,30 @@ def check(cfg) -> list[str]:
             problems.append(
                 "analyses.model_comparison.enabled: needs analyses.roi_rsa.enabled = true"
             )
+        problems += _family_problems(cfg)
+    return problems
+
+
+def _family_problems(cfg) -> list[str]:
+    """Each FDR family names at least two of the run's models."""
+    a = cfg.analyses
+    families = a.model_comparison.families
+    if families is None:
+        return []
+    nets = {f"net_{t}" for t in a.networks.targets} if a.networks.enabled else set()
+    known = set(cfg.features.spaces) | nets | (set(a.networks.zoo) if a.networks.enabled else set())
+    problems = [] if families else ["analyses.model_comparison.families: give at least one family"]
+    for name, members in families.items():
+        bad = [m for m in members if m not in known]
+        if bad:
+            problems.append(
+                f"analyses.model_comparison.families.{name}: unknown model(s) {bad}; use "
+                f"features.spaces, trained networks or zoo models: {sorted(known)}"
+            )
+        elif len(set(members)) < 2:
+            problems.append(
+                f"analyses.model_comparison.families.{name}: a family needs at least 2 models"
+            )
     return problems
 
 
@@ -216,7 +246,7 @@ def export(ctx, targets) -> None:
     if len(pairs):
         w.table(
             "model_comparison",
-            _order(pairs, ["roi", "model_a", "model_b", "mean_diff", "t", "p", "q"]),
+            _order(pairs, ["roi", "family", "model_a", "model_b", "mean_diff", "t", "p", "q"]),
         )
     vision = plan.vision_models
     if vision:
@@ -366,14 +396,25 @@ def _comparison_section(run) -> str:
     parts = []
     mc = run.table("model_comparison")
     if mc is not None and len(mc):
+        if "family" not in mc.columns:  # a run written before families existed
+            mc = mc.assign(family="all")
+        names = list(dict.fromkeys(mc["family"]))
+        fams = (
+            "one family of every model"
+            if names == ["all"]
+            else f"{len(names)} families ({', '.join(esc(n) for n in names)}), each corrected "
+            "apart; pairs across families are not tested"
+        )
         parts.append(
-            "<p class='note'>Paired t-tests across subjects on noise-ceiling-normalised scores, "
-            "BH-FDR within each ROI. Each cell: mean difference row − column; * q &lt; 0.05. "
-            "All statistics are in <code>tables/model_comparison.csv</code>.</p>"
+            "<p class='note'>Pairwise t-tests across subjects on noise-ceiling-normalised "
+            f"scores, BH-FDR within each ROI and FDR family: {fams}. Each cell: mean "
+            "difference row − column; * q &lt; 0.05. All statistics are in "
+            "<code>tables/model_comparison.csv</code>.</p>"
         )
         col = "mean_diff" if "mean_diff" in mc.columns else "t"
-        for roi, d in mc.groupby("roi", sort=False):
-            parts.append(f"<h3>{esc(roi)}</h3>" + _comparison_figure(run, roi, d))
+        for (roi, family), d in mc.groupby(["roi", "family"], sort=False):
+            title = esc(roi) if names == ["all"] else f"{esc(roi)} · family {esc(family)}"
+            parts.append(f"<h3>{title}</h3>" + _comparison_figure(run, roi, d, family))
             models = list(dict.fromkeys([*d["model_a"], *d["model_b"]]))
             grid = pd.DataFrame("", index=models, columns=models)
             for _, r in d.iterrows():
@@ -386,7 +427,7 @@ def _comparison_section(run) -> str:
     return "".join(parts)
 
 
-def _comparison_figure(run, roi: str, pairs) -> str:
+def _comparison_figure(run, roi: str, pairs, family: str = "all") -> str:
     """rsatoolbox-style model comparison of one ROI, its significance lines drawn from
     ``pairs`` (the rows of ``tables/model_comparison.csv`` the grid below prints)."""
     from brainalign.report import plots
@@ -406,6 +447,9 @@ def _comparison_figure(run, roi: str, pairs) -> str:
         if cfg.get("model_comparison", {}).get("test") == "paper"
         else "paired t-test across subjects"
     )
+    if family != "all":  # the family's models only
+        members = set(pairs["model_a"]) | set(pairs["model_b"])
+        scores = scores[scores["model"].isin(members)]
     models = list(dict.fromkeys(scores["model"]))
     ceiling, band = _ceiling_band(run, roi, value)
     fig = plots.model_comparison_figure(
@@ -425,7 +469,9 @@ def _comparison_figure(run, roi: str, pairs) -> str:
         f"{roi}: bars = mean over subjects ± {bars}, dots = subjects, models by descending "
         f"score; grey = {band}. Lines above the bars (Golan wings): pairs of models that differ, "
         f"{n_sig} ({test}, Benjamini–Hochberg FDR q < {q} over all "
-        f"{len(pairs)} pairs of the {len(models)} models in {roi}; a dot marks the better model, "
+        f"{len(pairs)} pairs of the {len(models)} models in {roi}"
+        + ("" if family == "all" else f", FDR family {family}")
+        + "; a dot marks the better model, "
         "a tick each model it beats); every pair is in the table below and in "
         "tables/model_comparison.csv.",
     )
@@ -542,7 +588,13 @@ def methods(cfg: dict) -> list[str]:
         p.append(
             f"Model comparison in {', '.join(m.get('rois', []))}: "
             f"{'paired' if m.get('test') == 'paired' else 'independent-samples (paper mode)'} t-tests "
-            f"on normalised scores, BH-FDR q = {m.get('fdr_q')} within each ROI."
+            f"on normalised scores, BH-FDR q = {m.get('fdr_q')} within each ROI and FDR family ("
+            + (
+                "; ".join(f"{k}: {', '.join(v)}" for k, v in m["families"].items())
+                if m.get("families")
+                else "one family of every model"
+            )
+            + ")."
         )
     return p
 
@@ -579,7 +631,8 @@ ANALYSIS = Analysis(
         Table(
             "model_comparison",
             "Pairwise model comparisons",
-            "Per ROI and pair of models: mean difference, t, p and the FDR q.",
+            "Per ROI, FDR family and pair of models: mean difference, t, p and the FDR q "
+            "(within the ROI and family).",
             shown=False,
         ),
         Table("model_similarity", "Model–model RDM correlations"),
