@@ -44,7 +44,11 @@ def searchlight_cmd(
         help="Volume searchlight: a 3-D mask (.npy or NIfTI); betas columns = in-mask voxels in C order.",
     ),
     radius: float | None = typer.Option(
-        None, "--radius", help="Geodesic mm (surface, default 10) or voxels (volume, default 6)."
+        None,
+        "--radius",
+        help="Geodesic mm (surface) or voxels (volume). Default: brainalign.rsa's "
+        "SURFACE_RADIUS_MM or VOLUME_RADIUS_VOXELS (the paper's spheres); the sidecar records "
+        "the radius used.",
     ),
     min_fraction: float = typer.Option(
         0.5,
@@ -80,14 +84,14 @@ def searchlight_cmd(
         raise InputError(
             "give exactly one of --mesh (surface searchlight) or --mask (volume searchlight)"
         )
+    # no radius given: the neighbourhood functions' own defaults (one place for them)
+    given_radius = {} if radius is None else {"radius": radius}
     B = _load_npy(betas, "betas")
     models = {p.stem: np.asarray(_load_npy(p, "model")) for p in model}
     if mesh is not None:
         from brainalign.datasets import load_fsaverage
 
-        nb = surface_neighbourhoods(
-            load_fsaverage(mesh, surface), radius=radius or 10.0, verbose=progress
-        )
+        nb = surface_neighbourhoods(load_fsaverage(mesh, surface), **given_radius, verbose=progress)
     else:
         if mask.suffix == ".npy":
             m = np.asarray(_load_npy(mask, "mask"))
@@ -96,7 +100,7 @@ def searchlight_cmd(
 
             m = np.asarray(nib.load(str(mask)).dataobj)
         nb = volume_neighbourhoods(
-            m > 0, radius=radius or 6, min_fraction=min_fraction, verbose=progress
+            m > 0, **given_radius, min_fraction=min_fraction, verbose=progress
         )
     mode, subs = (
         ("subsets", np.asarray(_load_npy(subsets, "subsets"))) if subsets else ("full", None)

@@ -13,6 +13,8 @@ from brainalign.rsa.known_results import objects92_known_results
 from brainalign.rsa.maps import centres_to_volume
 from brainalign.rsa.mds import rdm_mds
 from brainalign.rsa.neighbourhoods import (
+    SURFACE_RADIUS_MM,
+    VOLUME_RADIUS_VOXELS,
     Neighbourhoods,
     mesh_adjacency,
     surface_neighbourhoods,
@@ -28,6 +30,8 @@ from brainalign.rsa.subsets import load_subsets, make_subsets, save_subsets
 
 __all__ = [
     "COMPARE_METHODS",
+    "SURFACE_RADIUS_MM",
+    "VOLUME_RADIUS_VOXELS",
     "Neighbourhoods",
     "NoiseCeiling",
     "RdmEvaluation",

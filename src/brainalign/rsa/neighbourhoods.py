@@ -24,6 +24,12 @@ from brainalign.utils.progress import progress
 
 _CACHE_VERSION = 1
 
+#: default searchlight radius on a surface: geodesic mm, close to the paper's volume spheres
+SURFACE_RADIUS_MM = 10.0
+#: default searchlight radius in a volume: voxels (the paper's 6 voxels, ~10.8 mm on NSD's
+#: func1pt8mm grid, paper_methods §3.3)
+VOLUME_RADIUS_VOXELS = 6.0
+
 
 @dataclass
 class Neighbourhoods:
@@ -275,7 +281,11 @@ def _hemi_neighbourhoods(coords, faces, radius, verbose):
 
 
 def surface_neighbourhoods(
-    mesh, radius: float = 10.0, cache: bool = True, cache_dir=None, verbose=None
+    mesh,
+    radius: float = SURFACE_RADIUS_MM,
+    cache: bool = True,
+    cache_dir=None,
+    verbose=None,
 ) -> Neighbourhoods:
     """Geodesic searchlight discs on a cortical surface (a native surface searchlight).
 
@@ -341,7 +351,7 @@ def sphere_offsets(radius: float) -> np.ndarray:
 
 
 def volume_neighbourhoods(
-    mask, radius: float = 6, min_fraction: float = 0.5, verbose=None
+    mask, radius: float = VOLUME_RADIUS_VOXELS, min_fraction: float = 0.5, verbose=None
 ) -> Neighbourhoods:
     """The paper's volume searchlight spheres.
 
