@@ -40,8 +40,13 @@ def brainmask(root: Path, s: int) -> Path:
     return root / "nsddata" / "ppdata" / subj(s) / "func1pt8mm" / "brainmask.nii.gz"
 
 
+def roi_dir(root: Path, s: int) -> Path:
+    """A subject's func1pt8mm ROI volumes."""
+    return root / "nsddata" / "ppdata" / subj(s) / "func1pt8mm" / "roi"
+
+
 def roi_volume(root: Path, s: int, stem: str) -> Path:
-    return root / "nsddata" / "ppdata" / subj(s) / "func1pt8mm" / "roi" / f"{stem}.nii.gz"
+    return roi_dir(root, s) / f"{stem}.nii.gz"
 
 
 def transforms_dir(root: Path, s: int) -> Path:
@@ -72,12 +77,17 @@ def shared1000_dir(root: Path) -> Path:
     return root / "nsddata" / "stimuli" / "nsd" / "shared1000"
 
 
+def stimuli_dir(root: Path) -> Path:
+    """The image brick and its COCO annotations."""
+    return root / "nsddata_stimuli" / "stimuli" / "nsd"
+
+
 def stimuli_hdf5(root: Path) -> Path:
-    return root / "nsddata_stimuli" / "stimuli" / "nsd" / "nsd_stimuli.hdf5"
+    return stimuli_dir(root) / "nsd_stimuli.hdf5"
 
 
 def annotations(root: Path, kind: str, split: str) -> Path:
-    return root / "nsddata_stimuli" / "stimuli" / "nsd" / "annotations" / f"{kind}_{split}.json"
+    return stimuli_dir(root) / "annotations" / f"{kind}_{split}.json"
 
 
 def ppdata_dir(root: Path) -> Path:
