@@ -37,6 +37,7 @@ import numpy as np
 
 from brainalign.errors import ConfigError, InputError
 from brainalign.utils.hashing import hash_array
+from brainalign.utils.io import atomic_save_npy
 from brainalign.utils.progress import progress
 
 EXECUTORS = ("serial", "processes", "dask")
@@ -255,8 +256,6 @@ class _FileSharing:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def specs(self, shared: dict[str, np.ndarray]) -> dict[str, str]:
-        from brainalign.utils.io import atomic_save_npy
-
         out = {}
         for name, arr in shared.items():
             path = self.folder / f"{hash_array(arr)[:32]}.npy"

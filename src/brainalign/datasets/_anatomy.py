@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from brainalign.datasets.surfaces import Mesh
+from brainalign.datasets.surfaces import Mesh, subsample_mesh
 
 #: landmark vertex per ROI on fsaverage5 (lh, rh), from roi_landmarks.md
 LANDMARKS = {
@@ -121,8 +121,6 @@ class MeshSmoother:
         self._coarse = None
         if mesh.n_vertices > 10242:
             from scipy.spatial import cKDTree
-
-            from brainalign.datasets.surfaces import subsample_mesh
 
             coarse = subsample_mesh(mesh, "fsaverage5")
             nearest = cKDTree(coarse.coords).query(mesh.coords)[1]

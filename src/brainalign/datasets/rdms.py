@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 
+from brainalign.datasets.base import Stimuli
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.io import as_created
 
@@ -354,8 +355,6 @@ class RdmDataset:
             Captions per stimulus (e.g. from label templates,
             :func:`brainalign.features.label_captions`); default the table's ``caption_<k>``.
         """
-        from brainalign.datasets.base import Stimuli
-
         caps = captions if captions is not None else self.captions
         if caps is None:
             raise InputError(

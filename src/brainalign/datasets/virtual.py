@@ -57,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainalign import __version__
 from brainalign.datasets import _anatomy as anat
 from brainalign.datasets import _nsdpaths as P
 from brainalign.datasets._formats import load_mat, write_ctab, write_mat, write_mgh, write_nifti
@@ -72,7 +73,7 @@ from brainalign.datasets.surfaces import (
     load_fsaverage,
     load_surface_atlas,
 )
-from brainalign.errors import InputError
+from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.disk import storage_errors
 from brainalign.utils.io import atomic_path, atomic_write_json
 from brainalign.utils.owned import building
@@ -448,8 +449,6 @@ def _arguments_record(opts: _Options, scenes, n_training_pool: int) -> dict | No
 def _code_hash() -> str:
     """sha256 of the sources of :mod:`brainalign.datasets` (the writer and its helpers)."""
     import hashlib
-
-    from brainalign import __version__
 
     h = hashlib.sha256(__version__.encode())
     for path in sorted(Path(__file__).parent.glob("*.py")):
@@ -1486,8 +1485,6 @@ def _rebuilt_truth(root: str, stamps: tuple):
     ``stamps`` (the files' modification times and sizes).
     """
     from types import SimpleNamespace
-
-    from brainalign.errors import DataFormatError
 
     path = Path(root)
     truth = json.loads((path / "virtual_truth.json").read_text())

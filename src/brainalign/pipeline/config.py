@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, Field, create_model, field_validator
 
 from brainalign.errors import ConfigError
+from brainalign.features import list_feature_spaces
 from brainalign.pipeline.analyses import ANALYSES
 from brainalign.pipeline.analysis import Analysis, DataKind
 from brainalign.pipeline.data_kinds import DATA_KINDS
@@ -219,15 +220,6 @@ def enabled_analyses(cfg: StudyConfig) -> list[Analysis]:
     return [a for a in ANALYSES if a.is_enabled(cfg, provides)]
 
 
-def available_feature_spaces() -> list[str] | None:
-    """Names registered in ``brainalign.features``, or None while that registry is unavailable."""
-    try:
-        from brainalign.features import list_feature_spaces
-    except ImportError:
-        return None
-    return list(list_feature_spaces())
-
-
 #: what a name that becomes part of a file name (tables, arrays, maps) may not hold: path
 #: separators, characters other systems refuse in file names, control characters
 _UNSAFE_IN_NAME = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
@@ -287,7 +279,7 @@ def check_config(cfg: StudyConfig) -> None:
     if isinstance(cfg.subjects, list) and len(set(cfg.subjects)) != len(cfg.subjects):
         problems.append(f"subjects: duplicate subject numbers in {cfg.subjects}")
 
-    known = available_feature_spaces()
+    known = list_feature_spaces()
     spaces = set(cfg.features.spaces)
     for name in cfg.features.options:
         if name not in spaces:
@@ -313,7 +305,7 @@ def check_config(cfg: StudyConfig) -> None:
         if analysis.feature_spaces is not None:
             referenced += analysis.feature_spaces(cfg)
     for key, name in referenced:
-        if known is not None and name not in known:
+        if name not in known:
             problems.append(
                 f"{key}: unknown feature space {name!r}; available: {', '.join(sorted(known))}"
             )

@@ -23,8 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from brainalign import __version__
 from brainalign.errors import InputError
+from brainalign.parallel import SerialExecutor
 from brainalign.pipeline.cache import StageCache
+from brainalign.pipeline.progress import silent_progress
 from brainalign.utils.hashing import hash_json
 
 STAGES: dict[str, Stage] = {}
@@ -44,8 +47,6 @@ class Stage:
 
 
 def _code_version(fn: Callable) -> str:
-    from brainalign import __version__
-
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
@@ -334,9 +335,6 @@ def run_tasks(
     -------
     RunReport
     """
-    from brainalign.parallel import SerialExecutor
-    from brainalign.pipeline.progress import silent_progress
-
     executor = executor or SerialExecutor()
     progress = progress or silent_progress()
     ctx = dict(ctx or {})

@@ -21,7 +21,12 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from brainalign.errors import ConfigError
+from brainalign.datasets import virtual
+from brainalign.datasets.nsd import prepare_nsd_disk_bytes
+from brainalign.datasets.virtual import virtual_nsd_disk_bytes
+from brainalign.errors import BrainAlignError, ConfigError, InputError
+from brainalign.pipeline.analyses.rdm_rsa import evaluation_memory_bytes
+from brainalign.pipeline.core import all_tasks
 from brainalign.utils.disk import format_bytes, free_bytes
 
 #: vertices per hemisphere of each fsaverage mesh
@@ -96,9 +101,6 @@ def virtual_options(cfg):
         e.g. more images than NSD's 73,000 (the build would fail only after planning).
     """
     import inspect
-
-    from brainalign.datasets import virtual
-    from brainalign.errors import InputError
 
     sig = inspect.signature(virtual.make_virtual_nsd)
     known = set(sig.parameters) - _SET_BY_THE_STUDY
@@ -258,9 +260,6 @@ def _data_steps(cfg, sizes: Sizes, data_task, built: bool, subjects: list[int]) 
 
 def _virtual_build_bytes(params: dict, sizes: Sizes) -> int:
     """What the virtual NSD's build writes (its own estimate; ours if it cannot tell)."""
-    from brainalign.datasets.virtual import virtual_nsd_disk_bytes
-    from brainalign.errors import BrainAlignError
-
     spaces = tuple(dict.fromkeys([params["space"], *params.get("also_spaces", [])]))
     try:
         return virtual_nsd_disk_bytes(
@@ -274,9 +273,6 @@ def _virtual_build_bytes(params: dict, sizes: Sizes) -> int:
 def _nsd_prepare_bytes(cfg, cache_dir: Path, subjects: list[int], fallback: int) -> int:
     """Sum of :func:`prepare_nsd_disk_bytes` over the study's subjects (``fallback`` when the
     root cannot tell, e.g. a subject's files are missing: the data check names those)."""
-    from brainalign.datasets.nsd import prepare_nsd_disk_bytes
-    from brainalign.errors import BrainAlignError
-
     try:
         return sum(
             prepare_nsd_disk_bytes(cfg.data.root, s, cfg.space, cache_dir=cache_dir)
@@ -360,8 +356,6 @@ def config_notes(cfg) -> list[str]:
 # ------------------------------------------------------------------------------------ steps
 def estimate_steps(plan, cache=None) -> list[Step]:
     """Disk, memory and time of each kind of step of ``plan`` still to run (see module doc)."""
-    from brainalign.pipeline.core import all_tasks
-
     tasks = defaultdict(list)
     for t in all_tasks(plan.targets):
         if cache is None or not cache.has(t.stage, t.key):
@@ -451,8 +445,6 @@ def _rdm_steps(evaluations) -> list[Step]:
     A set an importer has not built yet is left out."""
     import numpy as np
 
-    from brainalign.pipeline.analyses.rdm_rsa import evaluation_memory_bytes
-
     steps = []
     for t in evaluations:
         p = t.params
@@ -488,8 +480,6 @@ def _n_sessions(cfg) -> int:
 
 
 def n_tasks(plan) -> int:
-    from brainalign.pipeline.core import all_tasks
-
     return sum(1 for _ in all_tasks(plan.targets))
 
 

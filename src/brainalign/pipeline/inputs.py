@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from brainalign.datasets import load_nsd, load_stimuli
 from brainalign.errors import ConfigError, DataFormatError
+from brainalign.features import SentenceEncoder, embed_texts, feature_space
 from brainalign.pipeline.core import stage
+from brainalign.rsa import make_subsets
 from brainalign.utils.hashing import files_fingerprint, hash_json
 
 #: Sentence encoder behind each caption feature space (for in-silico sentences and caption banks).
@@ -78,8 +81,6 @@ def reads_categories(space: str) -> bool:
 
 def load_subject(params: dict, ctx: dict, subject: int | None = None, space: str | None = None):
     """The prepared responses of ``params['subject']`` (or ``subject``) in ``params['space']``."""
-    from brainalign.datasets import load_nsd
-
     return load_nsd(
         params["root"],
         params["subject"] if subject is None else subject,
@@ -114,16 +115,12 @@ class _CachedEncoder:
         self.name = getattr(encoder, "name", str(encoder))
 
     def encode(self, texts, verbose=None):
-        from brainalign.features import embed_texts
-
         return embed_texts(list(texts), self._encoder, verbose=False)
 
 
 @functools.lru_cache(maxsize=4)
 def sentence_encoder(name: str, device: str | None):
     """The sentence encoder ``name`` on ``device``, its encodings cached on disk."""
-    from brainalign.features import SentenceEncoder
-
     return _CachedEncoder(SentenceEncoder(name, device=device or "cpu"))
 
 
@@ -163,9 +160,6 @@ def responses(params, inputs, ctx):
 @stage("features")
 def features(params, inputs, ctx):
     """One feature space for every image any subject saw."""
-    from brainalign.datasets import load_stimuli
-    from brainalign.features import feature_space
-
     # only the files its key holds (see PlanBuilder.feature)
     stim = load_stimuli(params["root"], categories=reads_categories(params["name"]))
     options = dict(params["options"])
@@ -207,8 +201,6 @@ def caption_texts(source: dict) -> list[str]:
             raise DataFormatError(f"{path}: cannot read the captions ({exc})") from None
         texts = {str(a["caption"]) for a in doc.get("annotations", [])}
     else:
-        from brainalign.datasets import load_stimuli
-
         stim = load_stimuli(source["root"], categories=False)
         texts = {c for caps in stim.captions for c in caps}
     return sorted(texts)
@@ -218,8 +210,6 @@ def caption_texts(source: dict) -> list[str]:
 def caption_embeddings_part(params, inputs, ctx):
     """Embed one part of a source's captions into the persistent embedding cache, so the
     caption feature spaces (and the networks' targets) read them instead of embedding alone."""
-    from brainalign.features import SentenceEncoder, embed_texts
-
     texts = caption_texts(params["source"])
     part, n_parts = params["part"]
     bounds = np.linspace(0, len(texts), n_parts + 1).round().astype(int)
@@ -232,8 +222,6 @@ def caption_embeddings_part(params, inputs, ctx):
 @stage("sampling")
 def sampling(params, inputs, ctx):
     """The paper's disjoint random image subsets of one subject, shared by every model and ROI."""
-    from brainalign.rsa import make_subsets
-
     n = len(inputs["subject"]["image_ids"])
     size = min(params["subset_size"], n)
     subsets = make_subsets(n, size=size, random_state=params["random_state"])

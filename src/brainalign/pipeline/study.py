@@ -13,14 +13,42 @@ from pathlib import Path
 
 import numpy as np
 
-from brainalign.errors import ConfigError, DataFormatError
+from brainalign import __version__
+from brainalign.errors import BrainAlignError, ConfigError, DataFormatError
+from brainalign.parallel import check_scheduler, get_executor
+from brainalign.pipeline.analyses import ANALYSES
 from brainalign.pipeline.analysis import ExportContext, RunWarning
 from brainalign.pipeline.cache import StageCache
-from brainalign.pipeline.config import StudyConfig, data_kind, load_config, with_effective
-from brainalign.pipeline.core import RunReport, describe_plan, run_tasks
+from brainalign.pipeline.config import (
+    StudyConfig,
+    data_kind,
+    load_config,
+    validate_config,
+    with_effective,
+)
+from brainalign.pipeline.core import RunReport, all_tasks, describe_plan, run_tasks
+from brainalign.pipeline.data_kinds import DATA_KINDS
 from brainalign.pipeline.estimates import check_resources
+from brainalign.pipeline.folders import (
+    add_result,
+    begin_run,
+    check_run_folder,
+    claim_output,
+    describe_writes,
+    finish_export,
+    output_problem,
+    read_mark,
+    report_files,
+    report_lock,
+    run_lock,
+    supersede,
+    unfinished_run,
+)
+from brainalign.pipeline.inputs import features_methods
 from brainalign.pipeline.plan import Plan, build_plan
 from brainalign.pipeline.progress import RunProgress
+from brainalign.report import RunWriter, build_report
+from brainalign.utils.io import atomic_write_text
 
 PACKAGES = (
     "numpy",
@@ -53,8 +81,6 @@ class StudyResult:
 def _versions() -> dict:
     from importlib import metadata
 
-    from brainalign import __version__
-
     out = {"brainalign": __version__, "python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -79,8 +105,6 @@ def _ctx(cfg: StudyConfig) -> dict:
 
 def make_executor(cfg: StudyConfig):
     """The executor of ``cfg.compute`` (serial, local processes, or Dask)."""
-    from brainalign.parallel import get_executor
-
     c = cfg.compute
     kind = c.executor
     if c.scheduler is None and kind == "serial" and c.workers > 1:
@@ -104,8 +128,6 @@ def plan_study(config: StudyConfig | str | os.PathLike) -> tuple[Plan, StageCach
     Raises :class:`~brainalign.errors.ConfigError` when ``output.dir`` is a file or a
     non-empty folder that brainalign did not create.
     """
-    from brainalign.pipeline.folders import describe_writes, output_problem
-
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     problem = output_problem(cfg.output.dir)
     if problem is not None:
@@ -150,8 +172,6 @@ def run_study(
     -------
     StudyResult
     """
-    from brainalign.pipeline.folders import begin_run, claim_output, run_lock
-
     cfg = config if isinstance(config, StudyConfig) else load_config(config)
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
@@ -159,8 +179,6 @@ def run_study(
     # a study whose steps need more disk or memory than this machine has stops here
     check_resources(plan, cache, None if executor is None else executor.n_workers)
     if executor is None and cfg.compute.scheduler is not None:
-        from brainalign.parallel import check_scheduler
-
         check_scheduler(cfg.compute.scheduler)  # a bad address fails before anything is written
     out = claim_output(cfg.output.dir)
     with run_lock(out, wait=wait, on_wait=log):
@@ -213,8 +231,6 @@ def run_study(
 def _log_warnings(rep: RunReport, out: Path, log) -> list[str]:
     """Every warning of the run into ``run.log``; one line per kind of warning on screen.
     Returns the files written (``["run.log"]``, or none when there was no warning)."""
-    from brainalign.utils.io import atomic_write_text
-
     if not rep.warnings:
         return []
     lines = [f"{label}\t{text}" for label, text in rep.warnings]
@@ -267,10 +283,6 @@ def export_results(
     log : callable, optional
         Told where superseded results went.
     """
-    from brainalign.pipeline.analyses import ANALYSES
-    from brainalign.pipeline.folders import finish_export, report_files, supersede
-    from brainalign.report import RunWriter
-
     cfg = plan.config
     load = lambda t: cache.load(t.stage, t.key)  # noqa: E731
     first = next(iter(plan.subject_tasks.values()), None)
@@ -434,9 +446,6 @@ def _warning_kind(message: str) -> str:
 
 def _task_owners(plan: Plan) -> dict:
     """Task label → the analysis whose task it is (the shared stages belong to none)."""
-    from brainalign.pipeline.analyses import ANALYSES
-    from brainalign.pipeline.core import all_tasks
-
     owners = {}
     for analysis in ANALYSES:
         targets = plan.analyses.get(analysis.name) or {}
@@ -520,8 +529,6 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     Path
         The HTML file.
     """
-    from brainalign.pipeline.folders import check_run_folder, report_lock
-
     run_dir = check_run_folder(run_dir)
     with report_lock(run_dir):
         notes = _export_unfinished(run_dir)
@@ -533,8 +540,6 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
 
 def _record_report(run_dir: Path) -> None:
     """Add the report and the map pages it wrote to the files the manifest says the run wrote."""
-    from brainalign.pipeline.folders import add_result, read_mark, report_files
-
     for rel in report_files((read_mark(run_dir) or {}).get("results") or ()):
         if (run_dir / rel).exists():
             add_result(run_dir, rel)
@@ -542,9 +547,6 @@ def _record_report(run_dir: Path) -> None:
 
 def _export_unfinished(run_dir: Path) -> list[str]:
     """Export what a run killed before its export finished; the report's notes about it."""
-    from brainalign.errors import BrainAlignError
-    from brainalign.pipeline.folders import unfinished_run
-
     mark = unfinished_run(run_dir)
     if mark is None:
         return []
@@ -553,8 +555,6 @@ def _export_unfinished(run_dir: Path) -> list[str]:
         "its export. "
     )
     try:
-        from brainalign.pipeline.config import validate_config
-
         data = {
             **mark["config"],
             # where the folder is now (it may have moved since), absolute: not re-resolved
@@ -578,10 +578,6 @@ def _export_unfinished(run_dir: Path) -> list[str]:
 def _write_report(
     run_dir: str | os.PathLike, out: str | os.PathLike | None = None, notes: Sequence[str] = ()
 ) -> Path:
-    from brainalign.pipeline.analyses import ANALYSES
-    from brainalign.pipeline.data_kinds import DATA_KINDS
-    from brainalign.report import build_report
-
     kind = load_run_meta(run_dir).get("config", {}).get("data", {}).get("kind")
     data = DATA_KINDS.get(kind)
     return build_report(
@@ -602,10 +598,6 @@ def _write_report(
 def methods_writers(kind: str | None) -> list:
     """The methods paragraphs' writers: the data kind's, the features', then each analysis's
     that runs on that kind of data."""
-    from brainalign.pipeline.analyses import ANALYSES
-    from brainalign.pipeline.data_kinds import DATA_KINDS
-    from brainalign.pipeline.inputs import features_methods
-
     data = DATA_KINDS.get(kind)
     writers = [data.methods] if data is not None and data.methods is not None else []
     writers.append(features_methods)

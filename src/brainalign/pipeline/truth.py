@@ -27,6 +27,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from brainalign.datasets import virtual_planted_signal
+from brainalign.pipeline.inputs import feature_rows, load_subject
+from brainalign.rsa import roi_rsa
+from brainalign.stats import paired_t
+from brainalign.utils.arrays import RowView
+
 #: significance level of the best-model reversal test
 ALPHA = 0.05
 #: bootstrap resamples of subjects for ρ's interval
@@ -72,9 +78,6 @@ def oracle_scores(
     pandas.DataFrame, shape (n_rois, n_models)
         Index: ROI names; columns: model names.
     """
-    from brainalign.datasets import virtual_planted_signal
-    from brainalign.rsa import roi_rsa
-
     blocks, units, start = [], {}, 0
     for roi, keep in rois.items():
         P = virtual_planted_signal(root, subject, image_ids, roi)  # (n_images, n_roi_units)
@@ -120,8 +123,6 @@ def pipeline_oracle(ctx, targets) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``subject``, ``roi``, ``model``, ``oracle``.
     """
-    from brainalign.pipeline.inputs import feature_rows, load_subject
-
     data = ctx.load(ctx.plan.data)
     root, planted = data["root"], set(data.get("truth_rois") or ())
     by_subject: dict = {}
@@ -172,8 +173,6 @@ def pipeline_oracle(ctx, targets) -> pd.DataFrame:
 
 def _finite_units(sub, roi: str) -> np.ndarray:
     """Which of ``roi``'s units have finite betas for every image (those RSA keeps)."""
-    from brainalign.utils.arrays import RowView
-
     cols = np.flatnonzero(np.asarray(sub.rois[roi], dtype=bool))
     return np.isfinite(np.asarray(RowView(sub.betas, columns=cols))).all(axis=0)
 
@@ -231,8 +230,6 @@ def best_model_check(measured, oracle, models, alpha: float = ALPHA) -> dict:
         measured(best) − measured(oracle's best); 0 when they are the same), ``best_t``,
         ``best_p`` (paired t-test, NaN when the same) and ``best_ok`` (same, or p ≥ ``alpha``).
     """
-    from brainalign.stats import paired_t
-
     measured, oracle = np.asarray(measured, float), np.asarray(oracle, float)
     b, o = int(np.argmax(measured.mean(0))), int(np.argmax(oracle.mean(0)))
     out = {"measured_best": models[b], "oracle_best": models[o]}
@@ -260,8 +257,6 @@ def oracle_separates(oracle, alpha: float = ALPHA) -> tuple[bool, float]:
     -------
     (separates, p) : the test's p < ``alpha``, and p (NaN with fewer than 2 subjects or models)
     """
-    from brainalign.stats import paired_t
-
     oracle = np.asarray(oracle, float)
     if oracle.shape[0] < 2 or oracle.shape[1] < 2:
         return False, np.nan

@@ -18,6 +18,7 @@ import numpy as np
 from brainalign.datasets.surfaces import MAP_SUFFIXES, write_hemisphere_maps
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.io import atomic_path, atomic_save_npy, atomic_write_json, make_dirs
+from brainalign.utils.owned import RUN_KIND, check_run_folder, describe_folder, write_mark
 
 
 def _safe_name(name: str) -> str:
@@ -118,8 +119,6 @@ class RunWriter:
 def _claim(run_dir: str | os.PathLike) -> Path:
     """``run_dir`` made a run folder (created, with its manifest), if it is new or empty;
     kept when it is one already; :class:`InputError` naming its files otherwise."""
-    from brainalign.utils.owned import RUN_KIND, check_run_folder, describe_folder, write_mark
-
     run_dir = Path(run_dir)
     if describe_folder(run_dir, RUN_KIND)[0] in ("missing", "empty"):
         make_dirs(run_dir, "run folder")

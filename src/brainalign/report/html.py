@@ -33,12 +33,14 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from brainalign import __version__
 from brainalign.datasets.surfaces import read_hemisphere_maps
 from brainalign.errors import DataFormatError
 from brainalign.report import plots
 from brainalign.report.export import read_index
 from brainalign.report.surface_views import SurfaceViews
 from brainalign.utils.io import atomic_write_text
+from brainalign.utils.owned import check_run_folder
 
 #: Numbers from this size up, and non-zero ones below SMALL, print in scientific notation.
 LARGE, SMALL = 1e5, 1e-3
@@ -655,9 +657,6 @@ def build_report(
     Path
         The HTML file.
     """
-    from brainalign import __version__
-    from brainalign.utils.owned import check_run_folder
-
     # a report of whatever has finished, even nothing yet, but only in brainalign's run folders
     run_dir = check_run_folder(run_dir)
     out = Path(out) if out is not None else run_dir / "report.html"

@@ -53,7 +53,7 @@ from typing import Literal
 
 import numpy as np
 
-from brainalign.datasets.surfaces import FSAVERAGE_SIZES
+from brainalign.datasets.surfaces import FSAVERAGE_SIZES, load_fsaverage
 from brainalign.errors import BrainAlignError
 from brainalign.report.plots import _plt, significance_threshold
 from brainalign.utils.io import atomic_write_text
@@ -98,8 +98,6 @@ def _mesh_payload() -> dict:
     """The inflated fsaverage5 of both hemispheres, side by side, packed for the page."""
     from nilearn import datasets
     from nilearn.surface import load_surf_data
-
-    from brainalign.datasets.surfaces import load_fsaverage
 
     meshes = load_fsaverage(VIEW_MESH, surface="inflated")
     sulc_files = datasets.fetch_surf_fsaverage(VIEW_MESH)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from brainalign.report.html import img_html
+from brainalign.report.plots import _plt, figure_to_base64
+
 
 def truth_scatter_figure(scores: pd.DataFrame, checks: pd.DataFrame | None = None, ncols: int = 4):
     """One panel per ROI: each model's measured group score (y) against its oracle score (x).
@@ -29,8 +32,6 @@ def truth_scatter_figure(scores: pd.DataFrame, checks: pd.DataFrame | None = Non
     -------
     matplotlib.figure.Figure
     """
-    from brainalign.report.plots import _plt
-
     plt = _plt()
     rois = list(dict.fromkeys(scores["roi"]))
     ncols = max(1, min(ncols, len(rois)))
@@ -86,9 +87,6 @@ def _panel(ax, d: pd.DataFrame, check, roi: str) -> None:
 
 def truth_section(run) -> str:
     """The report's ground-truth figure and how to read it ("" without the tables)."""
-    from brainalign.report.html import img_html
-    from brainalign.report.plots import figure_to_base64
-
     scores = run.table("ground_truth_scores")
     if scores is None or not len(scores):
         return ""

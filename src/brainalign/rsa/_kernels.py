@@ -30,6 +30,7 @@ from scipy import stats
 from brainalign.backend import get_backend
 from brainalign.backend.numpy_backend import single_thread_blas
 from brainalign.errors import InputError
+from brainalign.rsa.compare import compare_rdms
 
 #: a block's models are held as dense n_b × n_b similarities (for the n-space route) only when
 #: all of them together take at most this many bytes (float64); larger blocks never form them
@@ -310,8 +311,6 @@ def materialised_compare(xp, Z, block: BlockModels, method: str):
     D = 1.0 - xp.take(G, xp.asarray(iu * n + ju, dtype=np.int64), 1)  # (B, N)
     models = block.condensed
     if method == "kendall_tau_a":
-        from brainalign.rsa.compare import compare_rdms
-
         return np.asarray(compare_rdms(models, _f64(xp, D), method="kendall_tau_a"))
     if method == "spearman":
         D = xp.rankdata(D)

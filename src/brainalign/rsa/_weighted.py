@@ -17,6 +17,7 @@ import numpy as np
 from scipy import stats
 
 from brainalign.errors import InputError
+from brainalign.rsa.compare import compare_rdms
 
 FAST_METHODS = ("pearson", "spearman", "cosine")
 #: pairs per block when RDMs are longer: the sums of :func:`similarity` and
@@ -332,8 +333,6 @@ def expand(X: np.ndarray, c: np.ndarray | None) -> np.ndarray:
 
 def expanded_ceiling(D, w, method, pool, c=None):
     """:func:`pooled_ceiling` on explicitly expanded vectors with ``compare_rdms`` (any method)."""
-    from brainalign.rsa.compare import compare_rdms
-
     E = expand(D, c)
     w = np.asarray(w, dtype=np.float64)
     drawn = np.flatnonzero(w > 0)

@@ -26,6 +26,7 @@ import numpy as np
 from brainalign.errors import InputError
 from brainalign.rsa import _weighted
 from brainalign.rsa.compare import COMPARE_METHODS, compare_rdms
+from brainalign.rsa.rdm import condense, n_conditions_from_condensed
 
 POOLS = ("mean", "rsatoolbox")
 
@@ -33,8 +34,6 @@ POOLS = ("mean", "rsatoolbox")
 def as_condensed_stack(rdms, name: str = "rdms") -> np.ndarray:
     """RDMs as ``(n_rdms, n_pairs)`` float64: from condensed ``(n_pairs,)`` / ``(k, n_pairs)`` or
     square ``(n, n)`` / ``(k, n, n)`` input (upper triangles, row-major)."""
-    from brainalign.rsa.rdm import condense, n_conditions_from_condensed
-
     X = np.asarray(rdms, dtype=np.float64)
     square_2d = (
         X.ndim == 2

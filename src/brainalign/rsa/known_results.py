@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from brainalign.rsa.inference import rdm_permutation_test
+
 KRIEGESKORTE, CICHY = "kriegeskorte92", "cichy92"
 
 
@@ -96,8 +98,6 @@ def objects92_known_results(
         ``p`` and ``numbers`` (a readable summary).
     """
     import pandas as pd
-
-    from brainalign.rsa.inference import rdm_permutation_test
 
     rows = []
     # 1. animacy: IT > EVC in Cichy

@@ -12,13 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from brainalign.errors import InputError
+from brainalign.rsa.rdm import squareform_rdm
 
 MDS_METHODS = ("classical", "metric")
 
 
 def _square(rdm) -> np.ndarray:
-    from brainalign.rsa.rdm import squareform_rdm
-
     R = np.asarray(rdm, dtype=np.float64)
     if R.ndim == 1:
         R = squareform_rdm(R)

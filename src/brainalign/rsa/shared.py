@@ -7,6 +7,8 @@ import functools
 import numpy as np
 
 from brainalign.errors import DataFormatError
+from brainalign.rsa.ceiling import noise_ceiling
+from brainalign.rsa.roi import roi_rdms
 
 
 def common_shared_images(subjects) -> np.ndarray:
@@ -40,9 +42,6 @@ def roi_noise_ceilings(subjects, rois, *, min_images: int = 3) -> dict:
         RDM of the others; ``image_ids`` the common images; ``rdms`` {roi: the first subject's
         RDM (n_images, n_images)}.
     """
-    from brainalign.rsa.ceiling import noise_ceiling
-    from brainalign.rsa.roi import roi_rdms
-
     common = common_shared_images(subjects)
     if len(common) < min_images:
         raise DataFormatError(

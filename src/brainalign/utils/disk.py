@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from brainalign.errors import WriteError
+from brainalign.utils.io import write_error
 
 #: errno values of a full disk or an exceeded quota
 NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
@@ -200,8 +201,6 @@ def storage_errors(where: str | os.PathLike, hint: str) -> Iterator[None]:
     :func:`brainalign.utils.io.write_error`'s message for ``where``. Other ``OSError`` pass
     through unchanged.
     """
-    from brainalign.utils.io import write_error
-
     try:
         yield
     except WriteError:

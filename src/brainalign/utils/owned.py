@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from brainalign import __version__
 from brainalign.errors import FolderInUseError, InputError
 from brainalign.utils.io import atomic_write_json
 
@@ -49,8 +50,6 @@ def read_mark(folder: str | os.PathLike) -> dict | None:
 def write_mark(folder: str | os.PathLike, kind: str, *, stamp: bool = True, **info) -> Path:
     """Write ``folder``'s manifest: kind, brainalign version, ``info`` and (with ``stamp``) the
     creation time (left out where equal inputs must give equal bytes)."""
-    from brainalign import __version__
-
     mark = {"format": FORMAT, "kind": kind, "brainalign": __version__, **info}
     if stamp:
         mark["created"] = _dt.datetime.now().isoformat(timespec="seconds")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from brainalign.errors import InputError
+
 
 def default_cache_dir(create: bool = True) -> Path:
     """The user cache folder (created unless ``create=False``).
@@ -24,8 +26,6 @@ def default_cache_dir(create: bool = True) -> Path:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            from brainalign.errors import InputError
-
             raise InputError(
                 f"cache: {path} (from BRAINALIGN_CACHE, XDG_CACHE_HOME or ~/.cache) is not a "
                 "folder; set BRAINALIGN_CACHE to a folder brainalign may write"

@@ -9,10 +9,15 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
+from brainalign.datasets import load_stimuli
+from brainalign.datasets._training_pool import POOL_FOLDER
 from brainalign.errors import ConfigError, DataFormatError
+from brainalign.features import SentenceEncoder
 from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.pipeline.inputs import encoder_of_space
+from brainalign.report import plots
+from brainalign.report.html import esc, img_html, maps_html
 from brainalign.utils.hashing import files_fingerprint, hash_json
 from brainalign.utils.settings import ConfigPath, Section
 
@@ -111,8 +116,6 @@ def train_network(params, inputs, ctx):
     read its last layer on every image of the study."""
     import torch
 
-    from brainalign.datasets import load_stimuli
-    from brainalign.features import SentenceEncoder
     from brainalign.networks import BLTNet, activations, layer_name, train
     from brainalign.networks.data import from_coco
 
@@ -212,7 +215,6 @@ def _training_and_validation(data_all, params, encoder):
 @stage("zoo_features")
 def zoo_features(params, inputs, ctx):
     """Features of a registered vision model (e.g. EfficientNet-lite0) for every image."""
-    from brainalign.datasets import load_stimuli
     from brainalign.networks.zoo import model_features
 
     stim = load_stimuli(params["root"])
@@ -239,8 +241,6 @@ def zoo_features(params, inputs, ctx):
 # --------------------------------------------------------------------------------------- plan
 def pool_folder(cfg) -> str | None:
     """The training pool: the config's, or a virtual NSD's own ``training_pool/``."""
-    from brainalign.datasets._training_pool import POOL_FOLDER
-
     net = cfg.analyses.networks
     if net.training_pool is not None:
         return str(net.training_pool)
@@ -426,8 +426,6 @@ def _pool_html(run) -> str:
     """Where the networks trained, and the leak check's verdict (red when overlap was allowed)."""
     import json
 
-    from brainalign.report.html import esc
-
     path = run.dir / "network_training_pool.json"
     if not path.exists():
         return ""
@@ -447,9 +445,6 @@ def _pool_html(run) -> str:
 
 
 def _section(run) -> str:
-    from brainalign.report import plots
-    from brainalign.report.html import img_html, maps_html
-
     parts = [_pool_html(run)]
     curves = run.table("training_curves")
     if curves is not None and len(curves):

@@ -20,9 +20,24 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
+from brainalign.datasets.rdms import load_rdm_dataset
+from brainalign.errors import DataFormatError
+from brainalign.features import feature_space, label_stimuli
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
+from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported
 from brainalign.pipeline.inputs import option_files
+from brainalign.report import plots, rdm_plots
+from brainalign.report.html import esc, img_html
+from brainalign.rsa import (
+    compact_rdms,
+    compute_rdm,
+    evaluate_rois,
+    objects92_known_results,
+    rdm_mds,
+)
+from brainalign.rsa.rdm import squareform_rdm
+from brainalign.stats import fdr
 from brainalign.utils.settings import Section
 
 _Method = Literal["spearman", "pearson", "kendall_tau_a", "cosine"]
@@ -53,9 +68,6 @@ class RdmRsaConfig(Section):
 
 # ------------------------------------------------------------------------------------- stages
 def _dataset(params, rois=()):
-    from brainalign.datasets.rdms import load_rdm_dataset
-    from brainalign.pipeline.data_kinds.rdms import ensure_imported
-
     ensure_imported(params["set"])
     return load_rdm_dataset(
         params["root"], list(rois) if rois is not None else None, metric=params.get("metric")
@@ -65,9 +77,6 @@ def _dataset(params, rois=()):
 @stage("rdm_features")
 def rdm_features(params, inputs, ctx):
     """One feature space of one data set's stimuli as a correlation-distance model RDM."""
-    from brainalign.features import feature_space, label_stimuli
-    from brainalign.rsa import compute_rdm
-
     stim = label_stimuli(_dataset(params), params["captions"], params["templates"])
     options = dict(params["options"])
     device = ctx.get("device", "cpu")
@@ -85,7 +94,6 @@ def rdm_features(params, inputs, ctx):
 @stage("rdm_layers")
 def rdm_layers(params, inputs, ctx):
     """Every layer of a vision model (or trained network) as an RDM over the stimuli."""
-    from brainalign.errors import DataFormatError
     from brainalign.networks.layers import layer_rdms
     from brainalign.networks.zoo import ZooModel, get_model
 
@@ -128,8 +136,6 @@ def rdm_evaluate(params, inputs, ctx):
     """Every model against every ROI of one data set with one method
     (:func:`brainalign.rsa.evaluate_rois`): scores, ceilings, bootstrap inference, pairwise
     tests, per-subject scores and group RDMs."""
-    from brainalign.rsa import compact_rdms, evaluate_rois
-
     ds = _dataset(params, params["rois"])
     models = _models(params, inputs, ds)
     method = params["method"]
@@ -225,9 +231,6 @@ def rdm_summary(params, inputs, ctx):
     """All data sets' tables, FDR over each ROI's pairwise tests, known results, MDS."""
     import pandas as pd
 
-    from brainalign.rsa import objects92_known_results, rdm_mds
-    from brainalign.stats import fdr
-
     results = [res for _, res in upstream(inputs, "rdm_evaluate")]
     tables = {
         key: pd.DataFrame([row for res in results for row in res[key]])
@@ -274,8 +277,6 @@ def set_key(s: dict, group: str) -> str:
 
 
 def _sets(b) -> list[dict]:
-    from brainalign.pipeline.data_kinds.rdms import data_sets
-
     return data_sets(b.config)
 
 
@@ -394,9 +395,6 @@ _SCORE_COLUMNS = ["dataset", "roi", "model", "layer", "method", "score", "ci_low
 def export(ctx, targets) -> None:
     import pandas as pd
 
-    from brainalign.datasets.rdms import load_rdm_dataset
-    from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported
-
     w = ctx.writer
     summ = ctx.load(targets["summary"])
     scores = pd.DataFrame(summ["table_scores"])
@@ -487,10 +485,6 @@ def _export_figure_data(ctx, targets, summ) -> None:
     import pandas as pd
     from PIL import Image
 
-    from brainalign.datasets.rdms import load_rdm_dataset
-    from brainalign.pipeline.data_kinds.rdms import data_sets
-    from brainalign.rsa.rdm import squareform_rdm
-
     w = ctx.writer
     rows = []
     for s in data_sets(ctx.config):
@@ -539,8 +533,6 @@ def _label(model: str, layer) -> str:
 
 
 def _data_section(run) -> str:
-    from brainalign.report.html import esc
-
     ceil = run.table("noise_ceiling")
     stim = run.table("rdm_stimuli")
     if ceil is None or stim is None or "upper_r2" not in ceil:
@@ -596,8 +588,6 @@ def _known_section(run) -> str:
 
 def _scores_section(run) -> str:
     import pandas as pd
-
-    from brainalign.report.html import esc
 
     scores = run.table("rdm_inference")
     ceil = run.table("noise_ceiling")
@@ -667,9 +657,6 @@ def _comparison_figure(run, sel, band, label: str, roi: str, method: str, n_mode
     with CIs, subject dots, the noise ceiling and lines for the significant pairs of
     ``tables/rdm_pairwise.csv`` (the FDR family: every pair of the ROI and method)."""
     import pandas as pd
-
-    from brainalign.report import plots
-    from brainalign.report.html import img_html
 
     subj = run.table("rdm_subject_scores")
     pw = run.table("rdm_pairwise")
@@ -746,8 +733,6 @@ def _caption_standing(run, scores, method) -> str:
     """Where the caption-embedding models stand against the others on each data set's IT."""
     import pandas as pd
 
-    from brainalign.report.html import esc
-
     pw = run.table("rdm_pairwise")
     if pw is None:
         return ""
@@ -811,9 +796,6 @@ def _caption_standing(run, scores, method) -> str:
 
 
 def _profiles_section(run) -> str:
-    from brainalign.report import plots, rdm_plots
-    from brainalign.report.html import esc, img_html
-
     scores = run.table("rdm_scores")
     ceil = run.table("noise_ceiling")
     if scores is None:
@@ -839,9 +821,6 @@ def _profiles_section(run) -> str:
 
 
 def _rdms_section(run) -> str:
-    from brainalign.report import plots, rdm_plots
-    from brainalign.report.html import img_html
-
     stim = run.table("rdm_stimuli")
     if stim is None:
         return ""
@@ -867,9 +846,6 @@ def _rdms_section(run) -> str:
 
 
 def _mds_section(run) -> str:
-    from brainalign.report import plots, rdm_plots
-    from brainalign.report.html import img_html
-
     stim = run.table("rdm_stimuli")
     info = run.table("rdm_mds")
     if stim is None or info is None:

@@ -11,6 +11,8 @@ from pydantic import Field
 from brainalign.pipeline.analyses import searchlight
 from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
+from brainalign.report.html import maps_html
+from brainalign.stats import group_map, subject_mean
 from brainalign.utils.settings import Section
 
 
@@ -31,8 +33,6 @@ class SearchlightContrastsConfig(Section):
 @stage("searchlight_contrast")
 def searchlight_contrast(params, inputs, ctx):
     """Group map of model a − model b: per-subject differences, paired t across subjects, FDR."""
-    from brainalign.stats import group_map, subject_mean
-
     maps: dict = {params["a"]: {}, params["b"]: {}}
     for tid, res in upstream(inputs, params["map_stage"]):
         chunks = maps[tid.model].setdefault(tid.subject, {}).setdefault(tid.variant, [])
@@ -144,8 +144,6 @@ def methods(cfg: dict) -> list[str]:
 
 
 def _section(run) -> str:
-    from brainalign.report.html import maps_html
-
     return maps_html(run, "searchlight_contrasts")
 
 

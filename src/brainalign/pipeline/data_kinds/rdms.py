@@ -27,9 +27,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from brainalign.features.labels import DEFAULT_TEMPLATES
+from brainalign.datasets.rdms import import_rdm_dataset, load_rdm_dataset
+from brainalign.errors import BrainAlignError
+from brainalign.features.labels import DEFAULT_TEMPLATES, _check_templates
 from brainalign.pipeline.analysis import DataKind
 from brainalign.pipeline.core import Task, TaskId, stage
+from brainalign.report.html import Text
 from brainalign.utils.hashing import files_fingerprint, hash_json
 from brainalign.utils.settings import Section, resolve_path
 
@@ -134,8 +137,6 @@ def ensure_imported(s: dict, force: bool = False) -> None:
     """Build an importer's data set folder (``s`` from :func:`data_sets`) when it is missing
     (or always, with ``force``); the importers are deterministic, so a folder deleted after a
     run is rebuilt identical."""
-    from brainalign.datasets.rdms import import_rdm_dataset
-
     if s.get("importer") and (force or not (Path(s["root"]) / "dataset.json").exists()):
         import_rdm_dataset(s["importer"], s["source"], s["root"], overwrite=True)
 
@@ -143,8 +144,6 @@ def ensure_imported(s: dict, force: bool = False) -> None:
 @stage("rdm_data")
 def rdm_data(params, inputs, ctx):
     """Build the imported data sets, then read and check every data set (summary per set)."""
-    from brainalign.datasets.rdms import load_rdm_dataset
-
     summary = []
     for s in params["sets"]:
         ensure_imported(s, force=True)
@@ -194,10 +193,6 @@ def resolve(data: RdmsDataConfig, base: Path, out_dir: Path) -> RdmsDataConfig:
 
 
 def check(cfg) -> list[str]:
-    from brainalign.datasets.rdms import load_rdm_dataset
-    from brainalign.errors import BrainAlignError
-    from brainalign.features.labels import _check_templates
-
     d = cfg.data
     problems = []
     if d.root is None and not d.sets:
@@ -271,8 +266,6 @@ def methods(cfg: dict) -> list[str]:
 
 def summary(run) -> list:
     """The summary's line about RDM data: the data sets and the feature spaces."""
-    from brainalign.report.html import Text
-
     cfg = run.meta.get("config", {})
     data = cfg.get("data", {})
     sets = [s.get("name") or s.get("importer") or s.get("root") for s in data.get("sets", [])]
