@@ -79,9 +79,8 @@ def test_numbers_match_a_plain_reference(planted):
     for si, sub in enumerate(subjects):
         others = np.mean([r for j, r in enumerate(rdms) if j != si], axis=0)
         ceiling = np.corrcoef(rdms[si], others)[0, 1]
-        subsets = make_subsets(
-            len(sub.image_ids), 40, random_state=np.random.default_rng([3, sub.subject])
-        )
+        # drawn as the pipeline draws them: seed random_state * 1000 + subject
+        subsets = make_subsets(len(sub.image_ids), 40, random_state=3 * 1000 + sub.subject)
         X = sub.betas[:, sub.rois["b"]]
         r = np.mean([_plain_subset_r(X, F[sub.image_ids], subsets) for F in (B, B2)])
         row = res.subjects.query(f"subject == {sub.subject}").iloc[0]
@@ -104,11 +103,55 @@ def test_pairwise_tests_match_scipy(planted):
     for _, row in res.pairwise.iterrows():
         ref = stats.ttest_rel(wide[row.model_a], wide[row.model_b])
         assert row.t == pytest.approx(ref.statistic) and row.p == pytest.approx(ref.pvalue)
-        assert row.p_ind == pytest.approx(
-            stats.ttest_ind(wide[row.model_a], wide[row.model_b]).pvalue
-        )
         p.append(ref.pvalue)
     np.testing.assert_allclose(res.pairwise["q"], stats.false_discovery_control(p, method="bh"))
+    assert set(res.pairwise["family"]) == {"all"}
+
+
+def test_the_papers_test_error_bars_and_families(planted):
+    """test="paper" is scipy's ttest_ind, error="paper" SD (ddof 0) / √n, and each FDR family
+    is its own BH family."""
+    subjects, ids, A, B = planted
+    feats = {"A": A, "B": B, "C": A + B, "D": A - B}
+    families = {"ab": ["A", "B"], "rest": ["C", "D", "A"]}
+    res = compare_models(
+        feats, subjects, ids, rois=["a"], subset_size=40, test="paper", error="paper",
+        fdr_q=0.1, families=families,
+    )  # fmt: skip
+    wide = res.subjects.pivot(index="subject", columns="model", values="r_normalised")
+    for family, members in families.items():
+        block = res.pairwise[res.pairwise.family == family]
+        assert len(block) == len(members) * (len(members) - 1) // 2
+        p = [
+            stats.ttest_ind(wide[a], wide[b]).pvalue
+            for a, b in zip(block.model_a, block.model_b, strict=True)
+        ]
+        np.testing.assert_allclose(block.p, p, rtol=1e-8)
+        q = stats.false_discovery_control(p, method="bh")
+        np.testing.assert_allclose(block.q, q, rtol=1e-10)
+        np.testing.assert_array_equal(block.significant, q <= 0.1)
+    for _, row in res.table.iterrows():
+        x = wide[row.model].to_numpy()
+        assert row.error_bar == pytest.approx(x.std(ddof=0) / np.sqrt(len(x)))
+    with pytest.raises(InputError, match="families"):
+        compare_models(feats, subjects, ids, rois=["a"], subset_size=40, families={"x": ["A", "Z"]})
+
+
+def test_given_subsets_are_the_ones_scored(planted):
+    """A pipeline run's subsets (image ids per subject) replace the drawn ones."""
+    subjects, ids, A, _ = planted
+    given = {s.subject: np.asarray(s.image_ids)[np.arange(60).reshape(2, 30)] for s in subjects}
+    res = compare_models({"A": A}, subjects, ids, rois=["a"], subsets=given)
+    for sub in subjects:
+        X = sub.betas[:, sub.rois["a"]]
+        r = _plain_subset_r(X, A[sub.image_ids], np.arange(60).reshape(2, 30))
+        row = res.subjects.query(f"subject == {sub.subject}").iloc[0]
+        assert row["r"] == pytest.approx(r, abs=1e-6)
+    bad = {**given, 1: given[1] + 10_000}
+    with pytest.raises(InputError, match=r"subsets\[1\]: .* not among them"):
+        compare_models({"A": A}, subjects, ids, rois=["a"], subsets=bad)
+    with pytest.raises(InputError, match="none for subject 2"):
+        compare_models({"A": A}, subjects, ids, rois=["a"], subsets={1: given[1]})
 
 
 def test_noise_ceiling_needs_two_subjects_and_shared_images(planted):

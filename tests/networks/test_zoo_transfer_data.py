@@ -138,3 +138,18 @@ def test_nsd_source_never_includes_shared_images(virtual_nsd_root):
     assert len(shared) > 0 and not set(shared.tolist()) & set(data.ids.tolist())
     assert data.target("multihot").shape == (len(data), len(data.category_names))
     assert data.load_images([0]).dtype == np.uint8
+
+
+def test_blt_models_read_through_the_papers_test_time_crop_on_request(make_net, tmp_path):
+    """compare-models' ``test_time_crop = true``: the paper code's random crop at test time,
+    seeded (the same features twice), unlike the default whole-image read."""
+    from brainalign.networks import save_checkpoint
+
+    save_checkpoint(tmp_path / "seed1", make_net(4), step=0, metadata={})
+    images = np.random.default_rng(0).integers(0, 255, (6, 64, 64, 3), dtype=np.uint8)
+    plain = ZooModel("rcnn", "blt", options={"checkpoints": [str(tmp_path / "seed1")]})
+    crop = ZooModel("rcnn", "blt", options={**plain.options, "test_time_crop": True})
+    whole = model_features(plain, images)[0]
+    cropped = model_features(crop, images)[0]
+    assert not np.allclose(whole, cropped)
+    np.testing.assert_array_equal(cropped, model_features(crop, images)[0])

@@ -11,15 +11,18 @@ For every subject, ROI and model (paper_methods §3.4, §7.3):
    ROI RDM on the images every subject saw (NSD's shared images) with the mean RDM of the other
    subjects.
 
-The summary has, per model and ROI, the mean and SEM over subjects of the normalised r, a
-one-sample two-sided t-test against 0, and for every pair of models within a ROI a paired t-test
-across subjects with Benjamini–Hochberg FDR over the pairs of that ROI (the authors used an
-independent-samples test, reported beside it as ``p_ind`` for comparison).
+The statistics are the pipeline's (:func:`brainalign.stats.group_model_scores`): per model and
+ROI the mean and SEM (or the paper's SD/√n) over subjects of the normalised r and a one-sample
+two-sided t-test against 0; for every pair of models of an FDR family within a ROI a paired
+t-test across subjects (or the authors' independent-samples test, ``test="paper"``) with
+Benjamini–Hochberg FDR over the family's pairs of that ROI. The subsets are drawn as the
+pipeline draws them (seed ``random_state * 1000 + subject``), or given: a pipeline run's saved
+subsets (``arrays/subsets__sub-XX.npy``, read by :func:`run_subsets`) with its statistical
+choices (:func:`run_choices`), so both score the same images with the same tests.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,11 +46,12 @@ class Comparison:
         One row per subject × ROI × model: ``r`` (mean over subsets and instances), ``ceiling``,
         ``r_normalised``, ``instances``.
     table : DataFrame
-        One row per model × ROI: ``mean``, ``sem``, ``t``, ``p`` (one-sample vs 0), ``n_subjects``,
+        One row per model × ROI: ``mean``, ``sem``, ``error_bar`` (the bars drawn: ``sem`` or
+        the paper's SD/√n), ``t``, ``p`` (one-sample vs 0), ``n_subjects``, ``rank``,
         ``training_images``, ``mean_raw``, ``ceiling_mean``.
     pairwise : DataFrame
-        One row per ROI × model pair: ``diff`` (mean of a − b), ``t``, ``p`` (paired), ``q``
-        (BH-FDR within the ROI), ``significant``, ``p_ind`` (the paper's ttest_ind).
+        One row per ROI × FDR family × model pair: ``family``, ``diff`` (mean of a − b), ``t``,
+        ``p`` (the chosen test), ``q`` (BH-FDR within the ROI and family), ``significant``.
     files : dict
         Written files (``table_csv``, ``table_parquet``, ``subjects_csv``, ``pairwise_csv``,
         ``figure`` …) when ``out`` was given.
@@ -116,6 +120,11 @@ def compare_models(
     title: str = "Representational agreement (noise-ceiling normalised)",
     verbose: bool | None = None,
     allow_overlap: bool = False,
+    subsets: Mapping[int, np.ndarray] | None = None,
+    test: str = "paired",
+    fdr_q: float = 0.05,
+    error: str = "sem",
+    families: Mapping[str, Sequence[str]] | None = None,
 ) -> Comparison:
     """Noise-ceiling-normalised ROI RSA of several models, with subject dots and paired tests.
 
@@ -133,12 +142,26 @@ def compare_models(
         ROI names (the paper's higher-level streams: ventral, lateral, parietal).
     subset_size : int
         Images per disjoint random subset (the paper's 100); subsets are drawn per subject with
-        ``random_state`` (seeded, unlike the paper) and shared by every model.
+        seed ``random_state * 1000 + subject``, as the pipeline draws them (seeded, unlike the
+        paper), and shared by every model.
+    random_state : int
+        The pipeline's ``compute.random_state``.
     ceiling_ids : sequence of int, optional
         Images for the noise ceiling (default: the shared images every subject saw).
     out : path, optional
         Folder for ``table.csv``, ``table.parquet``, ``subjects.csv``/``.parquet``,
         ``pairwise.csv``/``.parquet`` and ``figure.png``.
+    subsets : mapping of int -> (n_subsets, size) int array, optional
+        Each subject's subsets as image ids (a pipeline run's: :func:`run_subsets`), used
+        instead of drawing them; every id must be one of the subject's images.
+    test : {"paired", "paper"}
+        Pairwise test: paired t across subjects, or the paper's ``ttest_ind``.
+    fdr_q : float
+        BH-FDR level of the pairwise tests.
+    error : {"sem", "paper"}
+        Error bars: SEM, or the paper's SD (ddof 0) / √n.
+    families : mapping of str -> list of str, optional
+        FDR families of model names (default: one family of every model).
     allow_overlap : bool
         Score trained networks (``kind = "blt"``) even when their checkpoints record training
         images among the images scored here; otherwise that stops the comparison
@@ -220,13 +243,15 @@ def compare_models(
     for si, sub in enumerate(progress(subjects, desc="subjects", verbose=verbose)):
         number = int(getattr(sub, "subject", si + 1))
         pos = np.searchsorted(all_ids, np.asarray(sub.image_ids, dtype=np.int64))
-        size = min(int(subset_size), len(pos))
-        rng = np.random.default_rng([int(random_state), number])
-        subsets = make_subsets(len(pos), size, random_state=rng)
+        if subsets is not None:
+            rows_of = _subject_subsets(subsets, number, np.asarray(sub.image_ids))
+        else:
+            size = min(int(subset_size), len(pos))
+            rows_of = make_subsets(len(pos), size, random_state=int(random_state) * 1000 + number)
         columns = {f"{name}#{k}": f[pos] for name in names for k, f in enumerate(feats[name])}
         scores = roi_rsa(
             sub.betas, columns, {roi: sub.rois[roi] for roi in rois}, sampling="subsets",
-            subsets=subsets,
+            subsets=rows_of,
         )  # fmt: skip
         for roi in rois:
             c = float(ceilings[roi][si])
@@ -247,61 +272,87 @@ def compare_models(
     per_subject = pd.DataFrame(rows)
     value = "r_normalised" if use_ceiling else "r"
 
-    from brainalign.stats import fdr, one_sample_t, paired_t, ttest_ind_paper
-
-    summary = []
-    for roi in rois:
-        for name in names:
-            sel = per_subject[(per_subject.roi == roi) & (per_subject.model == name)]
-            x = sel[value].to_numpy()
-            n_ok = int(np.isfinite(x).sum())
-            t, p = one_sample_t(x) if n_ok >= 2 else (np.nan, np.nan)
-            summary.append(
-                {
-                    "model": name,
-                    "roi": roi,
-                    "mean": float(np.nanmean(x)),
-                    "sem": float(np.nanstd(x, ddof=1) / np.sqrt(n_ok)) if n_ok >= 2 else np.nan,
-                    "t": float(t),
-                    "p": float(p),
-                    "n_subjects": n_ok,
-                    "mean_raw": float(sel["r"].mean()),
-                    "ceiling_mean": float(sel["ceiling"].mean()),
-                    "training_images": meta.get(name),
-                    "normalised": use_ceiling,
-                }
-            )
-    table = pd.DataFrame(summary)
-
-    pairs = []
-    for roi in rois:
-        wide = per_subject[per_subject.roi == roi].pivot(
-            index="subject", columns="model", values=value
-        )
-        block = []
-        for a, b in itertools.combinations(names, 2):
-            xa, xb = wide[a].to_numpy(), wide[b].to_numpy()
-            t = p = p_ind = np.nan
-            if len(xa) >= 2:
-                t, p = paired_t(xa, xb)
-                p_ind = ttest_ind_paper(xa, xb).p
-            block.append(
-                {"roi": roi, "model_a": a, "model_b": b, "diff": float(np.mean(xa - xb)),
-                 "t": float(t), "p": float(p), "p_ind": float(p_ind)}
-            )  # fmt: skip
-        if block:
-            res = fdr(np.array([d["p"] for d in block]), q=0.05)
-            for d, qq, rej in zip(block, res.qvalues, res.reject, strict=True):
-                d["q"] = float(qq)
-                d["significant"] = bool(rej)
-        pairs.extend(block)
-    pairwise = pd.DataFrame(
-        pairs, columns=["roi", "model_a", "model_b", "diff", "t", "p", "p_ind", "q", "significant"]
-    )
+    table, pairwise = _statistics(
+        per_subject, use_ceiling, rois, meta, test=test, fdr_q=fdr_q, error=error,
+        families=families,
+    )  # fmt: skip
     result = Comparison(per_subject, table, pairwise, leakage=leakage)
     if out is not None:
         result.files = write_comparison(result, out, title=title, value=value)
     return result
+
+
+def _statistics(per_subject, use_ceiling, rois, meta, **choices):
+    """The group table and the pairwise tests, by the pipeline's own statistics."""
+    from brainalign.stats import group_model_scores
+
+    scores = per_subject[["subject", "roi", "model", "r"]]
+    ceilings = per_subject[["subject", "roi", "ceiling"]].drop_duplicates() if use_ceiling else None
+    res = group_model_scores(scores, ceilings, comparison_rois=rois, **choices)
+    ceiling_mean = per_subject.groupby(["roi", "model"])["ceiling"].mean()
+    table = res.group.rename(columns={"mean_r": "mean_raw"})
+    table["error_bar"] = table["sd0_sqrt_n"] if choices["error"] == "paper" else table["sem"]
+    table["ceiling_mean"] = [
+        ceiling_mean[(r, m)] for r, m in zip(table.roi, table.model, strict=True)
+    ]
+    table["training_images"] = [meta.get(m) for m in table.model]
+    table["normalised"] = res.value == "r_norm"
+    lead = ["model", "roi", "mean", "sem", "error_bar", "t", "p", "n_subjects", "rank"]
+    table = table[lead + [c for c in table.columns if c not in lead]]
+    columns = ["roi", "family", "model_a", "model_b", "diff", "t", "p", "q", "significant"]
+    pairwise = res.pairwise.rename(columns={"mean_diff": "diff"}).reindex(columns=columns)
+    return table, pairwise
+
+
+def _subject_subsets(subsets: Mapping[int, np.ndarray], number: int, image_ids) -> np.ndarray:
+    """Subject ``number``'s subsets (image ids) as rows of its images."""
+    if number not in subsets:
+        raise InputError(
+            f"subsets: none for subject {number} (have {sorted(subsets)}); give every "
+            "compared subject's subsets, or leave subsets out to draw them"
+        )
+    ids = np.asarray(subsets[number], dtype=np.int64)
+    rows = np.searchsorted(image_ids, ids)
+    ok = (rows < len(image_ids)) & (image_ids[np.minimum(rows, len(image_ids) - 1)] == ids)
+    if ids.ndim != 2 or not ok.all():
+        raise InputError(
+            f"subsets[{number}]: expected (n_subsets, size) ids of the subject's images; "
+            f"{int((~ok).sum())} ids are not among them (was the run made on other data?)"
+        )
+    return rows
+
+
+def run_subsets(run_dir: str | os.PathLike) -> dict[int, np.ndarray]:
+    """A pipeline run's subsets per subject (``arrays/subsets__sub-XX.npy``, image ids)."""
+    folder = Path(run_dir) / "arrays"
+    found = {
+        int(p.stem.rsplit("-", 1)[1]): np.load(p, allow_pickle=False)
+        for p in sorted(folder.glob("subsets__sub-*.npy"))
+    }
+    if not found:
+        raise InputError(
+            f"{folder}: no subsets__sub-XX.npy; give the folder of a pipeline run whose ROI "
+            "RSA used the paper's subsets (analyses.roi_rsa.sampling = 'paper')"
+        )
+    return found
+
+
+def run_choices(run_dir: str | os.PathLike) -> dict:
+    """A pipeline run's statistical choices (``run.json``): ``test``, ``fdr_q``, ``error``."""
+    import json
+
+    path = Path(run_dir) / "run.json"
+    try:
+        config = json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"{path}: not a pipeline run's record ({exc!r})") from None
+    analyses = config.get("analyses", {})
+    mc, roi = analyses.get("model_comparison", {}), analyses.get("roi_rsa", {})
+    return {
+        "test": mc.get("test", "paired"),
+        "fdr_q": mc.get("fdr_q", 0.05),
+        "error": roi.get("error", "sem"),
+    }
 
 
 def _check_trained_models(models, scored, allow_overlap: bool) -> dict:
@@ -336,7 +387,8 @@ def _rows_for(features: np.ndarray, row_ids: np.ndarray, want: np.ndarray, name:
 def plot_comparison(
     comparison: Comparison, path: str | os.PathLike, title: str = "", value: str = "r_normalised"
 ) -> Path:
-    """Bars (mean ± SEM over subjects) per ROI and model, with one dot per subject; PNG."""
+    """Bars (mean ± the table's ``error_bar``: SEM or the paper's SD/√n) per ROI and model,
+    with one dot per subject; PNG."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -353,7 +405,13 @@ def plot_comparison(
         xs = np.arange(len(rois)) + (j - (len(models) - 1) / 2) * width
         rows = table[table.model == name].set_index("roi").loc[rois]
         ax.bar(
-            xs, rows["mean"], width * 0.9, yerr=rows["sem"], color=colours[j], label=name, capsize=2
+            xs,
+            rows["mean"],
+            width * 0.9,
+            yerr=rows["error_bar"],
+            color=colours[j],
+            label=name,
+            capsize=2,
         )
         for x, roi in zip(xs, rois, strict=True):
             dots = subj[(subj.model == name) & (subj.roi == roi)][value].to_numpy()
@@ -418,6 +476,11 @@ def run_compare_config(path: str | os.PathLike, *, verbose: bool | None = True) 
         [rsa]
         subset_size = 100
         random_state = 0
+        # run = "results/paper_run"  # a pipeline run: its subsets, test, FDR q and error bars
+
+        [stats]                       # overrides the run's choices (defaults: paired, 0.05, sem)
+        test = "paper"
+        families = { rcnn = ["LLM-trained RCNN", "EfficientNet-lite0"] }
 
         [[models]]
         name = "LLM-trained RCNN"
@@ -439,6 +502,9 @@ def run_compare_config(path: str | os.PathLike, *, verbose: bool | None = True) 
 
     cfg = load_compare_config(path)
     base = Path(path).resolve().parent
+    run = cfg.rsa.run
+    choices = run_choices(run) if run is not None else {}
+    choices.update(cfg.stats.model_dump(exclude_none=True))
     subjects = [
         datasets.load_nsd(cfg.data.root, subject=s, space=cfg.data.space) for s in cfg.data.subjects
     ]
@@ -450,6 +516,7 @@ def run_compare_config(path: str | os.PathLike, *, verbose: bool | None = True) 
         random_state=cfg.rsa.random_state, device=cfg.output.device,
         batch_size=cfg.output.batch_size, cache_dir=out / "activations", out=out,
         title=cfg.output.title, verbose=verbose, allow_overlap=cfg.data.allow_overlap,
+        subsets=run_subsets(run) if run is not None else None, **choices,
     )  # fmt: skip
 
 
@@ -458,6 +525,8 @@ __all__ = [
     "compare_models",
     "plot_comparison",
     "roi_noise_ceilings",
+    "run_choices",
     "run_compare_config",
+    "run_subsets",
     "write_comparison",
 ]

@@ -398,10 +398,27 @@ class CompareData(Section):
 
 
 class CompareRsa(Section):
-    """``[rsa]``: the paper's disjoint random subsets of images."""
+    """``[rsa]``: the paper's disjoint random subsets of images.
+
+    ``run``: a pipeline run folder whose saved subsets (``arrays/subsets__sub-XX.npy``) and
+    statistical choices (``run.json``: test, FDR q, error bars) compare-models reuses, so both
+    score the same images with the same tests. Without it the subsets are drawn as the
+    pipeline draws them (``random_state`` is its ``compute.random_state``).
+    """
 
     subset_size: PositiveInt = 100
     random_state: int = 0
+    run: ConfigPath | None = None
+
+
+class CompareStats(Section):
+    """``[stats]``: the pairwise tests and error bars (unset: the ``[rsa] run``'s choices, else
+    paired t, q = 0.05, SEM and one FDR family of every model)."""
+
+    test: Literal["paired", "paper"] | None = None
+    fdr_q: Annotated[float, Field(gt=0, lt=1)] | None = None
+    error: Literal["sem", "paper"] | None = None
+    families: dict[str, list[str]] | None = None
 
 
 class CompareOutput(Section):
@@ -423,6 +440,7 @@ class CompareFile(Section):
 
     data: CompareData
     rsa: CompareRsa = Field(default_factory=CompareRsa)
+    stats: CompareStats = Field(default_factory=CompareStats)
     models: list[dict[str, Any]] = Field(min_length=1)
     output: CompareOutput
 

@@ -62,7 +62,9 @@ class ZooModel:
     training_images : int, optional
         Number of training images (the paper's x-axis in §8.1).
     options : dict
-        Kind-specific: ``checkpoints``, ``weights``, ``arch``, ``image_size``, ``path`` …
+        Kind-specific: ``checkpoints``, ``weights``, ``arch``, ``image_size``, ``path`` …;
+        ``test_time_crop = true`` reads a ``blt`` model through the paper code's random crop
+        at test time (seeded per instance).
     """
 
     name: str
@@ -254,9 +256,12 @@ def model_features(
             None if cache_dir is None else Path(cache_dir) / _safe(entry.name) / f"instance_{i}"
         )
         if isinstance(inst.module, BLTNet):
+            # test_time_crop: the paper code's random crop of NSD images at test time
             acts = activations(
                 inst.module, images, layers=inst.layers, ids=ids, device=device,
-                out=folder, verbose=verbose, **batch,
+                out=folder, verbose=verbose,
+                test_time_crop=bool(entry.options.get("test_time_crop", False)), random_state=i,
+                **batch,
             )  # fmt: skip
         else:
             from brainalign.features.vision import activations as vision_activations

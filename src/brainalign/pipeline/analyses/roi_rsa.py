@@ -255,10 +255,27 @@ def export(ctx, targets) -> None:
         )
         w.table("zoo_ranking", zoo)
     write_ground_truth(ctx, targets, table)  # virtual NSD: measured vs the planted oracle
+    _export_subsets(ctx, targets)
     used = used_subset_sizes(ctx, targets)
     if used is not None:  # run.json's config and the methods then give the size used
         ctx.extras.setdefault("effective", {})["analyses.roi_rsa.subset_size"] = used
     _export_rdms(ctx)
+
+
+def _export_subsets(ctx, targets) -> None:
+    """Each subject's image subsets as NSD ids, ``arrays/subsets__sub-XX.npy`` (one row per
+    subset), so ``brainalign compare-models`` (``[rsa] run``) scores models on the same ones."""
+    seen = set()
+    for dep in targets["group"].deps.values():
+        if dep.stage != "roi_rsa" or dep.params.get("sampling") != "paper":
+            continue
+        if dep.id.subject in seen:
+            continue
+        seen.add(dep.id.subject)
+        sampling = dep.deps["sampling"]
+        rows = np.asarray(ctx.load(sampling)["subsets"], dtype=np.int64)
+        ids = np.asarray(ctx.load(sampling.deps["subject"])["image_ids"], dtype=np.int64)
+        ctx.writer.array(f"subsets__sub-{int(dep.id.subject):02d}", ids[rows])
 
 
 def used_subset_sizes(ctx, targets) -> dict | None:
