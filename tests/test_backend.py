@@ -11,14 +11,14 @@ from brainalign.backend.torch_backend import TorchBackend
 from brainalign.errors import InputError
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+#: every backend on the CPU, and torch on CUDA when present
 CASES = [
-    ("numpy", None),
-    ("torch", "cpu"),
+    *((name, None if name == "numpy" else "cpu") for name in BACKENDS),
     pytest.param(("torch", "cuda"), marks=CUDA),
 ]
 
 
-@pytest.fixture(params=CASES, ids=["numpy", "torch-cpu", "torch-cuda"])
+@pytest.fixture(params=CASES, ids=[*BACKENDS, "torch-cuda"])
 def xp(request):
     name, device = request.param
     return get_backend(name, device)

@@ -10,6 +10,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold, ShuffleSplit
 
+from brainalign.backend import BACKENDS
 from brainalign.encoding import (
     DEFAULT_ALPHAS,
     RowView,
@@ -23,7 +24,6 @@ from brainalign.encoding import (
 )
 from brainalign.errors import BrainAlignError, InputError
 
-BACKENDS = ["numpy", "torch"]
 ALPHAS = np.logspace(-1, 4, 8)
 
 

@@ -5,7 +5,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from brainalign.backend import get_backend
+from brainalign.backend import BACKENDS, get_backend
 from brainalign.rsa import Neighbourhoods, compare_rdms, compute_rdm, roi_rsa, searchlight
 from brainalign.rsa import _kernels as K
 from brainalign.rsa.models import parse_models
@@ -78,7 +78,7 @@ def test_wide_features_over_many_images_keep_their_columns(monkeypatch):
     assert K.feature_factor(E) is E
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_n_squared_free_searchlight_equals_materialised(monkeypatch, backend):
     """Large-block route (no dense models, blocked Grams) = the materialised brain RDMs."""
     rng = np.random.default_rng(5)

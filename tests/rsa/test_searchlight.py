@@ -3,6 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
+from brainalign.backend import BACKENDS
 from brainalign.errors import InputError
 from brainalign.rsa import (
     compare_rdms,
@@ -12,8 +13,6 @@ from brainalign.rsa import (
     surface_neighbourhoods,
     volume_neighbourhoods,
 )
-
-BACKENDS = ["numpy", "torch"]
 
 
 def brute_force(betas, models, nb, method="pearson", subsets=None):

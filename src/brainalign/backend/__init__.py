@@ -63,7 +63,7 @@ def get_backend(backend="numpy", device: str | None = None):
             import torch
         except ImportError as exc:  # pragma: no cover - torch is a dependency
             raise InputError("backend='torch' needs PyTorch: pip install torch==2.13.0") from exc
-        from brainalign.backend.torch_backend import TorchBackend
+        from brainalign.backend.torch_backend import TorchBackend  # imports torch: only here
 
         device = "cpu" if device is None else str(device)
         if device.startswith("cuda") and not torch.cuda.is_available():

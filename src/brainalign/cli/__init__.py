@@ -1,4 +1,8 @@
-"""The ``brainalign`` command line (typer). Each stage registers its commands from its own module."""
+"""The ``brainalign`` command line (typer). Each stage registers its commands from its own module.
+
+Commands import the library inside their bodies, so that ``brainalign --help`` (and a typo's
+usage error) loads typer alone, not numpy, pandas, scipy and pydantic.
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+# the library is imported inside each command: `brainalign --help` loads typer alone
+
 nsd_app = typer.Typer(help="Work with an NSD root (real or virtual).", no_args_is_help=True)
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+# the library is imported inside each command: `brainalign --help` loads typer alone
+
 
 def embed(
     root: Path = typer.Argument(..., help="NSD root (real or virtual)."),

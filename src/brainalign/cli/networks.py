@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+# the library is imported inside each command: `brainalign --help` loads typer alone
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""

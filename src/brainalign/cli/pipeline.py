@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+# the library is imported inside each command: `brainalign --help` loads typer alone
+
 
 def _overrides(workers: int | None, scheduler: str | None, executor: str | None) -> dict:
     compute: dict = {}

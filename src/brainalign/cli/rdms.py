@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+# the library is imported inside each command: `brainalign --help` loads typer alone
+
 rdms_app = typer.Typer(
     help="Brain RDM data sets in the folder format of docs/datasets.md.", no_args_is_help=True
 )

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+# the library is imported inside each command: `brainalign --help` loads typer alone
+
 
 def _load_npy(path: Path, what: str):
     import numpy as np

@@ -21,6 +21,9 @@ from brainalign.report.html import esc, img_html, maps_html
 from brainalign.utils.hashing import files_fingerprint, hash_json
 from brainalign.utils.settings import ConfigPath, Section
 
+# brainalign.networks imports torch: its functions are imported inside the functions that
+# use them, so importing the pipeline (`brainalign run`, `report`) does not load torch
+
 _Positive = Annotated[float, Field(gt=0)]
 _PositiveInt = Annotated[int, Field(gt=0)]
 

@@ -40,6 +40,9 @@ from brainalign.rsa.rdm import squareform_rdm
 from brainalign.stats import fdr
 from brainalign.utils.settings import Section
 
+# brainalign.networks imports torch: its functions are imported inside the functions that
+# use them, so importing the pipeline (`brainalign run`, `report`) does not load torch
+
 _Method = Literal["spearman", "pearson", "kendall_tau_a", "cosine"]
 CAPTION_SPACES = ("mpnet", "minilm")
 
