@@ -10,11 +10,23 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from brainalign.datasets import _nsdpaths as P
+from brainalign.datasets import load_fsaverage
+from brainalign.datasets.surfaces import FSAVERAGE_SIZES, HEMIS
 from brainalign.errors import DataFormatError
 from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import feature_rows, load_subject
-from brainalign.rsa import Neighbourhoods
+from brainalign.report.html import maps_html
+from brainalign.rsa import (
+    Neighbourhoods,
+    centres_to_volume,
+    project_to_fsaverage,
+    surface_neighbourhoods,
+)
+from brainalign.rsa import searchlight as _searchlight
+from brainalign.rsa import volume_neighbourhoods as _spheres
+from brainalign.stats import group_map
 from brainalign.utils.settings import Section
 
 #: default searchlight radius per space: geodesic mm on fsaverage, voxels on func1pt8mm (the
@@ -60,9 +72,6 @@ class SearchlightConfig(Section):
 @stage("neighbourhoods")
 def neighbourhoods(params, inputs, ctx):
     """Geodesic surface discs of the given radius on fsaverage(5), both hemispheres."""
-    from brainalign.datasets import load_fsaverage
-    from brainalign.rsa import surface_neighbourhoods
-
     mesh = load_fsaverage(params["mesh"], surface=params["surface"], fs_dir=params.get("fs_dir"))
     nb = surface_neighbourhoods(
         [mesh["left"], mesh["right"]], radius=params["radius"], verbose=False
@@ -72,8 +81,6 @@ def neighbourhoods(params, inputs, ctx):
 
 def _searchlight_maps(sub, nb, params, inputs, ctx) -> dict:
     """One model's searchlight r over ``nb``'s centres, full-n or on the paper's subsets."""
-    from brainalign.rsa import searchlight as _searchlight
-
     X = feature_rows(inputs["model"], sub.image_ids)
     paper = params["sampling"] == "paper"
     maps = _searchlight(
@@ -104,8 +111,6 @@ def searchlight(params, inputs, ctx):
 @stage("searchlight_group")
 def searchlight_group(params, inputs, ctx):
     """Group map of one model: mean r, two-tailed one-sample t across subjects, BH-FDR."""
-    from brainalign.stats import group_map
-
     per_subject: dict[int, list] = {}
     for tid, res in upstream(inputs, params["map_stage"]):
         per_subject.setdefault(tid.subject, []).append(np.asarray(res["r"]))
@@ -116,8 +121,6 @@ def searchlight_group(params, inputs, ctx):
 @stage("volume_neighbourhoods")
 def volume_neighbourhoods(params, inputs, ctx):
     """Spheres of ``radius`` voxels on one subject's func1pt8mm brain mask (paper §3.3)."""
-    from brainalign.rsa import volume_neighbourhoods as _spheres
-
     sub = load_subject(params, ctx)
     if sub.mask is None:
         raise DataFormatError(
@@ -159,18 +162,15 @@ def volume_searchlight(params, inputs, ctx):
 @stage("volume_projection")
 def volume_projection(params, inputs, ctx):
     """One subject's volume searchlight map, assembled and projected to fsaverage (paper §3.3)."""
-    from brainalign.datasets.surfaces import HEMIS
-    from brainalign.rsa import centres_to_volume, project_to_fsaverage
-
     nbr = inputs["neighbourhoods"]
     r = np.concatenate([np.asarray(res["r"]) for _, res in upstream(inputs, "volume_searchlight")])
     volume = centres_to_volume(r, np.asarray(nbr["mask"], bool), np.asarray(nbr["centres"]))
     projected = project_to_fsaverage(volume, params["subject"], params["root"])
     import nibabel as nib
 
-    tdir = Path(params["root"]) / "nsddata" / "ppdata" / f"subj{params['subject']:02d}"
+    root, s = Path(params["root"]), params["subject"]
     hemi_sizes = [
-        int(np.prod(nib.load(str(tdir / "transforms" / f"{h}.white-to-fsaverage.mgz")).shape))
+        int(np.prod(nib.load(str(P.transform(root, s, h, "white-to-fsaverage"))).shape))
         for h in HEMIS
     ]
     return {
@@ -252,8 +252,6 @@ def _surface_maps(b, model: ModelRef) -> dict[TaskId, Task]:
 
 def _n_centres(mesh: str) -> int:
     """Searchlight centres (both hemispheres) of an fsaverage resolution (any the data give)."""
-    from brainalign.datasets.surfaces import FSAVERAGE_SIZES
-
     return 2 * FSAVERAGE_SIZES[mesh]
 
 
@@ -265,14 +263,7 @@ def _volume_units(cfg, subject: int) -> int:
     chunks depends on it: a chunk is a fixed share of the centres, whatever their count.
     """
     if cfg.data.kind == "nsd":
-        path = (
-            Path(cfg.data.root)
-            / "nsddata"
-            / "ppdata"
-            / f"subj{subject:02d}"
-            / "func1pt8mm"
-            / "brainmask.nii.gz"
-        )
+        path = P.brainmask(Path(cfg.data.root), subject)
         if path.is_file():
             import nibabel as nib
 
@@ -400,8 +391,6 @@ def export(ctx, targets) -> None:
 
 
 def _section(run) -> str:
-    from brainalign.report.html import maps_html
-
     return maps_html(run, "searchlight")
 
 

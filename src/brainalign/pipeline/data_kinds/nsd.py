@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from brainalign.datasets import _nsdpaths as P
 from brainalign.errors import BrainAlignError, ConfigError
 from brainalign.pipeline.analysis import DataKind, Table
 from brainalign.pipeline.core import Task, TaskId, stage
@@ -38,8 +39,7 @@ INPUT_GROUPS = (
 
 def _experiment_files(root: Path) -> list[Path]:
     """Files every reader of an NSD root consults: the design and the stimulus table."""
-    exp = root / "nsddata" / "experiments" / "nsd"
-    return [exp / "nsd_expdesign.mat", exp / "nsd_stim_info_merged.csv"]
+    return [P.expdesign(root), P.stim_info(root)]
 
 
 def input_files(
@@ -68,7 +68,7 @@ def input_files(
         Existing files, plus the named files that are missing (so creating one changes keys).
     """
     root = Path(root)
-    stim = root / "nsddata_stimuli" / "stimuli" / "nsd"
+    stim = P.stimuli_dir(root)
     if group in ("captions", "categories", "images", "stimuli"):
         files = [*_experiment_files(root), *sorted(stim.glob("annotations/captions_*.json"))]
         if group in ("categories", "stimuli"):
@@ -77,25 +77,21 @@ def input_files(
             files.append(stim / "nsd_stimuli.hdf5")
         return files
     if group == "subject":
-        subj = f"subj{int(subject):02d}"
-        pp = root / "nsddata" / "ppdata"
+        pp = P.ppdata_dir(root)
         files = [*_experiment_files(root), *sorted(pp.glob("subj[0-9][0-9]/behav/responses.tsv"))]
-        betas = root / "nsddata_betas" / "ppdata" / subj / space / "betas_fithrf_GLMdenoise_RR"
-        files += sorted(betas.glob("*betas_session*"))
-        labels = root / "nsddata" / "freesurfer" / "fsaverage" / "label"
+        files += sorted(P.betas_dir(root, subject, space).glob("*betas_session*"))
+        labels = P.fsaverage_dir(root) / "label"
         if space == "fsaverage":
             files += sorted(labels.glob("*"))
         else:
-            files += [pp / subj / "func1pt8mm" / "brainmask.nii.gz"]
-            files += sorted((pp / subj / "func1pt8mm" / "roi").glob("*"))
+            files += [P.brainmask(root, subject)]
+            files += sorted(P.roi_dir(root, subject).glob("*"))
             files += sorted(labels.glob("*.ctab"))
         return files
     if group == "surfaces":
-        return sorted((root / "nsddata" / "freesurfer" / "fsaverage" / "surf").glob("*"))
+        return sorted((P.fsaverage_dir(root) / "surf").glob("*"))
     if group == "transforms":
-        return sorted(
-            (root / "nsddata" / "ppdata" / f"subj{int(subject):02d}" / "transforms").glob("*")
-        )
+        return sorted(P.transforms_dir(root, subject).glob("*"))
     raise ValueError(f"input group {group!r}: expected one of {INPUT_GROUPS}")
 
 
@@ -153,7 +149,7 @@ def _surface_vertices(root: Path) -> tuple[int, Path | None]:
     betas = sorted(
         root.glob("nsddata_betas/ppdata/subj*/fsaverage/betas_fithrf_GLMdenoise_RR/lh.betas_*.mgh")
     )
-    fs = root / "nsddata" / "freesurfer" / "fsaverage"
+    fs = P.fsaverage_dir(root)
     for path in [*betas[:1], fs / "label" / "lh.streams.mgz", fs / "label" / "lh.nsdgeneral.mgz"]:
         if path.is_file():
             return int(mgh_shape(path)[0]), path
@@ -183,7 +179,7 @@ def surface_mesh(root: str | os.PathLike) -> dict:
             f"resolution ({', '.join(str(v) for v in sorted(set(FSAVERAGE_SIZES.values())))}); "
             "the surface data must be on fsaverage (or one of its icosahedral subdivisions)"
         )
-    fs_dir = root / "nsddata" / "freesurfer" / "fsaverage"
+    fs_dir = P.fsaverage_dir(root)
     has_surfaces = (fs_dir / "surf" / "lh.white").is_file()
     return {
         "mesh": names[0],

@@ -8,9 +8,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from brainalign.datasets import _nsdpaths as P
+from brainalign.datasets import make_virtual_nsd
+from brainalign.datasets.virtual import LEGACY_LAYOUT
 from brainalign.pipeline.analysis import DataKind, FolderWrite
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.pipeline.data_kinds import nsd
+from brainalign.utils.owned import ownership_problem
 from brainalign.utils.settings import Section, resolve_path
 
 
@@ -37,8 +41,6 @@ class VirtualDataConfig(Section):
 @stage("virtual_nsd")
 def virtual_nsd(params, inputs, ctx):
     """Write the virtual NSD (NSD's layout, planted ground truth)."""
-    from brainalign.datasets import make_virtual_nsd
-
     root = Path(params["root"])
     make_virtual_nsd(
         root,
@@ -68,7 +70,7 @@ def plan(cfg, also_spaces: list[str], options: dict) -> tuple[Task, dict]:
     if params["options"].get("mesh", "fsaverage5") != "fsaverage5":
         # the written dataset's own fsaverage folder: its pial surface, or the sphere that
         # stood in for it (options.fs_dir holding only a sphere)
-        fs_dir = Path(cfg.data.root) / "nsddata" / "freesurfer" / "fsaverage"
+        fs_dir = P.fsaverage_dir(Path(cfg.data.root))
         mesh = {"mesh": params["options"]["mesh"], "surface": "pial", "fs_dir": str(fs_dir)}
     return Task(TaskId("virtual_nsd"), params), mesh
 
@@ -96,8 +98,6 @@ def resolve(data: VirtualDataConfig, base: Path, out_dir: Path) -> VirtualDataCo
 
 def writes(cfg) -> list[FolderWrite]:
     """The virtual NSD's folder, replaced as a whole when its task runs."""
-    from brainalign.datasets.virtual import LEGACY_LAYOUT
-
     return [
         FolderWrite(
             "data.root", Path(cfg.data.root), "virtual_nsd", "a virtual NSD", True, LEGACY_LAYOUT
@@ -106,8 +106,6 @@ def writes(cfg) -> list[FolderWrite]:
 
 
 def check(cfg) -> list[str]:
-    from brainalign.utils.owned import ownership_problem
-
     problems = []
     if isinstance(cfg.subjects, list):
         bad = [s for s in cfg.subjects if s > cfg.data.n_subjects]
