@@ -19,6 +19,8 @@ from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import feature_rows, load_subject
 from brainalign.report.html import maps_html
 from brainalign.rsa import (
+    SURFACE_RADIUS_MM,
+    VOLUME_RADIUS_VOXELS,
     Neighbourhoods,
     centres_to_volume,
     project_to_fsaverage,
@@ -30,8 +32,8 @@ from brainalign.stats import group_map
 from brainalign.utils.settings import Section
 
 #: default searchlight radius per space: geodesic mm on fsaverage, voxels on func1pt8mm (the
-#: paper's 6 voxels ≈ 10.8 mm)
-SEARCHLIGHT_RADIUS = {"fsaverage": 10.0, "func1pt8mm": 6.0}
+#: paper's 6 voxels ≈ 10.8 mm); the values are the neighbourhood functions' defaults
+SEARCHLIGHT_RADIUS = {"fsaverage": SURFACE_RADIUS_MM, "func1pt8mm": VOLUME_RADIUS_VOXELS}
 #: largest volume radius accepted (voxels); beyond it the value was most likely given in mm
 MAX_VOLUME_RADIUS = 20.0
 #: brain-mask voxels assumed when a func1pt8mm mask cannot be read at plan time (chunking only)
@@ -49,7 +51,8 @@ class SearchlightConfig(Section):
 
     enabled: bool = True
     space: Literal["fsaverage", "func1pt8mm"] = "fsaverage"
-    radius: Annotated[float, Field(gt=0)] = 10.0
+    # the default depends on the space (_default_radius): SEARCHLIGHT_RADIUS
+    radius: Annotated[float, Field(gt=0)] = SEARCHLIGHT_RADIUS["fsaverage"]
     min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
     models: list[str] = Field(default_factory=lambda: ["mpnet"])
     method: Literal["pearson", "spearman"] = "pearson"
