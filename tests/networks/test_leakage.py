@@ -269,3 +269,52 @@ dir = "out"
         warnings.simplefilter("always")
         assert check_checkpoints([ckpt], nsd_images(virtual_nsd_root)) == {}
     assert any("records no training images" in str(w.message) for w in caught)
+
+
+# --------------------------------------------------------------------------- validation set
+
+SCENES = '[data]\nsource = "scenes"\nn = 24\nrandom_state = 5\nrender_size = 64\n'
+
+
+def test_cli_train_validates_on_a_separate_set(tmp_path):
+    """[validation] is a data source of its own (the paper: COCO val2017 minus NSD): every seed
+    trains on the whole of [data]."""
+    val = '[validation]\nsource = "scenes"\nn = 8\nrandom_state = 6\nrender_size = 64\n'
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(NET + SCENES + val + TRAIN.replace("max_steps = 1", "max_steps = 2"))
+    (res,) = run_train_config(cfg, verbose=False)
+    info = json.loads(res.checkpoint.read_text())
+    assert info["data"]["n"] == 24 and info["validation_images"]["n"] == 8
+    assert "val_loss" in res.history[-1] and "val_loss" in res.initial
+    # a split of [data] and a [validation] section at once: keep one
+    cfg.write_text(NET + SCENES + "n_val = 4\n" + val + TRAIN)
+    with pytest.raises(ConfigError, match="keep one"):
+        run_train_config(cfg, verbose=False)
+
+
+def test_cli_train_stops_when_validation_images_are_trained_on(virtual_nsd_root, stim, tmp_path):
+    _coco_folder(tmp_path / "coco", stim, nsd_images(virtual_nsd_root, [1]).ids[:2])
+    data = f'source = "coco"\nroot = "coco"\nload_size = 64\nnsd_root = "{virtual_nsd_root}"\n'
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(NET + "[data]\n" + data + "[validation]\n" + data + TRAIN)
+    with pytest.raises(DataFormatError, match=r"4 of its 4 images are validation images of coco"):
+        run_train_config(cfg, verbose=False)
+
+
+def test_compare_models_api_stops_on_a_checkpoint_trained_on_scored_images(
+    make_net, virtual_nsd_root, stim, tmp_path
+):
+    """The Python API (compare_models) checks each blt checkpoint's recorded images."""
+    from brainalign.datasets import load_nsd
+    from brainalign.networks import compare_models, from_stimuli
+    from brainalign.networks.zoo import ZooModel
+
+    seen = nsd_images(virtual_nsd_root, [2]).ids[:8]
+    train(make_net(3), _tiny(ids=seen), "multihot", max_steps=1, batch_size=4,
+          checkpoint_dir=tmp_path / "ck")  # fmt: skip
+    subjects = [load_nsd(virtual_nsd_root, subject=s) for s in (1, 2)]
+    model = ZooModel("rcnn", "blt", options={"checkpoints": [str(tmp_path / "ck")]})
+    with pytest.raises(DataFormatError) as err:
+        compare_models([model], subjects, from_stimuli(stim, targets={}), rois=["ventral"])
+    assert "8 of its 8 images are the images compare-models scores the models on" in str(err.value)
+    assert f"NSD ids {sorted(seen[:5].tolist())} …" in str(err.value)

@@ -247,13 +247,14 @@ def build_data(
     ``base_dir`` resolves the relative paths of a dict (a validated section has resolved them).
     With ``exclude_evaluated`` the evaluated images are left out of the training images; the
     check itself runs in :func:`~brainalign.networks.train` (``evaluated=``). ``split=False``
-    reads a ``[validation]`` section: no split, and no warning for an unnamed NSD folder.
+    splits no validation images off (a ``[validation]`` section names them); ``section``
+    "validation" reads that section (no warning for an unnamed NSD folder there).
     """
     if isinstance(cfg, dict):
         cfg = validate_model(_DataSection, {"data": cfg}, base_dir=base_dir).data
     data = DATA_SOURCES[cfg.source](cfg, (target,))
     evaluated = evaluated_images(cfg)
-    if evaluated is None and split:
+    if evaluated is None and section == "data":
         _unchecked(cfg, data, section)
     elif cfg.exclude_evaluated:
         data = data.without(evaluated, what=f"{evaluated.name} ({section}.exclude_evaluated)")
@@ -345,8 +346,9 @@ def run_train_config(path: str | os.PathLike, *, verbose: bool | None = True) ->
     cfg = load_train_config(path)
     run = cfg.train
     try:
-        train_data, val_data, evaluated = build_data(cfg.data, None, run.target)
-        if cfg.validation is not None:
+        separate = cfg.validation is not None
+        train_data, val_data, evaluated = build_data(cfg.data, None, run.target, split=not separate)
+        if separate:
             val_data, _, _ = build_data(
                 cfg.validation, None, run.target, section="validation", split=False
             )
