@@ -30,6 +30,7 @@ import numpy as np
 from scipy import stats
 
 from brainalign.rsa.inference import rdm_permutation_test
+from brainalign.rsa.rdm import condense, squareform_rdm
 
 KRIEGESKORTE, CICHY = "kriegeskorte92", "cichy92"
 
@@ -166,8 +167,6 @@ def objects92_known_results(
                 )
             )
         else:
-            from brainalign.rsa.rdm import condense, squareform_rdm
-
             pa = [ida.index(s) for s in common]
             pb = [idb.index(s) for s in common]
             A = condense(squareform_rdm(np.asarray(a))[np.ix_(pa, pa)])

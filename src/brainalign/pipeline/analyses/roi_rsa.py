@@ -8,10 +8,21 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
+from brainalign.datasets import load_stimuli
 from brainalign.datasets.base import STREAMS_ROIS
+from brainalign.errors import BrainAlignError
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import feature_rows, load_subject
+from brainalign.pipeline.truth import write_ground_truth
+from brainalign.report import plots, rdm_plots
+from brainalign.report.html import esc, img_html, table_html
+from brainalign.report.rdm_plots import primary_categories
+from brainalign.report.truth_plots import truth_section
+from brainalign.rsa import compute_rdm
+from brainalign.rsa import roi_rsa as _roi_rsa
+from brainalign.rsa.shared import roi_noise_ceilings
+from brainalign.stats import group_model_scores
 from brainalign.utils.settings import Section
 
 _Fraction = Annotated[float, Field(gt=0, lt=1)]
@@ -53,8 +64,6 @@ class ModelComparisonConfig(Section):
 @stage("roi_rsa")
 def roi_rsa(params, inputs, ctx):
     """RSA of one model in every ROI of one subject (paper §3.4)."""
-    from brainalign.rsa import roi_rsa as _roi_rsa
-
     sub = load_subject(params, ctx)
     X = feature_rows(inputs["model"], sub.image_ids)
     rois = {r: sub.rois[r] for r in params["rois"] if r in sub.rois}
@@ -78,8 +87,6 @@ def roi_rsa(params, inputs, ctx):
 @stage("noise_ceiling")
 def noise_ceiling(params, inputs, ctx):
     """Leave-one-subject-out ceiling per ROI on the images every subject saw (paper §3.4)."""
-    from brainalign.rsa.shared import roi_noise_ceilings
-
     subs = [load_subject(params, ctx, subject=s) for s in params["subjects"]]
     res = roi_noise_ceilings(subs, params["rois"])
     first = params["rois"][0]
@@ -97,10 +104,8 @@ def roi_group(params, inputs, ctx):
     """Subject × ROI × model table, ceiling-normalised, with group and pairwise tests."""
     import pandas as pd
 
-    from brainalign.stats import group_model_scores
-
     rows = [
-        {"subject": tid.subject, "roi": roi, "model": tid.model, "instance": tid.variant, "r": r}
+        {"subject": tid.subject, "roi": roi, "model": tid.model, "instance": tid.instance, "r": r}
         for tid, res in upstream(inputs, "roi_rsa")
         for roi, r in zip(res["rois"], np.asarray(res["r"]).tolist(), strict=True)
     ]
@@ -139,7 +144,7 @@ def plan(b) -> dict[str, Task]:
     deps: dict = {}
     for s in b.subjects:
         for m in b.plan.models:
-            tid = TaskId("roi_rsa", subject=s, model=m.name, variant=m.instance)
+            tid = TaskId("roi_rsa", subject=s, model=m.name, instance=m.instance)
             deps[tid] = Task(
                 tid,
                 {
@@ -229,8 +234,6 @@ def _family_problems(cfg) -> list[str]:
 def export(ctx, targets) -> None:
     import pandas as pd
 
-    from brainalign.pipeline.truth import write_ground_truth
-
     w, plan = ctx.writer, ctx.plan
     g = ctx.load(targets["group"])
     table = pd.DataFrame(g["table"])
@@ -319,8 +322,6 @@ RDM_FIGURE_IMAGES = 120
 def _export_rdms(ctx) -> None:
     """RDM images for the report: one subject's ROI RDMs and the model RDMs on the same images,
     every ROI and every model, with each image's category for the display order."""
-    from brainalign.rsa import compute_rdm
-
     plan, w = ctx.plan, ctx.writer
     cfg = plan.config
     s = plan.subjects[0]
@@ -347,10 +348,6 @@ def _export_rdms(ctx) -> None:
 def _image_categories(root, ids: np.ndarray) -> list[str] | None:
     """Each image's category for the RDM figure's order (COCO images have several: the one
     most frequent among these images), or None when the data have no categories."""
-    from brainalign.datasets import load_stimuli
-    from brainalign.errors import BrainAlignError
-    from brainalign.report.rdm_plots import primary_categories
-
     try:
         stim = load_stimuli(root, image_ids=ids, categories=True)
     except BrainAlignError:  # a figure's order is no reason to fail the export
@@ -362,9 +359,6 @@ def _image_categories(root, ids: np.ndarray) -> list[str] | None:
 
 # ------------------------------------------------------------------------------------- report
 def _roi_section(run) -> str:
-    from brainalign.report import plots
-    from brainalign.report.html import img_html
-
     scores = run.table("roi_rsa")
     if scores is None:
         return ""
@@ -408,8 +402,6 @@ def _roi_section(run) -> str:
 def _comparison_section(run) -> str:
     import pandas as pd
 
-    from brainalign.report.html import esc, table_html
-
     parts = []
     mc = run.table("model_comparison")
     if mc is not None and len(mc):
@@ -447,9 +439,6 @@ def _comparison_section(run) -> str:
 def _comparison_figure(run, roi: str, pairs, family: str = "all") -> str:
     """rsatoolbox-style model comparison of one ROI, its significance lines drawn from
     ``pairs`` (the rows of ``tables/model_comparison.csv`` the grid below prints)."""
-    from brainalign.report import plots
-    from brainalign.report.html import img_html
-
     scores = run.table("roi_rsa")
     if scores is None:
         return ""
@@ -509,9 +498,6 @@ def _ceiling_band(run, roi: str, value: str):
 
 
 def _rdms_section(run) -> str:
-    from brainalign.report import plots, rdm_plots
-    from brainalign.report.html import img_html
-
     rdms = run.arrays("rdm__")
     if not rdms:
         return ""
@@ -576,8 +562,6 @@ def _rdm_images_text(run, n_images: int) -> str:
 
 
 def _truth_section(run) -> str:
-    from brainalign.report.truth_plots import truth_section
-
     return truth_section(run)
 
 
