@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from brainalign.cli.encoding import register
 from brainalign.datasets import load_stimuli
-from brainalign.decoding import CaptionBank
+from brainalign.decoding import DECODING_ALPHAS, DECODING_FIT_INTERCEPT, DECODING_K, CaptionBank
+from brainalign.pipeline.analyses.decoding import DecodingConfig
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +80,8 @@ def test_decode_and_encode(app, virtual_nsd_root, bow_inputs, tmp_path):
     assert summary["identification"]["2"]["top1"] > 0.7
     assert 0 < summary["caption_metrics"]["bleu1"] <= 1 and "cider_d" in summary["human_ceiling"]
     assert (tmp_path / "dec" / "decoded.csv").read_text().count("\n") == summary["n_test"] + 1
+    # the pipeline's defaults: one grid, one intercept
+    assert summary["alphas"] == list(DECODING_ALPHAS) and summary["fit_intercept"] is True
     res = runner.invoke(
         app,
         [
@@ -96,6 +99,32 @@ def test_decode_and_encode(app, virtual_nsd_root, bow_inputs, tmp_path):
     enc = json.loads((tmp_path / "enc" / "subj01_encoding_summary.json").read_text())
     assert enc["roi_mean_r"]["ventral"] > 0.1
     assert (tmp_path / "enc" / "subj01_encoding_r.lh.mgz").exists()
+
+
+def test_decode_and_the_pipeline_share_their_defaults():
+    cfg = DecodingConfig()
+    assert cfg.alphas == list(DECODING_ALPHAS) and cfg.fit_intercept == DECODING_FIT_INTERCEPT
+    assert cfg.k == DECODING_K and cfg.bank is None
+
+
+def test_decode_edge_warning_names_the_option_and_is_kept(
+    app, virtual_nsd_root, bow_inputs, tmp_path
+):
+    args = ["decode", str(virtual_nsd_root), "--out", str(tmp_path / "d")]
+    args += ["--embeddings", str(bow_inputs / "emb.npz"), "--bank", str(bow_inputs / "bank")]
+    res = CliRunner().invoke(app, [*args, "--alphas", "1e4,1e5", "--fit-intercept", "false"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    edges = summary["alpha_edges"]
+    assert summary["alphas"] == [1e4, 1e5] and summary["fit_intercept"] is False
+    assert edges["n_smallest"] > 0.05 * edges["n_fitted"]
+    (note,) = [w for w in summary["warnings"] if "penalty" in w]
+    assert f"{edges['n_smallest']} of {edges['n_fitted']} embedding dimensions" in note
+    assert "widen --alphas" in note and "widen --alphas" in res.output
+    bad = CliRunner().invoke(app, [*args, "--alphas", "1,-2"])
+    assert bad.exit_code != 0 and "--alphas" in bad.output
+    bad = CliRunner().invoke(app, [*args, "--fit-intercept", "maybe"])
+    assert bad.exit_code != 0 and "--fit-intercept" in bad.output
 
 
 def test_decode_refuses_other_encoders_bank(app, virtual_nsd_root, bow_inputs, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 from brainalign.datasets import SubjectResponses
 from brainalign.encoding import DEFAULT_ALPHAS, RowView
 from brainalign.pipeline.analyses import encoding as stage_module
+from brainalign.pipeline.analyses._penalty_edges import edges_table
 from brainalign.pipeline.analyses.encoding import EncodingConfig
 from brainalign.pipeline.core import TaskId
 
@@ -80,7 +81,9 @@ def test_short_grid_warns_and_group_table_reports_edges(rng, tmp_path, monkeypat
     )
     np.testing.assert_array_equal(res["subjects"], [1, 2])
     assert res["alpha_edges"].shape == (2, 3) and np.all(res["alpha_edges"][:, 2] > 20)
-    table = stage_module._edges_table(res, "per_target")
+    table = edges_table(
+        res["subjects"], res["alpha_edges"], res["candidates"], "per_target", res["edges_open"]
+    )
     assert table.columns.tolist() == [
         "subject",
         "n_fitted",
@@ -88,6 +91,8 @@ def test_short_grid_warns_and_group_table_reports_edges(rng, tmp_path, monkeypat
         "n_largest_alpha",
         "smallest_alpha",
         "largest_alpha",
+        "smallest_open",
+        "largest_open",
     ]
     assert table["n_largest_alpha"].tolist() == res["alpha_edges"][:, 2].tolist()
-    assert table["largest_alpha"].eq(1.0).all()
+    assert table["largest_alpha"].eq(1.0).all() and table["largest_open"].all()

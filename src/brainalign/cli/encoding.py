@@ -119,18 +119,40 @@ def decode(
     mode: str = typer.Option(
         "ridge", "--mode", help="ridge (one alpha per dimension) or fracridge (paper)."
     ),
-    k: int = typer.Option(5, "-k", help="Bank neighbours kept per image."),
+    alphas: str | None = typer.Option(
+        None,
+        "--alphas",
+        help="Comma-separated ridge penalties (default: the decoder's grid, "
+        "brainalign.decoding.DECODING_ALPHAS, as the pipeline's analyses.decoding.alphas).",
+    ),
+    fit_intercept: str | None = typer.Option(
+        None,
+        "--fit-intercept",
+        help="true, false, or paper (the published code's dropped intercept); default: "
+        "brainalign.decoding.DECODING_FIT_INTERCEPT, as the pipeline's.",
+    ),
+    k: int | None = typer.Option(
+        None, "-k", help="Bank neighbours kept per image (default: DECODING_K, as the pipeline's)."
+    ),
     backend: str = typer.Option("numpy", "--backend", help="numpy or torch."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
     """Decode caption embeddings from a subject's brain (train non-shared, test shared), then
-    captions from a bank; write decoded.csv, summary.json and predicted_embeddings.npy to OUT."""
+    captions from a bank; write decoded.csv, summary.json and predicted_embeddings.npy to OUT.
+
+    Its defaults (penalty grid, intercept, bank of the data set's own captions, k) are the
+    pipeline's [analyses.decoding] defaults."""
+    import warnings
+
     import numpy as np
     import pandas as pd
 
     from brainalign.datasets import load_nsd
     from brainalign.decoding import (
+        DECODING_FIT_INTERCEPT,
+        DECODING_K,
         CaptionBank,
+        bank_captions,
         caption_scores,
         caption_sources,
         decode_captions,
@@ -138,13 +160,16 @@ def decode(
     )
     from brainalign.utils.io import atomic_path, atomic_save_npy, atomic_write_json
 
+    grid = _alpha_grid(alphas)
+    intercept = DECODING_FIT_INTERCEPT if fit_intercept is None else _intercept(fit_intercept)
+    k = DECODING_K if k is None else k
     sub = load_nsd(root, subject)
     E, identity, encoder, stim = _embeddings(root, sub, embeddings_file, model, device)
     if bank_path is not None:
         bank = CaptionBank.open(bank_path)
     elif encoder is not None:
         # the pipeline's default bank: the data set's own captions
-        bank = CaptionBank.build([c for cs in stim.captions for c in cs], encoder, None)
+        bank = CaptionBank.build(bank_captions(stim.captions), encoder, None)
     else:
         raise typer.BadParameter(
             "with --embeddings there is no encoder to embed the data set's captions; "
@@ -152,19 +177,24 @@ def decode(
             param_hint="--bank",
         )
     # one function for the CLI and the pipeline: the test images' own captions are never retrieved
-    out_ = decode_captions(
-        sub,
-        E,
-        bank,
-        caption_sources(bank.captions, stim.image_ids, stim.captions),
-        rois=None if rois is None else [r.strip() for r in rois.split(",") if r.strip()],
-        k=k,
-        identity=identity,
-        mode=mode,
-        backend=backend,
-        device=None if backend == "numpy" else device,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out_ = decode_captions(
+            sub,
+            E,
+            bank,
+            caption_sources(bank.captions, stim.image_ids, stim.captions),
+            rois=None if rois is None else [r.strip() for r in rois.split(",") if r.strip()],
+            k=k,
+            identity=identity,
+            mode=mode,
+            alphas=grid,
+            fit_intercept=intercept,
+            backend=backend,
+            device=None if backend == "numpy" else device,
+        )
     res = out_.decoding
+    notes = _decode_warnings(caught, res.decoder, mode)
     test_pos = np.flatnonzero(np.isin(sub.image_ids, res.test_ids))
     references = [stim.captions[i] for i in test_pos]
     summary = {
@@ -173,6 +203,16 @@ def decode(
         "n_test": int(len(res.test_ids)),
         "n_units": int(len(res.units)),
         "encoder": identity,
+        "alphas": [float(a) for a in res.decoder.candidates_] if mode == "ridge" else None,
+        "fit_intercept": intercept,
+        "alpha_edges": {
+            "n_fitted": int(np.sum(~res.decoder.nan_targets_ & ~res.decoder.constant_targets_)),
+            "n_smallest": int(res.decoder.edge_counts_[0]),
+            "n_largest": int(res.decoder.edge_counts_[1]),
+            "smallest_open": bool(res.decoder.edges_open_[0]),
+            "largest_open": bool(res.decoder.edges_open_[1]),
+        },
+        "warnings": notes,
         "mean_prediction_score": float(np.nanmean(res.scores)),
         "identification": {
             key: {kk: v for kk, v in val.items() if not kk.startswith("per_image")}
@@ -195,10 +235,75 @@ def decode(
     atomic_save_npy(out / "predicted_embeddings.npy", res.predicted)
     atomic_write_json(out / "summary.json", summary)
     ident = res.identification.get("2", {})
+    for note in notes:
+        typer.echo(f"warning: {note}", err=True)
     typer.echo(
         f"subj{subject:02d}: {summary['n_test']} test images, mean prediction r = "
         f"{summary['mean_prediction_score']:.3f}, 2-way top-1 = {ident.get('top1', float('nan')):.3f} -> {out}"
     )
+
+
+def _alpha_grid(text: str | None) -> list[float]:
+    """``--alphas`` as floats (the decoder's grid when not given)."""
+    from brainalign.decoding import DECODING_ALPHAS
+
+    if text is None:
+        return list(DECODING_ALPHAS)
+    try:
+        grid = [float(a) for a in text.split(",") if a.strip()]
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected comma-separated positive numbers (e.g. 1e-4,1e-2,1,100), got {text!r}",
+            param_hint="--alphas",
+        ) from None
+    if not grid or min(grid) <= 0:
+        raise typer.BadParameter(
+            f"expected at least one positive penalty, got {text!r}", param_hint="--alphas"
+        )
+    return grid
+
+
+def _intercept(text: str) -> bool | str:
+    """``--fit-intercept`` as the decoder's ``fit_intercept``."""
+    value = {"true": True, "false": False, "paper": "paper"}.get(text.strip().lower())
+    if value is None:
+        raise typer.BadParameter(
+            f"expected true, false or paper, got {text!r}", param_hint="--fit-intercept"
+        )
+    return value
+
+
+def _decode_warnings(caught, decoder, mode: str) -> list[str]:
+    """The decoder's warnings for summary.json and the terminal; a penalty-grid edge warning
+    (many dimensions at an end beyond which a fit could still change) says which option widens
+    the grid."""
+    import numpy as np
+
+    from brainalign.encoding.ridge import EDGE_WARN_FRACTION
+
+    notes = [str(w.message) for w in caught if not str(w.message).startswith("alphas:")]
+    n_fitted = int(np.sum(~decoder.nan_targets_ & ~decoder.constant_targets_))
+    what = "alpha" if mode == "ridge" else "fraction"
+    cand = np.asarray(decoder.candidates_, dtype=np.float64)
+    ends = [
+        f"{n} of {n_fitted} embedding dimensions chose the {end} {what} ({value:g})"
+        for n, end, value, is_open in zip(
+            decoder.edge_counts_,
+            ("smallest", "largest"),
+            (cand.min(), cand.max()),
+            decoder.edges_open_,
+            strict=True,
+        )
+        if n > EDGE_WARN_FRACTION * n_fitted and is_open
+    ]
+    if ends:
+        fix = (
+            "widen --alphas (smaller and larger values)"
+            if mode == "ridge"
+            else "use --mode ridge to choose a penalty per dimension from a grid"
+        )
+        notes.append("; ".join(ends) + f": their best penalty may lie outside the grid; {fix}")
+    return notes
 
 
 def encode(

@@ -1,13 +1,23 @@
 """Decoding: brain → caption embedding → caption (nearest neighbour in a caption bank), and metrics."""
 
-from brainalign.decoding.bank import CaptionBank, read_corpus, search_embeddings
+from brainalign.decoding.bank import (
+    CaptionBank,
+    normalise_caption,
+    read_corpus,
+    search_embeddings,
+)
 from brainalign.decoding.captions import (
     CaptionDecoding,
+    CaptionSources,
+    bank_captions,
     caption_ceiling,
     caption_sources,
     decode_captions,
 )
 from brainalign.decoding.decoder import (
+    DECODING_ALPHAS,
+    DECODING_FIT_INTERCEPT,
+    DECODING_K,
     STREAMS_ROIS,
     DecodingResult,
     EmbeddingDecoder,
@@ -29,7 +39,12 @@ from brainalign.decoding.metrics import (
 )
 
 __all__ = [
+    "DECODING_ALPHAS",
+    "DECODING_FIT_INTERCEPT",
+    "DECODING_K",
     "CaptionDecoding",
+    "CaptionSources",
+    "bank_captions",
     "caption_ceiling",
     "caption_sources",
     "decode_captions",
@@ -46,6 +61,7 @@ __all__ = [
     "identification_accuracy",
     "meteor",
     "nearest_training_captions",
+    "normalise_caption",
     "prediction_scores",
     "read_corpus",
     "rouge_l",

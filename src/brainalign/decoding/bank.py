@@ -44,6 +44,11 @@ _BF16_U = 2.0**-8  # unit roundoff of bfloat16
 # corpora
 
 
+def normalise_caption(text) -> str:
+    """A caption as a bank stores it: whitespace runs collapsed to one space, ends stripped."""
+    return " ".join(str(text).split())
+
+
 def read_corpus(path, dedupe: bool = True) -> list[str]:
     """Captions from a corpus file.
 
@@ -79,7 +84,7 @@ def read_corpus(path, dedupe: bool = True) -> list[str]:
             f"{path}: could not read captions ({type(exc).__name__}: {exc}); expected Conceptual "
             "Captions TSV, COCO caption JSON or plain text with one caption per line"
         ) from None
-    captions = [" ".join(str(c).split()) for c in raw]
+    captions = [normalise_caption(c) for c in raw]
     captions = [c for c in captions if c]
     if dedupe:
         captions = list(dict.fromkeys(captions))
@@ -188,7 +193,7 @@ class CaptionBank:
         if isinstance(captions, (str, os.PathLike)):
             source = str(captions)
             captions = read_corpus(captions)
-        captions = [" ".join(str(c).split()) for c in captions]
+        captions = [normalise_caption(c) for c in captions]
         if not captions or any(not c for c in captions):
             raise InputError("captions: expected a non-empty list of non-empty strings")
         n, dim = len(captions), int(encoder.dim)
@@ -338,7 +343,7 @@ class CaptionBank:
         """Bank indices of the given caption strings (those absent are ignored)."""
         if self._index is None:
             self._index = {c: i for i, c in enumerate(self.captions)}
-        out = [self._index.get(" ".join(str(c).split())) for c in captions]
+        out = [self._index.get(normalise_caption(c)) for c in captions]
         return np.asarray(sorted({i for i in out if i is not None}), dtype=np.int64)
 
     def search(

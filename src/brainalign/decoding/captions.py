@@ -37,8 +37,53 @@ class CaptionDecoding:
     train_sim: np.ndarray
 
 
-def caption_sources(bank_captions, image_ids, captions_per_image) -> np.ndarray:
-    """The image each bank caption belongs to (-1 when it is no caption of these images).
+@dataclass(frozen=True)
+class CaptionSources:
+    """Which bank captions are captions of which images of the data set.
+
+    A caption string can belong to several images (COCO has identical captions for different
+    images), so a bank caption may have several sources: pairs ``(rows[j], image_ids[j])``.
+
+    Attributes
+    ----------
+    n_captions : int
+        Captions in the bank.
+    rows : (n_pairs,) int64
+        Bank index of each pair.
+    image_ids : (n_pairs,) int64
+        The image whose caption it is.
+    """
+
+    n_captions: int
+    rows: np.ndarray
+    image_ids: np.ndarray
+
+    @classmethod
+    def from_array(cls, source_ids) -> CaptionSources:
+        """From one image id per bank caption (-1 for a caption of no image)."""
+        src = np.asarray(source_ids)
+        if src.ndim != 1 or not np.issubdtype(src.dtype, np.integer):
+            raise InputError(
+                f"source_ids: expected one integer image id per bank caption (-1 for none), got "
+                f"{src.dtype} array of shape {src.shape}; see caption_sources()"
+            )
+        rows = np.flatnonzero(src >= 0)
+        return cls(len(src), rows.astype(np.int64), src[rows].astype(np.int64))
+
+    def of(self, image_ids) -> np.ndarray:
+        """(n_captions,) bool: the bank captions that are a caption of any of ``image_ids``."""
+        mask = np.zeros(self.n_captions, dtype=bool)
+        mask[self.rows[np.isin(self.image_ids, np.asarray(image_ids))]] = True
+        return mask
+
+
+def caption_sources(bank_captions, image_ids, captions_per_image) -> CaptionSources:
+    """The images each bank caption is a caption of (compared as the bank stores text:
+    whitespace collapsed).
+
+    Every image whose captions hold a string is a source of each bank caption equal to it, so
+    leaving out a test image's captions leaves out that string wherever it comes from (another
+    image's identical caption, or a corpus entry).
 
     Parameters
     ----------
@@ -48,20 +93,48 @@ def caption_sources(bank_captions, image_ids, captions_per_image) -> np.ndarray:
 
     Returns
     -------
-    (n_captions,) int64 array
+    CaptionSources
     """
-    source: dict[str, int] = {}
-    for i, caps in zip(np.asarray(image_ids).tolist(), captions_per_image, strict=True):
+    from brainalign.decoding.bank import normalise_caption
+
+    ids = np.asarray(image_ids).tolist()
+    if len(ids) != len(captions_per_image):
+        raise InputError(
+            f"captions_per_image: expected one list of captions per image id ({len(ids)}), got "
+            f"{len(captions_per_image)}"
+        )
+    images_of: dict[str, list[int]] = {}
+    for i, caps in zip(ids, captions_per_image, strict=True):
         for c in caps:
-            source.setdefault(c, int(i))
-    return np.array([source.get(c, -1) for c in bank_captions], dtype=np.int64)
+            owners = images_of.setdefault(normalise_caption(c), [])
+            if not owners or owners[-1] != int(i):
+                owners.append(int(i))
+    rows, owners = [], []
+    for j, c in enumerate(bank_captions):
+        for i in images_of.get(normalise_caption(c), ()):
+            rows.append(j)
+            owners.append(i)
+    return CaptionSources(
+        len(bank_captions), np.asarray(rows, np.int64), np.asarray(owners, np.int64)
+    )
+
+
+def bank_captions(captions_per_image, corpus=None) -> list[str]:
+    """The captions of the decoding bank: a corpus file's (``corpus``, see
+    :func:`~brainalign.decoding.read_corpus`) or, by default, the data set's own captions (the
+    default of ``brainalign decode`` and ``[analyses.decoding] bank``)."""
+    from brainalign.decoding.bank import read_corpus
+
+    if corpus is not None:
+        return list(read_corpus(corpus))
+    return [c for caps in captions_per_image for c in caps]
 
 
 def decode_captions(
     responses,
     embeddings,
     bank,
-    source_ids,
+    sources,
     *,
     rois=None,
     k: int = 5,
@@ -76,10 +149,10 @@ def decode_captions(
     embeddings : (n_images, dim) array aligned with ``responses.image_ids``
     bank : CaptionBank
         Built with the same sentence encoder as ``embeddings``.
-    source_ids : (len(bank),) int array
-        The image each bank caption describes (-1 for captions of no image of the data set,
-        see :func:`caption_sources`): the test images' own captions are left out of the search,
-        since decoding must not retrieve what it is scored on.
+    sources : CaptionSources or (len(bank),) int array
+        The images each bank caption is a caption of (:func:`caption_sources`; an array gives
+        one image per caption, -1 for none): the test images' own captions are left out of
+        the search, since decoding must not retrieve what it is scored on.
     rois : sequence of str, optional
         ROIs whose units are used (default: all streams ROIs present).
     k : int
@@ -90,16 +163,17 @@ def decode_captions(
         Passed to :class:`~brainalign.decoding.EmbeddingDecoder` (``alphas``, ``mode``,
         ``fit_intercept``, ``backend``, ``device`` …).
     """
-    source_ids = np.asarray(source_ids)
-    if source_ids.shape != (len(bank),):
+    if not isinstance(sources, CaptionSources):
+        sources = CaptionSources.from_array(sources)
+    if sources.n_captions != len(bank):
         raise InputError(
-            f"source_ids: expected one image id per bank caption ({len(bank)}), got "
-            f"shape {source_ids.shape}"
+            f"sources: made for a bank of {sources.n_captions} captions, but the bank holds "
+            f"{len(bank)}; compute them with caption_sources(bank.captions, ...)"
         )
     res = decode_subject(responses, embeddings, rois=rois, **decoder_params)
     pred = np.asarray(res.predicted, dtype=np.float32)
-    sims, idx = bank.search(pred, k=k, exclude=np.isin(source_ids, res.test_ids), identity=identity)
-    is_train = np.isin(source_ids, res.train_ids)
+    sims, idx = bank.search(pred, k=k, exclude=sources.of(res.test_ids), identity=identity)
+    is_train = sources.of(res.train_ids)
     if is_train.any():
         tsims, tidx = bank.search(pred, k=1, exclude=~is_train, identity=identity)
         train_idx, train_sim = np.asarray(tidx)[:, 0], np.asarray(tsims, np.float32)[:, 0]
@@ -132,4 +206,11 @@ def caption_ceiling(captions_per_image, encoder) -> np.ndarray:
     return np.asarray(caption_consistency(per_image)["per_image"])
 
 
-__all__ = ["CaptionDecoding", "caption_ceiling", "caption_sources", "decode_captions"]
+__all__ = [
+    "CaptionDecoding",
+    "CaptionSources",
+    "bank_captions",
+    "caption_ceiling",
+    "caption_sources",
+    "decode_captions",
+]

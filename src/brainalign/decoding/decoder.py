@@ -16,13 +16,33 @@ from brainalign.encoding.estimators import _RidgeBase
 from brainalign.errors import InputError
 from brainalign.utils.arrays import RowView
 
+# The decoding defaults, one place for every caller: ``EmbeddingDecoder``, ``decode_subject``,
+# ``brainalign decode`` and the pipeline's ``[analyses.decoding]``. (The default caption bank,
+# the data set's own captions, is :func:`brainalign.decoding.bank_captions`.)
+
+#: Penalty grid of the decoder: 1e-4 ... 1e8, half-decade steps. From many brain units to a
+#: 768-d caption embedding, many dimensions choose the weakest penalty: on the demo's virtual NSD
+#: the former grid 1 ... 1e5 left 263-557 of 768 at alpha = 1 in every subject, an edge still
+#: open (1 > 1e-3 of the kernel's smallest eigenvalue, 334-598). This grid reaches saturation
+#: at the small end for any kernel whose smallest eigenvalue exceeds 0.1 (there 238-532
+#: dimensions still choose 1e-4: the minimum-norm least-squares limit, which no smaller alpha
+#: changes, so no warning), and at the large end for largest eigenvalues below ~1e5 (the
+#: demo's: 7e3-1.3e4). The edge counts and whether each end is open: ``edge_counts_``,
+#: ``edges_open_``.
+DECODING_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-4, 8, 25))
+#: The decoder fits an intercept (the paper's code dropped it: ``fit_intercept="paper"``).
+DECODING_FIT_INTERCEPT = True
+#: Bank neighbours kept per test image.
+DECODING_K = 5
+
 
 class EmbeddingDecoder(_RidgeBase):
     """Cross-validated ridge from brain units to a caption embedding (one alpha per dimension).
 
     Parameters are those of :class:`brainalign.encoding.RidgeEncoder` (``alphas``, ``cv``,
     ``alpha_per_target``, ``mode="ridge"|"fracridge"``, ``fit_intercept``, ``backend``, ``device``
-    …). ``mode="fracridge", fit_intercept="paper"`` reproduces the published decoder exactly,
+    …), except that ``alphas=None`` is the decoding grid ``DECODING_ALPHAS``.
+    ``mode="fracridge", fit_intercept="paper"`` reproduces the published decoder exactly,
     including its dropped intercept (which shifts the predicted embeddings).
 
     Attributes
@@ -31,6 +51,8 @@ class EmbeddingDecoder(_RidgeBase):
     intercept_ : (dim,) float32
     alpha_ : (dim,) float64
     """
+
+    _default_alphas = np.asarray(DECODING_ALPHAS)
 
     def fit(self, X, y):
         """Fit on brain responses ``X`` (n_images × n_units) and embeddings ``y`` (n_images × dim)."""

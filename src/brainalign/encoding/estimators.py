@@ -24,6 +24,9 @@ MODES = ("ridge", "fracridge")
 class _RidgeBase(RegressorMixin, BaseEstimator):
     """Shared fit / predict / score of the ridge estimators (parameters documented in subclasses)."""
 
+    #: the penalty grid of ``alphas=None`` (a subclass may have its own)
+    _default_alphas = DEFAULT_ALPHAS
+
     def __init__(
         self,
         alphas=None,
@@ -76,7 +79,7 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
             copy_X=self.copy_X,
         )
         if self.mode == "ridge":
-            alphas = DEFAULT_ALPHAS if self.alphas is None else self.alphas
+            alphas = self._default_alphas if self.alphas is None else self.alphas
             res = ridge_cv(X, y_arr, alphas, alpha_per_target=self.alpha_per_target, **common)
         else:
             fractions = FRACRIDGE_FRACTIONS if self.fractions is None else self.fractions
@@ -99,6 +102,7 @@ class _RidgeBase(RegressorMixin, BaseEstimator):
         self.nan_targets_ = res.nan_targets
         self.constant_targets_ = res.constant_targets
         self.edge_counts_ = res.edge_counts
+        self.edges_open_ = res.edges_open
 
     def predict(self, X):
         """Predictions (n_images × n_targets), or (n_images,) when fit on a 1-D target."""
@@ -220,6 +224,9 @@ class RidgeEncoder(_RidgeBase):
     edge_counts_ : (2,) int64
         Fitted units that chose the smallest and the largest candidate (see
         :class:`~brainalign.encoding.RidgeResult`); ridge mode warns when many did.
+    edges_open_ : (2,) bool
+        Whether a penalty beyond each end could change a fit (see
+        :attr:`~brainalign.encoding.RidgeResult.edges_open`).
 
     Examples
     --------

@@ -92,8 +92,15 @@ class RidgeResult:
         How many fitted targets (neither NaN nor constant) chose the smallest and the largest
         candidate (ridge: alphas; fracridge: fractions, where the smallest is the strongest
         penalty). Many at an edge means the best penalty may lie outside the grid; ridge mode warns
-        when either count exceeds ``EDGE_WARN_FRACTION`` (5 %) of :attr:`n_fitted`. ``[0, 0]`` for
-        :func:`ridge_fit` (no candidates).
+        when either count exceeds ``EDGE_WARN_FRACTION`` (5 %) of :attr:`n_fitted` at an open
+        edge. ``[0, 0]`` for :func:`ridge_fit` (no candidates).
+    edges_open : (2,) bool
+        Whether going beyond the smallest / the largest candidate could change a fit (ridge
+        mode, from the data's eigenvalues λ): the small end is open while ``α_min > 1e-3 λ_min``
+        (below, every fit is the least-squares / minimum-norm one to 0.1 %), the large end while
+        ``λ_max / (λ_max + α_max) ≥ 1e-3`` (above, every fit is the mean). Targets at a closed
+        (saturated) edge chose that limit, and a wider grid would not change them. ``[True,
+        True]`` where not known (fracridge, :func:`ridge_fit`).
     """
 
     coef: np.ndarray
@@ -106,6 +113,7 @@ class RidgeResult:
     constant_targets: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     x_mean: np.ndarray | None = None
     edge_counts: np.ndarray = field(default_factory=lambda: np.zeros(2, np.int64))
+    edges_open: np.ndarray = field(default_factory=lambda: np.ones(2, bool))
 
     @property
     def n_fitted(self) -> int:
@@ -859,6 +867,7 @@ def _finish(out: _Outputs, fit_intercept, x_mean, candidates, fraction, lam=None
     candidates = np.asarray(candidates, dtype=np.float64)
     chosen = out.alphas if fraction is None else np.full(out.alphas.shape, fraction)
     counts = edge_counts(chosen[~out.nan_targets & ~out.constant], candidates)
+    open_ = edges_open(candidates, lam) if lam is not None else np.ones(2, bool)
     if lam is not None:
         _warn_edges(counts, int(np.sum(~out.nan_targets & ~out.constant)), candidates, lam)
     return RidgeResult(
@@ -872,6 +881,7 @@ def _finish(out: _Outputs, fit_intercept, x_mean, candidates, fraction, lam=None
         constant_targets=out.constant,
         x_mean=x_mean,
         edge_counts=counts,
+        edges_open=open_,
     )
 
 
@@ -899,14 +909,35 @@ def edge_counts(chosen, candidates) -> np.ndarray:
     )
 
 
+def edges_open(alphas, lam) -> np.ndarray:
+    """Whether a penalty beyond each end of the grid ``alphas`` could change a ridge fit whose
+    data have the (kernel or Gram) eigenvalues ``lam`` (see :attr:`RidgeResult.edges_open`).
+
+    Returns
+    -------
+    (2,) bool
+        ``[small end open, large end open]``; ``[True, True]`` without eigenvalues.
+    """
+    alphas = np.asarray(alphas, dtype=np.float64)
+    lam = np.asarray(lam, dtype=np.float64)
+    if alphas.size == 0 or lam.size == 0:
+        return np.ones(2, bool)
+    lo, hi = float(alphas.min()), float(alphas.max())
+    return np.array(
+        [
+            lo > _EDGE_SATURATION * float(lam.min()),
+            float(lam.max()) / (float(lam.max()) + hi) >= _EDGE_SATURATION,
+        ]
+    )
+
+
 def _warn_edges(counts, n_fitted, alphas, lam, stacklevel=5) -> None:
     """Warn when more than ``EDGE_WARN_FRACTION`` of the fitted targets chose an edge of the alpha
     grid that does not saturate (where a wider grid could change their fits)."""
     if n_fitted == 0 or alphas.size < 2 or lam.size == 0:
         return
     lo, hi = float(alphas.min()), float(alphas.max())
-    open_low = lo > _EDGE_SATURATION * float(lam.min())
-    open_high = float(lam.max()) / (float(lam.max()) + hi) >= _EDGE_SATURATION
+    open_low, open_high = (bool(x) for x in edges_open(alphas, lam))
     limit = EDGE_WARN_FRACTION * n_fitted
     parts = []
     if open_low and counts[0] > limit:

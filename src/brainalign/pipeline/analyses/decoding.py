@@ -10,7 +10,9 @@ import numpy as np
 from pydantic import Field
 
 from brainalign.datasets.base import STREAMS_ROIS
+from brainalign.decoding.decoder import DECODING_ALPHAS, DECODING_FIT_INTERCEPT, DECODING_K
 from brainalign.errors import ConfigError
+from brainalign.pipeline.analyses._penalty_edges import edge_record, edges_table, warn_edges
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.pipeline.inputs import (
@@ -26,17 +28,21 @@ _PositiveInt = Annotated[int, Field(gt=0)]
 
 
 class DecodingConfig(Section):
-    """``[analyses.decoding]``: decode caption embeddings from the brain, then captions."""
+    """``[analyses.decoding]``: decode caption embeddings from the brain, then captions.
+
+    The defaults (penalty grid, intercept, bank, k) are those of ``brainalign decode``:
+    :mod:`brainalign.decoding.decoder` holds them."""
 
     enabled: bool = True
     rois: list[str] = Field(default_factory=lambda: list(STREAMS_ROIS))
     feature_space: str = "mpnet"
+    #: a caption corpus; None: the data set's own captions (never a test image's)
     bank: ConfigPath | None = None
     bank_dtype: Literal["float16", "float32"] = "float32"
-    k: _PositiveInt = 5
+    k: _PositiveInt = DECODING_K
     n_examples: _PositiveInt = 6
     alphas: list[Annotated[float, Field(gt=0)]] = Field(
-        default_factory=lambda: [1.0, 10.0, 100.0, 1000.0, 1e4, 1e5],
+        default_factory=lambda: list(DECODING_ALPHAS),
         # an empty grid fails only mid-run, after the data are read: refuse it at load
         min_length=1,
     )
@@ -45,44 +51,39 @@ class DecodingConfig(Section):
     mode: Literal["per_target", "fracridge"] = "per_target"
     #: "paper": the published code's fracridge 2.0 centred the data for the fit and then dropped
     #: the offsets, so predictions carry no intercept
-    fit_intercept: bool | Literal["paper"] = True
+    fit_intercept: bool | Literal["paper"] = DECODING_FIT_INTERCEPT
 
 
 # ------------------------------------------------------------------------------------- stages
-def _bank_corpus(params, stim) -> tuple[list[str], np.ndarray]:
-    """Captions for the bank and the image each came from (-1 for none of the data set's)."""
-    from brainalign.decoding import caption_sources, read_corpus
-
-    if params["bank"]:
-        captions = list(read_corpus(params["bank"]))
-        return captions, caption_sources(captions, stim.image_ids, stim.captions)
-    caps, ids = [], []
-    for i, cs in zip(stim.image_ids, stim.captions, strict=True):
-        caps += list(cs)
-        ids += [int(i)] * len(cs)
-    return caps, np.asarray(ids, dtype=np.int64)
-
-
 @stage("caption_bank")
 def caption_bank(params, inputs, ctx):
     """A caption bank (memory-mapped embeddings) and the caption-consistency ceiling of the test images."""
-    from brainalign.datasets import load_stimuli, read_shared_ids
-    from brainalign.decoding import CaptionBank, caption_ceiling
+    from brainalign.datasets import load_stimuli
+    from brainalign.datasets.nsd import special_ids
+    from brainalign.decoding import CaptionBank, bank_captions, caption_ceiling, caption_sources
 
     stim = load_stimuli(params["root"])
-    captions, ids = _bank_corpus(params, stim)
     enc = sentence_encoder(params["encoder"], ctx.get("device"))
     folder = Path(ctx["work_dir"]) / "banks" / params["bank_key"]
     bank = CaptionBank.build(
-        captions, enc, folder, dtype=params["dtype"], overwrite=True, verbose=False
+        bank_captions(stim.captions, params["bank"]),
+        enc,
+        folder,
+        dtype=params["dtype"],
+        overwrite=True,
+        verbose=False,
     )
-    # the decoding ceiling: each test caption against the mean of its image's other captions
-    shared = np.intersect1d(read_shared_ids(params["root"]), stim.image_ids)
-    per_image = [stim.captions[int(i)] for i in np.searchsorted(stim.image_ids, shared)]
+    # which images each bank caption is a caption of (a string may be several images')
+    sources = caption_sources(bank.captions, stim.image_ids, stim.captions)
+    # the decoding ceiling on the test set every subject is decoded on (NSD's special 515):
+    # each test caption against the mean of its image's other captions
+    test = np.intersect1d(special_ids(params["root"], params["test_set"]), stim.image_ids)
+    per_image = [stim.captions[int(i)] for i in np.searchsorted(stim.image_ids, test)]
     return {
         "path": str(bank.path or folder),
-        "source_ids": ids,
-        "ceiling_ids": shared.astype(np.int64),
+        "source_rows": sources.rows,
+        "source_ids": sources.image_ids,
+        "ceiling_ids": test.astype(np.int64),
         "ceiling": np.asarray(caption_ceiling(per_image, enc), np.float32),
     }
 
@@ -102,14 +103,20 @@ def _decoder_params(params: dict, ctx: dict) -> dict:
 @stage("decoding")
 def decoding(params, inputs, ctx):
     """Decode caption embeddings from one subject's ROIs; reconstruct captions from the bank."""
-    from brainalign.decoding import CaptionBank, decode_captions
+    from brainalign.decoding import CaptionBank, CaptionSources, decode_captions
 
     sub = load_subject(params, ctx)
+    bank = CaptionBank.open(inputs["bank"]["path"])
+    sources = CaptionSources(
+        len(bank),
+        np.asarray(inputs["bank"]["source_rows"], dtype=np.int64),
+        np.asarray(inputs["bank"]["source_ids"], dtype=np.int64),
+    )
     out = decode_captions(
         sub,
         feature_rows(inputs["model"], sub.image_ids),
-        CaptionBank.open(inputs["bank"]["path"]),
-        np.asarray(inputs["bank"]["source_ids"]),
+        bank,
+        sources,
         rois=[r for r in params["rois"] if r in sub.rois],
         k=params["k"],
         **_decoder_params(params, ctx),
@@ -130,6 +137,8 @@ def decoding(params, inputs, ctx):
         "top_sim": out.top_sim,
         "train_idx": out.train_idx,
         "train_sim": out.train_sim,
+        # embedding dimensions at each end of the penalty grid (the export's warning)
+        **edge_record(res.decoder),
     }
 
 
@@ -142,6 +151,8 @@ def plan(b) -> dict[str, Task]:
         "bank": str(dec.bank) if dec.bank else None,
         "encoder": encoder_of_space(dec.feature_space, cfg.features.encoder),
         "dtype": dec.bank_dtype,
+        # the test set whose captions give the ceilings
+        "test_set": b.base["test_set"],
         # it reads the captions (and, through load_stimuli, the categories) of the data
         **b.inputs("categories"),
     }
@@ -216,7 +227,7 @@ def export(ctx, targets) -> None:
     )
     stim = load_stimuli(cfg.data.root)
     refs_of = lambda i: stim.captions[int(np.searchsorted(stim.image_ids, i))]  # noqa: E731
-    scores, examples, ident, metrics = [], [], [], []
+    scores, examples, ident, metrics, edges = [], [], [], [], []
     n_ex = cfg.analyses.decoding.n_examples
     for s, t in tasks.items():
         res = ctx.load(t)
@@ -262,17 +273,40 @@ def export(ctx, targets) -> None:
         )
         decoded = [captions[int(k)] for k in np.asarray(res["top_idx"])[:, 0]]
         metrics.append(
-            {"subject": s, "who": "decoded", **caption_scores(decoded, [refs_of(i) for i in ids])}
+            {
+                "subject": s,
+                "who": "decoded",
+                "n_images": len(ids),
+                **caption_scores(decoded, [refs_of(i) for i in ids]),
+            }
         )
+        if "alpha_edges" in res:
+            edges.append((s, res["alpha_edges"], res["candidates"], res["edges_open"]))
+    # the human ceiling on the test set the subjects are decoded on (NSD's special 515)
     refs = [refs_of(i) for i in np.asarray(bank_res["ceiling_ids"])]
     if refs and min(len(r) for r in refs) >= 2:
         metrics.append(
-            {"subject": "all", "who": "human (leave one caption out)", **human_ceiling(refs)}
+            {
+                "subject": "all",
+                "who": "human (leave one caption out)",
+                "n_images": len(refs),
+                **human_ceiling(refs),
+            }
         )
     w.table("decoding_scores", pd.DataFrame(scores))
     w.table("decoding_examples", pd.DataFrame(examples))
     w.table("decoding_identification", pd.DataFrame(ident))
     w.table("caption_metrics", pd.DataFrame(metrics))
+    if edges:
+        table = edges_table(
+            [e[0] for e in edges],
+            np.stack([np.asarray(e[1]) for e in edges]),
+            np.asarray(edges[0][2]),
+            cfg.analyses.decoding.mode,
+            np.stack([np.asarray(e[3], bool) for e in edges]),
+        )
+        w.table("decoding_alpha_edges", table)
+        warn_edges(ctx, table, "decoding", "embedding dimensions")
 
 
 def _section(run) -> str:
@@ -300,6 +334,14 @@ def _section(run) -> str:
     return "".join(parts)
 
 
+def _grid_text(alphas) -> str:
+    """A penalty grid in a sentence: every value when few, else its ends and size."""
+    grid = [float(a) for a in alphas or []]
+    if len(grid) <= 6:
+        return ", ".join(f"{a:g}" for a in grid)
+    return f"{len(grid)} values from {min(grid):g} to {max(grid):g}"
+
+
 def methods(cfg: dict) -> list[str]:
     d = cfg.get("analyses", {}).get("decoding", {})
     if not d.get("enabled"):
@@ -307,7 +349,7 @@ def methods(cfg: dict) -> list[str]:
     fit = (
         "fractional ridge, one fraction of the OLS norm for all dimensions (as in the paper)"
         if d.get("mode") == "fracridge"
-        else f"ridge with one alpha per embedding dimension (alphas {d.get('alphas')})"
+        else f"ridge with one alpha per embedding dimension (alphas {_grid_text(d.get('alphas'))})"
     )
     intercept = {
         True: "with an intercept",
@@ -337,7 +379,12 @@ ANALYSIS = Analysis(
             "decoding",
             "Decoding",
             _section,
-            tables=("decoding_identification", "decoding_examples", "caption_metrics"),
+            tables=(
+                "decoding_identification",
+                "decoding_examples",
+                "caption_metrics",
+                "decoding_alpha_edges",
+            ),
         ),
     ),
     tables=(
@@ -362,8 +409,23 @@ ANALYSIS = Analysis(
             "embedding.",
             max_rows=40,
         ),
-        Table("caption_metrics", "Caption metrics"),
+        Table(
+            "caption_metrics",
+            "Caption metrics",
+            "Decoded captions against each test image's captions, per subject; the human "
+            "ceiling scores each caption of the test images against their other captions.",
+        ),
+        Table(
+            "decoding_alpha_edges",
+            "Penalty grid edges",
+            "Per subject: embedding dimensions whose cross-validated penalty is the smallest or "
+            "the largest candidate; many at an open edge mean the best penalty may lie outside "
+            "the grid (widen analyses.decoding.alphas). An edge is open when a value beyond it "
+            "could still change a fit; beyond a closed one every fit is the limit (the "
+            "minimum-norm least-squares fit, or the mean), and dimensions there chose that limit.",
+            formats={c: "{:g}" for c in ("smallest_alpha", "largest_alpha")},
+        ),
     ),
-    # the penalty grid is the decoder's own; NaN units come from the data
+    # the export warns about the grid's edges with the counts; NaN units come from the data
     warning_keys={"alphas:": "analyses.decoding.alphas", "Y:": None},
 )

@@ -11,6 +11,7 @@ from pydantic import Field
 from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.encoding.ridge import DEFAULT_ALPHAS
 from brainalign.errors import ConfigError, InputError
+from brainalign.pipeline.analyses._penalty_edges import edge_record, edges_table, warn_edges
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import encoder_of_space, feature_rows, load_subject
@@ -91,14 +92,7 @@ def encoding(params, inputs, ctx):
     if mode == "ridge":
         kw["alphas"] = params["alphas"]
     em = encoding_map(sub, X, **kw)  # reads the memory-mapped betas in blocks of units
-    m = em.model
-    n_fitted = int(np.sum(~m.nan_targets_ & ~m.constant_targets_))
-    out = {
-        "r": np.asarray(em.r, dtype=np.float32),
-        # fitted units, and how many chose the smallest / largest alpha (fracridge: fraction)
-        "alpha_edges": np.array([n_fitted, *m.edge_counts_], dtype=np.int64),
-        "candidates": np.asarray(m.candidates_, dtype=np.float64),
-    }
+    out = {"r": np.asarray(em.r, dtype=np.float32), **edge_record(em.model)}
     vec = inputs.get("insilico")
     if vec is not None:
         for name in vec["categories"]:
@@ -123,6 +117,9 @@ def encoding_group(params, inputs, ctx):
     if all("alpha_edges" in res for _, res in per_subject):
         out["subjects"] = np.array([tid.subject for tid, _ in per_subject], dtype=np.int64)
         out["alpha_edges"] = np.stack([np.asarray(res["alpha_edges"]) for _, res in per_subject])
+        out["edges_open"] = np.stack(
+            [np.asarray(res.get("edges_open", (True, True)), bool) for _, res in per_subject]
+        )
         out["candidates"] = np.asarray(per_subject[0][1]["candidates"], dtype=np.float64)
     if params["agreement"]:
         loaded = [load_subject(params, ctx, subject=tid.subject) for tid, _ in per_subject]
@@ -251,9 +248,15 @@ def export(ctx, targets) -> None:
     )
     w.array("encoding_r", res["mean"])
     if "alpha_edges" in res:
-        edges = _edges_table(res, cfg.analyses.encoding.mode)
+        edges = edges_table(
+            res["subjects"],
+            res["alpha_edges"],
+            res["candidates"],
+            cfg.analyses.encoding.mode,
+            res.get("edges_open"),
+        )
         w.table("encoding_alpha_edges", edges)
-        _warn_edges(ctx, edges)
+        warn_edges(ctx, edges, "encoding", "units")
     if "agreement" in res:
         w.array("agreement", res["agreement"])
         w.array("unit_roi", res["unit_roi"])
@@ -276,51 +279,6 @@ def export(ctx, targets) -> None:
                 stat="t",
                 mask=split(res[f"{key}_sig"]),
             )
-
-
-def _warn_edges(ctx, edges) -> None:
-    """A warning per subject with many units at an edge of the penalty grid (as the ridge
-    solver's own warning: more than EDGE_WARN_FRACTION of the fitted units)."""
-    from brainalign.encoding.ridge import EDGE_WARN_FRACTION
-
-    what = "fraction" if "n_smallest_fraction" in edges else "alpha"
-    key = "analyses.encoding." + ("alphas" if what == "alpha" else "mode")
-    for r in edges.to_dict("records"):  # records keep each column's type (counts stay ints)
-        limit = EDGE_WARN_FRACTION * r["n_fitted"]
-        ends = [
-            f"{r[f'n_{end}_{what}']} of {r['n_fitted']} units chose the {end} {what} "
-            f"({r[f'{end}_{what}']:g})"
-            for end in ("smallest", "largest")
-            if r[f"n_{end}_{what}"] > limit
-        ]
-        if ends:
-            ctx.warn(
-                f"encoding, subject {r['subject']}",
-                "; ".join(ends) + ": their best penalty may lie outside the grid (widen it)",
-                key,
-            )
-
-
-def _edges_table(res, mode: str):
-    """Per subject: fitted units and how many chose the smallest / largest candidate penalty."""
-    import pandas as pd
-
-    what = "fraction" if mode == "fracridge" else "alpha"
-    cand = np.asarray(res["candidates"])
-    lo, hi = (float(cand.min()), float(cand.max())) if cand.size else (np.nan, np.nan)
-    rows = []
-    for s, (n_fit, n_lo, n_hi) in zip(res["subjects"], np.asarray(res["alpha_edges"]), strict=True):
-        rows.append(
-            {
-                "subject": int(s),
-                "n_fitted": int(n_fit),
-                f"n_smallest_{what}": int(n_lo),
-                f"n_largest_{what}": int(n_hi),
-                f"smallest_{what}": lo,
-                f"largest_{what}": hi,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def _encoding_section(run) -> str:
@@ -416,8 +374,10 @@ ANALYSIS = Analysis(
             "encoding_alpha_edges",
             "Penalty grid edges",
             "Per subject: units whose cross-validated penalty is the smallest or the largest "
-            "candidate; many at an edge mean the best penalty may lie outside the grid (widen "
-            "analyses.encoding.alphas).",
+            "candidate; many at an open edge mean the best penalty may lie outside the grid "
+            "(widen analyses.encoding.alphas). An edge is open when a value beyond it could "
+            "still change a fit; beyond a closed one every fit is the limit (least squares, or "
+            "the mean), and units there chose that limit.",
             formats={c: "{:g}" for c in ("smallest_alpha", "largest_alpha")},
         ),
     ),
