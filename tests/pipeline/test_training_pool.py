@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,12 @@ from PIL import Image
 
 from brainalign.datasets import load_stimuli, nsd_coco_ids
 from brainalign.errors import DataFormatError
-from brainalign.pipeline.analyses.networks import train_network, training_pool
+from brainalign.networks.data import from_coco
+from brainalign.pipeline.analyses.networks import (
+    _training_and_validation,
+    train_network,
+    training_pool,
+)
 from brainalign.pipeline.config import validate_config
 from brainalign.pipeline.demo import QUICK_OVERRIDES
 from brainalign.pipeline.study import run_study
@@ -119,3 +125,58 @@ def test_a_network_trained_on_evaluated_images_is_stopped_by_name(pool_run, tmp_
     assert f"8 of its 8 images are images the subjects of {root} saw (COCO ids" in msg
     assert sum(str(int(c)) in msg for c in coco) == 5  # the first five shared ids
     assert not (tmp_path / "work" / "networks").exists()  # stopped before the first step
+
+
+def _split_pool(pool, folder, n_val=8):
+    """The virtual pool re-laid as COCO's two splits: train2017 and a val2017 of ``n_val``."""
+    import shutil
+
+    pool = Path(pool)
+    docs = {k: json.loads((pool / "annotations" / f"{k}_train2017.json").read_text())
+            for k in ("captions", "instances")}  # fmt: skip
+    images = sorted(docs["captions"]["images"], key=lambda im: im["id"])
+    parts = {"val2017": images[:n_val], "train2017": images[n_val:]}
+    (folder / "annotations").mkdir(parents=True)
+    for split, members in parts.items():
+        (folder / split).mkdir()
+        ids = {im["id"] for im in members}
+        for im in members:
+            shutil.copy(pool / "train2017" / im["file_name"], folder / split / im["file_name"])
+        for kind, doc in docs.items():
+            part = {**doc, "images": members,
+                    "annotations": [a for a in doc["annotations"] if a["image_id"] in ids]}  # fmt: skip
+            (folder / "annotations" / f"{kind}_{split}.json").write_text(json.dumps(part))
+    return {k: sorted(im["id"] for im in v) for k, v in parts.items()}
+
+
+def test_with_a_validation_split_every_seed_trains_on_the_whole_pool(pool_run, tmp_path):
+    """The paper: train on COCO train2017 minus NSD, validate on val2017 minus NSD."""
+    root = str(pool_run.data.root)
+    ids = _split_pool(Path(root) / "training_pool", tmp_path / "coco")
+    pool_params = {"root": root, "pool": str(tmp_path / "coco"), "split": "train2017"}
+    pool = training_pool({**pool_params, "allow_overlap": False}, {}, {})
+    params = {
+        **pool_params, "encoder": "all-MiniLM-L6-v2", "target": "multihot", "epochs": 1,
+        "batch_size": 8, "image_size": 32, "width": 0.0625, "timesteps": 2, "layers": 4,
+        "learning_rate": 1e-3, "validation_split": "val2017", "validation_size": 0.1,
+        "allow_overlap": False, "test_time_crop": False,
+    }  # fmt: skip
+    ctx = {"work_dir": str(tmp_path / "work"), "device": "cpu"}
+    res = train_network({**params, "seed": 0, "name": "m0"}, {"pool": pool}, ctx)
+    assert sorted(res["train_ids"].tolist()) == ids["train2017"]  # the whole pool
+    assert sorted(res["val_ids"].tolist()) == ids["val2017"]
+    assert res["history"][-1]["val_cosine"] is not None
+    # the split does not depend on the seed: any seed trains on the whole pool
+    data_all = from_coco(params["pool"], "train2017", targets=["multihot"])
+    for seed in (1, 7):
+        train, val = _training_and_validation(data_all, {**params, "seed": seed}, None)
+        assert sorted(train.ids.tolist()) == ids["train2017"]
+        assert sorted(val.ids.tolist()) == ids["val2017"]
+    # without a validation split: one held-out part of the pool, the same for every seed
+    held = {
+        seed: _training_and_validation(
+            data_all, {**params, "validation_split": None, "seed": seed}, None
+        )[1].ids.tolist()
+        for seed in (0, 3)
+    }
+    assert held[0] == held[3] and len(held[0]) == 8
