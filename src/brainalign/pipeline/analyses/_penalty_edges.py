@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from brainalign.encoding.ridge import EDGE_WARN_FRACTION
+
 
 def edge_record(model) -> dict:
     """What a stage keeps of a fitted ridge model (``RidgeEncoder`` / ``EmbeddingDecoder``):
@@ -68,8 +70,6 @@ def warn_edges(ctx, edges, analysis: str, targets: str) -> None:
     ridge solver's own warning: more than ``EDGE_WARN_FRACTION`` of the fitted targets, at an
     end beyond which a fit could still change), naming the config key to change:
     ``analyses.<analysis>.alphas`` (``.mode`` for fracridge's fixed fractions)."""
-    from brainalign.encoding.ridge import EDGE_WARN_FRACTION
-
     what = "fraction" if "n_smallest_fraction" in edges else "alpha"
     key = f"analyses.{analysis}." + ("alphas" if what == "alpha" else "mode")
     fix = (

@@ -9,7 +9,19 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
+from brainalign.datasets import load_stimuli
 from brainalign.datasets.base import STREAMS_ROIS
+from brainalign.datasets.nsd import special_ids
+from brainalign.decoding import (
+    CaptionBank,
+    CaptionSources,
+    bank_captions,
+    caption_ceiling,
+    caption_scores,
+    caption_sources,
+    decode_captions,
+    human_ceiling,
+)
 from brainalign.decoding.decoder import DECODING_ALPHAS, DECODING_FIT_INTERCEPT, DECODING_K
 from brainalign.errors import ConfigError
 from brainalign.pipeline.analyses._penalty_edges import edge_record, edges_table, warn_edges
@@ -21,6 +33,8 @@ from brainalign.pipeline.inputs import (
     load_subject,
     sentence_encoder,
 )
+from brainalign.report import plots
+from brainalign.report.html import img_html
 from brainalign.utils.hashing import hash_json
 from brainalign.utils.settings import ConfigPath, Section
 
@@ -58,10 +72,6 @@ class DecodingConfig(Section):
 @stage("caption_bank")
 def caption_bank(params, inputs, ctx):
     """A caption bank (memory-mapped embeddings) and the caption-consistency ceiling of the test images."""
-    from brainalign.datasets import load_stimuli
-    from brainalign.datasets.nsd import special_ids
-    from brainalign.decoding import CaptionBank, bank_captions, caption_ceiling, caption_sources
-
     stim = load_stimuli(params["root"])
     enc = sentence_encoder(params["encoder"], ctx.get("device"))
     folder = Path(ctx["work_dir"]) / "banks" / params["bank_key"]
@@ -103,8 +113,6 @@ def _decoder_params(params: dict, ctx: dict) -> dict:
 @stage("decoding")
 def decoding(params, inputs, ctx):
     """Decode caption embeddings from one subject's ROIs; reconstruct captions from the bank."""
-    from brainalign.decoding import CaptionBank, CaptionSources, decode_captions
-
     sub = load_subject(params, ctx)
     bank = CaptionBank.open(inputs["bank"]["path"])
     sources = CaptionSources(
@@ -210,9 +218,6 @@ def feature_spaces(cfg) -> list[tuple[str, str]]:
 def export(ctx, targets) -> None:
     import pandas as pd
 
-    from brainalign.datasets import load_stimuli
-    from brainalign.decoding import CaptionBank, caption_scores, human_ceiling
-
     cfg, w, plan = ctx.config, ctx.writer, ctx.plan
     tasks = {t.id.subject: t for t in targets.values()}
     bank_task = next(iter(tasks.values())).deps["bank"]
@@ -310,9 +315,6 @@ def export(ctx, targets) -> None:
 
 
 def _section(run) -> str:
-    from brainalign.report import plots
-    from brainalign.report.html import img_html
-
     parts = []
     scores = run.table("decoding_scores")
     if scores is not None:

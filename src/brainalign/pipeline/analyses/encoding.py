@@ -9,12 +9,29 @@ import numpy as np
 from pydantic import Field
 
 from brainalign.datasets.base import STREAMS_ROIS
+from brainalign.encoding import (
+    DEFAULT_SENTENCES,
+    encoding_map,
+    interparticipant_agreement,
+    predict_maps,
+    read_sentence_sets,
+    sentence_vector,
+)
 from brainalign.encoding.ridge import DEFAULT_ALPHAS
 from brainalign.errors import ConfigError, InputError
 from brainalign.pipeline.analyses._penalty_edges import edge_record, edges_table, warn_edges
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
-from brainalign.pipeline.inputs import encoder_of_space, feature_rows, load_subject
+from brainalign.pipeline.inputs import (
+    encoder_of_space,
+    feature_rows,
+    load_subject,
+    sentence_encoder,
+)
+from brainalign.report import plots
+from brainalign.report.html import img_html, maps_html
+from brainalign.rsa.shared import common_shared_images
+from brainalign.stats import group_map, one_sample_t, subject_mean
 from brainalign.utils.settings import ConfigPath, Section
 
 _Fraction = Annotated[float, Field(gt=0, lt=1)]
@@ -53,8 +70,6 @@ class InsilicoConfig(Section):
 
 def sentence_sets(ins: InsilicoConfig) -> dict[str, list[str]]:
     """The in-silico sentence sets: stand-ins, then the file's, then the config's own."""
-    from brainalign.encoding import DEFAULT_SENTENCES, read_sentence_sets
-
     sets = {k: list(v) for k, v in DEFAULT_SENTENCES.items()}
     if ins.sentences_file is not None:
         sets.update(read_sentence_sets(ins.sentences_file))
@@ -66,9 +81,6 @@ def sentence_sets(ins: InsilicoConfig) -> dict[str, list[str]]:
 @stage("insilico_vectors")
 def insilico_vectors(params, inputs, ctx):
     """Mean sentence embedding of each in-silico category (paper §4)."""
-    from brainalign.encoding import sentence_vector
-    from brainalign.pipeline.inputs import sentence_encoder
-
     enc = sentence_encoder(params["encoder"], ctx.get("device"))
     out = {}
     for name in params["categories"]:
@@ -81,8 +93,6 @@ def insilico_vectors(params, inputs, ctx):
 @stage("encoding")
 def encoding(params, inputs, ctx):
     """One subject's encoding map (train non-shared, test shared) and in-silico predictions."""
-    from brainalign.encoding import encoding_map, predict_maps
-
     sub = load_subject(params, ctx)
     X = feature_rows(inputs["model"], sub.image_ids)
     mode = "fracridge" if params["mode"] == "fracridge" else "ridge"
@@ -106,10 +116,6 @@ def encoding(params, inputs, ctx):
 @stage("encoding_group")
 def encoding_group(params, inputs, ctx):
     """Group encoding map, interparticipant agreement and in-silico contrasts."""
-    from brainalign.encoding import interparticipant_agreement
-    from brainalign.rsa.shared import common_shared_images
-    from brainalign.stats import group_map, one_sample_t, subject_mean
-
     per_subject = upstream(inputs, "encoding")
     R = np.stack([np.asarray(res["r"]) for _, res in per_subject])
     g = group_map(R, fdr_q=params["fdr_q"])
@@ -282,9 +288,6 @@ def export(ctx, targets) -> None:
 
 
 def _encoding_section(run) -> str:
-    from brainalign.report import plots
-    from brainalign.report.html import img_html, maps_html
-
     parts = [maps_html(run, "encoding")]
     enc, agr, roi = run.array("encoding_r"), run.array("agreement"), run.array("unit_roi")
     if enc is not None and agr is not None:
@@ -307,8 +310,6 @@ def _encoding_section(run) -> str:
 
 
 def _insilico_section(run) -> str:
-    from brainalign.report.html import maps_html
-
     return maps_html(run, "insilico")
 
 

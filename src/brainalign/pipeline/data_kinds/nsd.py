@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Literal
 
 from brainalign.datasets import _nsdpaths as P
+from brainalign.datasets import list_subjects, load_surface
+from brainalign.datasets._formats import mgh_shape
+from brainalign.datasets.surfaces import FSAVERAGE_SIZES
 from brainalign.errors import BrainAlignError, ConfigError
 from brainalign.pipeline.analysis import DataKind, Table
 from brainalign.pipeline.core import Task, TaskId, stage
+from brainalign.report.html import Text
 from brainalign.utils.hashing import files_fingerprint, hash_json
 from brainalign.utils.settings import Section, resolve_path
 
@@ -110,8 +114,6 @@ def nsd_fingerprint(root: str | os.PathLike) -> dict:
     The files themselves are in the keys of the tasks that read them (:func:`input_key`), so a
     changed caption file reruns the caption features and not the responses.
     """
-    from brainalign.datasets import list_subjects
-
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"data.root: {str(root)!r} does not exist")
@@ -126,8 +128,6 @@ def inputs(cfg, group: str, subject: int | None = None, space: str | None = None
 @stage("nsd_root")
 def nsd_root(params, inputs, ctx):
     """A real NSD root: checked once (its fingerprint is part of the key)."""
-    from brainalign.datasets import list_subjects
-
     return {"root": params["root"], "subjects": list_subjects(params["root"])}
 
 
@@ -143,9 +143,6 @@ def _surface_vertices(root: Path) -> tuple[int, Path | None]:
     From the first subject's left-hemisphere betas header (they define the units), else the
     streams label file, else the white surface; full fsaverage (NSD's) when none exists.
     """
-    from brainalign.datasets._formats import mgh_shape
-    from brainalign.datasets.surfaces import FSAVERAGE_SIZES
-
     betas = sorted(
         root.glob("nsddata_betas/ppdata/subj*/fsaverage/betas_fithrf_GLMdenoise_RR/lh.betas_*.mgh")
     )
@@ -154,8 +151,6 @@ def _surface_vertices(root: Path) -> tuple[int, Path | None]:
         if path.is_file():
             return int(mgh_shape(path)[0]), path
     if (fs / "surf" / "lh.white").is_file():
-        from brainalign.datasets import load_surface
-
         return load_surface(fs / "surf" / "lh.white").n_vertices, fs / "surf" / "lh.white"
     return FSAVERAGE_SIZES["fsaverage"], None
 
@@ -168,8 +163,6 @@ def surface_mesh(root: str | os.PathLike) -> dict:
     come from the root's ``nsddata/freesurfer/fsaverage/surf`` (nilearn's for fsaverage5 when
     the root has none).
     """
-    from brainalign.datasets.surfaces import FSAVERAGE_SIZES
-
     root = Path(root)
     n, source = _surface_vertices(root)
     names = [name for name, size in FSAVERAGE_SIZES.items() if size == n]
@@ -189,8 +182,6 @@ def surface_mesh(root: str | os.PathLike) -> dict:
 
 
 def subjects(cfg) -> list[int]:
-    from brainalign.datasets import list_subjects
-
     subs = list_subjects(cfg.data.root)
     if not subs:
         raise ConfigError(
@@ -251,8 +242,6 @@ NON_FINITE_BETAS = Table(
 def summary(run) -> list:
     """The summary's lines about NSD-like data: where, which subjects, space and feature
     spaces, and the non-finite betas (in red when there are any)."""
-    from brainalign.report.html import Text
-
     cfg = run.meta.get("config", {})
     data = cfg.get("data", {})
     subjects = run.meta.get("subjects", cfg.get("subjects"))
@@ -271,8 +260,6 @@ def summary(run) -> list:
 
 def _non_finite_text(quality: dict):
     """The non-finite betas line: each subject's count, or that there are none."""
-    from brainalign.report.html import Text
-
     n_bad = quality.get("non_finite_values", 0)
     if not n_bad:
         return Text("Non-finite betas: none.", note=True)
