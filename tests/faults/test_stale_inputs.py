@@ -466,12 +466,12 @@ dir = "{out}"
 VOL = "nsddata_betas/ppdata/subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR"
 
 
-def _readers(*stages, subject=None, variant=None):
+def _readers(*stages, subject=None, space=None):
     def reads(task):
         return (
             task.stage in stages
             and (subject is None or task.id.subject == subject)
-            and (variant is None or task.id.variant == variant)
+            and (space is None or task.id.space == space)
         )
 
     return reads
@@ -497,12 +497,12 @@ PLAN_CASES = {
     "volume betas": (
         f"{VOL}/betas_session02.nii.gz",
         lambda p: rewrite(p, lambda b: b + b"\0"),  # a changed file is enough for the plan
-        _readers("responses", subject=1, variant="func1pt8mm"),
+        _readers("responses", subject=1, space="func1pt8mm"),
     ),
     "volume ROIs": (
         "nsddata/ppdata/subj01/func1pt8mm/roi/streams.nii.gz",
         lambda p: rewrite(p, lambda b: b + b"\0"),
-        _readers("responses", subject=1, variant="func1pt8mm"),
+        _readers("responses", subject=1, space="func1pt8mm"),
     ),
     "transforms": (
         "nsddata/ppdata/subj01/transforms/lh.white-to-fsaverage.mgz",

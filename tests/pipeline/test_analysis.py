@@ -23,7 +23,7 @@ def test_task_ids_are_values_with_readable_names():
     assert a == TaskId("searchlight", subject=3, model="mpnet", chunk=1)
     assert {a: 1}[TaskId("searchlight", subject=3, model="mpnet", chunk=1)] == 1
     assert a.name == "sub-03/mpnet/chunk001" and TaskId("roi_group").name == "all"
-    assert TaskId("train_network", model="net_mpnet", variant="seed2").name == "net_mpnet/seed2"
+    assert TaskId("train_network", model="net_mpnet", instance="seed2").name == "net_mpnet/seed2"
 
 
 def test_upstream_orders_by_subject_then_chunk():

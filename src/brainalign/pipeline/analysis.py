@@ -321,13 +321,14 @@ class PlanBuilder:
         surf = Path(fs_dir) / "surf"
         return {"inputs": hash_json(files_fingerprint(surf, surf.glob("*")))}
 
-    def responses(self, s: int, space: str | None = None, variant: str | None = None) -> Task:
-        """The task of subject ``s``'s responses in ``space`` (default: the study's)."""
+    def responses(self, s: int, space: str | None = None) -> Task:
+        """The task of subject ``s``'s responses in ``space`` (default: the study's; another
+        space is part of the task's id)."""
         base = {**self.base, "subject": s}
         if space is not None:
             base["space"] = space
         return Task(
-            TaskId("responses", subject=s, variant=variant),
+            TaskId("responses", subject=s, space=space),
             {**base, **self.inputs("subject", s, base["space"])},
             {"data": self.plan.data},
         )
@@ -356,14 +357,14 @@ class PlanBuilder:
 
     def caption_parts(self, encoder: str, source: dict) -> dict[TaskId, Task]:
         """Tasks that embed a source's captions in parallel parts (see ``caption_embeddings``)."""
-        variant = "pool" if "pool" in source else "stimuli"
+        images = "pool" if "pool" in source else "stimuli"
         if "pool" in source:  # a COCO folder's caption file
             path = Path(source["pool"]) / "annotations" / f"captions_{source['split']}.json"
             read = {"inputs": hash_json(files_fingerprint(path.parent, [path]))}
         else:
             read = self.inputs("captions")
         return {
-            (tid := TaskId("caption_embeddings", model=encoder, chunk=c, variant=variant)): Task(
+            (tid := TaskId("caption_embeddings", model=encoder, chunk=c, images=images)): Task(
                 tid,
                 {"source": source, "encoder": encoder, "part": [c, CAPTION_PARTS], **read},
                 {"data": self.plan.data},

@@ -73,28 +73,63 @@ def stage(name: str, description: str = "") -> Callable[[Callable], Callable]:
 
 @dataclass(frozen=True)
 class TaskId:
-    """Who a task is: its stage and the piece of work (subject, model, chunk, variant).
+    """Who a task is: its stage and the piece of work, one named field per meaning.
 
     A value, compared and hashed as one: group stages receive their upstream results keyed by
-    these ids and read ``subject``, ``model`` or ``chunk`` from them, never from a string.
+    these ids and read ``subject``, ``model``, ``instance`` or ``chunk`` from them, never from a
+    string. Only the fields a stage needs to tell its tasks apart are set.
+
+    Attributes
+    ----------
+    stage : str
+    subject : int, optional
+    model : str, optional
+        A model: a feature space, a trained network (``net_<target>``) or a zoo model.
+    chunk : int, optional
+        A part of the work (searchlight centres, caption parts).
+    instance : str, optional
+        Which instance of ``model``: a trained network's seed (``seed0``).
+    space : str, optional
+        A data space other than the study's (``func1pt8mm``), or the mesh of neighbourhoods.
+    radius : float, optional
+        A searchlight's radius (geodesic mm on a mesh, voxels in a volume).
+    dataset : str, optional
+        An RDM data set's label.
+    method : str, optional
+        An RDM comparison method (``spearman``, ...).
+    versus : str, optional
+        The second model of a contrast (``model`` − ``versus``).
+    images : str, optional
+        Whose captions: the study's ``stimuli`` or a training ``pool``.
     """
 
     stage: str
     subject: int | None = None
     model: str | None = None
     chunk: int | None = None
-    variant: str | None = None
+    instance: str | None = None
+    space: str | None = None
+    radius: float | None = None
+    dataset: str | None = None
+    method: str | None = None
+    versus: str | None = None
+    images: str | None = None
 
     @property
     def name(self) -> str:
         """A readable label (``sub-01/mpnet/chunk003``); for display only, never parsed."""
-        parts = []
-        if self.subject is not None:
-            parts.append(f"sub-{self.subject:02d}")
-        if self.model is not None:
-            parts.append(self.model)
-        if self.variant is not None:
-            parts.append(self.variant)
+        parts = [f"sub-{self.subject:02d}"] if self.subject is not None else []
+        parts += [
+            v
+            for v in (self.model, self.instance, self.method, self.dataset, self.space)
+            if v is not None
+        ]
+        if self.versus is not None:
+            parts.append(f"vs-{self.versus}")
+        if self.radius is not None:
+            parts.append(f"r{self.radius:g}")
+        if self.images is not None:
+            parts.append(self.images)
         if self.chunk is not None:
             parts.append(f"chunk{self.chunk:03d}")
         return "/".join(parts) or "all"
@@ -157,8 +192,8 @@ class Task:
 def upstream(inputs: dict, stage: str) -> list[tuple[TaskId, Any]]:
     """The results in ``inputs`` that came from tasks of ``stage``, with their ids, in id order.
 
-    Ordered by (subject, model, chunk, variant), so a group stage sees subjects and chunks in
-    order whatever the order of its dependencies.
+    Ordered by (subject, model, chunk, instance, then the other fields), so a group stage sees
+    subjects and chunks in order whatever the order of its dependencies.
     """
     found = [(k, v) for k, v in inputs.items() if isinstance(k, TaskId) and k.stage == stage]
 
@@ -168,7 +203,13 @@ def upstream(inputs: dict, stage: str) -> list[tuple[TaskId, Any]]:
             k.subject if k.subject is not None else -1,
             k.model or "",
             k.chunk if k.chunk is not None else -1,
-            k.variant or "",
+            k.instance or "",
+            k.space or "",
+            k.radius if k.radius is not None else -1.0,
+            k.dataset or "",
+            k.method or "",
+            k.versus or "",
+            k.images or "",
         )
 
     return sorted(found, key=order)

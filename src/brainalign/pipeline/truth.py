@@ -144,7 +144,7 @@ def pipeline_oracle(ctx, targets) -> pd.DataFrame:
         if not rois:
             continue
         models = {
-            (t.id.model, t.id.variant): feature_rows(ctx.load(t.deps["model"]), sub.image_ids)
+            (t.id.model, t.id.instance): feature_rows(ctx.load(t.deps["model"]), sub.image_ids)
             for t in tasks
         }
         paper = params["sampling"] == "paper"

@@ -294,7 +294,7 @@ def plan(b) -> dict[str, Task]:
     for target in net.targets:
         for sd in net.seeds:
             task = Task(
-                TaskId("train_network", model=f"net_{target}", variant=f"seed{sd}"),
+                TaskId("train_network", model=f"net_{target}", instance=f"seed{sd}"),
                 {
                     "root": b.root,
                     "pool": pool_folder(cfg),

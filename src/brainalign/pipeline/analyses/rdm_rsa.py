@@ -298,7 +298,7 @@ def plan(b) -> dict[str, Task]:
         deps = {}
         for name in cfg.features.spaces:
             t = Task(
-                TaskId("rdm_features", model=name, variant=s["label"]),
+                TaskId("rdm_features", model=name, dataset=s["label"]),
                 {
                     **at,
                     "name": name,
@@ -314,7 +314,7 @@ def plan(b) -> dict[str, Task]:
         for name in vision:
             ckpts = [str(p) for p in a.networks.get(name, [])]
             t = Task(
-                TaskId("rdm_layers", model=name, variant=s["label"]),
+                TaskId("rdm_layers", model=name, dataset=s["label"]),
                 {
                     **at,
                     "model": name,
@@ -328,7 +328,7 @@ def plan(b) -> dict[str, Task]:
             deps[t.id] = targets[f"layers/{s['label']}/{name}"] = t
         for method in a.methods:
             t = Task(
-                TaskId("rdm_evaluate", model=method, variant=s["label"]),
+                TaskId("rdm_evaluate", method=method, dataset=s["label"]),
                 {
                     **at,
                     "label": s["label"],

@@ -105,7 +105,7 @@ def roi_group(params, inputs, ctx):
     import pandas as pd
 
     rows = [
-        {"subject": tid.subject, "roi": roi, "model": tid.model, "instance": tid.variant, "r": r}
+        {"subject": tid.subject, "roi": roi, "model": tid.model, "instance": tid.instance, "r": r}
         for tid, res in upstream(inputs, "roi_rsa")
         for roi, r in zip(res["rois"], np.asarray(res["r"]).tolist(), strict=True)
     ]
@@ -144,7 +144,7 @@ def plan(b) -> dict[str, Task]:
     deps: dict = {}
     for s in b.subjects:
         for m in b.plan.models:
-            tid = TaskId("roi_rsa", subject=s, model=m.name, variant=m.instance)
+            tid = TaskId("roi_rsa", subject=s, model=m.name, instance=m.instance)
             deps[tid] = Task(
                 tid,
                 {

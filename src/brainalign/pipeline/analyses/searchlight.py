@@ -223,7 +223,7 @@ def _surface_maps(b, model: ModelRef) -> dict[TaskId, Task]:
     sl = b.config.analyses.searchlight
     mesh = b.mesh
     nb = Task(
-        TaskId("neighbourhoods", variant=f"{mesh['mesh']}-{sl.radius:g}mm"),
+        TaskId("neighbourhoods", space=mesh["mesh"], radius=sl.radius),
         {**mesh, "radius": sl.radius, **b.mesh_inputs()},
     )
     n_centres = _n_centres(mesh["mesh"])
@@ -236,7 +236,7 @@ def _surface_maps(b, model: ModelRef) -> dict[TaskId, Task]:
             if sl.sampling == "paper":
                 deps["sampling"] = b.sampling(s)
             tid = TaskId(
-                "searchlight", subject=s, model=model.name, chunk=c, variant=model.instance
+                "searchlight", subject=s, model=model.name, chunk=c, instance=model.instance
             )
             tasks[tid] = Task(
                 tid,
@@ -290,9 +290,9 @@ def _volume_maps(b, model: ModelRef) -> dict[TaskId, Task]:
         if cfg.space == "func1pt8mm":
             subject = b.subject(s)
         else:
-            subject = b.responses(s, "func1pt8mm", variant="func1pt8mm")
+            subject = b.responses(s, "func1pt8mm")
         nb = Task(
-            TaskId("volume_neighbourhoods", subject=s, variant=f"r{sl.radius:g}vox"),
+            TaskId("volume_neighbourhoods", subject=s, space="func1pt8mm", radius=sl.radius),
             {**vbase, "subject": s, "radius": sl.radius, "min_fraction": sl.min_fraction},
             {"subject": subject},
         )
@@ -305,7 +305,7 @@ def _volume_maps(b, model: ModelRef) -> dict[TaskId, Task]:
                 deps["sampling"] = b.sampling(s)
                 deps["sampling_subject"] = b.subject(s)
             tid = TaskId(
-                "volume_searchlight", subject=s, model=model.name, chunk=c, variant=model.instance
+                "volume_searchlight", subject=s, model=model.name, chunk=c, instance=model.instance
             )
             parts[tid] = Task(
                 tid,
@@ -319,7 +319,7 @@ def _volume_maps(b, model: ModelRef) -> dict[TaskId, Task]:
                 },
                 deps,
             )
-        tid = TaskId("volume_projection", subject=s, model=model.name, variant=model.instance)
+        tid = TaskId("volume_projection", subject=s, model=model.name, instance=model.instance)
         tasks[tid] = Task(
             tid,
             {"root": b.root, "subject": s, **b.inputs("transforms", s)},

@@ -35,7 +35,7 @@ def searchlight_contrast(params, inputs, ctx):
     """Group map of model a − model b: per-subject differences, paired t across subjects, FDR."""
     maps: dict = {params["a"]: {}, params["b"]: {}}
     for tid, res in upstream(inputs, params["map_stage"]):
-        chunks = maps[tid.model].setdefault(tid.subject, {}).setdefault(tid.variant, [])
+        chunks = maps[tid.model].setdefault(tid.subject, {}).setdefault(tid.instance, [])
         chunks.append(np.asarray(res["r"], dtype=np.float64))
     subjects = sorted(set(maps[params["a"]]) & set(maps[params["b"]]))
 
@@ -78,7 +78,7 @@ def plan(b) -> dict[str, Task]:
             for ref in refs.get(name) or [ModelRef(name, b.feature(name))]:
                 deps.update(searchlight.map_tasks(b, ref))
         task = Task(
-            TaskId("searchlight_contrast", model=x, variant=f"vs-{y}"),
+            TaskId("searchlight_contrast", model=x, versus=y),
             {"a": x, "b": y, "map_stage": searchlight.map_stage(cfg), "fdr_q": c.fdr_q},
             deps,
         )
