@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -98,18 +100,40 @@ def test_load_toml_with_overrides(tmp_path):
         load_config(tmp_path / "missing.toml")
 
 
+def _fake_nltk(monkeypatch, data: bool = True):
+    """An installed ``nltk`` whose data are (or are not) there: what the paper's tagger needs."""
+    module = types.ModuleType("nltk")
+
+    def find(resource):
+        if not data:
+            raise LookupError(f"Resource {resource} not found.")
+        return resource
+
+    module.data = types.SimpleNamespace(find=find)
+    monkeypatch.setitem(sys.modules, "nltk", module)
+
+
 @pytest.mark.parametrize("name", ["demo.toml", "paper_nsd.toml"])
-def test_shipped_configs(name, tmp_path):
+def test_shipped_configs(name, tmp_path, monkeypatch):
     path = REPO / "configs" / name
     if name == "paper_nsd.toml":
         # the paper config points at a real NSD root and at the paper's files, which a user
-        # downloads: without them it stops before any work, naming each file and its source
+        # downloads: without them it stops before any work, naming each file and its source,
+        # and NLTK's tagger with its install command
         (tmp_path / "nsddata").mkdir()
         overrides = {"data": {"root": str(tmp_path)}}
+        monkeypatch.setitem(sys.modules, "nltk", None)
         with pytest.raises(ConfigError) as err:
             load_config(path, overrides=overrides)
         for missing in ("glove.840B.300d.txt", "crawl-300d-2M.vec", "insilico_sentences.json"):
             assert missing in str(err.value)
+        assert "tagger = 'nltk' (the paper's tagger): tagger='nltk' needs NLTK" in str(err.value)
+        _fake_nltk(monkeypatch, data=False)
+        with pytest.raises(
+            ConfigError, match="nltk.downloader punkt_tab averaged_perceptron_tagger_eng"
+        ):
+            load_config(path, overrides=overrides)
+        _fake_nltk(monkeypatch)
         files = {}
         for key, fname in (
             ("glove_categories", "glove.840B.300d.txt"),
@@ -138,6 +162,17 @@ def test_shipped_configs(name, tmp_path):
         assert cfg.analyses.roi_rsa.error == "paper"
         assert cfg.analyses.networks.validation_split == "val2017"
         assert len(cfg.analyses.model_comparison.families["fig3"]) == 10
+        # the paper's controls: its tagger, spelling fixes and exact word look-up
+        opts = cfg.features.options
+        for space in (
+            "mpnet_nouns",
+            "mpnet_verbs",
+            "mpnetWordAvg_all",
+            "glove_all",
+            "fasttext_all",
+        ):
+            assert opts[space]["tagger"] == "nltk" and opts[space]["fixes"] == "paper"
+        assert opts["glove_all"]["lookup"] == opts["fasttext_all"]["lookup"] == "exact"
         assert "net_mpnet" in cfg.analyses.model_comparison.families["fig4"]
     else:
         cfg = load_config(path)

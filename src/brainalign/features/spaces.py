@@ -34,14 +34,17 @@ from brainalign.features.sentence import (
     resolve_model,
 )
 from brainalign.features.words import (
+    FIX_RULES,
+    LOOKUPS,
     POS_FALLBACK,
     POS_TAGS,
+    TAGGERS,
     WordVectors,
     category_label,
-    fix_word,
     load_word_vectors,
     pos_tag,
     tokenize,
+    word_fixer,
     words_of_class,
 )
 from brainalign.utils import check_random_state, hash_array, hash_json
@@ -443,6 +446,16 @@ def _fasttext_categories(stimuli, vectors=None, empty="something"):
     return _category_vectors(stimuli, _fasttext_vectors(vectors), empty)
 
 
+def _check_word_options(tagger=None, fixes=None, lookup=None) -> None:
+    """Refuse an unknown tagger, spelling-fix rule or word look-up, naming the choices."""
+    if tagger is not None and tagger not in TAGGERS:
+        raise InputError(f"tagger: expected one of {TAGGERS}, got {tagger!r}")
+    if fixes is not None and not isinstance(fixes, dict) and fixes not in FIX_RULES:
+        raise InputError(f"fixes: expected one of {FIX_RULES} or a dict, got {fixes!r}")
+    if lookup is not None and lookup not in LOOKUPS:
+        raise InputError(f"lookup: expected one of {LOOKUPS}, got {lookup!r}")
+
+
 def _pos_space(word_class: str):
     def build(
         stimuli,
@@ -451,19 +464,22 @@ def _pos_space(word_class: str):
         device="cpu",
         fallback=None,
         tagger="spacy",
+        fixes="all",
         verbose=None,
     ):
+        _check_word_options(tagger, fixes)
         fallback = POS_FALLBACK[word_class] if fallback is None else fallback
         tagged = tagged_captions(stimuli, tagger)
         enc = _encoder(encoder, device)
         if variant == "words":
             words = [
-                [w for cap in caps for w in words_of_class(cap, word_class)] for caps in tagged
+                [w for cap in caps for w in words_of_class(cap, word_class, fixes)]
+                for caps in tagged
             ]
             return _mean_of_words(words, enc, fallback, verbose=verbose)
         if variant == "joined":
             joined = [
-                [" ".join(words_of_class(cap, word_class)) or fallback for cap in caps]
+                [" ".join(words_of_class(cap, word_class, fixes)) or fallback for cap in caps]
                 for caps in tagged
             ]
             return caption_embeddings(joined, enc, verbose=verbose)
@@ -475,7 +491,7 @@ def _pos_space(word_class: str):
 
     build.__doc__ = (
         f"MPNet on the {word_class} ({'/'.join(POS_TAGS[word_class])}) of the captions; "
-        "variant='words' | 'joined'; tagger='spacy' | 'nltk'"
+        "variant='words' | 'joined'; tagger='spacy' | 'nltk'; fixes='all' | 'paper' | 'none'"
     )
     return build
 
@@ -487,19 +503,21 @@ for _cls in POS_TAGS:
 def _word_vector_pos_space(word_class: str, kind: str):
     """Mean word vector of every ``word_class`` word of all captions (the paper's code)."""
 
-    def build(stimuli, vectors=None, empty=None, tagger="spacy"):
+    def build(stimuli, vectors=None, empty=None, tagger="spacy", fixes="all", lookup="lower"):
+        _check_word_options(tagger, fixes, lookup)
         wv = _fasttext_vectors(vectors) if kind == "fasttext" else _word_vectors(vectors, kind)
         empty = POS_FALLBACK[word_class] if empty is None else empty
         out = np.empty((len(stimuli), wv.dim), dtype=np.float32)
         for i, caps in enumerate(tagged_captions(stimuli, tagger)):
-            words = [w for cap in caps for w in words_of_class(cap, word_class)]
-            vec, _ = wv.mean(words)  # out-of-vocabulary words are skipped, as in the paper
+            words = [w for cap in caps for w in words_of_class(cap, word_class, fixes)]
+            vec, _ = wv.mean(words, lookup)  # out-of-vocabulary words are skipped
             out[i] = vec if vec is not None else wv[empty]
         return out
 
     build.__doc__ = (
         f"mean {kind} vector of the {word_class} ({'/'.join(POS_TAGS[word_class])}) of all "
-        "captions; tagger='spacy' | 'nltk'"
+        "captions; tagger='spacy' | 'nltk'; fixes='all' | 'paper' | 'none'; "
+        "lookup='lower' | 'exact'"
     )
     return build
 
@@ -509,12 +527,17 @@ for _kind in ("glove", "fasttext"):
         register_feature_space(f"{_kind}_{_cls}", _word_vector_pos_space(_cls, _kind))
 
 
-def _all_tokens(stimuli) -> list[list[str]]:
+def all_tokens(stimuli: Stimuli, tagger: str = "spacy", fixes="all") -> list[list[str]]:
+    """Every token of all of each image's captions (the ``_all`` spaces' words): tokenised by
+    ``tagger``'s tokenizer (spaCy, or NLTK's ``word_tokenize`` as the paper), spelling-fixed by
+    the rule ``fixes`` (:data:`~brainalign.features.words.FIX_RULES`)."""
+    _check_word_options(tagger, fixes)
     captions = _captions(stimuli)
-    flat = tokenize([c for caps in captions for c in caps])
+    flat = tokenize([c for caps in captions for c in caps], tagger=tagger)
+    fix = word_fixer(fixes, "all")
     out, i = [], 0
     for caps in captions:
-        out.append([fix_word(w) for toks in flat[i : i + len(caps)] for w in toks])
+        out.append([fix(w) for toks in flat[i : i + len(caps)] for w in toks])
         i += len(caps)
     return out
 
@@ -523,16 +546,21 @@ def _all_tokens(stimuli) -> list[list[str]]:
     "mpnetWordAvg_all",
     description="every token of all captions embedded alone with MPNet, then averaged",
 )
-def _mpnet_word_avg_all(stimuli, encoder="all-mpnet-base-v2", device="cpu", verbose=None):
+def _mpnet_word_avg_all(
+    stimuli, encoder="all-mpnet-base-v2", device="cpu", tagger="spacy", fixes="all", verbose=None
+):
     return _mean_of_words(
-        _all_tokens(stimuli), _encoder(encoder, device), "something", verbose=verbose
+        all_tokens(stimuli, tagger, fixes), _encoder(encoder, device), "something", verbose=verbose
     )
 
 
-def _word_vector_average(stimuli, wv: WordVectors, empty: str) -> np.ndarray:
+def _word_vector_average(
+    stimuli, wv: WordVectors, empty: str, tagger: str, fixes, lookup: str
+) -> np.ndarray:
+    _check_word_options(lookup=lookup)
     out = np.empty((len(stimuli), wv.dim), dtype=np.float32)
-    for i, toks in enumerate(_all_tokens(stimuli)):
-        vec, _ = wv.mean(toks)  # out-of-vocabulary tokens are skipped, as in the paper
+    for i, toks in enumerate(all_tokens(stimuli, tagger, fixes)):
+        vec, _ = wv.mean(toks, lookup)  # out-of-vocabulary tokens are skipped, as in the paper
         out[i] = vec if vec is not None else wv[empty]
     return out
 
@@ -540,29 +568,36 @@ def _word_vector_average(stimuli, wv: WordVectors, empty: str) -> np.ndarray:
 @register_feature_space(
     "glove_all", description="mean GloVe vector of every token of all captions (OOV skipped)"
 )
-def _glove_all(stimuli, vectors=None, empty="something"):
-    return _word_vector_average(stimuli, _word_vectors(vectors, "glove"), empty)
+def _glove_all(
+    stimuli, vectors=None, empty="something", tagger="spacy", fixes="all", lookup="lower"
+):
+    return _word_vector_average(
+        stimuli, _word_vectors(vectors, "glove"), empty, tagger, fixes, lookup
+    )
 
 
 @register_feature_space(
     "fasttext_all",
     description="mean fastText vector of every token of all captions (needs vectors=)",
 )
-def _fasttext_all(stimuli, vectors=None, empty="something"):
-    return _word_vector_average(stimuli, _fasttext_vectors(vectors), empty)
+def _fasttext_all(
+    stimuli, vectors=None, empty="something", tagger="spacy", fixes="all", lookup="lower"
+):
+    return _word_vector_average(stimuli, _fasttext_vectors(vectors), empty, tagger, fixes, lookup)
 
 
 def scramble_captions(
-    captions_per_image, random_state=0, return_tokens: bool = False
+    captions_per_image, random_state=0, return_tokens: bool = False, tagger: str = "spacy"
 ) -> list[list]:
     """Each caption's tokens in a random order, rejoined without spaces before punctuation.
 
     Seeded: the same ``random_state`` gives the same captions. ``return_tokens=True`` returns the
-    shuffled token lists instead of the joined strings.
+    shuffled token lists instead of the joined strings. ``tagger``: whose tokenizer (spaCy, or
+    NLTK's ``word_tokenize`` as the paper).
     """
     rng = check_random_state(random_state)
     captions = _check_captions(captions_per_image)
-    flat = tokenize([c for caps in captions for c in caps])
+    flat = tokenize([c for caps in captions for c in caps], tagger=tagger)
     out, i = [], 0
     for caps in captions:
         scrambled = []
@@ -579,12 +614,12 @@ def scramble_captions(
     "mpnet_scrambled", description="MPNet on captions with their words randomly shuffled (seeded)"
 )
 def _mpnet_scrambled(
-    stimuli, random_state=0, encoder="all-mpnet-base-v2", device="cpu", verbose=None
+    stimuli, random_state=0, encoder="all-mpnet-base-v2", device="cpu", tagger="spacy", verbose=None
 ):
     if not isinstance(random_state, int | np.integer):
         raise InputError(f"random_state: expected an int seed, got {type(random_state).__name__}")
     return caption_embeddings(
-        scramble_captions(stimuli.captions, random_state),
+        scramble_captions(stimuli.captions, random_state, tagger=tagger),
         _encoder(encoder, device),
         verbose=verbose,
     )
@@ -592,6 +627,7 @@ def _mpnet_scrambled(
 
 __all__ = [
     "FeatureSpace",
+    "all_tokens",
     "describe_feature_spaces",
     "feature_space",
     "feature_space_options",

