@@ -12,6 +12,7 @@ import copy
 
 import pytest
 
+from brainalign.errors import ConfigError
 from brainalign.pipeline.config import StudyConfig, validate_config
 from brainalign.pipeline.core import all_tasks
 from brainalign.pipeline.demo import demo_config
@@ -110,7 +111,7 @@ CHANGES = {
     "analyses.insilico.contrasts": ([["people", "food"]], {}),
     "analyses.insilico.sentences": ({"people": ["A man."]}, {}),
     "analyses.insilico.sentences_file": ("SENTENCES", {}),
-    "analyses.insilico.alpha": (0.01, {}),
+    "analyses.insilico.p_threshold": (0.01, {}),
     "analyses.decoding.enabled": (False, {}),
     "analyses.decoding.rois": (["ventral"], {}),
     "analyses.decoding.feature_space": ("mpnet_category_all", {}),
@@ -207,3 +208,20 @@ def test_changing_the_key_changes_tasks_or_context(base, key):
     a = _signature(validate_config(before, base_dir=folder))
     b = _signature(validate_config(after, base_dir=folder))
     assert a != b, f"{key}: changing it changed no task key and no run setting (a dead key)"
+
+
+def test_the_former_insilico_alpha_is_read_as_p_threshold_with_a_warning(base):
+    """``alpha`` means the ridge penalty; the in-silico significance level is ``p_threshold``.
+    Configs written with its former name still run, with a warning naming both keys."""
+    cfg, folder = base
+    old = copy.deepcopy(cfg)
+    ins = old["analyses"]["insilico"]
+    ins["alpha"] = ins.pop("p_threshold") / 5
+    with pytest.warns(FutureWarning, match=r"analyses\.insilico\.alpha is now .*p_threshold"):
+        got = validate_config(old, base_dir=folder)
+    assert got.analyses.insilico.p_threshold == pytest.approx(0.01)
+    assert "alpha" not in got.to_dict()["analyses"]["insilico"]
+    both = copy.deepcopy(old)
+    both["analyses"]["insilico"]["p_threshold"] = 0.05
+    with pytest.raises(ConfigError, match="p_threshold only"):
+        validate_config(both, base_dir=folder)

@@ -77,7 +77,7 @@ def test_short_grid_warns_and_group_table_reports_edges(rng, tmp_path, monkeypat
                 monkeypatch, sub, model, [0.01, 0.1, 1.0]
             )
     res = stage_module.encoding_group(
-        {"fdr_q": 0.05, "agreement": False, "contrasts": [], "alpha": 0.05}, per_subject, {}
+        {"fdr_q": 0.05, "agreement": False, "contrasts": [], "p_threshold": 0.05}, per_subject, {}
     )
     np.testing.assert_array_equal(res["subjects"], [1, 2])
     assert res["alpha_edges"].shape == (2, 3) and np.all(res["alpha_edges"][:, 2] > 20)

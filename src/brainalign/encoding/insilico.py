@@ -69,9 +69,12 @@ class ContrastResult:
     mean: np.ndarray
     name: str = ""
 
-    def significant(self, alpha: float = 0.05) -> np.ndarray:
-        """Units with p < alpha (uncorrected, as in the paper)."""
-        return np.nan_to_num(self.p, nan=1.0) < alpha
+    def significant(self, p_threshold: float = 0.05) -> np.ndarray:
+        """Units with p < ``p_threshold`` (uncorrected, as in the paper); NaN p never is.
+
+        (A significance level is ``p_threshold`` throughout brainalign: ``alpha`` is the ridge
+        penalty.)"""
+        return np.nan_to_num(self.p, nan=1.0) < p_threshold
 
 
 def sentence_vector(sentences, encoder) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from brainalign.pipeline.config import StudyConfig, load_config
 from brainalign.pipeline.study import StudyResult
-from brainalign.pipeline.truth import ALPHA
+from brainalign.pipeline.truth import P_THRESHOLD
 
 #: What ``quick=True`` changes in the demo config (a reduced study that still runs every stage).
 QUICK_OVERRIDES = {
@@ -83,7 +83,7 @@ def ground_truth_summary(result: StudyResult) -> str:
     def best(r):
         if r["measured_best"] == r["oracle_best"]:
             return "same"
-        verdict = "tie" if r["best_p"] >= ALPHA else "REVERSAL"
+        verdict = "tie" if r["best_p"] >= P_THRESHOLD else "REVERSAL"
         return f"{verdict} ({r['best_diff']:+.3f}, p = {r['best_p']:.2g})"
 
     cols = [

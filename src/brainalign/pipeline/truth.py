@@ -33,8 +33,8 @@ from brainalign.rsa import roi_rsa
 from brainalign.stats import paired_t
 from brainalign.utils.arrays import RowView
 
-#: significance level of the best-model reversal test
-ALPHA = 0.05
+#: significance level of the best-model reversal test (p < P_THRESHOLD; alpha is the ridge penalty)
+P_THRESHOLD = 0.05
 #: bootstrap resamples of subjects for ρ's interval
 N_BOOT = 2000
 
@@ -215,7 +215,7 @@ def _spearman_rows(a, b) -> np.ndarray:
         return (ra * rb).sum(1) / np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
 
 
-def best_model_check(measured, oracle, models, alpha: float = ALPHA) -> dict:
+def best_model_check(measured, oracle, models, p_threshold: float = P_THRESHOLD) -> dict:
     """Is the measured best model the oracle's best, or tied with it within noise?
 
     Parameters
@@ -228,7 +228,7 @@ def best_model_check(measured, oracle, models, alpha: float = ALPHA) -> dict:
     dict
         ``measured_best``, ``oracle_best``, ``best_diff`` (mean over subjects of
         measured(best) − measured(oracle's best); 0 when they are the same), ``best_t``,
-        ``best_p`` (paired t-test, NaN when the same) and ``best_ok`` (same, or p ≥ ``alpha``).
+        ``best_p`` (paired t-test, NaN when the same) and ``best_ok`` (same, or p ≥ ``p_threshold``).
     """
     measured, oracle = np.asarray(measured, float), np.asarray(oracle, float)
     b, o = int(np.argmax(measured.mean(0))), int(np.argmax(oracle.mean(0)))
@@ -242,11 +242,11 @@ def best_model_check(measured, oracle, models, alpha: float = ALPHA) -> dict:
         "best_diff": float((measured[:, b] - measured[:, o]).mean()),
         "best_t": float(np.asarray(res[0]).ravel()[0]),
         "best_p": p,
-        "best_ok": bool(p >= alpha),
+        "best_ok": bool(p >= p_threshold),
     }
 
 
-def oracle_separates(oracle, alpha: float = ALPHA) -> tuple[bool, float]:
+def oracle_separates(oracle, p_threshold: float = P_THRESHOLD) -> tuple[bool, float]:
     """Does the oracle tell its best model from its worst (paired t-test over subjects)?
 
     Parameters
@@ -255,7 +255,7 @@ def oracle_separates(oracle, alpha: float = ALPHA) -> tuple[bool, float]:
 
     Returns
     -------
-    (separates, p) : the test's p < ``alpha``, and p (NaN with fewer than 2 subjects or models)
+    (separates, p) : the test's p < ``p_threshold``, and p (NaN with fewer than 2 subjects or models)
     """
     oracle = np.asarray(oracle, float)
     if oracle.shape[0] < 2 or oracle.shape[1] < 2:
@@ -263,7 +263,7 @@ def oracle_separates(oracle, alpha: float = ALPHA) -> tuple[bool, float]:
     means = oracle.mean(0)
     hi, lo = oracle[:, [int(np.argmax(means))]], oracle[:, [int(np.argmin(means))]]
     p = float(np.asarray(paired_t(hi, lo)[1]).ravel()[0])
-    return bool(p < alpha), p
+    return bool(p < p_threshold), p
 
 
 def truth_check(measured: pd.DataFrame, oracle: pd.DataFrame, random_state=0) -> dict:
@@ -406,7 +406,7 @@ def write_ground_truth(ctx, targets, table: pd.DataFrame) -> None:
 
 
 __all__ = [
-    "ALPHA",
+    "P_THRESHOLD",
     "N_BOOT",
     "best_model_check",
     "ground_truth",

@@ -72,7 +72,7 @@ def objects92_known_results(
     animacy_model: str = "animacy",
     published_animacy: str = "rdm:animacy",
     vision_model: str = "efficientnet-lite0",
-    alpha: float = 0.05,
+    p_threshold: float = 0.05,
     n_permutations: int = 10_000,
     random_state=0,
 ):
@@ -91,6 +91,8 @@ def objects92_known_results(
         ``dataset -> list of stimulus ids`` in RDM order (to match the two data sets).
     method : str
         The comparison method the checks use.
+    p_threshold : float
+        Significance level of the checks' tests (p < p_threshold).
 
     Returns
     -------
@@ -129,7 +131,7 @@ def objects92_known_results(
                 "animacy_it_gt_evc",
                 claim,
                 CICHY,
-                bool(diff > 0 and p < alpha),
+                bool(diff > 0 and p < p_threshold),
                 f"{method}: IT {_fmt(it)}, EVC {_fmt(evc)}; IT − EVC = {diff:+.3f}, paired "
                 f"t({len(piv) - 1}) = {t:.2f}, one-sided p = {p:.2g}",
                 t,
@@ -138,7 +140,9 @@ def objects92_known_results(
         )
     # 2. animacy fits human IT (Kriegeskorte): one claim, one row
     rows.append(
-        _animacy_human_it(scores, subject_scores, method, animacy_model, published_animacy, alpha)
+        _animacy_human_it(
+            scores, subject_scores, method, animacy_model, published_animacy, p_threshold
+        )
     )
     # 3. human IT (Kriegeskorte) agrees with Cichy's IT
     claim = "Human IT of Kriegeskorte et al. and the Cichy et al. IT group RDM agree"
@@ -177,7 +181,7 @@ def objects92_known_results(
                     "human_it_agrees",
                     claim,
                     f"{KRIEGESKORTE}, {CICHY}",
-                    bool(r > 0 and p < alpha),
+                    bool(r > 0 and p < p_threshold),
                     f"{method} r = {r:.3f} between the group-mean RDMs on {len(common)} stimuli; "
                     f"stimulus-label randomisation p = {p:.2g} ({n_permutations} permutations)",
                     r,
@@ -185,11 +189,11 @@ def objects92_known_results(
                 )
             )
     # 4. EfficientNet-lite0: an early layer fits EVC best, a late layer IT
-    rows.append(_layers_early_late(scores, method, vision_model, alpha))
+    rows.append(_layers_early_late(scores, method, vision_model, p_threshold))
     return pd.DataFrame(rows)
 
 
-def _animacy_human_it(scores, subject_scores, method, animacy_model, published, alpha):
+def _animacy_human_it(scores, subject_scores, method, animacy_model, published, p_threshold):
     """Check 2: the published animacy RDM (else the category-built model) fits human IT."""
     claim = "The animacy model fits human IT (Kriegeskorte et al. 2008)"
     found = {
@@ -226,7 +230,7 @@ def _animacy_human_it(scores, subject_scores, method, animacy_model, published, 
         "animacy_human_it",
         f"{claim} [{what}]",
         KRIEGESKORTE,
-        bool(r["score"] > 0 and r["p_zero"] < alpha),
+        bool(r["score"] > 0 and r["p_zero"] < p_threshold),
         numbers,
         r["score"],
         r["p_zero"],
@@ -245,7 +249,7 @@ def _subject_values(subject_scores, dataset, roi, model, method) -> np.ndarray:
     return sel.sort_values("subject")["score"].to_numpy()
 
 
-def _layers_early_late(scores, method, vision_model, alpha):
+def _layers_early_late(scores, method, vision_model, p_threshold):
     """Check 4: EVC's best layer in the first half of the network, IT's in the second."""
     claim = (
         f"In {vision_model} an early layer fits EVC best and a late layer fits IT best (Cichy "
@@ -274,7 +278,9 @@ def _layers_early_late(scores, method, vision_model, alpha):
         i = int(sub["score"].to_numpy().argmax())
         best[roi] = (i, i / (n_layers - 1), sub.loc[i])
     (ie, de, re), (ii, di, ri) = best["EVC"], best["IT"]
-    fits = {roi: bool(r["score"] > 0 and r["p_zero"] < alpha) for roi, (_, _, r) in best.items()}
+    fits = {
+        roi: bool(r["score"] > 0 and r["p_zero"] < p_threshold) for roi, (_, _, r) in best.items()
+    }
     passed = de < 0.5 and fits["EVC"] and di > 0.5 and fits["IT"]
     evc = profile["EVC"]["score"].to_numpy()
     first = evc[: (n_layers + 1) // 2]

@@ -3,10 +3,11 @@ interparticipant agreement and the in-silico contrasts of sentence categories.""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import warnings
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.encoding import (
@@ -65,7 +66,27 @@ class InsilicoConfig(Section):
     sentences: dict[str, list[str]] = Field(default_factory=dict)
     #: JSON or TSV of sentence sets (e.g. the paper's ``sentences_zoo``); see read_sentence_sets
     sentences_file: ConfigPath | None = None
-    alpha: _Fraction = 0.05
+    #: significance level of the contrasts' paired t-tests (p < p_threshold, uncorrected as in
+    #: the paper's Fig. 2a); one name for it: ``alpha`` is the ridge penalty in the config
+    p_threshold: _Fraction = 0.05
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_name(cls, data: Any) -> Any:
+        # ``alpha`` was this key's name: read with a warning, so older configs still run
+        if isinstance(data, dict) and "alpha" in data:
+            if "p_threshold" in data:
+                raise ValueError(
+                    "give p_threshold only: alpha is its former name (the significance level)"
+                )
+            warnings.warn(
+                "analyses.insilico.alpha is now analyses.insilico.p_threshold (alpha means the "
+                "ridge penalty, as in analyses.encoding.alphas); read as p_threshold",
+                FutureWarning,
+                stacklevel=2,
+            )
+            data = {("p_threshold" if k == "alpha" else k): v for k, v in data.items()}
+        return data
 
 
 def sentence_sets(ins: InsilicoConfig) -> dict[str, list[str]]:
@@ -139,7 +160,7 @@ def encoding_group(params, inputs, ctx):
         )
         tc, pc = one_sample_t(D)
         out[f"contrast_{a}__{b}_t"] = np.asarray(tc, np.float32)
-        out[f"contrast_{a}__{b}_sig"] = np.asarray(pc < params["alpha"])
+        out[f"contrast_{a}__{b}_sig"] = np.asarray(pc < params["p_threshold"])
     return out
 
 
@@ -186,7 +207,7 @@ def plan(b) -> dict[str, Task]:
             "fdr_q": enc.fdr_q,
             "agreement": enc.agreement and len(b.subjects) >= 2,
             "contrasts": [list(c) for c in ins.contrasts] if ins.enabled else [],
-            "alpha": ins.alpha,
+            "p_threshold": ins.p_threshold,
         },
         deps,
     )
@@ -280,7 +301,7 @@ def export(ctx, targets) -> None:
             w.map(
                 f"insilico_{a}_minus_{b}",
                 *split(res[f"{key}_t"]),
-                title=f"In-silico: {a} − {b} (paired t, p < {ins.alpha} uncorrected)",
+                title=f"In-silico: {a} − {b} (paired t, p < {ins.p_threshold} uncorrected)",
                 section="insilico",
                 stat="t",
                 mask=split(res[f"{key}_sig"]),
@@ -342,7 +363,7 @@ def methods(cfg: dict) -> list[str]:
         p.append(
             f"In-silico contrasts ({pairs}) from {source}: sentences embedded and averaged per "
             "category, predicted "
-            f"maps from each subject's encoding model, paired t-test across subjects (p < {i.get('alpha')}, "
+            f"maps from each subject's encoding model, paired t-test across subjects (p < {i.get('p_threshold')}, "
             "uncorrected, as in the paper)."
         )
     return p
