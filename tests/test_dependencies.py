@@ -14,6 +14,7 @@ fails for a newcomer. The rules, by where the import sits:
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata as md
 import re
 import sys
@@ -131,8 +132,14 @@ def third_party_imports(folder: str) -> dict[str, dict[str, bool]]:
     return result
 
 
+@functools.cache
+def _installed_modules() -> dict[str, list[str]]:
+    # reads every installed distribution's file list: seconds, so once per test run
+    return md.packages_distributions()
+
+
 def distribution_of(module: str) -> str | None:
-    installed = md.packages_distributions().get(module)
+    installed = _installed_modules().get(module)
     if installed:
         return _normalise(installed[0])
     known = KNOWN_DISTRIBUTIONS.get(module)

@@ -344,13 +344,14 @@ def test_report_links_each_maps_page(demo_run):
 @needs_chromium
 def test_demo_like_report_and_map_page_pass_the_browser_check_with_controls(demo_run, tmp_path):
     out, report = demo_run
-    check = check_in_browser(report, shots=tmp_path / "shots")
+    # every view runs the same script: driving one view's controls checks them (each
+    # software-rendered redraw costs seconds); the map page below drives its own
+    check = check_in_browser(report, shots=tmp_path / "shots", max_controls=1)
     assert check.ok, check.problems
-    assert len(check.views) == 2
-    for v in check.views:
-        c = v["controls"]
-        assert c["buttons"] == list(VIEWS) and not c["problems"]
-        assert c["coloured"]["high_threshold"] == 0 < c["coloured"]["initial"]
+    assert len(check.views) == 2 and "controls" not in check.views[1]
+    c = check.views[0]["controls"]
+    assert c["buttons"] == list(VIEWS) and not c["problems"]
+    assert c["coloured"]["high_threshold"] == 0 < c["coloured"]["initial"]
     shots = {p.name for p in check.shots}
     assert {"section-rdms.png", "section-comparison.png", "surf3d-1-ventral.png"} <= shots
     alone = check_in_browser(out / "maps" / "searchlight_mpnet_t.html")

@@ -266,23 +266,36 @@ def _evaluate(cdp: _Pipe, sid: str, expression: str, timeout: float = 30.0):
 
 
 def _check_views(
-    cdp: _Pipe, sid: str, result: BrowserCheck, timeout: float, limit, shots: Path | None = None
+    cdp: _Pipe,
+    sid: str,
+    result: BrowserCheck,
+    timeout: float,
+    limit,
+    shots: Path | None = None,
+    max_controls: int | None = None,
 ) -> None:
     """Open, probe, hover, drive and close each interactive 3-D view in turn (module doc)."""
     found = _evaluate(cdp, sid, _VIEWS_LIST)
     if found["ids"] and not found["api"]:
         result.views_missing_script = True
         return
-    for view_id in found["ids"][:limit]:
+    for i, view_id in enumerate(found["ids"][:limit]):
+        drive = max_controls is None or i < max_controls
         try:
-            view = _check_view(cdp, sid, view_id, timeout, shots, result.shots)
+            view = _check_view(cdp, sid, view_id, timeout, shots, result.shots, drive)
         except (TimeoutError, RuntimeError) as exc:
             view = {"id": view_id, "drawn": False, "error": f"{type(exc).__name__}: {exc}"}
         result.views.append(view)
 
 
 def _check_view(
-    cdp: _Pipe, sid: str, view_id: str, timeout: float, shots: Path | None = None, saved=None
+    cdp: _Pipe,
+    sid: str,
+    view_id: str,
+    timeout: float,
+    shots: Path | None = None,
+    saved=None,
+    drive: bool = True,
 ) -> dict:
     arg = json.dumps(view_id)
     view = _evaluate(cdp, sid, f"{_VIEW_OPEN}({arg})", timeout=timeout)
@@ -324,7 +337,7 @@ def _check_view(
                 view["hover"] = _evaluate(cdp, sid, f"{_VIEW_HOVER}({arg})") or ""
             if view["hover"]:
                 break
-    if view.get("drawn"):
+    if view.get("drawn") and drive:
         view["controls"] = _evaluate(cdp, sid, f"{_VIEW_CONTROLS}({arg})", timeout=timeout)
         if shots is not None:
             _evaluate(cdp, sid, f"window.brainalignSurfaces.set({arg}, {{view: 'ventral'}})")
@@ -460,6 +473,7 @@ def check_in_browser(
     chromium: str | None = None,
     views: bool = True,
     max_views: int | None = None,
+    max_controls: int | None = None,
     shots: str | os.PathLike | None = None,
 ) -> BrowserCheck:
     """Load ``html`` in headless Chromium and report console errors, broken images and blankness,
@@ -482,6 +496,10 @@ def check_in_browser(
         WebGL canvas that is not blank and shows a label on hover (``.views``).
     max_views : int, optional
         Check only the first ``max_views`` views (default: all).
+    max_controls : int, optional
+        Drive the view, threshold, colour-map and hemisphere controls of the first
+        ``max_controls`` checked views only (default: all). Every view shares one script, and
+        each software-rendered redraw costs seconds, so a quick check drives one.
     shots : path, optional
         A folder (made if absent) for a screenshot of every report section
         (``section-<id>.png``) and of each checked 3-D view (``<view id>-lateral.png``,
@@ -586,7 +604,7 @@ def check_in_browser(
                 )
                 result.shots += _shot_sections(cdp, sid, folder, timeout)
             if views:
-                _check_views(cdp, sid, result, timeout, max_views, folder)
+                _check_views(cdp, sid, result, timeout, max_views, folder, max_controls)
                 cdp.drain(0.3)  # late console messages of the views
             result.console_errors = [m for m in map(_console_text, cdp.events) if m]
             result.remote_requests = [u for u in map(_remote_url, cdp.events) if u]
