@@ -203,7 +203,8 @@ def _subject(s):
 def _model(m):
     def depends(label):
         stage, _, name = label.partition(":")
-        return m in name.split("/") or stage == "roi_group"
+        # the group and each subject's model-to-model similarity read every model
+        return m in name.split("/") or stage in ("roi_group", "model_similarity")
 
     return depends
 

@@ -84,6 +84,63 @@ def roi_rsa(params, inputs, ctx):
     return {"rois": list(rois), "r": r}
 
 
+@stage("model_similarity")
+def model_similarity(params, inputs, ctx):
+    """Model-vs-model RDM correlations of one subject, on the images and subsets its ROI RSA
+    uses (the paper's ``correlate_model_rdms_figure.py``)."""
+    from brainalign.rsa import model_similarity as _similarity
+
+    ids = np.asarray(inputs["subject"]["image_ids"], dtype=np.int64)
+    labels = [_ref_label(name, instance) for name, instance in params["models"]]
+    models = {label: feature_rows(inputs[f"model:{i}"], ids) for i, label in enumerate(labels)}
+    paper = params["sampling"] == "paper"
+    sim = _similarity(
+        models,
+        len(ids),
+        sampling="subsets" if paper else "full",
+        subsets=np.asarray(inputs["sampling"]["subsets"]) if paper else None,
+        method=params["method"],
+    )
+    return {"labels": labels, "r": sim.to_numpy(dtype=np.float64)}
+
+
+def _ref_label(name: str, instance) -> str:
+    """A model instance's label in the similarity stage (``net_mpnet#1`` for seed 1)."""
+    return name if instance is None else f"{name}#{instance}"
+
+
+def similarity_by_model(labels, r, models) -> np.ndarray:
+    """An instance-by-instance similarity matrix as one row and column per model: a pair of
+    models is the mean over their instances' pairs; a model's diagonal is the mean over pairs
+    of its distinct instances (its seeds' agreement; 1 for a single instance).
+
+    Parameters
+    ----------
+    labels : list of str
+        The instances' labels (rows and columns of ``r``).
+    r : (n, n) array
+    models : list of (name, instance)
+        Aligned with ``labels``.
+
+    Returns
+    -------
+    names : list of str
+        The models, in first-seen order.
+    (n_models, n_models) float64 array
+    """
+    r = np.asarray(r, dtype=np.float64)
+    names = list(dict.fromkeys(name for name, _ in models))
+    where = {n: [i for i, (name, _) in enumerate(models) if name == n] for n in names}
+    out = np.empty((len(names), len(names)))
+    for a, na in enumerate(names):
+        for b, nb in enumerate(names):
+            block = r[np.ix_(where[na], where[nb])]
+            if na == nb and len(where[na]) > 1:
+                block = block[~np.eye(len(where[na]), dtype=bool)]
+            out[a, b] = float(np.mean(block))
+    return names, out
+
+
 @stage("noise_ceiling")
 def noise_ceiling(params, inputs, ctx):
     """Leave-one-subject-out ceiling per ROI on the images every subject saw (paper §3.4)."""
@@ -159,6 +216,26 @@ def plan(b) -> dict[str, Task]:
                 },
                 {"model": m.task, "sampling": b.sampling(s), "subject": b.subject(s)},
             )
+    # model-vs-model RDM correlations per subject, on the same images and subsets
+    similarity = {
+        f"similarity:sub-{s:02d}": Task(
+            TaskId("model_similarity", subject=s),
+            {
+                **b.base,
+                "subject": s,
+                "models": [[m.name, m.instance] for m in b.plan.models],
+                "sampling": a.sampling,
+                "method": a.method,
+            },
+            {
+                "sampling": b.sampling(s),
+                "subject": b.subject(s),
+                **{f"model:{i}": m.task for i, m in enumerate(b.plan.models)},
+            },
+        )
+        for s in b.subjects
+        if len(b.plan.models) >= 2
+    }
     if a.noise_ceiling and len(b.subjects) >= 3:
         deps["ceiling"] = Task(
             TaskId("noise_ceiling"),
@@ -177,7 +254,7 @@ def plan(b) -> dict[str, Task]:
         },
         deps,
     )
-    return {"group": group}
+    return {"group": group, **similarity}
 
 
 def check(cfg) -> list[str]:
@@ -257,12 +334,43 @@ def export(ctx, targets) -> None:
             ["roi", "mean"], ascending=[True, False]
         )
         w.table("zoo_ranking", zoo)
+    _export_similarity(ctx, targets)
     write_ground_truth(ctx, targets, table)  # virtual NSD: measured vs the planted oracle
     _export_subsets(ctx, targets)
     used = used_subset_sizes(ctx, targets)
     if used is not None:  # run.json's config and the methods then give the size used
         ctx.extras.setdefault("effective", {})["analyses.roi_rsa.subset_size"] = used
     _export_rdms(ctx)
+
+
+def _export_similarity(ctx, targets) -> None:
+    """``tables/model_similarity.csv``: each pair of models' RDM correlation, the mean over
+    subjects (a row and a column per model, network instances averaged), and
+    ``tables/model_similarity_subjects.csv`` with every subject's."""
+    import pandas as pd
+
+    per_subject = []
+    for name, task in targets.items():
+        if not name.startswith("similarity:"):
+            continue
+        res = ctx.load(task)
+        names, r = similarity_by_model(res["labels"], res["r"], task.params["models"])
+        per_subject.append((task.id.subject, names, r))
+    if not per_subject:
+        return
+    names = per_subject[0][1]
+    mean = np.mean([r for _, n, r in per_subject if n == names], axis=0)
+    table = pd.DataFrame(mean, columns=names)
+    table.insert(0, "model", names)
+    ctx.writer.table("model_similarity", table)
+    long = [
+        {"subject": s, "model_a": a, "model_b": b, "r": float(r[i, j])}
+        for s, n, r in per_subject
+        for i, a in enumerate(n)
+        for j, b in enumerate(n)
+        if i < j
+    ]
+    ctx.writer.table("model_similarity_subjects", pd.DataFrame(long))
 
 
 def _export_subsets(ctx, targets) -> None:
@@ -636,7 +744,22 @@ ANALYSIS = Analysis(
             "(within the ROI and family).",
             shown=False,
         ),
-        Table("model_similarity", "Model–model RDM correlations"),
+        Table(
+            "model_similarity",
+            "Model–model RDM correlations",
+            "Correlation between each pair of models' RDMs (the ROI RSA's comparison method) "
+            "on each subject's images and subsets, mean over subjects; a network's instances "
+            "are averaged, and its diagonal is the agreement between its instances (1 for a "
+            "single one).",
+            formats={"model": "text"},
+            max_rows=100,
+        ),
+        Table(
+            "model_similarity_subjects",
+            "Model–model RDM correlations per subject",
+            "Per subject and pair of models.",
+            shown=False,
+        ),
         Table(
             "zoo_ranking",
             "Model zoo ranking",
