@@ -176,3 +176,45 @@ def test_bad_arguments():
         evaluate_models(D[:1], D[:1])
     with pytest.raises(InputError, match="bootstrap"):
         evaluate_models(D[:1], D, bootstrap="both")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_one_subject_stimulus_bootstrap_equals_rsatoolbox_on_the_same_draws(data, monkeypatch):
+    """One subject's RDM (a lab's single-subject data set): rsatoolbox's
+    ``eval_bootstrap_pattern`` on the same stimulus draws; no noise ceiling (NaN)."""
+    import rsatoolbox.inference.evaluate as evaluate
+
+    M, D = data
+    one = D[:1]
+    models, rdms = _rsatoolbox(M, one)
+    draws = []
+    original = evaluate.bootstrap_sample_pattern
+
+    def recording(*args, **kwargs):
+        out = original(*args, **kwargs)
+        draws.append(np.asarray(out[1]))
+        return out
+
+    monkeypatch.setattr(evaluate, "bootstrap_sample_pattern", recording)
+    np.random.seed(3)
+    ref = evaluate.eval_bootstrap_pattern(models, rdms, method="corr", N=50)
+    stim = np.array(draws)
+    ours = evaluate_models(
+        M, one, "pearson", bootstrap="stimuli", samples=(np.zeros((len(stim), 1), int), stim)
+    )
+    np.testing.assert_allclose(ours.samples[:, :3, 0], ref.evaluations, atol=1e-12)
+    np.testing.assert_allclose(ours.variance, ref.model_var, rtol=1e-9)
+    iu = np.triu_indices(3, k=1)
+    np.testing.assert_allclose(ours.diff_variance[iu], ref.diff_var, rtol=1e-9)
+    assert ours.dof == ref.dof == 13
+    assert np.isnan(ours.ceiling.lower_mean) and np.isnan(ours.ceiling.upper_mean)
+    # the independent draws give the same kind of answer: finite SEMs and pairwise tests
+    ev = evaluate_models(M, one, "spearman", bootstrap="stimuli", n_bootstrap=100)
+    assert np.all(np.isfinite(ev.sem)) and np.all(np.isfinite(ev.pairwise()[1]))
+
+
+@pytest.mark.parametrize("bootstrap", ["dual", "subjects", "none"])
+def test_one_subject_needs_the_stimulus_bootstrap(data, bootstrap):
+    M, D = data
+    with pytest.raises(InputError, match="bootstrap='stimuli'"):
+        evaluate_models(M, D[:1], "pearson", bootstrap=bootstrap)

@@ -249,14 +249,16 @@ def evaluate_models(
     ----------
     models : mapping name -> RDM, or array (n_models, n_pairs) / (n_models, n, n)
     data_rdms : array (n_subjects, n_pairs) or (n_subjects, n, n)
-        One ROI's RDMs, one per subject, over the same stimuli as the models.
+        One ROI's RDMs, one per subject, over the same stimuli as the models. One subject's
+        RDM needs ``bootstrap="stimuli"`` and has no noise ceiling (its bounds are NaN).
     method : {"pearson", "spearman", "cosine", "kendall_tau_a"}
     model_names : list of str, optional
         Names when ``models`` is an array.
     bootstrap : {"dual", "subjects", "stimuli", "none"}
         ``dual``: subjects and stimuli with the corrected variance (rsatoolbox's
         ``eval_dual_bootstrap``); ``subjects`` / ``stimuli``: one factor (variance × m/(m-1));
-        ``none``: the t-test across subjects (rsatoolbox's ``eval_fixed``).
+        ``none``: the t-test across subjects (rsatoolbox's ``eval_fixed``). With one subject,
+        ``stimuli`` is the only inference (rsatoolbox's ``eval_bootstrap_pattern``).
     n_bootstrap : int
     pool : {"mean", "rsatoolbox"}
         How the noise ceiling pools RDMs (:func:`brainalign.rsa.noise_ceiling_bounds`);
@@ -284,8 +286,14 @@ def evaluate_models(
         )
     S, P = D.shape
     n = n_conditions_from_condensed(P, "data_rdms")
-    if S < 2:
-        raise InputError(f"data_rdms: inference needs >= 2 subjects' RDMs, got {S}")
+    # one subject: only the stimuli can be resampled, and there is no ceiling (no other subject)
+    one = S == 1
+    if one and bootstrap != "stimuli":
+        raise InputError(
+            f"data_rdms: one subject's RDM, but bootstrap={bootstrap!r} resamples or tests across "
+            "subjects; use bootstrap='stimuli' (resampling stimuli, as rsatoolbox does for one "
+            "subject) or give >= 2 subjects' RDMs"
+        )
     k = len(names)
     fast = method in _weighted.FAST_METHODS
     # Spearman on long RDMs: compact sort orders and integer ranks (issue 23, 10,000 stimuli)
@@ -299,7 +307,8 @@ def evaluate_models(
     Dv_full = None
     if ranks is not None:
         scores = ranks.model_similarity(None)
-        ceiling = NoiseCeiling(*ranks.ceiling(np.ones(S), None)[1:], method, pool)
+        if not one:
+            ceiling = NoiseCeiling(*ranks.ceiling(np.ones(S), None)[1:], method, pool)
     else:
         if fast:
             Dv_full = _weighted.compare_values(D, method, None, prep_d)
@@ -308,7 +317,10 @@ def evaluate_models(
             )
         else:
             scores = np.atleast_2d(compare_rdms(M, D, method=method))
-        ceiling = noise_ceiling_bounds(D, method=method, pool=pool)
+        if not one:
+            ceiling = noise_ceiling_bounds(D, method=method, pool=pool)
+    if one:
+        ceiling = NoiseCeiling(np.full(1, np.nan), np.full(1, np.nan), method, pool)
     if bootstrap == "none":
         cov = np.atleast_2d(np.cov(scores, ddof=1)) / S
         model = np.diag(cov)
@@ -370,7 +382,9 @@ def evaluate_models(
                 evals, ww, cc = scores @ w / w.sum(), w, None
             else:
                 evals, ww, cc = sim.mean(axis=1), ones, c
-            if ranks is not None:
+            if one:
+                lo = up = np.nan
+            elif ranks is not None:
                 _, lo, up = ranks.ceiling(ww, cc)
             elif fast:
                 _, lo, up = _weighted.pooled_ceiling(
