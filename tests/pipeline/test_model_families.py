@@ -12,7 +12,7 @@ import pytest
 
 from brainalign.errors import ConfigError
 from brainalign.pipeline.analyses import roi_rsa
-from brainalign.pipeline.config import load_config
+from brainalign.pipeline.config import config_of_run, load_config
 from brainalign.report import RunWriter
 from brainalign.report.html import RunFolder
 from brainalign.stats import group_model_scores
@@ -60,5 +60,5 @@ def test_the_report_names_each_family(tmp_path):
     assert "2 families (fig3, fig4), each corrected apart" in html
     assert "ventral · family fig4" in html
     assert "over all 6 pairs of the 4 models in ventral, FDR family fig4" in html
-    methods = " ".join(roi_rsa.methods(cfg))
+    methods = " ".join(roi_rsa.methods(config_of_run(cfg)))
     assert "within each ROI and FDR family (fig3: mpnet" in methods

@@ -262,3 +262,27 @@ def test_real_data_known_results_are_computed(real_run):
     assert (scores["ci_low"] <= scores["score"]).all() and (
         scores["score"] <= scores["ci_high"]
     ).all()
+
+
+def test_methods_text_reads_the_validated_config(tiny_run):
+    """The report's methods paragraphs come from the run's recorded config validated (defaults
+    filled by the config models, never restated by the writers): the same paragraphs as
+    methods_text, whether a key was written or left to its default; a record this version
+    cannot read gives one paragraph saying so."""
+    import html as html_lib
+
+    from brainalign.pipeline.study import _run_methods, methods_text
+
+    _, out, res, cfg = tiny_run
+    expected = methods_text(cfg)
+    assert any("95% CIs" in p for p in expected) and any("rdm:<name>" in p for p in expected)
+    report = html_lib.unescape(res.report.read_text())
+    assert all(p in report for p in expected)
+    recorded = cfg.to_dict()
+    del recorded["analyses"]["rdm_rsa"]["ci"], recorded["analyses"]["rdm_rsa"]["n_bootstrap"]
+    got = [p for write in _run_methods(recorded, "rdms") for p in write(recorded)]
+    # n_bootstrap was 40 in the run; left out of the record, the default (1000) is what it says
+    assert got == [p.replace("40 samples", "1000 samples") for p in expected]
+    recorded["analyses"]["rdm_rsa"]["ci"] = 2.0
+    (bad,) = [p for write in _run_methods(recorded, "rdms") for p in write(recorded)]
+    assert "cannot read" in bad and "analyses.rdm_rsa.ci" in bad

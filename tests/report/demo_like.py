@@ -50,6 +50,8 @@ def config() -> dict:
             },
             "searchlight": {"enabled": True, "fdr_q": FDR_Q},
         },
+        # a run records its whole config: the report validates it for the methods text
+        "output": {"dir": "run"},
     }
 
 

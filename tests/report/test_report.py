@@ -56,6 +56,7 @@ def run_dir(tmp_path_factory):
                     "executor": "serial",
                     "workers": 1,
                 },
+                "output": {"dir": str(d)},
             },
             "versions": {"numpy": np.__version__, "brainalign": "0.1.0"},
             "timing": {"total_seconds": 12.0, "computed": 10, "reused": 0, "finished": "now"},

@@ -136,7 +136,8 @@ class Analysis:
     export : callable, optional
         ``export(ctx, targets)``: writes its tables, maps and arrays into the run folder.
     methods : callable, optional
-        ``methods(config dict) -> list[str]``: its paragraphs of the report's methods text.
+        ``methods(cfg: StudyConfig) -> list[str]``: its paragraphs of the report's methods text,
+        from the validated config (the run's, for a report), so defaults are never restated.
     sections : tuple of ReportSection
         Its sections of the HTML report, in order.
     tables : tuple of Table
@@ -197,7 +198,7 @@ class DataKind:
     check : callable, optional
         ``check(cfg) -> list[str]``: problems found before any work.
     methods : callable, optional
-        ``methods(config dict) -> list[str]``: the data paragraph of the methods text.
+        ``methods(cfg: StudyConfig) -> list[str]``: the data paragraph of the methods text.
     writes : callable, optional
         ``writes(cfg) -> list[FolderWrite]``: the folders its data task creates or replaces
         (checked before any work and listed by ``--dry-run``).

@@ -184,6 +184,20 @@ def validate_config(
     return cfg
 
 
+def config_of_run(data: dict) -> StudyConfig:
+    """The validated config a run recorded (``run.json``'s ``config``), e.g. for its report.
+
+    Only the values are validated (defaults filled, types checked): the paths were resolved when
+    the run was planned, and its data need not be there any more.
+
+    Raises
+    ------
+    ConfigError
+        When this version of brainalign cannot read the recorded config (naming the keys).
+    """
+    return validate_model(StudyConfig, data, "run.json")
+
+
 def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
     """Config paths taken against ``base`` (the data kind resolves its own)."""
     out = cfg.output.model_copy(update={"dir": resolve_path(cfg.output.dir, base)})
@@ -402,6 +416,7 @@ __all__ = [
     "data_kind",
     "enabled_analyses",
     "check_config",
+    "config_of_run",
     "name_problem",
     "load_config",
     "validate_config",

@@ -230,16 +230,16 @@ def sampling(params, inputs, ctx):
     return {"subsets": np.asarray(subsets, dtype=np.int64)}
 
 
-def features_methods(cfg: dict) -> list[str]:
-    """The methods paragraph of the feature spaces (from the run's config dict)."""
-    feats = cfg.get("features", {})
-    options = feats.get("options", {})
+def features_methods(cfg) -> list[str]:
+    """The methods paragraph of the feature spaces (of the run's validated config)."""
+    feats = cfg.features
+    options = feats.options
     text = (
-        f"Feature spaces: {', '.join(feats.get('spaces', []))}; captions embedded with "
-        f"{feats.get('encoder')} one caption at a time and averaged per image (not renormalised)."
+        f"Feature spaces: {', '.join(feats.spaces)}; captions embedded with "
+        f"{feats.encoder} one caption at a time and averaged per image (not renormalised)."
     )
     vectors = []
-    for name in feats.get("spaces", []):
+    for name in feats.spaces:
         opts = options.get(name, {})
         if name.startswith(("glove", "fasttext")):
             source = opts.get("vectors") or (

@@ -21,6 +21,7 @@ from brainalign.pipeline.analysis import ExportContext, RunWarning
 from brainalign.pipeline.cache import StageCache
 from brainalign.pipeline.config import (
     StudyConfig,
+    config_of_run,
     data_kind,
     load_config,
     validate_config,
@@ -578,13 +579,14 @@ def _export_unfinished(run_dir: Path) -> list[str]:
 def _write_report(
     run_dir: str | os.PathLike, out: str | os.PathLike | None = None, notes: Sequence[str] = ()
 ) -> Path:
-    kind = load_run_meta(run_dir).get("config", {}).get("data", {}).get("kind")
+    recorded = load_run_meta(run_dir).get("config", {})
+    kind = recorded.get("data", {}).get("kind")
     data = DATA_KINDS.get(kind)
     return build_report(
         run_dir,
         out,
         sections=[section for analysis in ANALYSES for section in analysis.sections],
-        methods=methods_writers(kind),
+        methods=_run_methods(recorded, kind),
         notes=notes,
         # every declared table, so the report shows each once and lists only the others
         tables=[
@@ -595,9 +597,27 @@ def _write_report(
     )
 
 
+def _run_methods(recorded: dict, kind: str | None) -> list:
+    """The report's methods writers for a run: each writer reads the run's recorded config
+    validated (:func:`~brainalign.pipeline.config.config_of_run`: the values the run used,
+    defaults filled), never the raw dict (the report calls them with it). A record this version
+    cannot read gives one paragraph that says so; the full configuration follows it anyway."""
+    if not recorded:
+        return []
+    try:
+        cfg = config_of_run(recorded)
+    except ConfigError as exc:
+        text = (
+            f"The methods text needs the run's configuration, which brainalign {__version__} "
+            f"cannot read ({exc}); the configuration as recorded is below."
+        )
+        return [lambda _recorded: [text]]
+    return [lambda _recorded, write=write: write(cfg) for write in methods_writers(kind)]
+
+
 def methods_writers(kind: str | None) -> list:
-    """The methods paragraphs' writers: the data kind's, the features', then each analysis's
-    that runs on that kind of data."""
+    """The methods paragraphs' writers, each ``write(cfg: StudyConfig) -> list[str]``: the data
+    kind's, the features', then each analysis's that runs on that kind of data."""
     data = DATA_KINDS.get(kind)
     writers = [data.methods] if data is not None and data.methods is not None else []
     writers.append(features_methods)
@@ -610,8 +630,7 @@ def methods_writers(kind: str | None) -> list:
 
 def methods_text(cfg: StudyConfig) -> list[str]:
     """The methods paragraphs of ``cfg`` (what the report will say), e.g. for ``--dry-run``."""
-    d = cfg.to_dict()
-    return [p for write in methods_writers(cfg.data.kind) for p in write(d)]
+    return [p for write in methods_writers(cfg.data.kind) for p in write(cfg)]
 
 
 def load_run_meta(run_dir: str | os.PathLike) -> dict:

@@ -344,26 +344,26 @@ def _grid_text(alphas) -> str:
     return f"{len(grid)} values from {min(grid):g} to {max(grid):g}"
 
 
-def methods(cfg: dict) -> list[str]:
-    d = cfg.get("analyses", {}).get("decoding", {})
-    if not d.get("enabled"):
+def methods(cfg) -> list[str]:
+    d = cfg.analyses.decoding
+    if not d.enabled:
         return []
     fit = (
         "fractional ridge, one fraction of the OLS norm for all dimensions (as in the paper)"
-        if d.get("mode") == "fracridge"
-        else f"ridge with one alpha per embedding dimension (alphas {_grid_text(d.get('alphas'))})"
+        if d.mode == "fracridge"
+        else f"ridge with one alpha per embedding dimension (alphas {_grid_text(d.alphas)})"
     )
     intercept = {
         True: "with an intercept",
         False: "without an intercept",
         "paper": "fitted on centred data with the intercept then dropped (as the paper's code)",
-    }[d.get("fit_intercept", True)]
+    }[d.fit_intercept]
     return [
         f"Decoding: {fit}, {intercept}, chosen by 5-fold CV, from the units of "
-        f"{', '.join(d.get('rois', []))} to {d.get('feature_space')}; "
+        f"{', '.join(d.rois)} to {d.feature_space}; "
         "prediction score = Pearson r between decoded and true embeddings on the shared images; "
-        f"caption reconstruction = nearest caption (cosine, exact top-{d.get('k')}) in the caption bank "
-        f"{d.get('bank') or '(the data set’s captions)'}, never a caption of the test images "
+        f"caption reconstruction = nearest caption (cosine, exact top-{d.k}) in the caption bank "
+        f"{d.bank or '(the data set’s captions)'}, never a caption of the test images "
         "themselves."
     ]
 

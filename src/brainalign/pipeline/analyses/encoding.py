@@ -334,36 +334,35 @@ def _insilico_section(run) -> str:
     return maps_html(run, "insilico")
 
 
-def methods(cfg: dict) -> list[str]:
-    a = cfg.get("analyses", {})
+def methods(cfg) -> list[str]:
     p = []
-    e = a.get("encoding", {})
-    if e.get("enabled"):
+    e = cfg.analyses.encoding
+    if e.enabled:
         penalty = (
-            f"one alpha per unit chosen by {e.get('cv')}-fold CV over {_grid_text(e.get('alphas'))}"
-            if e.get("mode") == "per_target"
+            f"one alpha per unit chosen by {e.cv}-fold CV over {_grid_text(e.alphas)}"
+            if e.mode == "per_target"
             else f"fractional ridge, one fraction (20 from 0.05 to 1.05) for all units chosen by "
-            f"{e.get('cv')}-fold CV on mean R², as in the paper"
+            f"{e.cv}-fold CV on mean R², as in the paper"
         )
         p.append(
-            f"Encoding: ridge regression from {e.get('feature_space')} to every unit, {penalty}; "
+            f"Encoding: ridge regression from {e.feature_space} to every unit, {penalty}; "
             "trained on each subject's "
             "non-shared images, tested on the shared images (Pearson r per unit); group t-test with "
-            f"FDR q = {e.get('fdr_q')}. Interparticipant agreement: each subject's shared-image "
+            f"FDR q = {e.fdr_q}. Interparticipant agreement: each subject's shared-image "
             "responses against the mean of the other subjects'."
         )
-    i = a.get("insilico", {})
-    if i.get("enabled"):
-        pairs = ", ".join(f"{x} − {y}" for x, y in i.get("contrasts", []))
+    i = cfg.analyses.insilico
+    if i.enabled:
+        pairs = ", ".join(f"{x} − {y}" for x, y in i.contrasts)
         source = (
-            f"the sentences of {i['sentences_file']}"
-            if i.get("sentences_file")
+            f"the sentences of {i.sentences_file}"
+            if i.sentences_file is not None
             else "brainalign's stand-in sentences (five per category, written in the paper's style)"
         )
         p.append(
             f"In-silico contrasts ({pairs}) from {source}: sentences embedded and averaged per "
             "category, predicted "
-            f"maps from each subject's encoding model, paired t-test across subjects (p < {i.get('p_threshold')}, "
+            f"maps from each subject's encoding model, paired t-test across subjects (p < {i.p_threshold}, "
             "uncorrected, as in the paper)."
         )
     return p

@@ -461,29 +461,29 @@ def _section(run) -> str:
     return "".join(parts)
 
 
-def methods(cfg: dict) -> list[str]:
-    n = cfg.get("analyses", {}).get("networks", {})
-    if not n.get("enabled"):
+def methods(cfg) -> list[str]:
+    n = cfg.analyses.networks
+    if not n.enabled:
         return []
     return [
-        f"Networks: BLT recurrent convolutional networks ({n.get('layers')} layers, width × "
-        f"{n.get('width')}, {n.get('timesteps')} timesteps, {n.get('image_size')} px) trained "
-        f"toward {', '.join(n.get('targets', []))} for {n.get('epochs')} epochs (seeds "
-        f"{n.get('seeds')}) on a training pool of images no subject sees "
-        f"({n.get('training_pool') or 'the virtual NSD training_pool/'}, every NSD image left "
+        f"Networks: BLT recurrent convolutional networks ({n.layers} layers, width × "
+        f"{n.width}, {n.timesteps} timesteps, {n.image_size} px) trained "
+        f"toward {', '.join(n.targets)} for {n.epochs} epochs (seeds "
+        f"{list(n.seeds)}) on a training pool of images no subject sees "
+        f"({n.training_pool or 'the virtual NSD training_pool/'}, every NSD image left "
         "out by COCO id, as the paper trained on COCO minus NSD"
-        + ("; OVERLAP WITH EVALUATED IMAGES ALLOWED" if n.get("allow_overlap") else "")
+        + ("; OVERLAP WITH EVALUATED IMAGES ALLOWED" if n.allow_overlap else "")
         + "); "
         + (
-            f"every seed trained on the whole pool and validated on its {n['validation_split']} "
+            f"every seed trained on the whole pool and validated on its {n.validation_split} "
             "split minus every NSD image (the paper: COCO val2017 minus NSD); "
-            if n.get("validation_split")
+            if n.validation_split
             else "validated on a held-out part of the pool, the same images for every seed; "
         )
         + "last layer and timestep compared with the brain by ROI RSA"
         + (
             ", read through the paper code's random crop at test time"
-            if n.get("test_time_crop")
+            if n.test_time_crop
             else ", read from the whole image (no test-time crop)"
         )
         + "."

@@ -871,24 +871,24 @@ def _mds_section(run) -> str:
     return "".join(parts)
 
 
-def methods(cfg: dict) -> list[str]:
-    a = cfg.get("analyses", {}).get("rdm_rsa", {})
-    if cfg.get("data", {}).get("kind") != "rdms" or not a.get("enabled", True):
+def methods(cfg) -> list[str]:
+    a = cfg.analyses.rdm_rsa
+    if cfg.data.kind != "rdms" or not a.enabled:
         return []
-    boot = a.get("bootstrap")
+    boot = a.bootstrap
     return [
         f"RDM RSA: every model RDM (feature spaces as correlation-distance RDMs over the "
         f"stimuli; vision networks layer by layer, "
-        f"{'whole feature maps' if a.get('vision_pooling') == 'none' else 'spatially averaged'}; "
+        f"{'whole feature maps' if a.vision_pooling == 'none' else 'spatially averaged'}; "
         f"model RDMs given with the data as rdm:<name>) compared with each subject's RDM by "
-        f"{', '.join(a.get('methods', []))}; score = mean over subjects. Noise ceiling: each "
-        f"subject against the {a.get('ceiling_pool')} pool of the others (lower) and of all "
+        f"{', '.join(a.methods)}; score = mean over subjects. Noise ceiling: each "
+        f"subject against the {a.ceiling_pool} pool of the others (lower) and of all "
         "(upper).",
-        f"Inference ({', '.join(a.get('bootstrap_methods', []))}): {boot} bootstrap "
-        f"(rsatoolbox's eval_dual_bootstrap; {a.get('n_bootstrap')} samples over subjects and "
+        f"Inference ({', '.join(a.bootstrap_methods)}): {boot} bootstrap "
+        f"(rsatoolbox's eval_dual_bootstrap; {a.n_bootstrap} samples over subjects and "
         "stimuli, corrected variance of Schütt et al. 2023), t-based "
-        f"{100 * a.get('ci', 0.95):.0f}% CIs with dof = min(subjects, stimuli) − 1, pairwise "
-        f"t-tests with BH-FDR q = {a.get('fdr_q')} per ROI and method; other methods: t across "
+        f"{100 * a.ci:.0f}% CIs with dof = min(subjects, stimuli) − 1, pairwise "
+        f"t-tests with BH-FDR q = {a.fdr_q} per ROI and method; other methods: t across "
         "subjects (rsatoolbox's eval_fixed). Algonauts score: mean squared Spearman, % of the "
         "upper_r2 ceiling, and its signed form, the mean of sign(r)·r² (negative correlations "
         "flagged). Known results checked automatically (see their table).",

@@ -673,34 +673,34 @@ def _truth_section(run) -> str:
     return truth_section(run)
 
 
-def methods(cfg: dict) -> list[str]:
-    a = cfg.get("analyses", {})
-    seed = cfg.get("compute", {}).get("random_state", 0)
+def methods(cfg) -> list[str]:
+    a = cfg.analyses
+    seed = cfg.compute.random_state
     p = []
-    r = a.get("roi_rsa", {})
-    if r.get("enabled"):
+    r = a.roi_rsa
+    if r.enabled:
         mode = (
-            f"disjoint random subsets of {r.get('subset_size')} images (seed {seed}, shared by all "
+            f"disjoint random subsets of {r.subset_size} images (seed {seed}, shared by all "
             "models and ROIs), mean over subsets"
-            if r.get("sampling") == "paper"
+            if r.sampling == "paper"
             else "all images at once"
         )
         p.append(
-            f"ROI RSA in {', '.join(r.get('rois', []))}: {r.get('metric')}-distance RDMs compared by "
-            f"{r.get('method')} correlation on {mode}. Noise ceiling: each subject's RDM on the shared "
+            f"ROI RSA in {', '.join(r.rois)}: {r.metric}-distance RDMs compared by "
+            f"{r.method} correlation on {mode}. Noise ceiling: each subject's RDM on the shared "
             "images against the mean of the other subjects'; scores divided by each subject's ceiling. "
             "Group: one-sample t-test against 0; error bars "
-            + ("SD (ddof 0) / √n, as in the paper." if r.get("error") == "paper" else "SEM.")
+            + ("SD (ddof 0) / √n, as in the paper." if r.error == "paper" else "SEM.")
         )
-    m = a.get("model_comparison", {})
-    if m.get("enabled"):
+    m = a.model_comparison
+    if m.enabled:
         p.append(
-            f"Model comparison in {', '.join(m.get('rois', []))}: "
-            f"{'paired' if m.get('test') == 'paired' else 'independent-samples (paper mode)'} t-tests "
-            f"on normalised scores, BH-FDR q = {m.get('fdr_q')} within each ROI and FDR family ("
+            f"Model comparison in {', '.join(m.rois)}: "
+            f"{'paired' if m.test == 'paired' else 'independent-samples (paper mode)'} t-tests "
+            f"on normalised scores, BH-FDR q = {m.fdr_q} within each ROI and FDR family ("
             + (
-                "; ".join(f"{k}: {', '.join(v)}" for k, v in m["families"].items())
-                if m.get("families")
+                "; ".join(f"{k}: {', '.join(v)}" for k, v in m.families.items())
+                if m.families
                 else "one family of every model"
             )
             + ")."

@@ -397,22 +397,22 @@ def _section(run) -> str:
     return maps_html(run, "searchlight")
 
 
-def methods(cfg: dict) -> list[str]:
-    s = cfg.get("analyses", {}).get("searchlight", {})
-    if not s.get("enabled"):
+def methods(cfg) -> list[str]:
+    s = cfg.analyses.searchlight
+    if not s.enabled:
         return []
     where = (
-        f"Volume searchlight (as in the paper): spheres of radius {s.get('radius')} voxels in each "
-        f"subject's func1pt8mm volume (kept when ≥ {s.get('min_fraction', 0.5):.0%} of the sphere "
+        f"Volume searchlight (as in the paper): spheres of radius {s.radius} voxels in each "
+        f"subject's func1pt8mm volume (kept when ≥ {s.min_fraction:.0%} of the sphere "
         "is in the brain mask), each subject's map projected to fsaverage with NSD's transforms "
         "(mean of three cortical depths, cubic interpolation)"
-        if s.get("space") == "func1pt8mm"
-        else f"Surface searchlight: geodesic discs of radius {s.get('radius')} mm on the cortical mesh"
+        if s.space == "func1pt8mm"
+        else f"Surface searchlight: geodesic discs of radius {s.radius} mm on the cortical mesh"
     )
     return [
-        f"{where}, models {', '.join(s.get('models', []))}, {s.get('method')} correlation "
-        f"({s.get('sampling')} sampling); group two-tailed one-sample t-test across subjects, "
-        f"Benjamini–Hochberg FDR q = {s.get('fdr_q')}."
+        f"{where}, models {', '.join(s.models)}, {s.method} correlation "
+        f"({s.sampling} sampling); group two-tailed one-sample t-test across subjects, "
+        f"Benjamini–Hochberg FDR q = {s.fdr_q}."
     ]
 
 

@@ -131,15 +131,15 @@ def export(ctx, targets) -> None:
         )
 
 
-def methods(cfg: dict) -> list[str]:
-    c = cfg.get("analyses", {}).get("searchlight_contrasts", {})
-    if not (c.get("enabled", True) and c.get("contrasts")):
+def methods(cfg) -> list[str]:
+    c = cfg.analyses.searchlight_contrasts
+    if not (c.enabled and c.contrasts):
         return []
-    pairs = ", ".join(f"{x} − {y}" for x, y in c["contrasts"])
+    pairs = ", ".join(f"{x} − {y}" for x, y in c.contrasts)
     return [
         f"Searchlight contrasts ({pairs}): each subject's searchlight map of one model minus the "
         "other's (network seeds averaged per subject first), two-tailed paired t-test across "
-        f"subjects, Benjamini–Hochberg FDR q = {c.get('fdr_q')}, as in the paper's Fig. 4."
+        f"subjects, Benjamini–Hochberg FDR q = {c.fdr_q}, as in the paper's Fig. 4."
     ]
 
 

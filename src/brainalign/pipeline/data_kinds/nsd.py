@@ -224,9 +224,9 @@ def check(cfg) -> list[str]:
     return []
 
 
-def methods(cfg: dict) -> list[str]:
+def methods(cfg) -> list[str]:
     return [
-        f"Data: NSD at {cfg.get('data', {}).get('root')}, space {cfg.get('space')}; per-session "
+        f"Data: NSD at {cfg.data.root}, space {cfg.space}; per-session "
         "z-scoring over all 750 trials, images seen three times kept, repetitions averaged."
     ]
 

@@ -248,18 +248,17 @@ def check(cfg) -> list[str]:
     return problems
 
 
-def methods(cfg: dict) -> list[str]:
-    d = cfg.get("data", {})
-    sets = d.get("sets", [])
-    names = ([Path(d["root"]).name] if d.get("root") else []) + [
-        s.get("name") or s.get("importer") or Path(s.get("root") or "").name for s in sets
+def methods(cfg) -> list[str]:
+    d = cfg.data
+    names = ([Path(d.root).name] if d.root is not None else []) + [
+        s.name or s.importer or Path(s.root or "").name for s in d.sets
     ]
     return [
         f"Data: brain RDMs of {len(names)} data set(s) ({', '.join(names)}) in the RDM folder "
         "format (docs/datasets.md), read and checked by brainalign.datasets.load_rdm_dataset "
         "(symmetric, zero diagonal, finite, one image per stimulus); response patterns, where "
-        f"given, turned into {d.get('metric') or 'correlation'}-distance RDMs. Stimuli without "
-        f"captions are described by label templates ({'; '.join(d.get('templates', []))}), a "
+        f"given, turned into {d.metric or 'correlation'}-distance RDMs. Stimuli without "
+        f"captions are described by label templates ({'; '.join(d.templates)}), a "
         "numbering suffix such as _3 dropped."
     ]
 

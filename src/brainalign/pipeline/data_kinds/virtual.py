@@ -123,11 +123,11 @@ def check(cfg) -> list[str]:
     return problems
 
 
-def methods(cfg: dict) -> list[str]:
-    data = cfg.get("data", {})
+def methods(cfg) -> list[str]:
+    data = cfg.data
     return [
-        f"Data: a virtual NSD ({data.get('n_subjects')} subjects, random_state "
-        f"{data.get('random_state')}, options {data.get('options') or 'default'}) read with the "
+        f"Data: a virtual NSD ({data.n_subjects} subjects, random_state "
+        f"{data.random_state}, options {data.options or 'default'}) read with the "
         "same loader as the real NSD: per-session z-scoring of every unit over all trials, "
         "images seen three times kept, repetitions averaged."
     ]
