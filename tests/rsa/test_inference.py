@@ -218,3 +218,11 @@ def test_one_subject_needs_the_stimulus_bootstrap(data, bootstrap):
     M, D = data
     with pytest.raises(InputError, match="bootstrap='stimuli'"):
         evaluate_models(M, D[:1], "pearson", bootstrap=bootstrap)
+
+
+def test_auto_takes_the_stimulus_bootstrap_for_one_subject_and_dual_for_more(data):
+    M, D = data
+    assert evaluate_models(M, D[:1], "pearson", bootstrap="auto", n_bootstrap=30).bootstrap == (
+        "stimuli"
+    )
+    assert evaluate_models(M, D, "pearson", bootstrap="auto", n_bootstrap=30).bootstrap == "dual"

@@ -46,7 +46,7 @@ from brainalign.rsa.compare import COMPARE_METHODS, compare_rdms
 from brainalign.rsa.rdm import n_conditions_from_condensed
 from brainalign.utils.validation import check_random_state
 
-BOOTSTRAP_MODES = ("dual", "subjects", "stimuli", "none")
+BOOTSTRAP_MODES = ("auto", "dual", "subjects", "stimuli", "none")
 #: the three evaluations of every dual-bootstrap sample, in rsatoolbox's order
 SAMPLE_TYPES = ("both", "subjects", "stimuli")
 
@@ -254,11 +254,12 @@ def evaluate_models(
     method : {"pearson", "spearman", "cosine", "kendall_tau_a"}
     model_names : list of str, optional
         Names when ``models`` is an array.
-    bootstrap : {"dual", "subjects", "stimuli", "none"}
+    bootstrap : {"dual", "subjects", "stimuli", "none", "auto"}
         ``dual``: subjects and stimuli with the corrected variance (rsatoolbox's
         ``eval_dual_bootstrap``); ``subjects`` / ``stimuli``: one factor (variance × m/(m-1));
         ``none``: the t-test across subjects (rsatoolbox's ``eval_fixed``). With one subject,
-        ``stimuli`` is the only inference (rsatoolbox's ``eval_bootstrap_pattern``).
+        ``stimuli`` is the only inference (rsatoolbox's ``eval_bootstrap_pattern``); ``auto``
+        takes ``dual`` with two or more subjects and ``stimuli`` with one.
     n_bootstrap : int
     pool : {"mean", "rsatoolbox"}
         How the noise ceiling pools RDMs (:func:`brainalign.rsa.noise_ceiling_bounds`);
@@ -286,6 +287,8 @@ def evaluate_models(
         )
     S, P = D.shape
     n = n_conditions_from_condensed(P, "data_rdms")
+    if bootstrap == "auto":
+        bootstrap = "dual" if S > 1 else "stimuli"
     # one subject: only the stimuli can be resampled, and there is no ceiling (no other subject)
     one = S == 1
     if one and bootstrap != "stimuli":
