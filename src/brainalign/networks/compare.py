@@ -23,6 +23,7 @@ choices (:func:`run_choices`), so both score the same images with the same tests
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from brainalign.errors import InputError
+from brainalign.networks.leakage import ImageIds, check_checkpoints
 from brainalign.networks.zoo import ZooModel, model_features
+from brainalign.stats import group_model_scores
 from brainalign.utils import atomic_path, atomic_write_json, progress
 
 
@@ -172,7 +175,6 @@ def compare_models(
     Comparison
     """
     from brainalign.networks.data import ImageData
-    from brainalign.networks.leakage import ImageIds
 
     rois = list(rois)
     if not subjects:
@@ -284,8 +286,6 @@ def compare_models(
 
 def _statistics(per_subject, use_ceiling, rois, meta, **choices):
     """The group table and the pairwise tests, by the pipeline's own statistics."""
-    from brainalign.stats import group_model_scores
-
     scores = per_subject[["subject", "roi", "model", "r"]]
     ceilings = per_subject[["subject", "roi", "ceiling"]].drop_duplicates() if use_ceiling else None
     res = group_model_scores(scores, ceilings, comparison_rois=rois, **choices)
@@ -339,8 +339,6 @@ def run_subsets(run_dir: str | os.PathLike) -> dict[int, np.ndarray]:
 
 def run_choices(run_dir: str | os.PathLike) -> dict:
     """A pipeline run's statistical choices (``run.json``): ``test``, ``fdr_q``, ``error``."""
-    import json
-
     path = Path(run_dir) / "run.json"
     try:
         config = json.loads(path.read_text())["config"]
@@ -357,8 +355,6 @@ def run_choices(run_dir: str | os.PathLike) -> dict:
 
 def _check_trained_models(models, scored, allow_overlap: bool) -> dict:
     """The leak check of every trained model's checkpoints against the images scored."""
-    from brainalign.networks.leakage import check_checkpoints
-
     found = {}
     for entry in models:
         ckpts = entry.options.get("checkpoints") if entry.kind == "blt" else None

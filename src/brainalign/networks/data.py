@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from brainalign.errors import DataFormatError, InputError
+from brainalign.networks.leakage import ImageIds, _common_space
 from brainalign.utils import check_random_state, hash_array, hash_json
 
 ImageLoader = Callable[[np.ndarray], np.ndarray]
@@ -147,8 +148,6 @@ class ImageData:
         """These images minus ``images`` (an ImageData, ``ImageIds`` or ids; compared as
         :func:`~brainalign.networks.leakage.check_disjoint` does); ``what`` names them in the
         error raised when nothing is left."""
-        from brainalign.networks.leakage import ImageIds, _common_space
-
         mine, other = ImageIds.of(self), ImageIds.of(images)
         _, drop, space = _common_space(mine, other)
         key = mine.coco_ids if space == "COCO ids" else mine.ids
@@ -172,8 +171,6 @@ class ImageData:
     def image_ids(self, name: str | None = None):
         """These images as :class:`~brainalign.networks.leakage.ImageIds` (ids, id space,
         COCO ids), e.g. to record what a network trained on."""
-        from brainalign.networks.leakage import ImageIds
-
         return ImageIds.of(self, name)
 
     def fingerprint(self) -> str:

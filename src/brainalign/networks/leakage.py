@@ -28,7 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brainalign import datasets
 from brainalign.errors import DataFormatError, InputError
+from brainalign.networks.checkpoint import read_checkpoint_info
 
 #: how many overlapping ids an error message lists
 N_EXAMPLES = 5
@@ -198,8 +200,6 @@ def nsd_images(root: str | os.PathLike, subjects: Sequence[int] | str = "all") -
         ``"all"``: every image a subject saw (what an analysis can score a network on).
         A list: the images those subjects saw (their behavioural files).
     """
-    from brainalign import datasets
-
     coco_all = datasets.nsd_coco_ids(root)
     if isinstance(subjects, str):
         if subjects == "nsd":
@@ -228,8 +228,6 @@ def nsd_images(root: str | os.PathLike, subjects: Sequence[int] | str = "all") -
 
 def checkpoint_training_images(path: str | os.PathLike) -> ImageIds | None:
     """The training images a checkpoint recorded (folder or file), or None for an older one."""
-    from brainalign.networks.checkpoint import read_checkpoint_info
-
     info, where = read_checkpoint_info(path)
     record = info.get("training_images")
     if record is None:
