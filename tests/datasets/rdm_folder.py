@@ -24,8 +24,9 @@ def random_rdms(rng, n_subjects, n):
     return np.stack(out)
 
 
-def write_by_hand(root: Path, rng=None) -> dict:
-    """A data set written the way the docs say a user would: numpy, PIL and plain text."""
+def write_by_hand(root: Path, rng=None, n_subjects: int = 3) -> dict:
+    """A data set written the way the docs say a user would: numpy, PIL and plain text
+    (``n_subjects`` subjects: a lab's own data set may have one)."""
     rng = rng or np.random.default_rng(0)
     (root / "images").mkdir(parents=True)
     (root / "rdms").mkdir()
@@ -37,14 +38,16 @@ def write_by_hand(root: Path, rng=None) -> dict:
         Image.fromarray(img).save(root / "images" / f"s{i}.png")
         lines.append(f"s{i}\timages/s{i}.png\t{label}\t{cat}")
     (root / "stimuli.tsv").write_text("\n".join(lines) + "\n")
-    it = random_rdms(rng, 3, 6)
-    v1 = rng.standard_normal((3, 6, 10))
+    it = random_rdms(rng, n_subjects, 6)
+    v1 = rng.standard_normal((n_subjects, 6, 10))
     np.save(root / "rdms" / "IT.npy", it.astype(np.float32))
     np.save(root / "responses" / "V1.npy", v1)
     size = np.abs(np.subtract.outer(np.arange(6.0), np.arange(6.0)))
     np.save(root / "models" / "size.npy", size[np.triu_indices(6, 1)])
     (root / "dataset.json").write_text(
-        json.dumps({"name": "tiny", "source": "hand-written", "subjects": ["a", "b", "c"]})
+        json.dumps(
+            {"name": "tiny", "source": "hand-written", "subjects": list("abc")[:n_subjects]}
+        )
     )
     return {"IT": it, "V1": v1, "size": size}
 

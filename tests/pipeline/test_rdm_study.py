@@ -5,6 +5,7 @@ data sets with the published Algonauts ceilings and the known-results table."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,11 @@ import pandas as pd
 import pytest
 
 from brainalign.datasets import load_rdm_dataset
-from brainalign.errors import ConfigError
+from brainalign.errors import ConfigError, InputError
 from brainalign.pipeline.config import load_config, validate_config
 from brainalign.pipeline.core import all_tasks
 from brainalign.pipeline.plan import build_plan
-from brainalign.pipeline.study import _ctx, run_study
+from brainalign.pipeline.study import _ctx, plan_study, run_study
 from brainalign.rsa import evaluate_models
 from tests.datasets.rdm_folder import break_folder, write_by_hand
 
@@ -271,12 +272,13 @@ def test_methods_text_reads_the_validated_config(tiny_run):
     cannot read gives one paragraph saying so."""
     import html as html_lib
 
-    from brainalign.pipeline.study import _run_methods, methods_text
+    from brainalign.pipeline.study import _run_methods, methods_text, write_report
 
     _, out, res, cfg = tiny_run
     expected = methods_text(cfg)
     assert any("95% CIs" in p for p in expected) and any("rdm:<name>" in p for p in expected)
-    report = html_lib.unescape(res.report.read_text())
+    # written afresh from the run folder: a rerun without a report (above) supersedes the first
+    report = html_lib.unescape(write_report(out).read_text())
     assert all(p in report for p in expected)
     recorded = cfg.to_dict()
     del recorded["analyses"]["rdm_rsa"]["ci"], recorded["analyses"]["rdm_rsa"]["n_bootstrap"]
@@ -286,3 +288,96 @@ def test_methods_text_reads_the_validated_config(tiny_run):
     recorded["analyses"]["rdm_rsa"]["ci"] = 2.0
     (bad,) = [p for write in _run_methods(recorded, "rdms") for p in write(recorded)]
     assert "cannot read" in bad and "analyses.rdm_rsa.ci" in bad
+
+
+def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    import sys
+
+    from brainalign.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["brainalign", *map(str, args)])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_subject_study(tmp_path, bootstrap: str | None = None) -> Path:
+    """A study TOML over a one-subject copy of the hand-written folder."""
+    write_by_hand(tmp_path / "tiny", n_subjects=1)
+    path = tmp_path / "study.toml"
+    path.write_text(
+        '[data]\nkind = "rdms"\nroot = "tiny"\n'
+        '[features]\nspaces = ["multihot", "animacy"]\n'
+        "[analyses.rdm_rsa]\nvision = []\nn_bootstrap = 40\nn_permutations = 100\n"
+        + (f'bootstrap = "{bootstrap}"\n' if bootstrap else "")
+        + '[output]\ndir = "run"\nformats = ["csv"]\n'
+    )
+    return path
+
+
+def test_one_subject_runs_end_to_end_from_the_cli(tmp_path, monkeypatch, capsys):
+    """A lab's single-subject data set (issue 21): `brainalign run` goes through with the
+    stimulus bootstrap (bootstrap = "auto"), no noise ceiling, and the report says so."""
+    study = _one_subject_study(tmp_path)
+    check = ("rdms", "check", tmp_path / "tiny", "--config", study)
+    code, out, err = _cli(monkeypatch, capsys, *check)
+    assert code == 0, err
+    assert "one subject in IT, V1" in out and "every requirement" in out
+    code, out, err = _cli(monkeypatch, capsys, "run", study)
+    assert code == 0, err
+    inf = pd.read_csv(tmp_path / "run" / "tables" / "rdm_inference.csv")
+    assert set(inf["bootstrap"]) == {"stimuli"} and set(inf["n_subjects"]) == {1}
+    assert (inf["dof"] == 5).all() and inf["sem"].gt(0).all()  # 6 stimuli
+    assert pd.read_csv(tmp_path / "run" / "tables" / "noise_ceiling.csv")["lower"].isna().all()
+    pairs = pd.read_csv(tmp_path / "run" / "tables" / "rdm_pairwise.csv")
+    assert pairs["p"].between(0, 1).all()  # model-vs-model tests over stimuli
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "stimulus-bootstrap t-tests (one subject" in html
+
+
+@pytest.mark.parametrize("bootstrap", ["dual", "subjects", "none"])
+def test_a_bootstrap_across_subjects_with_one_subject_stops_before_any_work(
+    tmp_path, monkeypatch, capsys, bootstrap
+):
+    study = _one_subject_study(tmp_path, bootstrap=bootstrap)
+    check = ("rdms", "check", tmp_path / "tiny", "--config", study)
+    for args in (check, ("run", study, "--dry-run")):
+        code, _, err = _cli(monkeypatch, capsys, *args)
+        assert code == 2, err
+        assert "analyses.rdm_rsa.bootstrap" in err and "one subject" in err and "'auto'" in err
+    with pytest.raises(ConfigError, match="analyses.rdm_rsa.bootstrap"):
+        load_config(study)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_data_set_without_images_scores_label_models_and_leaves_out_vision(tmp_path):
+    """No image column (issue 21): caption and label models run; the default vision model is
+    left out with a plan line and a run warning naming the key, never fed placeholders."""
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    table = pd.read_csv(root / "stimuli.tsv", sep="\t").drop(columns=["image"])
+    table.to_csv(root / "stimuli.tsv", sep="\t", index=False)
+    for p in (root / "images").iterdir():
+        p.unlink()
+    (root / "images").rmdir()
+    ds = load_rdm_dataset(root)
+    assert not ds.has_images
+    assert ds.to_stimuli(captions=[[label] for label in ds.labels]).images is None
+    with pytest.raises(InputError, match="no image column"):
+        ds.read_images()
+    cfg = tiny_config(root, tmp_path / "run")
+    cfg["analyses"]["rdm_rsa"]["vision"] = ["efficientnet-lite0"]
+    cfg = validate_config(cfg)
+    _, _, text = plan_study(cfg)
+    assert "left out: tiny: efficientnet-lite0: vision models left out" in text
+    assert "rdm_layers" not in text
+    res = run_study(cfg)
+    scores = pd.read_csv(tmp_path / "run" / "tables" / "rdm_scores.csv")
+    assert set(scores["model"]) == {"multihot", "animacy", "rdm:size"}
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [w["key"] for w in meta["warnings"]] == ["analyses.rdm_rsa.vision"]
+    assert "vision models left out" in res.report.read_text()

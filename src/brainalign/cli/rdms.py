@@ -32,17 +32,34 @@ def import_command(
 @rdms_app.command("check")
 def check_command(
     root: Path = typer.Argument(..., help="A data set folder in the RDM format."),
+    config: Path = typer.Option(
+        None,
+        "--config",
+        help="A study TOML whose [data] reads this folder: also check what it asks of the "
+        "data (subjects for its bootstrap, categories, images), as `brainalign run` would.",
+    ),
 ) -> None:
     """Read and check a data set folder (shapes, symmetry, diagonals, NaNs, images)."""
     from brainalign.datasets.rdms import load_rdm_dataset
 
     _describe(load_rdm_dataset(root))
+    if config is not None:
+        from brainalign.pipeline.config import load_config
+
+        load_config(config)  # a ConfigError lists every problem, each with its key
+        typer.echo(f"{config}: every requirement of the study is met by the data")
 
 
 def _describe(ds) -> None:
     rois = ", ".join(f"{roi} ({r.shape[0]} subjects)" for roi, r in ds.rdms.items())
     models = f"; models: {', '.join(ds.models)}" if ds.models else ""
     typer.echo(f"{ds.name} at {ds.root}: {ds.n_stimuli} stimuli; ROIs: {rois}{models}")
+    one = [roi for roi, r in ds.rdms.items() if r.shape[0] == 1]
+    if one:
+        typer.echo(
+            f"one subject in {', '.join(one)}: inference resamples the stimuli (rdm_rsa "
+            "bootstrap = 'auto' or 'stimuli'); no noise ceiling without a second subject"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -6,14 +6,15 @@ editor::
 
     my_dataset/
       dataset.json          {"name": ..., "source": ..., "dissimilarity": ..., "subjects": [...]}
-      stimuli.tsv           stimulus  image  label  [category]  [caption_1  caption_2 …]
-      images/…              one image per stimulus (path in the ``image`` column)
+      stimuli.tsv           stimulus  label  [image]  [category]  [caption_1  caption_2 …]
+      images/…              one image per stimulus (path in the ``image`` column), optional
       rdms/<ROI>.npy        (n_subjects, n_stimuli, n_stimuli) dissimilarities, or
       responses/<ROI>.npy   (n_subjects, n_stimuli, n_units) patterns (RDMs computed here)
       models/<name>.npy     optional model RDMs, (n_stimuli, n_stimuli)
 
 Rows of ``stimuli.tsv`` are in RDM order. :func:`load_rdm_dataset` checks everything (shapes,
-symmetry, zero diagonals, finite values, one image per stimulus) and names the file and the
+symmetry, zero diagonals, finite values, an image per stimulus where the ``image`` column is
+given) and names the file and the
 problem when something is wrong; :func:`write_rdm_dataset` writes a folder atomically (into a
 temporary folder, checked by :func:`load_rdm_dataset`, then renamed), so a failed write leaves
 nothing behind.
@@ -54,7 +55,10 @@ from brainalign.utils.io import as_created
 
 #: version of the folder format written by :func:`write_rdm_dataset`
 FORMAT_VERSION = 1
-REQUIRED_COLUMNS = ("stimulus", "image", "label")
+REQUIRED_COLUMNS = ("stimulus", "label")
+#: optional columns that, when present, every stimulus must fill (no image-less rows among
+#: images: a vision model would score a stimulus without its image)
+FILLED_IF_GIVEN = ("image", "category")
 _CAPTION_COLUMN = re.compile(r"^caption_(\d+)$")
 _ROI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 #: relative tolerance of the symmetry and zero-diagonal checks (float32 files round at ~1e-7)
@@ -289,7 +293,17 @@ class RdmDataset:
             return None
         return [[c for c in row if c] for row in self.stimuli[cols].itertuples(index=False)]
 
+    @property
+    def has_images(self) -> bool:
+        """Whether ``stimuli.tsv`` names an image per stimulus (label-only data sets do not)."""
+        return "image" in self.stimuli.columns
+
     def image_paths(self) -> list[Path]:
+        if not self.has_images:
+            raise InputError(
+                f"{self.root / 'stimuli.tsv'}: no image column; vision models need an image per "
+                "stimulus (add an image column and images/, or use caption and label models)"
+            )
         return [self.root / p for p in self.stimuli["image"]]
 
     def read_images(self, indices: Sequence[int] | None = None, size: int | None = None):
@@ -375,7 +389,7 @@ class RdmDataset:
             captions=[list(c) for c in caps],
             categories=onehot,
             category_names=names,
-            images=lambda ids: self.read_images(ids),
+            images=(lambda ids: self.read_images(ids)) if self.has_images else None,
             metadata=meta,
         )
 
@@ -450,7 +464,7 @@ def read_stimulus_table(root: str | os.PathLike, check_images: bool = True):
     if len(table) < 3:
         raise DataFormatError(f"{path}: {len(table)} stimuli; an RDM needs at least 3")
     table = table.apply(lambda col: col.str.strip())
-    required = list(REQUIRED_COLUMNS) + (["category"] if "category" in table.columns else [])
+    required = list(REQUIRED_COLUMNS) + [c for c in FILLED_IF_GIVEN if c in table.columns]
     for col in required:
         empty = np.flatnonzero(table[col].to_numpy() == "")
         if empty.size:
@@ -474,7 +488,7 @@ def read_stimulus_table(root: str | os.PathLike, check_images: bool = True):
         if bad:
             raise DataFormatError(f"{path}: column 'animate' must hold 0 or 1, found {bad[:5]}")
     resolved = root.resolve()
-    for i, rel in enumerate(table["image"]):
+    for i, rel in enumerate(table["image"] if "image" in table.columns else ()):
         p = Path(rel)
         if p.is_absolute() or ".." in p.parts:
             raise DataFormatError(
@@ -1185,7 +1199,7 @@ def import_cichy92(
         table = _stimulus_table92(names, synsets, ["?"] * 92, [0] * 92, "jpg")
         table = table.drop(columns=["category", "animate"])
     images = {}
-    for i, rel in enumerate(table["image"]):
+    for i, rel in enumerate(table["image"] if "image" in table.columns else ()):
         src = cfolder / "images" / f"image_{i + 1:02d}.jpg"
         if not src.is_file():
             raise DataFormatError(f"{src}: missing; the importer needs all 92 images")

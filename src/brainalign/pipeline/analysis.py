@@ -257,6 +257,9 @@ class Plan:
     models: list[ModelRef] = field(default_factory=list)  # what the RSA analyses score
     analyses: dict[str, dict[str, Task]] = field(default_factory=dict)  # analysis -> targets
     mesh: dict | None = None  # the surface the maps live on (what the data kind found)
+    # what the plan left out and why (a vision model of a data set without images): shown
+    # with the plan and kept among the run's warnings
+    notes: list[RunWarning] = field(default_factory=list)
 
     @property
     def targets(self) -> list[Task]:

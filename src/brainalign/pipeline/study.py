@@ -139,7 +139,8 @@ def plan_study(config: StudyConfig | str | os.PathLike) -> tuple[Plan, StageCach
     kind = plan.kind
     folders = kind.writes(cfg) if kind.writes is not None else ()
     writes = describe_writes(cfg, folders, cache.has(plan.data.stage, plan.data.key))
-    return plan, cache, f"{table}\n{writes}"
+    left_out = "".join(f"\nleft out: {w.concerns}: {w.message}" for w in plan.notes)
+    return plan, cache, f"{table}{left_out}\n{writes}"
 
 
 def run_study(
@@ -374,7 +375,7 @@ def run_warnings(
     A task's warnings come with its result, so they are those of the tasks this run computed;
     what an export finds is found again at every export.
     """
-    found = list(ctx.warnings)
+    found = list(plan.notes) + list(ctx.warnings)
     for key, record in ctx.extras.get("effective", {}).items():
         found.append(
             RunWarning(

@@ -20,10 +20,10 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from brainalign.datasets.rdms import load_rdm_dataset
-from brainalign.errors import DataFormatError
+from brainalign.datasets.rdms import load_rdm_dataset, read_stimulus_table
+from brainalign.errors import BrainAlignError, DataFormatError
 from brainalign.features import feature_space, label_stimuli
-from brainalign.pipeline.analysis import Analysis, ReportSection, Table
+from brainalign.pipeline.analysis import Analysis, ReportSection, RunWarning, Table
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported
 from brainalign.pipeline.inputs import option_files
@@ -52,8 +52,11 @@ class RdmRsaConfig(Section):
 
     enabled: bool = True
     methods: list[_Method] = Field(default_factory=lambda: ["spearman", "pearson", "kendall_tau_a"])
-    bootstrap: Literal["dual", "subjects", "stimuli", "none"] = "dual"
+    # auto: the dual bootstrap over subjects and stimuli, or over stimuli alone where an ROI
+    # has one subject (a lab's single-subject data set; rsatoolbox's eval_bootstrap_pattern)
+    bootstrap: Literal["auto", "dual", "subjects", "stimuli", "none"] = "auto"
     # methods whose inference uses the bootstrap; the others use the t-test across subjects
+    # (the stimulus bootstrap where an ROI has one subject)
     # (Kendall's tau-a costs O(n_pairs log n_pairs) per model, subject and bootstrap sample)
     bootstrap_methods: list[_Method] = Field(default_factory=lambda: ["spearman", "pearson"])
     n_bootstrap: Annotated[int, Field(ge=20)] = 1000
@@ -153,7 +156,7 @@ def rdm_evaluate(params, inputs, ctx):
         data,
         method,
         model_keys=keys,
-        bootstrap=params["bootstrap"] if method in params["bootstrap_methods"] else "none",
+        bootstrap=_inference(params, method, ds),
         n_bootstrap=params["n_bootstrap"],
         pool=params["pool"],
         ci=params["ci"],
@@ -170,6 +173,22 @@ def rdm_evaluate(params, inputs, ctx):
         "group_rdms": ev.group_rdms,
         "stimulus_ids": ds.stimulus_ids,
     }
+
+
+def _has_images(s: dict) -> bool:
+    """Whether data set ``s`` has an image per stimulus (an importer's set, not yet written,
+    will: both importers write the 92 images)."""
+    if s["importer"] is not None and not Path(s["root"], "stimuli.tsv").exists():
+        return True
+    return "image" in read_stimulus_table(s["root"], check_images=False).columns
+
+
+def _inference(params, method: str, ds) -> str:
+    """The bootstrap of one method: the configured one, or the t-test across subjects for the
+    methods outside ``bootstrap_methods`` — which one subject cannot give: there, the stimuli."""
+    if method in params["bootstrap_methods"]:
+        return params["bootstrap"]
+    return "none" if min(len(ds.subjects[roi]) for roi in ds.rois) > 1 else "auto"
 
 
 #: peak memory of the ``rdm_evaluate`` stage in condensed float64 rows (8 bytes per pair)
@@ -289,9 +308,19 @@ def plan(b) -> dict[str, Task]:
     d = cfg.data
     targets: dict[str, Task] = {}
     evaluations = {}
-    vision = list(a.vision) + list(a.networks)
     for s in _sets(b):
         at = {"root": s["root"], "set": s, "metric": d.metric}
+        vision = list(a.vision) + list(a.networks)
+        if vision and not _has_images(s):
+            b.plan.notes.append(
+                RunWarning(
+                    f"{s['label']}: {', '.join(vision)}",
+                    "vision models left out: the data set has no images (stimuli.tsv has no "
+                    "image column); caption and label models are scored",
+                    "analyses.rdm_rsa.vision",
+                )
+            )
+            vision = []
         # each task keys the files of its set it reads (set_key); the data task, which checks
         # every set, only orders the run, so an edit in one set reruns that set's tasks alone
         after = (b.plan.data,)
@@ -380,6 +409,8 @@ def check(cfg) -> list[str]:
         problems.append(
             f"analyses.rdm_rsa.vision: unknown zoo model(s) {unknown}; registered: {list_models()}"
         )
+    if a.bootstrap in ("dual", "subjects", "none"):
+        problems += _one_subject_rois(cfg, a.bootstrap)
     for name, paths in a.networks.items():
         if name in a.vision:
             problems.append(f"analyses.rdm_rsa.networks.{name}: also listed in vision")
@@ -387,6 +418,26 @@ def check(cfg) -> list[str]:
         if not paths or missing:
             problems.append(
                 f"analyses.rdm_rsa.networks.{name}: list its checkpoint files (missing: {missing})"
+            )
+    return problems
+
+
+def _one_subject_rois(cfg, bootstrap: str) -> list[str]:
+    """A problem per data set with an ROI of one subject, which ``bootstrap`` cannot test."""
+    problems = []
+    for s in data_sets(cfg):
+        if s["importer"] is not None or not Path(s["root"]).is_dir():
+            continue  # not written yet, or the data kind's check names the folder
+        try:
+            subjects = load_rdm_dataset(s["root"], s["rois"], metric=cfg.data.metric).subjects
+        except BrainAlignError:
+            continue  # the data kind's check says what is wrong with the folder
+        one = [roi for roi, names in subjects.items() if len(names) < 2]
+        if one:
+            problems.append(
+                f"analyses.rdm_rsa.bootstrap: {bootstrap!r} resamples or tests across subjects, "
+                f"but ROI(s) {one} of {s['label']!r} have one subject; set bootstrap = 'auto' "
+                "(the stimulus bootstrap there) or 'stimuli'"
             )
     return problems
 
@@ -514,11 +565,12 @@ def _export_figure_data(ctx, targets, summ) -> None:
                 w.array(f"rdmset__{label}__model__{name}", squareform_rdm(ctx.load(t)["rdm"]))
         for name, sq in ds.models.items():
             w.array(f"rdmset__{label}__model__rdm:{name}", np.asarray(sq))
-        thumbs = []
-        for p in ds.image_paths():
-            with Image.open(p) as im:
-                thumbs.append(np.asarray(im.convert("RGB").resize((40, 40), Image.BILINEAR)))
-        w.array(f"rdmthumbs__{label}", np.stack(thumbs).astype(np.uint8))
+        if ds.has_images:  # a label-only data set's MDS shows dots
+            thumbs = []
+            for p in ds.image_paths():
+                with Image.open(p) as im:
+                    thumbs.append(np.asarray(im.convert("RGB").resize((40, 40), Image.BILINEAR)))
+            w.array(f"rdmthumbs__{label}", np.stack(thumbs).astype(np.uint8))
     w.table("rdm_stimuli", pd.DataFrame(rows))
     for i, m in enumerate(summ["mds"]):
         w.array(f"rdmmds__{m['dataset']}__{m['roi']}", np.asarray(summ[f"mds_{i}"]))
@@ -620,6 +672,8 @@ def _scores_section(run) -> str:
     ):
         c = ceil[(ceil["dataset"] == label) & (ceil["roi"] == roi) & (ceil["method"] == method)]
         band = (float(c["lower"].iloc[0]), float(c["upper"].iloc[0])) if len(c) else None
+        if band is not None and not np.isfinite(band).all():
+            band = None  # one subject: no ceiling
         shown = [d[d["layer"] == ""]]
         for _, v in d[d["layer"] != ""].groupby("model", sort=False):
             shown.append(v.loc[[v["score"].idxmax()]])
@@ -649,6 +703,14 @@ def _scores_section(run) -> str:
     parts.append(_caption_standing(run, scores, method))
     return "".join(parts)
 
+
+#: how each bootstrap mode of :func:`brainalign.rsa.evaluate_models` tests, for the captions
+_INFERENCE = {
+    "dual": "dual-bootstrap t-tests over subjects and stimuli",
+    "subjects": "subject-bootstrap t-tests",
+    "stimuli": "stimulus-bootstrap t-tests (one subject: no test across subjects, no ceiling)",
+    "none": "t-tests across subjects",
+}
 
 #: the Algonauts columns beside the model scores: the published score, the signed one and
 #: the number of subjects whose correlation is negative
@@ -688,12 +750,9 @@ def _comparison_figure(run, sel, band, label: str, roi: str, method: str, n_mode
         ylabel=f"{method} (model vs brain RDM)",
     )
     cfg = run.meta.get("config", {}).get("analyses", {}).get("rdm_rsa", {})
-    boot = cfg.get("bootstrap", "dual")
-    test = (
-        f"{boot}-bootstrap t-tests"
-        if method in cfg.get("bootstrap_methods", ["spearman", "pearson"]) and boot != "none"
-        else "t-tests across subjects"
-    )
+    # the inference each ROI's evaluation used (older runs: the configured one)
+    used = sel["bootstrap"] if "bootstrap" in sel else [cfg.get("bootstrap", "dual")]
+    test = "; ".join(_INFERENCE.get(b, f"{b} bootstrap") for b in sorted(set(used)))
     shown = list(summary["model"])
     n_sig = len(plots.significant_pairs(pairs, shown))
     red = (
@@ -865,10 +924,26 @@ def _mds_section(run) -> str:
             img_html(
                 plots.figure_to_base64(fig, dpi=70),
                 f"{m['dataset']} · {m['roi']}: 2-D MDS of the group-mean RDM "
-                f"(stress-1 {m['stress']:.3f}); frames coloured by category.",
+                f"(stress-1 {m['stress']:.3f}); "
+                + ("frames" if thumbs is not None else "dots")
+                + " coloured by category.",
             )
         )
     return "".join(parts)
+
+
+#: the methods text of each ``bootstrap`` setting
+_BOOTSTRAP_METHODS = {
+    "auto": "dual bootstrap over subjects and stimuli (rsatoolbox's eval_dual_bootstrap, "
+    "corrected variance of Schütt et al. 2023, dof = min(subjects, stimuli) − 1), or over "
+    "stimuli alone where an ROI has one subject (eval_bootstrap_pattern, dof = stimuli − 1; "
+    "no noise ceiling)",
+    "dual": "dual bootstrap over subjects and stimuli (rsatoolbox's eval_dual_bootstrap, "
+    "corrected variance of Schütt et al. 2023, dof = min(subjects, stimuli) − 1)",
+    "subjects": "bootstrap over subjects (dof = subjects − 1)",
+    "stimuli": "bootstrap over stimuli (rsatoolbox's eval_bootstrap_pattern, dof = stimuli − 1)",
+    "none": "t-test across subjects (rsatoolbox's eval_fixed)",
+}
 
 
 def methods(cfg) -> list[str]:
@@ -884,12 +959,11 @@ def methods(cfg) -> list[str]:
         f"{', '.join(a.methods)}; score = mean over subjects. Noise ceiling: each "
         f"subject against the {a.ceiling_pool} pool of the others (lower) and of all "
         "(upper).",
-        f"Inference ({', '.join(a.bootstrap_methods)}): {boot} bootstrap "
-        f"(rsatoolbox's eval_dual_bootstrap; {a.n_bootstrap} samples over subjects and "
-        "stimuli, corrected variance of Schütt et al. 2023), t-based "
-        f"{100 * a.ci:.0f}% CIs with dof = min(subjects, stimuli) − 1, pairwise "
+        f"Inference ({', '.join(a.bootstrap_methods)}): {_BOOTSTRAP_METHODS[boot]} "
+        f"({a.n_bootstrap} samples), t-based {100 * a.ci:.0f}% CIs, pairwise "
         f"t-tests with BH-FDR q = {a.fdr_q} per ROI and method; other methods: t across "
-        "subjects (rsatoolbox's eval_fixed). Algonauts score: mean squared Spearman, % of the "
+        "subjects (rsatoolbox's eval_fixed; with one subject, the stimulus bootstrap). Each "
+        "ROI's inference is in tables/rdm_inference.csv (column bootstrap). Algonauts score: mean squared Spearman, % of the "
         "upper_r2 ceiling, and its signed form, the mean of sign(r)·r² (negative correlations "
         "flagged). Known results checked automatically (see their table).",
     ]
