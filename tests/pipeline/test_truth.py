@@ -180,3 +180,53 @@ def test_scatter_figure_has_a_panel_per_roi(tmp_path):
     fig = truth_scatter_figure(scores, checks)
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert len(titles) == 2 and titles[0].startswith("a: ρ = 1.00")
+
+
+def _by_subject(values: dict) -> pd.DataFrame:
+    return pd.DataFrame(values, index=pd.Index(range(1, 9), name="subject"))
+
+
+def test_contrast_check_directions_and_agreement():
+    from brainalign.pipeline.truth import contrast_check
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.01, 8)
+    oracle = _by_subject({"a": 0.30 + noise, "b": 0.10 + noise, "c": 0.10 + noise[::-1]})
+    # measured in the predicted direction: agrees
+    same = contrast_check(_by_subject({"a": 0.2 + noise, "b": 0.05 + noise}), oracle, "a", "b")
+    assert same["predicted"] == same["measured"] == "a > b" and same["agreement"] == "yes"
+    assert same["oracle_diff"] == pytest.approx(0.2) and same["n_subjects"] == 8
+    # the opposite, significantly: reversed
+    rev = contrast_check(_by_subject({"a": 0.05 + noise, "b": 0.2 + noise}), oracle, "a", "b")
+    assert rev["measured"] == "b > a" and rev["agreement"] == "reversed"
+    # a predicted difference lost in noise: not detected
+    x = rng.normal(0, 0.1, 8)
+    flat = _by_subject({"a": x, "b": x[::-1]})  # differences that sum to 0
+    miss = contrast_check(flat, oracle, "a", "b")
+    assert miss["measured"] == "no difference" and miss["agreement"] == "not detected"
+    # no predicted difference (b and c carry the same truth) but a measured one: unexpected
+    une = contrast_check(_by_subject({"b": 0.2 + noise, "c": 0.05 + noise}), oracle, "b", "c")
+    assert une["predicted"] == "no difference" and une["agreement"] == "unexpected"
+    # a model the run did not score: no row
+    assert contrast_check(flat, oracle, "a", "zzz") == {}
+
+
+def test_contrast_truth_one_row_per_roi_and_scored_pair():
+    from brainalign.pipeline.truth import contrast_truth
+
+    rng = np.random.default_rng(1)
+    rows, orows = [], []
+    for roi, sign in (("ventral", -1), ("lateral", 1)):
+        for s in range(1, 7):
+            e = rng.normal(0, 0.01)
+            for model, v in (("net_mpnet", 0.2 * sign), ("mpnet", 0.0)):
+                rows.append(
+                    {"subject": s, "roi": roi, "model": model, "r": v + e, "r_norm": np.nan}
+                )
+                orows.append({"subject": s, "roi": roi, "model": model, "oracle": v + e})
+    t = contrast_truth(
+        pd.DataFrame(rows), pd.DataFrame(orows), [("net_mpnet", "mpnet"), ("net_mpnet", "x")]
+    )
+    assert list(t["roi"]) == ["ventral", "lateral"] and set(t["b"]) == {"mpnet"}
+    assert list(t["predicted"]) == ["mpnet > net_mpnet", "net_mpnet > mpnet"]
+    assert (t["agreement"] == "yes").all() and (t["value"] == "r").all()

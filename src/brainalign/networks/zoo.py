@@ -152,6 +152,7 @@ def _vision(family: str | None, default_layer: str | None):
         )
         return [VisionModel(entry.name, model, [layer])]
 
+    load.default_layer = default_layer  # what model_layer reports when the entry names none
     return load
 
 
@@ -210,6 +211,18 @@ def get_model(name: str) -> ZooModel:
     if name not in ZOO:
         raise ModelNotFoundError(f"model {name!r} is not registered; known: {list_models()}")
     return ZOO[name]
+
+
+def model_layer(name: str) -> str | None:
+    """The layer a registered model is read from: its entry's ``layer``, else its kind's
+    default (``"last"`` for ``blt``: the last layer at the last timestep; None for precomputed
+    features)."""
+    entry = get_model(name)
+    if entry.layer:
+        return entry.layer
+    if entry.kind == "blt":
+        return "last"
+    return getattr(KINDS.get(entry.kind), "default_layer", None)
 
 
 def model_features(
@@ -287,6 +300,7 @@ __all__ = [
     "get_model",
     "list_models",
     "model_features",
+    "model_layer",
     "register_kind",
     "register_model",
 ]

@@ -337,6 +337,114 @@ def _why(best, rank_check, rho, low, high, oracle_means, models) -> str:
     return "; ".join(parts)
 
 
+# ---------------------------------------------------------------------------------- contrasts
+def _direction(diff, p, a: str, b: str, p_threshold: float) -> str:
+    if not np.isfinite(p) or p >= p_threshold:
+        return "no difference"
+    return f"{a} > {b}" if diff > 0 else f"{b} > {a}"
+
+
+def contrast_check(
+    measured: pd.DataFrame,
+    oracle: pd.DataFrame,
+    a: str,
+    b: str,
+    p_threshold: float = P_THRESHOLD,
+) -> dict:
+    """What the planted truth predicts for model ``a`` − model ``b`` in one ROI, and what was
+    measured.
+
+    Both are paired t-tests over subjects of ``a``'s score minus ``b``'s: on the oracle scores
+    (the prediction) and on the measured scores. Each gives a direction ("a > b", "b > a" or
+    "no difference" at p ≥ ``p_threshold``). ``agreement`` is "yes" when the directions are the
+    same, "reversed" when they are opposite, "not detected" when the oracle predicts a
+    difference the measurement does not show, and "unexpected" when the measurement shows a
+    difference the oracle does not predict.
+
+    Parameters
+    ----------
+    measured, oracle : pandas.DataFrame
+        Wide tables (index subject, columns model) as :func:`truth_check`'s.
+    a, b : str
+        The models (e.g. ``"net_mpnet"`` and ``"mpnet"``, the paper's Fig. 4c).
+
+    Returns
+    -------
+    dict
+        ``oracle_diff``, ``oracle_p``, ``predicted``, ``measured_diff``, ``measured_p``,
+        ``measured``, ``agreement``, ``n_subjects`` (empty when a model is missing).
+    """
+    if not {a, b} <= set(measured.columns) or not {a, b} <= set(oracle.columns):
+        return {}
+    m = measured[[a, b]]
+    o = oracle.reindex(index=m.index, columns=[a, b])
+    keep = m.notna().all(axis=1) & o.notna().all(axis=1)
+    m, o = m[keep].to_numpy(float), o[keep].to_numpy(float)
+    out: dict = {"n_subjects": int(len(m))}
+    for name, x in (("oracle", o), ("measured", m)):
+        diff = float((x[:, 0] - x[:, 1]).mean()) if len(x) else np.nan
+        pval = (
+            float(np.asarray(paired_t(x[:, [0]], x[:, [1]])[1]).ravel()[0])
+            if len(x) > 1
+            else np.nan
+        )
+        out[f"{name}_diff"], out[f"{name}_p"] = diff, pval
+        out["predicted" if name == "oracle" else "measured"] = _direction(
+            diff, pval, a, b, p_threshold
+        )
+    pred, meas = out["predicted"], out["measured"]
+    if pred == meas:
+        agreement = "yes"
+    elif pred == "no difference":
+        agreement = "unexpected"
+    elif meas == "no difference":
+        agreement = "not detected"
+    else:
+        agreement = "reversed"
+    return {**out, "agreement": agreement}
+
+
+def contrast_truth(
+    table: pd.DataFrame, oracle: pd.DataFrame, pairs, rois=None, p_threshold: float = P_THRESHOLD
+) -> pd.DataFrame:
+    """:func:`contrast_check` for every ROI and pair of models.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The ROI RSA per-subject table (``subject``, ``roi``, ``model``, ``r``, ``r_norm``).
+    oracle : pandas.DataFrame
+        :func:`pipeline_oracle`'s table.
+    pairs : sequence of (str, str)
+        The contrasts (model a, model b).
+    rois : sequence of str, optional
+        The ROIs, in order (default: those of ``oracle``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per ROI and pair: ``roi``, ``a``, ``b``, ``value`` (the measured column:
+        ``r_norm`` when a noise ceiling was computed, else ``r``) and :func:`contrast_check`'s
+        keys; pairs with a model the run did not score are left out.
+    """
+    if table.empty or oracle.empty:
+        return pd.DataFrame()
+    value = "r_norm" if table["r_norm"].notna().any() else "r"
+    rows = []
+    for roi in rois if rois is not None else list(dict.fromkeys(oracle["roi"])):
+        m = table[table["roi"] == roi].pivot_table(index="subject", columns="model", values=value)
+        o = oracle[oracle["roi"] == roi].pivot(index="subject", columns="model", values="oracle")
+        for a, b in pairs:
+            check = contrast_check(m, o, a, b, p_threshold=p_threshold)
+            if check:
+                rows.append({"roi": roi, "a": a, "b": b, "value": value, **check})
+    return pd.DataFrame(rows)
+
+
+#: the paper's Fig. 4 contrasts, checked against the planted truth when the run scores them
+PAPER_CONTRASTS = (("net_mpnet", "mpnet"), ("net_mpnet", "net_multihot"))
+
+
 # ------------------------------------------------------------------------------------ export
 def ground_truth(
     plan, data, table: pd.DataFrame, oracle: pd.DataFrame
@@ -398,17 +506,35 @@ def write_ground_truth(ctx, targets, table: pd.DataFrame) -> None:
     data = ctx.load(plan.data)
     if plan.config.data.kind != "virtual" or not data.get("truth_rois"):
         return
-    rows, scores = ground_truth(plan, data, table, pipeline_oracle(ctx, targets))
+    oracle = pipeline_oracle(ctx, targets)
+    rows, scores = ground_truth(plan, data, table, oracle)
     if rows:
         ctx.writer.table("ground_truth", pd.DataFrame(rows))
         ctx.writer.table("ground_truth_scores", scores)
         ctx.extras["ground_truth"] = rows
+        contrasts = contrast_truth(
+            table, oracle, _contrast_pairs(plan.config), rois=[r["roi"] for r in rows]
+        )
+        if len(contrasts):
+            ctx.writer.table("ground_truth_contrasts", contrasts)
+
+
+def _contrast_pairs(cfg) -> list[tuple[str, str]]:
+    """The contrasts to check: the paper's Fig. 4 pairs and the run's searchlight contrasts."""
+    pairs = list(PAPER_CONTRASTS)
+    c = getattr(cfg.analyses, "searchlight_contrasts", None)
+    if c is not None and c.enabled:
+        pairs += [tuple(p) for p in c.contrasts]
+    return list(dict.fromkeys(pairs))
 
 
 __all__ = [
     "P_THRESHOLD",
     "N_BOOT",
+    "PAPER_CONTRASTS",
     "best_model_check",
+    "contrast_check",
+    "contrast_truth",
     "ground_truth",
     "oracle_scores",
     "oracle_separates",
