@@ -13,6 +13,24 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("BRAINALIGN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
+#: the test files that take minutes (CI's --durations), longest first. Under ``make test``
+#: (``--dist loadfile --no-loadscope-reorder``) files go to the two workers in collection order,
+#: so starting with these keeps one long file from running alone at the end of the suite.
+LONGEST_FIRST = (
+    "tests/networks/test_trained_nets.py",
+    "tests/pipeline/test_study.py",
+    "tests/report/test_figures.py",
+    "tests/report/test_report.py",
+    "tests/report/test_surface_views.py",
+    "tests/faults/test_superseded.py",
+    "tests/decoding/test_decoder.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:

@@ -40,7 +40,7 @@ def test_training_beats_initial_and_shuffled_control(trained):
 def test_multihot_training_learns_categories(trained, scene_data):
     """The category net's held-out loss falls, and present categories get higher probabilities.
 
-    At this budget (150 steps, 240 images) it stays close to the base rates: the measured
+    At this budget (100 steps, 240 images) it stays close to the base rates: the measured
     held-out BCE is printed next to the base-rate BCE for the record.
     """
     res = trained["multihot"]
@@ -134,7 +134,7 @@ def test_embedding_net_vs_category_net(vnsd, trained):
     if max(emb_lat, cat_lat, emb_ven, cat_ven) < 0.05:
         # a direction between near-zero numbers would be noise, so it is not claimed either way
         pytest.xfail(
-            "at test scale (150 steps, 240 64-px scenes, width 1/8) neither net's last layer "
+            "at test scale (100 steps, 240 64-px scenes, width 1/8) neither net's last layer "
             "aligns with the planted regions (the category net stays near base rates), so the "
             "comparison is not meaningful: " + numbers
         )
