@@ -16,6 +16,21 @@ VOL = "nsddata_betas/ppdata/subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR"
 STIM = "nsddata_stimuli/stimuli/nsd"
 FSAV = "nsddata/freesurfer/fsaverage"
 
+#: the TOML that turns off every analysis a fault test does not exercise (ROI RSA, the model
+#: comparison and the searchlight stay as each study sets them)
+OTHER_ANALYSES_OFF = """\
+[analyses.searchlight_contrasts]
+contrasts = []
+[analyses.encoding]
+enabled = false
+[analyses.insilico]
+enabled = false
+[analyses.decoding]
+enabled = false
+[analyses.networks]
+enabled = false
+"""
+
 
 @pytest.fixture(scope="session")
 def tiny_nsd(tmp_path_factory) -> Path:

@@ -18,6 +18,7 @@ from brainalign.errors import DataFormatError
 from brainalign.pipeline.cache import StageCache
 from brainalign.pipeline.config import load_config
 from brainalign.pipeline.study import plan_study, run_study, write_report
+from tests.faults.conftest import OTHER_ANALYSES_OFF
 
 STUDY = """\
 name = "damaged cache"
@@ -33,17 +34,7 @@ rois = ["early", "ventral"]
 rois = ["ventral"]
 [analyses.searchlight]
 enabled = false
-[analyses.searchlight_contrasts]
-contrasts = []
-[analyses.encoding]
-enabled = false
-[analyses.insilico]
-enabled = false
-[analyses.decoding]
-enabled = false
-[analyses.networks]
-enabled = false
-[output]
+""" + OTHER_ANALYSES_OFF + """[output]
 dir = "{out}"
 formats = ["csv"]
 """

@@ -18,7 +18,7 @@ from brainalign.pipeline.config import load_config, validate_config
 from brainalign.pipeline.folders import RUN_LEGACY
 from brainalign.pipeline.study import plan_study, run_study
 from brainalign.utils.owned import MARK, describe_folder, read_mark
-from tests.faults.conftest import TINY
+from tests.faults.conftest import OTHER_ANALYSES_OFF, TINY
 
 VIRTUAL = """\
 [data]
@@ -40,17 +40,7 @@ rois = ["early"]
 enabled = false
 [analyses.searchlight]
 enabled = false
-[analyses.searchlight_contrasts]
-contrasts = []
-[analyses.encoding]
-enabled = false
-[analyses.insilico]
-enabled = false
-[analyses.decoding]
-enabled = false
-[analyses.networks]
-enabled = false
-[output]
+""" + OTHER_ANALYSES_OFF + """[output]
 dir = "{out}"
 """
 

@@ -23,6 +23,7 @@ from brainalign.pipeline.config import load_config
 from brainalign.pipeline.core import all_tasks
 from brainalign.pipeline.folders import claim_output, run_lock
 from brainalign.pipeline.study import plan_study, run_study
+from tests.faults.conftest import OTHER_ANALYSES_OFF
 
 STUDY = """\
 name = "fault test"
@@ -40,17 +41,7 @@ rois = ["ventral"]
 models = ["multihot"]
 radius = 5.0
 chunk_size = {chunk}
-[analyses.searchlight_contrasts]
-contrasts = []
-[analyses.encoding]
-enabled = false
-[analyses.insilico]
-enabled = false
-[analyses.decoding]
-enabled = false
-[analyses.networks]
-enabled = false
-[output]
+""" + OTHER_ANALYSES_OFF + """[output]
 dir = "{out}"
 """
 

@@ -22,20 +22,7 @@ import pytest
 
 from brainalign.pipeline.config import load_config, validate_config
 from brainalign.pipeline.study import run_study
-from tests.faults.conftest import FS, FSAV, STIM
-
-OFF = """\
-[analyses.searchlight_contrasts]
-contrasts = []
-[analyses.encoding]
-enabled = false
-[analyses.insilico]
-enabled = false
-[analyses.decoding]
-enabled = false
-[analyses.networks]
-enabled = false
-"""
+from tests.faults.conftest import FS, FSAV, OTHER_ANALYSES_OFF, STIM
 
 NSD_STUDY = (
     """\
@@ -58,7 +45,7 @@ chunk_size = 20484
 dir = "{out}"
 formats = ["csv"]
 """
-    + OFF
+    + OTHER_ANALYSES_OFF
 )
 
 VIRTUAL_STUDY = (
@@ -82,7 +69,7 @@ enabled = false
 dir = "{out}"
 formats = ["csv"]
 """
-    + OFF
+    + OTHER_ANALYSES_OFF
 )
 
 

@@ -22,6 +22,7 @@ from brainalign.pipeline.config import load_config
 from brainalign.pipeline.study import plan_study, run_study
 from brainalign.report import RunWriter, build_report
 from brainalign.utils.owned import MARK, read_mark
+from tests.faults.conftest import OTHER_ANALYSES_OFF
 
 STUDY = """\
 name = "superseded test"
@@ -40,17 +41,7 @@ enabled = false
 enabled = {searchlight}
 models = ["multihot"]
 radius = 5.0
-[analyses.searchlight_contrasts]
-contrasts = []
-[analyses.encoding]
-enabled = false
-[analyses.insilico]
-enabled = false
-[analyses.decoding]
-enabled = false
-[analyses.networks]
-enabled = false
-[output]
+""" + OTHER_ANALYSES_OFF + """[output]
 dir = "{out}"
 """
 
