@@ -381,3 +381,22 @@ def test_a_data_set_without_images_scores_label_models_and_leaves_out_vision(tmp
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert [w["key"] for w in meta["warnings"]] == ["analyses.rdm_rsa.vision"]
     assert "vision models left out" in res.report.read_text()
+
+
+def test_category_models_without_a_category_column_stop_before_any_work(
+    tmp_path, monkeypatch, capsys
+):
+    """multihot and animacy on a data set without categories (issue 21): every entry point
+    names the column to add, in the data set's words (not COCO's)."""
+    study = _one_subject_study(tmp_path)
+    table = pd.read_csv(tmp_path / "tiny" / "stimuli.tsv", sep="\t").drop(columns=["category"])
+    table.to_csv(tmp_path / "tiny" / "stimuli.tsv", sep="\t", index=False)
+    check = ("rdms", "check", tmp_path / "tiny", "--config", study)
+    for args in (check, ("run", study, "--dry-run")):
+        code, _, err = _cli(monkeypatch, capsys, *args)
+        assert code == 2, err
+        assert "'multihot' needs a 'category' column" in err
+        assert "'animacy' needs a 'category' or 'animate' column" in err
+    with pytest.raises(ConfigError, match="'category' column"):
+        load_config(study)
+    assert not (tmp_path / "run").exists()

@@ -210,6 +210,7 @@ def label_word_vectors(labels: Sequence[str], vectors: WordVectors | None = None
     "animacy",
     description="animate / inanimate one-hot (from categories or an animate column)",
     cache=False,
+    needs=("animacy",),
 )
 def _animacy(stimuli):
     flags = animacy(stimuli)

@@ -84,6 +84,7 @@ class _Entry:
     func: Callable
     description: str
     cache: bool
+    needs: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -96,12 +97,15 @@ def register_feature_space(
     description: str = "",
     cache: bool = True,
     replace: bool = False,
+    needs: tuple[str, ...] = (),
 ):
     """Register ``func(stimuli, **options) -> (n_images, d) array`` under ``name``.
 
     Use as a decorator (``@register_feature_space("name")``) or a call
     (``register_feature_space("name", func)``). ``cache=False`` skips the on-disk cache (for spaces
     that are cheaper to rebuild than to read). Registering an existing name needs ``replace=True``.
+    ``needs`` names what the stimuli must carry (``"categories"``, ``"labels"``): a study
+    checks it against its data before any work (:func:`feature_space_needs`).
     """
     if not isinstance(name, str) or not name or name.startswith(SENTENCE_PREFIX):
         raise InputError(
@@ -118,10 +122,16 @@ def register_feature_space(
                 f"feature space {name!r} is already registered; pass replace=True to override it"
             )
         doc = description or (f.__doc__ or "").strip().split("\n")[0]
-        _REGISTRY[name] = _Entry(f, doc, cache)
+        _REGISTRY[name] = _Entry(f, doc, cache, tuple(needs))
         return f
 
     return decorator if func is None else decorator(func)
+
+
+def feature_space_needs(name: str) -> tuple[str, ...]:
+    """What the stimuli must carry for the space ``name`` (its registration's ``needs``)."""
+    entry = _REGISTRY.get(name)
+    return entry.needs if entry is not None else ()
 
 
 def list_feature_spaces() -> list[str]:
@@ -309,8 +319,10 @@ def tagged_captions(stimuli: Stimuli, tagger: str = "spacy") -> list[list[list[t
 def _categories(stimuli: Stimuli) -> tuple[np.ndarray, list[str]]:
     if stimuli.categories is None:
         raise InputError(
-            "stimuli.categories is None: category models (multihot, *_categories, mpnet_category_all) "
-            "need the COCO category annotations of the images"
+            "stimuli.categories is None: category models (multihot, *_categories, "
+            "mpnet_category_all) need a category per stimulus: in an RDM data set folder, a "
+            "'category' column in stimuli.tsv (docs/datasets.md); for NSD or COCO images, the COCO "
+            "instance annotations; or drop these models from [features] spaces"
         )
     cats = np.asarray(stimuli.categories)
     if cats.ndim != 2 or cats.shape[1] != len(stimuli.category_names):
@@ -383,6 +395,7 @@ def _minilm(stimuli, device="cpu", verbose=None):
 @register_feature_space(
     "mpnet_category_all",
     description="the image's COCO category names joined into one string, embedded once with MPNet",
+    needs=("categories",),
 )
 def _mpnet_category_all(
     stimuli, encoder="all-mpnet-base-v2", device="cpu", empty="something", verbose=None
@@ -397,6 +410,7 @@ def _mpnet_category_all(
     "multihot",
     description="multi-hot category vector; columns='coco91' for the paper's 91 COCO ids",
     cache=False,
+    needs=("categories",),
 )
 def _multihot(stimuli, columns="categories"):
     cats, names = _categories(stimuli)
@@ -433,6 +447,7 @@ def _category_vectors(stimuli, wv: WordVectors, empty: str) -> np.ndarray:
 @register_feature_space(
     "glove_categories",
     description="mean GloVe vector of the image's category names (paper's name fixes)",
+    needs=("categories",),
 )
 def _glove_categories(stimuli, vectors=None, empty="something"):
     return _category_vectors(stimuli, _word_vectors(vectors, "glove"), empty)
@@ -441,6 +456,7 @@ def _glove_categories(stimuli, vectors=None, empty="something"):
 @register_feature_space(
     "fasttext_categories",
     description="mean fastText vector of the image's category names (needs vectors=)",
+    needs=("categories",),
 )
 def _fasttext_categories(stimuli, vectors=None, empty="something"):
     return _category_vectors(stimuli, _fasttext_vectors(vectors), empty)
@@ -630,6 +646,7 @@ __all__ = [
     "all_tokens",
     "describe_feature_spaces",
     "feature_space",
+    "feature_space_needs",
     "feature_space_options",
     "list_feature_spaces",
     "register_feature_space",

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from brainalign.datasets.rdms import load_rdm_dataset, read_stimulus_table
 from brainalign.errors import BrainAlignError, DataFormatError
-from brainalign.features import feature_space, label_stimuli
+from brainalign.features import feature_space, feature_space_needs, label_stimuli
 from brainalign.pipeline.analysis import Analysis, ReportSection, RunWarning, Table
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported
@@ -411,6 +411,7 @@ def check(cfg) -> list[str]:
         )
     if a.bootstrap in ("dual", "subjects", "none"):
         problems += _one_subject_rois(cfg, a.bootstrap)
+    problems += _missing_columns(cfg)
     for name, paths in a.networks.items():
         if name in a.vision:
             problems.append(f"analyses.rdm_rsa.networks.{name}: also listed in vision")
@@ -419,6 +420,32 @@ def check(cfg) -> list[str]:
             problems.append(
                 f"analyses.rdm_rsa.networks.{name}: list its checkpoint files (missing: {missing})"
             )
+    return problems
+
+
+#: what a feature space's ``needs`` asks of stimuli.tsv: any one of these columns
+_NEEDED_COLUMNS = {"categories": ("category",), "animacy": ("category", "animate")}
+
+
+def _missing_columns(cfg) -> list[str]:
+    """A problem per feature space whose ``needs`` a data set's stimuli.tsv cannot give."""
+    problems = []
+    for s in data_sets(cfg):
+        if not Path(s["root"], "stimuli.tsv").is_file():
+            continue  # an importer's set (written with categories) or the data kind's problem
+        try:
+            columns = read_stimulus_table(s["root"], check_images=False).columns
+        except BrainAlignError:
+            continue  # the data kind's check says what is wrong with the table
+        for name in cfg.features.spaces:
+            for need in feature_space_needs(name):
+                wanted = _NEEDED_COLUMNS.get(need, ())
+                if wanted and not any(c in columns for c in wanted):
+                    problems.append(
+                        f"features.spaces: {name!r} needs a {' or '.join(map(repr, wanted))} "
+                        f"column in {Path(s['root'], 'stimuli.tsv')} (docs/datasets.md); add "
+                        f"it, or remove {name!r} from features.spaces"
+                    )
     return problems
 
 
