@@ -85,6 +85,42 @@ def test_demo_planted_truth_is_recovered_where_it_is_unambiguous(quick_demo):
     assert set(rsa["subject"]) == {1, 2, 3} and rsa["ceiling"].between(0, 1).all()
 
 
+def test_demo_networks_against_their_shuffled_controls_and_the_truth(quick_demo):
+    """Issue 20, part 2: every demo run trains each target's network and its shuffled-target
+    control on the same budget, tabulates whether the network beat it, draws both curves,
+    says which layer every comparison reads, and checks the Fig. 4 contrasts against the
+    planted truth ROI by ROI."""
+    import pandas as pd
+
+    out, _ = quick_demo
+    tables = out / "tables"
+    curves = pd.read_csv(tables / "training_curves.csv")
+    assert set(curves["training"]) == {"trained", "shuffled targets"}
+    assert set(curves["target"]) == {"mpnet", "multihot"}
+    # each curve starts before training (epochs_done 0) and both share the steps
+    steps = curves.groupby(["target", "training"])["step"].max().unstack()
+    assert (steps["trained"] == steps["shuffled targets"]).all()
+    assert (curves.groupby("network")["epochs_done"].min() == 0).all()
+    learned = pd.read_csv(tables / "network_learning.csv").set_index("target")
+    assert set(learned.index) == {"mpnet", "multihot"}
+    assert set(learned["learned"]) <= {"yes", "no"} and learned["p"].between(0, 1).all()
+    assert list(learned["metric"]) == ["cosine", "BCE"]
+    # the controls are not models of the study
+    rsa = pd.read_csv(tables / "roi_rsa.csv")
+    assert not rsa["model"].str.endswith("_shuffled").any()
+    layers = pd.read_csv(tables / "network_layers.csv").set_index("model")
+    assert layers.loc["net_mpnet", "layer"] == "layernorm_layer_3_time_1"  # the quick nets
+    contrasts = pd.read_csv(tables / "ground_truth_contrasts.csv")
+    truth = pd.read_csv(tables / "ground_truth.csv")
+    assert set(contrasts["roi"]) == set(truth["roi"])
+    assert {("net_mpnet", "net_multihot")} <= set(zip(contrasts["a"], contrasts["b"], strict=True))
+    assert set(contrasts["agreement"]) <= {"yes", "not detected", "reversed", "unexpected"}
+    html = (out / "report.html").read_text()
+    assert "its shuffled-target control" in html
+    assert "RQ4 on the virtual NSD: what the planted truth predicts" in html
+    assert "Layers read by every brain comparison" in html
+
+
 @pytest.mark.skipif(
     find_chromium() is None,
     reason="Chromium is not installed (apt-get install chromium); CI installs it",

@@ -28,7 +28,7 @@ def demo(
     Prints where the report is and, for each ROI, the representation planted in the virtual
     NSD, the best-ranked model of the ROI RSA and whether the two agree.
     """
-    from brainalign.pipeline.demo import demo_config, ground_truth_summary
+    from brainalign.pipeline.demo import demo_config, ground_truth_summary, networks_summary
     from brainalign.pipeline.study import plan_study, run_study
 
     cfg = demo_config(output, quick=quick, workers=workers)
@@ -50,6 +50,10 @@ def demo(
     typer.echo(f"report: {res.report}")
     typer.echo("ground truth:")
     typer.echo(ground_truth_summary(res))
+    nets = networks_summary(cfg.output.dir)
+    if nets:
+        typer.echo("networks against their shuffled-target controls:")
+        typer.echo(nets)
 
 
 def register(app: typer.Typer) -> None:

@@ -120,4 +120,31 @@ def ground_truth_summary(result: StudyResult) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["QUICK_OVERRIDES", "demo_config", "demo_config_path", "ground_truth_summary"]
+def networks_summary(output_dir) -> str:
+    """Whether each trained network beat its shuffled-target control (held out), one line
+    each, from the run's ``tables/network_learning.csv`` ("" when there is none)."""
+    import pandas as pd
+
+    path = Path(output_dir) / "tables" / "network_learning.csv"
+    if not path.exists():
+        return ""
+    lines = []
+    for _, r in pd.read_csv(path).iterrows():
+        if not isinstance(r.get("learned"), str):
+            continue
+        better = "higher" if r["metric"] == "cosine" else "lower"
+        lines.append(
+            f"{r['network']}: held-out {r['metric']} {r['trained']:.4f} vs shuffled-target "
+            f"control {r['shuffled']:.4f} ({better} is better, p = {r['p']:.2g}): "
+            + ("learned" if r["learned"] == "yes" else "NOT learned beyond the control")
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "QUICK_OVERRIDES",
+    "demo_config",
+    "demo_config_path",
+    "ground_truth_summary",
+    "networks_summary",
+]

@@ -583,12 +583,50 @@ def scatter_figure(
     return fig
 
 
-def training_curves_figure(curves, *, title: str = "Training"):
-    """Loss and validation cosine per epoch, one line per network.
+#: the held-out metric drawn for each network target: (column, axis label)
+_CURVE_METRIC = {
+    "mpnet": ("val_cosine", "held-out cosine similarity\n(higher is better)"),
+    "multihot": ("val_loss", "held-out binary cross-entropy\n(lower is better)"),
+}
 
-    ``curves``: DataFrame with columns ``network``, ``epoch``, ``train_loss`` and optionally
-    ``val_cosine``.
+
+def training_curves_figure(curves, *, title: str = "Training"):
+    """Held-out metric per epoch: one panel per target, each network (solid) with its
+    shuffled-target control (dashed).
+
+    ``curves``: ``tables/training_curves.csv`` (``network``, ``target``, ``training``,
+    ``epochs_done``, ``train_loss``, ``val_loss``, ``val_cosine``). The metric is the held-out
+    cosine similarity for caption embeddings and the held-out binary cross-entropy for
+    categories. A table without ``target`` (older runs) is drawn as training loss and held-out
+    cosine per epoch.
     """
+    plt = _plt()
+    if "target" not in curves or "epochs_done" not in curves:
+        return _training_curves_legacy(curves, title=title)
+    targets = list(dict.fromkeys(curves["target"]))
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.8 * len(targets), 3.6), squeeze=False)
+    for ax, target in zip(axes[0], targets, strict=True):
+        col, label = _CURVE_METRIC.get(target, _CURVE_METRIC["mpnet"])
+        df = curves[curves["target"] == target]
+        for i, (name, d) in enumerate(df.groupby("network", sort=False)):
+            control = str(d["training"].iloc[0]) != "trained" if "training" in d else False
+            d = d.sort_values("epochs_done")
+            ax.plot(
+                d["epochs_done"], d[col], marker="o", ms=3, ls="--" if control else "-",
+                color="0.5" if control else f"C{i}",
+                label=f"{name} ({d['training'].iloc[0]})" if "training" in d else name,
+            )  # fmt: skip
+        ax.set_xlabel("epochs done")
+        ax.set_ylabel(label)
+        ax.set_title(target, fontsize=10)
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _training_curves_legacy(curves, *, title: str):
+    """Loss and held-out cosine per epoch, one line per network (a table of an older run)."""
     plt = _plt()
     has_val = "val_cosine" in curves and curves["val_cosine"].notna().any()
     fig, axes = plt.subplots(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 
 from brainalign.datasets import load_stimuli
@@ -59,6 +60,11 @@ class NetworksConfig(Section):
     #: the readout at test time: centre images as they are (False) or the paper's random crop
     #: of at least a third of the area, which its code also applied at test time (True)
     test_time_crop: bool = False
+    #: also train each target's network on shuffled targets (the training images' targets
+    #: permuted among them; same images, budget and validation): what a network learns without
+    #: the image-target pairing (e.g. the mean caption embedding). One control per target, with
+    #: the first seed; its held-out curve is drawn with the trained network's in the report
+    shuffled_control: bool = True
 
 
 # ------------------------------------------------------------------------------------- stages
@@ -116,7 +122,13 @@ def training_pool(params, inputs, ctx):
 @stage("train_network")
 def train_network(params, inputs, ctx):
     """Train a small BLT network on the training pool toward caption embeddings or categories;
-    read its last layer on every image of the study."""
+    read its last layer on every image of the study.
+
+    With ``shuffled``, the training images' targets are permuted among them first (validation
+    keeps the true targets): the control that shows what the network learns without the
+    pairing of images and targets. A control is not a model of the study: it records its
+    training only.
+    """
     import torch
 
     from brainalign.networks import BLTNet, activations, layer_name, train
@@ -142,6 +154,9 @@ def train_network(params, inputs, ctx):
             f"{params['pool']}: the training pool changed since it was checked; rerun"
         )
     data, val = _training_and_validation(data_all, params, encoder)
+    shuffled = bool(params.get("shuffled", False))
+    if shuffled:
+        data = shuffled_targets(data, params["target"], random_state=params["seed"])
     T = data_all.target(params["target"])
     net = BLTNet(
         n_outputs=T.shape[1],
@@ -166,6 +181,28 @@ def train_network(params, inputs, ctx):
         evaluated=_evaluated(params["root"]),
         allow_overlap=allow,
     )
+    hist = [
+        {
+            "epoch": h.get("epoch"),
+            "step": h.get("step"),
+            "train_loss": h.get("train_loss"),
+            "val_loss": h.get("val_loss"),
+            "val_cosine": h.get("val_cosine"),
+        }
+        for h in res.history
+    ]
+    out = {
+        "train_ids": np.asarray(data.ids, np.int64),
+        "val_ids": np.asarray(val.ids, np.int64),
+        "history": hist,
+        "initial": {k: res.initial.get(k) for k in ("val_loss", "val_cosine")},
+        "initial_val_cosine": res.initial.get("val_cosine"),
+        "steps": int(res.step),
+        "checkpoint": str(res.checkpoint),
+        **held_out_scores(res.net, data, val, params["target"], device=device),
+    }
+    if shuffled:
+        return out
     last = layer_name(params["layers"] - 1, params["timesteps"] - 1)
     stim = load_stimuli(params["root"], categories=False)
     reader = stim.images
@@ -177,23 +214,64 @@ def train_network(params, inputs, ctx):
         res.net, load_all, layers=[last], ids=stim.image_ids, device=device, verbose=False,
         test_time_crop=bool(params.get("test_time_crop", False)), random_state=params["seed"],
     )  # fmt: skip
-    hist = [
-        {
-            "epoch": h.get("epoch"),
-            "train_loss": h.get("train_loss"),
-            "val_cosine": h.get("val_cosine"),
-        }
-        for h in res.history
-    ]
     return {
+        **out,
         "X": np.asarray(acts[last], np.float32),
         "ids": np.asarray(stim.image_ids, np.int64),
-        "train_ids": np.asarray(data.ids, np.int64),
-        "val_ids": np.asarray(val.ids, np.int64),
-        "history": hist,
-        "initial_val_cosine": res.initial.get("val_cosine"),
-        "checkpoint": str(res.checkpoint),
+        "layer": last,
     }
+
+
+def shuffled_targets(data, target: str, random_state: int = 0):
+    """``data`` with the rows of its ``target`` permuted among its images (a fixed permutation
+    drawn from ``random_state``): the shuffled-target control's training data."""
+    perm = np.random.default_rng(np.random.SeedSequence([int(random_state), 20])).permutation(
+        len(data)
+    )
+    out = data.subset(np.arange(len(data)))
+    out.targets = {**out.targets, target: data.target(target)[perm]}
+    return out
+
+
+def held_out_scores(net, data, val, target: str, *, device="cpu") -> dict:
+    """Per validation image: how well the trained ``net`` predicts its target, and the floor.
+
+    Returns ``val_score`` (per image: cosine similarity of the prediction with the target for
+    ``"mpnet"``; binary cross-entropy, lower is better, for ``"multihot"``), ``floor_score``
+    (the same for a constant prediction: the mean training target, the paper's Fig. 4b floor;
+    the training categories' frequencies for ``"multihot"``), and for ``"multihot"`` ``val_map``
+    (mean over categories present in the validation images of the average precision).
+    """
+    from brainalign.networks.train import default_loss, predict
+
+    loss = default_loss(target)
+    P = np.asarray(predict(net, val, device=device, loss=loss), np.float64)
+    Y = np.asarray(val.target(target), np.float64)
+    constant = np.broadcast_to(np.asarray(data.target(target), np.float64).mean(0), Y.shape)
+    if loss == "bce":
+        out = {"val_score": _bce_rows(P, Y), "floor_score": _bce_rows(constant, Y)}
+        return {**out, "val_map": _mean_average_precision(Y, P)}
+    return {"val_score": _cosine_rows(P, Y), "floor_score": _cosine_rows(constant, Y)}
+
+
+def _cosine_rows(a, b) -> np.ndarray:
+    num = (a * b).sum(1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def _bce_rows(p, y, eps: float = 1e-7) -> np.ndarray:
+    p = np.clip(p, eps, 1 - eps)
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p)).mean(1)
+
+
+def _mean_average_precision(Y, P) -> float:
+    from sklearn.metrics import average_precision_score
+
+    keep = Y.sum(0) > 0
+    if not keep.any():
+        return float("nan")
+    return float(average_precision_score(Y[:, keep], P[:, keep], average="macro"))
 
 
 def _training_and_validation(data_all, params, encoder):
@@ -292,31 +370,39 @@ def plan(b) -> dict[str, Task]:
         )
         targets["pool"] = pool
     for target in net.targets:
-        for sd in net.seeds:
+        runs = [(sd, False) for sd in net.seeds]
+        if net.shuffled_control and net.seeds:
+            runs.append((net.seeds[0], True))
+        for sd, shuffled in runs:
+            model = f"net_{target}" + ("_shuffled" if shuffled else "")
+            params = {
+                "root": b.root,
+                "pool": pool_folder(cfg),
+                "split": net.training_split,
+                "encoder": encoder_of_space(net.embedding_space, cfg.features.encoder),
+                "name": f"{target}_seed{sd}" + ("_shuffled" if shuffled else ""),
+                "target": target,
+                "seed": sd,
+                "epochs": net.epochs,
+                "batch_size": net.batch_size,
+                "image_size": net.image_size,
+                "width": net.width,
+                "timesteps": net.timesteps,
+                "layers": net.layers,
+                "learning_rate": net.learning_rate,
+                "validation_split": net.validation_split,
+                "validation_size": net.validation_size,
+                "allow_overlap": net.allow_overlap,
+            }
+            if shuffled:
+                # a control records its training only: it reads no image of the study
+                params["shuffled"] = True
+            else:
+                # the study's images, whose activations it records at the end
+                params.update({"test_time_crop": net.test_time_crop, **b.inputs("images")})
             task = Task(
-                TaskId("train_network", model=f"net_{target}", instance=f"seed{sd}"),
-                {
-                    "root": b.root,
-                    "pool": pool_folder(cfg),
-                    "split": net.training_split,
-                    "encoder": encoder_of_space(net.embedding_space, cfg.features.encoder),
-                    "name": f"{target}_seed{sd}",
-                    "target": target,
-                    "seed": sd,
-                    "epochs": net.epochs,
-                    "batch_size": net.batch_size,
-                    "image_size": net.image_size,
-                    "width": net.width,
-                    "timesteps": net.timesteps,
-                    "layers": net.layers,
-                    "learning_rate": net.learning_rate,
-                    "validation_split": net.validation_split,
-                    "validation_size": net.validation_size,
-                    "allow_overlap": net.allow_overlap,
-                    "test_time_crop": net.test_time_crop,
-                    # the study's images, whose activations it records at the end
-                    **b.inputs("images"),
-                },
+                TaskId("train_network", model=model, instance=f"seed{sd}"),
+                params,
                 {
                     "data": b.plan.data,
                     "pool": pool,
@@ -332,7 +418,8 @@ def plan(b) -> dict[str, Task]:
                 },
             )
             targets[task.name] = task
-            b.add_model(ModelRef(f"net_{target}", task, instance=f"seed{sd}", vision=True))
+            if not shuffled:
+                b.add_model(ModelRef(model, task, instance=f"seed{sd}", vision=True))
     for z in net.zoo:
         task = Task(
             TaskId("zoo_features", model=z),
@@ -389,21 +476,139 @@ def check(cfg) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------- export
-def export(ctx, targets) -> None:
-    import pandas as pd
+#: the held-out metric of each target's curve: (column, label, higher is better)
+CURVE_METRIC = {
+    "mpnet": ("val_cosine", "held-out cosine similarity to the target", True),
+    "multihot": ("val_loss", "held-out binary cross-entropy", False),
+}
 
-    curves, images = [], []
+
+def _curve_rows(t, res) -> list[dict]:
+    """One network's training curve: before training (0 epochs done), then after each epoch."""
+    p = t.params
+    base = {
+        "network": f"{t.id.model}@s{p['seed']}",
+        "target": p["target"],
+        "seed": p["seed"],
+        "training": "shuffled targets" if p.get("shuffled") else "trained",
+    }
+    rows = []
+    initial = res.get("initial") or {}
+    if initial.get("val_loss") is not None:
+        rows.append({**base, "epochs_done": 0, "step": 0, "train_loss": np.nan, **initial})
+    for h in res.get("history", []) or []:
+        rows.append({**base, "epochs_done": int(h["epoch"]) + 1, **h})
+    return rows
+
+
+def learning_table(results: list[tuple[Task, dict]]) -> pd.DataFrame:
+    """Did each trained network learn beyond its shuffled-target control?
+
+    For every trained network whose target has a control (same target, same seed's images):
+    the mean over validation images of the per-image held-out score (cosine similarity with the
+    target for ``"mpnet"``; binary cross-entropy, lower is better, for ``"multihot"``) of the
+    network, of the control and of the constant floor, the difference network − control
+    (signed so that positive is better), a paired t-test over the validation images, and
+    ``learned``: better than the control at p < 0.05.
+    """
+    from scipy.stats import ttest_rel
+
+    controls = {
+        t.params["target"]: res
+        for t, res in results
+        if t.params.get("shuffled") and "val_score" in res
+    }
+    rows = []
+    for t, res in results:
+        target = t.params["target"]
+        if t.params.get("shuffled") or "val_score" not in res:
+            continue
+        higher = CURVE_METRIC.get(target, CURVE_METRIC["mpnet"])[2]
+        mine = np.asarray(res["val_score"], float)
+        row = {
+            "network": f"{t.id.model}@s{t.params['seed']}",
+            "target": target,
+            "metric": "cosine" if higher else "BCE",
+            "n_val": int(mine.size),
+            "steps": res.get("steps"),
+            "trained": float(mine.mean()),
+            "floor": float(np.mean(res["floor_score"])),
+        }
+        if "val_map" in res:
+            row["trained_map"] = res["val_map"]
+        ctrl = controls.get(target)
+        if ctrl is not None and np.asarray(ctrl["val_score"]).shape == mine.shape:
+            other = np.asarray(ctrl["val_score"], float)
+            sign = 1.0 if higher else -1.0
+            stat = ttest_rel(mine, other) if mine.size > 1 else (np.nan, np.nan)
+            p = float(stat[1])
+            gain = sign * float((mine - other).mean())
+            row.update(
+                shuffled=float(other.mean()),
+                gain=gain,
+                t=sign * float(stat[0]),
+                p=p,
+                learned="yes" if gain > 0 and p < 0.05 else "no",
+            )
+            if "val_map" in ctrl:
+                row["shuffled_map"] = ctrl["val_map"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def layers_table(targets) -> pd.DataFrame:
+    """Which layer (and timestep) of each vision model the brain comparisons read, and how it
+    was chosen: one fixed layer per model, never chosen on the brain scores it reports."""
+    from brainalign.networks import layer_name
+    from brainalign.networks.zoo import model_layer
+
+    rows = []
+    for t in targets.values():
+        p = t.params
+        if t.stage == "train_network" and not p.get("shuffled"):
+            rows.append(
+                {
+                    "model": t.id.model,
+                    "instance": t.id.instance,
+                    "layer": layer_name(p["layers"] - 1, p["timesteps"] - 1),
+                    "layer_index": p["layers"],
+                    "timestep": p["timesteps"],
+                    "chosen": "fixed: the last layer at the last timestep (the paper's Fig. 4)",
+                }
+            )
+        elif t.stage == "zoo_features":
+            rows.append(
+                {
+                    "model": t.id.model,
+                    "instance": "",
+                    "layer": model_layer(p["model"]),
+                    "layer_index": np.nan,
+                    "timestep": np.nan,
+                    "chosen": "fixed: the model's readout layer (its zoo entry's layer)",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def export(ctx, targets) -> None:
+    curves, images, results = [], [], []
     for t in targets.values():
         if t.stage != "train_network":
             continue
         res = ctx.load(t)
-        images += [
-            {"image_id": int(i), "target": t.params["target"], "seed": t.params["seed"]}
-            for i in np.asarray(res["train_ids"])
-        ]
-        for h in res.get("history", []) or []:
-            # zoo models have no training history
-            curves.append({"network": f"{t.id.model}@s{t.params['seed']}", **h})
+        results.append((t, res))
+        if not t.params.get("shuffled"):
+            images += [
+                {"image_id": int(i), "target": t.params["target"], "seed": t.params["seed"]}
+                for i in np.asarray(res["train_ids"])
+            ]
+        curves += _curve_rows(t, res)
+    layers = layers_table(targets)
+    if len(layers):
+        ctx.writer.table("network_layers", layers)
+    learned = learning_table(results)
+    if len(learned):
+        ctx.writer.table("network_learning", learned)
     if curves:
         ctx.writer.table("training_curves", pd.DataFrame(curves))
     if images:
@@ -447,14 +652,98 @@ def _pool_html(run) -> str:
     return f"<p>{text} None of them is an image the study evaluates (checked).</p>"
 
 
+def _learning_html(run) -> str:
+    """One line per trained network: did it beat its shuffled-target control?"""
+    t = run.table("network_learning")
+    if t is None or not len(t) or "learned" not in t:
+        return ""
+    items = []
+    for _, r in t.iterrows():
+        if not isinstance(r.get("learned"), str):
+            continue
+        better = "higher" if r["metric"] == "cosine" else "lower"
+        verdict = "learned beyond" if r["learned"] == "yes" else "did NOT learn beyond"
+        items.append(
+            f"<li><b>{esc(r['network'])}</b> {verdict} its shuffled-target control: held-out "
+            f"{esc(r['metric'])} {r['trained']:.4f} vs {r['shuffled']:.4f} ({better} is better; "
+            f"constant floor {r['floor']:.4f}; paired t over {int(r['n_val'])} validation "
+            f"images, p = {r['p']:.2g})</li>"
+        )
+    if not items:
+        return ""
+    return (
+        "<p>Each network against the same network trained on shuffled targets (the training "
+        "images' targets permuted among them; same images, steps and validation images): what "
+        "it learns from the pairing of images and targets, beyond the targets' mean.</p><ul>"
+        + "".join(items)
+        + "</ul>"
+    )
+
+
+def _layers_html(run) -> str:
+    """Which layer each vision model's comparisons read."""
+    t = run.table("network_layers")
+    if t is None or not len(t):
+        return ""
+    seen, items = set(), []
+    for _, r in t.iterrows():
+        if r["model"] in seen:
+            continue
+        seen.add(r["model"])
+        where = (
+            f"layer {int(r['layer_index'])} at timestep {int(r['timestep'])} "
+            f"(<code>{esc(r['layer'])}</code>)"
+            if np.isfinite(r.get("layer_index", np.nan))
+            else f"<code>{esc(r['layer'])}</code>"
+        )
+        items.append(f"<li><b>{esc(r['model'])}</b>: {where}; {esc(r['chosen'])}</li>")
+    return (
+        "<p>Layers read by every brain comparison (ROI RSA, searchlight, contrasts, the truth "
+        "table): one fixed layer per model, set before any brain data is seen, so no score is "
+        "that of a layer chosen on it.</p><ul>" + "".join(items) + "</ul>"
+    )
+
+
+def _rq4_html(run) -> str:
+    """The paper's Fig. 4 contrasts ROI by ROI: what the planted truth predicts (the oracle
+    scores) and whether the ROI RSA measurement agrees (virtual NSD only)."""
+    t = run.table("ground_truth_contrasts")
+    if t is None or not len(t):
+        return ""
+    parts = [
+        "<h3>RQ4 on the virtual NSD: what the planted truth predicts</h3>",
+        "<p>For each contrast and ROI: the oracle difference (each model's RSA with the ROI's "
+        "noiseless planted responses, mean over subjects of a − b, paired t-test) is the "
+        "prediction; the ROI RSA difference (the same test on the measured scores, "
+        f"{esc(str(t['value'].iloc[0]))}) is the measurement. Agreement: the same direction "
+        "(or both no difference at p ≥ 0.05); 'not detected': the measurement misses a "
+        "predicted difference; 'reversed' or 'unexpected': it contradicts the prediction.</p>",
+    ]
+    for (a, b), d in t.groupby(["a", "b"], sort=False):
+        n_ok = int((d["agreement"] == "yes").sum())
+        items = "".join(
+            f"<li><b>{esc(r['roi'])}</b>: predicted {esc(r['predicted'])} (oracle "
+            f"{r['oracle_diff']:+.3f}, p = {r['oracle_p']:.2g}); measured {esc(r['measured'])} "
+            f"({r['measured_diff']:+.3f}, p = {r['measured_p']:.2g}): "
+            + ("agrees" if r["agreement"] == "yes" else f"<b>{esc(r['agreement'])}</b>")
+            + "</li>"
+            for _, r in d.iterrows()
+        )
+        parts.append(
+            f"<p><b>{esc(a)} − {esc(b)}</b>: {n_ok} of {len(d)} ROIs agree.</p><ul>{items}</ul>"
+        )
+    return "".join(parts)
+
+
 def _section(run) -> str:
-    parts = [_pool_html(run)]
+    parts = [_pool_html(run), _learning_html(run), _layers_html(run), _rq4_html(run)]
     curves = run.table("training_curves")
     if curves is not None and len(curves):
         parts.append(
             img_html(
                 plots.figure_to_base64(plots.training_curves_figure(curves)),
-                "Training loss and held-out cosine similarity per epoch.",
+                "Held-out metric per epoch (0: before training) of each network (solid) and of "
+                "its shuffled-target control (dashed).",
             )
         )
     parts.append(maps_html(run, "networks"))
@@ -480,6 +769,13 @@ def methods(cfg) -> list[str]:
             if n.validation_split
             else "validated on a held-out part of the pool, the same images for every seed; "
         )
+        + (
+            "each target's network is also trained, with the first seed and the same budget, on "
+            "shuffled targets (the training images' targets permuted among them) as a control "
+            "of what it learns from images beyond the targets' mean; "
+            if n.shuffled_control
+            else ""
+        )
         + "last layer and timestep compared with the brain by ROI RSA"
         + (
             ", read through the paper code's random crop at test time"
@@ -498,12 +794,43 @@ ANALYSIS = Analysis(
     check=check,
     export=export,
     methods=methods,
-    sections=(ReportSection("networks", "Networks", _section, tables=("transfer", "zoo_ranking")),),
+    sections=(
+        ReportSection(
+            "networks", "Networks", _section, tables=("network_learning", "transfer", "zoo_ranking")
+        ),
+    ),
     tables=(
         Table(
             "training_curves",
             "Training curves",
-            "Per network and epoch: training loss and held-out cosine similarity (the figure).",
+            "Per network and epoch (epochs_done 0: before training): training loss, held-out "
+            "loss and cosine similarity, for each network and its shuffled-target control.",
+            shown=False,
+        ),
+        Table(
+            "network_learning",
+            "Did the networks learn?",
+            "Per trained network: its mean held-out score (cosine similarity to the target for "
+            "caption embeddings, binary cross-entropy for categories; trained_map/shuffled_map: "
+            "mean average precision), the same network trained on shuffled targets, a constant "
+            "prediction (floor), gain over the control (positive is better), paired t-test over "
+            "the validation images.",
+            formats={"p": "sci"},
+        ),
+        Table(
+            "network_layers",
+            "Layers read",
+            "Per vision model: the layer (and timestep) its brain comparisons read and how it "
+            "was chosen.",
+            shown=False,
+        ),
+        Table(
+            "ground_truth_contrasts",
+            "RQ4 contrasts against the planted truth",
+            "Per ROI and contrast a − b (the paper's Fig. 4 pairs and the run's searchlight "
+            "contrasts): the oracle difference and its paired t-test over subjects (the "
+            "prediction), the measured ROI RSA difference and its test, and their agreement.",
+            formats={"oracle_p": "sci", "measured_p": "sci"},
             shown=False,
         ),
         Table(
