@@ -75,8 +75,11 @@ class FeaturesConfig(Section):
     (not the paper's 840B 300-d) and the fastText spaces stop with an error.
     """
 
+    # the models every analysis scores (brainalign features --list names them)
     spaces: list[str] = Field(default_factory=lambda: ["mpnet", "multihot", "mpnet_nouns"])
+    # the sentence encoder of the caption spaces (an installed sentence-transformers model)
     encoder: str = "all-mpnet-base-v2"
+    # per space, its keyword arguments, e.g. {glove_all = {vectors = "glove.840B.300d.txt"}}
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("spaces")
@@ -104,7 +107,10 @@ AnalysesConfig = _analyses_model()
 
 
 class OutputConfig(Section):
+    # the run folder (relative to the config's folder): brainalign creates it and writes only
+    # into folders it created
     dir: Path
+    # file formats of the maps (gifti, mgh) and tables (csv, parquet)
     formats: list[Literal["gifti", "mgh", "csv", "parquet"]] = Field(
         default_factory=lambda: ["gifti", "mgh", "csv"]
     )
@@ -113,24 +119,32 @@ class OutputConfig(Section):
 class TLSConfig(Section):
     """``[compute.tls]``: PEM files for a ``tls://`` Dask scheduler (docs/cluster.md)."""
 
+    # the certificate authority that signed the scheduler's certificate
     ca_file: Path
+    # this client's certificate (and its key, unless the certificate file holds it)
     cert: Path
     key: Path | None = None
 
 
 class ComputeConfig(Section):
+    # the array library of the ridge, RSA and searchlight kernels (torch: also on a GPU)
     backend: Literal["numpy", "torch"] = "numpy"
+    # cpu, cuda, cuda:N or mps (torch backend and networks)
     device: str = "cpu"
+    # how tasks run: one after another, in local processes, or on a Dask cluster (scheduler)
     executor: Literal["serial", "processes", "dask"] = "serial"
+    # processes (or Dask workers asked for) running tasks at once
     workers: _PositiveInt = 1
     # Every task runs with this many BLAS/torch threads whatever the executor, so a serial and
     # a parallel run give bit-identical results (thread counts change float summation order).
     threads_per_task: _PositiveInt = 1
+    # the address of a running Dask scheduler (executor = "dask"), e.g. tcp://host:8786
     scheduler: str | None = None
     #: seconds to wait for the scheduler to have a worker before stopping with a message
     #: (a scheduler without workers would take the tasks and never run them)
     worker_timeout: _Positive = 60.0
     tls: TLSConfig | None = None
+    # the seed of every random draw (subsets, bootstraps, permutations, network inits)
     random_state: int = 0
 
     @field_validator("device")
@@ -144,9 +158,12 @@ class ComputeConfig(Section):
 class StudyConfig(Section):
     """The whole study. Build with :func:`load_config` (TOML) or ``model_validate`` (a dict)."""
 
+    # the study's title in the report
     name: str = "brainalign study"
     data: DataConfig
+    # the subjects analysed (NSD: 1-8), or all of the data's
     subjects: list[_PositiveInt] | Literal["all"] = "all"
+    # the brain space of the responses: the fsaverage surface or the 1.8-mm functional volume
     space: Literal["fsaverage", "func1pt8mm"] = "fsaverage"
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     analyses: AnalysesConfig = Field(default_factory=AnalysesConfig)

@@ -51,6 +51,7 @@ class RdmRsaConfig(Section):
     """``[analyses.rdm_rsa]``: model scores, ceilings and inference on RDM data sets."""
 
     enabled: bool = True
+    # how model and brain RDMs are compared; the first is the report's primary method
     methods: list[_Method] = Field(default_factory=lambda: ["spearman", "pearson", "kendall_tau_a"])
     # auto: the dual bootstrap over subjects and stimuli, or over stimuli alone where an ROI
     # has one subject (a lab's single-subject data set; rsatoolbox's eval_bootstrap_pattern)
@@ -59,16 +60,29 @@ class RdmRsaConfig(Section):
     # (the stimulus bootstrap where an ROI has one subject)
     # (Kendall's tau-a costs O(n_pairs log n_pairs) per model, subject and bootstrap sample)
     bootstrap_methods: list[_Method] = Field(default_factory=lambda: ["spearman", "pearson"])
+    # bootstrap samples per ROI and method
     n_bootstrap: Annotated[int, Field(ge=20)] = 1000
+    # level of the confidence intervals
     ci: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    # how the noise ceiling pools the other subjects' RDMs: their mean, or rsatoolbox's exact
+    # pooling (to reproduce its ceilings)
     ceiling_pool: Literal["mean", "rsatoolbox"] = "mean"
+    # also score the model RDMs given with the data (models/<name>.npy, as rdm:<name>)
     data_models: bool = True
+    # vision networks of the zoo scored layer by layer on the stimuli's images (left out, with
+    # a warning, for a data set without images)
     vision: list[str] = Field(default_factory=lambda: ["efficientnet-lite0"])
+    # a layer's RDM from its whole feature maps (none) or their spatial mean
     vision_pooling: Literal["none", "mean"] = "none"
+    # your own trained BLT networks: {name = ["checkpoint", ...]}, scored layer by layer
     networks: dict[str, list[Path]] = Field(default_factory=dict)
+    # Benjamini-Hochberg level of the pairwise model tests (per ROI and method)
     fdr_q: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    # check the published results of the 92-object data sets (not applicable elsewhere)
     known_results: bool = True
+    # stimulus-label permutations of the known-results tests
     n_permutations: Annotated[int, Field(ge=100)] = 10_000
+    # the MDS of each ROI's group RDM: metric (SMACOF) or classical (Torgerson)
     mds: Literal["metric", "classical"] = "metric"
 
 

@@ -43,10 +43,15 @@ IMPORTER_ROIS = {"kriegeskorte92": ("IT", "judgements"), "cichy92": ("EVC", "IT"
 class RdmSetConfig(Section):
     """One data set: a folder in the RDM format, or one an importer builds from ``source``."""
 
+    # the data set's folder (an importer's: where it writes the folder)
     root: Path | None = None
+    # the name in every table (default: the importer's or the folder's name)
     name: str | None = None
+    # build the folder from a public source instead: the 92-object fMRI data sets
     importer: Literal["kriegeskorte92", "cichy92"] | None = None
+    # the importer's source folder (the real_rdms folder)
     source: Path | None = None
+    # the ROIs analysed (default: every rdms/ and responses/ file)
     rois: list[str] | None = None
 
 
@@ -54,11 +59,18 @@ class RdmsDataConfig(Section):
     """Data sets of brain RDMs (``docs/datasets.md``)."""
 
     kind: Literal["rdms"] = "rdms"
+    # one data set folder (more: [[data.sets]])
     root: Path | None = None
+    # the ROIs of root analysed (default: all)
     rois: list[str] | None = None
     sets: list[RdmSetConfig] = Field(default_factory=list)
+    # the distance that turns responses/<ROI>.npy into RDMs (default: the data set's own
+    # dataset.json metric, else correlation distance)
     metric: Literal["correlation", "cosine", "euclidean"] | None = None
+    # the captions of the caption spaces: the table's caption_<k> columns, sentences made
+    # from each label with the templates, or auto (the table's where it has them)
     captions: Literal["auto", "templates", "table"] = "auto"
+    # sentence templates with {label}, e.g. "a photo of a {label}"
     templates: list[str] = Field(default_factory=lambda: list(DEFAULT_TEMPLATES))
 
 
