@@ -99,8 +99,8 @@ def _section(path: str, model: type[BaseModel], note: str = "", many: bool = Fal
             continue  # one section per data kind, below
         sub = _section_model(field.annotation)
         if sub is not None:
-            many = typing.get_origin(field.annotation) is list  # an array of tables
-            subs.append((f"{path}.{name}" if path else name, sub, many))
+            array = typing.get_origin(field.annotation) is list  # an array of tables
+            subs.append((f"{path}.{name}" if path else name, sub, array))
             continue
         meaning = comments.get(name, "").replace("|", "\\|")
         kind = _type_name(field.annotation).replace("|", "\\|")

@@ -48,13 +48,19 @@ class DecodingConfig(Section):
     :mod:`brainalign.decoding.decoder` holds them."""
 
     enabled: bool = True
+    # the ROIs whose responses are decoded (each alone)
     rois: list[str] = Field(default_factory=lambda: list(STREAMS_ROIS))
+    # the caption embedding decoded from the brain
     feature_space: str = "mpnet"
     #: a caption corpus; None: the data set's own captions (never a test image's)
     bank: ConfigPath | None = None
+    # precision of the bank's stored embeddings (float16: half the disk and memory)
     bank_dtype: Literal["float16", "float32"] = "float32"
+    # nearest captions retrieved per test image
     k: _PositiveInt = DECODING_K
+    # test images shown with their decoded captions in the report
     n_examples: _PositiveInt = 6
+    # the ridge penalty grid, chosen per embedding dimension by cross-validation
     alphas: list[Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: list(DECODING_ALPHAS),
         # an empty grid fails only mid-run, after the data are read: refuse it at load

@@ -42,6 +42,7 @@ class EncodingConfig(Section):
     """``[analyses.encoding]``: voxel-wise encoding models from a feature space (paper Fig. 4)."""
 
     enabled: bool = True
+    # the features the ridge maps to every vertex (or voxel)
     feature_space: str = "mpnet"
     #: default: the library's DEFAULT_ALPHAS (25 values, 1e-2 … 1e10)
     alphas: list[Annotated[float, Field(gt=0)]] = Field(
@@ -49,9 +50,14 @@ class EncodingConfig(Section):
         # an empty grid fails only mid-run, after the data are read: refuse it at load
         min_length=1,
     )
+    # folds of the cross-validation that picks each target's penalty
     cv: Annotated[int, Field(ge=2)] = 5
+    # per_target: a penalty per vertex from the alphas grid; fracridge: a shrinkage fraction
+    # per vertex (Rokem & Kay 2020)
     mode: Literal["per_target", "fracridge"] = "per_target"
+    # also map the interparticipant agreement (how well the other subjects predict each one)
     agreement: bool = True
+    # Benjamini-Hochberg level of the group maps
     fdr_q: _Fraction = 0.05
 
 
@@ -59,6 +65,7 @@ class InsilicoConfig(Section):
     """``[analyses.insilico]``: encoding-model predictions for sentence categories, contrasted."""
 
     enabled: bool = True
+    # pairs [a, b] of sentence categories: the map of predicted a − predicted b (Fig. 2a)
     contrasts: list[tuple[str, str]] = Field(
         default_factory=lambda: [("people", "places"), ("food", "people")]
     )

@@ -33,15 +33,23 @@ class RoiRsaConfig(Section):
     """``[analyses.roi_rsa]``: RSA of each feature space in each ROI (paper Fig. 3)."""
 
     enabled: bool = True
+    # the ROIs scored (streams ROIs of NSD, or the virtual NSD's regions)
     rois: list[str] = Field(default_factory=lambda: ["early", "ventral", "lateral", "parietal"])
+    # paper: RDMs over disjoint random subsets of subset_size images, scores averaged over
+    # subsets (the paper's §3.4); full: one RDM over all the subject's images
     sampling: Literal["paper", "full"] = "paper"
+    # images per subset (the paper: 100)
     subset_size: Annotated[int, Field(ge=3)] = 100
+    # at most this many subsets per subject (default: as many disjoint ones as the images give)
     max_subsets: Annotated[int, Field(gt=0)] | None = None
+    # the distance of the brain and model RDMs (correlation: 1 - Pearson r)
     metric: Literal["correlation", "cosine", "euclidean"] = "correlation"
+    # how a model RDM is compared with the brain RDM (the paper: Pearson)
     method: Literal["pearson", "spearman", "cosine", "kendall_tau_a"] = "pearson"
     #: precision in which the ROIs' betas are read and multiplied (sums in float64); the paper's
     #: pdist works in float64, which gives the same r to about 1e-6
     dtype: Literal["float32", "float64"] = "float32"
+    # also compute each ROI's noise ceiling (split-half of the repetitions)
     noise_ceiling: bool = True
     #: error bars: "sem" (SD, ddof 1, / √n) or "paper" (the paper's SD with ddof 0 / √n)
     error: Literal["sem", "paper"] = "sem"
@@ -51,8 +59,11 @@ class ModelComparisonConfig(Section):
     """``[analyses.model_comparison]``: pairwise tests between models on the ROI RSA scores."""
 
     enabled: bool = True
+    # the ROIs whose models are compared pairwise
     rois: list[str] = Field(default_factory=lambda: ["ventral", "lateral", "parietal"])
+    # paired: paired t across subjects; paper: the paper's unpaired two-sided t-test
     test: Literal["paired", "paper"] = "paired"
+    # Benjamini-Hochberg level within each ROI and family
     fdr_q: _Fraction = 0.05
     #: FDR families: {name = [models]}; every pair within a family is tested and BH-FDR runs
     #: within each ROI × family (the paper: Fig. 3's ten models and Fig. 4's networks apart).

@@ -50,14 +50,22 @@ class SearchlightConfig(Section):
     """
 
     enabled: bool = True
+    # where the searchlight runs: surface discs on fsaverage or the paper's volume spheres
     space: Literal["fsaverage", "func1pt8mm"] = "fsaverage"
-    # the default depends on the space (_default_radius): SEARCHLIGHT_RADIUS
+    # mm on the surface, voxels in the volume; the default depends on the space
+    # (_default_radius): SEARCHLIGHT_RADIUS
     radius: Annotated[float, Field(gt=0)] = SEARCHLIGHT_RADIUS["fsaverage"]
+    # a centre is kept when at least this fraction of its neighbourhood has data
     min_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
+    # the feature spaces (or networks) mapped
     models: list[str] = Field(default_factory=lambda: ["mpnet"])
+    # how a model RDM is compared with each neighbourhood's RDM
     method: Literal["pearson", "spearman"] = "pearson"
+    # full: one RDM over every image (the RDM-free path); paper: the ROI RSA's image subsets
     sampling: Literal["paper", "full"] = "full"
+    # Benjamini-Hochberg level of the group t-maps
     fdr_q: Annotated[float, Field(gt=0, lt=1)] = 0.05
+    # centres per task (smaller: less memory per task, more tasks)
     chunk_size: Annotated[int, Field(gt=0)] = 4096
 
     @model_validator(mode="before")

@@ -26,7 +26,9 @@ class SearchlightContrastsConfig(Section):
     """
 
     enabled: bool = True
+    # pairs [a, b] of models: the group map of a − b (paired t across subjects)
     contrasts: list[tuple[str, str]] = Field(default_factory=list)
+    # Benjamini-Hochberg level of each contrast map
     fdr_q: Annotated[float, Field(gt=0, lt=1)] = 0.05
 
 

@@ -22,7 +22,10 @@ class NSDDataConfig(Section):
     """A real NSD download (or any folder in its layout)."""
 
     kind: Literal["nsd"] = "nsd"
+    # the NSD folder (nsddata/, nsddata_betas/, nsddata_stimuli/ as NSD's AWS bucket lays out)
     root: Path
+    # where the prepared (z-scored, repetition-averaged) betas are cached (default: the
+    # brainalign cache: $BRAINALIGN_CACHE or ~/.cache/brainalign; it writes nsd_prepared/ there)
     cache_dir: Path | None = None
     #: which subjects define the shared test set: "all" 8 of NSD (the paper's 515, from their
     #: behavioural files, even when only some subjects' betas are here) or only those "present"

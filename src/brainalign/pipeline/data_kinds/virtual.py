@@ -29,9 +29,13 @@ class VirtualDataConfig(Section):
     """
 
     kind: Literal["virtual"] = "virtual"
+    # where the virtual NSD is written (default: <output.dir>/virtual_nsd)
     root: Path | None = None
+    # virtual subjects (NSD has 8)
     n_subjects: Annotated[int, Field(gt=0)] = 8
+    # the seed of the virtual world (its scenes, planted representations and noise)
     random_state: int = 0
+    # make_virtual_nsd's keyword arguments (n_shared, n_unique, n_sessions, mesh, fs_dir, …)
     options: dict[str, Any] = Field(default_factory=dict)
     #: which subjects define the shared test set: "all" of the experiment's (the paper's 515)
     #: or only those "present"
