@@ -8,20 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainalign.pipeline.config import PAPER_FEATURE_SPACES
 from brainalign.report import RunWriter
 from brainalign.stats import group_model_scores
 
 N = 10242
 ROIS = ["early", "midventral", "midlateral", "midparietal", "ventral", "lateral", "parietal"]
 MODELS = [
-    "mpnet",
-    "mpnet_category_all",
-    "multihot",
-    "glove_categories",
-    "mpnet_nouns",
-    "mpnet_verbs",
-    "mpnetWordAvg_all",
-    "glove_all",
+    *PAPER_FEATURE_SPACES,
     "net_mpnet",
     "net_multihot",
     "efficientnet-lite0",
