@@ -135,3 +135,23 @@ def test_score_memory_is_bounded(rng, tmp_path):
         tracemalloc.stop()
     assert r.shape == (t,) and r.dtype == np.float32
     assert peak < n * t * 8 / 4, peak  # the old score held y and the predictions in float64
+
+
+def test_cross_val_r_equals_scikit_learn_out_of_fold_predictions():
+    """One penalty: the nested CV reduces to sklearn's cross_val_predict on the same folds."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import cross_val_predict
+
+    from brainalign.encoding import cross_val_r
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 6))
+    Y = X @ rng.standard_normal((6, 5)) + rng.standard_normal((40, 5))
+    r = cross_val_r(X, Y, alphas=[3.0], outer=5, inner=3, random_state=1)
+    order = np.random.default_rng(1).permutation(40)
+    folds = [(np.setdiff1d(order, t), t) for t in np.array_split(order, 5)]
+    P = cross_val_predict(Ridge(alpha=3.0), X, Y, cv=folds)
+    ref = [np.corrcoef(P[:, j], Y[:, j])[0, 1] for j in range(5)]
+    np.testing.assert_allclose(r, ref, atol=1e-6)
+    # pure noise is not predicted; the signal is
+    assert cross_val_r(X, rng.standard_normal((40, 3)), random_state=0).mean() < 0.3 < r.mean()

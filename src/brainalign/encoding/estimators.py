@@ -243,3 +243,51 @@ class RidgeEncoder(_RidgeBase):
         subset that is read one block of units at a time; ``betas[mask]`` would copy every row).
         """
         return self._fit_arrays(X, y)
+
+
+def cross_val_r(
+    X, Y, *, alphas=None, outer: int = 5, inner: int = 5, random_state=0
+) -> np.ndarray:
+    """Held-out encoding accuracy of every unit: Pearson r between each unit's responses and
+    its out-of-fold ridge predictions (nested cross-validation over stimuli).
+
+    For a data set without a fixed train/test split (a lab's own stimuli): the stimuli are
+    shuffled into ``outer`` folds; each fold is predicted by a :class:`RidgeEncoder` fitted on
+    the others, its penalty chosen per unit by ``inner``-fold cross-validation within them.
+
+    Parameters
+    ----------
+    X : (n_stimuli, n_features)
+        Features of the stimuli (e.g. caption embeddings).
+    Y : (n_stimuli, n_units)
+        Responses.
+    alphas : array-like, optional
+        Candidate penalties (default ``DEFAULT_ALPHAS``).
+    outer, inner : int
+        Folds of the evaluation and of the penalty choice.
+    random_state : int
+        Seed of the shuffle into outer folds.
+
+    Returns
+    -------
+    (n_units,) float64
+        Pearson r per unit (NaN for a unit constant over the stimuli).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    n = len(X)
+    if Y.ndim != 2 or len(Y) != n:
+        raise InputError(f"X, Y: expected (n, features) and (n, units), got {X.shape}, {Y.shape}")
+    if not 2 <= outer <= n or n - n // outer < inner:
+        raise InputError(
+            f"outer={outer}, inner={inner}: {n} stimuli cannot be split so (each training part "
+            "needs at least `inner` stimuli)"
+        )
+    order = np.random.default_rng(random_state).permutation(n)
+    predicted = np.empty_like(Y)
+    for test in np.array_split(order, outer):
+        train = np.setdiff1d(order, test)
+        enc = RidgeEncoder(alphas=alphas, cv=inner, verbose=False)
+        enc.fit(X[train], Y[train])
+        predicted[test] = enc.predict(X[test])
+    return pearson_r(predicted, Y)
