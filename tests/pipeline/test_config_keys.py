@@ -176,7 +176,7 @@ def _signature(cfg: StudyConfig):
 
 #: sections of analyses that need RDM data (``needs = "rdms"``): the demo (virtual NSD) never
 #: plans them; tests/pipeline/test_rdm_study.py checks that each of their keys does something
-RDMS_SECTIONS = ("analyses.rdm_rsa.",)
+RDMS_SECTIONS = ("analyses.rdm_rsa.", "analyses.response_encoding.")
 
 
 def test_every_key_is_listed():

@@ -30,7 +30,9 @@ def tiny_config(root: Path, out: Path, **rdm_rsa) -> dict:
         "data": {"kind": "rdms", "root": str(root)},
         "features": {"spaces": ["multihot", "animacy"]},
         "analyses": {
-            "rdm_rsa": {"vision": [], "n_bootstrap": 40, "n_permutations": 100, **rdm_rsa}
+            "rdm_rsa": {"vision": [], "n_bootstrap": 40, "n_permutations": 100, **rdm_rsa},
+            # 6 stimuli: 3 outer folds leave 4 to fit, enough for 2 inner folds
+            "response_encoding": {"outer_folds": 3, "inner_folds": 2},
         },
         "output": {"dir": str(out), "formats": ["csv"]},
     }
@@ -153,7 +155,11 @@ RDM_CHANGES = {
     "analyses.rdm_rsa.known_results": False,
     "analyses.rdm_rsa.n_permutations": 500,
     "analyses.rdm_rsa.mds": "classical",
-    "data.rois": ["IT"],
+    "analyses.response_encoding.enabled": False,
+    "analyses.response_encoding.alphas": [1.0, 10.0],
+    "analyses.response_encoding.outer_folds": 2,
+    "analyses.response_encoding.inner_folds": 3,
+    "data.rois": ["V1"],
     "data.metric": "euclidean",
     "data.captions": "templates",
     "data.templates": ["a {label}"],
@@ -167,10 +173,9 @@ def test_every_rdm_key_changes_the_plan(tmp_path):
     write_by_hand(root)
     (tmp_path / "ckpt").write_text("x")
     base = tiny_config(root, tmp_path / "run", vision=[])
-    keys = {
-        f"analyses.rdm_rsa.{k}"
-        for k in StudyConfig.model_validate(base).analyses.rdm_rsa.model_dump()
-    }
+    analyses = StudyConfig.model_validate(base).analyses
+    keys = {f"analyses.rdm_rsa.{k}" for k in analyses.rdm_rsa.model_dump()}
+    keys |= {f"analyses.response_encoding.{k}" for k in analyses.response_encoding.model_dump()}
     keys |= {f"data.{k}" for k in ("rois", "metric", "captions", "templates")}
     assert keys == set(RDM_CHANGES), "a new rdm key: say what it changes"
 
@@ -314,6 +319,7 @@ def _one_subject_study(tmp_path, bootstrap: str | None = None) -> Path:
         '[features]\nspaces = ["multihot", "animacy"]\n'
         "[analyses.rdm_rsa]\nvision = []\nn_bootstrap = 40\nn_permutations = 100\n"
         + (f'bootstrap = "{bootstrap}"\n' if bootstrap else "")
+        + "[analyses.response_encoding]\nouter_folds = 3\ninner_folds = 2\n"
         + '[output]\ndir = "run"\nformats = ["csv"]\n'
     )
     return path
@@ -379,7 +385,8 @@ def test_a_data_set_without_images_scores_label_models_and_leaves_out_vision(tmp
     scores = pd.read_csv(tmp_path / "run" / "tables" / "rdm_scores.csv")
     assert set(scores["model"]) == {"multihot", "animacy", "rdm:size"}
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert [w["key"] for w in meta["warnings"]] == ["analyses.rdm_rsa.vision"]
+    (left_out,) = [w for w in meta["warnings"] if w["key"] == "analyses.rdm_rsa.vision"]
+    assert left_out["concerns"] == "tiny: efficientnet-lite0"
     assert "vision models left out" in res.report.read_text()
 
 
@@ -400,3 +407,28 @@ def test_category_models_without_a_category_column_stop_before_any_work(
     with pytest.raises(ConfigError, match="'category' column"):
         load_config(study)
     assert not (tmp_path / "run").exists()
+
+
+def test_responses_get_cross_validated_encoding(tiny_run):
+    """An ROI given as responses (V1) is also encoded (issue 21): per subject, the mean held-out
+    r of its units from each feature space is encoding.cross_val_r's; the group row is their
+    mean with a t-test; an ROI given as RDMs (IT) has no units and is left out."""
+    from brainalign.encoding import cross_val_r
+    from brainalign.features import feature_space, label_stimuli
+
+    root, out, res, cfg = tiny_run
+    subj = pd.read_csv(out / "tables" / "response_encoding_subjects.csv")
+    group = pd.read_csv(out / "tables" / "response_encoding.csv")
+    assert set(subj["roi"]) == {"V1"} and set(subj["model"]) == {"multihot", "animacy"}
+    ds = load_rdm_dataset(root)
+    X = feature_space("animacy", label_stimuli(ds, "auto", cfg.data.templates)).X
+    Y = np.load(root / "responses" / "V1.npy")
+    a = cfg.analyses.response_encoding
+    for s, subject in enumerate(ds.subjects["V1"]):
+        r = cross_val_r(X, Y[s], alphas=a.alphas, outer=3, inner=2, random_state=0)
+        row = subj[(subj["model"] == "animacy") & (subj["subject"] == subject)]
+        assert row["r"].item() == pytest.approx(np.nanmean(r), abs=1e-12)
+    g = group[group["model"] == "animacy"]
+    assert g["r"].item() == pytest.approx(subj[subj["model"] == "animacy"]["r"].mean())
+    assert g["n_subjects"].item() == 3 and 0 <= g["p"].item() <= 1
+    assert "Response encoding" in res.report.read_text()

@@ -4,7 +4,7 @@ Targets may be memory-mapped; :class:`RowView` (also ``SubjectResponses.betas_vi
 of one without copying them, and fitting and scoring read it one block of units at a time.
 """
 
-from brainalign.encoding.estimators import RidgeEncoder, cross_val_r
+from brainalign.encoding.estimators import RidgeEncoder, cross_val_r, smallest_training_part
 from brainalign.encoding.insilico import (
     DEFAULT_SENTENCES,
     PAPER_CONTRASTS,
@@ -66,5 +66,6 @@ __all__ = [
     "predict_maps",
     "ridge_cv",
     "ridge_fit",
+    "smallest_training_part",
     "sentence_vector",
 ]

@@ -278,10 +278,10 @@ def cross_val_r(
     n = len(X)
     if Y.ndim != 2 or len(Y) != n:
         raise InputError(f"X, Y: expected (n, features) and (n, units), got {X.shape}, {Y.shape}")
-    if not 2 <= outer <= n or n - n // outer < inner:
+    if not 2 <= outer <= n or smallest_training_part(n, outer) < inner:
         raise InputError(
             f"outer={outer}, inner={inner}: {n} stimuli cannot be split so (each training part "
-            "needs at least `inner` stimuli)"
+            f"of {outer} folds needs at least {inner} stimuli for the inner folds)"
         )
     order = np.random.default_rng(random_state).permutation(n)
     predicted = np.empty_like(Y)
@@ -291,3 +291,8 @@ def cross_val_r(
         enc.fit(X[train], Y[train])
         predicted[test] = enc.predict(X[test])
     return pearson_r(predicted, Y)
+
+
+def smallest_training_part(n: int, outer: int) -> int:
+    """Stimuli in the smallest training part of ``outer`` folds over ``n`` (:func:`cross_val_r`)."""
+    return n - -(-n // outer)

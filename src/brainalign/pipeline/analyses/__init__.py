@@ -10,6 +10,7 @@ from brainalign.pipeline.analyses import (
     encoding,
     networks,
     rdm_rsa,
+    response_encoding,
     roi_rsa,
     searchlight,
     searchlight_contrasts,
@@ -23,6 +24,7 @@ ANALYSES = (
     encoding.ANALYSIS,
     decoding.ANALYSIS,
     rdm_rsa.ANALYSIS,
+    response_encoding.ANALYSIS,
 )
 
 __all__ = ["ANALYSES"]

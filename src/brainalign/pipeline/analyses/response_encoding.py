@@ -1,0 +1,223 @@
+"""Encoding on a lab's own responses (``[data] kind = "rdms"`` with ``responses/<ROI>.npy``):
+which feature space predicts each ROI's units (the paper's RQ1 question on any data set).
+
+Per data set, feature space, ROI with responses and subject, every unit is predicted from the
+stimuli's features by ridge regression, cross-validated over stimuli
+(:func:`brainalign.encoding.cross_val_r`); a subject's score is the mean held-out r over its
+units, and the group score the mean over subjects with a one-sample t-test (two or more
+subjects). ROIs given as RDMs have no units to predict and are left out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from pydantic import Field
+
+from brainalign.datasets.rdms import load_rdm_dataset, read_stimulus_table
+from brainalign.encoding import DEFAULT_ALPHAS, cross_val_r, smallest_training_part
+from brainalign.errors import BrainAlignError
+from brainalign.features import feature_space, label_stimuli
+from brainalign.pipeline.analysis import Analysis, ReportSection, Table
+from brainalign.pipeline.core import Task, TaskId, stage
+from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, set_key
+from brainalign.pipeline.inputs import option_files
+from brainalign.stats import one_sample_t
+from brainalign.utils.settings import Section
+
+
+class ResponseEncodingConfig(Section):
+    """``[analyses.response_encoding]``: cross-validated ridge from each feature space to the
+    units of every ROI given as responses."""
+
+    # on by default: it runs only where a data set has responses/<ROI>.npy
+    enabled: bool = True
+    # the ridge penalty grid, chosen per unit within each training part
+    alphas: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [float(a) for a in DEFAULT_ALPHAS], min_length=1
+    )
+    # folds over stimuli: each predicted by a fit on the others (outer), and the penalty's
+    # choice within each training part (inner)
+    outer_folds: Annotated[int, Field(ge=2)] = 5
+    inner_folds: Annotated[int, Field(ge=2)] = 5
+
+
+def _response_rois(root: str) -> list[str]:
+    folder = Path(root, "responses")
+    return sorted(p.stem for p in folder.glob("*.npy")) if folder.is_dir() else []
+
+
+@stage("response_encoding")
+def response_encoding(params, inputs, ctx):
+    """Held-out r of every unit of every response ROI of one data set, from one feature space."""
+    ensure_imported(params["set"])
+    ds = load_rdm_dataset(params["root"], params["rois"], metric=params.get("metric"))
+    stim = label_stimuli(ds, params["captions"], params["templates"])
+    X = np.asarray(feature_space(params["name"], stim, **params["options"]).X, np.float64)
+    rows = []
+    for roi in params["rois"]:
+        Y = np.load(Path(params["root"], "responses", f"{roi}.npy"), mmap_mode="r")
+        for s, subject in enumerate(ds.subjects[roi]):
+            r = cross_val_r(
+                X,
+                np.asarray(Y[s], dtype=np.float64),
+                alphas=params["alphas"],
+                outer=params["outer_folds"],
+                inner=params["inner_folds"],
+                random_state=params["random_state"],
+            )
+            rows.append(
+                {
+                    "dataset": params["label"],
+                    "roi": roi,
+                    "model": params["name"],
+                    "subject": subject,
+                    "r": float(np.nanmean(r)),
+                    "n_units": int(np.isfinite(r).sum()),
+                }
+            )
+    return {"rows": rows}
+
+
+def plan(b) -> dict[str, Task]:
+    cfg = b.config
+    a = cfg.analyses.response_encoding
+    d = cfg.data
+    targets: dict[str, Task] = {}
+    for s in data_sets(cfg):
+        rois = [r for r in _response_rois(s["root"]) if s["rois"] is None or r in s["rois"]]
+        for name in cfg.features.spaces if rois else ():
+            targets[f"{s['label']}/{name}"] = Task(
+                TaskId("response_encoding", model=name, dataset=s["label"]),
+                {
+                    "root": s["root"],
+                    "set": s,
+                    "label": s["label"],
+                    "rois": rois,
+                    "metric": d.metric,
+                    "name": name,
+                    "options": cfg.features.options.get(name, {}),
+                    "captions": d.captions,
+                    "templates": list(d.templates),
+                    "alphas": list(a.alphas),
+                    "outer_folds": a.outer_folds,
+                    "inner_folds": a.inner_folds,
+                    "random_state": cfg.compute.random_state,
+                    "inputs": set_key(s, "all"),
+                    **option_files(cfg.features.options.get(name, {})),
+                },
+                after=(b.plan.data,),
+            )
+    return targets
+
+
+def check(cfg) -> list[str]:
+    """The folds must fit each data set with responses (checked before any work)."""
+    a = cfg.analyses.response_encoding
+    if cfg.data.kind != "rdms" or not a.enabled:
+        return []
+    problems = []
+    for s in data_sets(cfg):
+        if not _response_rois(s["root"]):
+            continue
+        try:
+            n = len(read_stimulus_table(s["root"], check_images=False))
+        except BrainAlignError:
+            continue  # the data kind's check names the problem
+        if a.outer_folds > n or smallest_training_part(n, a.outer_folds) < a.inner_folds:
+            problems.append(
+                f"analyses.response_encoding: {n} stimuli of {s['label']!r} cannot be split in "
+                f"outer_folds = {a.outer_folds} with inner_folds = {a.inner_folds} in each "
+                "training part; lower them (or set enabled = false)"
+            )
+    return problems
+
+
+def group_scores(subject_rows):
+    """Per data set, ROI and model: mean r over subjects, its SEM and one-sample t-test
+    (t and p NaN with one subject)."""
+    import pandas as pd
+
+    df = pd.DataFrame(subject_rows)
+    out = []
+    for (label, roi, model), g in df.groupby(["dataset", "roi", "model"], sort=False):
+        r = g["r"].to_numpy()
+        test = one_sample_t(r[:, None]) if len(r) > 1 else None
+        out.append(
+            {
+                "dataset": label,
+                "roi": roi,
+                "model": model,
+                "r": float(r.mean()),
+                "sem": float(r.std(ddof=1) / np.sqrt(len(r))) if len(r) > 1 else np.nan,
+                "t": float(test.t[0]) if test else np.nan,
+                "p": float(test.p[0]) if test else np.nan,
+                "n_subjects": len(r),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def export(ctx, targets) -> None:
+    import pandas as pd
+
+    rows = [row for t in targets.values() for row in ctx.load(t)["rows"]]
+    if not rows:
+        return
+    ctx.writer.table("response_encoding_subjects", pd.DataFrame(rows))
+    ctx.writer.table("response_encoding", group_scores(rows))
+
+
+def _section(run) -> str:
+    table = run.table("response_encoding")
+    if table is None:
+        return ""
+    return (
+        "<p class='note'>Held-out Pearson r between each unit's responses and its ridge "
+        "prediction from the model's features (cross-validated over stimuli), averaged over "
+        "units and then subjects; t-test against 0 across subjects. Per subject: "
+        "<code>tables/response_encoding_subjects.csv</code>.</p>"
+        + run.show_html("response_encoding", table.sort_values(["roi", "r"], ascending=False))
+    )
+
+
+def methods(cfg) -> list[str]:
+    a = cfg.analyses.response_encoding
+    if cfg.data.kind != "rdms" or not a.enabled:
+        return []
+    return [
+        "Response encoding: for every ROI given as responses, each unit predicted from each "
+        f"feature space by ridge regression, {a.outer_folds}-fold cross-validated over stimuli "
+        f"(the penalty chosen per unit among {len(a.alphas)} values by {a.inner_folds}-fold "
+        "cross-validation within each training part; brainalign.encoding.cross_val_r); score: "
+        "the held-out Pearson r averaged over units, then subjects (one-sample t across "
+        "subjects)."
+    ]
+
+
+ANALYSIS = Analysis(
+    name="response_encoding",
+    configs={"response_encoding": ResponseEncodingConfig},
+    plan=plan,
+    needs="rdms",
+    check=check,
+    export=export,
+    warning_keys={"alphas:": "analyses.response_encoding.alphas"},
+    methods=methods,
+    sections=(ReportSection("response_encoding", "Response encoding", _section),),
+    tables=(
+        Table(
+            "response_encoding",
+            "Response encoding",
+            "Per data set, ROI and model: held-out r (mean over subjects), SEM, t, p.",
+        ),
+        Table(
+            "response_encoding_subjects",
+            "Response encoding per subject",
+            "Per subject: mean held-out r over units and the number of units.",
+            shown=False,
+        ),
+    ),
+)
