@@ -142,3 +142,23 @@ def test_demo_prints_each_network_against_its_control(tmp_path):
     )
     assert lines[0].endswith(": learned")
     assert lines[1].startswith("net_multihot@s0: held-out BCE") and lines[1].endswith("control")
+
+
+def test_in_memory_keeps_ids_targets_and_pixels():
+    from brainalign.pipeline.analyses.networks import in_memory
+
+    data = _data()
+    calls = []
+    lazy = ImageData(
+        lambda idx: calls.append(len(idx)) or data.load_images(idx),
+        data.targets,
+        ids=data.ids + 100,
+        name="lazy",
+        id_space="coco",
+    )
+    out = in_memory(lazy)
+    assert calls == [len(data)]  # decoded once
+    assert np.array_equal(out.load_images([3, 1]), data.load_images([3, 1])) and calls == [24]
+    assert np.array_equal(out.ids, lazy.ids) and out.fingerprint() == lazy.fingerprint()
+    assert np.array_equal(out.coco_ids, lazy.coco_ids) and out.name == "lazy"
+    assert in_memory(lazy, max_images=10) is lazy  # too many: read on demand

@@ -154,6 +154,8 @@ def train_network(params, inputs, ctx):
             f"{params['pool']}: the training pool changed since it was checked; rerun"
         )
     data, val = _training_and_validation(data_all, params, encoder)
+    # a small pool is decoded once, not once per epoch (the same pixels: the same training)
+    data, val = in_memory(data), in_memory(val)
     shuffled = bool(params.get("shuffled", False))
     if shuffled:
         data = shuffled_targets(data, params["target"], random_state=params["seed"])
@@ -220,6 +222,29 @@ def train_network(params, inputs, ctx):
         "ids": np.asarray(stim.image_ids, np.int64),
         "layer": last,
     }
+
+
+#: pools up to this many images are held decoded in memory while a network trains on them
+IN_MEMORY_IMAGES = 4000
+
+
+def in_memory(data, max_images: int = IN_MEMORY_IMAGES):
+    """``data`` with its images decoded once into memory when it has at most ``max_images``
+    (the same ids, targets and pixels; a larger set is returned as it is, read on demand)."""
+    from brainalign.networks.data import ImageData
+
+    if len(data) > max_images:
+        return data
+    out = ImageData(
+        data.load_images(np.arange(len(data))),
+        data.targets,
+        ids=data.ids,
+        name=data.name,
+        id_space=data.id_space,
+        coco_ids=data.coco_ids,
+    )
+    out.category_names = list(data.category_names)
+    return out
 
 
 def shuffled_targets(data, target: str, random_state: int = 0):
