@@ -176,7 +176,11 @@ def _signature(cfg: StudyConfig):
 
 #: sections of analyses that need RDM data (``needs = "rdms"``): the demo (virtual NSD) never
 #: plans them; tests/pipeline/test_rdm_study.py checks that each of their keys does something
-RDMS_SECTIONS = ("analyses.rdm_rsa.", "analyses.response_encoding.")
+RDMS_SECTIONS = (
+    "analyses.rdm_rsa.",
+    "analyses.response_encoding.",
+    "analyses.response_decoding.",
+)
 
 
 def test_every_key_is_listed():

@@ -33,6 +33,7 @@ def tiny_config(root: Path, out: Path, **rdm_rsa) -> dict:
             "rdm_rsa": {"vision": [], "n_bootstrap": 40, "n_permutations": 100, **rdm_rsa},
             # 6 stimuli: 3 outer folds leave 4 to fit, enough for 2 inner folds
             "response_encoding": {"outer_folds": 3, "inner_folds": 2},
+            "response_decoding": {"outer_folds": 3, "inner_folds": 2, "feature_space": "minilm"},
         },
         "output": {"dir": str(out), "formats": ["csv"]},
     }
@@ -159,6 +160,11 @@ RDM_CHANGES = {
     "analyses.response_encoding.alphas": [1.0, 10.0],
     "analyses.response_encoding.outer_folds": 2,
     "analyses.response_encoding.inner_folds": 3,
+    "analyses.response_decoding.enabled": False,
+    "analyses.response_decoding.feature_space": "st:all-MiniLM-L6-v2",
+    "analyses.response_decoding.alphas": [1.0, 10.0],
+    "analyses.response_decoding.outer_folds": 2,
+    "analyses.response_decoding.inner_folds": 3,
     "data.rois": ["V1"],
     "data.metric": "euclidean",
     "data.captions": "templates",
@@ -175,7 +181,8 @@ def test_every_rdm_key_changes_the_plan(tmp_path):
     base = tiny_config(root, tmp_path / "run", vision=[])
     analyses = StudyConfig.model_validate(base).analyses
     keys = {f"analyses.rdm_rsa.{k}" for k in analyses.rdm_rsa.model_dump()}
-    keys |= {f"analyses.response_encoding.{k}" for k in analyses.response_encoding.model_dump()}
+    for section in ("response_encoding", "response_decoding"):
+        keys |= {f"analyses.{section}.{k}" for k in getattr(analyses, section).model_dump()}
     keys |= {f"data.{k}" for k in ("rois", "metric", "captions", "templates")}
     assert keys == set(RDM_CHANGES), "a new rdm key: say what it changes"
 
@@ -320,6 +327,7 @@ def _one_subject_study(tmp_path, bootstrap: str | None = None) -> Path:
         "[analyses.rdm_rsa]\nvision = []\nn_bootstrap = 40\nn_permutations = 100\n"
         + (f'bootstrap = "{bootstrap}"\n' if bootstrap else "")
         + "[analyses.response_encoding]\nouter_folds = 3\ninner_folds = 2\n"
+        + "[analyses.response_decoding]\nenabled = false\n"
         + '[output]\ndir = "run"\nformats = ["csv"]\n'
     )
     return path
@@ -432,3 +440,29 @@ def test_responses_get_cross_validated_encoding(tiny_run):
     assert g["r"].item() == pytest.approx(subj[subj["model"] == "animacy"]["r"].mean())
     assert g["n_subjects"].item() == 3 and 0 <= g["p"].item() <= 1
     assert "Response encoding" in res.report.read_text()
+
+
+def test_responses_are_decoded_into_captions(tiny_run):
+    """An ROI given as responses is decoded (issue 21): caption embeddings predicted by
+    encoding.cross_val_predict from each subject's units identify their stimuli as
+    decoding.identification_accuracy says, and a decoded caption is never the stimulus's own."""
+    from brainalign.decoding import identification_accuracy
+    from brainalign.encoding import cross_val_predict
+    from brainalign.features import feature_space, label_stimuli
+
+    root, out, res, cfg = tiny_run
+    subj = pd.read_csv(out / "tables" / "response_decoding_subjects.csv")
+    assert set(subj["roi"]) == {"V1"} and len(subj) == 3
+    ds = load_rdm_dataset(root)
+    stim = label_stimuli(ds, "auto", cfg.data.templates)
+    E = feature_space("minilm", stim).X
+    Y = np.load(root / "responses" / "V1.npy")
+    a = cfg.analyses.response_decoding
+    pred = cross_val_predict(Y[0], E, alphas=a.alphas, outer=3, inner=2, random_state=0)
+    want = identification_accuracy(pred, E, n_way=2, top=1)["top1"]
+    assert subj["pairwise"].iloc[0] == pytest.approx(want, abs=1e-12)
+    group = pd.read_csv(out / "tables" / "response_decoding.csv")
+    assert group["pairwise"].item() == pytest.approx(subj["pairwise"].mean())
+    examples = pd.read_csv(out / "tables" / "response_decoding_examples.csv")
+    assert len(examples) and (examples["decoded_from"] != examples["stimulus"]).all()
+    assert "Response decoding" in res.report.read_text()

@@ -4,7 +4,12 @@ Targets may be memory-mapped; :class:`RowView` (also ``SubjectResponses.betas_vi
 of one without copying them, and fitting and scoring read it one block of units at a time.
 """
 
-from brainalign.encoding.estimators import RidgeEncoder, cross_val_r, smallest_training_part
+from brainalign.encoding.estimators import (
+    RidgeEncoder,
+    cross_val_predict,
+    cross_val_r,
+    smallest_training_part,
+)
 from brainalign.encoding.insilico import (
     DEFAULT_SENTENCES,
     PAPER_CONTRASTS,
@@ -50,6 +55,7 @@ __all__ = [
     "RidgeResult",
     "RowView",
     "agreement_relation",
+    "cross_val_predict",
     "cross_val_r",
     "edge_counts",
     "edges_open",

@@ -245,22 +245,21 @@ class RidgeEncoder(_RidgeBase):
         return self._fit_arrays(X, y)
 
 
-def cross_val_r(
+def cross_val_predict(
     X, Y, *, alphas=None, outer: int = 5, inner: int = 5, random_state=0
 ) -> np.ndarray:
-    """Held-out encoding accuracy of every unit: Pearson r between each unit's responses and
-    its out-of-fold ridge predictions (nested cross-validation over stimuli).
+    """Out-of-fold ridge predictions of ``Y`` from ``X`` (nested cross-validation over rows).
 
-    For a data set without a fixed train/test split (a lab's own stimuli): the stimuli are
-    shuffled into ``outer`` folds; each fold is predicted by a :class:`RidgeEncoder` fitted on
-    the others, its penalty chosen per unit by ``inner``-fold cross-validation within them.
+    For data without a fixed train/test split (a lab's own stimuli): the rows are shuffled into
+    ``outer`` folds; each fold is predicted by a :class:`RidgeEncoder` fitted on the others, its
+    penalty chosen per column of ``Y`` by ``inner``-fold cross-validation within them.
 
     Parameters
     ----------
     X : (n_stimuli, n_features)
-        Features of the stimuli (e.g. caption embeddings).
-    Y : (n_stimuli, n_units)
-        Responses.
+        Predictors (features of the stimuli to encode; responses to decode).
+    Y : (n_stimuli, n_targets)
+        Targets (responses to encode; caption embeddings to decode).
     alphas : array-like, optional
         Candidate penalties (default ``DEFAULT_ALPHAS``).
     outer, inner : int
@@ -270,14 +269,13 @@ def cross_val_r(
 
     Returns
     -------
-    (n_units,) float64
-        Pearson r per unit (NaN for a unit constant over the stimuli).
+    (n_stimuli, n_targets) float64
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     n = len(X)
     if Y.ndim != 2 or len(Y) != n:
-        raise InputError(f"X, Y: expected (n, features) and (n, units), got {X.shape}, {Y.shape}")
+        raise InputError(f"X, Y: expected (n, features) and (n, targets), got {X.shape}, {Y.shape}")
     if not 2 <= outer <= n or smallest_training_part(n, outer) < inner:
         raise InputError(
             f"outer={outer}, inner={inner}: {n} stimuli cannot be split so (each training part "
@@ -290,7 +288,20 @@ def cross_val_r(
         enc = RidgeEncoder(alphas=alphas, cv=inner, verbose=False)
         enc.fit(X[train], Y[train])
         predicted[test] = enc.predict(X[test])
-    return pearson_r(predicted, Y)
+    return predicted
+
+
+def cross_val_r(X, Y, **kwargs) -> np.ndarray:
+    """Held-out encoding accuracy of every unit: Pearson r between each column of ``Y`` and its
+    out-of-fold prediction from ``X`` (:func:`cross_val_predict`, same keywords).
+
+    Returns
+    -------
+    (n_units,) float64
+        NaN for a unit constant over the stimuli.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    return pearson_r(cross_val_predict(X, Y, **kwargs), Y)
 
 
 def smallest_training_part(n: int, outer: int) -> int:

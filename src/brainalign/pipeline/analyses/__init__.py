@@ -10,6 +10,7 @@ from brainalign.pipeline.analyses import (
     encoding,
     networks,
     rdm_rsa,
+    response_decoding,
     response_encoding,
     roi_rsa,
     searchlight,
@@ -25,6 +26,7 @@ ANALYSES = (
     decoding.ANALYSIS,
     rdm_rsa.ANALYSIS,
     response_encoding.ANALYSIS,
+    response_decoding.ANALYSIS,
 )
 
 __all__ = ["ANALYSES"]

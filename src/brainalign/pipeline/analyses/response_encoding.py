@@ -22,7 +22,7 @@ from brainalign.errors import BrainAlignError
 from brainalign.features import feature_space, label_stimuli
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage
-from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, set_key
+from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, response_rois, set_key
 from brainalign.pipeline.inputs import option_files
 from brainalign.stats import one_sample_t
 from brainalign.utils.settings import Section
@@ -42,11 +42,6 @@ class ResponseEncodingConfig(Section):
     # choice within each training part (inner)
     outer_folds: Annotated[int, Field(ge=2)] = 5
     inner_folds: Annotated[int, Field(ge=2)] = 5
-
-
-def _response_rois(root: str) -> list[str]:
-    folder = Path(root, "responses")
-    return sorted(p.stem for p in folder.glob("*.npy")) if folder.is_dir() else []
 
 
 @stage("response_encoding")
@@ -87,7 +82,7 @@ def plan(b) -> dict[str, Task]:
     d = cfg.data
     targets: dict[str, Task] = {}
     for s in data_sets(cfg):
-        rois = [r for r in _response_rois(s["root"]) if s["rois"] is None or r in s["rois"]]
+        rois = [r for r in response_rois(s["root"]) if s["rois"] is None or r in s["rois"]]
         for name in cfg.features.spaces if rois else ():
             targets[f"{s['label']}/{name}"] = Task(
                 TaskId("response_encoding", model=name, dataset=s["label"]),
@@ -120,7 +115,7 @@ def check(cfg) -> list[str]:
         return []
     problems = []
     for s in data_sets(cfg):
-        if not _response_rois(s["root"]):
+        if not response_rois(s["root"]):
             continue
         try:
             n = len(read_stimulus_table(s["root"], check_images=False))

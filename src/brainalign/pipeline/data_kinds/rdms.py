@@ -94,6 +94,12 @@ def data_sets(cfg) -> list[dict]:
     return out
 
 
+def response_rois(root: str) -> list[str]:
+    """The ROIs a data set folder gives as responses (``responses/<ROI>.npy``), sorted."""
+    folder = Path(root, "responses")
+    return sorted(p.stem for p in folder.glob("*.npy")) if folder.is_dir() else []
+
+
 def _folder_name(root: Path | None) -> str:
     if root is None:
         return "dataset"
