@@ -207,3 +207,21 @@ def test_cli_import_check_and_errors(tmp_path, shared_data, monkeypatch, capsys)
     with pytest.raises(SystemExit):
         main()
     assert "already exists" in capsys.readouterr().err
+
+
+def test_responses_with_repetitions_give_the_rdm_of_their_mean(tmp_path):
+    """responses/<ROI>.npy may hold repetitions, (n_subjects, n_repetitions, n_stimuli,
+    n_units): the ROI's RDMs are those of the mean over repetitions; one repetition is refused."""
+    from brainalign.datasets.rdms import mean_patterns
+
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    reps = np.random.default_rng(3).standard_normal((3, 4, 6, 10))
+    np.save(root / "responses" / "V1.npy", reps)
+    ds = load_rdm_dataset(root, ["V1"])
+    want = np.stack([compute_rdm(reps[s].mean(0)) for s in range(3)])
+    np.testing.assert_allclose(ds.condensed("V1"), want, atol=1e-12)
+    np.testing.assert_allclose(mean_patterns(reps, 1), reps[1].mean(0))
+    np.save(root / "responses" / "V1.npy", reps[:, :1])
+    with pytest.raises(DataFormatError, match="1 repetition"):
+        load_rdm_dataset(root, ["V1"])

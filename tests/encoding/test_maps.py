@@ -159,3 +159,17 @@ def test_encoding_on_virtual_nsd(virtual_nsd_root, bow_encoder, tmp_path):
         assert r > 0.1 and r > null_mean + 10 * null_se, roi
     write_hemisphere_maps(tmp_path / "sub01", *sub.split_hemispheres(emap.r))
     np.testing.assert_array_equal(np.concatenate(read_hemisphere_maps(tmp_path / "sub01")), emap.r)
+
+
+def test_split_half_reliability_is_the_spearman_brown_corrected_odd_even_r(rng):
+    from brainalign.encoding import split_half_reliability
+
+    signal = rng.standard_normal((30, 4))
+    R = signal[None] + np.array([0.3, 1.0, 3.0, 10.0]) * rng.standard_normal((5, 30, 4))
+    rel = split_half_reliability(R)
+    for u in range(4):
+        r = np.corrcoef(R[0::2, :, u].mean(0), R[1::2, :, u].mean(0))[0, 1]
+        assert rel[u] == pytest.approx(2 * r / (1 + r), abs=1e-12)
+    assert rel[0] > 0.9 and rel[0] > rel[2]  # less noise, more reliable
+    with pytest.raises(InputError, match="n_repetitions >= 2"):
+        split_half_reliability(R[:1])

@@ -466,3 +466,24 @@ def test_responses_are_decoded_into_captions(tiny_run):
     examples = pd.read_csv(out / "tables" / "response_decoding_examples.csv")
     assert len(examples) and (examples["decoded_from"] != examples["stimulus"]).all()
     assert "Response decoding" in res.report.read_text()
+
+
+def test_responses_with_repetitions_get_ceiling_normalised_encoding(tmp_path):
+    """With repetitions the encoding score is also divided by its noise ceiling (issue 21): the
+    mean over units of √(split-half reliability)."""
+    from brainalign.encoding import split_half_reliability
+
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    reps = np.random.default_rng(5).standard_normal((3, 4, 6, 10))
+    reps += 2 * reps.mean(axis=1, keepdims=True)  # a stimulus-driven part shared by repetitions
+    np.save(root / "responses" / "V1.npy", reps)
+    cfg = tiny_config(root, tmp_path / "run")
+    cfg["features"]["spaces"] = ["animacy"]
+    cfg["analyses"]["response_decoding"]["enabled"] = False
+    run_study(validate_config(cfg), report=False)
+    subj = pd.read_csv(tmp_path / "run" / "tables" / "response_encoding_subjects.csv")
+    for s, row in subj.iterrows():
+        ceiling = np.nanmean(np.sqrt(np.clip(split_half_reliability(reps[s]), 0, None)))
+        assert row["ceiling"] == pytest.approx(ceiling, abs=1e-12)
+        assert row["r_normalised"] == pytest.approx(row["r"] / ceiling, abs=1e-12)

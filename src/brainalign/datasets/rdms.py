@@ -714,32 +714,47 @@ def _raise_first_problem(R, stats, names, where, roi) -> None:
             )
 
 
+def mean_patterns(X: np.ndarray, subject: int) -> np.ndarray:
+    """One subject's response patterns ``(n_stimuli, n_units)`` float64 of a
+    ``responses/<ROI>.npy`` array: as stored, or the mean over its repetitions (4-D files)."""
+    x = np.asarray(X[subject], dtype=np.float64)
+    return x.mean(axis=0) if X.ndim == 4 else x
+
+
 def _responses_to_rdms(X: np.ndarray, n_stimuli: int, metric: str, where: str) -> np.ndarray:
     """Each subject's condensed RDM ``(n_subjects, n_pairs)`` float64 of response patterns
-    ``X`` ``(n_subjects, n_stimuli, n_units)``, by :func:`scipy.spatial.distance.pdist` (whose
-    metrics :func:`brainalign.rsa.compute_rdm` equals)."""
-    if X.ndim != 3:
+    ``X`` ``(n_subjects, n_stimuli, n_units)`` — or ``(n_subjects, n_repetitions, n_stimuli,
+    n_units)``, the RDM then of the mean over repetitions — by
+    :func:`scipy.spatial.distance.pdist` (whose metrics :func:`brainalign.rsa.compute_rdm`
+    equals)."""
+    if X.ndim not in (3, 4):
         raise DataFormatError(
-            f"{where}: expected (n_subjects, n_stimuli, n_units) response patterns, got shape "
-            f"{X.shape}"
+            f"{where}: expected (n_subjects, n_stimuli, n_units) response patterns, or "
+            f"(n_subjects, n_repetitions, n_stimuli, n_units), got shape {X.shape}"
         )
-    if X.shape[1] != n_stimuli:
+    if X.ndim == 4 and X.shape[1] < 2:
         raise DataFormatError(
-            f"{where}: {X.shape[1]} stimuli (axis 1) but stimuli.tsv lists {n_stimuli}; the "
-            "table must have one row per pattern row, in the same order"
+            f"{where}: {X.shape[1]} repetition (axis 1); a 4-D file holds >= 2 repetitions, "
+            "otherwise save (n_subjects, n_stimuli, n_units)"
         )
-    if X.shape[2] < 2:
-        raise DataFormatError(f"{where}: {X.shape[2]} unit(s) per pattern; need at least 2")
+    axis = X.ndim - 2
+    if X.shape[axis] != n_stimuli:
+        raise DataFormatError(
+            f"{where}: {X.shape[axis]} stimuli (axis {axis}) but stimuli.tsv lists {n_stimuli}; "
+            "the table must have one row per pattern row, in the same order"
+        )
+    if X.shape[-1] < 2:
+        raise DataFormatError(f"{where}: {X.shape[-1]} unit(s) per pattern; need at least 2")
     bad = ~np.isfinite(X)
     if bad.any():
-        s, i, u = (int(v) for v in np.argwhere(bad)[0])
+        first = [int(v) for v in np.argwhere(bad)[0]]
         raise DataFormatError(
-            f"{where}: {int(bad.sum())} NaN or infinite value(s), first at subject {s}, stimulus "
-            f"{i}, unit {u}; drop those units before saving"
+            f"{where}: {int(bad.sum())} NaN or infinite value(s), first at subject {first[0]}, "
+            f"stimulus {first[-2]}, unit {first[-1]}; drop those units before saving"
         )
     out = []
     for s in range(X.shape[0]):  # one subject's patterns in memory at a time
-        x = np.asarray(X[s], dtype=np.float64)
+        x = mean_patterns(X, s)
         if metric != "euclidean":
             # a pattern without variance (correlation) or length (cosine) has no such distance
             spread = np.ptp(x, axis=1) if metric == "correlation" else np.abs(x).max(axis=1)
@@ -1252,6 +1267,7 @@ __all__ = [
     "import_kriegeskorte92",
     "import_rdm_dataset",
     "load_rdm_dataset",
+    "mean_patterns",
     "read_stimulus_table",
     "write_rdm_dataset",
 ]

@@ -26,6 +26,7 @@ from brainalign.encoding.maps import (
     encoding_map,
     interparticipant_agreement,
     plot_agreement_relation,
+    split_half_reliability,
 )
 from brainalign.encoding.ridge import (
     DEFAULT_ALPHAS,
@@ -73,5 +74,6 @@ __all__ = [
     "ridge_cv",
     "ridge_fit",
     "smallest_training_part",
+    "split_half_reliability",
     "sentence_vector",
 ]

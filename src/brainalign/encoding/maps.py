@@ -178,6 +178,31 @@ def _unpack(responses):
 # interparticipant agreement
 
 
+def split_half_reliability(repetitions) -> np.ndarray:
+    """Split-half reliability of every unit: the Pearson r over stimuli between the mean of
+    the odd and of the even repetitions, Spearman-Brown corrected to the mean of all of them
+    (``2r / (1 + r)``).
+
+    Parameters
+    ----------
+    repetitions : (n_repetitions, n_stimuli, n_units)
+        Each repetition's responses (at least 2 repetitions).
+
+    Returns
+    -------
+    (n_units,) float64
+        The reliability of each unit's mean response; its square root is the ceiling of a
+        model's correlation with that mean (NaN for a unit constant within a half).
+    """
+    R = np.asarray(repetitions, dtype=np.float64)
+    if R.ndim != 3 or R.shape[0] < 2:
+        raise InputError(
+            f"repetitions: expected (n_repetitions >= 2, n_stimuli, n_units), got {R.shape}"
+        )
+    r = pearson_r(R[0::2].mean(axis=0), R[1::2].mean(axis=0))
+    return 2 * r / (1 + r)
+
+
 def interparticipant_agreement(responses) -> np.ndarray:
     """Per unit, each subject's agreement with the mean of the other subjects (paper Fig. 1d).
 

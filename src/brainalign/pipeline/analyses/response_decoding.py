@@ -17,7 +17,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from brainalign.datasets.rdms import load_rdm_dataset, read_stimulus_table
+from brainalign.datasets.rdms import load_rdm_dataset, mean_patterns, read_stimulus_table
 from brainalign.decoding import DECODING_ALPHAS, identification_accuracy
 from brainalign.encoding import cross_val_predict, smallest_training_part
 from brainalign.errors import BrainAlignError
@@ -70,7 +70,7 @@ def response_decoding(params, inputs, ctx):
         Y = np.load(Path(params["root"], "responses", f"{roi}.npy"), mmap_mode="r")
         for s, subject in enumerate(ds.subjects[roi]):
             pred = cross_val_predict(
-                np.asarray(Y[s], dtype=np.float64),
+                mean_patterns(Y, s),
                 E,
                 alphas=params["alphas"],
                 outer=params["outer_folds"],

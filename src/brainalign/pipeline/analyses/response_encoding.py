@@ -5,7 +5,10 @@ Per data set, feature space, ROI with responses and subject, every unit is predi
 stimuli's features by ridge regression, cross-validated over stimuli
 (:func:`brainalign.encoding.cross_val_r`); a subject's score is the mean held-out r over its
 units, and the group score the mean over subjects with a one-sample t-test (two or more
-subjects). ROIs given as RDMs have no units to predict and are left out.
+subjects). ROIs given as RDMs have no units to predict and are left out. Responses with
+repetitions (``(n_subjects, n_repetitions, n_stimuli, n_units)``) are fitted on their mean, and
+the score is also given normalised by the noise ceiling: the mean over units of the square root
+of each unit's split-half reliability (:func:`brainalign.encoding.split_half_reliability`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,13 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from brainalign.datasets.rdms import load_rdm_dataset, read_stimulus_table
-from brainalign.encoding import DEFAULT_ALPHAS, cross_val_r, smallest_training_part
+from brainalign.datasets.rdms import load_rdm_dataset, mean_patterns, read_stimulus_table
+from brainalign.encoding import (
+    DEFAULT_ALPHAS,
+    cross_val_r,
+    smallest_training_part,
+    split_half_reliability,
+)
 from brainalign.errors import BrainAlignError
 from brainalign.features import feature_space, label_stimuli
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table
@@ -55,9 +63,13 @@ def response_encoding(params, inputs, ctx):
     for roi in params["rois"]:
         Y = np.load(Path(params["root"], "responses", f"{roi}.npy"), mmap_mode="r")
         for s, subject in enumerate(ds.subjects[roi]):
+            # with repetitions (4-D), each unit's split-half reliability bounds its r
+            ceiling = (
+                np.sqrt(np.clip(split_half_reliability(Y[s]), 0, None)) if Y.ndim == 4 else None
+            )
             r = cross_val_r(
                 X,
-                np.asarray(Y[s], dtype=np.float64),
+                mean_patterns(Y, s),
                 alphas=params["alphas"],
                 outer=params["outer_folds"],
                 inner=params["inner_folds"],
@@ -71,6 +83,12 @@ def response_encoding(params, inputs, ctx):
                     "subject": subject,
                     "r": float(np.nanmean(r)),
                     "n_units": int(np.isfinite(r).sum()),
+                    "ceiling": float(np.nanmean(ceiling)) if ceiling is not None else np.nan,
+                    "r_normalised": (
+                        float(np.nanmean(r) / np.nanmean(ceiling))
+                        if ceiling is not None
+                        else np.nan
+                    ),
                 }
             )
     return {"rows": rows}
@@ -146,6 +164,8 @@ def group_scores(subject_rows):
                 "roi": roi,
                 "model": model,
                 "r": float(r.mean()),
+                "r_normalised": float(g["r_normalised"].mean()),
+                "ceiling": float(g["ceiling"].mean()),
                 "sem": float(r.std(ddof=1) / np.sqrt(len(r))) if len(r) > 1 else np.nan,
                 "t": float(test.t[0]) if test else np.nan,
                 "p": float(test.p[0]) if test else np.nan,
@@ -172,7 +192,9 @@ def _section(run) -> str:
     return (
         "<p class='note'>Held-out Pearson r between each unit's responses and its ridge "
         "prediction from the model's features (cross-validated over stimuli), averaged over "
-        "units and then subjects; t-test against 0 across subjects. Per subject: "
+        "units and then subjects; t-test against 0 across subjects; with repetitions, "
+        "r_normalised = r / ceiling, the ceiling the mean over units of √(split-half "
+        "reliability). Per subject: "
         "<code>tables/response_encoding_subjects.csv</code>.</p>"
         + run.show_html("response_encoding", table.sort_values(["roi", "r"], ascending=False))
     )
@@ -188,7 +210,8 @@ def methods(cfg) -> list[str]:
         f"(the penalty chosen per unit among {len(a.alphas)} values by {a.inner_folds}-fold "
         "cross-validation within each training part; brainalign.encoding.cross_val_r); score: "
         "the held-out Pearson r averaged over units, then subjects (one-sample t across "
-        "subjects)."
+        "subjects); with repetitions also divided by the noise ceiling, the mean over units of "
+        "the square root of the Spearman-Brown corrected split-half reliability."
     ]
 
 
@@ -206,7 +229,8 @@ ANALYSIS = Analysis(
         Table(
             "response_encoding",
             "Response encoding",
-            "Per data set, ROI and model: held-out r (mean over subjects), SEM, t, p.",
+            "Per data set, ROI and model: held-out r (mean over subjects), its noise-ceiling "
+            "normalised form (with repetitions), SEM, t, p.",
         ),
         Table(
             "response_encoding_subjects",
