@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from brainalign.datasets import load_rdm_dataset
-from brainalign.errors import ConfigError, InputError
+from brainalign.errors import ConfigError, DataFormatError, InputError
 from brainalign.pipeline.config import load_config, validate_config
 from brainalign.pipeline.core import all_tasks
 from brainalign.pipeline.plan import build_plan
@@ -487,3 +487,16 @@ def test_responses_with_repetitions_get_ceiling_normalised_encoding(tmp_path):
         ceiling = np.nanmean(np.sqrt(np.clip(split_half_reliability(reps[s]), 0, None)))
         assert row["ceiling"] == pytest.approx(ceiling, abs=1e-12)
         assert row["r_normalised"] == pytest.approx(row["r"] / ceiling, abs=1e-12)
+
+
+def test_placeholder_images_are_refused_by_name(tmp_path):
+    """Every stimulus pointing at one picture (issue 21): a vision model stops naming the table,
+    instead of scoring placeholders without a word."""
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    table = pd.read_csv(root / "stimuli.tsv", sep="\t")
+    table["image"] = "images/s0.png"
+    table.to_csv(root / "stimuli.tsv", sep="\t", index=False)
+    cfg = tiny_config(root, tmp_path / "run", vision=["efficientnet-lite0"], methods=["pearson"])
+    with pytest.raises(DataFormatError, match="same picture"):
+        run_study(validate_config(cfg), report=False)

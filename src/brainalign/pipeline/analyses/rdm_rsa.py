@@ -122,6 +122,12 @@ def rdm_layers(params, inputs, ctx):
         images = ds.read_images()
     except DataFormatError:  # images of different sizes: one square size for all
         images = ds.read_images(size=256)
+    if len(images) > 1 and (images == images[:1]).all():
+        raise DataFormatError(
+            f"{ds.root / 'stimuli.tsv'}: every stimulus's image is the same picture, so "
+            f"{params['model']} would score placeholders; give each stimulus its image, or drop "
+            "the image column to run the caption and label models only"
+        )
     if params.get("checkpoints"):
         entry = ZooModel(params["model"], "blt", options={"checkpoints": params["checkpoints"]})
     else:
