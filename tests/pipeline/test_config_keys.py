@@ -131,6 +131,8 @@ CHANGES = {
 
 #: keys that change how a run executes or what it writes, not its results: key -> who reads it
 EXPORT_ONLY = {
+    "models": "declares models; they change the tasks of the analyses that name them "
+    "(tests/pipeline/test_rdm_study.py::test_your_own_model_is_scored_by_name)",
     "name": "report title (report/html.py build_report)",
     "output.formats": "map and table files written (report/export.py RunWriter)",
     "analyses.decoding.n_examples": "rows of tables/decoding_examples.csv (analyses/decoding.py)",

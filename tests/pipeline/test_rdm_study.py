@@ -500,3 +500,37 @@ def test_placeholder_images_are_refused_by_name(tmp_path):
     cfg = tiny_config(root, tmp_path / "run", vision=["efficientnet-lite0"], methods=["pearson"])
     with pytest.raises(DataFormatError, match="same picture"):
         run_study(validate_config(cfg), report=False)
+
+
+def test_your_own_model_is_scored_by_name(tmp_path):
+    """A [[models]] table (issue 21): a model of your own, here precomputed features, is named
+    in rdm_rsa's vision list like a zoo model; its files key its task; an unknown name or kind
+    stops the config."""
+    from brainalign.rsa import compute_rdm
+
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    X = np.random.default_rng(2).standard_normal((6, 5))
+    np.save(tmp_path / "mine.npy", X)
+    np.save(tmp_path / "mine_ids.npy", np.arange(6))
+    cfg = tiny_config(root, tmp_path / "run", vision=["mine"], methods=["pearson"])
+    cfg["models"] = [
+        {"name": "mine", "kind": "features", "options": {"path": "mine.npy", "ids_path": "mine_ids.npy"}}
+    ]
+    study = validate_config(cfg, base_dir=tmp_path)
+    run_study(study, report=False)
+    scores = pd.read_csv(tmp_path / "run" / "tables" / "rdm_subject_scores.csv")
+    got = scores[(scores["model"] == "mine") & (scores["roi"] == "IT")]["score"].to_numpy()
+    ds = load_rdm_dataset(root)
+    want = [np.corrcoef(compute_rdm(X), d)[0, 1] for d in ds.condensed("IT")]
+    np.testing.assert_allclose(got, want, atol=1e-10)
+    # the features file keys the task: a new file, a new task
+    before = {t.key for t in all_tasks(build_plan(study).targets)}
+    np.save(tmp_path / "mine.npy", X + 1)
+    after = {t.key for t in all_tasks(build_plan(validate_config(cfg, base_dir=tmp_path)).targets)}
+    assert before != after
+    cfg["analyses"]["rdm_rsa"]["vision"] = ["yours"]
+    cfg["models"][0]["kind"] = "onnx"
+    with pytest.raises(ConfigError, match="unknown model") as err:
+        validate_config(cfg, base_dir=tmp_path)
+    assert "models[0].kind" in str(err.value)

@@ -155,6 +155,37 @@ class ComputeConfig(Section):
         return v
 
 
+#: the options of a ``[[models]]`` entry that are files (taken against the config's folder)
+MODEL_FILE_OPTIONS = ("weights", "path", "ids_path")
+
+
+class ModelConfig(Section):
+    """``[[models]]``: a vision model of your own, scored by name like the zoo's (e.g. in
+    ``[analyses.rdm_rsa] vision``); ``brainalign.networks.zoo`` documents each kind."""
+
+    # the name the analyses use
+    name: str
+    # torchvision, timm or open_clip (an architecture with your local weights), blt (your
+    # trained checkpoints), or features (precomputed (n, d) features and their ids)
+    kind: str
+    # the module read (default: the kind's, e.g. avgpool for torchvision)
+    layer: str | None = None
+    # images it was trained on (the paper's x-axis of model comparisons), if known
+    training_images: int | None = None
+    # the kind's options: arch and weights (a local .safetensors or .pth state dict), path and
+    # ids_path (features), checkpoints (blt); files relative to the config's folder
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def entry(self) -> dict:
+        """The ``ZooModel.from_dict`` table of this model."""
+        spec = {"name": self.name, "kind": self.kind, **self.options}
+        if self.layer is not None:
+            spec["layer"] = self.layer
+        if self.training_images is not None:
+            spec["training_images"] = self.training_images
+        return spec
+
+
 class StudyConfig(Section):
     """The whole study. Build with :func:`load_config` (TOML) or ``model_validate`` (a dict)."""
 
@@ -169,6 +200,8 @@ class StudyConfig(Section):
     analyses: AnalysesConfig = Field(default_factory=AnalysesConfig)
     output: OutputConfig
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    # your own vision models, scored by name (see ModelConfig)
+    models: list[ModelConfig] = Field(default_factory=list)
 
     def to_dict(self) -> dict:
         """A JSON-serialisable dict (paths as strings): what the cache keys and the report use."""
@@ -234,8 +267,31 @@ def _resolve_paths(cfg: StudyConfig, base: Path) -> StudyConfig:
             }
         )
         compute = compute.model_copy(update={"tls": tls})
+    models = [
+        m.model_copy(
+            update={
+                "options": {
+                    k: (
+                        [str(resolve_path(p, base)) for p in v]
+                        if k == "checkpoints"
+                        else str(resolve_path(v, base))
+                        if k in MODEL_FILE_OPTIONS
+                        else v
+                    )
+                    for k, v in m.options.items()
+                }
+            }
+        )
+        for m in cfg.models
+    ]
     return cfg.model_copy(
-        update={"output": out, "data": data, "features": features, "compute": compute}
+        update={
+            "output": out,
+            "data": data,
+            "features": features,
+            "compute": compute,
+            "models": models,
+        }
     )
 
 

@@ -130,6 +130,8 @@ def rdm_layers(params, inputs, ctx):
         )
     if params.get("checkpoints"):
         entry = ZooModel(params["model"], "blt", options={"checkpoints": params["checkpoints"]})
+    elif params.get("entry"):  # a [[models]] table of the study
+        entry = ZooModel.from_dict(params["entry"])
     else:
         entry = get_model(params["model"])
     rdms = layer_rdms(
@@ -328,6 +330,7 @@ def plan(b) -> dict[str, Task]:
     d = cfg.data
     targets: dict[str, Task] = {}
     evaluations = {}
+    declared = {m.name: m for m in cfg.models}
     for s in _sets(b):
         at = {"root": s["root"], "set": s, "metric": d.metric}
         vision = list(a.vision) + list(a.networks)
@@ -368,9 +371,13 @@ def plan(b) -> dict[str, Task]:
                     **at,
                     "model": name,
                     "checkpoints": ckpts,
+                    "entry": declared[name].entry() if name in declared else None,
                     "pooling": a.vision_pooling,
                     "inputs": set_key(s, "images"),
-                    **option_files({"checkpoints": ckpts}),
+                    # the files a [[models]] table names key the task as checkpoints do
+                    **option_files(
+                        {"checkpoints": ckpts, **(declared[name].options if name in declared else {})}
+                    ),
                 },
                 after=after,
             )
@@ -414,7 +421,7 @@ def plan(b) -> dict[str, Task]:
 
 
 def check(cfg) -> list[str]:
-    from brainalign.networks.zoo import list_models
+    from brainalign.networks.zoo import KINDS, list_models
 
     a = cfg.analyses.rdm_rsa
     if cfg.data.kind != "rdms":
@@ -424,11 +431,18 @@ def check(cfg) -> list[str]:
         problems.append("analyses.rdm_rsa.methods: name at least one comparison method")
     if len(set(a.methods)) != len(a.methods):
         problems.append(f"analyses.rdm_rsa.methods: duplicates in {a.methods}")
-    unknown = [v for v in a.vision if v not in list_models()]
+    declared = [m.name for m in cfg.models]
+    unknown = [v for v in a.vision if v not in list_models() and v not in declared]
     if unknown:
         problems.append(
-            f"analyses.rdm_rsa.vision: unknown zoo model(s) {unknown}; registered: {list_models()}"
+            f"analyses.rdm_rsa.vision: unknown model(s) {unknown}; the zoo's: {list_models()}, "
+            f"the study's [[models]]: {declared} (docs/config.md)"
         )
+    if len(set(declared)) != len(declared):
+        problems.append(f"models: names {declared} repeat; give each model a distinct name")
+    for i, m in enumerate(cfg.models):
+        if m.kind not in KINDS:
+            problems.append(f"models[{i}].kind: unknown {m.kind!r}; known kinds {sorted(KINDS)}")
     if a.bootstrap in ("dual", "subjects", "none"):
         problems += _one_subject_rois(cfg, a.bootstrap)
     problems += _missing_columns(cfg)
