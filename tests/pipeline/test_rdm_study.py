@@ -534,3 +534,18 @@ def test_your_own_model_is_scored_by_name(tmp_path):
     with pytest.raises(ConfigError, match="unknown model") as err:
         validate_config(cfg, base_dir=tmp_path)
     assert "models[0].kind" in str(err.value)
+
+
+def test_typos_in_roi_space_and_model_names_get_a_suggestion(tmp_path):
+    """A misspelt ROI, feature space or model name names the one it resembles (issue 21)."""
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    cfg = tiny_config(root, tmp_path / "run", vision=["efficientnet-lite"])
+    cfg["data"]["rois"] = ["ITT"]
+    cfg["features"]["spaces"] = ["multihott"]
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    text = str(err.value)
+    assert "(did you mean 'IT'?)" in text
+    assert "(did you mean 'multihot'?)" in text
+    assert "(did you mean 'efficientnet-lite0'?)" in text

@@ -104,3 +104,20 @@ def test_paths_and_overrides(tmp_path):
     base = {"a": {"b": 1, "c": 2}, "d": 3}
     assert merge_overrides(base, {"a": {"b": 5}, "e": 6}) == {"a": {"b": 5, "c": 2}, "d": 3, "e": 6}
     assert base == {"a": {"b": 1, "c": 2}, "d": 3}
+
+
+def test_a_misspelt_key_gets_a_suggestion():
+    """A typo'd key names the section's key it most resembles (issue 21)."""
+    from brainalign.pipeline.config import validate_config
+
+    with pytest.raises(ConfigError) as err:
+        validate_config(
+            {
+                "data": {"kind": "virtual"},
+                "analyses": {"roi_rsa": {"subset_sise": 50}},
+                "output": {"dir": "o"},
+            }
+        )
+    assert "analyses.roi_rsa.subset_sise: unknown key; did you mean 'subset_size'?" in str(
+        err.value
+    )

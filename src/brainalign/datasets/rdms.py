@@ -52,6 +52,7 @@ from scipy.spatial.distance import pdist, squareform
 from brainalign.datasets.base import Stimuli
 from brainalign.errors import DataFormatError, InputError
 from brainalign.utils.io import as_created
+from brainalign.utils.validation import did_you_mean
 
 #: version of the folder format written by :func:`write_rdm_dataset`
 FORMAT_VERSION = 1
@@ -919,7 +920,8 @@ def load_rdm_dataset(
     unknown = [r for r in wanted if r not in files]
     if unknown:
         raise DataFormatError(
-            f"{root}: unknown ROI name(s) {unknown}; this data set has {', '.join(files)}"
+            f"{root}: unknown ROI name(s) {unknown}{did_you_mean(unknown, files)}; this data set "
+            f"has {', '.join(files)}"
         )
     rdms, subjects, origin = {}, {}, {}
     for roi in wanted:

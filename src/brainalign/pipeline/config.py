@@ -33,6 +33,7 @@ from brainalign.utils.settings import (
     resolve_path,
     validate_model,
 )
+from brainalign.utils.validation import did_you_mean
 
 PAPER_FEATURE_SPACES = (
     "mpnet",
@@ -420,7 +421,8 @@ def check_config(cfg: StudyConfig) -> None:
     for key, name in referenced:
         if name not in known:
             problems.append(
-                f"{key}: unknown feature space {name!r}; available: {', '.join(sorted(known))}"
+                f"{key}: unknown feature space {name!r}{did_you_mean(name, known)}; available: "
+                f"{', '.join(sorted(known))}"
             )
         elif key != "features.spaces" and name not in spaces:
             problems.append(f"{key}: {name!r} is not listed in features.spaces {sorted(spaces)}")

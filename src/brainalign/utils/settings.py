@@ -20,6 +20,7 @@ Paths inside a config are relative to the config's folder: declare such fields a
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 import types
@@ -153,8 +154,13 @@ def format_errors(
     prefix = f"{source}: " if source else ""
     lines = []
     for err in exc.errors():
-        key = _dotted_key(err["loc"], model)
-        lines.append(f"{prefix}{key or '<root>'}: {_message(err)}")
+        key, parent = _dotted_key(err["loc"], model)
+        message = _message(err)
+        if err["type"] == "extra_forbidden" and parent is not None:
+            near = difflib.get_close_matches(key.rsplit(".", 1)[-1], parent.model_fields, n=1)
+            if near:
+                message = f"unknown key; did you mean {near[0]!r}?"
+        lines.append(f"{prefix}{key or '<root>'}: {message}")
     return "\n".join(lines)
 
 
@@ -174,18 +180,21 @@ def _message(err: dict) -> str:
     return msg
 
 
-def _dotted_key(loc: tuple, model: type[BaseModel] | None) -> str:
-    """The key as written in the file, walking ``model``'s fields to spot union labels."""
+def _dotted_key(loc: tuple, model: type[BaseModel] | None) -> tuple[str, type | None]:
+    """The key as written in the file, walking ``model``'s fields to spot union labels, and
+    the model (section) its last part was looked up in (None where not a section)."""
     loc = [p for p in loc if not (isinstance(p, str) and p.startswith(("function-", "tagged")))]
     parts: list[str] = []
     tp: Any = model
+    parent = None
     i = 0
     while i < len(loc):
         part = loc[i]
         i += 1
         parts.append(str(part))
         tp = _strip(tp)
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
+        parent = tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+        if parent is not None:
             field = tp.model_fields.get(part) if isinstance(part, str) else None
             tp = None if field is None else field.annotation
             members = _union_members(tp)
@@ -198,7 +207,7 @@ def _dotted_key(loc: tuple, model: type[BaseModel] | None) -> str:
             tp = args[-1] if args else None
         else:
             tp = None
-    return ".".join(parts)
+    return ".".join(parts), parent
 
 
 def _strip(tp: Any) -> Any:

@@ -32,3 +32,15 @@ def check_2d(X, name: str = "X", dtype=None, allow_nan: bool = True) -> np.ndarr
     if not allow_nan and np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
         raise InputError(f"{name}: contains NaN or infinite values; drop or impute them first")
     return X
+
+
+def did_you_mean(names, choices) -> str:
+    """`` (did you mean 'x'?)`` for the first of ``names`` close to one of ``choices`` (a
+    typo'd key, ROI, feature space or model name), else an empty string."""
+    import difflib
+
+    for name in [names] if isinstance(names, str) else names:
+        near = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
+        if near:
+            return f" (did you mean {near[0]!r}?)"
+    return ""

@@ -39,6 +39,7 @@ from brainalign.rsa import (
 from brainalign.rsa.rdm import squareform_rdm
 from brainalign.stats import fdr
 from brainalign.utils.settings import Section
+from brainalign.utils.validation import did_you_mean
 
 # brainalign.networks imports torch: its functions are imported inside the functions that
 # use them, so importing the pipeline (`brainalign run`, `report`) does not load torch
@@ -435,7 +436,8 @@ def check(cfg) -> list[str]:
     unknown = [v for v in a.vision if v not in list_models() and v not in declared]
     if unknown:
         problems.append(
-            f"analyses.rdm_rsa.vision: unknown model(s) {unknown}; the zoo's: {list_models()}, "
+            f"analyses.rdm_rsa.vision: unknown model(s) {unknown}"
+            f"{did_you_mean(unknown, [*list_models(), *declared])}; the zoo's: {list_models()}, "
             f"the study's [[models]]: {declared} (docs/config.md)"
         )
     if len(set(declared)) != len(declared):
