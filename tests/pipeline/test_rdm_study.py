@@ -17,7 +17,7 @@ from brainalign.errors import ConfigError, DataFormatError, InputError
 from brainalign.pipeline.config import load_config, validate_config
 from brainalign.pipeline.core import all_tasks
 from brainalign.pipeline.plan import build_plan
-from brainalign.pipeline.study import _ctx, plan_study, run_study
+from brainalign.pipeline.study import _ctx, plan_study, run_study, write_report
 from brainalign.rsa import evaluate_models
 from tests.datasets.rdm_folder import break_folder, write_by_hand
 
@@ -133,7 +133,7 @@ def test_unknown_roi_and_other_config_errors(tmp_path):
         validate_config(cfg)
     assert "source" in str(err.value) and "unknown ROI name(s) ['V1']" in str(err.value)
     cfg = tiny_config(root, tmp_path / "run", vision=["no-such-net"])
-    with pytest.raises(ConfigError, match="unknown zoo model"):
+    with pytest.raises(ConfigError, match="unknown model"):
         validate_config(cfg)
 
 
@@ -284,7 +284,7 @@ def test_methods_text_reads_the_validated_config(tiny_run):
     cannot read gives one paragraph saying so."""
     import html as html_lib
 
-    from brainalign.pipeline.study import _run_methods, methods_text, write_report
+    from brainalign.pipeline.study import _run_methods, methods_text
 
     _, out, res, cfg = tiny_run
     expected = methods_text(cfg)
@@ -439,7 +439,7 @@ def test_responses_get_cross_validated_encoding(tiny_run):
     g = group[group["model"] == "animacy"]
     assert g["r"].item() == pytest.approx(subj[subj["model"] == "animacy"]["r"].mean())
     assert g["n_subjects"].item() == 3 and 0 <= g["p"].item() <= 1
-    assert "Response encoding" in res.report.read_text()
+    assert "Response encoding" in write_report(out).read_text()  # (a rerun above supersedes)
 
 
 def test_responses_are_decoded_into_captions(tiny_run):
@@ -465,7 +465,7 @@ def test_responses_are_decoded_into_captions(tiny_run):
     assert group["pairwise"].item() == pytest.approx(subj["pairwise"].mean())
     examples = pd.read_csv(out / "tables" / "response_decoding_examples.csv")
     assert len(examples) and (examples["decoded_from"] != examples["stimulus"]).all()
-    assert "Response decoding" in res.report.read_text()
+    assert "Response decoding" in write_report(out).read_text()
 
 
 def test_responses_with_repetitions_get_ceiling_normalised_encoding(tmp_path):
@@ -549,3 +549,16 @@ def test_typos_in_roi_space_and_model_names_get_a_suggestion(tmp_path):
     assert "(did you mean 'IT'?)" in text
     assert "(did you mean 'multihot'?)" in text
     assert "(did you mean 'efficientnet-lite0'?)" in text
+
+
+def test_too_few_stimuli_for_the_folds_leave_the_response_analyses_out(tmp_path):
+    """6 stimuli cannot fill 5 outer folds with 5 inner ones: the response analyses are left out
+    with a plan line naming the key to lower; RSA runs."""
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    cfg = tiny_config(root, tmp_path / "run")
+    del cfg["analyses"]["response_encoding"], cfg["analyses"]["response_decoding"]
+    _, _, text = plan_study(validate_config(cfg))
+    for section in ("response_encoding", "response_decoding"):
+        assert f"left out: tiny: {section}: left out: its 6 stimuli" in text
+    assert "response_encoding" not in text.split("left out")[0]  # no task planned

@@ -224,7 +224,12 @@ def test_killed_run_resumes_to_identical_results(reference_run, tmp_path, monkey
     # a changed parameter reruns only the tasks that depend on it
     cfg_dict["analyses"]["roi_rsa"]["method"] = "spearman"
     changed = run_study(validate_config(cfg_dict), report=False)
-    assert {x.split(":")[0] for x in changed.run.computed} == {"roi_rsa", "roi_group"}
+    # (the model-to-model RDM correlations use the ROI RSA's comparison method too)
+    assert {x.split(":")[0] for x in changed.run.computed} == {
+        "roi_rsa",
+        "roi_group",
+        "model_similarity",
+    }
 
 
 # ---------------------------------------------------------------------------------- bad configs

@@ -136,9 +136,10 @@ def test_titles_and_config_are_escaped_by_the_templates(tmp_path):
 
 # ------------------------------------------------------------------------------------ warnings
 class _Plan:
-    """What run_warnings reads of a plan: the analyses' targets (none here)."""
+    """What run_warnings reads of a plan: the analyses' targets and its notes (none here)."""
 
     analyses: dict = {}
+    notes: list = []
 
 
 def test_run_warnings_name_what_they_concern_and_the_key(tmp_path):

@@ -19,7 +19,6 @@ import types
 import typing
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
 
 from brainalign.pipeline.config import StudyConfig
 from brainalign.pipeline.data_kinds import DATA_KINDS
@@ -63,12 +62,9 @@ def _type_name(t) -> str:
 
 
 def _default(field) -> str:
-    if field.default_factory is not None:
-        value = field.default_factory()
-    elif field.default is PydanticUndefined:
+    if field.is_required():
         return "required"
-    else:
-        value = field.default
+    value = field.get_default(call_default_factory=True)
     if isinstance(value, BaseModel):
         return "(section)"
     try:

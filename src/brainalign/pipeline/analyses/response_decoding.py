@@ -17,11 +17,11 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from brainalign.datasets.rdms import load_rdm_dataset, mean_patterns, read_stimulus_table
+from brainalign.datasets.rdms import load_rdm_dataset, mean_patterns
 from brainalign.decoding import DECODING_ALPHAS, identification_accuracy
-from brainalign.encoding import cross_val_predict, smallest_training_part
-from brainalign.errors import BrainAlignError
+from brainalign.encoding import cross_val_predict
 from brainalign.features import feature_space, label_stimuli
+from brainalign.pipeline.analyses.response_encoding import folds_fit
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, response_rois, set_key
@@ -104,7 +104,7 @@ def plan(b) -> dict[str, Task]:
     targets: dict[str, Task] = {}
     for s in data_sets(cfg):
         rois = [r for r in response_rois(s["root"]) if s["rois"] is None or r in s["rois"]]
-        if not rois:
+        if not rois or not folds_fit(b, s, "response_decoding", a.outer_folds, a.inner_folds):
             continue
         targets[s["label"]] = Task(
             TaskId("response_decoding", model=a.feature_space, dataset=s["label"]),
@@ -127,28 +127,6 @@ def plan(b) -> dict[str, Task]:
             after=(b.plan.data,),
         )
     return targets
-
-
-def check(cfg) -> list[str]:
-    """The folds must fit each data set with responses (checked before any work)."""
-    a = cfg.analyses.response_decoding
-    if cfg.data.kind != "rdms" or not a.enabled:
-        return []
-    problems = []
-    for s in data_sets(cfg):
-        if not response_rois(s["root"]):
-            continue
-        try:
-            n = len(read_stimulus_table(s["root"], check_images=False))
-        except BrainAlignError:
-            continue  # the data kind's check names the problem
-        if a.outer_folds > n or smallest_training_part(n, a.outer_folds) < a.inner_folds:
-            problems.append(
-                f"analyses.response_decoding: {n} stimuli of {s['label']!r} cannot be split in "
-                f"outer_folds = {a.outer_folds} with inner_folds = {a.inner_folds} in each "
-                "training part; lower them (or set enabled = false)"
-            )
-    return problems
 
 
 def export(ctx, targets) -> None:
@@ -218,7 +196,6 @@ ANALYSIS = Analysis(
     configs={"response_decoding": ResponseDecodingConfig},
     plan=plan,
     needs="rdms",
-    check=check,
     export=export,
     methods=methods,
     sections=(ReportSection("response_decoding", "Response decoding", _section),),

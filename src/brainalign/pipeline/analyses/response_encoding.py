@@ -26,9 +26,8 @@ from brainalign.encoding import (
     smallest_training_part,
     split_half_reliability,
 )
-from brainalign.errors import BrainAlignError
 from brainalign.features import feature_space, label_stimuli
-from brainalign.pipeline.analysis import Analysis, ReportSection, Table
+from brainalign.pipeline.analysis import Analysis, ReportSection, RunWarning, Table
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, response_rois, set_key
 from brainalign.pipeline.inputs import option_files
@@ -101,6 +100,8 @@ def plan(b) -> dict[str, Task]:
     targets: dict[str, Task] = {}
     for s in data_sets(cfg):
         rois = [r for r in response_rois(s["root"]) if s["rois"] is None or r in s["rois"]]
+        if rois and not folds_fit(b, s, "response_encoding", a.outer_folds, a.inner_folds):
+            continue
         for name in cfg.features.spaces if rois else ():
             targets[f"{s['label']}/{name}"] = Task(
                 TaskId("response_encoding", model=name, dataset=s["label"]),
@@ -126,26 +127,21 @@ def plan(b) -> dict[str, Task]:
     return targets
 
 
-def check(cfg) -> list[str]:
-    """The folds must fit each data set with responses (checked before any work)."""
-    a = cfg.analyses.response_encoding
-    if cfg.data.kind != "rdms" or not a.enabled:
-        return []
-    problems = []
-    for s in data_sets(cfg):
-        if not response_rois(s["root"]):
-            continue
-        try:
-            n = len(read_stimulus_table(s["root"], check_images=False))
-        except BrainAlignError:
-            continue  # the data kind's check names the problem
-        if a.outer_folds > n or smallest_training_part(n, a.outer_folds) < a.inner_folds:
-            problems.append(
-                f"analyses.response_encoding: {n} stimuli of {s['label']!r} cannot be split in "
-                f"outer_folds = {a.outer_folds} with inner_folds = {a.inner_folds} in each "
-                "training part; lower them (or set enabled = false)"
-            )
-    return problems
+def folds_fit(b, s: dict, section: str, outer: int, inner: int) -> bool:
+    """Whether data set ``s`` has stimuli enough for ``outer`` folds with ``inner`` folds in
+    each training part; if not, the plan leaves the analysis out there and says so."""
+    n = len(read_stimulus_table(s["root"], check_images=False))
+    if outer <= n and smallest_training_part(n, outer) >= inner:
+        return True
+    b.plan.notes.append(
+        RunWarning(
+            f"{s['label']}: {section}",
+            f"left out: its {n} stimuli cannot be split in outer_folds = {outer} with "
+            f"inner_folds = {inner} in each training part; lower them to run it",
+            f"analyses.{section}.outer_folds",
+        )
+    )
+    return False
 
 
 def group_scores(subject_rows):
@@ -220,7 +216,6 @@ ANALYSIS = Analysis(
     configs={"response_encoding": ResponseEncodingConfig},
     plan=plan,
     needs="rdms",
-    check=check,
     export=export,
     warning_keys={"alphas:": "analyses.response_encoding.alphas"},
     methods=methods,
