@@ -21,10 +21,10 @@ from brainalign.datasets.rdms import load_rdm_dataset, mean_patterns
 from brainalign.decoding import DECODING_ALPHAS, identification_accuracy
 from brainalign.encoding import cross_val_predict
 from brainalign.features import feature_space, label_stimuli
-from brainalign.pipeline.analyses.response_encoding import folds_fit
+from brainalign.pipeline.analyses.response_encoding import response_sets
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table
 from brainalign.pipeline.core import Task, TaskId, stage
-from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, response_rois, set_key
+from brainalign.pipeline.data_kinds.rdms import ensure_imported
 from brainalign.stats import one_sample_t
 from brainalign.utils.settings import Section
 
@@ -98,35 +98,15 @@ def response_decoding(params, inputs, ctx):
 
 
 def plan(b) -> dict[str, Task]:
-    cfg = b.config
-    a = cfg.analyses.response_decoding
-    d = cfg.data
-    targets: dict[str, Task] = {}
-    for s in data_sets(cfg):
-        rois = [r for r in response_rois(s["root"]) if s["rois"] is None or r in s["rois"]]
-        if not rois or not folds_fit(b, s, "response_decoding", a.outer_folds, a.inner_folds):
-            continue
-        targets[s["label"]] = Task(
-            TaskId("response_decoding", model=a.feature_space, dataset=s["label"]),
-            {
-                "root": s["root"],
-                "set": s,
-                "label": s["label"],
-                "rois": rois,
-                "metric": d.metric,
-                "space": a.feature_space,
-                "captions": d.captions,
-                "templates": list(d.templates),
-                "alphas": list(a.alphas),
-                "outer_folds": a.outer_folds,
-                "inner_folds": a.inner_folds,
-                "n_examples": 6,
-                "random_state": cfg.compute.random_state,
-                "inputs": set_key(s, "all"),
-            },
+    space = b.config.analyses.response_decoding.feature_space
+    return {
+        s["label"]: Task(
+            TaskId("response_decoding", model=space, dataset=s["label"]),
+            {**at, "space": space, "n_examples": 6},
             after=(b.plan.data,),
         )
-    return targets
+        for s, at in response_sets(b, "response_decoding")
+    }
 
 
 def export(ctx, targets) -> None:

@@ -95,36 +95,41 @@ def response_encoding(params, inputs, ctx):
 
 def plan(b) -> dict[str, Task]:
     cfg = b.config
-    a = cfg.analyses.response_encoding
-    d = cfg.data
     targets: dict[str, Task] = {}
-    for s in data_sets(cfg):
-        rois = [r for r in response_rois(s["root"]) if s["rois"] is None or r in s["rois"]]
-        if rois and not folds_fit(b, s, "response_encoding", a.outer_folds, a.inner_folds):
-            continue
-        for name in cfg.features.spaces if rois else ():
+    for s, at in response_sets(b, "response_encoding"):
+        for name in cfg.features.spaces:
+            options = cfg.features.options.get(name, {})
             targets[f"{s['label']}/{name}"] = Task(
                 TaskId("response_encoding", model=name, dataset=s["label"]),
-                {
-                    "root": s["root"],
-                    "set": s,
-                    "label": s["label"],
-                    "rois": rois,
-                    "metric": d.metric,
-                    "name": name,
-                    "options": cfg.features.options.get(name, {}),
-                    "captions": d.captions,
-                    "templates": list(d.templates),
-                    "alphas": list(a.alphas),
-                    "outer_folds": a.outer_folds,
-                    "inner_folds": a.inner_folds,
-                    "random_state": cfg.compute.random_state,
-                    "inputs": set_key(s, "all"),
-                    **option_files(cfg.features.options.get(name, {})),
-                },
+                {**at, "name": name, "options": options, **option_files(options)},
                 after=(b.plan.data,),
             )
     return targets
+
+
+def response_sets(b, section: str):
+    """``(data set, task parameters)`` of every data set with response ROIs whose stimuli fill
+    the folds of ``[analyses.<section>]`` (the parameters both response analyses share)."""
+    cfg = b.config
+    a, d = getattr(cfg.analyses, section), cfg.data
+    for s in data_sets(cfg):
+        rois = [r for r in response_rois(s["root"]) if s["rois"] is None or r in s["rois"]]
+        if not rois or not folds_fit(b, s, section, a.outer_folds, a.inner_folds):
+            continue
+        yield s, {
+            "root": s["root"],
+            "set": s,
+            "label": s["label"],
+            "rois": rois,
+            "metric": d.metric,
+            "captions": d.captions,
+            "templates": list(d.templates),
+            "alphas": list(a.alphas),
+            "outer_folds": a.outer_folds,
+            "inner_folds": a.inner_folds,
+            "random_state": cfg.compute.random_state,
+            "inputs": set_key(s, "all"),
+        }
 
 
 def folds_fit(b, s: dict, section: str, outer: int, inner: int) -> bool:
