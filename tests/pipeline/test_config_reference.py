@@ -29,3 +29,19 @@ def test_every_section_and_key_is_listed():
 def test_comments_above_a_field_are_its_meaning():
     meaning = field_comments(RdmRsaConfig)["bootstrap"]
     assert "stimulus bootstrap" in meaning or "stimuli alone" in meaning
+
+
+def test_every_key_has_a_meaning():
+    """Each key's row names what it does: a field without a comment above it fails, by name."""
+    missing, section = [], None
+    for line in config_reference().splitlines():
+        if line.startswith("## "):
+            section = line[3:]
+        elif line.startswith("| `"):
+            cells = [c.strip() for c in line.replace("\\|", "¦").strip("|").split("|")]
+            if len(cells) != 4 or not cells[3]:
+                missing.append(f"{section}: {cells[0]}")
+    assert not missing, (
+        "config keys without a meaning (write a comment line just above the field): "
+        + "; ".join(missing)
+    )

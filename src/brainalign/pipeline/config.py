@@ -124,6 +124,7 @@ class TLSConfig(Section):
     ca_file: Path
     # this client's certificate (and its key, unless the certificate file holds it)
     cert: Path
+    # this client's private key, where the certificate file does not hold it
     key: Path | None = None
 
 

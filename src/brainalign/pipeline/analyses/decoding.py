@@ -47,6 +47,7 @@ class DecodingConfig(Section):
     The defaults (penalty grid, intercept, bank, k) are those of ``brainalign decode``:
     :mod:`brainalign.decoding.decoder` holds them."""
 
+    # decode caption embeddings from each ROI and retrieve captions (NSD or virtual data)
     enabled: bool = True
     # the ROIs whose responses are decoded (each alone)
     rois: list[str] = Field(default_factory=lambda: list(STREAMS_ROIS))

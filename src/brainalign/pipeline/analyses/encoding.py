@@ -41,6 +41,7 @@ _Fraction = Annotated[float, Field(gt=0, lt=1)]
 class EncodingConfig(Section):
     """``[analyses.encoding]``: voxel-wise encoding models from a feature space (paper Fig. 4)."""
 
+    # fit the voxel-wise encoding models (fsaverage space only)
     enabled: bool = True
     # the features the ridge maps to every vertex (or voxel)
     feature_space: str = "mpnet"
@@ -64,6 +65,7 @@ class EncodingConfig(Section):
 class InsilicoConfig(Section):
     """``[analyses.insilico]``: encoding-model predictions for sentence categories, contrasted."""
 
+    # predict and contrast the sentence categories (needs analyses.encoding.enabled)
     enabled: bool = True
     # pairs [a, b] of sentence categories: the map of predicted a − predicted b (Fig. 2a)
     contrasts: list[tuple[str, str]] = Field(

@@ -32,28 +32,48 @@ _PositiveInt = Annotated[int, Field(gt=0)]
 class NetworksConfig(Section):
     """``[analyses.networks]``: BLT networks trained on the stimuli, and zoo models."""
 
+    # train the BLT networks of `targets` and score the `zoo` models (false: neither)
     enabled: bool = True
+    # what each network learns to predict from an image: its captions' embedding (mpnet) or its
+    # categories (multihot); one network per target and seed
     targets: list[Literal["mpnet", "multihot"]] = Field(
         default_factory=lambda: ["mpnet", "multihot"]
     )
-    embedding_space: str = "mpnet"  # the caption embeddings the "mpnet" target means
+    # the caption embeddings the "mpnet" target means (a caption space: mpnet, minilm, st:<model>)
+    embedding_space: str = "mpnet"
+    # the random seeds of the networks' initialisation and training order: one network per seed
     seeds: list[int] = Field(default_factory=lambda: [0])
+    # passes over the training pool (the learning rate follows a cosine schedule over them)
     epochs: _PositiveInt = 4
+    # images per training step
     batch_size: _PositiveInt = 32
+    # the side in pixels of the square images the networks see (train and test)
     image_size: _PositiveInt = 64
+    # channels per layer as a multiple of the paper's (vNet's channels halved): 1.0 is the
+    # paper's network; smaller is faster
     width: _Positive = 0.125
+    # recurrent timesteps the network is unrolled for (the paper: 6); the readout of the last
+    # one is scored
     timesteps: _PositiveInt = 2
+    # convolutional layers, the first of vNet's 10 (the paper: 10)
     layers: _PositiveInt = 10
+    # the peak learning rate of Adam's cosine schedule
     learning_rate: _Positive = 1e-3
+    # pretrained vision models scored as they are, by name (brainalign.networks.zoo: e.g.
+    # efficientnet-lite0), beside the trained networks
     zoo: list[str] = Field(default_factory=list)
     #: a COCO-format folder of training images (images + captions_*.json + instances_*.json);
     #: every NSD image is left out by COCO id. Default: a virtual NSD's own training_pool/
     training_pool: ConfigPath | None = None
+    # the COCO split of training_pool the networks train on (its captions_<split>.json and
+    # instances_<split>.json)
     training_split: str = "train2017"
     #: the validation images: a split of the same folder minus every NSD image (the paper:
     #: "val2017", COCO val minus NSD); every seed then trains on the whole pool. Default: a
     #: held-out part of the pool (validation_size images), the same for every seed
     validation_split: str | None = None
+    # without validation_split: the held-out part of the pool, a fraction (< 1) or a number of
+    # images (>= 1; at least 8)
     validation_size: _Positive = 0.1
     #: train even on images the study evaluates (a leak: the report says so in red)
     allow_overlap: bool = False

@@ -51,6 +51,7 @@ CAPTION_SPACES = ("mpnet", "minilm")
 class RdmRsaConfig(Section):
     """``[analyses.rdm_rsa]``: model scores, ceilings and inference on RDM data sets."""
 
+    # score models against the brain RDMs of [data] kind = "rdms" (other kinds: no effect)
     enabled: bool = True
     # how model and brain RDMs are compared; the first is the report's primary method
     methods: list[_Method] = Field(default_factory=lambda: ["spearman", "pearson", "kendall_tau_a"])

@@ -44,6 +44,7 @@ class ResponseDecodingConfig(Section):
     # folds over stimuli: each predicted by a fit on the others (outer), and the penalty's
     # choice within each training part (inner)
     outer_folds: Annotated[int, Field(ge=2)] = 5
+    # folds within each outer training part that choose the penalty
     inner_folds: Annotated[int, Field(ge=2)] = 5
 
 

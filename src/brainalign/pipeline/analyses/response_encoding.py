@@ -48,6 +48,7 @@ class ResponseEncodingConfig(Section):
     # folds over stimuli: each predicted by a fit on the others (outer), and the penalty's
     # choice within each training part (inner)
     outer_folds: Annotated[int, Field(ge=2)] = 5
+    # folds within each outer training part that choose the penalty
     inner_folds: Annotated[int, Field(ge=2)] = 5
 
 

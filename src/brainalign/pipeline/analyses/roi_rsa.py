@@ -32,6 +32,7 @@ _KNOWN_ROIS = (*STREAMS_ROIS, "nsdgeneral")
 class RoiRsaConfig(Section):
     """``[analyses.roi_rsa]``: RSA of each feature space in each ROI (paper Fig. 3)."""
 
+    # score every feature space and model in each ROI (NSD or virtual data)
     enabled: bool = True
     # the ROIs scored (streams ROIs of NSD, or the virtual NSD's regions)
     rois: list[str] = Field(default_factory=lambda: ["early", "ventral", "lateral", "parietal"])
@@ -58,6 +59,7 @@ class RoiRsaConfig(Section):
 class ModelComparisonConfig(Section):
     """``[analyses.model_comparison]``: pairwise tests between models on the ROI RSA scores."""
 
+    # test every pair of models in the ROIs below (needs roi_rsa)
     enabled: bool = True
     # the ROIs whose models are compared pairwise
     rois: list[str] = Field(default_factory=lambda: ["ventral", "lateral", "parietal"])

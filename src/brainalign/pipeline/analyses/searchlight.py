@@ -49,6 +49,7 @@ class SearchlightConfig(Section):
     func1pt8mm volume and projects the maps to fsaverage (NSD's transforms).
     """
 
+    # compute the searchlight RSA map of every feature space and model (NSD or virtual data)
     enabled: bool = True
     # where the searchlight runs: surface discs on fsaverage or the paper's volume spheres
     space: Literal["fsaverage", "func1pt8mm"] = "fsaverage"

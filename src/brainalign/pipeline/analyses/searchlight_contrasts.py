@@ -25,6 +25,7 @@ class SearchlightContrastsConfig(Section):
     off while keeping them listed, as for every other analysis.
     """
 
+    # compute the contrasts listed (needs analyses.searchlight.enabled)
     enabled: bool = True
     # pairs [a, b] of models: the group map of a − b (paired t across subjects)
     contrasts: list[tuple[str, str]] = Field(default_factory=list)

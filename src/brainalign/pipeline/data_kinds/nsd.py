@@ -21,6 +21,7 @@ from brainalign.utils.settings import Section, resolve_path
 class NSDDataConfig(Section):
     """A real NSD download (or any folder in its layout)."""
 
+    # the data set's kind: an NSD download (nsddata/ layout) at root
     kind: Literal["nsd"] = "nsd"
     # the NSD folder (nsddata/, nsddata_betas/, nsddata_stimuli/ as NSD's AWS bucket lays out)
     root: Path

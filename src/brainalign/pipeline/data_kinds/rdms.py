@@ -58,6 +58,7 @@ class RdmSetConfig(Section):
 class RdmsDataConfig(Section):
     """Data sets of brain RDMs (``docs/datasets.md``)."""
 
+    # the data set's kind: folders of brain RDMs or responses in docs/datasets.md's format
     kind: Literal["rdms"] = "rdms"
     # one data set folder (more: [[data.sets]])
     root: Path | None = None

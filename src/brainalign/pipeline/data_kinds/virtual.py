@@ -28,6 +28,7 @@ class VirtualDataConfig(Section):
     the dataset's own ``nsddata/freesurfer/fsaverage``.
     """
 
+    # the data set's kind: a virtual NSD written before the study runs
     kind: Literal["virtual"] = "virtual"
     # where the virtual NSD is written (default: <output.dir>/virtual_nsd)
     root: Path | None = None
