@@ -1,9 +1,18 @@
-"""Encoding models: ridge from caption embeddings to every unit, maps, agreement, in-silico contrasts.
+"""Encoding models: ridge from caption embeddings to every unit, maps, agreement, in-silico contrasts,
+banded ridge and variance partitioning.
 
 Targets may be memory-mapped; :class:`RowView` (also ``SubjectResponses.betas_view``) selects rows
 of one without copying them, and fitting and scoring read it one block of units at a time.
 """
 
+from brainalign.encoding.banded import (
+    BandedRidgeEncoder,
+    BandedRidgeResult,
+    banded_ridge_cv,
+    dirichlet_candidates,
+    r2_split,
+    stack_bands,
+)
 from brainalign.encoding.estimators import (
     RidgeEncoder,
     cross_val_predict,
@@ -28,6 +37,12 @@ from brainalign.encoding.maps import (
     plot_agreement_relation,
     split_half_reliability,
 )
+from brainalign.encoding.partition import (
+    PartitionResult,
+    all_subsets,
+    inclusion_exclusion,
+    variance_partition,
+)
 from brainalign.encoding.ridge import (
     DEFAULT_ALPHAS,
     EDGE_WARN_FRACTION,
@@ -45,6 +60,16 @@ from brainalign.encoding.ridge import (
 from brainalign.utils.arrays import RowView
 
 __all__ = [
+    "BandedRidgeEncoder",
+    "BandedRidgeResult",
+    "PartitionResult",
+    "all_subsets",
+    "banded_ridge_cv",
+    "dirichlet_candidates",
+    "inclusion_exclusion",
+    "r2_split",
+    "stack_bands",
+    "variance_partition",
     "DEFAULT_ALPHAS",
     "EDGE_WARN_FRACTION",
     "FRACRIDGE_FRACTIONS",
