@@ -7,6 +7,11 @@
 
 from brainalign.features.cache import EmbeddingStore, FeatureSpaceCache
 from brainalign.features.labels import label_captions, label_stimuli, label_word_vectors
+from brainalign.features.language_layers import (  # registers the <encoder>@<layer> spaces
+    caption_layer_embeddings,
+    encode_layers,
+    layer_space_names,
+)
 from brainalign.features.sentence import (
     MPNET_SHA256,
     SentenceEncoder,
@@ -51,14 +56,17 @@ __all__ = [
     "label_captions",
     "label_stimuli",
     "label_word_vectors",
+    "layer_space_names",
     "load_vision_model",
     "SentenceEncoder",
     "WordVectors",
     "caption_embeddings",
+    "caption_layer_embeddings",
     "category_label",
     "category_words",
     "describe_feature_spaces",
     "embed_texts",
+    "encode_layers",
     "feature_space",
     "feature_space_options",
     "feature_space_needs",
