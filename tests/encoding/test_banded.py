@@ -30,13 +30,19 @@ def _split(Xs, Y, n_train):
     return [X[:n_train] for X in Xs], Y[:n_train], [X[n_train:] for X in Xs], Y[n_train:]
 
 
-def test_equals_himalaya_banded_ridge_cv(rng):
+@pytest.mark.parametrize(
+    ("n", "widths"), [(160, (12, 5, 8)), (100, (40, 15, 30))], ids=["primal", "dual"]
+)
+@pytest.mark.filterwarnings("ignore:Solving banded ridge is slower")
+@pytest.mark.filterwarnings("ignore:y_true has to be zero-mean")
+def test_equals_himalaya_banded_ridge_cv(rng, n, widths):
     ridge_mod = pytest.importorskip("himalaya.ridge")
     scoring = pytest.importorskip("himalaya.scoring")
-    Xs, Y = _bands(rng, 160)
-    Xtr, Ytr, Xte, Yte = _split(Xs, Y, 120)
+    Xs, Y = _bands(rng, n, widths=widths)
+    n_train = n * 3 // 5  # dual: more features than training images
+    Xtr, Ytr, Xte, Yte = _split(Xs, Y, n_train)
     gammas = dirichlet_candidates(3, 6, random_state=2)
-    folds = make_folds(120, 3)
+    folds = make_folds(n_train, 3)
     res = banded_ridge_cv(Xtr, Ytr, gammas=gammas, alphas=ALPHAS, cv=folds, test=(Xte, Yte))
     ref = ridge_mod.BandedRidgeCV(
         groups="input",

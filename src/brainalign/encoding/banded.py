@@ -308,6 +308,45 @@ class _ScaledFold(_Decomposition):
         return self.s_b[:, None] * xp.matmul(self.V, self.Z * D)
 
 
+class _KernelFold(_Decomposition):
+    """Dual form for more features than images: the kernel ``Σ_k γ_k X_k X_kᵀ`` of one band
+    weighting (n × n, from the bands' kernels computed once), decomposed per training set as
+    :class:`~brainalign.encoding.ridge._Decomposition` does for plain ridge."""
+
+    def __init__(self, xp, K, tr, va, centre, s, alphas):
+        self.xp = xp
+        self.tr, self.va = tr, va
+        self.n_tr, self.n_va = len(tr), len(va)
+        self.primal, self.centre = False, centre
+        self._decompose_dual(K, True)
+        self.lam = xp.asarray(self.lam_np)
+        self.r = self.lam_np.size
+        self.s2_b = xp.asarray(s * s)
+        self.fast = False
+        if self.n_va:
+            self.fast = self.prepare_alphas(alphas)
+            if self.fast:
+                del self.G, self.G64
+
+    def project_block(self, blk):
+        """z (and b, ‖y_val − ȳ_tr‖² for a fold) of one target block (``blk["Y0"]`` centred)."""
+        self.project(blk["Y0"], None, blk.get("col_sum"))
+
+    mse = _ScaledFold.mse
+
+    def coef(self, alphas_t):
+        """Coefficients (p × t) on the unscaled features: ``γ ⊙ X0ᵀ U diag(1/(λ+α)) Uᵀ y``."""
+        xp = self.xp
+        D = self.shrink(xp.asarray(np.asarray(alphas_t, dtype=np.float64)))
+        W = self.Z * D / self.sqrt_lam[:, None]
+        return self.s2_b[:, None] * xp.matmul(self.X0_T, xp.matmul(self.U, W))
+
+
+def _band_kernels(X0, bands):
+    """Each band's kernel ``X0_k X0_kᵀ`` (n × n, float64)."""
+    return [_gram(X0[:, b].T) for b in bands]
+
+
 def _geometry(X0, folds, centre):
     """Candidate-independent Gram matrices and means of the full data and of each fold."""
     G = _gram(X0)
@@ -463,9 +502,16 @@ def banded_ridge_cv(
     centre = bool(fit_intercept)
     x_mean = X.mean(0, dtype=np.float64).astype(np.float32) if centre else np.zeros(p, np.float32)
     X0 = X - x_mean if centre else X
-    full_geom, geoms = _geometry(X0, folds, centre)
+    # primal (p × p Gram) when there are fewer features than images, else dual (n × n kernel)
+    primal = p <= n
     X0_b = xp.asarray(X0)
-    X0va_T = [xp.asarray(X0[va]).T for _, va in folds]
+    if primal:
+        full_geom, geoms = _geometry(X0, folds, centre)
+        X0va_T = [xp.asarray(X0[va]).T for _, va in folds]
+    else:
+        kernels = _band_kernels(X0, bands)
+        X0_T = X0_b.T
+        all_idx, none = np.arange(n), np.arange(0)
 
     Xte0 = Yte = None
     if test is not None:
@@ -486,7 +532,7 @@ def banded_ridge_cv(
         tb = max(1, int(memory_budget // per_target))
     n_blocks = math.ceil(t / tb)
     # the folds' decompositions are kept across blocks when they fit the memory budget
-    per_dec = 8 * p * p * 2
+    per_dec = 8 * min(n, p) ** 2 * 2
     cache_folds = n_blocks > 1 and n_cand * K * per_dec <= memory_budget
     fold_cache: dict = {}
     full_cache: dict = {}
@@ -504,6 +550,13 @@ def banded_ridge_cv(
     log_a = np.log(alphas) * 1e-10  # himalaya's slope: equal scores go to the larger alpha
     eps = np.finfo(np.float32).eps
 
+    def _fold(c, tr, va):
+        if primal:
+            k = next(i for i, f in enumerate(folds) if f[1] is va)
+            return _ScaledFold(xp, geoms[k], scales[c], alphas)
+        Ks = sum(g * Kb for g, Kb in zip(gammas[c], kernels, strict=True) if g > 0)
+        return _KernelFold(xp, Ks, tr, va, centre, scales[c], alphas)
+
     starts = range(0, t, tb)
     for start in progress(
         starts, total=len(starts), desc="banded ridge", verbose=verbose, unit="block"
@@ -513,10 +566,10 @@ def banded_ridge_cv(
             continue
         tgt = start + cols
         Y0 = xp.asarray(Yb - my.astype(np.float32) if centre else Yb)
-        blk_full = {"XtY": xp.matmul(X0_b.T, Y0)}
         col_sum = xp.sum(Y0, axis=0)
+        blk_full = {"XtY": xp.matmul(X0_b.T, Y0)} if primal else {"Y0": Y0}
         blks = []
-        for k, (tr, va) in enumerate(folds):
+        for k, (tr, va) in enumerate(folds if primal else []):
             Yva = xp.take(Y0, xp.asarray(va, dtype=np.int64), 0)
             s_va = xp.sum(Yva, axis=0)
             y_tr = (col_sum - s_va) / len(tr) if centre else s_va * 0
@@ -531,6 +584,8 @@ def banded_ridge_cv(
                 )
             )
             del Yva
+        if not primal:
+            blks = [{"Y0": Y0, "col_sum": col_sum}] * K
         var = xp.to_numpy(xp.sum(Y0 * Y0, axis=0) / n - (col_sum / n) ** 2).astype(np.float64)
         var = np.where(var > 0, var, 1.0)
         cur = np.full(cols.size, -np.inf)
@@ -541,7 +596,7 @@ def banded_ridge_cv(
             for k in range(K):
                 d = fold_cache.get((c, k))
                 if d is None:
-                    d = _ScaledFold(xp, geoms[k], scales[c], alphas)
+                    d = _fold(c, *folds[k])
                     if cache_folds:
                         fold_cache[(c, k)] = d
                 d.project_block(blks[k])
@@ -563,9 +618,16 @@ def banded_ridge_cv(
             sel = np.flatnonzero(cand_b == c)
             d = full_cache.get(c)
             if d is None:
-                d = full_cache[c] = _ScaledFold(xp, full_geom, scales[c], alphas)
+                d = full_cache[c] = (
+                    _fold(c, all_idx, none)
+                    if not primal
+                    else _ScaledFold(xp, full_geom, scales[c], alphas)
+                )
+                if not primal:
+                    d.X0_T = X0_T
             sel_b = xp.asarray(sel, dtype=np.int64)
-            d.project_block({"XtY": xp.take(blk_full["XtY"], sel_b, 1)})
+            key = "XtY" if primal else "Y0"
+            d.project_block({key: xp.take(blk_full[key], sel_b, 1)})
             cb = d.coef(alpha_b[sel])
             del d.Z
             coef_b[:, sel_b] = cb
