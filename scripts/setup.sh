@@ -19,6 +19,7 @@ if [[ "${1:-}" == "test" ]]; then
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
     fi
 else
-    "${PIP[@]}" -e .
+    # fast: ONNX Runtime for the vision features (activations fall back to PyTorch without it)
+    "${PIP[@]}" -e ".[fast]"
 fi
 echo "setup: ${SECONDS} s" >&2
