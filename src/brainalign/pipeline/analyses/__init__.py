@@ -15,6 +15,7 @@ from brainalign.pipeline.analyses import (
     roi_rsa,
     searchlight,
     searchlight_contrasts,
+    weighted_rsa,
 )
 
 ANALYSES = (
@@ -27,6 +28,8 @@ ANALYSES = (
     rdm_rsa.ANALYSIS,
     response_encoding.ANALYSIS,
     response_decoding.ANALYSIS,
+    weighted_rsa.ANALYSIS,
+    weighted_rsa.RDM_ANALYSIS,
 )
 
 __all__ = ["ANALYSES"]

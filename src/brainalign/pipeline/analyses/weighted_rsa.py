@@ -1,0 +1,502 @@
+"""Weighted RSA and RDM commonality (issue 22, RQ2): what a target model RDM (MPNet) explains
+in each ROI beyond its controls (nouns, categories).
+
+Per ROI: a non-negative combination of the target's and the controls' RDMs is fitted on training
+stimuli and subjects and scored on held-out ones (:func:`brainalign.rsa.weighted_rsa.weighted_rsa`,
+rsatoolbox's ``ModelWeighted`` + ``bootstrap_crossval``), beside each model alone; and the ROI
+RDMs' variance is split into each model's unique part and the parts they share
+(:func:`brainalign.rsa.commonality.rdm_commonality`), with bootstrap intervals.
+
+Two data families run it: NSD-like responses (the ROI RDMs of every subject on the shared images
+every subject saw, so that subjects can be cross-validated) and RDM folders (each data set's ROI
+RDMs; objects92: MPNet beyond animacy and categories in IT). On the virtual NSD the same
+commonality runs on the RDMs of the noiseless planted responses (the oracle), and the report
+says, per ROI, whether the measurement finds the target's unique variance where the oracle does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import Field
+
+from brainalign.datasets import virtual_planted_signal
+from brainalign.datasets.base import STREAMS_ROIS
+from brainalign.datasets.rdms import load_rdm_dataset
+from brainalign.errors import DataFormatError
+from brainalign.pipeline.analysis import Analysis, ReportSection, Table
+from brainalign.pipeline.core import Task, TaskId, stage, upstream
+from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, set_key
+from brainalign.pipeline.inputs import feature_rows, load_subject, option_files
+from brainalign.report import plots
+from brainalign.report.commonality_plots import commonality_bar_figure
+from brainalign.report.html import img_html
+from brainalign.rsa import compute_rdm
+from brainalign.rsa.commonality import MAX_MODELS, rdm_commonality
+from brainalign.rsa.shared import common_shared_images
+from brainalign.rsa.weighted_rsa import WEIGHTED_NAME, weighted_rsa
+from brainalign.utils.arrays import RowView
+from brainalign.utils.settings import Section
+
+_Fraction = Annotated[float, Field(gt=0, lt=1)]
+#: fewest stimuli a ROI's RDMs need: 3 per fold for rsatoolbox's smallest 2-fold split
+MIN_STIMULI = 6
+
+
+class WeightedRsaConfig(Section):
+    """``[analyses.weighted_rsa]``: what a target model explains beyond its controls (RQ2)."""
+
+    # fit and cross-validate target + controls as one non-negative combination of RDMs, and
+    # split each ROI's RDM variance into unique and common parts (NSD-like data and RDM folders)
+    enabled: bool = False
+    # the model whose unique contribution is asked for (a feature space of features.spaces)
+    target: str = "mpnet"
+    # the models it must beat (feature spaces; on RDM folders also a data model "rdm:<name>");
+    # with the target at most 4 models
+    controls: list[str] = Field(default_factory=lambda: ["multihot", "mpnet_nouns"])
+    # the ROIs analysed (NSD streams / virtual ROIs, or an RDM folder's ROIs; a data set without
+    # one of them skips it)
+    rois: list[str] = Field(default_factory=lambda: ["early", "ventral", "lateral", "parietal"])
+    # the comparison the weights are fitted for and the held-out score (rsatoolbox: corr, cosine)
+    method: Literal["pearson", "cosine"] = "pearson"
+    # stimulus folds (default: rsatoolbox's, 2-5 from the number of stimuli)
+    k_stimuli: Annotated[int, Field(ge=1)] | None = None
+    # subject folds (default: rsatoolbox's, 1 for one subject)
+    k_subjects: Annotated[int, Field(ge=1)] | None = None
+    # bootstrap samples of the weighted RSA (subjects and stimuli), 0 for none
+    n_bootstrap: Annotated[int, Field(ge=0)] = 100
+    # fold assignments per bootstrap sample (rsatoolbox's n_cv; >= 2 corrects the variance)
+    n_cv: Annotated[int, Field(ge=1)] = 2
+    # bootstrap samples of the commonality intervals (subjects and stimuli), 0 for none
+    commonality_bootstrap: Annotated[int, Field(ge=0)] = 1000
+    # confidence level of every interval
+    ci: _Fraction = 0.95
+    # NSD-like data: at most this many of the shared images (the first by NSD id; default all)
+    max_images: Annotated[int, Field(ge=MIN_STIMULI)] | None = None
+
+
+def _models(a) -> list[str]:
+    return [a.target, *a.controls]
+
+
+def _analyse(M, D, names, p, random_state) -> dict:
+    """Weighted RSA and commonality of one ROI: JSON-able rows."""
+    w = weighted_rsa(
+        M,
+        D,
+        names,
+        method=p["method"],
+        k_subjects=p["k_subjects"] if D.shape[0] > 1 else 1,
+        k_stimuli=p["k_stimuli"],
+        n_bootstrap=p["n_bootstrap"],
+        n_cv=p["n_cv"],
+        random_state=random_state,
+    )
+    lo, hi = w.ci(p["ci"])
+    gain = w.p_gain() if w.samples.shape[0] >= 2 else np.full(len(names), np.nan)
+    rows = [
+        {
+            "model": name,
+            "score": float(w.score[i]),
+            "ci_low": float(lo[i]),
+            "ci_high": float(hi[i]),
+            "weight": float(w.weights[i - 1]) if i else float("nan"),
+            "p_weighted_vs_model": float(gain[i - 1]) if i else float("nan"),
+        }
+        for i, name in enumerate(w.names)
+    ]
+    c = rdm_commonality(
+        M,
+        D,
+        names,
+        n_bootstrap=p["commonality_bootstrap"],
+        level=p["ci"],
+        random_state=random_state,
+    )
+    return {
+        "weighted": rows,
+        "commonality": c.to_rows(),
+        "n_subjects": int(D.shape[0]),
+        "n_bootstrap_ok": int(w.samples.shape[0]),
+    }
+
+
+def _settings(a, cfg) -> dict:
+    return {
+        "models": _models(a),
+        "method": a.method,
+        "k_stimuli": a.k_stimuli,
+        "k_subjects": a.k_subjects,
+        "n_bootstrap": a.n_bootstrap,
+        "n_cv": a.n_cv,
+        "commonality_bootstrap": a.commonality_bootstrap,
+        "ci": a.ci,
+        "random_state": cfg.compute.random_state,
+    }
+
+
+# ------------------------------------------------------------------------------------- stages
+@stage("weighted_rsa")
+def weighted_rsa_stage(params, inputs, ctx):
+    """Weighted RSA and commonality of the target and controls in every ROI, on the shared images
+    every subject saw (NSD-like data); on the virtual NSD also the planted oracle's commonality."""
+    subs = {s: load_subject(params, ctx, subject=s) for s in params["subjects"]}
+    common = common_shared_images(list(subs.values()))
+    if params["max_images"] is not None:
+        common = common[: params["max_images"]]
+    if len(common) < MIN_STIMULI:
+        raise DataFormatError(
+            f"weighted RSA: only {len(common)} shared images seen by every subject; need at least "
+            f"{MIN_STIMULI} (use subjects that share images)"
+        )
+    names = list(params["models"])
+    M = np.stack([compute_rdm(feature_rows(inputs[f"model:{n}"], common)) for n in names])
+    # ROIs the virtual NSD planted a representation in (nsdgeneral carries none)
+    planted = set(inputs["data"].get("truth_rois") or ()) if params["oracle"] else set()
+    out = {"rois": [], "n_images": len(common)}
+    for j, roi in enumerate(params["rois"]):
+        have = [s for s, sub in subs.items() if roi in sub.rois]
+        if not have:
+            continue
+        D, oracle = [], []
+        for s in have:
+            sub = subs[s]
+            rows = np.searchsorted(sub.image_ids, common)
+            cols = np.flatnonzero(np.asarray(sub.rois[roi], dtype=bool))
+            B = np.asarray(RowView(sub.betas, rows, columns=cols, dtype=np.float64))
+            keep = np.isfinite(B).all(axis=0)
+            D.append(compute_rdm(B[:, keep]))
+            if roi in planted:
+                P = virtual_planted_signal(params["root"], s, common, roi)[:, keep]
+                oracle.append(compute_rdm(P))
+        seed = params["random_state"] * 1000 + j
+        res = {"roi": roi, **_analyse(M, np.stack(D), names, params, seed)}
+        if oracle:
+            c = rdm_commonality(
+                M,
+                np.stack(oracle),
+                names,
+                n_bootstrap=params["commonality_bootstrap"],
+                level=params["ci"],
+                random_state=seed,
+            )
+            res["oracle"] = c.to_rows()
+        out["rois"].append(res)
+    return out
+
+
+@stage("weighted_rsa_rdms")
+def weighted_rsa_rdms(params, inputs, ctx):
+    """Weighted RSA and commonality of the target and controls in every ROI of one RDM data set."""
+    ensure_imported(params["set"])
+    ds = load_rdm_dataset(params["root"], None, metric=params.get("metric"))
+    rois = [r for r in params["rois"] if r in ds.rois]
+    feats = {tid.model: res for tid, res in upstream(inputs, "rdm_features")}
+    names = list(params["models"])
+    missing = [n for n in names if n.startswith("rdm:") and n[4:] not in ds.models]
+    if missing:
+        raise DataFormatError(
+            f"{params['label']}: no model RDM {missing} in {ds.root / 'models'} (it has "
+            f"{sorted(ds.models)}); fix analyses.weighted_rsa.target or controls"
+        )
+    M = np.stack(
+        [
+            ds.models[n.removeprefix("rdm:")].condensed()
+            if n.startswith("rdm:")
+            else np.asarray(feats[n]["rdm"])
+            for n in names
+        ]
+    ).astype(np.float64)
+    out = {"dataset": params["label"], "rois": [], "n_images": int(ds.n_stimuli)}
+    for j, roi in enumerate(rois):
+        D = np.asarray(ds.condensed(roi), dtype=np.float64)
+        seed = params["random_state"] * 1000 + j
+        out["rois"].append({"roi": roi, **_analyse(M, D, names, params, seed)})
+    return out
+
+
+# --------------------------------------------------------------------------------------- plan
+def plan(b) -> dict[str, Task]:
+    cfg = b.config
+    a = cfg.analyses.weighted_rsa
+    truth = cfg.data.kind == "virtual" and cfg.space == "fsaverage"
+    deps = {
+        "data": b.plan.data,
+        **{TaskId("responses", subject=s): b.subject(s) for s in b.subjects},
+    }
+    deps.update({f"model:{n}": b.feature(n) for n in _models(a)})
+    params = {
+        **b.base,
+        "subjects": list(b.subjects),
+        "rois": list(a.rois),
+        "max_images": a.max_images,
+        **_settings(a, cfg),
+        "oracle": truth,
+    }
+    task = Task(TaskId("weighted_rsa"), params, deps)
+    return {"weighted_rsa": task}
+
+
+def plan_rdms(b) -> dict[str, Task]:
+    cfg = b.config
+    a = cfg.analyses.weighted_rsa
+    d = cfg.data
+    shared = b.plan.analyses.get("rdm_rsa", {})
+    targets = {}
+    for s in data_sets(cfg):
+        at = {"root": s["root"], "set": s, "metric": d.metric}
+        deps = {}
+        for name in _models(a):
+            if name.startswith("rdm:"):
+                continue
+            # the RDM RSA's task of this feature space when it runs, else the same task
+            t = shared.get(f"features/{s['label']}/{name}") or Task(
+                TaskId("rdm_features", model=name, dataset=s["label"]),
+                {
+                    **at,
+                    "name": name,
+                    "options": cfg.features.options.get(name, {}),
+                    "captions": d.captions,
+                    "templates": list(d.templates),
+                    "inputs": set_key(s, "stimuli"),
+                    **option_files(cfg.features.options.get(name, {})),
+                },
+                after=(b.plan.data,),
+            )
+            deps[t.id] = t
+        targets[f"weighted_rsa/{s['label']}"] = Task(
+            TaskId("weighted_rsa_rdms", dataset=s["label"]),
+            {
+                **at,
+                "label": s["label"],
+                "rois": list(a.rois),
+                **_settings(a, cfg),
+                "inputs": set_key(s, "all"),
+            },
+            deps,
+            (b.plan.data,),
+        )
+    return targets
+
+
+def check(cfg) -> list[str]:
+    a = cfg.analyses.weighted_rsa
+    if not a.enabled:
+        return []
+    problems = []
+    models = _models(a)
+    if len(set(models)) != len(models) or not a.controls:
+        problems.append(
+            f"analyses.weighted_rsa.controls: give 1 to {MAX_MODELS - 1} models other than the "
+            f"target {a.target!r}, each once; got {a.controls}"
+        )
+    if len(models) > MAX_MODELS:
+        problems.append(
+            f"analyses.weighted_rsa.controls: at most {MAX_MODELS - 1} controls (commonality "
+            f"splits 2^k - 1 parts), got {len(a.controls)}"
+        )
+    if WEIGHTED_NAME in models:
+        problems.append(f"analyses.weighted_rsa: {WEIGHTED_NAME!r} names the fitted combination")
+    rdms = cfg.data.kind == "rdms"
+    spaces = set(cfg.features.spaces)
+    for key, name in [("target", a.target)] + [("controls", c) for c in a.controls]:
+        if name.startswith("rdm:") and rdms:
+            continue
+        if name not in spaces:
+            problems.append(
+                f"analyses.weighted_rsa.{key}: {name!r} is not in features.spaces "
+                f"{sorted(spaces)}" + ("; data models are named 'rdm:<name>'" if rdms else "")
+            )
+    # an RDM folder's ROIs are known once it is read: a data set without one skips it (export)
+    if not rdms:
+        bad = [r for r in a.rois if r not in (*STREAMS_ROIS, "nsdgeneral")]
+        if bad:
+            problems.append(
+                f"analyses.weighted_rsa.rois: unknown ROI(s) {bad}; expected names from "
+                f"{list(STREAMS_ROIS)}"
+            )
+    return problems
+
+
+# ------------------------------------------------------------------------------------- export
+def _export_results(ctx, results: list[dict]) -> None:
+    import pandas as pd
+
+    weighted, parts, truth = [], [], []
+    planted = {}
+    if ctx.config.data.kind == "virtual":
+        planted = ctx.load(ctx.plan.data).get("truth_rois") or {}
+    target = ctx.config.analyses.weighted_rsa.target
+    for res in results:
+        at = {"dataset": res["dataset"]} if "dataset" in res else {}
+        for r in res["rois"]:
+            base = {
+                **at,
+                "roi": r["roi"],
+                "n_subjects": r["n_subjects"],
+                "n_images": res["n_images"],
+            }
+            weighted += [{**base, **row} for row in r["weighted"]]
+            parts += [{**base, **row} for row in r["commonality"]]
+            if "oracle" in r:
+                truth.append(_truth_row(r, target, planted.get(r["roi"], {})))
+    if weighted:
+        ctx.writer.table("weighted_rsa", pd.DataFrame(weighted))
+        ctx.writer.table("weighted_rsa_commonality", pd.DataFrame(parts))
+    if truth:
+        ctx.writer.table("weighted_rsa_truth", pd.DataFrame(truth))
+
+
+def _truth_row(r: dict, target: str, info: dict) -> dict:
+    """Whether the measured unique variance of the target is above 0 (interval) where the
+    oracle's is: measured vs oracle, no expectation written by hand."""
+    part = f"unique {target}"
+    m = next(row for row in r["commonality"] if row["part"] == part)
+    o = next(row for row in r["oracle"] if row["part"] == part)
+    m_shows, o_shows = m["ci_low"] > 0, o["ci_low"] > 0
+    reps = info.get("representations", {})
+    return {
+        "roi": r["roi"],
+        "planted": " + ".join(f"{k} ({v:g})" for k, v in reps.items()),
+        "measured_unique": m["estimate"],
+        "measured_ci_low": m["ci_low"],
+        "measured_ci_high": m["ci_high"],
+        "oracle_unique": o["estimate"],
+        "oracle_ci_low": o["ci_low"],
+        "oracle_ci_high": o["ci_high"],
+        "measured_shows": bool(m_shows),
+        "oracle_shows": bool(o_shows),
+        "agrees": bool(m_shows == o_shows),
+    }
+
+
+def export(ctx, targets) -> None:
+    _export_results(ctx, [ctx.load(targets["weighted_rsa"])])
+
+
+def export_rdms(ctx, targets) -> None:
+    results = [ctx.load(t) for t in targets.values()]
+    for res in results:
+        if not res["rois"]:
+            ctx.warn(
+                f"weighted RSA · {res['dataset']}",
+                f"none of the ROIs {ctx.config.analyses.weighted_rsa.rois} is in this data set",
+                "analyses.weighted_rsa.rois",
+            )
+    _export_results(ctx, results)
+
+
+# ------------------------------------------------------------------------------------- report
+def _section(run):
+    parts = run.table("weighted_rsa_commonality")
+    if parts is None or not len(parts):
+        return ""
+    cfg = run.meta.get("config", {}).get("analyses", {}).get("weighted_rsa", {})
+    target = cfg.get("target", "the target")
+    out = []
+    groups = parts.groupby("dataset", sort=False) if "dataset" in parts else [("", parts)]
+    for label, df in groups:
+        fig = commonality_bar_figure(
+            df, title=f"RDM commonality{f' · {label}' if label else ''}: unique and common R²"
+        )
+        out.append(
+            img_html(
+                plots.figure_to_base64(fig),
+                f"Each ROI's RDM regressed on every subset of {', '.join(cfg.get('controls', []))} "
+                f"and {target}: unique parts (what one model explains that no other does) and "
+                "common parts (inclusion–exclusion), mean over subjects; error bars: bootstrap "
+                "percentile intervals over subjects and stimuli; dotted line: all models' R².",
+            )
+        )
+    return "".join(out)
+
+
+def methods(cfg) -> list[str]:
+    a = cfg.analyses.weighted_rsa
+    if not a.enabled:
+        return []
+    where = (
+        "each data set's ROI RDMs"
+        if cfg.data.kind == "rdms"
+        else "every subject's ROI RDMs on the shared images all subjects saw"
+        + (f" (at most {a.max_images})" if a.max_images else "")
+    )
+    return [
+        f"Weighted RSA and RDM commonality in {', '.join(a.rois)} on {where}: {a.target} with "
+        f"the controls {', '.join(a.controls)}. Weighted RSA: non-negative least-squares weights "
+        f"of the model RDMs (rsatoolbox's fit_regress_nn, {a.method}) fitted on training stimuli "
+        "and subjects, scored on held-out ones "
+        f"({'rsatoolbox default' if a.k_stimuli is None else a.k_stimuli} stimulus folds), beside "
+        f"each model alone; variance from {a.n_bootstrap} bootstrap samples over subjects and "
+        f"stimuli with {a.n_cv} fold assignments each (rsatoolbox's bootstrap_crossval). "
+        "Commonality: R² of the ROI RDM on every subset of the models (OLS with intercept), unique "
+        "and common parts by inclusion–exclusion, mean over subjects, "
+        f"{a.commonality_bootstrap} bootstrap samples for {a.ci:.0%} percentile intervals."
+        + (
+            " Virtual NSD: the same commonality on the RDMs of the noiseless planted responses "
+            f"is the oracle; a ROI agrees when the measured unique {a.target} interval excludes 0 "
+            "exactly where the oracle's does."
+            if cfg.data.kind == "virtual"
+            else ""
+        )
+    ]
+
+
+_TABLES = (
+    Table(
+        "weighted_rsa",
+        "Weighted RSA: the fitted combination vs each model",
+        "Per ROI (and data set): the held-out score of the non-negative combination "
+        f"('{WEIGHTED_NAME}') and of each model alone, their bootstrap intervals, each model's "
+        "weight in the combination (unit norm) and the p of combination − model.",
+        formats={"model": "text"},
+        max_rows=80,
+    ),
+    Table(
+        "weighted_rsa_commonality",
+        "RDM commonality: unique and common variance",
+        "Per ROI: each part's R² (mean over subjects) with its bootstrap interval; 'total' is all "
+        "models together.",
+        formats={"part": "text", "models": "text"},
+        max_rows=80,
+    ),
+    Table(
+        "weighted_rsa_truth",
+        "Commonality ground truth (virtual NSD)",
+        "Per planted ROI: the measured unique variance of the target and the oracle's (the same "
+        "analysis on the noiseless planted responses), whether each interval is above 0, and "
+        "whether they agree.",
+    ),
+)
+
+ANALYSIS = Analysis(
+    name="weighted_rsa",
+    configs={"weighted_rsa": WeightedRsaConfig},
+    plan=plan,
+    check=check,
+    export=export,
+    methods=methods,
+    sections=(
+        ReportSection(
+            "weighted_rsa",
+            "Beyond the controls: weighted RSA and RDM commonality",
+            _section,
+            tables=("weighted_rsa", "weighted_rsa_commonality", "weighted_rsa_truth"),
+        ),
+    ),
+    tables=_TABLES,
+)
+
+#: the same analysis on RDM folders (objects92): its config is ``[analyses.weighted_rsa]``, its
+#: report the section above (the report reads the tables, whichever data wrote them)
+RDM_ANALYSIS = Analysis(
+    name="weighted_rsa_rdms",
+    configs={},
+    plan=plan_rdms,
+    needs="rdms",
+    enabled=lambda cfg: bool(cfg.analyses.weighted_rsa.enabled),
+    export=export_rdms,
+    methods=methods,
+    warning_keys={"": "analyses.weighted_rsa"},
+)

@@ -1,0 +1,153 @@
+"""The weighted RSA analysis in a study: a small virtual NSD (measured and oracle commonality,
+the truth table) and a tiny RDM folder, each table equal to the library's functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainalign.datasets import load_nsd, load_rdm_dataset, virtual_planted_signal
+from brainalign.errors import ConfigError
+from brainalign.pipeline.config import validate_config
+from brainalign.pipeline.study import run_study
+from brainalign.rsa import compute_rdm
+from brainalign.rsa.commonality import rdm_commonality
+from brainalign.rsa.shared import common_shared_images
+from tests.datasets.rdm_folder import write_by_hand
+
+OFF = {"enabled": False}
+WEIGHTED = {
+    "enabled": True,
+    "target": "minilm",
+    "controls": ["multihot"],
+    "rois": ["ventral", "lateral"],
+    "n_bootstrap": 10,
+    "commonality_bootstrap": 50,
+}
+
+
+def virtual_config(out) -> dict:
+    return {
+        "data": {
+            "kind": "virtual",
+            "n_subjects": 3,
+            "options": {"n_shared": 24, "n_unique": 12, "n_sessions": 4},
+        },
+        "features": {"spaces": ["minilm", "multihot"]},
+        "analyses": {
+            "roi_rsa": OFF,
+            "model_comparison": OFF,
+            "searchlight": OFF,
+            "searchlight_contrasts": {"contrasts": []},
+            "encoding": OFF,
+            "insilico": OFF,
+            "decoding": OFF,
+            "networks": OFF,
+            "weighted_rsa": WEIGHTED,
+        },
+        "output": {"dir": str(out), "formats": ["csv"]},
+    }
+
+
+@pytest.fixture(scope="module")
+def virtual_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("weighted_rsa") / "run"
+    cfg = validate_config(virtual_config(out))
+    run_study(cfg)
+    return cfg, out
+
+
+def test_virtual_study_tables_equal_the_library(virtual_run):
+    cfg, out = virtual_run
+    weighted = pd.read_csv(out / "tables" / "weighted_rsa.csv")
+    parts = pd.read_csv(out / "tables" / "weighted_rsa_commonality.csv")
+    assert set(weighted["roi"]) == {"ventral", "lateral"}
+    assert set(weighted["model"]) == {"weighted", "minilm", "multihot"}
+    assert set(parts["part"]) == {
+        "unique minilm",
+        "unique multihot",
+        "common minilm & multihot",
+        "total",
+    }
+    # the ventral parts again, from the study's files with the library's function
+    root = cfg.data.root
+    subs = [load_nsd(root, s, "fsaverage", verbose=False) for s in (1, 2, 3)]
+    common = common_shared_images(subs)
+    D, oracle = [], []
+    for s, sub in zip((1, 2, 3), subs, strict=True):
+        rows = np.searchsorted(sub.image_ids, common)
+        B = np.asarray(sub.betas)[rows][:, np.asarray(sub.rois["ventral"], bool)]
+        keep = np.isfinite(B).all(0)
+        D.append(compute_rdm(B[:, keep]))
+        oracle.append(compute_rdm(virtual_planted_signal(root, s, common, "ventral")[:, keep]))
+    from brainalign.datasets import load_stimuli
+    from brainalign.features import feature_space
+    from brainalign.pipeline.analyses.weighted_rsa import weighted_rsa_stage  # noqa: F401
+
+    stim = load_stimuli(root, image_ids=common, categories=True)
+    M = np.stack([compute_rdm(feature_space(n, stim).X) for n in ("minilm", "multihot")])
+    ref = rdm_commonality(M, np.stack(D), ["minilm", "multihot"], n_bootstrap=0)
+    got = parts[parts["roi"] == "ventral"].set_index("part")["estimate"]
+    np.testing.assert_allclose(
+        got[["unique minilm", "unique multihot", "common minilm & multihot"]],
+        ref.estimate,
+        atol=1e-4,
+    )
+    truth = pd.read_csv(out / "tables" / "weighted_rsa_truth.csv")
+    assert set(truth["roi"]) == {"ventral", "lateral"}
+    row = truth.set_index("roi").loc["ventral"]
+    o = rdm_commonality(M, np.stack(oracle), ["minilm", "multihot"], n_bootstrap=0)
+    assert row["oracle_unique"] == pytest.approx(o.estimate[0], abs=1e-4)
+    assert row["agrees"] == (row["measured_shows"] == row["oracle_shows"])
+    report = (out / "report.html").read_text()
+    assert "weighted RSA and RDM commonality" in report
+
+
+def test_unknown_target_stops_the_config(tmp_path):
+    cfg = virtual_config(tmp_path / "run")
+    cfg["analyses"]["weighted_rsa"] = {**WEIGHTED, "target": "mpnet"}
+    with pytest.raises(ConfigError, match="analyses.weighted_rsa.target"):
+        validate_config(cfg)
+    cfg["analyses"]["weighted_rsa"] = {**WEIGHTED, "controls": ["minilm"]}
+    with pytest.raises(ConfigError, match="analyses.weighted_rsa.controls"):
+        validate_config(cfg)
+
+
+def test_rdm_folder_study(tmp_path):
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    cfg = validate_config(
+        {
+            "data": {"kind": "rdms", "root": str(root)},
+            "features": {"spaces": ["multihot", "animacy"]},
+            "analyses": {
+                "rdm_rsa": OFF,
+                "response_encoding": OFF,
+                "response_decoding": OFF,
+                "weighted_rsa": {
+                    "enabled": True,
+                    "target": "multihot",
+                    "controls": ["animacy", "rdm:size"],
+                    "rois": ["IT"],
+                    "n_bootstrap": 5,
+                    "commonality_bootstrap": 30,
+                },
+            },
+            "output": {"dir": str(tmp_path / "run"), "formats": ["csv"]},
+        }
+    )
+    run_study(cfg)
+    parts = pd.read_csv(tmp_path / "run" / "tables" / "weighted_rsa_commonality.csv")
+    weighted = pd.read_csv(tmp_path / "run" / "tables" / "weighted_rsa.csv")
+    assert set(parts["roi"]) == {"IT"} and set(weighted["dataset"]) == {"tiny"}
+    ds = load_rdm_dataset(root, ["IT"])
+    size = ds.models["size"].condensed()
+    got = parts.set_index("part")["estimate"]
+    assert got["total"] == pytest.approx(got.drop("total").sum(), abs=1e-9)
+    # the size model alone: its unique part is at most its own R² with each subject's RDM
+    D = np.asarray(ds.condensed("IT"), float)
+    r2_size = np.mean([np.corrcoef(size, d)[0, 1] ** 2 for d in D])
+    assert got["unique rdm:size"] <= r2_size + 1e-9
+    w = weighted.set_index("model")
+    assert (w.loc[["multihot", "animacy", "rdm:size"], "weight"] >= 0).all()
