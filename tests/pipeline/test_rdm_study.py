@@ -152,6 +152,7 @@ RDM_CHANGES = {
     "analyses.rdm_rsa.vision": ["efficientnet-lite0"],
     "analyses.rdm_rsa.vision_pooling": "mean",
     "analyses.rdm_rsa.networks": "CKPT",
+    "analyses.rdm_rsa.language_layers": ["minilm@6"],
     "analyses.rdm_rsa.fdr_q": 0.1,
     "analyses.rdm_rsa.known_results": False,
     "analyses.rdm_rsa.n_permutations": 500,
@@ -210,7 +211,15 @@ def test_objects92_config_is_valid(shared_data):
     cfg = load_config(REPO / "configs" / "objects92.toml")
     plan = build_plan(cfg)
     stages = {t.stage for t in all_tasks(plan.targets)}
-    assert stages == {"rdm_data", "rdm_features", "rdm_layers", "rdm_evaluate", "rdm_summary"}
+    assert stages == {
+        "rdm_data",
+        "rdm_features",
+        "rdm_layers",
+        "rdm_language_layers",
+        "rdm_evaluate",
+        "rdm_summary",
+        "weighted_rsa_rdms",
+    }
 
 
 @pytest.fixture(scope="module")

@@ -459,8 +459,14 @@ def _rdm_steps(evaluations) -> list[Step]:
         if not shapes:
             continue
         n_subjects, n_stimuli = max((sh[0], sh[1]) for sh in shapes)
-        # every layer of a vision model is a model RDM: about ten each
-        n_models = len(p["spaces"]) + 10 * len(p["vision"]) + (1 if p["data_models"] else 0)
+        # every layer of a vision model is a model RDM: about ten each; a sentence encoder
+        # read layer by layer, up to 13 (MPNet)
+        n_models = (
+            len(p["spaces"])
+            + 10 * len(p["vision"])
+            + 13 * len(p.get("language", []))
+            + (1 if p["data_models"] else 0)
+        )
         memory = evaluation_memory_bytes(
             n_stimuli, n_subjects, n_models, p["method"], p["bootstrap"]
         )

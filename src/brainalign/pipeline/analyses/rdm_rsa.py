@@ -78,6 +78,10 @@ class RdmRsaConfig(Section):
     vision_pooling: Literal["none", "mean"] = "none"
     # your own trained BLT networks: {name = ["checkpoint", ...]}, scored layer by layer
     networks: dict[str, list[Path]] = Field(default_factory=dict)
+    # sentence encoders scored layer by layer on the stimuli's captions, as layer profiles: a
+    # family (mpnet, minilm: every hidden layer, mpnet@0 … mpnet@12) or some of its layers
+    # (mpnet@6); all of a family's layers come from one forward pass
+    language_layers: list[str] = Field(default_factory=list)
     # Benjamini-Hochberg level of the pairwise model tests (per ROI and method)
     fdr_q: Annotated[float, Field(gt=0, lt=1)] = 0.05
     # check the published results of the 92-object data sets (not applicable elsewhere)
@@ -145,12 +149,50 @@ def rdm_layers(params, inputs, ctx):
     return {"layers": list(rdms), "rdms": np.stack(list(rdms.values()))}
 
 
+def language_layer_groups(names) -> dict[str, list[int]]:
+    """``{family: [layer, ...]}`` of ``language_layers`` entries (a family is all its layers)."""
+    from brainalign.features.language_layers import LAYER_FAMILIES, parse_layer_space
+
+    out: dict[str, list[int]] = {}
+    for name in names:
+        if name in LAYER_FAMILIES:
+            layers = list(range(LAYER_FAMILIES[name][1] + 1))
+        else:
+            parsed = parse_layer_space(name)
+            if parsed is None:
+                continue  # check() names it
+            name, layers = parsed[0], [parsed[1]]
+        out[name] = sorted(set(out.get(name, [])) | set(layers))
+    return out
+
+
+@stage("rdm_language_layers")
+def rdm_language_layers(params, inputs, ctx):
+    """Hidden layers of a sentence encoder as correlation-distance RDMs over the stimuli's
+    captions, every layer from one forward pass (:mod:`brainalign.features.language_layers`)."""
+    from brainalign.features.language_layers import LAYER_FAMILIES, caption_layer_embeddings
+    from brainalign.features.sentence import SentenceEncoder
+
+    stim = label_stimuli(_dataset(params), params["captions"], params["templates"])
+    encoder = params["options"].get("encoder") or LAYER_FAMILIES[params["family"]][0]
+    enc = SentenceEncoder(encoder, device=ctx.get("device", "cpu"))
+    X = caption_layer_embeddings(stim.captions, enc, params["layers"])
+    return {
+        "layers": [f"layer{k:02d}" for k in params["layers"]],
+        "rdms": np.stack(
+            [compute_rdm(X[k].astype(np.float64), metric="correlation") for k in params["layers"]]
+        ),
+    }
+
+
 def _models(params, inputs, ds) -> list[tuple[str, str, np.ndarray]]:
-    """(model, layer, condensed RDM) in config order: feature spaces, vision, data models."""
+    """(model, layer, condensed RDM) in config order: feature spaces, vision, language layers,
+    data models."""
     feats = {tid.model: res for tid, res in upstream(inputs, "rdm_features")}
     layers = {tid.model: res for tid, res in upstream(inputs, "rdm_layers")}
+    layers.update({tid.model: res for tid, res in upstream(inputs, "rdm_language_layers")})
     out = [(name, "", np.asarray(feats[name]["rdm"])) for name in params["spaces"]]
-    for name in params["vision"]:
+    for name in [*params["vision"], *params.get("language", [])]:
         res = layers[name]
         out += [
             (name, lab, np.asarray(r)) for lab, r in zip(res["layers"], res["rdms"], strict=True)
@@ -295,6 +337,7 @@ def rdm_summary(params, inputs, ctx):
         for roi, rdm in zip(res["rois"], np.asarray(res["group_rdms"]), strict=True):
             group_rdms[(label, roi)] = rdm
     out = {f"table_{k}": v.to_dict("list") for k, v in tables.items()}
+    out["table_layer_choice"] = layer_choice(tables["subject_scores"]).to_dict("list")
     for i, ((label, roi), rdm) in enumerate(sorted(group_rdms.items())):
         coords, stress = rdm_mds(rdm, method=params["mds"])
         mds[f"mds_{i}"] = {"dataset": label, "roi": roi, "stress": stress}
@@ -313,6 +356,41 @@ def rdm_summary(params, inputs, ctx):
         )
         out["table_known"] = known.to_dict("list")
     return out
+
+
+def layer_choice(subject_scores):
+    """Per data set, ROI, method and layered model: its best layer chosen on held-out subjects
+    (:func:`brainalign.rsa.layer_choice.held_out_best_layer`, leave-one-subject-out), beside the
+    in-sample best layer; with one subject, the in-sample choice, labelled as such."""
+    import pandas as pd
+
+    from brainalign.rsa.layer_choice import held_out_best_layer
+
+    if not len(subject_scores) or "layer" not in subject_scores:
+        return pd.DataFrame()
+    d = subject_scores.assign(layer=subject_scores["layer"].fillna(""))
+    rows = []
+    keys = ["dataset", "roi", "method", "model"]
+    for (label, roi, method, model), v in d[d["layer"] != ""].groupby(keys, sort=False):
+        order = list(dict.fromkeys(v["layer"]))  # the layers in depth order, as scored
+        S = v.pivot_table(index="subject", columns="layer", values="score", aggfunc="mean")
+        c = held_out_best_layer(S.reindex(columns=order).to_numpy())
+        picks = pd.Series([order[i] for i in c.chosen]).value_counts(sort=True)
+        rows.append(
+            {
+                "dataset": label,
+                "roi": roi,
+                "method": method,
+                "model": model,
+                "n_subjects": len(S),
+                "best_layer_in_sample": order[c.best_layer],
+                "in_sample_score": c.in_sample_score,
+                "held_out_layers": "; ".join(f"{lay} ×{n}" for lay, n in picks.items()),
+                "held_out_score": c.held_out_score,
+                "chosen_on": c.chosen_on,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------- plan
@@ -378,12 +456,33 @@ def plan(b) -> dict[str, Task]:
                     "inputs": set_key(s, "images"),
                     # the files a [[models]] table names key the task as checkpoints do
                     **option_files(
-                        {"checkpoints": ckpts, **(declared[name].options if name in declared else {})}
+                        {
+                            "checkpoints": ckpts,
+                            **(declared[name].options if name in declared else {}),
+                        }
                     ),
                 },
                 after=after,
             )
             deps[t.id] = targets[f"layers/{s['label']}/{name}"] = t
+        language = language_layer_groups(a.language_layers)
+        for family, layers in language.items():
+            options = cfg.features.options.get(family, {})
+            t = Task(
+                TaskId("rdm_language_layers", model=family, dataset=s["label"]),
+                {
+                    **at,
+                    "family": family,
+                    "layers": layers,
+                    "options": options,
+                    "captions": d.captions,
+                    "templates": list(d.templates),
+                    "inputs": set_key(s, "stimuli"),
+                    **option_files(options),
+                },
+                after=after,
+            )
+            deps[t.id] = targets[f"language/{s['label']}/{family}"] = t
         for method in a.methods:
             t = Task(
                 TaskId("rdm_evaluate", method=method, dataset=s["label"]),
@@ -394,6 +493,7 @@ def plan(b) -> dict[str, Task]:
                     "method": method,
                     "spaces": list(cfg.features.spaces),
                     "vision": vision,
+                    "language": list(language),
                     "data_models": a.data_models,
                     "bootstrap": a.bootstrap,
                     "bootstrap_methods": list(a.bootstrap_methods),
@@ -443,6 +543,7 @@ def check(cfg) -> list[str]:
         )
     if len(set(declared)) != len(declared):
         problems.append(f"models: names {declared} repeat; give each model a distinct name")
+    problems += _check_language_layers(a.language_layers)
     for i, m in enumerate(cfg.models):
         if m.kind not in KINDS:
             problems.append(f"models[{i}].kind: unknown {m.kind!r}; known kinds {sorted(KINDS)}")
@@ -458,6 +559,25 @@ def check(cfg) -> list[str]:
                 f"analyses.rdm_rsa.networks.{name}: list its checkpoint files (missing: {missing})"
             )
     return problems
+
+
+def _check_language_layers(names) -> list[str]:
+    from brainalign.features.language_layers import (
+        LAYER_FAMILIES,
+        layer_space_names,
+        parse_layer_space,
+    )
+
+    known = [n for f in LAYER_FAMILIES for n in (f, *layer_space_names(f))]
+    bad = [n for n in names if n not in LAYER_FAMILIES and parse_layer_space(n) is None]
+    if not bad:
+        return []
+    return [
+        f"analyses.rdm_rsa.language_layers: unknown {bad}{did_you_mean(bad, known)}; give a "
+        f"family ({', '.join(LAYER_FAMILIES)}: all its layers) or one layer ("
+        + ", ".join(f"{f}@0 … {layer_space_names(f)[-1]}" for f in LAYER_FAMILIES)
+        + ")"
+    ]
 
 
 #: what a feature space's ``needs`` asks of stimuli.tsv: any one of these columns
@@ -593,6 +713,8 @@ def export(ctx, targets) -> None:
         )
     w.table("rdm_pairwise", pd.DataFrame(summ["table_pairwise"]))
     w.table("rdm_subject_scores", pd.DataFrame(summ["table_subject_scores"]))
+    if summ.get("table_layer_choice"):
+        w.table("rdm_layer_choice", pd.DataFrame(summ["table_layer_choice"]))
     if "table_known" in summ:
         w.table("known_results", pd.DataFrame(summ["table_known"]))
     _export_figure_data(ctx, targets, summ)
@@ -716,8 +838,10 @@ def _scores_section(run) -> str:
     scores = scores.assign(layer=scores["layer"].fillna(""))
     parts = [
         f"<p class='note'>Primary method: {esc(method)}. Bars: score (mean over subjects of the "
-        "model–brain RDM correlation) with its CI; for vision networks the best layer (chosen "
-        "on these data, so optimistic) is shown; every layer is in the layer profiles and every "
+        "model–brain RDM correlation) with its CI; for networks read layer by layer (vision, "
+        "language) the bar is the best layer chosen on these data, so optimistic: the layer "
+        "profiles give each one's best layer chosen on held-out subjects and its unbiased "
+        "score; every layer is in the layer profiles and every "
         "pairwise test in <code>tables/rdm_pairwise.csv</code>. All "
         "methods are in <code>tables/rdm_scores.csv</code>.</p>"
     ]
@@ -940,9 +1064,22 @@ def _profiles_section(run) -> str:
             img_html(
                 plots.figure_to_base64(fig),
                 "Score per layer with its CI; dashed: "
-                "lower bound of the noise ceiling; star: best layer.",
+                "lower bound of the noise ceiling; star: best layer (chosen on these data).",
             )
         )
+    choice = run.table("rdm_layer_choice")
+    if choice is not None and len(choice):
+        choice = choice[choice["method"] == method]
+        parts.append(
+            "<h3>Best layer on held-out subjects</h3><p class='note'>The star of a profile "
+            "is the layer with the best mean score, chosen on the scores it reports "
+            "(optimistic). Here each subject's layer is chosen on the other subjects "
+            "(leave-one-subject-out) and scored on that subject: <code>held_out_score</code> is "
+            "the mean of those scores, <code>held_out_layers</code> the layers chosen (× how "
+            "many subjects). Where an ROI has one subject there are no others: "
+            "<code>chosen_on</code> says the layer was chosen on the data it reports.</p>"
+        )
+        parts.append(run.show_html("rdm_layer_choice", choice, title=""))
     return "".join(parts)
 
 
@@ -1016,10 +1153,16 @@ def methods(cfg) -> list[str]:
         return []
     boot = a.bootstrap
     return [
-        f"RDM RSA: every model RDM (feature spaces as correlation-distance RDMs over the "
-        f"stimuli; vision networks layer by layer, "
+        "RDM RSA: every model RDM (feature spaces as correlation-distance RDMs over the "
+        "stimuli; vision networks layer by layer, "
         f"{'whole feature maps' if a.vision_pooling == 'none' else 'spatially averaged'}; "
-        f"model RDMs given with the data as rdm:<name>) compared with each subject's RDM by "
+        + (
+            f"sentence encoders layer by layer ({', '.join(a.language_layers)}: each hidden "
+            "layer pooled as the model pools its last, then the mean over an image's captions); "
+            if a.language_layers
+            else ""
+        )
+        + "model RDMs given with the data as rdm:<name>) compared with each subject's RDM by "
         f"{', '.join(a.methods)}; score = mean over subjects. Noise ceiling: each "
         f"subject against the {a.ceiling_pool} pool of the others (lower) and of all "
         "(upper).",
@@ -1030,6 +1173,10 @@ def methods(cfg) -> list[str]:
         "ROI's inference is in tables/rdm_inference.csv (column bootstrap). Algonauts score: mean squared Spearman, % of the "
         "upper_r2 ceiling, and its signed form, the mean of sign(r)·r² (negative correlations "
         "flagged). Known results checked automatically (see their table).",
+        "Layer profiles: a network's best layer is chosen for each subject on the other "
+        "subjects (leave-one-subject-out) and scored on that subject "
+        "(tables/rdm_layer_choice.csv); where an ROI has one subject, it is chosen on the data "
+        "it reports (optimistic), as the table says.",
     ]
 
 
@@ -1075,6 +1222,13 @@ ANALYSIS = Analysis(
             shown=False,
         ),
         Table("rdm_pairwise", "Pairwise model comparisons", max_rows=40),
+        Table(
+            "rdm_layer_choice",
+            "Best layers chosen on held-out subjects",
+            "Per data set, ROI, method and network read layer by layer: the in-sample best "
+            "layer and score, the layers chosen leave-one-subject-out and their held-out score.",
+            max_rows=80,
+        ),
         Table(
             "rdm_subject_scores",
             "Scores per subject",
