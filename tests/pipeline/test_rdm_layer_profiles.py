@@ -64,3 +64,10 @@ def test_an_unknown_layer_gets_a_suggestion(tmp_path):
         validate_config(tiny_config(root, tmp_path / "run", language_layers=["mpnet@13"]))
     with pytest.raises(ConfigError, match="did you mean 'mpnet@6'"):
         validate_config(tiny_config(root, tmp_path / "run", language_layers=["mpnt@6"]))
+
+
+def test_a_layer_space_reads_the_captions_only():
+    from brainalign.pipeline.inputs import reads_categories
+
+    assert not reads_categories("mpnet@6") and not reads_categories("minilm@0")
+    assert reads_categories("multihot") and reads_categories("mpnet@13")  # not a layer space

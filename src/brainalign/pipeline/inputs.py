@@ -76,7 +76,10 @@ def _path_fingerprint(path: Path) -> dict:
 
 def reads_categories(space: str) -> bool:
     """Whether the feature space ``space`` reads the stimuli's COCO categories."""
-    return not (space in CAPTION_ONLY_SPACES or space.startswith("st:"))
+    from brainalign.features.language_layers import parse_layer_space
+
+    caption_layer = parse_layer_space(space) is not None  # mpnet@6: a layer of a caption model
+    return not (space in CAPTION_ONLY_SPACES or space.startswith("st:") or caption_layer)
 
 
 def load_subject(params: dict, ctx: dict, subject: int | None = None, space: str | None = None):
