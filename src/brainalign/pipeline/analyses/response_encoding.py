@@ -5,10 +5,24 @@ Per data set, feature space, ROI with responses and subject, every unit is predi
 stimuli's features by ridge regression, cross-validated over stimuli
 (:func:`brainalign.encoding.cross_val_r`); a subject's score is the mean held-out r over its
 units, and the group score the mean over subjects with a one-sample t-test (two or more
-subjects). ROIs given as RDMs have no units to predict and are left out. Responses with
-repetitions (``(n_subjects, n_repetitions, n_stimuli, n_units)``) are fitted on their mean, and
-the score is also given normalised by the noise ceiling: the mean over units of the square root
-of each unit's split-half reliability (:func:`brainalign.encoding.split_half_reliability`).
+subjects). ROIs given as RDMs have no units to predict and are left out.
+
+The score is also given normalised by a noise ceiling (``r_normalised = r / ceiling``, the
+ceiling's kind in ``ceiling_kind``):
+
+* responses with repetitions (``(n_subjects, n_repetitions, n_stimuli, n_units)``, fitted on
+  their mean): the mean over units of the square root of each unit's split-half reliability
+  (:func:`brainalign.encoding.split_half_reliability`);
+* two or more subjects without repetitions: how well the other subjects predict each unit, the
+  mean over units of the Pearson r between the subject's unit and the mean of the other
+  subjects' same unit (leave-one-subject-out, clipped at 0;
+  :func:`brainalign.encoding.interparticipant_agreement`, the paper's Fig. 1d agreement). It
+  needs the units of an ROI's array to be the same units in every subject (a common space, the
+  same recorded sites), which one array per ROI with one unit count implies; a data set whose
+  units differ between subjects (each subject's own voxels) says ``"units_correspond": false``
+  in its ``dataset.json`` and gets no ceiling. The other subjects' mean is itself noisy, so this
+  ceiling is low and ``r_normalised`` can exceed 1;
+* one subject without repetitions: none (nothing to predict the unit from but the model).
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ from brainalign.datasets.rdms import load_rdm_dataset, mean_patterns, read_stimu
 from brainalign.encoding import (
     DEFAULT_ALPHAS,
     cross_val_r,
+    interparticipant_agreement,
     smallest_training_part,
     split_half_reliability,
 )
@@ -62,11 +77,9 @@ def response_encoding(params, inputs, ctx):
     rows = []
     for roi in params["rois"]:
         Y = np.load(Path(params["root"], "responses", f"{roi}.npy"), mmap_mode="r")
+        kind, ceilings = unit_ceilings(Y, ds.meta.get("units_correspond", True))
         for s, subject in enumerate(ds.subjects[roi]):
-            # with repetitions (4-D), each unit's split-half reliability bounds its r
-            ceiling = (
-                np.sqrt(np.clip(split_half_reliability(Y[s]), 0, None)) if Y.ndim == 4 else None
-            )
+            ceiling = None if ceilings is None else ceilings[s]
             r = cross_val_r(
                 X,
                 mean_patterns(Y, s),
@@ -84,6 +97,7 @@ def response_encoding(params, inputs, ctx):
                     "r": float(np.nanmean(r)),
                     "n_units": int(np.isfinite(r).sum()),
                     "ceiling": float(np.nanmean(ceiling)) if ceiling is not None else np.nan,
+                    "ceiling_kind": kind,
                     "r_normalised": (
                         float(np.nanmean(r) / np.nanmean(ceiling))
                         if ceiling is not None
@@ -92,6 +106,45 @@ def response_encoding(params, inputs, ctx):
                 }
             )
     return {"rows": rows}
+
+
+#: the ``ceiling_kind`` of each noise ceiling (and why there is none)
+SPLIT_HALF = "split-half reliability (repetitions)"
+OTHER_SUBJECTS = "other subjects' mean (leave-one-subject-out)"
+NO_CEILING_ONE_SUBJECT = "none: one subject without repetitions"
+NO_CEILING_UNITS = "none: units differ between subjects (dataset.json units_correspond = false)"
+
+
+def unit_ceilings(Y, units_correspond: bool = True) -> tuple[str, np.ndarray | None]:
+    """Each subject's per-unit noise ceiling of an encoding r, and its kind.
+
+    Parameters
+    ----------
+    Y : (n_subjects, n_stimuli, n_units) or (n_subjects, n_repetitions, n_stimuli, n_units)
+        An ROI's responses.
+    units_correspond : bool
+        Whether unit ``u`` is the same unit in every subject (needed by the between-subject
+        ceiling).
+
+    Returns
+    -------
+    kind : str
+        :data:`SPLIT_HALF`, :data:`OTHER_SUBJECTS` or why there is none.
+    ceilings : (n_subjects, n_units) float64, or None
+        With repetitions √(split-half reliability) clipped at 0; else, with two or more
+        subjects whose units correspond, the Pearson r between each subject's unit and the mean
+        of the other subjects' same unit, clipped at 0.
+    """
+    if Y.ndim == 4:
+        return SPLIT_HALF, np.stack(
+            [np.sqrt(np.clip(split_half_reliability(Y[s]), 0, None)) for s in range(len(Y))]
+        )
+    if len(Y) < 2:
+        return NO_CEILING_ONE_SUBJECT, None
+    if not units_correspond:
+        return NO_CEILING_UNITS, None
+    agreement = interparticipant_agreement(np.asarray(Y, dtype=np.float64))
+    return OTHER_SUBJECTS, np.clip(agreement.astype(np.float64), 0, None)
 
 
 def plan(b) -> dict[str, Task]:
@@ -117,20 +170,23 @@ def response_sets(b, section: str):
         rois = [r for r in response_rois(s["root"]) if s["rois"] is None or r in s["rois"]]
         if not rois or not folds_fit(b, s, section, a.outer_folds, a.inner_folds):
             continue
-        yield s, {
-            "root": s["root"],
-            "set": s,
-            "label": s["label"],
-            "rois": rois,
-            "metric": d.metric,
-            "captions": d.captions,
-            "templates": list(d.templates),
-            "alphas": list(a.alphas),
-            "outer_folds": a.outer_folds,
-            "inner_folds": a.inner_folds,
-            "random_state": cfg.compute.random_state,
-            "inputs": set_key(s, "all"),
-        }
+        yield (
+            s,
+            {
+                "root": s["root"],
+                "set": s,
+                "label": s["label"],
+                "rois": rois,
+                "metric": d.metric,
+                "captions": d.captions,
+                "templates": list(d.templates),
+                "alphas": list(a.alphas),
+                "outer_folds": a.outer_folds,
+                "inner_folds": a.inner_folds,
+                "random_state": cfg.compute.random_state,
+                "inputs": set_key(s, "all"),
+            },
+        )
 
 
 def folds_fit(b, s: dict, section: str, outer: int, inner: int) -> bool:
@@ -168,6 +224,7 @@ def group_scores(subject_rows):
                 "r": float(r.mean()),
                 "r_normalised": float(g["r_normalised"].mean()),
                 "ceiling": float(g["ceiling"].mean()),
+                "ceiling_kind": g["ceiling_kind"].iloc[0] if "ceiling_kind" in g else "",
                 "sem": float(r.std(ddof=1) / np.sqrt(len(r))) if len(r) > 1 else np.nan,
                 "t": float(test.t[0]) if test else np.nan,
                 "p": float(test.p[0]) if test else np.nan,
@@ -194,9 +251,13 @@ def _section(run) -> str:
     return (
         "<p class='note'>Held-out Pearson r between each unit's responses and its ridge "
         "prediction from the model's features (cross-validated over stimuli), averaged over "
-        "units and then subjects; t-test against 0 across subjects; with repetitions, "
-        "r_normalised = r / ceiling, the ceiling the mean over units of √(split-half "
-        "reliability). Per subject: "
+        "units and then subjects; t-test against 0 across subjects. r_normalised = r / "
+        "ceiling (column ceiling_kind): with repetitions the mean over units of √(split-half "
+        "reliability); with two or more subjects and no repetitions, the mean over units of "
+        "the r between the subject's unit and the mean of the other subjects' (a low ceiling: "
+        "the others' mean is noisy too, so r_normalised can exceed 1); none with one subject "
+        "and no repetitions, or where a data set says its units differ between subjects. "
+        "Per subject: "
         "<code>tables/response_encoding_subjects.csv</code>.</p>"
         + run.show_html("response_encoding", table.sort_values(["roi", "r"], ascending=False))
     )
@@ -212,8 +273,12 @@ def methods(cfg) -> list[str]:
         f"(the penalty chosen per unit among {len(a.alphas)} values by {a.inner_folds}-fold "
         "cross-validation within each training part; brainalign.encoding.cross_val_r); score: "
         "the held-out Pearson r averaged over units, then subjects (one-sample t across "
-        "subjects); with repetitions also divided by the noise ceiling, the mean over units of "
-        "the square root of the Spearman-Brown corrected split-half reliability."
+        "subjects); also divided by a noise ceiling: with repetitions the mean over units of "
+        "the square root of the Spearman-Brown corrected split-half reliability; with two or "
+        "more subjects and no repetitions the mean over units of the Pearson r between the "
+        "subject's unit and the mean of the other subjects' same unit (leave-one-subject-out, "
+        "clipped at 0; units taken to correspond across subjects unless the data set's "
+        "dataset.json says units_correspond = false); none with one subject and no repetitions."
     ]
 
 
@@ -231,7 +296,8 @@ ANALYSIS = Analysis(
             "response_encoding",
             "Response encoding",
             "Per data set, ROI and model: held-out r (mean over subjects), its noise-ceiling "
-            "normalised form (with repetitions), SEM, t, p.",
+            "normalised form and the ceiling's kind (split-half with repetitions, other "
+            "subjects' mean without), SEM, t, p.",
         ),
         Table(
             "response_encoding_subjects",
