@@ -28,9 +28,9 @@ from itertools import combinations
 import numpy as np
 
 from brainalign.errors import InputError
-from brainalign.rsa._weighted import pair_weights
 from brainalign.rsa.inference import bootstrap_indices
 from brainalign.rsa.rdm import n_conditions_from_condensed
+from brainalign.rsa.weighted_rsa import _pair_weights
 
 COMMONALITY_BOOTSTRAPS = ("auto", "both", "stimuli", "subjects", "none")
 #: commonality needs 2^k - 1 regressions; past 4 models the parts are too many to read
@@ -72,8 +72,12 @@ def _r2_all_subsets(cmm, cdm, cdd) -> dict[tuple[int, ...], np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         for s in model_subsets(cmm.shape[0]):
             idx = list(s)
-            beta = np.linalg.pinv(cmm[np.ix_(idx, idx)]) @ cdm[:, idx].T
-            r2 = np.einsum("sk,ks->s", cdm[:, idx], beta) / cdd
+            sub, cross = cmm[np.ix_(idx, idx)], cdm[:, idx].T
+            try:
+                beta = np.linalg.solve(sub, cross)
+            except np.linalg.LinAlgError:  # collinear models (a constant RDM in a sample)
+                beta = np.linalg.pinv(sub) @ cross
+            r2 = np.einsum("ks,ks->s", cross, beta) / cdd
             out[s] = np.where(cdd > 0, r2, np.nan)
     return out
 
@@ -269,7 +273,9 @@ def rdm_commonality(
             if (stim_counts > 0).sum() < 3:
                 continue
             keep = subj_counts > 0
-            r2s = _r2_all_subsets(*_moments(M, D[keep], pair_weights(stim_counts)))
+            r2s = _r2_all_subsets(
+                *_moments(M, D[keep], _pair_weights(stim_counts.astype(np.float64)))
+            )
             p = np.vstack([_parts_from_r2(r2s, M.shape[0]), r2s[tuple(range(M.shape[0]))]])
             w = subj_counts[keep]
             rows.append(p @ w / w.sum())

@@ -213,6 +213,22 @@ def fit_weighted_rdm(model_rdms, data_rdms, method: str = "pearson") -> np.ndarr
     return _fit(M, D, method, None, np.ones(D.shape[0]))
 
 
+#: up to this many stimuli the pair weights are an indexed outer product (16 bytes of indices per
+#: pair, cached); beyond, :func:`pair_weights` builds them row by row without index arrays
+_INDEXED_PAIRS_UP_TO = 2048
+_TRIU: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _pair_weights(k: np.ndarray) -> np.ndarray:
+    n = k.shape[0]
+    if n > _INDEXED_PAIRS_UP_TO:
+        return pair_weights(k)
+    if n not in _TRIU:
+        _TRIU[n] = np.triu_indices(n, 1)
+    iu, ju = _TRIU[n]
+    return k[iu] * k[ju]
+
+
 def _fold_scores(M, D, method, stim_counts, subj_counts, folds) -> np.ndarray:
     """``(n_models + 1, n_folds)`` scores: the weighted fit, then each model alone."""
     out = np.full((M.shape[0] + 1, len(folds)), np.nan)
@@ -229,7 +245,7 @@ def _fold_scores(M, D, method, stim_counts, subj_counts, folds) -> np.ndarray:
         train_s[fold.train_subjects] = subj_counts[fold.train_subjects]
         test_s = np.zeros(n_subj)
         test_s[fold.test_subjects] = subj_counts[fold.test_subjects]
-        c_train, c_test = pair_weights(train_k), pair_weights(test_k)
+        c_train, c_test = _pair_weights(train_k), _pair_weights(test_k)
         rows = train_s > 0
         theta = _fit(M, D[rows], method, c_train, train_s[rows])
         preds = np.vstack([theta @ M, M])

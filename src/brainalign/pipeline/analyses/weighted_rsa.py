@@ -354,6 +354,8 @@ def _truth_row(r: dict, target: str, info: dict) -> dict:
     part = f"unique {target}"
     m = next(row for row in r["commonality"] if row["part"] == part)
     o = next(row for row in r["oracle"] if row["part"] == part)
+    m_total = next(row for row in r["commonality"] if row["part"] == "total")["estimate"]
+    o_total = next(row for row in r["oracle"] if row["part"] == "total")["estimate"]
     m_shows, o_shows = m["ci_low"] > 0, o["ci_low"] > 0
     reps = info.get("representations", {})
     return {
@@ -365,6 +367,10 @@ def _truth_row(r: dict, target: str, info: dict) -> dict:
         "oracle_unique": o["estimate"],
         "oracle_ci_low": o["ci_low"],
         "oracle_ci_high": o["ci_high"],
+        # the target's unique part as a share of all models' R² (how much of the explained
+        # structure only the target carries)
+        "measured_share": m["estimate"] / m_total if m_total > 0 else float("nan"),
+        "oracle_share": o["estimate"] / o_total if o_total > 0 else float("nan"),
         "measured_shows": bool(m_shows),
         "oracle_shows": bool(o_shows),
         "agrees": bool(m_shows == o_shows),
@@ -465,8 +471,8 @@ _TABLES = (
         "weighted_rsa_truth",
         "Commonality ground truth (virtual NSD)",
         "Per planted ROI: the measured unique variance of the target and the oracle's (the same "
-        "analysis on the noiseless planted responses), whether each interval is above 0, and "
-        "whether they agree.",
+        "analysis on the noiseless planted responses), each as a share of all models' R², "
+        "whether each interval is above 0, and whether they agree.",
     ),
 )
 
