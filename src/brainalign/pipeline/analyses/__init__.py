@@ -15,6 +15,7 @@ from brainalign.pipeline.analyses import (
     roi_rsa,
     searchlight,
     searchlight_contrasts,
+    variance_partitioning,
     weighted_rsa,
 )
 
@@ -24,6 +25,7 @@ ANALYSES = (
     searchlight.ANALYSIS,
     searchlight_contrasts.ANALYSIS,
     encoding.ANALYSIS,
+    variance_partitioning.ANALYSIS,
     decoding.ANALYSIS,
     rdm_rsa.ANALYSIS,
     response_encoding.ANALYSIS,
