@@ -66,7 +66,8 @@ def test_large_blocks_hold_no_n_by_n_model_array():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 8 * n * n / 20
-    assert not block.use_nspace(10**6)  # dense n × n similarities are never formed
+    # dense n × n similarities are never formed, however wide the centres
+    assert not K.explicit_route_cheaper(n, 10**6, [16], 0)
     assert block.feature_factors[0].shape == (16, n)
 
 
@@ -132,3 +133,79 @@ def test_model_similarity_from_moments_equals_rdms():
         for y in feats:
             r = compare_rdms(compute_rdm(feats[x]), compute_rdm(feats[y]))
             assert got.loc[x, y] == pytest.approx(r, abs=1e-10)
+
+
+def test_route_rule_prefers_explicit_rdms_for_small_blocks():
+    """The paper's 100-image subsets form brain RDMs; thousands of images never do."""
+    assert K.explicit_route_cheaper(100, 123, [], 1)  # rsatoolbox's settings
+    assert K.explicit_route_cheaper(100, 895, [768], 0)  # the paper's radius-6 spheres
+    assert not K.explicit_route_cheaper(100, 5, [3], 0)  # narrow centres, a narrow model
+    assert not K.explicit_route_cheaper(10_000, 895, [768], 0)  # all of a subject's images
+
+
+def _reference(betas, models, nb, subsets):
+    """Per centre and block: brain RDM from centred, unit-length rows (constant rows zero),
+    Pearson r with the model RDM, mean over blocks; units with a non-finite beta dropped."""
+    from scipy.spatial.distance import squareform
+
+    out = np.zeros((len(models), len(nb)))
+    for c in range(len(nb)):
+        units = nb[c][np.isfinite(betas[:, nb[c]]).all(0)]
+        for m, model in enumerate(models):
+            vals = []
+            for rows in subsets:
+                X = betas[np.ix_(rows, units)].astype(np.float64)
+                Z = X - X.mean(1, keepdims=True)
+                norm = np.linalg.norm(Z, axis=1)
+                ok = norm > 1e-8 * np.linalg.norm(X, axis=1)
+                Z = np.divide(Z, norm[:, None], out=np.zeros_like(Z), where=ok[:, None])
+                brain = 1 - (Z @ Z.T)[np.triu_indices(rows.size, 1)]
+                if model.ndim == 2:
+                    mod = compute_rdm(model[rows])
+                else:
+                    mod = squareform(squareform(model)[np.ix_(rows, rows)], checks=False)
+                vals.append(compare_rdms(brain, mod))
+            out[m, c] = np.mean(vals)
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("path", ["rdm_free", "materialised", "auto"])
+def test_both_routes_equal_the_reference(backend, dtype, path):
+    """Explicit brain RDMs and the RDM-free sums give the same values: subsets, NaN units, a
+    constant unit, an image constant over a centre, centres of different widths (padding) and
+    betas too large to copy (``zero_pad_limit=0``)."""
+    from brainalign.rsa import make_subsets
+
+    rng = np.random.default_rng(9)
+    n, U = 36, 90
+    betas = rng.standard_normal((n, U)) + 3.0  # an offset: the means matter
+    feats = rng.standard_normal((n, 5))
+    betas[:, :30] += feats @ rng.standard_normal((5, 30))
+    betas[:, 4] = np.nan
+    betas[2, 11] = np.inf
+    betas[:, 7] = 1.5  # a constant unit
+    betas[5, 40:52] = -0.5  # image 5 constant over the centre at 40
+    models = [feats, rng.standard_normal((n, 50)), compute_rdm(rng.standard_normal((n, 3)))]
+    widths = [3, 9, 12, 12, 20, 31]
+    nb = Neighbourhoods.from_lists(
+        [np.arange(s, s + w) for s, w in zip([0, 2, 40, 60, 10, 55], widths, strict=True)], U
+    )
+    subsets = make_subsets(n, 12, random_state=1)
+    expected = _reference(betas, models, nb, subsets)
+    atol = 1e-10 if dtype == "float64" else 2e-5
+    for limit in (4 << 30, 0):
+        got = searchlight(
+            betas.astype(dtype),
+            models,
+            nb,
+            mode="subsets",
+            subsets=subsets,
+            path=path,
+            backend=backend,
+            dtype=dtype,
+            batch_size=4,
+            zero_pad_limit=limit,
+        )
+        np.testing.assert_allclose(got, expected, atol=atol)

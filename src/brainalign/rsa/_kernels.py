@@ -18,6 +18,14 @@ The model's ``S_K`` and ``S_KK`` are constants, and for features they too come f
 formed per centre, and none for a model given as features unless the block is small enough
 that one is cheaper (:data:`DENSE_MODEL_BYTES`); Gram matrices too large for memory are reduced
 block by block (:data:`GRAM_BLOCK_ENTRIES`).
+
+For small blocks (the paper's 100-image subsets) forming each centre's brain RDM is cheaper:
+:func:`centre_similarities` gathers a batch of centres as ``A`` (B, v, n), centres it and forms
+the n × n Gram ``AᵀA`` with one symmetric product per centre (n (n + 1) / 2 · v multiply-adds,
+against n · v · (v + k) for the sums above), then scales it to correlations ``R``. Pearson r then
+comes from three sums over ``R`` (:func:`gram_pearson`); the other methods take its upper
+triangle (:func:`condensed_compare`). :func:`explicit_route_cheaper` holds the rule that picks
+a route.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
+from scipy.spatial.distance import squareform
 
 from brainalign.backend import get_backend
 from brainalign.backend.numpy_backend import single_thread_blas
@@ -37,6 +46,10 @@ from brainalign.rsa.compare import compare_rdms
 DENSE_MODEL_BYTES = 64 << 20
 #: Gram matrices with more entries than this are reduced a block of rows at a time
 GRAM_BLOCK_ENTRIES = 1 << 25
+#: cost of one pass over an n × n matrix entry, in GEMM multiply-adds (the route rule of
+#: :func:`explicit_route_cheaper`): measured on the 2-core machine at 30-45 (n = 100-500,
+#: w = 30-300), the passes being memory-bound and the products compute-bound
+PASS_COST = 32
 
 
 def standardise_gathered(xp, Xg, mask, rtol, zero_padded: bool):
@@ -120,12 +133,6 @@ def feature_factor(E: np.ndarray) -> np.ndarray:
         return np.linalg.qr(E.T, mode="r").T
 
 
-def _centre_gram(xp, Z):
-    """The n × n Gram matrix ``Z Zᵀ`` of each centre: (B, n, n) for ``Z`` (n, B, w)."""
-    Zb = xp.permute_dims(Z, (1, 0, 2))  # (B, n, w)
-    return xp.bmm(Zb, xp.matrix_transpose(Zb))
-
-
 @dataclass
 class BlockModels:
     """Models restricted to one block of images (a subset, or all images)."""
@@ -140,7 +147,7 @@ class BlockModels:
     diag_is_one: np.ndarray  # (M,) bool: K_ii = 1 (features) or 0 (RDMs)
     sources: list = field(default_factory=list)  # (kind, Ê_b or condensed sub-RDM) per model
     k_total: int = 0
-    _dense: object = None
+    _pairs: object = None
     _condensed: object = None
 
     @property
@@ -157,37 +164,49 @@ class BlockModels:
             )
         return self._condensed
 
-    def dense(self, xp, dtype):
-        """All models as dense similarities K (M, n_b²), with their diagonals (built once)."""
-        if self._dense is None:
-            n_b = self.rows.size
-            iu, ju = np.triu_indices(n_b, k=1)
-            Ks = []
-            for kind, value in self.sources:
-                if kind == "features":
-                    Ks.append(value @ value.T)
-                else:
-                    K = np.zeros((n_b, n_b))
-                    K[iu, ju] = -value
-                    K[ju, iu] = -value
-                    Ks.append(K)
-            self._dense = xp.asarray(np.stack(Ks).reshape(len(Ks), n_b * n_b), dtype=dtype)
-        return self._dense
+    def pair_matrix(self, xp, dtype):
+        """(M + 1, n_b²) backend array: each model's similarity ``K`` centred over the pairs
+        (zero diagonal), then a row of ones (built once).
 
-    def use_nspace(self, width: int) -> bool:
-        """Whether the n × n Gram route is cheaper than the v-space route for this width.
-
-        Never for blocks whose dense model similarities would exceed :data:`DENSE_MODEL_BYTES`.
+        ``R`` (n_b²) · row m is twice the covariance sum of the brain's correlations with model m
+        over the pairs i < j; the ones row gives ``Σ R``. Centring here keeps float32 sums free of
+        the cancellation of ``Σ RK − Σ R Σ K / N``.
         """
-        n = self.rows.size
-        if n * n * len(self.sources) * 8 > DENSE_MODEL_BYTES:
-            return False
-        n_rdm = len(self.rdm_ids)
-        cost_v = n * width * (width + self.k_total + n * n_rdm)
-        cost_n = n * n * width + n * n * len(self.sources)
-        # the n-space route runs many small products (and a float64 pass) where the v-space
-        # route runs one large product; measured on CPUs it pays only when clearly cheaper
-        return 1.5 * cost_n < cost_v
+        if self._pairs is None:
+            n_b = self.rows.size
+            N = n_b * (n_b - 1) / 2
+            out = np.ones((len(self.sources) + 1, n_b * n_b))
+            for m, (kind, value) in enumerate(self.sources):
+                K = value @ value.T if kind == "features" else -squareform(value, checks=False)
+                K -= self.S_K[m] / N
+                np.fill_diagonal(K, 0.0)
+                out[m] = K.ravel()
+            self._pairs = xp.asarray(out, dtype=dtype)
+        return self._pairs
+
+
+def explicit_route_cheaper(n_b: int, width: int, feature_dims, n_rdm: int) -> bool:
+    """Whether explicit brain RDMs (the Gram route) beat the RDM-free sums for Pearson.
+
+    Costs in multiply-adds per centre, for a block of ``n_b`` images, ``width`` units, feature
+    models of ``feature_dims`` columns and ``n_rdm`` given RDMs:
+
+    - explicit: ``n_b (n_b + 1) / 2 · width`` for the symmetric Gram product, plus
+      ``PASS_COST · n_b² (M + 2)`` for the passes over the n × n matrices (scaling, the product
+      with the M models and a ones row, a sum of squares), which run at memory speed;
+    - RDM-free: ``n_b · width · (min(width, n_b) + k + n_b · n_rdm)``, with ``k`` the models'
+      factor columns (``min(d, n_b)`` each).
+
+    The explicit route is taken when it is cheaper and its dense models (M + 1 arrays of n_b²
+    float64) fit in :data:`DENSE_MODEL_BYTES`; results are the same either way.
+    """
+    n_models = len(feature_dims) + n_rdm
+    if n_b * n_b * (n_models + 1) * 8 > DENSE_MODEL_BYTES:
+        return False
+    k = sum(min(int(d), n_b) for d in feature_dims)
+    cost_explicit = n_b * (n_b + 1) / 2 * width + PASS_COST * n_b * n_b * (n_models + 2)
+    cost_free = n_b * width * (min(width, n_b) + k + n_b * n_rdm)
+    return cost_explicit < cost_free
 
 
 def condensed_sub(rdm: np.ndarray, n: int, rows: np.ndarray) -> np.ndarray:
@@ -260,11 +279,8 @@ def rdm_free_pearson(xp, Z, q, block: BlockModels):
     s1 = _f64(xp, xp.sumsq(xp.sum(Z, 0), 1))  # ‖1ᵀZ‖²
     sq = _f64(xp, xp.sum(q, 0))  # Σ‖zᵢ‖² = Σ‖zᵢ‖⁴, since ‖zᵢ‖² is 1 or 0
     S_g = (s1 - sq) / 2
-    if block.use_nspace(w):
-        S_gg, S_gK = _nspace_sums(xp, Z, sq, block)
-    else:
-        S_gg = (gram_sq(xp, Z) - sq) / 2
-        S_gK = _vspace_cross(xp, Z, sq, block)
+    S_gg = (gram_sq(xp, Z) - sq) / 2
+    S_gK = _vspace_cross(xp, Z, sq, block)
     mean_g = S_g / N
     var_g = S_gg / N - mean_g**2
     cov = S_gK / N - np.outer(block.S_K / N, mean_g)
@@ -272,19 +288,6 @@ def rdm_free_pearson(xp, Z, q, block: BlockModels):
         r = cov / np.sqrt(np.maximum(var_g, 0.0)[None, :] * block.var_K[:, None])
     r[:, ~(var_g > 1e-12)] = np.nan
     return np.clip(r, -1.0, 1.0)
-
-
-def _nspace_sums(xp, Z, sq, block: BlockModels):
-    """S_gg (B,) and S_gK (M, B) for wide centres (v > n): one n × n Gram per centre serves both."""
-    n, B, _ = Z.shape
-    G = _centre_gram(xp, Z).reshape(B, n * n)
-    if n >= 256:
-        # n² terms per centre: accumulate the reductions in float64 (a memory-bound pass)
-        G = xp.asarray(G, dtype=np.float64)
-    S_gg = (_f64(xp, xp.sumsq(G, 1)) - sq) / 2
-    T = _f64(xp, G @ xp.matrix_transpose(block.dense(xp, G.dtype))).T  # (M, B): tr(G K)
-    S_gK = (T - np.outer(block.diag_is_one, sq)) / 2
-    return S_gg, S_gK
 
 
 def _vspace_cross(xp, Z, sq, block: BlockModels):
@@ -303,19 +306,87 @@ def _vspace_cross(xp, Z, sq, block: BlockModels):
     return S_gK
 
 
-def materialised_compare(xp, Z, block: BlockModels, method: str):
-    """Similarity (M, B) from each centre's materialised brain RDM (B, N)."""
-    n, B, w = Z.shape
-    G = _centre_gram(xp, Z).reshape(B, n * n)  # (B, n²)
+def centre_similarities(xp, A, count, mask, rtol: float, pads_zero: bool = True):
+    """Each centre's correlations between images, from its gathered patterns.
+
+    Parameters
+    ----------
+    A : backend array (B, w, n)
+        The patterns of B centres (w unit slots, n images), changed in place.
+    count : backend array (B,)
+        Valid units per centre.
+    mask : backend array (B, w, 1) or None
+        1 at valid slots, 0 at padded ones; None when no centre of the batch is padded.
+    rtol : float
+        An image whose pattern is constant over the centre's units (centred sum of squares at
+        most ``rtol²`` × its raw sum of squares) gets correlation 0 with every other image.
+    pads_zero : bool
+        Padded slots already hold zeros (they gathered an appended zero row); otherwise they
+        hold a valid unit's values and are masked before the means.
+
+    Returns
+    -------
+    R : (B, n, n) correlations (``A``'s dtype), diagonal ``q``
+    q : (B, n) 1 for images with a usable pattern, 0 for constant ones
+    """
+    if mask is not None and not pads_zero:
+        A *= mask
+    mean = xp.sum(A, 1) / count[:, None]  # (B, n)
+    A -= mean[:, None, :]
+    if mask is not None:
+        A *= mask
+    # AᵀA as the product of a transposed view with itself: numpy's matmul runs a symmetric
+    # rank-k update (half the multiply-adds of a general product)
+    G = xp.bmm(xp.matrix_transpose(A), A)  # (B, n, n)
+    var = xp.einsum("bii->bi", G)  # centred sums of squares
+    raw = var + count[:, None] * mean * mean  # Σ x² = Σ (x − mean)² + w mean²
+    ok = var > (rtol * rtol) * raw
+    u = xp.where(ok, 1.0 / xp.sqrt(xp.where(ok, var, 1.0)), 0.0)
+    G *= u[:, :, None]
+    G *= u[:, None, :]
+    return G, xp.asarray(ok, dtype=G.dtype)
+
+
+def gram_pearson(xp, R, q, block: BlockModels):
+    """Pearson r (M, B) between each centre's brain RDM ``1 − R`` and each model.
+
+    Uses the sums over pairs i < j of the correlations ``R`` (B, n, n) (diagonal ``q``):
+    ``Σ r`` and ``Σ r²`` from the full matrix less its diagonal, and the covariance with
+    each model from one product with :meth:`BlockModels.pair_matrix` (models centred over
+    the pairs, so Pearson's r of ``1 − R`` with the model RDM ``1 − K`` or ``D = −K`` is that
+    of ``R`` with ``K``).
+    """
+    B, n, _ = R.shape
+    N = n * (n - 1) / 2
+    R = R.reshape(B, n * n)
+    if n >= 256:
+        # n² terms per centre: accumulate the reductions in float64 (a memory-bound pass)
+        R = xp.asarray(R, dtype=np.float64)
+    T = _f64(xp, xp.bmm(R, xp.matrix_transpose(block.pair_matrix(xp, R.dtype))))  # (B, M + 1)
+    rr = _f64(xp, xp.sumsq(R, 1))
+    sq = _f64(xp, xp.sum(q, 1))  # the diagonal: Σ qᵢ = Σ qᵢ²
+    mean_r = (T[:, -1] - sq) / 2 / N
+    var_r = (rr - sq) / 2 / N - mean_r**2
+    cov = T[:, :-1].T / 2 / N
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = cov / np.sqrt(np.maximum(var_r, 0.0)[None, :] * block.var_K[:, None])
+    r[:, ~(var_r > 1e-12)] = np.nan
+    return np.clip(r, -1.0, 1.0)
+
+
+def condensed_compare(xp, R, block: BlockModels, method: str):
+    """Similarity (M, B) of each centre's brain RDM (the upper triangle of ``1 − R``, ``R``
+    (B, n, n)) with each model, by ``method`` (any of :data:`COMPARE_METHODS`)."""
+    B, n, _ = R.shape
     iu, ju = np.triu_indices(n, k=1)
-    D = 1.0 - xp.take(G, xp.asarray(iu * n + ju, dtype=np.int64), 1)  # (B, N)
+    D = 1.0 - xp.take(R.reshape(B, n * n), xp.asarray(iu * n + ju, dtype=np.int64), 1)  # (B, N)
     models = block.condensed
     if method == "kendall_tau_a":
         return np.asarray(compare_rdms(models, _f64(xp, D), method="kendall_tau_a"))
     if method == "spearman":
         D = xp.rankdata(D)
         models = stats.rankdata(models, axis=1)
-    Mm = xp.asarray(models, dtype=Z.dtype)
+    Mm = xp.asarray(models, dtype=R.dtype)
     if method in ("pearson", "spearman"):
         D = D - xp.sum(D, 1)[:, None] / D.shape[1]
         Mm = Mm - xp.sum(Mm, 1)[:, None] / Mm.shape[1]

@@ -1,9 +1,17 @@
 """Fast searchlight RSA over many centres and many models in one pass.
 
-Pearson comparisons use the RDM-free kernel (see :mod:`brainalign.rsa._kernels`): cost per
-centre O(n · v · (v + d)) and no n × n memory, so full-n searchlights over all of a subject's
-images are feasible. Spearman, cosine and Kendall's tau-a use a materialised path (one brain
-RDM per centre, batched). Both paths give the same Pearson values.
+Two exact routes (see :mod:`brainalign.rsa._kernels`), same values either way:
+
+- ``materialised``: each centre's n × n brain RDM, formed for a batch of centres with one
+  symmetric Gram product each (n (n + 1) / 2 · v multiply-adds per centre). Cheapest for
+  small image sets such as the paper's 100-image subsets; the only route for Spearman, cosine
+  and Kendall's tau-a.
+- ``rdm_free`` (Pearson only): sums over the RDMs' pairs from v × v moments, cost per centre
+  O(n · v · (v + d)) and no n × n memory, so full-n searchlights over all of a subject's images
+  are feasible.
+
+``path="auto"`` takes the cheaper one for Pearson by the cost rule of
+:func:`~brainalign.rsa._kernels.explicit_route_cheaper`, judged at the median centre width.
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ import numpy as np
 from brainalign.backend import get_backend
 from brainalign.errors import InputError
 from brainalign.rsa._kernels import (
-    BlockModels,
-    materialised_compare,
+    centre_similarities,
+    condensed_compare,
+    explicit_route_cheaper,
+    gram_pearson,
     prepare_block,
     rdm_free_pearson,
     standardise_gathered,
@@ -98,11 +108,15 @@ def searchlight(
     dtype : {"float32", "float64"}
         Precision of the matrix products; sums are combined in float64.
     path : {"auto", "rdm_free", "materialised"}
-        Kernel choice; "auto" takes the RDM-free kernel for Pearson.
+        Route (see the module docstring): "materialised" forms each centre's brain RDM,
+        "rdm_free" (Pearson only) never does; "auto" takes, for Pearson, the one with fewer
+        multiply-adds per centre at the median centre width (the materialised one for
+        100-image subsets, the RDM-free one for thousands of images), and "materialised" for
+        the other methods. Values agree to float rounding.
     memory_budget : int, optional
-        Bytes of working memory per batch of centres; default 256 MiB when the kernel works
-        in unit space (large matrix products), 16 MiB when it works with n × n Gram matrices
-        (small products that run best in cache).
+        Bytes of working memory per batch of centres; default 256 MiB for the RDM-free route
+        (large matrix products), 16 MiB for the materialised one (small products that run
+        best in cache).
     n_jobs : int, optional
         Threads working on batches of centres at once (numpy backend; torch uses its own thread
         pool). ``-1`` (the default) means all cores, ``None`` or 1 one thread (e.g. when several
@@ -124,17 +138,17 @@ def searchlight(
     dtype = _check_arguments(betas, neighbourhoods, method, mode, path, min_units, dtype)
     _check_batch_size(batch_size)
     n_jobs = _check_n_jobs(n_jobs)
-    materialised = path == "materialised" or (path == "auto" and method != "pearson")
     names, parsed = parse_models(models, n_images)
     blocks_rows = _block_rows(mode, subsets, n_images)
+    valid = finite_units(betas)
+    nb = neighbourhoods.restrict(valid) if not valid.all() else neighbourhoods
+    order = _usable_centres(nb.sizes, min_units)
+    materialised = _materialised(path, method, parsed, blocks_rows, nb.sizes[order])
     xp = get_backend(backend, device)
     blocks = [
         prepare_block(xp, parsed, n_images, rows, not materialised, dtype) for rows in blocks_rows
     ]
 
-    valid = finite_units(betas)
-    nb = neighbourhoods.restrict(valid) if not valid.all() else neighbourhoods
-    order = _usable_centres(nb.sizes, min_units)
     ckpt = None
     if checkpoint_dir is not None:
         key = {
@@ -149,22 +163,24 @@ def searchlight(
             "min_units": int(min_units),
         }
         ckpt = _checkpoint_folder(checkpoint_dir, key, names, len(nb))
-    X, pad_unit, zero_padded = _upload_betas(xp, betas, valid, dtype, zero_pad_limit)
-    kernel = _Kernel(
-        xp=xp,
-        X=X,
-        nb=nb,
-        blocks=blocks,
-        method=method,
-        materialised=materialised,
-        per_block_rows=mode == "subsets",
-        pad_unit=pad_unit,
-        zero_padded=zero_padded,
-        rtol=1e-5 if dtype == np.float32 else 1e-10,
-    )
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    if materialised:
+        kernel = _explicit_kernel(xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol)
+    else:
+        X, pad_unit, zero_padded = _upload_betas(xp, betas, valid, dtype, zero_pad_limit)
+        kernel = _Kernel(
+            xp=xp,
+            X=X,
+            nb=nb,
+            blocks=blocks,
+            per_block_rows=mode == "subsets",
+            pad_unit=pad_unit,
+            zero_padded=zero_padded,
+            rtol=rtol,
+        )
     if batch_size == "auto":
         if memory_budget is None:
-            memory_budget = _default_memory_budget(nb.sizes[order], blocks[0], materialised)
+            memory_budget = (16 << 20) if materialised else (256 << 20)
         batch_for = _batch_sizer(parsed, blocks, materialised, dtype, memory_budget, n_images)
     else:
         batch_for = None
@@ -256,6 +272,20 @@ def _block_rows(mode: str, subsets, n_images: int) -> list[np.ndarray]:
     return list(check_subsets(subsets, n_images))
 
 
+def _materialised(path: str, method: str, parsed, blocks_rows, sizes) -> bool:
+    """Whether to form brain RDMs: asked for, needed by the method, or cheaper (Pearson, "auto";
+    judged on the largest block at the median width of the usable centres)."""
+    if path != "auto":
+        return path == "materialised"
+    if method != "pearson":
+        return True
+    width = int(np.median(sizes)) if sizes.size else 1
+    n_b = max(int(r.size) for r in blocks_rows)
+    dims = [v.shape[1] for kind, v in parsed if kind == "features"]
+    n_rdm = sum(1 for kind, _ in parsed if kind == "rdm")
+    return explicit_route_cheaper(n_b, width, dims, n_rdm)
+
+
 # --------------------------------------------------------------------------------------------------
 # centres, checkpoints and batches
 
@@ -284,21 +314,16 @@ def _checkpoint_folder(checkpoint_dir, key: dict, names: list, n_centres: int) -
     return folder
 
 
-def _auto_batch(
-    n_gather, n_block, width, k_total, n_rdm, materialised, itemsize, budget, block=None
-):
-    per = itemsize * width * (3 * n_gather + 2 * n_block + k_total + 2 * n_rdm * n_block)
-    if materialised or (block is not None and block.use_nspace(width)):
-        per += itemsize * 3 * n_block * n_block
+def _auto_batch(n_gather, n_block, width, k_total, n_rdm, materialised, itemsize, budget):
+    """Centres per batch whose working arrays take about ``budget`` bytes."""
+    if materialised:
+        # the gathered patterns (all images when gathered by columns) and two n × n matrices
+        per = itemsize * (width * (n_gather + n_block) + 2 * n_block * n_block)
+        if n_block >= 256:
+            per += 8 * n_block * n_block  # the float64 copy of the correlations
+    else:
+        per = itemsize * width * (3 * n_gather + 2 * n_block + k_total + 2 * n_rdm * n_block)
     return int(np.clip(budget // max(per, 1), 1, 8192))
-
-
-def _default_memory_budget(sizes: np.ndarray, block: BlockModels, materialised: bool) -> int:
-    """256 MiB for the unit-space kernel (large products), 16 MiB for n × n Gram matrices (small
-    products that run best in cache), judged at the typical centre width."""
-    typical = int(np.median(sizes)) if sizes.size else 1
-    nspace = materialised or block.use_nspace(typical)
-    return (16 << 20) if nspace else (256 << 20)
 
 
 def _batch_sizer(parsed, blocks, materialised, dtype, memory_budget, n_images):
@@ -309,15 +334,7 @@ def _batch_sizer(parsed, blocks, materialised, dtype, memory_budget, n_images):
 
     def batch_for(width: int) -> int:
         return _auto_batch(
-            n_images,
-            n_block,
-            width,
-            k_total,
-            n_rdm,
-            materialised,
-            dtype.itemsize,
-            memory_budget,
-            blocks[0],
+            n_images, n_block, width, k_total, n_rdm, materialised, dtype.itemsize, memory_budget
         )
 
     return batch_for
@@ -389,14 +406,12 @@ def _upload_betas(xp, betas, valid, dtype, zero_pad_limit):
 
 @dataclass(frozen=True)
 class _Kernel:
-    """Values of every model at a batch of centres: gather, standardise, compare per block."""
+    """RDM-free Pearson r of every model at a batch of centres: gather, standardise, sum."""
 
     xp: object
     X: object  # betas on the backend, (n_images, n_units [+ 1 zero column])
     nb: Neighbourhoods
     blocks: list
-    method: str
-    materialised: bool
     per_block_rows: bool  # subsets mode: each block takes its images' rows
     pad_unit: int
     zero_padded: bool
@@ -413,8 +428,72 @@ class _Kernel:
             if self.per_block_rows:
                 rows = xp.asarray(block.rows, dtype=np.int64)
                 Zb, qb = xp.take(Z, rows, 0), xp.take(q, rows, 0)
-            if self.materialised:
-                acc += materialised_compare(xp, Zb, block, self.method)
+            acc += rdm_free_pearson(xp, Zb, qb, block)
+        return acc / len(self.blocks)
+
+
+def _explicit_kernel(xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol):
+    """The materialised route's kernel, with the betas laid out for it.
+
+    Each block's betas are copied once as (n_units + 1, n_b): a centre's units are then rows,
+    gathered whole, and the appended zero row fills padded slots. Copies larger in all than
+    ``zero_pad_limit`` bytes are not made: the kernel then gathers columns of the betas.
+    """
+    n_units = betas.shape[1]
+    total = n_units * sum(b.rows.size for b in blocks) * dtype.itemsize
+    if total <= zero_pad_limit:
+        copies = [xp.asarray(_transposed_rows(betas, b.rows, dtype), dtype=dtype) for b in blocks]
+        return _ExplicitKernel(xp, nb, blocks, method, rtol, copies, None, n_units)
+    pad_unit = int(np.argmax(valid)) if valid.any() else 0
+    X = xp.asarray(betas, dtype=dtype)
+    return _ExplicitKernel(xp, nb, blocks, method, rtol, None, X, pad_unit)
+
+
+def _transposed_rows(betas, rows: np.ndarray, dtype, chunk: int = 8192) -> np.ndarray:
+    """``betas[rows].T`` with a zero row appended, (n_units + 1, rows.size), read in column
+    chunks (betas may be a memory map)."""
+    n_units = betas.shape[1]
+    out = np.zeros((n_units + 1, rows.size), dtype=dtype)
+    for s in range(0, n_units, chunk):
+        e = min(s + chunk, n_units)
+        out[s:e] = np.asarray(betas[:, s:e], dtype=dtype)[rows].T
+    return out
+
+
+@dataclass(frozen=True)
+class _ExplicitKernel:
+    """Every model's value at a batch of centres from the centres' brain RDMs, block by block."""
+
+    xp: object
+    nb: Neighbourhoods
+    blocks: list
+    method: str
+    rtol: float
+    copies: list | None  # per block (n_units + 1, n_b), or None: gather columns of X
+    X: object  # (n_images, n_units) betas when there are no copies
+    pad_unit: int  # the zero row of the copies, or a valid unit of X
+
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
+        xp = self.xp
+        idx, mask = self.nb.padded(ids, fill=self.pad_unit)
+        dtype = self.X.dtype if self.copies is None else self.copies[0].dtype
+        count = xp.asarray(mask.sum(1), dtype=dtype)
+        maskf = None if mask.all() else xp.asarray(mask[:, :, None], dtype=dtype)
+        idx = xp.asarray(idx, dtype=np.int64)
+        if self.copies is None:
+            Xg = xp.take(self.X, idx, 1)  # (n, B, w)
+        acc = np.zeros((self.blocks[0].S_K.size, ids.size))
+        for b, block in enumerate(self.blocks):
+            if self.copies is not None:
+                A = xp.take(self.copies[b], idx, 0)  # (B, w, n_b)
             else:
-                acc += rdm_free_pearson(xp, Zb, qb, block)
+                rows = xp.asarray(block.rows, dtype=np.int64)
+                A = xp.bmm_layout(xp.permute_dims(xp.take(Xg, rows, 0), (1, 2, 0)))
+            R, q = centre_similarities(
+                xp, A, count, maskf, self.rtol, pads_zero=self.copies is not None
+            )
+            if self.method == "pearson":
+                acc += gram_pearson(xp, R, q, block)
+            else:
+                acc += condensed_compare(xp, R, block, self.method)
         return acc / len(self.blocks)
