@@ -7,7 +7,7 @@ Measures, on one small virtual NSD with a training pool (built in a temporary fo
 - the float32 GEMM peak of this machine (numpy, 4096³), with ``--threads`` threads;
 - caption embedding (MPNet, as the ``caption_embeddings`` / ``features`` stages run it, cache off):
   captions per second and GFLOP/s at ~2.7 GFLOP per caption;
-- EfficientNet-lite0 features (the ``zoo_features`` stage's call): images per second, ~0.4 GFLOP
+- EfficientNet-lite0 features (the ``zoo_features`` stage's call): images per second, 0.77 GFLOP
   per image;
 - BLT-vNet training at the demo's settings (the ``train_network`` stage's call on the pool):
   images per second, with the network's forward FLOPs counted by hooks (training ≈ 3× forward);
@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 MPNET_GFLOP_PER_CAPTION = 2.7  # 2 × 110 M parameters × ~12 tokens
-EFFNET_GFLOP_PER_IMAGE = 0.4  # EfficientNet-lite0 at 224 px
+# EfficientNet-lite0 at 224 px, 2 FLOPs per multiply-add (torch's FlopCounterMode; 0.4 before
+# counted multiply-adds, which halved the fraction of peak: see bench_vision.py)
+EFFNET_GFLOP_PER_IMAGE = 0.77
 
 
 def _median_time(fn, repeats: int) -> float:
