@@ -28,6 +28,7 @@ QUICK_OVERRIDES = {
         "searchlight": {"models": ["minilm"], "radius": 6.0},
         "searchlight_contrasts": {"contrasts": [["net_mpnet", "minilm"]]},
         "encoding": {"feature_space": "minilm", "alphas": [1.0, 100.0, 10000.0], "cv": 3},
+        "variance_partitioning": {"bands": ["minilm", "mpnet_category_all", "multihot"]},
         "weighted_rsa": {"target": "minilm", "controls": ["multihot", "mpnet_category_all"]},
         "decoding": {
             "feature_space": "minilm",
