@@ -7,6 +7,7 @@ from brainalign.rsa.ceiling_bounds import (
     algonauts_score,
     noise_ceiling_bounds,
 )
+from brainalign.rsa.commonality import RdmCommonality, commonality_parts, rdm_commonality
 from brainalign.rsa.compare import COMPARE_METHODS, compare_rdms
 from brainalign.rsa.inference import RdmEvaluation, evaluate_models, rdm_permutation_test
 from brainalign.rsa.known_results import objects92_known_results
@@ -27,6 +28,13 @@ from brainalign.rsa.roi_evaluation import RoiEvaluations, compact_rdms, evaluate
 from brainalign.rsa.searchlight import searchlight
 from brainalign.rsa.shared import common_shared_images, roi_noise_ceilings
 from brainalign.rsa.subsets import load_subsets, make_subsets, save_subsets
+from brainalign.rsa.weighted_rsa import (
+    WeightedRsa,
+    crossval_weighted_rdm,
+    fit_weighted_rdm,
+    k_fold_sets,
+    weighted_rsa,
+)
 
 __all__ = [
     "COMPARE_METHODS",
@@ -34,8 +42,10 @@ __all__ = [
     "VOLUME_RADIUS_VOXELS",
     "Neighbourhoods",
     "NoiseCeiling",
+    "RdmCommonality",
     "RdmEvaluation",
     "RoiEvaluations",
+    "WeightedRsa",
     "algonauts_r2",
     "algonauts_score",
     "evaluate_models",
@@ -45,11 +55,15 @@ __all__ = [
     "rdm_mds",
     "rdm_permutation_test",
     "centres_to_volume",
+    "commonality_parts",
     "common_shared_images",
     "compact_rdms",
     "compare_rdms",
     "compute_rdm",
     "condense",
+    "crossval_weighted_rdm",
+    "fit_weighted_rdm",
+    "k_fold_sets",
     "from_rsatoolbox",
     "load_subsets",
     "make_subsets",
@@ -58,6 +72,7 @@ __all__ = [
     "noise_ceiling",
     "normalise_by_ceiling",
     "project_to_fsaverage",
+    "rdm_commonality",
     "roi_noise_ceilings",
     "roi_rdms",
     "roi_rsa",
@@ -68,4 +83,5 @@ __all__ = [
     "surface_neighbourhoods",
     "to_rsatoolbox",
     "volume_neighbourhoods",
+    "weighted_rsa",
 ]
