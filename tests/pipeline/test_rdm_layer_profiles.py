@@ -71,3 +71,10 @@ def test_a_layer_space_reads_the_captions_only():
 
     assert not reads_categories("mpnet@6") and not reads_categories("minilm@0")
     assert reads_categories("multihot") and reads_categories("mpnet@13")  # not a layer space
+
+
+def test_the_layer_choice_table_reads_in_order(layered_run):
+    out, _ = layered_run
+    choice = pd.read_csv(out / "tables" / "rdm_layer_choice.csv")
+    assert list(choice.columns[:4]) == ["dataset", "roi", "method", "model"]
+    assert list(choice.columns[-2:]) == ["held_out_score", "chosen_on"]

@@ -358,6 +358,21 @@ def rdm_summary(params, inputs, ctx):
     return out
 
 
+#: the columns of tables/rdm_layer_choice.csv, in reading order
+_LAYER_CHOICE_COLUMNS = [
+    "dataset",
+    "roi",
+    "method",
+    "model",
+    "n_subjects",
+    "best_layer_in_sample",
+    "in_sample_score",
+    "held_out_layers",
+    "held_out_score",
+    "chosen_on",
+]
+
+
 def layer_choice(subject_scores):
     """Per data set, ROI, method and layered model: its best layer chosen on held-out subjects
     (:func:`brainalign.rsa.layer_choice.held_out_best_layer`, leave-one-subject-out), beside the
@@ -714,7 +729,8 @@ def export(ctx, targets) -> None:
     w.table("rdm_pairwise", pd.DataFrame(summ["table_pairwise"]))
     w.table("rdm_subject_scores", pd.DataFrame(summ["table_subject_scores"]))
     if summ.get("table_layer_choice"):
-        w.table("rdm_layer_choice", pd.DataFrame(summ["table_layer_choice"]))
+        choice = pd.DataFrame(summ["table_layer_choice"])
+        w.table("rdm_layer_choice", choice[[c for c in _LAYER_CHOICE_COLUMNS if c in choice]])
     if "table_known" in summ:
         w.table("known_results", pd.DataFrame(summ["table_known"]))
     _export_figure_data(ctx, targets, summ)
