@@ -45,7 +45,7 @@ def commonality_bar_figure(parts, title: str = ""):
     ax.set_xticklabels(rois)
     ax.set_ylabel("R² of the ROI RDM")
     ax.set_title(title or "RDM commonality: unique and common variance (dotted: total R²)")
-    ax.legend(fontsize=7, ncol=2, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
