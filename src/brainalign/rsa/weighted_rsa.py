@@ -255,6 +255,103 @@ def _fold_scores(M, D, method, stim_counts, subj_counts, folds) -> np.ndarray:
     return out
 
 
+#: the products of every model RDM with every subject's RDM and with each other (pairs × (k S +
+#: k² + S) float64) are computed once when they hold at most this many values; every fold of
+#: every bootstrap sample is then a few matrix products with its pair weights. Longer RDMs take
+#: :func:`_fold_scores` (fold by fold, no products kept)
+PRODUCTS_UP_TO = 50_000_000
+
+
+class _Products:
+    """Pairwise products of the model and data RDMs, shared by all folds and samples."""
+
+    def __init__(self, M: np.ndarray, D: np.ndarray, method: str):
+        k, S = M.shape[0], D.shape[0]
+        self.M, self.D, self.method, self.k, self.S = M, D, method, k, S
+        self.MD = (M[:, None, :] * D[None, :, :]).reshape(k * S, -1)
+        self.MM = (M[:, None, :] * M[None, :, :]).reshape(k * k, -1)
+        self.DD = D * D
+
+    @staticmethod
+    def fits(M: np.ndarray, D: np.ndarray) -> bool:
+        k, S = M.shape[0], D.shape[0]
+        return M.shape[1] * (k * S + k * k + S) <= PRODUCTS_UP_TO
+
+
+def _fold_weights(stim_counts, subj_counts, folds):
+    """Pair weights ``(n_folds, n_pairs)`` and subject weights ``(n_folds, n_subjects)`` of
+    every fold's training and test sets, and which folds have more than 2 stimuli in each."""
+    n_subj = subj_counts.shape[0]
+    F = len(folds)
+    tr_k = np.zeros((F, stim_counts.shape[0]))
+    te_k = np.zeros_like(tr_k)
+    tr_s, te_s = np.zeros((F, n_subj)), np.zeros((F, n_subj))
+    for f, fold in enumerate(folds):
+        tr_k[f, fold.train_stimuli] = stim_counts[fold.train_stimuli]
+        te_k[f, fold.test_stimuli] = stim_counts[fold.test_stimuli]
+        tr_s[f, fold.train_subjects] = subj_counts[fold.train_subjects]
+        te_s[f, fold.test_subjects] = subj_counts[fold.test_subjects]
+    ok = ((tr_k > 0).sum(1) > 2) & ((te_k > 0).sum(1) > 2)
+    c_tr = np.stack([_pair_weights(k) for k in tr_k])
+    c_te = np.stack([_pair_weights(k) for k in te_k])
+    return c_tr, c_te, tr_s, te_s, ok
+
+
+def _fold_scores_products(P: _Products, stim_counts, subj_counts, folds) -> np.ndarray:
+    """:func:`_fold_scores` from the shared products: the same numbers, all folds at once."""
+    k, S, pearson = P.k, P.S, P.method == "pearson"
+    c_tr, c_te, tr_s, te_s, ok = _fold_weights(stim_counts, subj_counts, folds)
+    F = len(folds)
+    C = np.vstack([c_tr, c_te]).T  # (n_pairs, 2F)
+    W = C.sum(0)
+    m1 = (P.M @ C) / W  # weighted means of the models (k, 2F)
+    d1 = (P.D @ C) / W  # and of the subjects' RDMs (S, 2F)
+    d2 = (P.DD @ C) / W
+    md = (P.MD @ C).reshape(k, S, 2 * F) / W
+    mm = (P.MM @ C).reshape(k, k, 2 * F) / W
+    out = np.full((k + 1, F), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for f in np.flatnonzero(ok):
+            # training: the pooled RDM is sum_s a_s D_s - b (z-scored or RMS-scaled subjects);
+            # Gram and cross products as sums over the pairs (rsatoolbox's scale)
+            w = tr_s[f]
+            sd = np.sqrt(d2[:, f] - d1[:, f] ** 2) if pearson else np.sqrt(d2[:, f])
+            a = np.where(w > 0, w / sd, 0.0) / w.sum()
+            b = float(a @ d1[:, f]) if pearson else 0.0
+            # the pooled RDM is centred for pearson (b is its mean), so centring the models
+            # changes only the Gram matrix
+            cross = W[f] * (md[:, :, f] @ a - b * m1[:, f])
+            gram = W[f] * mm[:, :, f]
+            if pearson:
+                gram = gram - W[f] * np.outer(m1[:, f], m1[:, f])
+            theta = nn_least_squares(gram, cross)
+            norm = np.sqrt(np.sum(theta**2))
+            theta = theta / norm if norm > 0 else theta
+            # test: each candidate (the fit, then each model) against each test subject
+            g = F + f
+            T = np.vstack([theta, np.eye(k)])  # (k + 1, k) weights of the models
+            ab = T @ md[:, :, g]  # (k + 1, S): mean over pairs of prediction × data
+            a1 = T @ m1[:, g]
+            a2 = np.einsum("ri,ij,rj->r", T, mm[:, :, g], T)
+            if pearson:
+                num = ab - np.outer(a1, d1[:, g])
+                va, vb = a2 - a1**2, d2[:, g] - d1[:, g] ** 2
+            else:
+                num, va, vb = ab, a2, d2[:, g]
+            r = num / np.sqrt(np.outer(np.maximum(va, 0), np.maximum(vb, 0)))
+            r[~np.isfinite(r)] = 0.0
+            r = np.clip(r, -1.0, 1.0)
+            ws = te_s[f]
+            out[:, f] = r @ ws / ws.sum()
+    return out
+
+
+def _scores(M, D, method, stim_counts, subj_counts, folds, products=None) -> np.ndarray:
+    if products is not None:
+        return _fold_scores_products(products, stim_counts, subj_counts, folds)
+    return _fold_scores(M, D, method, stim_counts, subj_counts, folds)
+
+
 def crossval_weighted_rdm(
     model_rdms, data_rdms, folds: Sequence[Fold], method: str = "pearson"
 ) -> np.ndarray:
@@ -280,7 +377,8 @@ def crossval_weighted_rdm(
     M, D = _check(model_rdms, data_rdms, method)
     n = n_conditions_from_condensed(M.shape[1])
     _check_folds(folds, D.shape[0], n)
-    return _fold_scores(M, D, method, np.ones(n), np.ones(D.shape[0]), folds)
+    P = _Products(M, D, method) if _Products.fits(M, D) else None
+    return _scores(M, D, method, np.ones(n), np.ones(D.shape[0]), folds, P)
 
 
 def _check_folds(folds, n_subjects: int, n_stimuli: int) -> None:
@@ -485,7 +583,8 @@ def weighted_rsa(
         folds = k_fold_sets(n_subj, n, k_subjects, k_stimuli, rng)
     _check_folds(folds, n_subj, n)
     ones_stim, ones_subj = np.ones(n), np.ones(n_subj)
-    cv_scores = _fold_scores(M, D, method, ones_stim, ones_subj, folds)
+    P = _Products(M, D, method) if _Products.fits(M, D) else None
+    cv_scores = _scores(M, D, method, ones_stim, ones_subj, folds, P)
     weights = _fit(M, D, method, None, ones_subj)
     if draws is None:
         draws = draw_bootstrap(n_subj, n, n_bootstrap, k_subjects, k_stimuli, n_cv, boot_type, rng)
@@ -497,7 +596,7 @@ def weighted_rsa(
         subj_counts = np.bincount(draw.subjects, minlength=n_subj).astype(np.float64)
         kept.append(
             np.stack(
-                [_fold_scores(M, D, method, stim_counts, subj_counts, f) for f in draw.cv], axis=-1
+                [_scores(M, D, method, stim_counts, subj_counts, f, P) for f in draw.cv], axis=-1
             )
         )
     rows = M.shape[0] + 1
