@@ -157,3 +157,25 @@ def test_rdm_folder_study(tmp_path):
     assert got["unique rdm:size"] <= r2_size + 1e-9
     w = weighted.set_index("model")
     assert (w.loc[["multihot", "animacy", "rdm:size"], "weight"] >= 0).all()
+
+
+def test_too_few_shared_images_skip_the_analysis_not_the_study(monkeypatch):
+    """Subjects sharing fewer images than a 2-fold split needs: the stage says why and returns
+    no ROI (the export turns it into a run warning) instead of stopping the study."""
+    import importlib
+    import types
+
+    module = importlib.import_module("brainalign.pipeline.analyses.weighted_rsa")
+
+    def fake_subject(params, ctx, subject=None, space=None):
+        ids = np.arange(10) + 10 * subject
+        shared = np.zeros(10, bool)
+        shared[:4] = True
+        ids[:4] = np.arange(4)  # 4 images every subject saw
+        order = np.argsort(ids)
+        return types.SimpleNamespace(image_ids=ids[order], shared=shared[order], rois={})
+
+    monkeypatch.setattr(module, "load_subject", fake_subject)
+    params = {"subjects": [1, 2], "max_images": None, "models": ["a", "b"], "rois": ["ventral"]}
+    out = module.weighted_rsa_stage(params, {}, {})
+    assert out["rois"] == [] and "only 4 shared images" in out["skipped"]

@@ -146,10 +146,13 @@ def weighted_rsa_stage(params, inputs, ctx):
     if params["max_images"] is not None:
         common = common[: params["max_images"]]
     if len(common) < MIN_STIMULI:
-        raise DataFormatError(
-            f"weighted RSA: only {len(common)} shared images seen by every subject; need at least "
-            f"{MIN_STIMULI} (use subjects that share images)"
-        )
+        # not a reason to stop the study's other analyses: the export says so
+        return {
+            "rois": [],
+            "n_images": len(common),
+            "skipped": f"only {len(common)} shared images seen by every subject; weighted RSA "
+            f"needs at least {MIN_STIMULI} (use subjects that share images)",
+        }
     names = list(params["models"])
     M = np.stack([compute_rdm(feature_rows(inputs[f"model:{n}"], common)) for n in names])
     # ROIs the virtual NSD planted a representation in (nsdgeneral carries none)
@@ -378,7 +381,10 @@ def _truth_row(r: dict, target: str, info: dict) -> dict:
 
 
 def export(ctx, targets) -> None:
-    _export_results(ctx, [ctx.load(targets["weighted_rsa"])])
+    res = ctx.load(targets["weighted_rsa"])
+    if res.get("skipped"):
+        ctx.warn("weighted RSA", res["skipped"], "analyses.weighted_rsa.enabled")
+    _export_results(ctx, [res])
 
 
 def export_rdms(ctx, targets) -> None:
