@@ -135,6 +135,15 @@ def test_intervals_cover_the_population_value():
     assert (coverage >= 0.75).all(), coverage
 
 
+def test_one_subject_bootstraps_stimuli():
+    models, data = planted(n_subjects=1, seed=5)
+    res = rdm_commonality(models, data[0], n_bootstrap=50, random_state=0)
+    assert res.bootstrap == "stimuli" and res.samples.shape == (50, 8)
+    parts, total = commonality_parts(models, data)
+    np.testing.assert_allclose(res.estimate, parts[:, 0])
+    assert res.r2 == pytest.approx(total[0])
+
+
 def test_bad_input_names_the_argument():
     models, data = planted()
     with pytest.raises(InputError, match="model_rdms"):

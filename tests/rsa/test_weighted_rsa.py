@@ -172,6 +172,14 @@ def test_weighted_beats_components_when_data_mix_them():
     assert res.p_gain().shape == (3,)
 
 
+def test_one_subject_is_cross_validated_over_stimuli_only():
+    models, data = random_rdms(n_stimuli=20, n_subjects=1, seed=9)
+    res = weighted_rsa(models, data[0], n_bootstrap=10, random_state=0)
+    assert res.cv_scores.shape[1] == 3  # rsatoolbox's 3 stimulus folds for 0.63 x 20 stimuli
+    assert np.isfinite(res.score).all() and res.dof == 0
+    assert res.samples.shape[0] > 0 and np.isfinite(res.sem).all()
+
+
 def test_k_fold_sets_partition_stimuli_and_subjects():
     folds = k_fold_sets(6, 20, k_subjects=2, k_stimuli=3, random_state=0)
     assert len(folds) == 6
