@@ -1,6 +1,6 @@
 """Vision-feature throughput as a fraction of the GEMM peak: PyTorch eager against ONNX Runtime.
 
-    python benchmarks/bench_vision.py [--threads 1 2] [--images 200] [--repeats 3]
+    python benchmarks/bench_vision.py [--threads 1 2] [--images 400] [--repeats 3]
 
 For EfficientNet-lite0 (the pipeline's zoo model, its ImageNet weights, layer ``_avg_pooling``)
 and ResNet-18 (random weights, layer ``avgpool``: the user-model path of ``[[models]]``), with
@@ -137,7 +137,7 @@ def resnet18():
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--images", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=["efficientnet-lite0", "resnet18"])
     args = parser.parse_args()
