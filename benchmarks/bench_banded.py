@@ -1,0 +1,136 @@
+"""Banded ridge: brainalign vs himalaya's BandedRidgeCV (issue 22).
+
+Same bands (768 + 80 + 300 features: MPNet-, category- and GloVe-sized), same band weightings
+(Dirichlet random search, the first uniform), same alphas, same folds (unshuffled 5-fold), fitted
+on 5,000 images × 20,000 targets and scored on 1,000 held-out images. Prints per-target agreement
+of the held-out R² (must be ≤ 1e-4), the share of targets that chose the same candidate, both
+times and their ratio, and brainalign's fraction of the machine's float32 GEMM peak (measured here
+with a large sgemm; the flop count is the solver's dominant products).
+
+    python benchmarks/bench_banded.py            # the issue's size (himalaya takes many minutes)
+    python benchmarks/bench_banded.py --small    # 1,500 images × 2,000 targets, minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+from brainalign.encoding import banded_ridge_cv, dirichlet_candidates, make_folds
+
+WIDTHS = (768, 80, 300)
+
+
+def gemm_peak(n: int = 3072, repeats: int = 3) -> float:
+    """Float32 GEMM rate (flop/s) of the best of ``repeats`` n × n products."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, n), dtype=np.float32)
+    B = rng.standard_normal((n, n), dtype=np.float32)
+    A @ B  # warm up the BLAS threads
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        A @ B
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def data(n: int, n_test: int, t: int, seed: int = 0):
+    """Bands with a shared and a band-specific signal, and noisy targets."""
+    rng = np.random.default_rng(seed)
+    m = n + n_test
+    latent = rng.standard_normal((m, 20)).astype(np.float32)
+    Xs = []
+    for w in WIDTHS:
+        mix = rng.standard_normal((20, w)).astype(np.float32) / np.sqrt(20)
+        Xs.append(latent @ mix + rng.standard_normal((m, w)).astype(np.float32))
+    Y = np.zeros((m, t), np.float32)
+    for k, X in enumerate(Xs):
+        W = rng.standard_normal((X.shape[1], t)).astype(np.float32) / np.sqrt(X.shape[1])
+        Y += (0.6 / (k + 1)) * (X @ W)
+    Y += 2.0 * rng.standard_normal((m, t)).astype(np.float32)
+    return [X[:n] for X in Xs], Y[:n], [X[n:] for X in Xs], Y[n:]
+
+
+def flops(n: int, n_test: int, t: int, folds, n_cand: int, n_alphas: int) -> float:
+    """The dominant products of brainalign's primal solver (float64 counted twice)."""
+    p = sum(WIDTHS)
+    r = p
+    total = 2 * n * p * t  # XᵀY
+    total += sum(2 * len(va) * p * t for _, va in folds)  # each fold's validation part
+    per_fold = 2 * (2 * p * r * t) + 2 * (2 * r * r * t) + 2 * n_alphas * r * t
+    total += n_cand * len(folds) * per_fold
+    total += 2 * p * r * t + 2 * n_test * p * t  # refit and held-out scores
+    return float(total)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true", help="1,500 × 2,000 for a quick run")
+    ap.add_argument("--n-iter", type=int, default=4, help="band weightings (default 4)")
+    # himalaya's banded-ridge tutorial searches 20 alphas; brainalign's cost hardly grows with
+    # them (partial fractions: O(r) per alpha and target), himalaya's grows linearly
+    ap.add_argument("--alphas", type=int, default=20, help="alphas, log-spaced 1e-1…1e5")
+    ap.add_argument("--skip-himalaya", action="store_true")
+    args = ap.parse_args(argv)
+    n, t = (1500, 2000) if args.small else (5000, 20000)
+    n_test = n // 5
+    Xtr, Ytr, Xte, Yte = data(n, n_test, t)
+    gammas = dirichlet_candidates(len(WIDTHS), args.n_iter, random_state=0)
+    alphas = np.logspace(-1, 5, args.alphas)
+    folds = make_folds(n, 5)
+    print(
+        f"banded ridge: {n} images × {t} targets, bands {WIDTHS}, {len(gammas)} weightings × "
+        f"{len(alphas)} alphas, 5 folds; held-out {n_test} images"
+    )
+    peak = gemm_peak()
+    print(f"float32 GEMM peak: {peak / 1e9:.1f} GFLOP/s")
+
+    t0 = time.perf_counter()
+    ours = banded_ridge_cv(
+        Xtr,
+        Ytr,
+        gammas=gammas,
+        alphas=alphas,
+        cv=folds,
+        test=(Xte, Yte),
+        return_coef=False,
+        memory_budget=2 << 30,
+    )
+    t_ours = time.perf_counter() - t0
+    fl = flops(n, n_test, t, folds, len(gammas), len(alphas))
+    print(
+        f"brainalign: {t_ours:.1f} s ({fl / t_ours / 1e9:.1f} GFLOP/s, "
+        f"{fl / t_ours / peak:.0%} of the GEMM peak)"
+    )
+    if args.skip_himalaya:
+        return
+    from himalaya.ridge import BandedRidgeCV
+    from himalaya.scoring import r2_score
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = BandedRidgeCV(
+            groups="input",
+            solver_params=dict(n_iter=gammas, alphas=alphas, progress_bar=False),
+            cv=folds,
+            fit_intercept=True,
+        ).fit(Xtr, Ytr)
+    t_him = time.perf_counter() - t0
+    r2_ref = np.asarray(r2_score(Yte, ref.predict(Xte)))
+    diff = np.abs(r2_ref - ours.test_r2)
+    same = np.mean(np.all(np.isclose(np.asarray(ref.deltas_), ours.deltas), axis=0))
+    print(f"himalaya BandedRidgeCV: {t_him:.1f} s")
+    print(
+        f"agreement: max |ΔR²| = {diff.max():.2e} (≤ 1e-4: {diff.max() <= 1e-4}), same "
+        f"candidate and alpha for {same:.1%} of targets"
+    )
+    print(f"speed-up: {t_him / t_ours:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
