@@ -10,7 +10,10 @@ Default problem (issue 5 §4): X 9,000 × 768, 10,000 targets, 10 alphas, 5 unsh
   chosen alphas (relative error, float64 reference), and the chosen alphas are compared with the
   peer's;
 * peak memory (max RSS of a fresh process per method, minus the RSS of the data alone) and an
-  extrapolation to 327,684 vertices (linear in the number of targets).
+  extrapolation to 327,684 vertices (linear in the number of targets);
+* the fraction of the machine's GEMM peak reached by the 5-fold runs (issue 25): the
+  multiply-adds the method cannot avoid (:func:`kfold_work`) at the float32 GEMM rate measured in
+  this script (:func:`sgemm_peak`, all cores, before and after the runs), over the measured time.
 
 Each method runs in its own subprocess on identical data (same seed). Run::
 
@@ -45,6 +48,32 @@ def make_data(n, p, t, seed=0):
     Y = X @ (W * snr) + rng.standard_normal((n + 1000, t), dtype=np.float32)
     Y += rng.standard_normal(t).astype(np.float32)  # offsets: the intercept matters
     return X[:n], Y[:n], X[n:]
+
+
+def sgemm_peak(size=3072, repeats=5):
+    """Float32 GEMM rate (multiply-adds per second) of ``size``² products, best of ``repeats``,
+    with BLAS's default threads (all cores)."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    a @ a
+    best = min(timed_once(lambda: a @ a) for _ in range(repeats))
+    return size**3 / best
+
+
+def timed_once(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def kfold_work(n, p, t, folds, n_alphas):
+    """Multiply-adds of 5-fold per-target ridge that any eigenbasis method performs (primal
+    form, p ≤ n): ``XᵀY`` (n p t) and the folds' validation cross products (n p t in all), the
+    projections of each fold's training and validation cross products on its eigenbasis
+    (2 p² t per fold) and its r × r product for the validation error (p² t per fold), the
+    validation errors of every alpha (3 n_alphas p t per fold), the full-data projection and
+    the coefficients (2 p² t). Everything else (Gram matrices, eigendecompositions, passes over
+    the targets) is counted as overhead."""
+    return t * (2 * n * p + folds * (3 * p * p + 3 * n_alphas * p) + 2 * p * p)
 
 
 def rss_mb():
@@ -185,6 +214,7 @@ def main():
     peer_t = args.peer_targets or args.targets
     skip = set(filter(None, args.skip.split(",")))
     results = []
+    peak_before = sgemm_peak()
     print(
         f"ridge per-target CV: X {args.n} × {args.p}, {args.targets} targets, {args.alphas} alphas, {args.folds} folds"
     )
@@ -265,6 +295,21 @@ def main():
             fixed = b["time_s"] - slope * args.targets
             summary["extrapolated_327684_vertices_s"] = fixed + slope * FULL_VERTICES
             summary["extrapolated_327684_coef_gb"] = args.p * FULL_VERTICES * 4 / 1e9
+        # fraction of the GEMM peak: measured before and after the runs, the better one counts
+        peak = max(peak_before, sgemm_peak())
+        work = kfold_work(args.n, args.p, args.targets, args.folds, args.alphas)
+        print(
+            f"\nGEMM peak (float32, {os.cpu_count()} cores) {2 * peak / 1e9:.0f} GFLOP/s; 5-fold work "
+            f"{2 * work / 1e9:.0f} GFLOP → limit {work / peak:.2f} s"
+        )
+        for m in ("brainalign:numpy:5", "brainalign:torch:5"):
+            r = ok.get((m, args.targets))
+            if r is not None:
+                frac = work / peak / r["time_s"]
+                summary[f"{m.replace(':', '_')}_fraction_of_gemm_peak"] = frac
+                print(
+                    f"  {m:22s} {r['time_s']:.2f} s = {1 / frac:.1f}× the limit ({frac:.0%} of peak)"
+                )
         print("\nsummary:")
         for k, v in summary.items():
             print(f"  {k:42s} {v:.3f}")

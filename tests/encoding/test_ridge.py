@@ -408,3 +408,28 @@ def test_copy_x_false_centres_in_place_with_the_same_fit(shape):
     np.testing.assert_array_equal(got.alphas, expected.alphas)
     np.testing.assert_array_equal(got.intercept, expected.intercept)
     np.testing.assert_allclose(X_own, X - X.mean(0, dtype=np.float64).astype(np.float32))
+
+
+def test_threads_over_blocks_equal_one_thread(rng):
+    """Blocks run in threads when BLAS has several (the default block size); same results as
+    one block on one thread, for the per-target and shared choices and fracridge."""
+    from threadpoolctl import threadpool_limits
+
+    X, Y = _data(rng, 90, 12, 30, noise=1.0)
+    runs = {
+        "per_target": lambda: ridge_cv(X, Y, ALPHAS, cv=5),
+        "shared": lambda: ridge_cv(X, Y, ALPHAS, cv=4, alpha_per_target=False),
+        "fracridge": lambda: fracridge_cv(X, Y, cv=5),
+        "loo": lambda: ridge_cv(X, Y, ALPHAS, cv="loo"),
+    }
+    for name, fit in runs.items():
+        with threadpool_limits(limits=2, user_api="blas"):
+            threaded = fit()
+        with threadpool_limits(limits=1, user_api="blas"):
+            single = fit()
+        # grid alphas are equal; fracridge's per-target alphas are solved in float32
+        np.testing.assert_allclose(threaded.alphas, single.alphas, rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(threaded.coef, single.coef, rtol=1e-5, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(
+            threaded.cv_scores, single.cv_scores, rtol=1e-5, atol=1e-6, err_msg=name
+        )

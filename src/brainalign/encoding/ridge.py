@@ -33,13 +33,18 @@ by the mean over folds of the uniform-average R² (scikit-learn ``GridSearchCV``
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 from brainalign.backend import get_backend
+from brainalign.backend.numpy_backend import single_thread_blas
 from brainalign.errors import InputError
 from brainalign.utils.arrays import as_targets
 from brainalign.utils.progress import progress
@@ -742,35 +747,66 @@ def _solve(
     tb = _block_size(block_size, n, full.r, n_cand, n_val, memory_budget, loo=cv == "loo")
     per_target_choice = mode == "ridge" and alpha_per_target
 
+    n_threads = _block_threads(xp, t, block_size)
+    if n_threads > 1:
+        # blocks in flight share the budget; at least one block per thread
+        tb = min(
+            _block_size(None, n, full.r, n_cand, n_val, memory_budget // n_threads, cv == "loo"),
+            -(-t // n_threads),
+        )
     out = _Outputs.empty(p, t, n_cand)
     X0_b = xp.asarray(X0) if primal else None
     shared_Z = {}  # block start → (columns, full.Z): the shared choice refits after all blocks
     shared_sums = np.zeros(n_cand)  # fracridge / shared alpha: Σ over targets of the mean R²
-    fast = {id(d): d.fast for d in decs}
-    starts = range(0, t, tb)
-    for start in progress(
-        starts, total=len(starts), desc="ridge blocks", verbose=verbose, unit="block"
-    ):
+
+    def run_block(start):
+        """Scores of one block of targets (its coefficients stored for a per-target choice).
+
+        Each block works on shallow copies of the decompositions: they hold its projections
+        (``Z``, ``Bv``...) while sharing the eigenbases, so blocks can run in threads."""
         cols, Yb, my = _load_block(Y, start, min(start + tb, t), out.nan_targets, out.constant)
         if cols.size == 0:
-            continue
+            return cols, None, None
+        full_b, decs_b = copy.copy(full), [copy.copy(d) for d in decs]
         out.y_means[start + cols] = my
         Y0 = _centred(xp, Yb, my, centre)
         XtY = xp.matmul(X0_b.T, Y0) if primal else None
-        full.project(Y0, XtY)
+        full_b.project(Y0, XtY)
         if folds:
-            scores = _kfold_scores(xp, decs, fast, Y0, XtY, candidates, mode, per_target_choice, n)
+            fast = {id(d): d.fast for d in decs_b}
+            scores = _kfold_scores(
+                xp, decs_b, fast, Y0, XtY, candidates, mode, per_target_choice, n
+            )
         else:
-            scores = _efficient_scores(xp, full, Y0, candidates, cv, centre, n)
+            scores = _efficient_scores(xp, full_b, Y0, candidates, cv, centre, n)
         scores_np = xp.to_numpy(scores).astype(np.float32)
         out.cv_scores[:, start + cols] = scores_np
         if per_target_choice:
             best = np.argmax(np.nan_to_num(scores_np, nan=-np.inf), axis=0)
-            _store_coefficients(xp, full, candidates[best], out, start + cols)
-        else:
-            ok = ~out.constant[start + cols]
-            shared_sums += np.nan_to_num(scores_np[:, ok]).sum(1)
-            shared_Z[start] = (cols, xp.to_numpy(full.Z))
+            _store_coefficients(xp, full_b, candidates[best], out, start + cols)
+            return cols, scores_np, None
+        return cols, scores_np, xp.to_numpy(full_b.Z)
+
+    starts = range(0, t, tb)
+    bar = progress(total=len(starts), desc="ridge blocks", verbose=verbose, unit="block")
+    # blocks are independent: threads share the cores (numpy's products and passes release the
+    # GIL), each with a single-threaded BLAS, so the passes over the targets run in parallel
+    # too; results do not depend on the number of threads
+    pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+    try:
+        with single_thread_blas() if pool is not None else contextlib.nullcontext():
+            results = pool.map(run_block, starts) if pool is not None else map(run_block, starts)
+            for start, (cols, scores_np, Z) in zip(starts, results, strict=True):
+                bar.update(1)
+                if scores_np is None or per_target_choice:
+                    continue
+                ok = ~out.constant[start + cols]
+                shared_sums += np.nan_to_num(scores_np[:, ok]).sum(1)
+                shared_Z[start] = (cols, Z)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        bar.close()
     fraction = None
     if not per_target_choice:
         chosen = candidates[int(np.argmax(shared_sums))]
@@ -779,6 +815,16 @@ def _solve(
             fraction = float(chosen)
     lam = full.lam_np[full.lam_np > full.tol] if mode == "ridge" else None
     return _finish(out, fit_intercept, x_mean, candidates, fraction, lam)
+
+
+def _block_threads(xp, t: int, block_size) -> int:
+    """Threads over target blocks: as many as BLAS may use (so a caller's thread limit holds),
+    where the backend allows it (numpy) and the block size comes from the memory budget (an
+    explicit ``block_size`` keeps one block in memory at a time)."""
+    if not xp.parallel_batches or t < 2 or block_size is not None:
+        return 1
+    blas = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    return max(1, min(max(blas, default=1), t))
 
 
 def _kfold_scores(xp, decs, fast, Y0, XtY, candidates, mode, per_target_choice, n):
@@ -1100,7 +1146,9 @@ def ridge_cv(
     backend, device : str
         ``"numpy"`` or ``"torch"`` (``device="cuda"`` on a GPU). All heavy products run in float32.
     block_size : int or None
-        Targets per block; ``None`` derives it from ``memory_budget`` (bytes).
+        Targets per block, one block at a time; ``None`` derives it from ``memory_budget``
+        (bytes) and, on the numpy backend, runs as many blocks at once as BLAS has threads
+        (each with one BLAS thread, the budget shared among them; same results).
     verbose : bool or None
         Progress bar over target blocks.
     copy_X : bool
