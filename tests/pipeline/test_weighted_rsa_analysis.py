@@ -7,8 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainalign.datasets import load_nsd, load_rdm_dataset, virtual_planted_signal
+from brainalign.datasets import load_nsd, load_rdm_dataset, load_stimuli, virtual_planted_signal
+from brainalign.datasets.coco import COCO_91
 from brainalign.errors import ConfigError
+from brainalign.features import feature_space
+from brainalign.features.words import category_words
 from brainalign.pipeline.config import validate_config
 from brainalign.pipeline.study import run_study
 from brainalign.rsa import compute_rdm
@@ -17,11 +20,16 @@ from brainalign.rsa.shared import common_shared_images
 from tests.datasets.rdm_folder import write_by_hand
 
 OFF = {"enabled": False}
+#: the words of COCO's category names, of the virtual NSD's others and of an image without any
+#: ("something"), for a small word-vector file
+WORDS = sorted(
+    {w for c in (*COCO_91, "tree", "ball", "table") for w in category_words(c)} | {"something"}
+)
 WEIGHTED = {
     "enabled": True,
-    # category models: no caption embeddings, so the study takes seconds
+    # category models (word vectors from a small file): no encoder to load, the study takes seconds
     "target": "multihot",
-    "controls": ["mpnet_category_all"],
+    "controls": ["glove_categories"],
     "rois": ["ventral", "lateral"],
     "n_bootstrap": 10,
     "commonality_bootstrap": 50,
@@ -29,6 +37,14 @@ WEIGHTED = {
 
 
 def virtual_config(out) -> dict:
+    vectors = out.parent / "vectors.txt"
+    rng = np.random.default_rng(0)
+    vectors.parent.mkdir(parents=True, exist_ok=True)
+    vectors.write_text(
+        "".join(
+            f"{w} " + " ".join(f"{v:.4f}" for v in rng.standard_normal(5)) + "\n" for w in WORDS
+        )
+    )
     return {
         "data": {
             "kind": "virtual",
@@ -36,7 +52,10 @@ def virtual_config(out) -> dict:
             "n_subjects": 2,
             "options": {"n_shared": 12, "n_unique": 4, "n_sessions": 4},
         },
-        "features": {"spaces": ["multihot", "mpnet_category_all"]},
+        "features": {
+            "spaces": ["multihot", "glove_categories"],
+            "options": {"glove_categories": {"vectors": str(vectors)}},
+        },
         "analyses": {
             "roi_rsa": OFF,
             "model_comparison": OFF,
@@ -65,11 +84,11 @@ def test_virtual_study_tables_equal_the_library(virtual_run):
     weighted = pd.read_csv(out / "tables" / "weighted_rsa.csv")
     parts = pd.read_csv(out / "tables" / "weighted_rsa_commonality.csv")
     assert set(weighted["roi"]) == {"ventral", "lateral"}
-    assert set(weighted["model"]) == {"weighted", "multihot", "mpnet_category_all"}
+    assert set(weighted["model"]) == {"weighted", "multihot", "glove_categories"}
     assert set(parts["part"]) == {
         "unique multihot",
-        "unique mpnet_category_all",
-        "common multihot & mpnet_category_all",
+        "unique glove_categories",
+        "common multihot & glove_categories",
         "total",
     }
     # the ventral parts again, from the study's files with the library's function
@@ -83,27 +102,25 @@ def test_virtual_study_tables_equal_the_library(virtual_run):
         keep = np.isfinite(B).all(0)
         D.append(compute_rdm(B[:, keep]))
         oracle.append(compute_rdm(virtual_planted_signal(root, s, common, "ventral")[:, keep]))
-    from brainalign.datasets import load_stimuli
-    from brainalign.features import feature_space
-    from brainalign.pipeline.analyses.weighted_rsa import weighted_rsa_stage  # noqa: F401
-
     stim = load_stimuli(root, image_ids=common, categories=True)
+    opts = cfg.features.options
     M = np.stack(
-        [compute_rdm(feature_space(n, stim).X) for n in ("multihot", "mpnet_category_all")]
+        [
+            compute_rdm(feature_space(n, stim, **opts.get(n, {})).X)
+            for n in ("multihot", "glove_categories")
+        ]
     )
-    ref = rdm_commonality(M, np.stack(D), ["multihot", "mpnet_category_all"], n_bootstrap=0)
+    ref = rdm_commonality(M, np.stack(D), ["multihot", "glove_categories"], n_bootstrap=0)
     got = parts[parts["roi"] == "ventral"].set_index("part")["estimate"]
     np.testing.assert_allclose(
-        got[
-            ["unique multihot", "unique mpnet_category_all", "common multihot & mpnet_category_all"]
-        ],
+        got[["unique multihot", "unique glove_categories", "common multihot & glove_categories"]],
         ref.estimate,
         atol=1e-4,
     )
     truth = pd.read_csv(out / "tables" / "weighted_rsa_truth.csv")
     assert set(truth["roi"]) == {"ventral", "lateral"}
     row = truth.set_index("roi").loc["ventral"]
-    o = rdm_commonality(M, np.stack(oracle), ["multihot", "mpnet_category_all"], n_bootstrap=0)
+    o = rdm_commonality(M, np.stack(oracle), ["multihot", "glove_categories"], n_bootstrap=0)
     assert row["oracle_unique"] == pytest.approx(o.estimate[0], abs=1e-4)
     assert row["agrees"] == (row["measured_shows"] == row["oracle_shows"])
     report = (out / "report.html").read_text()
