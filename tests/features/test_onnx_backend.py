@@ -93,6 +93,21 @@ def test_recurrent_module_and_tap_counts():
         taps(x[:, :, :8])
 
 
+@needs_onnx
+def test_hooked_output_changed_in_place_later():
+    """A hook reads a batch norm's output before ReLU(inplace=True) overwrites it, as in ResNets."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(inplace=True)
+    ).eval()
+    x = np.random.default_rng(5).standard_normal((3, 3, 7, 7)).astype(np.float32)
+    for pooling in ("mean", None):
+        ref = activations(net, x, layers=["1"], pooling=pooling, backend="torch")["1"]
+        assert ref.min() < 0  # before the ReLU
+        got = activations(net, x, layers=["1"], pooling=pooling, backend="onnxruntime")["1"]
+        _close(ref, got)
+
+
 def test_auto_without_onnxruntime_is_torch(monkeypatch):
     """``backend="auto"`` without the packages (or on few images) runs PyTorch, bit for bit."""
     torch.manual_seed(0)

@@ -49,7 +49,14 @@ def _tap_modules(module, hooked: dict, pooling):
 
             def hook_for(name):
                 def hook(_mod, _inp, out):
-                    got[name].append(out[0] if isinstance(out, tuple | list) else out)
+                    out = (out[0] if isinstance(out, tuple | list) else out).float()
+                    # pooled or copied here, as the eager hook reads it: a later in-place op
+                    # (ReLU(inplace=True) after a hooked batch norm) must not reach the output
+                    if pooling == "mean" and out.ndim > 2:
+                        out = out.mean(dim=tuple(range(2, out.ndim)))
+                    else:
+                        out = out.clone()
+                    got[name].append(out)
 
                 return hook
 
@@ -62,11 +69,7 @@ def _tap_modules(module, hooked: dict, pooling):
             outs = []
             for name, values in got.items():
                 self.counts[name] = len(values)  # a recurrent module is called T times
-                for out in values:
-                    out = out.float()
-                    if pooling == "mean" and out.ndim > 2:
-                        out = out.mean(dim=tuple(range(2, out.ndim)))
-                    outs.append(out)
+                outs.extend(values)
             return tuple(outs)
 
     return Taps().eval()

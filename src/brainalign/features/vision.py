@@ -579,7 +579,9 @@ def _torch_taps(module, hooked: dict, pooling, x) -> dict[str, list[np.ndarray]]
             out = out.detach()
             if pooling == "mean" and out.ndim > 2:
                 out = out.float().mean(dim=tuple(range(2, out.ndim)))
-            captured[name].append(out.float().cpu().numpy())
+            else:  # a copy: a later in-place op (ReLU(inplace=True)) would change a view
+                out = out.float().clone()
+            captured[name].append(out.cpu().numpy())
 
         return hook
 
