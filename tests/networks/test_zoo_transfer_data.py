@@ -96,6 +96,29 @@ def test_linear_readout_recovers_a_linear_map(rng):
     np.testing.assert_allclose(cos, res["per_image"], atol=1e-4)
 
 
+def test_linear_readout_with_bce_starts_at_the_floor_and_learns_categories(rng):
+    """BCE on 0/1 targets from the constant floor: the held-out loss starts at the floor's
+    (each category's training frequency) and falls; a feature constant on the training images
+    does not blow up on others (it is only centred)."""
+    X = rng.standard_normal((300, 12)).astype(np.float32)
+    Y = (X[:, :4] + 0.5 * rng.standard_normal((300, 4)) > 0.5).astype(np.float32)
+    X[:200, -1] = 1.0  # constant on the training images, not on the held-out ones
+    res = linear_readout(
+        X[:200], Y[:200], X[200:], Y[200:], loss="bce", bias_init="mean", epochs=30, lr=0.05,
+        eps=1e-8,
+    )  # fmt: skip
+    p = np.clip(Y[:200].mean(0), 1e-4, 1 - 1e-4)
+    floor = -np.mean(Y[200:] * np.log(p) + (1 - Y[200:]) * np.log(1 - p))
+    assert res["initial"]["val_loss"] == pytest.approx(floor, rel=1e-4)
+    assert len(res["history"]) == 30 and [h["epoch"] for h in res["history"]][:2] == [0, 1]
+    assert res["history"][-1]["val_loss"] < 0.7 * floor
+    z = X[200:] @ res["weight"].T + res["bias"]
+    bce = np.mean(np.logaddexp(0, z) - Y[200:] * z)
+    assert bce == pytest.approx(res["history"][-1]["val_loss"], rel=1e-3)
+    with pytest.raises(InputError, match="loss: expected 'cosine' or 'bce'"):
+        linear_readout(X[:10], Y[:10], X[10:20], Y[10:20], loss="mse")
+
+
 # --------------------------------------------------------------------------- data sources
 
 

@@ -65,6 +65,7 @@ CHANGES = {
     "analyses.networks.validation_size": (16, {}),
     "analyses.networks.test_time_crop": (True, {}),
     "analyses.networks.shuffled_control": (False, {}),
+    "analyses.networks.backbone": ("efficientnet-lite0", {}),
     "analyses.roi_rsa.enabled": (False, {"analyses.model_comparison.enabled": False}),
     "analyses.roi_rsa.rois": (["early", "ventral", "lateral", "parietal"], {}),
     "analyses.roi_rsa.sampling": ("full", {}),

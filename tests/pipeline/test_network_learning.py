@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from brainalign.networks import BLTNet, ImageData
+from brainalign.networks.train import default_loss, predict
 from brainalign.pipeline.analyses.networks import (
     _curve_rows,
     held_out_scores,
@@ -51,7 +52,8 @@ def test_held_out_scores_per_image_with_the_constant_floor(target):
     torch.manual_seed(0)
     data, val = _data(seed=0), _data(n=10, seed=1)
     net = BLTNet(6, n_layers=2, timesteps=1, width=1 / 16, image_size=16)
-    out = held_out_scores(net, data, val, target)
+    P = predict(net, val, loss=default_loss(target))
+    out = held_out_scores(P, data.target(target), val.target(target), target)
     assert out["val_score"].shape == out["floor_score"].shape == (10,)
     Y = val.target(target).astype(float)
     mean = data.target(target).astype(float).mean(0)

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from brainalign.datasets import load_stimuli, nsd_coco_ids
-from brainalign.errors import DataFormatError
+from brainalign.errors import ConfigError, DataFormatError
 from brainalign.networks.data import from_coco
 from brainalign.pipeline.analyses.networks import (
     _training_and_validation,
@@ -180,3 +180,95 @@ def test_with_a_validation_split_every_seed_trains_on_the_whole_pool(pool_run, t
         for seed in (0, 3)
     }
     assert held[0] == held[3] and len(held[0]) == 8
+
+
+# ------------------------------------------------------------- transfer variant (a backbone)
+def _readout_params(root, pool, **kw):
+    return {
+        "root": root, "pool": pool, "split": "train2017", "encoder": "all-MiniLM-L6-v2",
+        "name": "multihot_seed0", "target": "multihot", "seed": 0, "epochs": 8,
+        "batch_size": 8, "image_size": 64, "width": 0.0625, "timesteps": 2, "layers": 10,
+        "learning_rate": 1e-2, "validation_split": None, "validation_size": 8,
+        "allow_overlap": False, "test_time_crop": False, "backbone": "efficientnet-lite0", **kw,
+    }  # fmt: skip
+
+
+def test_a_readout_network_on_evaluated_images_is_stopped_by_name(pool_run, tmp_path):
+    """The transfer variant runs the same leak check as the trained networks."""
+    root = str(pool_run.data.root)
+    _nsd_images_as_coco_folder(pool_run.data.root, tmp_path / "leaky", n=12)
+    params = _readout_params(root, str(tmp_path / "leaky"), validation_size=4)
+    pool = training_pool({**params, "allow_overlap": True}, {}, {})
+    with pytest.raises(DataFormatError, match="8 of its 8 images are images the subjects"):
+        train_network(params, {"pool": pool, "pool_features": {}, "backbone": {}}, {})
+
+
+def test_a_readout_network_learns_its_target_from_the_backbone_features(pool_run):
+    """Features that carry the categories (plus noise): the readout's held-out BCE falls below
+    the constant floor and below its shuffled-target control's; its output on the study's
+    images is the network's representation (one row per image, logits per category)."""
+    root = str(pool_run.data.root)
+    params = _readout_params(root, str(Path(root) / "training_pool"))
+    pool = training_pool(params, {}, {})
+    data = from_coco(params["pool"], "train2017", targets=["multihot"])
+    rng = np.random.default_rng(0)
+    Y = data.target("multihot").astype(np.float32)
+    X_pool = np.hstack([Y, np.zeros((len(Y), 5))]) @ rng.normal(size=(Y.shape[1] + 5, 40))
+    X_pool += 0.3 * rng.normal(size=X_pool.shape)
+    ids = load_stimuli(root, categories=False).image_ids
+    inputs = {
+        "pool": pool,
+        "pool_features": {"X": X_pool, "ids": np.asarray(data.ids)},
+        "backbone": {"X": rng.normal(size=(len(ids), 40)), "ids": ids},
+    }
+    res = train_network(params, inputs, {})
+    ctrl = train_network({**params, "shuffled": True}, inputs, {})
+    assert res["X"].shape == (len(ids), Y.shape[1]) and np.array_equal(res["ids"], ids)
+    assert res["layer"] == "efficientnet-lite0 → linear readout" and "X" not in ctrl
+    assert len(res["history"]) == 8 and res["history"][-1]["epoch"] == 7
+    bce = np.mean(res["val_score"])
+    assert res["history"][-1]["val_loss"] < 0.8 * res["initial"]["val_loss"]
+    assert bce < 0.8 * np.mean(res["floor_score"]) and bce < np.mean(ctrl["val_score"])
+
+
+def test_the_pool_features_are_the_backbones_features_of_every_pool_image(pool_run):
+    from brainalign.networks.zoo import model_features
+    from brainalign.pipeline.analyses.networks import pool_features
+
+    root = str(pool_run.data.root)
+    params = {"pool": str(Path(root) / "training_pool"), "split": "train2017"}
+    pool = training_pool({**params, "root": root, "allow_overlap": False}, {}, {})
+    out = pool_features({**params, "model": "efficientnet-lite0"}, {"pool": pool}, {})
+    data = from_coco(params["pool"], "train2017", targets=())
+    assert np.array_equal(out["ids"], data.ids) and out["X"].shape == (48, 1280)
+    direct = model_features("efficientnet-lite0", data.subset(np.arange(3)), verbose=False)[0]
+    np.testing.assert_allclose(out["X"][:3], direct, atol=1e-5)
+
+
+def test_a_backbone_plans_its_features_and_an_unknown_one_is_named(tmp_path):
+    from brainalign.pipeline.plan import build_plan
+
+    q = copy.deepcopy(QUICK_OVERRIDES)
+    base = {
+        "data": {"kind": "virtual", **q["data"]},
+        "features": {"spaces": ["multihot"]},
+        "analyses": {
+            "roi_rsa": {"enabled": False}, "model_comparison": {"enabled": False},
+            "searchlight": {"enabled": False}, "encoding": {"enabled": False},
+            "insilico": {"enabled": False}, "decoding": {"enabled": False},
+            "weighted_rsa": {"enabled": False}, "variance_partitioning": {"enabled": False},
+            "networks": {**q["analyses"]["networks"], "backbone": "efficientnet-lite0"},
+        },
+        "output": {"dir": str(tmp_path / "run")},
+    }  # fmt: skip
+    plan = build_plan(validate_config(base))
+    net = next(t for t in plan.analyses["networks"].values() if t.stage == "train_network")
+    assert net.deps["pool_features"].stage == "pool_features"
+    assert net.deps["backbone"].stage == "zoo_features"
+    assert net.deps["backbone"].params["model"] == "efficientnet-lite0"
+    # the backbone is read for the networks, not scored as a model of its own
+    assert "efficientnet-lite0" not in plan.vision_models
+    bad = copy.deepcopy(base)
+    bad["analyses"]["networks"]["backbone"] = "efficientnet-lite9"
+    with pytest.raises(ConfigError, match="analyses.networks.backbone: 'efficientnet-lite9'"):
+        validate_config(bad)

@@ -38,14 +38,17 @@ def linear_readout(
     Y_test: np.ndarray,
     *,
     sigmoid: bool = False,
+    loss: str = "cosine",
+    bias_init: str = "zero",
     epochs: int = 200,
     batch_size: int = 96,
     lr: float = 0.05,
     eps: float = 0.1,
+    weight_decay: float = 0.0,
     random_state: int = 0,
     device="cpu",
 ) -> dict:
-    """Fit a linear readout with a cosine loss on ``(X_train, Y_train)``; score it on the test set.
+    """Fit a linear readout on ``(X_train, Y_train)``; score it on the test set after every epoch.
 
     Parameters
     ----------
@@ -55,14 +58,30 @@ def linear_readout(
         Targets (embeddings, or multi-hot with ``sigmoid=True``).
     sigmoid : bool
         Pass the readout through a sigmoid (the paper's choice for multi-hot targets).
+    loss : {"cosine", "bce"}
+        What the readout minimises: 1 − cosine similarity with the target (the paper's
+        transfer readout), or the binary cross-entropy of its sigmoid with 0/1 targets (how the
+        paper trains category networks; implies ``sigmoid``).
+    bias_init : {"zero", "mean"}
+        The readout at the start: random weights and a zero bias (the paper's transfer
+        readout), or zero weights and the constant prediction closest to the training targets
+        as bias (their mean; for ``"bce"`` the logit of each category's frequency), so that
+        training starts from the floor and learns what the features add to it.
     epochs, batch_size, lr, eps : optimisation (the paper's: 200, 96, 0.05, 0.1; cosine annealing)
+    weight_decay : float
+        Decoupled weight decay of the readout's weights (AdamW; the paper's readout: 0). With
+        many features and few training images it keeps the readout from overfitting.
     random_state : int
         Seed of the initialisation and batch order.
 
     Returns
     -------
     dict with ``cosine`` (mean held-out cosine similarity), ``floor`` (mean-target floor),
-    ``per_image`` ((n_test,) cosines) and ``weight`` / ``bias`` of the readout.
+    ``per_image`` ((n_test,) cosines), ``weight`` / ``bias`` of the readout (on the raw
+    features: ``X @ weight.T + bias``, before the sigmoid), ``initial`` (held-out ``val_loss`` and
+    ``val_cosine`` before training) and ``history`` (one dict per epoch: ``epoch``, from 0,
+    ``step``, ``train_loss``, the mean over the epoch's batches, ``val_loss`` and
+    ``val_cosine``).
     """
     X_train = check_2d(X_train, "X_train", dtype=np.float32, allow_nan=False)
     X_test = check_2d(X_test, "X_test", dtype=np.float32, allow_nan=False)
@@ -72,45 +91,82 @@ def linear_readout(
         raise InputError("X/Y: features and targets must have the same number of rows")
     if X_train.shape[1] != X_test.shape[1] or Y_train.shape[1] != Y_test.shape[1]:
         raise InputError("train/test: feature and target widths must match between the splits")
+    if loss not in ("cosine", "bce"):
+        raise InputError(f"loss: expected 'cosine' or 'bce', got {loss!r}")
+    if bias_init not in ("zero", "mean"):
+        raise InputError(f"bias_init: expected 'zero' or 'mean', got {bias_init!r}")
     dev = torch.device(device)
     gen = torch.Generator().manual_seed(int(random_state))
-    # standardising the frozen features makes the paper's large learning rate stable
-    mu, sd = X_train.mean(0), X_train.std(0) + 1e-6
+    # standardising the frozen features makes the paper's large learning rate stable; a feature
+    # (nearly) constant on the training images is only centred, since dividing by its tiny
+    # spread would blow up its values on other images (ReLU channels dead on the training set)
+    mu, sd = X_train.mean(0), X_train.std(0)
+    sd = np.where(sd > 1e-6 * max(float(sd.max(initial=0.0)), 1e-30), sd, 1.0).astype(np.float32)
     xt = torch.from_numpy((X_train - mu) / sd).to(dev)
     yt = torch.from_numpy(Y_train).to(dev)
+    xv = torch.from_numpy((X_test - mu) / sd).to(dev)
+    yv = torch.from_numpy(Y_test).to(dev)
     layer = torch.nn.Linear(X_train.shape[1], Y_train.shape[1])
     with torch.no_grad():
         bound = 1 / math.sqrt(X_train.shape[1])
         layer.weight.uniform_(-bound, bound, generator=gen)
         layer.bias.zero_()
+        if bias_init == "mean":
+            layer.weight.zero_()
+            mean = torch.from_numpy(Y_train.mean(0))
+            if loss == "bce":
+                mean = torch.logit(mean.clamp(1e-4, 1 - 1e-4))
+            layer.bias.copy_(mean)
     layer.to(dev)
-    opt = torch.optim.Adam(layer.parameters(), lr=lr, eps=eps)
+    opt = torch.optim.AdamW(
+        [{"params": [layer.weight], "weight_decay": weight_decay},
+         {"params": [layer.bias], "weight_decay": 0.0}],
+        lr=lr, eps=eps,
+    )  # fmt: skip
     n = len(xt)
     bs = min(batch_size, n)
     steps_per_epoch = math.ceil(n / bs)
     total = steps_per_epoch * epochs
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-    link = torch.sigmoid if sigmoid else (lambda z: z)
-    for _ in range(epochs):
+    link = torch.sigmoid if (sigmoid or loss == "bce") else (lambda z: z)
+
+    def loss_of(z, y):
+        if loss == "bce":
+            return F.binary_cross_entropy_with_logits(z, y)
+        return (1 - F.cosine_similarity(link(z), y, dim=1, eps=1e-8)).mean()
+
+    def held_out():
+        with torch.no_grad():
+            z = layer(xv)
+            cos = F.cosine_similarity(link(z), yv, dim=1, eps=1e-8)
+            return float(loss_of(z, yv)), cos.cpu().numpy()
+
+    val_loss, cos = held_out()
+    initial = {"val_loss": val_loss, "val_cosine": float(cos.mean())}
+    history = []
+    for epoch in range(epochs):
         order = torch.randperm(n, generator=gen).to(dev)
+        losses = []
         for s in range(steps_per_epoch):
             idx = order[s * bs : (s + 1) * bs]
-            loss = (1 - F.cosine_similarity(link(layer(xt[idx])), yt[idx], dim=1, eps=1e-8)).mean()
+            batch_loss = loss_of(layer(xt[idx]), yt[idx])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             opt.step()
             sched.step()
-    with torch.no_grad():
-        pred = link(layer(torch.from_numpy((X_test - mu) / sd).to(dev)))
-        cos = (
-            F.cosine_similarity(pred, torch.from_numpy(Y_test).to(dev), dim=1, eps=1e-8)
-            .cpu()
-            .numpy()
-        )
+            losses.append(float(batch_loss.detach()))
+        val_loss, cos = held_out()
+        history.append(
+            {"epoch": epoch, "step": (epoch + 1) * steps_per_epoch,
+             "train_loss": float(np.mean(losses)), "val_loss": val_loss,
+             "val_cosine": float(cos.mean())}
+        )  # fmt: skip
     return {
         "cosine": float(cos.mean()),
         "floor": mean_target_floor(Y_train, Y_test),
         "per_image": cos.astype(np.float32),
+        "initial": initial,
+        "history": history,
         "weight": layer.weight.detach().cpu().numpy() / sd[None, :],
         "bias": (
             layer.bias.detach().cpu().numpy() - (layer.weight.detach().cpu().numpy() / sd) @ mu

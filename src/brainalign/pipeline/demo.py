@@ -36,6 +36,9 @@ QUICK_OVERRIDES = {
             "n_examples": 4,
         },
         "networks": {
+            # the BLT networks of the paper (the demo's transfer variant is tested on its own)
+            "backbone": None,
+            "learning_rate": 0.003,
             "embedding_space": "minilm",
             "epochs": 1,
             "image_size": 32,

@@ -80,6 +80,12 @@ class NetworksConfig(Section):
     #: the readout at test time: centre images as they are (False) or the paper's random crop
     #: of at least a third of the area, which its code also applied at test time (True)
     test_time_crop: bool = False
+    #: a zoo model (e.g. "efficientnet-lite0") whose frozen features replace the BLT network:
+    #: each target's network is then a linear readout trained from the backbone's features of
+    #: the pool toward its target (same loss, epochs, batch size and learning rate), and its
+    #: output on the study's images is scored. A transfer variant, not the paper's networks
+    #: trained from scratch (docs/paper_fidelity.md); the BLT keys above are then unused
+    backbone: str | None = None
     #: also train each target's network on shuffled targets (the training images' targets
     #: permuted among them; same images, budget and validation): what a network learns without
     #: the image-target pairing (e.g. the mean caption embedding). One control per target, with
@@ -153,6 +159,7 @@ def train_network(params, inputs, ctx):
 
     from brainalign.networks import BLTNet, activations, layer_name, train
     from brainalign.networks.data import from_coco
+    from brainalign.networks.train import default_loss, predict
 
     torch.manual_seed(params["seed"])
     pool = inputs["pool"]
@@ -179,6 +186,8 @@ def train_network(params, inputs, ctx):
     shuffled = bool(params.get("shuffled", False))
     if shuffled:
         data = shuffled_targets(data, params["target"], random_state=params["seed"])
+    if params.get("backbone"):
+        return _train_readout(params, inputs, data, val, shuffled, device)
     T = data_all.target(params["target"])
     net = BLTNet(
         n_outputs=T.shape[1],
@@ -221,7 +230,12 @@ def train_network(params, inputs, ctx):
         "initial_val_cosine": res.initial.get("val_cosine"),
         "steps": int(res.step),
         "checkpoint": str(res.checkpoint),
-        **held_out_scores(res.net, data, val, params["target"], device=device),
+        **held_out_scores(
+            predict(res.net, val, device=device, loss=default_loss(params["target"])),
+            data.target(params["target"]),
+            val.target(params["target"]),
+            params["target"],
+        ),
     }
     if shuffled:
         return out
@@ -278,25 +292,93 @@ def shuffled_targets(data, target: str, random_state: int = 0):
     return out
 
 
-def held_out_scores(net, data, val, target: str, *, device="cpu") -> dict:
-    """Per validation image: how well the trained ``net`` predicts its target, and the floor.
+def held_out_scores(predicted, train_targets, val_targets, target: str) -> dict:
+    """Per validation image: how well a trained network's predictions match its target, and
+    the floor.
 
-    Returns ``val_score`` (per image: cosine similarity of the prediction with the target for
-    ``"mpnet"``; binary cross-entropy, lower is better, for ``"multihot"``), ``floor_score``
-    (the same for a constant prediction: the mean training target, the paper's Fig. 4b floor;
-    the training categories' frequencies for ``"multihot"``), and for ``"multihot"`` ``val_map``
+    Parameters
+    ----------
+    predicted : (n_val, k) array
+        The network's predictions for the validation images (probabilities for ``"multihot"``).
+    train_targets, val_targets : (n_train, k), (n_val, k) arrays
+        The targets of the training and validation images.
+    target : {"mpnet", "multihot"}
+
+    Returns
+    -------
+    dict with ``val_score`` (per image: cosine similarity of the prediction with the target for
+    ``"mpnet"``; binary cross-entropy, lower is better, for ``"multihot"``), ``floor_score`` (the
+    same for a constant prediction: the mean training target, the paper's Fig. 4b floor; the
+    training categories' frequencies for ``"multihot"``), and for ``"multihot"`` ``val_map``
     (mean over categories present in the validation images of the average precision).
     """
-    from brainalign.networks.train import default_loss, predict
+    from brainalign.networks.train import default_loss
 
-    loss = default_loss(target)
-    P = np.asarray(predict(net, val, device=device, loss=loss), np.float64)
-    Y = np.asarray(val.target(target), np.float64)
-    constant = np.broadcast_to(np.asarray(data.target(target), np.float64).mean(0), Y.shape)
-    if loss == "bce":
+    P = np.asarray(predicted, np.float64)
+    Y = np.asarray(val_targets, np.float64)
+    constant = np.broadcast_to(np.asarray(train_targets, np.float64).mean(0), Y.shape)
+    if default_loss(target) == "bce":
         out = {"val_score": _bce_rows(P, Y), "floor_score": _bce_rows(constant, Y)}
         return {**out, "val_map": _mean_average_precision(Y, P)}
     return {"val_score": _cosine_rows(P, Y), "floor_score": _cosine_rows(constant, Y)}
+
+
+def _train_readout(params, inputs, data, val, shuffled: bool, device) -> dict:
+    """The transfer variant of :func:`train_network`: a linear readout from a frozen backbone's
+    features (``inputs["pool_features"]`` for the pool, ``inputs["backbone"]`` for the study's
+    images) toward the target, trained with the network's loss (cosine for caption
+    embeddings, binary cross-entropy for categories) and budget; the readout's output on the
+    study's images is the network's representation."""
+    from brainalign.networks.leakage import check_disjoint
+    from brainalign.networks.train import default_loss
+    from brainalign.networks.transfer import linear_readout
+
+    target, loss = params["target"], default_loss(params["target"])
+    check_disjoint(
+        data.image_ids("training images of the pool"), _evaluated(params["root"]),
+        allow_overlap=bool(params.get("allow_overlap", False)), fix=_POOL_FIX,
+    )  # fmt: skip
+    pool = inputs["pool_features"]
+    row = {int(i): j for j, i in enumerate(np.asarray(pool["ids"]))}
+    X_pool = np.asarray(pool["X"], np.float32)
+    X_train = X_pool[[row[int(i)] for i in data.ids]]
+    X_val = X_pool[[row[int(i)] for i in val.ids]]
+    res = linear_readout(
+        X_train, data.target(target), X_val, val.target(target), loss=loss,
+        epochs=params["epochs"], batch_size=params["batch_size"], lr=params["learning_rate"],
+        # Adam as the networks train (not the paper's Fig. 4b readout, eps 0.1), starting from
+        # the constant floor so that the curve shows what the features add to it
+        eps=1e-8, bias_init="mean", random_state=params["seed"], device=device,
+    )  # fmt: skip
+
+    def readout(X):
+        return np.asarray(X, np.float32) @ res["weight"].T + res["bias"]
+
+    def probabilities(z):
+        return 1 / (1 + np.exp(-z)) if loss == "bce" else z
+
+    out = {
+        "train_ids": np.asarray(data.ids, np.int64),
+        "val_ids": np.asarray(val.ids, np.int64),
+        "history": res["history"],
+        "initial": res["initial"],
+        "initial_val_cosine": res["initial"]["val_cosine"],
+        "steps": int(res["history"][-1]["step"]) if res["history"] else 0,
+        "checkpoint": "",
+        **held_out_scores(
+            probabilities(readout(X_val)), data.target(target), val.target(target), target
+        ),
+    }
+    if shuffled:
+        return out
+    study = inputs["backbone"]
+    return {
+        **out,
+        # logits for categories: the readout's linear output, as the trained network's layer
+        "X": readout(study["X"]).astype(np.float32),
+        "ids": np.asarray(study["ids"], np.int64),
+        "layer": f"{params['backbone']} → linear readout",
+    }
 
 
 def _cosine_rows(a, b) -> np.ndarray:
@@ -338,6 +420,25 @@ def _training_and_validation(data_all, params, encoder):
     return data_all.split(n_val=n_val, random_state=0)
 
 
+@stage("pool_features")
+def pool_features(params, inputs, ctx):
+    """Features of a zoo model (the networks' frozen backbone) for every image of the pool."""
+    from brainalign.networks.data import from_coco
+    from brainalign.networks.zoo import model_features
+
+    data = from_coco(
+        params["pool"], params["split"], targets=(),
+        exclude_ids=np.asarray(inputs["pool"]["excluded"]),
+    )  # fmt: skip
+    feats = model_features(params["model"], data, device=ctx.get("device", "cpu"), verbose=False)
+    return {"X": _mean_instances(feats), "ids": np.asarray(data.ids, np.int64)}
+
+
+def _mean_instances(feats) -> np.ndarray:
+    """One feature matrix from a zoo model's instances: their mean (one instance: itself)."""
+    return np.mean(np.stack([np.asarray(f, np.float32) for f in feats]), axis=0)
+
+
 @stage("zoo_features")
 def zoo_features(params, inputs, ctx):
     """Features of a registered vision model (e.g. EfficientNet-lite0) for every image."""
@@ -356,12 +457,7 @@ def zoo_features(params, inputs, ctx):
         device=ctx.get("device", "cpu"),
         verbose=False,
     )
-    X = (
-        np.mean(np.stack([np.asarray(f, np.float32) for f in feats]), axis=0)
-        if len(feats) > 1
-        else np.asarray(feats[0], np.float32)
-    )
-    return {"X": X, "ids": np.asarray(stim.image_ids, np.int64)}
+    return {"X": _mean_instances(feats), "ids": np.asarray(stim.image_ids, np.int64)}
 
 
 # --------------------------------------------------------------------------------------- plan
@@ -414,6 +510,18 @@ def plan(b) -> dict[str, Task]:
             {"data": b.plan.data},
         )
         targets["pool"] = pool
+    # the transfer variant's backbone features: dependencies of the networks (the backbone is
+    # a model of the study only when `zoo` names it too)
+    backbone = {}
+    if net.targets and net.backbone:
+        backbone = {
+            "backbone": _zoo_task(b, net.backbone),
+            "pool_features": Task(
+                TaskId("pool_features", model=net.backbone),
+                {"pool": pool_folder(cfg), "split": net.training_split, "model": net.backbone},
+                {"pool": pool},
+            ),
+        }
     for target in net.targets:
         runs = [(sd, False) for sd in net.seeds]
         if net.shuffled_control and net.seeds:
@@ -438,7 +546,12 @@ def plan(b) -> dict[str, Task]:
                 "validation_split": net.validation_split,
                 "validation_size": net.validation_size,
                 "allow_overlap": net.allow_overlap,
+                "backbone": net.backbone,
             }
+            if net.backbone:
+                # a readout has no BLT architecture: these keys do not change it
+                for key in ("image_size", "width", "timesteps", "layers"):
+                    del params[key]
             if shuffled:
                 # a control records its training only: it reads no image of the study
                 params["shuffled"] = True
@@ -451,6 +564,7 @@ def plan(b) -> dict[str, Task]:
                 {
                     "data": b.plan.data,
                     "pool": pool,
+                    **backbone,
                     # the pool's captions embedded in parallel first (only the caption target)
                     **(
                         b.caption_parts(
@@ -466,14 +580,18 @@ def plan(b) -> dict[str, Task]:
             if not shuffled:
                 b.add_model(ModelRef(model, task, instance=f"seed{sd}", vision=True))
     for z in net.zoo:
-        task = Task(
-            TaskId("zoo_features", model=z),
-            {"root": b.root, "model": z, **b.inputs("stimuli")},
-            {"data": b.plan.data},
-        )
+        task = _zoo_task(b, z)
         targets[task.name] = task
         b.add_model(ModelRef(z, task, vision=True))
     return targets
+
+
+def _zoo_task(b, name: str) -> Task:
+    return Task(
+        TaskId("zoo_features", model=name),
+        {"root": b.root, "model": name, **b.inputs("stimuli")},
+        {"data": b.plan.data},
+    )
 
 
 def check(cfg) -> list[str]:
@@ -481,6 +599,14 @@ def check(cfg) -> list[str]:
     if not (net.enabled and net.targets):
         return []
     problems = []
+    if net.backbone is not None:
+        from brainalign.networks.zoo import list_models
+
+        if net.backbone not in list_models():
+            problems.append(
+                f"analyses.networks.backbone: {net.backbone!r} is not a zoo model; "
+                f"known: {', '.join(list_models())}"
+            )
     if "mpnet" in net.targets:
         try:
             encoder_of_space(net.embedding_space, cfg.features.encoder)
@@ -610,7 +736,18 @@ def layers_table(targets) -> pd.DataFrame:
     rows = []
     for t in targets.values():
         p = t.params
-        if t.stage == "train_network" and not p.get("shuffled"):
+        if t.stage == "train_network" and not p.get("shuffled") and p.get("backbone"):
+            rows.append(
+                {
+                    "model": t.id.model,
+                    "instance": t.id.instance,
+                    "layer": f"{p['backbone']} → linear readout",
+                    "layer_index": np.nan,
+                    "timestep": np.nan,
+                    "chosen": "fixed: the readout's output on the backbone's readout layer",
+                }
+            )
+        elif t.stage == "train_network" and not p.get("shuffled"):
             rows.append(
                 {
                     "model": t.id.model,
@@ -799,9 +936,16 @@ def methods(cfg) -> list[str]:
     n = cfg.analyses.networks
     if not n.enabled:
         return []
+    what = (
+        f"linear readouts from {n.backbone}'s frozen features (a transfer variant of the paper's "
+        "networks, which it trained from scratch; the readout's output is the network's "
+        "representation)"
+        if n.backbone
+        else f"BLT recurrent convolutional networks ({n.layers} layers, width × {n.width}, "
+        f"{n.timesteps} timesteps, {n.image_size} px)"
+    )
     return [
-        f"Networks: BLT recurrent convolutional networks ({n.layers} layers, width × "
-        f"{n.width}, {n.timesteps} timesteps, {n.image_size} px) trained "
+        f"Networks: {what} trained "
         f"toward {', '.join(n.targets)} for {n.epochs} epochs (seeds "
         f"{list(n.seeds)}) on a training pool of images no subject sees "
         f"({n.training_pool or 'the virtual NSD training_pool/'}, every NSD image left "
@@ -821,7 +965,11 @@ def methods(cfg) -> list[str]:
             if n.shuffled_control
             else ""
         )
-        + "last layer and timestep compared with the brain by ROI RSA"
+        + (
+            "the readout's output compared with the brain by ROI RSA"
+            if n.backbone
+            else "last layer and timestep compared with the brain by ROI RSA"
+        )
         + (
             ", read through the paper code's random crop at test time"
             if n.test_time_crop
