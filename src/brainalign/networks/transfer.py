@@ -44,7 +44,6 @@ def linear_readout(
     batch_size: int = 96,
     lr: float = 0.05,
     eps: float = 0.1,
-    weight_decay: float = 0.0,
     random_state: int = 0,
     device="cpu",
 ) -> dict:
@@ -68,9 +67,6 @@ def linear_readout(
         as bias (their mean; for ``"bce"`` the logit of each category's frequency), so that
         training starts from the floor and learns what the features add to it.
     epochs, batch_size, lr, eps : optimisation (the paper's: 200, 96, 0.05, 0.1; cosine annealing)
-    weight_decay : float
-        Decoupled weight decay of the readout's weights (AdamW; the paper's readout: 0). With
-        many features and few training images it keeps the readout from overfitting.
     random_state : int
         Seed of the initialisation and batch order.
 
@@ -118,11 +114,7 @@ def linear_readout(
                 mean = torch.logit(mean.clamp(1e-4, 1 - 1e-4))
             layer.bias.copy_(mean)
     layer.to(dev)
-    opt = torch.optim.AdamW(
-        [{"params": [layer.weight], "weight_decay": weight_decay},
-         {"params": [layer.bias], "weight_decay": 0.0}],
-        lr=lr, eps=eps,
-    )  # fmt: skip
+    opt = torch.optim.Adam(layer.parameters(), lr=lr, eps=eps)
     n = len(xt)
     bs = min(batch_size, n)
     steps_per_epoch = math.ceil(n / bs)
