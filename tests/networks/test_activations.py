@@ -72,6 +72,23 @@ def test_streaming_to_disk_and_resume(make_net, images, tmp_path):
     assert not calls and np.array_equal(again[net.layer_names[0]], disk[net.layer_names[0]])
 
 
+def test_hooked_output_is_read_before_a_later_in_place_op():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(12, 5), torch.nn.ReLU(inplace=True)
+    ).eval()
+    images = np.random.default_rng(2).integers(0, 256, (4, 2, 2, 3), dtype=np.uint8)
+
+    def prep(im):
+        return torch.from_numpy(im).permute(0, 3, 1, 2).float() / 255 - 0.5
+
+    acts = activations(net, images, layers=["1"], preprocess=prep, batch_size=4)
+    with torch.no_grad():
+        ref = net[1](net[0](prep(images))).numpy()
+    assert ref.min() < 0  # the ReLU would have zeroed these
+    np.testing.assert_allclose(acts["1"], ref, rtol=1e-6, atol=1e-6)
+
+
 def test_killed_extraction_resumes(tmp_path):
     rng = np.random.default_rng(1)
     data = rng.standard_normal((11, 4)).astype(np.float32)

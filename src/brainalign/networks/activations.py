@@ -82,7 +82,9 @@ def hook_extractor(
         for name in layers:
 
             def hook(_m, _inp, output, _name=name):
-                captured[_name] = pool_output(output).float()
+                # a copy: a 2-D output is not pooled, and a later in-place op (ReLU(inplace=True))
+                # would otherwise change it before it is read
+                captured[_name] = pool_output(output).float().clone()
 
             handles.append(modules[name].register_forward_hook(hook))
         try:
