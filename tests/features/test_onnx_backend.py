@@ -108,6 +108,17 @@ def test_hooked_output_changed_in_place_later():
         _close(ref, got)
 
 
+@needs_onnx
+def test_streamed_to_disk(tmp_path):
+    torch.manual_seed(0)
+    net = Recurrent().eval()
+    x = np.random.default_rng(6).standard_normal((7, 3, 8, 8)).astype(np.float32)
+    ref = activations(net, x, layers=["fc"], batch_size=3, backend="torch")
+    out = activations(net, x, ["fc"], batch_size=3, backend="onnxruntime", out_dir=tmp_path)
+    assert isinstance(out["fc"], np.memmap)
+    _close(ref["fc"], out["fc"])
+
+
 def test_auto_without_onnxruntime_is_torch(monkeypatch):
     """``backend="auto"`` without the packages (or on few images) runs PyTorch, bit for bit."""
     torch.manual_seed(0)
