@@ -74,9 +74,12 @@ def main(argv=None) -> None:
     # himalaya's banded-ridge tutorial searches 20 alphas; brainalign's cost hardly grows with
     # them (partial fractions: O(r) per alpha and target), himalaya's grows linearly
     ap.add_argument("--alphas", type=int, default=20, help="alphas, log-spaced 1e-1…1e5")
+    ap.add_argument("--n", type=int, help="training images (default 5,000; --small 1,500)")
+    ap.add_argument("--t", type=int, help="targets (default 20,000; --small 2,000)")
     ap.add_argument("--skip-himalaya", action="store_true")
     args = ap.parse_args(argv)
     n, t = (1500, 2000) if args.small else (5000, 20000)
+    n, t = args.n or n, args.t or t
     n_test = n // 5
     Xtr, Ytr, Xte, Yte = data(n, n_test, t)
     gammas = dirichlet_candidates(len(WIDTHS), args.n_iter, random_state=0)
