@@ -549,7 +549,7 @@ def test_typos_in_roi_space_and_model_names_get_a_suggestion(tmp_path):
     """A misspelt ROI, feature space or model name names the one it resembles (issue 21)."""
     root = tmp_path / "tiny"
     write_by_hand(root)
-    cfg = tiny_config(root, tmp_path / "run", vision=["efficientnet-lite"])
+    cfg = tiny_config(root, tmp_path / "run", vision=["efficientnet-lte0"])
     cfg["data"]["rois"] = ["ITT"]
     cfg["features"]["spaces"] = ["multihott"]
     with pytest.raises(ConfigError) as err:

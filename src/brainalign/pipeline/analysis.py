@@ -396,6 +396,14 @@ class PlanBuilder:
         return self._samplings[s]
 
 
+def run_section(run, name: str, model: type[Section]) -> Section:
+    """The ``[analyses.<name>]`` section of the config a run folder was written with
+    (``run.json``), validated by its model: a key the run did not write takes the model's
+    default, so a report never restates a default of its own."""
+    raw = run.meta.get("config", {}).get("analyses", {}).get(name, {})
+    return model.model_validate(raw)
+
+
 def study_base(cfg: Section) -> dict:
     """The parameters that locate a subject's responses: root, space and test set."""
     return {

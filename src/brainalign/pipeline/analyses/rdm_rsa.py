@@ -23,7 +23,7 @@ from pydantic import Field
 from brainalign.datasets.rdms import load_rdm_dataset, read_stimulus_table
 from brainalign.errors import BrainAlignError, DataFormatError
 from brainalign.features import feature_space, feature_space_needs, label_stimuli
-from brainalign.pipeline.analysis import Analysis, ReportSection, RunWarning, Table
+from brainalign.pipeline.analysis import Analysis, ReportSection, RunWarning, Table, run_section
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported
 from brainalign.pipeline.inputs import option_files
@@ -781,8 +781,7 @@ def _export_figure_data(ctx, targets, summ) -> None:
 
 # ------------------------------------------------------------------------------------- report
 def _primary(run) -> str:
-    methods = run.meta.get("config", {}).get("analyses", {}).get("rdm_rsa", {}).get("methods")
-    return (methods or ["spearman"])[0]
+    return run_section(run, "rdm_rsa", RdmRsaConfig).methods[0]
 
 
 def _label(model: str, layer) -> str:
@@ -953,9 +952,9 @@ def _comparison_figure(run, sel, band, label: str, roi: str, method: str, n_mode
         title=f"{label} · {roi}",
         ylabel=f"{method} (model vs brain RDM)",
     )
-    cfg = run.meta.get("config", {}).get("analyses", {}).get("rdm_rsa", {})
+    cfg = run_section(run, "rdm_rsa", RdmRsaConfig)
     # the inference each ROI's evaluation used (older runs: the configured one)
-    used = sel["bootstrap"] if "bootstrap" in sel else [cfg.get("bootstrap", "dual")]
+    used = sel["bootstrap"] if "bootstrap" in sel else [cfg.bootstrap]
     test = "; ".join(_INFERENCE.get(b, f"{b} bootstrap") for b in sorted(set(used)))
     shown = list(summary["model"])
     n_sig = len(plots.significant_pairs(pairs, shown))
@@ -966,11 +965,11 @@ def _comparison_figure(run, sel, band, label: str, roi: str, method: str, n_mode
     )
     return img_html(
         plots.figure_to_base64(fig),
-        f"Bars: score with its {100 * cfg.get('ci', 0.95):.0f}% CI, dots: subjects, models by "
+        f"Bars: score with its {100 * cfg.ci:.0f}% CI, dots: subjects, models by "
         f"descending score; grey band: noise ceiling (lower to upper bound){red}. Lines above "
         f"the bars (Golan wings): significant pairs, {n_sig} among "
         f"the {len(shown)} models shown ({test}; Benjamini–Hochberg FDR q < "
-        f"{cfg.get('fdr_q', 0.05)} over all {len(pairs)} pairs of the {n_models} models, every "
+        f"{cfg.fdr_q} over all {len(pairs)} pairs of the {n_models} models, every "
         f"layer of each network, of {label} · {roi} · {method}; a dot marks the better model, "
         "a tick each model it beats). "
         "Every pair is in tables/rdm_pairwise.csv.",

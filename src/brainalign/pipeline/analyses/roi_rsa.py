@@ -11,7 +11,7 @@ from pydantic import Field
 from brainalign.datasets import load_stimuli
 from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.errors import BrainAlignError
-from brainalign.pipeline.analysis import Analysis, ReportSection, Table
+from brainalign.pipeline.analysis import Analysis, ReportSection, Table, run_section
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.inputs import feature_rows, load_subject
 from brainalign.pipeline.truth import write_ground_truth
@@ -484,7 +484,7 @@ def _roi_section(run) -> str:
     if scores is None:
         return ""
     ceiling = run.table("noise_ceiling")
-    error = run.meta.get("config", {}).get("analyses", {}).get("roi_rsa", {}).get("error", "sem")
+    error = run_section(run, "roi_rsa", RoiRsaConfig).error
     bars = "SD (ddof 0) / √n, as in the paper" if error == "paper" else "SEM"
     parts = [
         img_html(
@@ -566,12 +566,12 @@ def _comparison_figure(run, roi: str, pairs, family: str = "all") -> str:
     scores = scores[scores["roi"] == roi]
     # the tests ran on the normalised scores when there was a ceiling (stats.group_model_scores)
     value = "r_norm" if "r_norm" in scores and scores["r_norm"].notna().any() else "r"
-    cfg = run.meta.get("config", {}).get("analyses", {})
-    error = cfg.get("roi_rsa", {}).get("error", "sem")
-    q = cfg.get("model_comparison", {}).get("fdr_q", 0.05)
+    error = run_section(run, "roi_rsa", RoiRsaConfig).error
+    comparison = run_section(run, "model_comparison", ModelComparisonConfig)
+    q = comparison.fdr_q
     test = (
         "independent-samples t-test (paper mode)"
-        if cfg.get("model_comparison", {}).get("test") == "paper"
+        if comparison.test == "paper"
         else "paired t-test across subjects"
     )
     if family != "all":  # the family's models only
@@ -644,9 +644,8 @@ def _rdms_section(run) -> str:
         if cats is not None
         else "images in NSD id order (the data have no categories)"
     )
-    cfg = run.meta.get("config", {})
-    brain = _in_order(brain, cfg.get("analyses", {}).get("roi_rsa", {}).get("rois", []))
-    models = _in_order(models, cfg.get("features", {}).get("spaces", []))
+    brain = _in_order(brain, run_section(run, "roi_rsa", RoiRsaConfig).rois)
+    models = _in_order(models, run.meta.get("config", {}).get("features", {}).get("spaces", []))
     parts = []
     for what, group in (("Brain RDMs", brain), ("Model RDMs", models), ("RDMs", other)):
         if group:

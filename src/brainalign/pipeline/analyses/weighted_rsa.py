@@ -25,7 +25,7 @@ from brainalign.datasets import virtual_planted_signal
 from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.datasets.rdms import load_rdm_dataset
 from brainalign.errors import DataFormatError
-from brainalign.pipeline.analysis import Analysis, ReportSection, Table
+from brainalign.pipeline.analysis import Analysis, ReportSection, Table, run_section
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, set_key
 from brainalign.pipeline.inputs import feature_rows, load_subject, option_files
@@ -404,8 +404,8 @@ def _section(run):
     parts = run.table("weighted_rsa_commonality")
     if parts is None or not len(parts):
         return ""
-    cfg = run.meta.get("config", {}).get("analyses", {}).get("weighted_rsa", {})
-    target = cfg.get("target", "the target")
+    cfg = run_section(run, "weighted_rsa", WeightedRsaConfig)
+    target = cfg.target
     out = []
     groups = parts.groupby("dataset", sort=False) if "dataset" in parts else [("", parts)]
     for label, df in groups:
@@ -415,7 +415,7 @@ def _section(run):
         out.append(
             img_html(
                 plots.figure_to_base64(fig),
-                f"Each ROI's RDM regressed on every subset of {', '.join(cfg.get('controls', []))} "
+                f"Each ROI's RDM regressed on every subset of {', '.join(cfg.controls)} "
                 f"and {target}: unique parts (what one model explains that no other does) and "
                 "common parts (inclusion–exclusion), mean over subjects; error bars: bootstrap "
                 "percentile intervals over subjects and stimuli; dotted line: all models' R².",
