@@ -108,11 +108,12 @@ def variance_partitioning(params, inputs, ctx):
     maps = np.full((parts.shape[0], sub.n_units), np.nan, np.float32)  # (n_parts, units)
     maps[:, slice(None) if cols is None else cols] = parts
     rois = [r for r in params["rois"] if r in sub.rois]
-    roi_parts = (
-        np.stack([np.nanmean(maps[:, np.asarray(sub.rois[r], bool)], axis=1) for r in rois])
-        if rois
-        else np.zeros((0, maps.shape[0]), np.float32)
-    )
+    roi_parts = np.full((len(rois), maps.shape[0]), np.nan, np.float32)
+    for i, r in enumerate(rois):
+        vals = maps[:, np.asarray(sub.rois[r], bool)]
+        fitted = np.isfinite(vals).all(axis=0)  # a ROI outside the mask stays NaN
+        if fitted.any():
+            roi_parts[i] = vals[:, fitted].mean(axis=1)
     out = {
         "maps": maps.astype(np.float32),
         "split": res.split_r2,
