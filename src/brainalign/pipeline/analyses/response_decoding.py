@@ -64,7 +64,7 @@ def response_decoding(params, inputs, ctx):
     ensure_imported(params["set"])
     ds = load_rdm_dataset(params["root"], params["rois"], metric=params.get("metric"))
     stim = label_stimuli(ds, params["captions"], params["templates"])
-    E = np.asarray(feature_space(params["space"], stim).X, np.float64)
+    E = np.asarray(feature_space(params["feature_space"], stim).X, np.float64)
     first = [caps[0] for caps in stim.captions]
     rows, examples = [], []
     for roi in params["rois"]:
@@ -99,11 +99,11 @@ def response_decoding(params, inputs, ctx):
 
 
 def plan(b) -> dict[str, Task]:
-    space = b.config.analyses.response_decoding.feature_space
+    name = b.config.analyses.response_decoding.feature_space
     return {
         s["label"]: Task(
-            TaskId("response_decoding", model=space, dataset=s["label"]),
-            {**at, "space": space, "n_examples": 6},
+            TaskId("response_decoding", model=name, dataset=s["label"]),
+            {**at, "feature_space": name, "n_examples": 6},
             after=(b.plan.data,),
         )
         for s, at in response_sets(b, "response_decoding")
