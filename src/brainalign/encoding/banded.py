@@ -313,7 +313,7 @@ class _KernelFold(_Decomposition):
     weighting (n × n, from the bands' kernels computed once), decomposed per training set as
     :class:`~brainalign.encoding.ridge._Decomposition` does for plain ridge."""
 
-    def __init__(self, xp, K, tr, va, centre, s, alphas):
+    def __init__(self, xp, K, tr, va, centre, alphas):
         self.xp = xp
         self.tr, self.va = tr, va
         self.n_tr, self.n_va = len(tr), len(va)
@@ -321,7 +321,6 @@ class _KernelFold(_Decomposition):
         self._decompose_dual(K, True)
         self.lam = xp.asarray(self.lam_np)
         self.r = self.lam_np.size
-        self.s2_b = xp.asarray(s * s)
         self.fast = False
         if self.n_va:
             self.fast = self.prepare_alphas(alphas)
@@ -334,12 +333,11 @@ class _KernelFold(_Decomposition):
 
     mse = _ScaledFold.mse
 
-    def coef(self, alphas_t):
-        """Coefficients (p × t) on the unscaled features: ``γ ⊙ X0ᵀ U diag(1/(λ+α)) Uᵀ y``."""
+    def dual_weights(self, alphas_t):
+        """``A = U diag(1/(λ+α)) Uᵀ y`` (n × t): the coefficients are ``γ ⊙ X0ᵀA``."""
         xp = self.xp
         D = self.shrink(xp.asarray(np.asarray(alphas_t, dtype=np.float64)))
-        W = self.Z * D / self.sqrt_lam[:, None]
-        return self.s2_b[:, None] * xp.matmul(self.X0_T, xp.matmul(self.U, W))
+        return xp.matmul(self.U, self.Z * D / self.sqrt_lam[:, None])
 
 
 def _band_kernels(X0, bands):
@@ -512,11 +510,16 @@ def banded_ridge_cv(
         kernels = _band_kernels(X0, bands)
         X0_T = X0_b.T
         all_idx, none = np.arange(n), np.arange(0)
+        # X0_k x̄_k per band: the intercept's x̄ · coef without the coefficients
+        u_mean = [xp.asarray(X0[:, b] @ x_mean[b]) for b in bands]
 
     Xte0 = Yte = None
     if test is not None:
         Xte0, Yte = _check_test(test, [b.stop - b.start for b in bands], t)
-        Xte0 = xp.asarray(Xte0 - x_mean if centre else Xte0)
+        Xte0 = Xte0 - x_mean if centre else Xte0
+        if not primal:
+            Kte = [xp.asarray(Xte0[:, b] @ X0[:, b].T) for b in bands]  # (n_test × n) per band
+        Xte0 = xp.asarray(Xte0)
 
     n_cand, K = len(gammas), len(folds)
     n_val = max(len(va) for _, va in folds)
@@ -537,6 +540,8 @@ def banded_ridge_cv(
     fold_cache: dict = {}
     full_cache: dict = {}
     scales = [_scales(g, bands, p) for g in gammas]
+    s2_of = [sc * sc for sc in scales]
+    x_mean_b = xp.asarray(x_mean)
 
     cv_scores = np.full((n_cand, t), np.nan, np.float32)
     best_cand = np.full(t, -1, np.int64)
@@ -555,7 +560,7 @@ def banded_ridge_cv(
             k = next(i for i, f in enumerate(folds) if f[1] is va)
             return _ScaledFold(xp, geoms[k], scales[c], alphas)
         Ks = sum(g * Kb for g, Kb in zip(gammas[c], kernels, strict=True) if g > 0)
-        return _KernelFold(xp, Ks, tr, va, centre, scales[c], alphas)
+        return _KernelFold(xp, Ks, tr, va, centre, alphas)
 
     starts = range(0, t, tb)
     for start in progress(
@@ -613,7 +618,9 @@ def banded_ridge_cv(
         best_cand[tgt] = cand_b
         best_alpha[tgt] = alpha_b
         # refit each target at its candidate on all training images
-        coef_b = xp.zeros((p, cols.size))
+        n_te = 0 if Yte is None else Yte.shape[0]
+        parts_b = xp.zeros((nb, n_te, cols.size)) if Yte is not None else None
+        icpt = np.zeros(cols.size)
         for c in np.unique(cand_b):
             sel = np.flatnonzero(cand_b == c)
             d = full_cache.get(c)
@@ -623,27 +630,39 @@ def banded_ridge_cv(
                     if not primal
                     else _ScaledFold(xp, full_geom, scales[c], alphas)
                 )
-                if not primal:
-                    d.X0_T = X0_T
             sel_b = xp.asarray(sel, dtype=np.int64)
             key = "XtY" if primal else "Y0"
             d.project_block({key: xp.take(blk_full[key], sel_b, 1)})
-            cb = d.coef(alpha_b[sel])
+            if primal:
+                cb = d.coef(alpha_b[sel])
+                if parts_b is not None:
+                    for k, b in enumerate(bands):
+                        parts_b[k][:, sel_b] = xp.matmul(Xte0[:, b], cb[b])
+            else:
+                # dual: coef = γ ⊙ X0ᵀA; the test parts and the intercept go through the
+                # bands' (test × train) kernels, never forming the coefficients unless asked
+                A = d.dual_weights(alpha_b[sel])
+                for k in range(nb):
+                    g = float(gammas[c][k])
+                    if g == 0:
+                        continue
+                    if parts_b is not None:
+                        parts_b[k][:, sel_b] = g * xp.matmul(Kte[k], A)
+                    icpt[sel] += g * xp.to_numpy(xp.matmul(u_mean[k][None, :], A))[0]
+                cb = (
+                    xp.asarray(s2_of[c])[:, None] * xp.matmul(X0_T, A) if coef is not None else None
+                )
+            if primal:
+                icpt[sel] = xp.to_numpy(xp.matmul(x_mean_b[None, :], cb))[0]
+            if coef is not None:
+                coef[:, tgt[sel]] = xp.to_numpy(cb)
             del d.Z
-            coef_b[:, sel_b] = cb
-        coef_np = xp.to_numpy(coef_b).astype(np.float32)
-        if coef is not None:
-            coef[:, tgt] = coef_np
-        intercept[tgt] = (
-            my - x_mean.astype(np.float64) @ coef_np.astype(np.float64) if centre else 0.0
-        )
+        intercept[tgt] = my - icpt if centre else 0.0
         if Yte is not None:
-            r2, split = _test_scores(
-                xp, Xte0, Yte, cols, start, coef_b, my if centre else None, bands
-            )
+            r2, split = _test_scores(Yte, cols, start, parts_b, xp, my if centre else None)
             test_r2[tgt] = r2
             test_split[:, tgt] = split
-        del Y0, blks, blk_full, coef_b
+        del Y0, blks, blk_full, parts_b
 
     if coef is not None:
         coef[:, constant] = 0.0
@@ -694,14 +713,12 @@ def _check_test(test, widths, t):
     return X_te, Y_te
 
 
-def _test_scores(xp, Xte0, Yte, cols, start, coef_b, my, bands):
-    """Held-out R² and split R² of one block (targets ``start + cols``)."""
+def _test_scores(Yte, cols, start, parts_b, xp, my):
+    """Held-out R² and split R² of one block (targets ``start + cols``) from its band parts."""
     Yt = np.asarray(Yte[:, start + cols[0] : start + cols[-1] + 1], dtype=np.float64)
     Yt = Yt[:, cols - cols[0]]
     finite = _finite_targets(Yt, start)
-    parts = np.stack(
-        [xp.to_numpy(xp.matmul(Xte0[:, b], coef_b[b])).astype(np.float64) for b in bands]
-    )
+    parts = xp.to_numpy(parts_b).astype(np.float64)
     pred = parts.sum(0) + (my[None, :] if my is not None else 0.0)
     r2 = _r2(Yt, pred)
     parts = parts - parts.mean(1, keepdims=True)
