@@ -1,25 +1,20 @@
 """The tiny trained networks (``trained``: caption-embedding, multi-hot and shuffled-target
 nets of the same size and budget), in one file so that one worker trains them once.
 
-What training achieves (held-out cosine against the shuffled control, category scores), what
-the nets are used for (a frozen net's transfer readout), and the embedding- vs category-trained
-nets on the virtual NSD's planted regions: the virtual NSD plants "objects" in the ventral ROI
-and "events" (agent–action–patient) in the lateral ROI; the paper's claim transposed is that a
-net trained on caption embeddings aligns better with the lateral (events) region than a
-category-trained net, and the category net better with the ventral (objects) region.
+What training achieves (held-out cosine against the shuffled control, category scores) and what
+the nets are used for (a frozen net's transfer readout). How trained networks align with the
+virtual NSD's planted regions (RQ4) is checked at the demo's scale, against the oracle
+(tests/pipeline/test_study.py, test_truth.py): at this scale neither net's last layer aligns
+with any region, so a comparison here would only compare noise.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from brainalign.datasets import load_nsd, load_stimuli
-from brainalign.networks import ImageData, activations, evaluate, from_stimuli, predict
-from brainalign.networks.compare import compare_models
+from brainalign.networks import ImageData, evaluate, predict
 from brainalign.networks.transfer import transfer_readout
 
 
@@ -40,7 +35,7 @@ def test_training_beats_initial_and_shuffled_control(trained):
 def test_multihot_training_learns_categories(trained, scene_data):
     """The category net's held-out loss falls, and present categories get higher probabilities.
 
-    At this budget (100 steps, 240 images) it stays close to the base rates: the measured
+    At this budget (50 steps, 240 images) it stays close to the base rates: the measured
     held-out BCE is printed next to the base-rate BCE for the record.
     """
     res = trained["multihot"]
@@ -65,7 +60,6 @@ def test_evaluate_matches_predict(trained, scene_data):
     assert evaluate(net, val, "mpnet")["val_cosine"] == pytest.approx(cos.mean(), abs=1e-5)
 
 
-
 def test_transfer_readout_from_a_frozen_net(trained, scene_data):
     train_data, val = scene_data
     data = ImageData(
@@ -81,62 +75,3 @@ def test_transfer_readout_from_a_frozen_net(trained, scene_data):
     assert res["n_train"] == 120 and res["layer"] == net.layer_names[-1]
     assert 0 < res["floor"] < 1 and np.isfinite(res["cosine"])
     assert all((a == b).all() for a, b in zip(before, net.parameters(), strict=True))  # frozen
-
-
-
-SUBJECTS = (1, 2, 5, 7)  # the subjects with every image seen 3 times
-
-
-@pytest.fixture(scope="module")
-def vnsd(virtual_nsd_root):
-    subjects = [load_nsd(virtual_nsd_root, s) for s in SUBJECTS]
-    ids = np.unique(np.concatenate([s.image_ids for s in subjects]))
-    stim = load_stimuli(virtual_nsd_root, image_ids=ids)
-    data = from_stimuli(stim, targets={})
-    # read the 425-px images once, at the networks' 64 px
-    from brainalign.networks.augment import resize_square, to_tensor
-
-    small = []
-    for start in range(0, len(ids), 60):
-        block = data.load_images(np.arange(start, min(start + 60, len(ids))))
-        small.append((resize_square(to_tensor(block), 64) * 255).round().clamp(0, 255).byte())
-    images = np.concatenate([s.permute(0, 2, 3, 1).numpy() for s in small])
-    truth = json.loads((virtual_nsd_root / "virtual_truth.json").read_text())
-    return subjects, ids, images, truth
-
-
-def test_planted_regions_are_the_expected_ones(vnsd):
-    _, _, _, truth = vnsd
-    assert truth["rois"]["ventral"]["representations"] == {"objects": 1.0}
-    assert truth["rois"]["lateral"]["representations"] == {"events": 1.0}
-
-
-def test_embedding_net_vs_category_net(vnsd, trained):
-    subjects, ids, images, _ = vnsd
-    feats = {}
-    for name in ("mpnet", "multihot"):
-        net = trained[name].net
-        acts = activations(net, images, layers="last", ids=ids)
-        feats[name] = acts[net.layer_names[-1]]
-        assert feats[name].shape == (len(ids), net.channels[-1])
-    res = compare_models(feats, subjects, ids, rois=("ventral", "lateral"), subset_size=90)
-    table = res.table.set_index(["model", "roi"])["mean"]
-    assert np.isfinite(table.to_numpy()).all()
-    assert (res.subjects["ceiling"] > 0).all()  # the planted regions carry reliable signal
-    emb_lat, cat_lat = table["mpnet", "lateral"], table["multihot", "lateral"]
-    emb_ven, cat_ven = table["mpnet", "ventral"], table["multihot", "ventral"]
-    numbers = (
-        f"noise-ceiling-normalised r (mean of {len(subjects)} subjects): lateral/events "
-        f"embedding-net {emb_lat:.3f} vs category-net {cat_lat:.3f}; ventral/objects "
-        f"embedding-net {emb_ven:.3f} vs category-net {cat_ven:.3f}"
-    )
-    print(numbers)
-    if max(emb_lat, cat_lat, emb_ven, cat_ven) < 0.05:
-        # a direction between near-zero numbers would be noise, so it is not claimed either way
-        pytest.xfail(
-            "at test scale (100 steps, 240 64-px scenes, width 1/8) neither net's last layer "
-            "aligns with the planted regions (the category net stays near base rates), so the "
-            "comparison is not meaningful: " + numbers
-        )
-    assert emb_lat > cat_lat, numbers
-    assert cat_ven > emb_ven, numbers
