@@ -125,7 +125,9 @@ def test_killed_at_a_random_task_resumes_to_identical_tables(reference, tiny_nsd
 
 def test_ctrl_c_stops_workers_and_keeps_only_complete_results(tiny_nsd, tmp_path):
     out = tmp_path / "run"
-    config = write_study(tmp_path, tiny_nsd, out, chunk=512)
+    # many small searchlight tasks: the run must still be busy when the signal comes, even when
+    # this process is descheduled for a while on loaded cores (the tasks take milliseconds)
+    config = write_study(tmp_path, tiny_nsd, out, chunk=32)
     proc = _brainalign(
         "run", config, "--no-report", "--executor", "processes", "-w", "2", start_new_session=True
     )

@@ -35,9 +35,16 @@ CHANGES = {
             "analyses.insilico.enabled": False,
             "analyses.searchlight.space": "func1pt8mm",
             "analyses.searchlight.radius": 3.0,
+            "analyses.variance_partitioning.enabled": False,
         },
     ),
-    "features.spaces": (["minilm", "multihot"], {}),
+    "features.spaces": (
+        ["minilm", "multihot"],
+        {
+            "analyses.variance_partitioning.bands": ["minilm", "multihot"],
+            "analyses.weighted_rsa.controls": ["multihot"],
+        },
+    ),
     "features.encoder": (
         "all-MiniLM-L6-v2",
         {
