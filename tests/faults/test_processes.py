@@ -128,9 +128,12 @@ def test_ctrl_c_stops_workers_and_keeps_only_complete_results(tiny_nsd, tmp_path
     # many small searchlight tasks: the run must still be busy when the signal comes, even when
     # this process is descheduled for a while on loaded cores (the tasks take milliseconds)
     config = write_study(tmp_path, tiny_nsd, out, chunk=32)
+    # a terminal's foreground job takes Ctrl-C; this test process may have inherited SIGINT
+    # ignored (as a background job does), which the run would inherit in turn
     proc = _brainalign(
-        "run", config, "--no-report", "--executor", "processes", "-w", "2", start_new_session=True
-    )
+        "run", config, "--no-report", "--executor", "processes", "-w", "2",
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     try:
         while len(_results(out)) < 3 and proc.poll() is None:
             time.sleep(0.01)
