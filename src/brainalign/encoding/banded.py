@@ -33,6 +33,7 @@ from brainalign.backend import get_backend
 from brainalign.encoding.ridge import (
     DEFAULT_ALPHAS,
     DEFAULT_MEMORY_BUDGET,
+    _centred_cross_products,
     _check_candidates,
     _check_intercept,
     _check_xy,
@@ -278,12 +279,8 @@ class _ScaledFold(_Decomposition):
         Ctr = s * (blk["XtY"] - blk["XvYv"])
         Cva = s * blk["XvYv"]
         if self.centre:
-            Ctr = Ctr - self.n_tr * self.m_tr_b[:, None] * y_tr[None, :]
-            Cva = (
-                Cva
-                - n_va * self.m_tr_b[:, None] * y_va[None, :]
-                - n_va * self.m_va_b[:, None] * y_tr[None, :]
-                + n_va * self.m_tr_b[:, None] * y_tr[None, :]
+            Ctr, Cva = _centred_cross_products(
+                Ctr, Cva, self.n_tr, n_va, self.m_tr_b, self.m_va_b, y_tr, y_va
             )
         self.Z = xp.matmul(self.V.T, Ctr)
         self.Bv = xp.matmul(self.V.T, Cva)

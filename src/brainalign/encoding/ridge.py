@@ -259,6 +259,20 @@ def _gram(A, f64=True):
     return (A.T @ A).astype(np.float64)
 
 
+def _centred_cross_products(Ctr, Cva, n_tr, n_va, m_tr, m_va, y_tr, y_va):
+    """The training and validation cross products ``X_trᵀY_tr`` and ``X_vaᵀY_va`` (p × t) of
+    one fold with both sides centred on the training means: ``m_tr``/``m_va`` are the features'
+    training/validation means (p,), ``y_tr``/``y_va`` the targets' (t,)."""
+    Ctr = Ctr - n_tr * m_tr[:, None] * y_tr[None, :]
+    Cva = (
+        Cva
+        - n_va * m_tr[:, None] * y_va[None, :]
+        - n_va * m_va[:, None] * y_tr[None, :]
+        + n_va * m_tr[:, None] * y_tr[None, :]
+    )
+    return Ctr, Cva
+
+
 class _Decomposition:
     """Eigendecomposition of one (centred) training set, in primal or dual form, on a backend.
 
@@ -362,15 +376,10 @@ class _Decomposition:
         n_va = self.n_va
         if self.primal:
             XvYv = xp.matmul(self.X0va_T, Yva)
-            Ctr = XtY - XvYv
-            Cva = XvYv
+            Ctr, Cva = XtY - XvYv, XvYv
             if self.centre:
-                Ctr = Ctr - self.n_tr * self.m_tr_b[:, None] * y_tr[None, :]
-                Cva = (
-                    Cva
-                    - n_va * self.m_tr_b[:, None] * y_va[None, :]
-                    - n_va * self.m_va_b[:, None] * y_tr[None, :]
-                    + n_va * self.m_tr_b[:, None] * y_tr[None, :]
+                Ctr, Cva = _centred_cross_products(
+                    Ctr, Cva, self.n_tr, n_va, self.m_tr_b, self.m_va_b, y_tr, y_va
                 )
             self.Z = xp.matmul(self.V.T, Ctr)
             self.Bv = xp.matmul(self.V.T, Cva)
