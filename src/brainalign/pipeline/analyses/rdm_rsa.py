@@ -419,6 +419,23 @@ def _sets(b) -> list[dict]:
     return data_sets(b.config)
 
 
+def features_task(b, s: dict, name: str) -> Task:
+    """The task of feature space ``name`` on the stimuli of data set ``s``: it keys the files of
+    its set it reads (set_key); the data task, which checks every set, only orders the run, so an
+    edit in one set reruns that set's tasks alone."""
+    cfg, d = b.config, b.config.data
+    options = cfg.features.options.get(name, {})
+    return Task(
+        TaskId("rdm_features", model=name, dataset=s["label"]),
+        {
+            "root": s["root"], "set": s, "metric": d.metric, "name": name, "options": options,
+            "captions": d.captions, "templates": list(d.templates),
+            "inputs": set_key(s, "stimuli"), **option_files(options),
+        },
+        after=(b.plan.data,),
+    )  # fmt: skip
+
+
 def plan(b) -> dict[str, Task]:
     cfg = b.config
     a = cfg.analyses.rdm_rsa
@@ -444,19 +461,7 @@ def plan(b) -> dict[str, Task]:
         after = (b.plan.data,)
         deps = {}
         for name in cfg.features.spaces:
-            t = Task(
-                TaskId("rdm_features", model=name, dataset=s["label"]),
-                {
-                    **at,
-                    "name": name,
-                    "options": cfg.features.options.get(name, {}),
-                    "captions": d.captions,
-                    "templates": list(d.templates),
-                    "inputs": set_key(s, "stimuli"),
-                    **option_files(cfg.features.options.get(name, {})),
-                },
-                after=after,
-            )
+            t = features_task(b, s, name)
             deps[t.id] = targets[f"features/{s['label']}/{name}"] = t
         for name in vision:
             ckpts = [str(p) for p in a.networks.get(name, [])]

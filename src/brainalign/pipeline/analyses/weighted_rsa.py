@@ -25,10 +25,11 @@ from brainalign.datasets import virtual_planted_signal
 from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.datasets.rdms import load_rdm_dataset
 from brainalign.errors import DataFormatError
+from brainalign.pipeline.analyses.rdm_rsa import features_task
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table, run_section
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, set_key
-from brainalign.pipeline.inputs import feature_rows, load_subject, option_files
+from brainalign.pipeline.inputs import feature_rows, load_subject
 from brainalign.report import plots
 from brainalign.report.commonality_plots import commonality_bar_figure
 from brainalign.report.html import img_html
@@ -254,19 +255,7 @@ def plan_rdms(b) -> dict[str, Task]:
             if name.startswith("rdm:"):
                 continue
             # the RDM RSA's task of this feature space when it runs, else the same task
-            t = shared.get(f"features/{s['label']}/{name}") or Task(
-                TaskId("rdm_features", model=name, dataset=s["label"]),
-                {
-                    **at,
-                    "name": name,
-                    "options": cfg.features.options.get(name, {}),
-                    "captions": d.captions,
-                    "templates": list(d.templates),
-                    "inputs": set_key(s, "stimuli"),
-                    **option_files(cfg.features.options.get(name, {})),
-                },
-                after=(b.plan.data,),
-            )
+            t = shared.get(f"features/{s['label']}/{name}") or features_task(b, s, name)
             deps[t.id] = t
         targets[f"weighted_rsa/{s['label']}"] = Task(
             TaskId("weighted_rsa_rdms", dataset=s["label"]),
