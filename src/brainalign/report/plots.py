@@ -111,12 +111,6 @@ def _to_fsaverage5(values: np.ndarray, name: str) -> np.ndarray:
     )
 
 
-def _fsaverage5():
-    from nilearn import datasets
-
-    return datasets.fetch_surf_fsaverage("fsaverage5")
-
-
 def surface_vmax(
     lh: np.ndarray, rh: np.ndarray, significant: tuple[np.ndarray, np.ndarray] | None = None
 ) -> float:
@@ -170,9 +164,10 @@ def surface_map_figure(
     """
     plt = _plt()
     from matplotlib import cm, colors
-    from nilearn import plotting
+    from nilearn.plotting import cm as _nilearn_cmaps  # noqa: F401  registers "cold_hot" etc.
 
-    fs = _fsaverage5()
+    from brainalign.report.surface_render import VIEWS, draw_surface, face_colours, fsaverage5_mesh
+
     data = {"left": _to_fsaverage5(lh, "lh"), "right": _to_fsaverage5(rh, "rh")}
     n_given = np.asarray(lh).size
     if significant is not None:
@@ -183,37 +178,26 @@ def surface_map_figure(
         vmax = surface_vmax(data["left"], data["right"])
     vmax = vmax if vmax > 0 else 1.0
     thr = 1e-12 if significant is not None else (threshold or 1e-12)
+    colour_map = plt.get_cmap(cmap)
+    norm = colors.Normalize(vmin=-vmax if symmetric else 0.0, vmax=vmax, clip=True)
     fig = plt.figure(figsize=(13, 6.2))
     panels = [
         ("left", "infl", "lateral", (0.00, 0.50, 0.23, 0.45)),
         ("left", "infl", "medial", (0.23, 0.50, 0.23, 0.45)),
         ("right", "infl", "medial", (0.46, 0.50, 0.23, 0.45)),
         ("right", "infl", "lateral", (0.69, 0.50, 0.23, 0.45)),
-        ("left", "flat", (90, 270), (0.05, 0.02, 0.40, 0.46)),
-        ("right", "flat", (90, 270), (0.48, 0.02, 0.40, 0.46)),
+        ("left", "flat", "flat", (0.05, 0.02, 0.40, 0.46)),
+        ("right", "flat", "flat", (0.48, 0.02, 0.40, 0.46)),
     ]
     for hemi, kind, view, rect in panels:
-        ax = fig.add_axes(rect, projection="3d")
-        values = np.nan_to_num(data[hemi], nan=0.0)
-        plotting.plot_surf_stat_map(
-            fs[f"{kind}_{hemi}"],
-            values,
-            hemi=hemi,
-            view=view,
-            bg_map=fs[f"sulc_{hemi}"],
-            threshold=thr,
-            vmax=vmax,
-            cmap=cmap,
-            colorbar=False,
-            axes=ax,
-            figure=fig,
-            symmetric_cbar=symmetric,
-        )
-        label = f"{'LH' if hemi == 'left' else 'RH'} {kind if kind == 'flat' else view}"
-        ax.set_title(label, fontsize=9, y=0.92 if kind == "infl" else 0.98)
+        ax = fig.add_axes(rect)
+        coords, faces, sulc = fsaverage5_mesh("flat" if kind == "flat" else "inflated", hemi)
+        rgba = face_colours(data[hemi], faces, sulc, colour_map, norm, thr)
+        elev, azim = (90.0, 270.0) if kind == "flat" else VIEWS[(hemi, view)]
+        draw_surface(ax, coords, faces, rgba, elev, azim)
+        ax.set_title(f"{'LH' if hemi == 'left' else 'RH'} {view}", fontsize=9)
     cax = fig.add_axes((0.93, 0.2, 0.015, 0.6))
-    norm = colors.Normalize(vmin=-vmax if symmetric else 0.0, vmax=vmax)
-    cb = fig.colorbar(cm.ScalarMappable(norm=norm, cmap=plt.get_cmap(cmap)), cax=cax)
+    cb = fig.colorbar(cm.ScalarMappable(norm=norm, cmap=colour_map), cax=cax)
     cb.set_label(colorbar_label)
     if isinstance(threshold_line, str):
         threshold_line = (

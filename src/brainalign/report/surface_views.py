@@ -53,9 +53,10 @@ from typing import Literal
 
 import numpy as np
 
-from brainalign.datasets.surfaces import FSAVERAGE_SIZES, load_fsaverage
+from brainalign.datasets.surfaces import FSAVERAGE_SIZES
 from brainalign.errors import BrainAlignError
 from brainalign.report.plots import _plt, significance_threshold
+from brainalign.report.surface_render import fsaverage5_mesh
 from brainalign.utils.io import atomic_write_text
 
 #: the mesh shown in 3-D and its vertices per hemisphere
@@ -96,14 +97,10 @@ def plotly_js_packed() -> str:
 @functools.lru_cache(maxsize=1)
 def _mesh_payload() -> dict:
     """The inflated fsaverage5 of both hemispheres, side by side, packed for the page."""
-    from nilearn import datasets
-    from nilearn.surface import load_surf_data
-
-    meshes = load_fsaverage(VIEW_MESH, surface="inflated")
-    sulc_files = datasets.fetch_surf_fsaverage(VIEW_MESH)
     out = {}
-    for hemi, mesh in meshes.items():
-        coords = mesh.coords.copy()
+    for hemi in ("left", "right"):
+        coords, faces, sulc = fsaverage5_mesh("inflated", hemi)
+        coords = coords.copy()
         # lh to the left of x = 0, rh to the right, HEMI_GAP apart
         if hemi == "left":
             coords[:, 0] -= coords[:, 0].max() + HEMI_GAP / 2
@@ -112,8 +109,6 @@ def _mesh_payload() -> dict:
         lo = coords.min(axis=0)
         step = np.maximum((coords.max(axis=0) - lo) / 65535.0, 1e-9)
         q = np.round((coords - lo) / step).astype(np.uint16)
-        faces = np.asarray(mesh.faces)
-        sulc = np.asarray(load_surf_data(sulc_files[f"sulc_{hemi}"]), dtype=np.float64).ravel()
         # deep sulci darker, gyri lighter (grey levels 110..210)
         s = (sulc - np.nanmin(sulc)) / max(float(np.nanmax(sulc) - np.nanmin(sulc)), 1e-12)
         grey = np.round(210 - 100 * np.nan_to_num(s, nan=0.5)).astype(np.uint8)
