@@ -63,6 +63,9 @@ def plain_text(fig):
 
     ticks = set()
     for ax in fig.axes:
+        if not ax.axison:  # no tick labels drawn (making its ticks would cost more than the rest)
+            ticks.update(id(a.offsetText) for a in (ax.xaxis, ax.yaxis))
+            continue
         for axis in (ax.xaxis, ax.yaxis):
             for which in ("major", "minor"):
                 get = getattr(axis, f"get_{which}_formatter")
