@@ -101,6 +101,8 @@ class TaskId:
         The second model of a contrast (``model`` − ``versus``).
     images : str, optional
         Whose captions: the study's ``stimuli`` or a training ``pool``.
+    target : str, optional
+        What a readout is trained toward (a network target: ``mpnet``, ``multihot``).
     """
 
     stage: str
@@ -114,6 +116,7 @@ class TaskId:
     method: str | None = None
     versus: str | None = None
     images: str | None = None
+    target: str | None = None
 
     @property
     def name(self) -> str:
@@ -130,6 +133,8 @@ class TaskId:
             parts.append(f"r{self.radius:g}")
         if self.images is not None:
             parts.append(self.images)
+        if self.target is not None:
+            parts.append(f"to-{self.target}")
         if self.chunk is not None:
             parts.append(f"chunk{self.chunk:03d}")
         return "/".join(parts) or "all"
@@ -210,6 +215,7 @@ def upstream(inputs: dict, stage: str) -> list[tuple[TaskId, Any]]:
             k.method or "",
             k.versus or "",
             k.images or "",
+            k.target or "",
         )
 
     return sorted(found, key=order)

@@ -46,6 +46,11 @@ QUICK_OVERRIDES = {
             "layers": 4,
             "timesteps": 2,
             "zoo": [],
+            # Fig. 4b's transfer readouts, end to end at a token budget
+            "transfer": True,
+            "transfer_test_size": 0.2,
+            "transfer_epochs": 10,
+            "transfer_batch_size": 32,
         },
     },
 }

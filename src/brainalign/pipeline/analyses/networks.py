@@ -14,11 +14,19 @@ from brainalign.datasets import load_stimuli
 from brainalign.datasets._training_pool import POOL_FOLDER
 from brainalign.errors import ConfigError, DataFormatError
 from brainalign.features import SentenceEncoder
-from brainalign.pipeline.analysis import Analysis, ModelRef, ReportSection, Table
+from brainalign.pipeline.analysis import (
+    Analysis,
+    ModelRef,
+    ReportSection,
+    RunWarning,
+    Table,
+    run_section,
+)
 from brainalign.pipeline.core import Task, TaskId, stage
 from brainalign.pipeline.inputs import encoder_of_space
 from brainalign.report import plots
 from brainalign.report.html import esc, img_html, maps_html
+from brainalign.report.network_plots import transfer_figure
 from brainalign.utils.hashing import files_fingerprint, hash_json
 from brainalign.utils.settings import ConfigPath, Section
 
@@ -91,6 +99,23 @@ class NetworksConfig(Section):
     #: the image-target pairing (e.g. the mean caption embedding). One control per target, with
     #: the first seed; its held-out curve is drawn with the trained network's in the report
     shuffled_control: bool = True
+    #: the paper's Fig. 4b: a linear readout from each frozen network's last layer and
+    #: timestep (spatially pooled) on the study's images toward each target of `targets` (its
+    #: own and the other's), scored on the last images (tables/transfer.csv). Not run with a
+    #: `backbone`: every network would then read the same frozen features
+    transfer: bool = False
+    # the transfer readouts' held-out images: the last ones by image id, a number (>= 1; the
+    # paper: 2000 of NSD's 73,000) or a fraction (< 1) of the study's images
+    transfer_test_size: _Positive = 2000
+    # passes of each transfer readout over its training images (the paper: 200; the learning
+    # rate follows a cosine schedule over them)
+    transfer_epochs: _PositiveInt = 200
+    # images per step of a transfer readout (the paper: 96)
+    transfer_batch_size: _PositiveInt = 96
+    # the transfer readouts' Adam learning rate (the paper: 0.05)
+    transfer_learning_rate: _Positive = 0.05
+    # the transfer readouts' Adam epsilon (the paper: 0.1)
+    transfer_eps: _Positive = 0.1
 
 
 # ------------------------------------------------------------------------------------- stages
@@ -460,6 +485,96 @@ def zoo_features(params, inputs, ctx):
     return {"X": _mean_instances(feats), "ids": np.asarray(stim.image_ids, np.int64)}
 
 
+def transfer_split(X, ids, Y, target_ids, test_size: float) -> dict:
+    """The paper's Fig. 4b split of a network's features and a target on the study's images.
+
+    Images in ascending id order; those whose target is all zeros (an image without any
+    category: its cosine similarity with anything is undefined) are left out; the last
+    ``test_size`` images are held out, as the paper held out the last 2,000 of NSD's 73,000.
+
+    Parameters
+    ----------
+    X : (n_images, n_features) array
+        The network's features, one row per id of ``ids``.
+    ids : (n_images,) int array
+    Y : (n_target_images, k) array
+        The target, one row per id of ``target_ids`` (a superset of ``ids``).
+    target_ids : (n_target_images,) int array
+    test_size : float
+        Held-out images: a number (>= 1) or a fraction (< 1) of the images kept.
+
+    Returns
+    -------
+    dict with ``X_train``, ``Y_train``, ``X_test``, ``Y_test`` and ``train_ids``, ``test_ids``
+    (ascending).
+
+    Raises
+    ------
+    ConfigError
+        When ``test_size`` leaves no training or no held-out image
+        (``analyses.networks.transfer_test_size``).
+    DataFormatError
+        When an image of ``ids`` has no target row.
+    """
+    ids = np.asarray(ids, np.int64)
+    target_ids = np.asarray(target_ids, np.int64)
+    row = {int(i): j for j, i in enumerate(target_ids)}
+    missing = [int(i) for i in ids if int(i) not in row]
+    if missing:
+        raise DataFormatError(
+            f"transfer readout: {len(missing)} of the network's images have no target "
+            f"(e.g. image {missing[0]}); the network and the target must read the same study"
+        )
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    X = np.asarray(X, np.float32)[order]
+    Y = np.asarray(Y, np.float32)[[row[int(i)] for i in ids]]
+    keep = np.linalg.norm(Y, axis=1) > 0
+    X, Y, ids = X[keep], Y[keep], ids[keep]
+    n = len(ids)
+    k = int(test_size) if test_size >= 1 else int(round(test_size * n))
+    if not 0 < k < n:
+        raise ConfigError(
+            f"analyses.networks.transfer_test_size: {test_size} holds out {k} of the study's "
+            f"{n} images with a target; give a number between 1 and {n - 1} or a fraction "
+            "(e.g. 0.2)"
+        )
+    return {
+        "X_train": X[: n - k],
+        "Y_train": Y[: n - k],
+        "X_test": X[n - k :],
+        "Y_test": Y[n - k :],
+        "train_ids": ids[: n - k],
+        "test_ids": ids[n - k :],
+    }
+
+
+@stage("transfer_readout")
+def transfer_readout(params, inputs, ctx):
+    """Fig. 4b: a linear readout from a frozen network's features on the study's images (its
+    last layer at the last timestep, spatially pooled: what ``train_network`` recorded) toward
+    a target (+ sigmoid for categories), cosine loss; its held-out cosine and the floor."""
+    from brainalign.networks.transfer import linear_readout
+
+    net, target = inputs["network"], inputs["target"]
+    split = transfer_split(net["X"], net["ids"], target["X"], target["ids"], params["test_size"])
+    res = linear_readout(
+        split["X_train"], split["Y_train"], split["X_test"], split["Y_test"],
+        sigmoid=params["target"] == "multihot", loss="cosine", epochs=params["epochs"],
+        batch_size=params["batch_size"], lr=params["learning_rate"], eps=params["eps"],
+        random_state=params["seed"], device=ctx.get("device", "cpu"),
+    )  # fmt: skip
+    return {
+        "cosine": res["cosine"],
+        "floor": res["floor"],
+        "per_image": res["per_image"],
+        "history": res["history"],
+        "layer": net.get("layer"),
+        "train_ids": split["train_ids"],
+        "test_ids": split["test_ids"],
+    }
+
+
 # --------------------------------------------------------------------------------------- plan
 def pool_folder(cfg) -> str | None:
     """The training pool: the config's, or a virtual NSD's own ``training_pool/``."""
@@ -579,11 +694,60 @@ def plan(b) -> dict[str, Task]:
             targets[task.name] = task
             if not shuffled:
                 b.add_model(ModelRef(model, task, instance=f"seed{sd}", vision=True))
+    if net.transfer:
+        targets.update(_transfer_tasks(b, targets))
     for z in net.zoo:
         task = _zoo_task(b, z)
         targets[task.name] = task
         b.add_model(ModelRef(z, task, vision=True))
     return targets
+
+
+#: why Fig. 4b's transfer readouts are not run on the transfer variant's networks
+TRANSFER_WITH_BACKBONE = (
+    "not run: with a backbone every network is a linear readout on the same frozen features, "
+    "so a readout from any of them reads those same features and Fig. 4b's comparison between "
+    "networks is void"
+)
+
+
+def _transfer_tasks(b, networks: dict[str, Task]) -> dict[str, Task]:
+    """Fig. 4b's tasks: one readout per trained network (target and seed) and readout target
+    (each of the run's network targets); none with a backbone (the plan says why)."""
+    cfg = b.config
+    net = cfg.analyses.networks
+    if net.backbone:
+        b.plan.notes.append(
+            RunWarning(
+                "networks: transfer readouts (Fig. 4b)",
+                TRANSFER_WITH_BACKBONE,
+                "analyses.networks.backbone",
+            )
+        )
+        return {}
+    space = {"mpnet": net.embedding_space, "multihot": "multihot"}
+    out = {}
+    for t in networks.values():
+        if t.stage != "train_network" or t.params.get("shuffled"):
+            continue
+        for target in net.targets:
+            task = Task(
+                TaskId("transfer_readout", model=t.id.model, instance=t.id.instance, target=target),
+                {
+                    "network": t.params["target"],
+                    "target": target,
+                    "target_space": space[target],
+                    "seed": t.params["seed"],
+                    "test_size": net.transfer_test_size,
+                    "epochs": net.transfer_epochs,
+                    "batch_size": net.transfer_batch_size,
+                    "learning_rate": net.transfer_learning_rate,
+                    "eps": net.transfer_eps,
+                },
+                {"network": t, "target": b.feature(space[target])},
+            )
+            out[task.name] = task
+    return out
 
 
 def _zoo_task(b, name: str) -> Task:
@@ -727,6 +891,55 @@ def learning_table(results: list[tuple[Task, dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def transfer_table(results: list[tuple[Task, dict]]) -> pd.DataFrame:
+    """Fig. 4b's table: one row per network, seed and readout target, then one group row per
+    network and target.
+
+    Columns: ``network`` (``net_<target>``), ``seed``, ``target`` (what the readout is trained
+    toward), ``own`` (the network's own target), ``cosine`` (mean held-out cosine similarity),
+    ``floor`` (the mean training target's), ``gain`` (cosine − floor), ``n_train``, ``n_test``,
+    and for the group rows (``seed`` "mean") ``sd`` (SD over seeds, ddof 1) and ``n_seeds``.
+    """
+    rows = []
+    for t, res in results:
+        p = t.params
+        cos, floor = float(res["cosine"]), float(res["floor"])
+        rows.append(
+            {
+                "network": t.id.model,
+                "seed": str(p["seed"]),
+                "target": p["target"],
+                "own": "yes" if p["target"] == p["network"] else "no",
+                "cosine": cos,
+                "floor": floor,
+                "gain": cos - floor,
+                "n_train": int(len(res["train_ids"])),
+                "n_test": int(len(res["test_ids"])),
+            }
+        )
+    if not rows:
+        return pd.DataFrame()
+    seeds = pd.DataFrame(rows)
+    groups = []
+    for (network, target), d in seeds.groupby(["network", "target"], sort=False):
+        groups.append(
+            {
+                "network": network,
+                "seed": "mean",
+                "target": target,
+                "own": d["own"].iloc[0],
+                "cosine": d["cosine"].mean(),
+                "floor": d["floor"].mean(),
+                "gain": d["gain"].mean(),
+                "n_train": int(d["n_train"].iloc[0]),
+                "n_test": int(d["n_test"].iloc[0]),
+                "sd": d["cosine"].std(ddof=1) if len(d) > 1 else np.nan,
+                "n_seeds": len(d),
+            }
+        )
+    return pd.concat([seeds, pd.DataFrame(groups)], ignore_index=True)
+
+
 def layers_table(targets) -> pd.DataFrame:
     """Which layer (and timestep) of each vision model the brain comparisons read, and how it
     was chosen: one fixed layer per model, never chosen on the brain scores it reports."""
@@ -785,6 +998,11 @@ def export(ctx, targets) -> None:
                 for i in np.asarray(res["train_ids"])
             ]
         curves += _curve_rows(t, res)
+    transfer = transfer_table(
+        [(t, ctx.load(t)) for t in targets.values() if t.stage == "transfer_readout"]
+    )
+    if len(transfer):
+        ctx.writer.table("transfer", transfer)
     layers = layers_table(targets)
     if len(layers):
         ctx.writer.table("network_layers", layers)
@@ -917,8 +1135,27 @@ def _rq4_html(run) -> str:
     return "".join(parts)
 
 
+def _transfer_html(run) -> str:
+    """Fig. 4b: the transfer readouts' figure, or why they were not run."""
+    net = run_section(run, "networks", NetworksConfig)
+    if net.transfer and net.backbone:
+        return f"<p>Transfer readouts (Fig. 4b): {esc(TRANSFER_WITH_BACKBONE)}.</p>"
+    t = run.table("transfer")
+    if t is None or not len(t):
+        return ""
+    return img_html(
+        plots.figure_to_base64(transfer_figure(t)),
+        "Transfer readouts (the paper's Fig. 4b): held-out cosine similarity of a linear "
+        "readout from each frozen network (last layer and timestep) toward each target; bars: "
+        "mean over seeds (dots: seeds), black lines: the floor (the mean training target).",
+    )
+
+
 def _section(run) -> str:
-    parts = [_pool_html(run), _learning_html(run), _layers_html(run), _rq4_html(run)]
+    parts = [
+        _pool_html(run), _learning_html(run), _transfer_html(run), _layers_html(run),
+        _rq4_html(run),
+    ]  # fmt: skip
     curves = run.table("training_curves")
     if curves is not None and len(curves):
         parts.append(
@@ -976,6 +1213,30 @@ def methods(cfg) -> list[str]:
             else ", read from the whole image (no test-time crop)"
         )
         + "."
+    ] + _transfer_methods(n)
+
+
+def _transfer_methods(n) -> list[str]:
+    """What the transfer readouts (Fig. 4b) ran, or why they did not."""
+    if not (n.transfer and n.targets):
+        return []
+    if n.backbone:
+        return [f"Transfer readouts (Fig. 4b): {TRANSFER_WITH_BACKBONE}."]
+    held = (
+        f"the last {int(n.transfer_test_size)}"
+        if n.transfer_test_size >= 1
+        else f"the last {n.transfer_test_size:.0%}"
+    )
+    return [
+        "Transfer readouts (Fig. 4b): for each trained network and seed, a linear readout "
+        "from its frozen last layer at the last timestep (spatially averaged) on the study's "
+        f"images toward each of {', '.join(n.targets)} (a sigmoid for categories), trained "
+        f"with a cosine loss (Adam, learning rate {n.transfer_learning_rate:g}, epsilon "
+        f"{n.transfer_eps:g}, batch {n.transfer_batch_size}, {n.transfer_epochs} epochs, "
+        f"cosine annealing) on the images in id order but {held}, which are held out (the "
+        "paper: the last 2,000 of NSD's 73,000); images without a target (no category) are "
+        "left out. Score: the mean held-out cosine similarity; floor: that of the mean "
+        "training target."
     ]
 
 
