@@ -99,7 +99,71 @@ def write_demo_like_run(folder: str | Path, seed: int = 0) -> Path:
     w.array("rdmimages__meta", np.array([1, TOTAL_IMAGES], dtype=np.int64))
     w.array("rdmimages__categories", cats.astype(str))
     _write_maps(w, rng)
+    _write_truth_tables(w, raw, rng)
     return Path(folder)
+
+
+#: what the virtual NSD plants in each ROI (the truth tables' "planted" column)
+PLANTED = {
+    "early": {"lowlevel": 1.0},
+    "midventral": {"lowlevel": 0.5, "objects": 0.5},
+    "midlateral": {"events": 0.5, "lowlevel": 0.5},
+    "midparietal": {"layout": 0.5, "lowlevel": 0.5},
+    "ventral": {"objects": 1.0},
+    "lateral": {"events": 1.0},
+    "parietal": {"layout": 1.0},
+}
+#: the demo's ground-truth tables, each made by the function the pipeline makes it with
+TRUTH_TABLES = ("ground_truth", "variance_partitioning_truth", "weighted_rsa_truth")
+
+
+def _planted(roi: str) -> str:
+    return " + ".join(f"{k} ({v:g})" for k, v in PLANTED[roi].items())
+
+
+def _write_truth_tables(w: RunWriter, raw: pd.DataFrame, rng) -> None:
+    """The virtual NSD's truth tables, with the demo's columns (the widest tables of its
+    report): the RSA truth, variance partitioning's and weighted RSA's commonality truth."""
+    from brainalign.pipeline.analyses.variance_partitioning import truth_table
+    from brainalign.pipeline.analyses.weighted_rsa import _truth_row
+    from brainalign.pipeline.truth import truth_check
+
+    rows = []
+    for roi in ROIS:
+        measured = raw[raw["roi"] == roi].pivot(index="subject", columns="model", values="r")
+        oracle = measured + rng.normal(0, 0.01, measured.shape)
+        rows.append({"roi": roi, "planted": _planted(roi), **truth_check(measured, oracle)})
+    w.table("ground_truth", pd.DataFrame(rows))
+
+    parts = [
+        {"subject": s, "roi": roi, "part": "unique mpnet", "value": rng.normal(0.03, 0.01)}
+        for s in range(1, N_SUBJECTS + 1)
+        for roi in ROIS
+    ]
+    values, oracle = pd.DataFrame(parts), pd.DataFrame(parts).assign(value=lambda d: d.value * 4)
+    w.table("variance_partitioning_truth", truth_table(values, oracle, "mpnet", PLANTED))
+
+    def commonality(scale: float) -> list[dict]:
+        unique = scale * rng.uniform(1e-4, 0.05)
+        return [
+            {
+                "part": "unique mpnet",
+                "estimate": unique,
+                "ci_low": unique / 3,
+                "ci_high": 2 * unique,
+            },
+            {"part": "total", "estimate": 2.5 * unique},
+        ]
+
+    truth = [
+        _truth_row(
+            {"roi": roi, "commonality": commonality(1), "oracle": commonality(1.1)},
+            "mpnet",
+            {"representations": PLANTED[roi]},
+        )
+        for roi in COMPARISON_ROIS
+    ]
+    w.table("weighted_rsa_truth", pd.DataFrame(truth))
 
 
 def _write_maps(w: RunWriter, rng) -> None:

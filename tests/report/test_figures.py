@@ -5,7 +5,7 @@ prints, surface maps with their threshold, and 3-D views with controls and a pag
 from __future__ import annotations
 
 import re
-from html import unescape
+from html import escape, unescape
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from brainalign.pipeline import write_report
-from brainalign.pipeline.analyses import rdm_rsa, roi_rsa
+from brainalign.pipeline.analyses import ANALYSES, rdm_rsa, roi_rsa
 from brainalign.report import check_in_browser, find_chromium, plots, rdm_plots
 from brainalign.report.html import RunFolder
 from brainalign.report.surface_views import VIEWS, SurfaceViews, write_view_page
@@ -341,6 +341,32 @@ def test_report_links_each_maps_page(demo_run):
         assert (out / "maps" / f"{name}.html").is_file()
 
 
+def _truth_titles() -> list[str]:
+    declared = {t.name: t.title for a in ANALYSES for t in a.tables}
+    return [declared[name] for name in demo_like.TRUTH_TABLES]
+
+
+def test_truth_tables_sit_in_named_boxes_limited_to_the_page(demo_run):
+    """The demo's widest tables (its ground truths): each in a box as wide as the page at most,
+    which scrolls what does not fit, named by the table's title; no cell is cut."""
+    out, report = demo_run
+    page = report.read_text()
+    assert ".table-wrap { max-width: 100%; overflow-x: auto;" in page
+    for name, title in zip(demo_like.TRUTH_TABLES, _truth_titles(), strict=True):
+        box = re.search(
+            rf'<div class="table-wrap" role="region" aria-label="{re.escape(escape(title))}"[^>]*>'
+            r"<table>(.*?)</table></div>",
+            page,
+            re.S,
+        )
+        assert box is not None, name
+        table = pd.read_csv(out / "tables" / f"{name}.csv")
+        # every column and row of the file is on the page, long names breakable at "_"
+        assert box.group(1).count("<th>") == table.shape[1]
+        assert box.group(1).count("<tr") == len(table) + 1
+        assert "measured_<wbr>" in box.group(1)
+
+
 @needs_chromium
 def test_demo_like_report_and_map_page_pass_the_browser_check_with_controls(demo_run, tmp_path):
     out, report = demo_run
@@ -348,7 +374,9 @@ def test_demo_like_report_and_map_page_pass_the_browser_check_with_controls(demo
     # draw and hover, and the stand-alone map page's controls are driven (each
     # software-rendered redraw costs seconds)
     check = check_in_browser(report, shots=tmp_path / "shots", max_controls=0)
+    # no table reaches past the page, the truth tables among them
     assert check.ok, check.problems
+    assert set(_truth_titles()) <= {t["name"] for t in check.tables}
     assert len(check.views) == 2 and not any("controls" in v for v in check.views)
     shots = {p.name for p in check.shots}
     assert {"section-rdms.png", "section-comparison.png", "surf3d-1-lateral.png"} <= shots

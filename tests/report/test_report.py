@@ -273,14 +273,22 @@ def test_report_in_headless_chromium(run_dir, tmp_path):
 @needs_chromium
 def test_browser_check_catches_broken_pages(tmp_path):
     bad = tmp_path / "bad.html"
+    # a table wider than the page, bare, and the same table scrolling in a named box
+    cells = "".join(f"<td>column_{i}_of_a_table_wider_than_the_page</td>" for i in range(40))
     bad.write_text(
         '<html><body><img src="data:image/png;base64,AAAA"><img src="missing.png">'
-        '<script>console.error("boom")</script></body></html>'
+        '<script>console.error("boom")</script>'
+        f'<table aria-label="bare"><tr>{cells}</tr></table>'
+        '<div aria-label="boxed" style="max-width: 100%; overflow-x: auto">'
+        f"<table><tr>{cells}</tr></table></div></body></html>"
     )
     check = check_in_browser(bad)
     assert not check.ok
     text = " ".join(check.problems)
     assert "boom" in text and "missing.png" in text and len(check.broken_images) == 2
+    assert "table 'bare' is wider than the page" in text and "'boxed'" not in text
+    boxed = next(t for t in check.tables if t["name"] == "boxed")
+    assert boxed["scrolls"] and boxed["width"] > check.page_width >= boxed["right"]
     blank = tmp_path / "blank.html"
     blank.write_text("<html><body></body></html>")
     assert check_in_browser(blank).blank

@@ -54,7 +54,15 @@ def test_text_is_escaped_and_wide_tables_scroll_in_their_box():
     )
     html = table_html(df)
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;col" in html
-    assert html.lstrip().startswith('<div class="table-wrap">')
+    assert html.lstrip().startswith('<div class="table-wrap" role="region"')
+
+
+def test_names_may_break_after_underscores_and_numbers_never_break():
+    df = pd.DataFrame({"measured_ci_low": [0.25], "best_model": ["mpnet_<nouns>"]})
+    html = table_html(df)
+    assert "<th>measured_<wbr>ci_<wbr>low</th>" in html
+    assert "<td>mpnet_<wbr>&lt;nouns&gt;</td>" in html
+    assert '<td class="num">0.250</td>' in html
 
 
 # -------------------------------------------------------------------------------- run folders

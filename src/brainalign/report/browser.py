@@ -4,7 +4,9 @@ Chromium is started with ``--remote-debugging-pipe`` (commands on file descripto
 4, NUL-terminated JSON), so no network port and no websocket library are needed. The check
 loads the page, collects console errors, uncaught exceptions and failed resource loads, asks
 the page whether every ``<img>`` decoded, notes any request that leaves the file (http and the
-like: a report must be self-contained), and takes a screenshot that must not be blank. Then it
+like: a report must be self-contained), measures every table (none may reach past the page's
+right edge: a wide one scrolls inside a box of its own, named by its ``aria-label``), and takes
+a screenshot that must not be blank. Then it
 opens each interactive 3-D surface view of the report (``details.surface-3d``, drawn by
 plotly.js through ``window.brainalignSurfaces``) one at a time: the view must draw without error
 into a WebGL canvas whose middle is not blank in a screenshot, and hovering it must show a label;
@@ -134,6 +136,27 @@ _VIEW_CONTROLS = """(async (id) => {
   return out;
 })"""
 
+# every table's name and right edge: the edge of the box a reader sees, that is the nearest
+# ancestor that scrolls or clips sideways (a wide table scrolls inside its .table-wrap), or the
+# table itself; the page's width is the viewport's, less its vertical scroll bar
+_TABLES = """(() => {
+  const page = document.documentElement.clientWidth;
+  return {page: page, tables: Array.from(document.querySelectorAll("table")).map((t, i) => {
+    let box = t;
+    for (let el = t.parentElement; el && el !== document.body; el = el.parentElement)
+      if (getComputedStyle(el).overflowX !== "visible") { box = el; break; }
+    let name = box.getAttribute("aria-label") || t.getAttribute("aria-label") || "";
+    if (!name) {
+      const section = t.closest("section"), h = section && section.querySelector("h2");
+      name = "table " + (i + 1) + (h ? " of " + h.textContent.trim() : "");
+    }
+    const r = box.getBoundingClientRect();
+    return {name: name, right: Math.round(r.right + window.scrollX), width: t.scrollWidth,
+            shown: Math.round(box === t ? r.width : box.clientWidth),
+            scrolls: box !== t && t.scrollWidth > box.clientWidth + 1};
+  })};
+})()"""
+
 # plotly draws a 3-D scene's hover labels as g.hovertext in the scene's own svg
 _VIEW_HOVER = """((id) => Array.from(document.getElementById(id).querySelectorAll(".hovertext"))
   .map(g => Array.from(g.querySelectorAll("text tspan.line")).map(t => t.textContent).join(" | ")
@@ -171,6 +194,12 @@ class BrowserCheck:
     remote_requests: list[str] = field(default_factory=list)
     #: screenshots written with ``shots`` (sections and views)
     shots: list[Path] = field(default_factory=list)
+    #: the page's width in CSS pixels (the viewport less its scroll bar)
+    page_width: int = 0
+    #: one dict per table: name (its container's ``aria-label``, else its place), right (the
+    #: right edge of what a reader sees of it, CSS pixels), width (the whole table's), shown
+    #: (the width shown), scrolls (whether it scrolls inside its container)
+    tables: list[dict] = field(default_factory=list)
 
     @property
     def failed_views(self) -> list[dict]:
@@ -183,6 +212,12 @@ class BrowserCheck:
         ]
 
     @property
+    def wide_tables(self) -> list[dict]:
+        """Tables whose right edge lies beyond the page (a reader would lose their last
+        columns off the page's edge, not in a scrolling box of their own)."""
+        return [t for t in self.tables if t["right"] > self.page_width + 1]
+
+    @property
     def blank(self) -> bool:
         return self.screenshot_std < 1.0
 
@@ -193,6 +228,11 @@ class BrowserCheck:
         if self.blank:
             out.append(f"screenshot is blank (pixel std {self.screenshot_std:.2f})")
         out += [f"loaded from outside the file: {u}" for u in self.remote_requests]
+        out += [
+            f"table {t['name']!r} is wider than the page (right edge at {t['right']} px, the "
+            f"page is {self.page_width} px wide)"
+            for t in self.wide_tables
+        ]
         if self.views_missing_script:
             out.append("3-D views are on the page but their script did not run")
         out += [f"3-D view {v['id']}: {_view_problem(v)}" for v in self.failed_views]
@@ -508,8 +548,9 @@ def check_in_browser(
     Returns
     -------
     BrowserCheck
-        ``.ok`` is True when there was no console error, every image decoded, the screenshot
-        is not blank and every checked 3-D view drew; ``.problems`` says what failed.
+        ``.ok`` is True when there was no console error, every image decoded, no table reached
+        past the page, the screenshot is not blank and every checked 3-D view drew;
+        ``.problems`` says what failed.
 
     Raises
     ------
@@ -587,6 +628,8 @@ def check_in_browser(
                 session=sid,
             )
             result.title = title["result"].get("value", "")
+            measured = _evaluate(cdp, sid, _TABLES)
+            result.page_width, result.tables = measured["page"], measured["tables"]
             shot = cdp.send(
                 "Page.captureScreenshot", {"format": "png"}, session=sid, timeout=timeout
             )

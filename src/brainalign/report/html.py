@@ -59,6 +59,17 @@ _ENV = jinja2.Environment(
 )
 
 
+def name_parts(name: str) -> list[str]:
+    """``name`` cut after each ``_`` (``["measured_", "ci_", "low"]``): the table template joins
+    the parts with ``<wbr>`` in column names and text cells, so a long name (``measured_ci_low``,
+    ``mpnet_category_all``) may break there instead of widening its column past the page."""
+    parts = str(name).split("_")
+    return [p + "_" for p in parts[:-1]] + parts[-1:]
+
+
+_ENV.filters["name_parts"] = name_parts
+
+
 # -------------------------------------------------------------------------------------- blocks
 @dataclass(frozen=True)
 class Text:
