@@ -112,7 +112,12 @@ def test_a_declared_table_shows_once_where_its_section_says(tmp_path):
 def test_rdm_report_has_no_betas_or_maps(tmp_path):
     w = _run(
         tmp_path,
-        {"name": "rdm", "data": {"kind": "rdms", "root": "/d/tiny"}, "features": {"spaces": ["a"]}},
+        {
+            "name": "rdm",
+            "data": {"kind": "rdms", "root": "/d/tiny"},
+            "features": {"spaces": ["a"]},
+            "output": {"dir": str(tmp_path / "run")},
+        },
     )
     w.table("rdm_subject_scores", pd.DataFrame({"model": ["a"], "score": [0.2]}))
     from brainalign.pipeline import write_report
@@ -124,9 +129,8 @@ def test_rdm_report_has_no_betas_or_maps(tmp_path):
 
 def test_nsd_summary_names_non_finite_betas(tmp_path):
     quality = {"non_finite_values": 7, "non_finite": {"1": {"values": 7, "units": 2}}}
-    w = _run(
-        tmp_path, {"name": "n", "data": {"kind": "virtual", "root": "/v"}}, data_quality=quality
-    )
+    config = {"name": "n", "data": {"kind": "virtual", "root": "/v"}, "output": {"dir": "/o"}}
+    w = _run(tmp_path, config, data_quality=quality)
     from brainalign.pipeline import write_report
 
     page = write_report(w.run_dir).read_text()
@@ -134,10 +138,34 @@ def test_nsd_summary_names_non_finite_betas(tmp_path):
     assert 'class="alert"' in page
 
 
+def test_report_reads_the_recorded_config_validated(tmp_path):
+    """Keys a record leaves out read as the config model's defaults, never as defaults the
+    report writes by hand (the summary's space and feature spaces, the compute paragraph, the
+    title); a record this version cannot read gives no made-up values."""
+    from brainalign.pipeline import write_report
+    from brainalign.pipeline.config import ComputeConfig, FeaturesConfig, StudyConfig
+
+    config = {"name": "short record", "data": {"kind": "virtual", "root": "/v"}}
+    w = _run(tmp_path, {**config, "output": {"dir": "/o"}})
+    page = write_report(w.run_dir).read_text()
+    summary, methods = _section_text(page, "summary"), _section_text(page, "methods")
+    space = StudyConfig.model_fields["space"].default
+    spaces = ", ".join(FeaturesConfig().spaces)
+    assert f"space {space}; feature spaces {spaces}." in summary
+    c = ComputeConfig()
+    assert f"Compute: backend {c.backend} on {c.device}, executor {c.executor} with " in methods
+    assert "<title>short record</title>" in page
+    # no output folder recorded: this version cannot validate it
+    unreadable = _run(tmp_path / "bad", config)
+    page = write_report(unreadable.run_dir).read_text()
+    assert "Data:" not in _section_text(page, "summary") and "backend None" not in page
+    assert "cannot read" in _section_text(page, "methods")
+
+
 def test_titles_and_config_are_escaped_by_the_templates(tmp_path):
     w = _run(tmp_path, {"name": "<script>alert(1)</script>"})
     w.table("x", pd.DataFrame({"a": ["<img src=x onerror=alert(1)>"]}))
-    page = build_report(w.run_dir).read_text()
+    page = build_report(w.run_dir, title="<script>alert(1)</script>").read_text()
     assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 

@@ -211,7 +211,8 @@ class DataKind:
         are not (a deleted virtual NSD), the cached data task is discarded and runs again.
     summary : callable, optional
         ``summary(run) -> list of blocks``: the data's lines of the report's summary, over the
-        run folder (:class:`brainalign.report.html.RunFolder`).
+        run folder (:class:`brainalign.report.html.RunFolder`; its ``config`` is the run's
+        validated config, None when it could not be read).
     tables : tuple of Table
         The tables written about its data (e.g. non-finite betas).
     """

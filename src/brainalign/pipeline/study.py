@@ -581,11 +581,15 @@ def _write_report(
     run_dir: str | os.PathLike, out: str | os.PathLike | None = None, notes: Sequence[str] = ()
 ) -> Path:
     recorded = load_run_meta(run_dir).get("config", {})
-    kind = recorded.get("data", {}).get("kind")
+    cfg = _recorded_config(recorded)
+    # the kind as recorded picks the summary also where the rest cannot be read
+    kind = cfg.data.kind if cfg is not None else recorded.get("data", {}).get("kind")
     data = DATA_KINDS.get(kind)
     return build_report(
         run_dir,
         out,
+        title=cfg.name if cfg is not None else None,
+        config=cfg,
         sections=[section for analysis in ANALYSES for section in analysis.sections],
         methods=_run_methods(recorded, kind),
         notes=notes,
@@ -596,6 +600,17 @@ def _write_report(
         ],
         data_summary=data.summary if data is not None else None,
     )
+
+
+def _recorded_config(recorded: dict) -> StudyConfig | None:
+    """The run's recorded config validated (the values it used, defaults filled); None when
+    there is none or this version cannot read it (the methods section then says why)."""
+    if not recorded:
+        return None
+    try:
+        return config_of_run(recorded)
+    except ConfigError:
+        return None
 
 
 def _run_methods(recorded: dict, kind: str | None) -> list:
@@ -618,14 +633,27 @@ def _run_methods(recorded: dict, kind: str | None) -> list:
 
 def methods_writers(kind: str | None) -> list:
     """The methods paragraphs' writers, each ``write(cfg: StudyConfig) -> list[str]``: the data
-    kind's, the features', then each analysis's that runs on that kind of data."""
+    kind's, the features', each analysis's that runs on that kind of data, then the compute's."""
     data = DATA_KINDS.get(kind)
     writers = [data.methods] if data is not None and data.methods is not None else []
     writers.append(features_methods)
-    return writers + [
-        a.methods
-        for a in ANALYSES
-        if a.methods is not None and (data is None or a.needs == data.provides)
+    return [
+        *writers,
+        *(
+            a.methods
+            for a in ANALYSES
+            if a.methods is not None and (data is None or a.needs == data.provides)
+        ),
+        compute_methods,
+    ]
+
+
+def compute_methods(cfg: StudyConfig) -> list[str]:
+    """The methods paragraph of how the run computed (backend, executor, cache)."""
+    c = cfg.compute
+    return [
+        f"Compute: backend {c.backend} on {c.device}, executor {c.executor} with {c.workers} "
+        "worker(s); every result cached by a hash of its inputs, parameters and code."
     ]
 
 

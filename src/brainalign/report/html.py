@@ -309,12 +309,19 @@ class RunFolder:
         the data kind: their titles, captions and formats.
     page_dir : path, optional
         The folder of the HTML page, so its links to the run's files are relative to it.
+    config : object, optional
+        The run's configuration as its writer validated it (the pipeline's ``StudyConfig``:
+        every value the run used, defaults filled), for the sections that read it; None when
+        there is none or it could not be read. ``meta["config"]`` is the record as written.
     """
 
-    def __init__(self, run_dir: Path, tables: Sequence = (), page_dir: Path | None = None):
+    def __init__(
+        self, run_dir: Path, tables: Sequence = (), page_dir: Path | None = None, config=None
+    ):
         self.dir = Path(run_dir)
         meta = self.dir / "run.json"
         self.meta = json.loads(meta.read_text()) if meta.exists() else {}
+        self.config = config
         self.maps = read_index(self.dir)
         self.declared = {t.name: t for t in tables}
         self.page_dir = Path(page_dir) if page_dir is not None else self.dir
@@ -516,19 +523,13 @@ def maps_html(run: RunFolder, section: str) -> str:
 
 
 def _methods(meta: dict, analysis_methods: Sequence = ()) -> list:
-    """The methods paragraphs, the package versions and the full configuration."""
+    """The methods paragraphs, the package versions and the full configuration as recorded."""
     import pandas as pd
 
     cfg = meta.get("config", {})
-    comp = cfg.get("compute", {})
     paragraphs = []
     for write in analysis_methods:
         paragraphs += write(cfg)
-    paragraphs.append(
-        f"Compute: backend {comp.get('backend')} on {comp.get('device')}, executor "
-        f"{comp.get('executor')} with {comp.get('workers')} worker(s); every result cached by a hash "
-        "of its inputs, parameters and code."
-    )
     blocks: list = [Text(p) for p in paragraphs]
     versions = meta.get("versions", {})
     if versions:
@@ -544,7 +545,7 @@ def methods_html(meta: dict, analysis_methods: Sequence = ()) -> str:
     """A methods section written from the run's config and package versions.
 
     ``analysis_methods`` are callables ``(config dict) -> list of paragraphs`` (the data's, the
-    features' and each analysis's), in order, before the compute paragraph.
+    features', each analysis's and the compute's), in order.
     """
     return "".join(render_block(b) for b in _methods(meta, analysis_methods))
 
@@ -633,6 +634,7 @@ def build_report(
     notes: Sequence[str] = (),
     tables: Sequence = (),
     data_summary=None,
+    config=None,
 ) -> Path:
     """Write the self-contained HTML report of a run folder.
 
@@ -643,6 +645,7 @@ def build_report(
     out : path, optional
         Output file (default ``run_dir/report.html``).
     title : str, optional
+        The page's title (default "brainalign report"; the pipeline passes the study's name).
     sections : sequence of ReportSection
         The analyses' sections (each with ``key``, ``heading``, ``build(run)`` returning blocks
         or an HTML fragment, and the declared ``tables`` shown after it), placed between the
@@ -656,6 +659,9 @@ def build_report(
         The declared tables (titles, captions, formats); other tables are shown under Files.
     data_summary : callable, optional
         ``data_summary(run) -> blocks``: the data kind's lines of the summary.
+    config : object, optional
+        The run's validated configuration, as ``run.config`` for the sections and the summary
+        (:class:`RunFolder`).
 
     Raises
     ------
@@ -671,7 +677,7 @@ def build_report(
     # a report of whatever has finished, even nothing yet, but only in brainalign's run folders
     run_dir = check_run_folder(run_dir)
     out = Path(out) if out is not None else run_dir / "report.html"
-    run = RunFolder(run_dir, tables, page_dir=out.parent)
+    run = RunFolder(run_dir, tables, page_dir=out.parent, config=config)
     if not notes and not run.meta and not any(run.dir.glob("tables/*.csv")):
         notes = ["No results yet: run `brainalign run CONFIG` (with this output folder)."]
     builders = [
@@ -690,10 +696,9 @@ def build_report(
         if blocks:
             shown.append({"key": key, "heading": heading, "blocks": blocks})
     views = getattr(run, "_surface_views", None)
-    cfg = run.meta.get("config", {})
     finished = run.meta.get("timing", {}).get("finished", "")
     page = _ENV.get_template("report.html").render(
-        title=title or cfg.get("name") or "brainalign report",
+        title=title or "brainalign report",
         subtitle=f"brainalign {__version__} — {finished}",
         version=__version__,
         sections=shown,

@@ -645,7 +645,7 @@ def _rdms_section(run) -> str:
         else "images in NSD id order (the data have no categories)"
     )
     brain = _in_order(brain, run_section(run, "roi_rsa", RoiRsaConfig).rois)
-    models = _in_order(models, run.meta.get("config", {}).get("features", {}).get("spaces", []))
+    models = _in_order(models, run.config.features.spaces if run.config is not None else [])
     parts = []
     for what, group in (("Brain RDMs", brain), ("Model RDMs", models), ("RDMs", other)):
         if group:

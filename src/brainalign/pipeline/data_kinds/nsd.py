@@ -245,17 +245,19 @@ NON_FINITE_BETAS = Table(
 
 def summary(run) -> list:
     """The summary's lines about NSD-like data: where, which subjects, space and feature
-    spaces, and the non-finite betas (in red when there are any)."""
-    cfg = run.meta.get("config", {})
-    data = cfg.get("data", {})
-    subjects = run.meta.get("subjects", cfg.get("subjects"))
-    spaces = ", ".join(cfg.get("features", {}).get("spaces", []))
-    blocks = [
-        Text(
-            f"Data: {data.get('kind', '?')} NSD at {data.get('root', '?')}; subjects {subjects}; "
-            f"space {cfg.get('space', '?')}; feature spaces {spaces}."
+    spaces (of the run's validated config), and the non-finite betas (in red when there are
+    any)."""
+    cfg = run.config
+    blocks = []
+    if cfg is not None:
+        # the subjects the run resolved ("all": every subject the data has)
+        subjects = run.meta.get("subjects", cfg.subjects)
+        blocks.append(
+            Text(
+                f"Data: {cfg.data.kind} NSD at {cfg.data.root}; subjects {subjects}; space "
+                f"{cfg.space}; feature spaces {', '.join(cfg.features.spaces)}."
+            )
         )
-    ]
     quality = run.meta.get("data_quality")
     if quality is not None:
         blocks.append(_non_finite_text(quality))

@@ -283,13 +283,15 @@ def methods(cfg) -> list[str]:
 
 
 def summary(run) -> list:
-    """The summary's line about RDM data: the data sets and the feature spaces."""
-    cfg = run.meta.get("config", {})
-    data = cfg.get("data", {})
-    sets = [s.get("name") or s.get("importer") or s.get("root") for s in data.get("sets", [])]
-    where = ", ".join(str(s) for s in ([data["root"]] if data.get("root") else []) + sets)
-    spaces = ", ".join(cfg.get("features", {}).get("spaces", []))
-    return [Text(f"Data: RDM data sets {where}; feature spaces {spaces}.")]
+    """The summary's line about RDM data: the data sets and the feature spaces (of the run's
+    validated config)."""
+    cfg = run.config
+    if cfg is None:
+        return []
+    data = cfg.data
+    sets = [s.name or s.importer or s.root for s in data.sets]
+    where = ", ".join(str(s) for s in ([data.root] if data.root else []) + sets)
+    return [Text(f"Data: RDM data sets {where}; feature spaces {', '.join(cfg.features.spaces)}.")]
 
 
 DATA_KIND = DataKind(
