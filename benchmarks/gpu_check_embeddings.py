@@ -168,7 +168,7 @@ def check_vision(args, failures: list[str]) -> None:
             layers=layers,
             batch_size=16,
             device=args.device,
-            out_dir=tmp / model.name.replace(":", "_"),
+            out=tmp / model.name.replace(":", "_"),
         )
         for layer in layers:
             d = float(np.abs(gpu[layer] - cpu[layer]).max())

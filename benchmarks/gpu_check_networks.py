@@ -118,10 +118,12 @@ def main() -> int:
 
     # 3. activations (all 60 layer × timestep outputs), mixed precision
     imgs = (np.random.default_rng(2).random((512, 128, 128, 3)) * 255).astype(np.uint8)
-    activations(res.net, imgs[:64], batch_size=64, device=dev, mixed_precision=True)
+    activations(res.net, imgs[:64], batch_size=64, device=dev, mixed_precision=dev.type == "cuda")
     sync()
     t0 = time.perf_counter()
-    acts = activations(res.net, imgs, batch_size=128, device=dev, mixed_precision=True)
+    acts = activations(
+        res.net, imgs, batch_size=128, device=dev, mixed_precision=dev.type == "cuda"
+    )
     sync()
     dt = time.perf_counter() - t0
     finite = all(np.isfinite(a).all() for a in acts.values())

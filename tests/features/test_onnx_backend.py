@@ -114,7 +114,7 @@ def test_streamed_to_disk(tmp_path):
     net = Recurrent().eval()
     x = np.random.default_rng(6).standard_normal((7, 3, 8, 8)).astype(np.float32)
     ref = activations(net, x, layers=["fc"], batch_size=3, backend="torch")
-    out = activations(net, x, ["fc"], batch_size=3, backend="onnxruntime", out_dir=tmp_path)
+    out = activations(net, x, ["fc"], batch_size=3, backend="onnxruntime", out=tmp_path)
     assert isinstance(out["fc"], np.memmap)
     _close(ref["fc"], out["fc"])
 

@@ -74,14 +74,14 @@ def test_streaming_to_disk_resumes_and_reuses(lite0, photos, tmp_path, monkeypat
 
     monkeypatch.setattr(lite0.module, "forward", killed_after_two)
     with pytest.raises(KeyboardInterrupt):
-        activations(lite0, photos, layers=["_conv_head"], batch_size=1, out_dir=tmp_path)
+        activations(lite0, photos, layers=["_conv_head"], batch_size=1, out=tmp_path)
     calls.clear()
-    out = activations(lite0, photos, layers=["_conv_head"], batch_size=1, out_dir=tmp_path)
+    out = activations(lite0, photos, layers=["_conv_head"], batch_size=1, out=tmp_path)
     assert len(calls) == 1  # only the missing image was computed
     assert isinstance(out["_conv_head"], np.memmap)
     np.testing.assert_allclose(out["_conv_head"], ref["_conv_head"], atol=1e-5)
     calls.clear()
-    again = activations(lite0, photos, layers=["_conv_head"], batch_size=1, out_dir=tmp_path)
+    again = activations(lite0, photos, layers=["_conv_head"], batch_size=1, out=tmp_path)
     assert calls == []
     np.testing.assert_array_equal(again["_conv_head"], out["_conv_head"])
 
@@ -122,3 +122,107 @@ def test_bad_inputs(lite0, photos):
         load_vision_model("resnet50-imagenet:x:y")
     with pytest.raises((ModelNotFoundError, InputError)):
         load_vision_model("timm:resnet50", weights="missing.safetensors")
+
+
+class _Described(torch.nn.Module):
+    """A module that describes itself to activations() (as a BLTNet does), on 2×2 images."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 4, 1)
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+
+    def activation_spec(self):
+        from brainalign.features.vision import ActivationSpec
+
+        def prep(images, device="cpu", crop=None):
+            x = torch.as_tensor(images, device=device).permute(0, 3, 1, 2).float() / 255
+            if crop is not None:  # a "crop" that shows which seed and batch it was given
+                x = x + float(crop[0] * 100 + crop[1])
+            return x
+
+        return ActivationSpec(
+            layers=("conv", "fc"), preprocess=prep, batch_size=3, random_crop=True
+        )
+
+
+def test_a_module_describing_itself_gets_its_layers_preprocessing_and_crop():
+    net = _Described()
+    images = np.random.default_rng(0).integers(0, 256, (7, 2, 2, 3), dtype=np.uint8)
+    x = torch.as_tensor(images).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        conv = net.conv(x)
+        ref = {"conv": conv.mean(dim=(2, 3)).numpy(), "fc": net.fc(conv.mean(dim=(2, 3))).numpy()}
+    acts = activations(net, images)  # the spec's layers and preprocessing
+    assert list(acts) == ["conv", "fc"]
+    for k in ref:
+        np.testing.assert_allclose(acts[k], ref[k], rtol=1e-6, atol=1e-6)
+    assert list(activations(net, images, layers="last")) == ["fc"]
+    # test_time_crop hands the preprocessing (random_state, batch index) per batch of 3
+    crop = activations(net, images, layers=["conv"], test_time_crop=True, random_state=2)["conv"]
+    shift = np.repeat([200.0, 201.0, 202.0], 3)[:7, None]
+    np.testing.assert_allclose(
+        crop, ref["conv"] + shift * net.conv.weight.detach().sum((1, 2, 3)).numpy(), rtol=1e-5
+    )
+
+
+def test_options_a_model_cannot_honour_are_errors(photos):
+    from brainalign.features.vision import ActivationSpec
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1))
+    x = photos[:2, :8, :8].astype(np.float32).transpose(0, 3, 1, 2)
+    with pytest.raises(InputError, match="test_time_crop: Sequential"):
+        activations(net, x, layers=["0"], test_time_crop=True)
+    with pytest.raises(InputError, match="layers: name the modules of Sequential"):
+        activations(net, x)
+    with pytest.raises(InputError, match="mixed_precision"):
+        activations(net, x, layers=["0"], mixed_precision=True)
+    with pytest.raises(InputError, match="allow_tf32"):
+        activations(net, x, layers=["0"], allow_tf32=True)
+    described = _Described()
+    with pytest.raises(InputError, match="test_time_crop: the crop"):
+        activations(described, photos, test_time_crop=True, preprocess=Preprocess(2, 2))
+    no_onnx = ActivationSpec(layers=("conv",), preprocess=lambda im, device="cpu": None, onnx=False)
+    described.activation_spec = lambda: no_onnx
+    with pytest.raises(InputError, match="backend: _Described cannot run in ONNX Runtime"):
+        activations(described, photos, backend="onnxruntime")
+
+
+def test_readers_image_sets_ids_and_the_out_manifest(tmp_path):
+    from brainalign.features.vision import ImageSource, load_activations
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)).eval()
+    images = np.random.default_rng(1).random((5, 3, 2, 2)).astype(np.float32)
+    ids = np.array([40, 10, 30, 20, 50])
+    ref = activations(net, images, layers=["1"], batch_size=2)["1"]
+
+    def read(wanted):
+        return images[[int(np.flatnonzero(ids == i)[0]) for i in wanted]]
+
+    np.testing.assert_array_equal(activations(net, read, layers=["1"], ids=ids)["1"], ref)
+    with pytest.raises(InputError, match="ids: a reader"):
+        activations(net, read, layers=["1"])
+
+    class Set:  # the image-set protocol of networks.ImageData
+        def __init__(self):
+            self.ids = ids
+
+        def load_images(self, positions):
+            return images[positions]
+
+    source = ImageSource(Set())
+    assert np.array_equal(source.ids, ids) and np.array_equal(source.batch(1, 3), images[1:3])
+    with pytest.raises(InputError, match="these differ"):
+        ImageSource(Set(), ids=ids[::-1])
+    with pytest.raises(InputError, match="ids: expected 5 ids"):
+        ImageSource(images, ids=ids[:3])
+    with pytest.raises(InputError, match="empty"):
+        ImageSource(images[:0])
+    out = activations(net, Set(), layers=["1"], batch_size=2, out=tmp_path)
+    np.testing.assert_array_equal(out["1"], ref)
+    loaded, got_ids = load_activations(tmp_path)
+    assert np.array_equal(got_ids, ids) and np.array_equal(loaded["1"], ref)

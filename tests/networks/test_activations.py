@@ -8,7 +8,6 @@ import torch
 
 from brainalign.errors import DataFormatError, InputError
 from brainalign.networks import activations, from_coco, load_activations
-from brainalign.networks.activations import stream_activations
 from brainalign.networks.zoo import model_features
 
 
@@ -68,7 +67,9 @@ def test_streaming_to_disk_and_resume(make_net, images, tmp_path):
     assert np.array_equal(ids, np.arange(10)) and set(loaded) == set(mem)
     # a finished folder is reused, not recomputed
     calls = []
-    again = activations(net, images, batch_size=3, out=out, preprocess=calls.append)
+    handle = net.register_forward_pre_hook(lambda m, i: calls.append(1))
+    again = activations(net, images, batch_size=3, out=out)
+    handle.remove()
     assert not calls and np.array_equal(again[net.layer_names[0]], disk[net.layer_names[0]])
 
 
@@ -79,8 +80,8 @@ def test_hooked_output_is_read_before_a_later_in_place_op():
     ).eval()
     images = np.random.default_rng(2).integers(0, 256, (4, 2, 2, 3), dtype=np.uint8)
 
-    def prep(im):
-        return torch.from_numpy(im).permute(0, 3, 1, 2).float() / 255 - 0.5
+    def prep(im, device="cpu"):
+        return torch.from_numpy(im).permute(0, 3, 1, 2).float().to(device) / 255 - 0.5
 
     acts = activations(net, images, layers=["1"], preprocess=prep, batch_size=4)
     with torch.no_grad():
@@ -89,49 +90,40 @@ def test_hooked_output_is_read_before_a_later_in_place_op():
     np.testing.assert_allclose(acts["1"], ref, rtol=1e-6, atol=1e-6)
 
 
-def test_killed_extraction_resumes(tmp_path):
-    rng = np.random.default_rng(1)
-    data = rng.standard_normal((11, 4)).astype(np.float32)
+def test_killed_extraction_resumes(make_net, images, tmp_path):
+    net = make_net(5)
+    full = activations(net, images, layers="last", batch_size=4)
     seen = []
 
-    def extract(batch, b, fail_at=None):
-        seen.append(b)
-        if b == fail_at:
+    def count(_m, _i, fail_at=None):
+        seen.append(len(seen))
+        if seen[-1] == fail_at:
             raise KeyboardInterrupt
-        return {"x": torch.from_numpy(batch.astype(np.float32) * 2)}
 
-    def load(idx):
-        return data[idx]
-
+    handle = net.register_forward_pre_hook(lambda m, i: count(m, i, fail_at=2))
     with pytest.raises(KeyboardInterrupt):
-        stream_activations(
-            lambda x, b: extract(x, b, fail_at=2),
-            load,
-            np.arange(11),
-            ["x"],
-            batch_size=4,
-            out=tmp_path,
-            key="k",
-        )
+        activations(net, images, layers="last", batch_size=4, out=tmp_path)
+    handle.remove()
     assert not (tmp_path / "activations.json").exists()
-    assert json.loads((tmp_path / ".partial" / "progress.json").read_text())["batches_done"] == 2
+    assert json.loads((tmp_path / "progress.json").read_text())["done"] == 8
     seen.clear()
-    res = stream_activations(
-        extract, load, np.arange(11), ["x"], batch_size=4, out=tmp_path, key="k"
-    )
-    assert seen == [2]  # only the unfinished batch ran
-    np.testing.assert_array_equal(res["x"], data * 2)
-    # a different key (another model) never reuses the files
+    handle = net.register_forward_pre_hook(count)
+    res = activations(net, images, layers="last", batch_size=4, out=tmp_path)
+    assert seen == [0]  # only the unfinished batch ran
+    key = net.layer_names[-1]
+    np.testing.assert_array_equal(res[key], full[key])
+    # other options (another crop) never reuse the files
     seen.clear()
-    stream_activations(extract, load, np.arange(11), ["x"], batch_size=4, out=tmp_path, key="other")
+    activations(net, images, layers="last", batch_size=4, out=tmp_path, test_time_crop=True)
+    handle.remove()
     assert seen == [0, 1, 2]
 
 
 def test_bad_layers_and_inputs(make_net, images):
     net = make_net(5)
-    with pytest.raises(InputError, match="not outputs"):
+    with pytest.raises(InputError, match="not modules"):
         activations(net, images, layers=["conv1"])
-    with pytest.raises(InputError, match="uint8"):
+    with pytest.raises(InputError, match=r"\(n, 3, H, W\)"):
         activations(net, images.astype(np.float32))
     with pytest.raises(InputError, match="preprocess"):
         activations(torch.nn.Linear(3, 3), images, layers=[""])
@@ -161,3 +153,68 @@ def test_efficientnet_lite0_on_real_coco_images(shared_data):
         top = fc(torch.from_numpy(feats)).argmax(1).numpy()
     assert top[0] == 340  # ImageNet "zebra"
     assert set(top[1:3]) <= {294, 295, 296, 297}  # brown, black, ice and sloth bears
+
+
+def test_one_extractor_one_call_for_zoo_blt_and_user_models(
+    make_net, images, tmp_path, monkeypatch
+):
+    """A zoo model, a BLT network and a user module go through the same function with the same
+    keywords, and each gives what its own lower-level forward gives."""
+    import brainalign.features.vision as vision
+    from brainalign.networks import preprocess_images
+    from brainalign.networks.augment import step_generator
+    from brainalign.networks.zoo import get_model, model_features
+
+    assert activations is vision.activations  # one implementation, two import paths
+    zoo = get_model("efficientnet-lite0").instances()[0].module
+    blt = make_net(5).eval()
+    torch.manual_seed(3)
+    user = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3), torch.nn.ReLU(), torch.nn.Conv2d(6, 4, 3)
+    ).eval()
+
+    def user_prep(im, device="cpu"):
+        return torch.as_tensor(im, device=device).permute(0, 3, 1, 2).float() / 255
+
+    def hooked_mean(module, name, x):
+        got = {}
+        handle = dict(module.named_modules())[name].register_forward_hook(
+            lambda m, i, o: got.__setitem__("x", o.mean(dim=(2, 3)))
+        )
+        with torch.no_grad():
+            module(x)
+        handle.remove()
+        return got["x"].numpy()
+
+    # the previous BLT path: pooled inside the network's own forward
+    with torch.no_grad():
+        _, blt_ref = blt(preprocess_images(images, 64), return_activations=True)
+    cases = [
+        (zoo, "_blocks.2", None, hooked_mean(zoo.module, "_blocks.2", zoo.preprocess(images))),
+        (blt, blt.layer_names[-1], None, blt_ref[blt.layer_names[-1]].numpy()),
+        (user, "2", user_prep, hooked_mean(user, "2", user_prep(images))),
+    ]
+    for model, layer, prep, ref in cases:
+        kw = dict(layers=[layer], pooling="mean", batch_size=4, device="cpu", preprocess=prep)
+        got = activations(model, images, **kw, out=tmp_path / layer)[layer]
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+    # the paper code's test-time crop: the crop of each batch drawn as the networks drew it
+    crop = activations(
+        blt, images, layers="last", batch_size=4, test_time_crop=True, random_state=7
+    )
+    parts = []
+    for b, lo in enumerate(range(0, len(images), 4)):
+        x = preprocess_images(
+            images[lo : lo + 4], 64, random_crop=True, generator=step_generator(7, 2, b)
+        )
+        with torch.no_grad():
+            parts.append(blt(x, return_activations=True)[1][blt.layer_names[-1]].numpy())
+    np.testing.assert_allclose(crop[blt.layer_names[-1]], np.concatenate(parts), atol=1e-6)
+
+    # the zoo's model_features reads a BLT entry through it, as any other model
+    from brainalign.networks.zoo import KINDS, VisionModel, ZooModel
+
+    monkeypatch.setitem(KINDS, "blt", lambda entry, device: [VisionModel("seed0", blt, "last")])
+    (feats,) = model_features(ZooModel("blt_seed", "blt"), images, batch_size=4)
+    np.testing.assert_allclose(feats, blt_ref[blt.layer_names[-1]].numpy(), atol=1e-6)

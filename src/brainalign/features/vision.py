@@ -7,10 +7,14 @@ preprocessing (resize of the shorter side, centre crop, normalisation; no random
 ``load_vision_model("torchvision:resnet50", weights="resnet50.pth")`` (or ``timm:`` /
 ``open_clip:``) builds any architecture of those libraries from a local weights file.
 
-``activations(model, images, layers=[...])`` returns ``{layer: (n_images, channels) float32}``
-(spatial mean) or the full maps, for a ``VisionModel`` or any ``torch.nn.Module``. With ``out_dir``
-the rows go straight into one memory-mapped ``.npy`` per layer, progress is committed after every
-batch, and a killed run resumes where it stopped; a finished run is read back, not recomputed.
+``activations(model, images, layers=[...])`` is brainalign's one activations extractor: it
+returns ``{layer: (n_images, channels) float32}`` (spatial mean) or the full maps, for a
+``VisionModel``, a module that describes itself with ``activation_spec()`` (the trained
+:class:`~brainalign.networks.BLTNet`: its layer × timestep taps, preprocessing and test-time
+crop) or any ``torch.nn.Module``, read by forward hooks on named modules. With ``out`` the rows
+go straight into one memory-mapped ``.npy`` per layer, progress is committed after every batch,
+and a killed run resumes where it stopped; a finished run is read back, not recomputed
+(:func:`load_activations` reads the folder with the images' ids).
 """
 
 from __future__ import annotations
@@ -324,30 +328,110 @@ def load_vision_model(
 # --------------------------------------------------------------------------------------------
 # activations
 # --------------------------------------------------------------------------------------------
-class _ImageSource:
-    """Uniform batched access to an array-like, a ``Stimuli`` or a callable of indices."""
+#: the manifest a finished ``out`` folder of :func:`activations` holds (layers, files, ids)
+MANIFEST = "activations.json"
 
-    def __init__(self, images, n_images: int | None):
-        self.ids = None
-        if isinstance(images, Stimuli):
-            if images.images is None:
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    """How :func:`activations` reads a torch module that describes itself.
+
+    A ``torch.nn.Module`` with a method ``activation_spec() -> ActivationSpec`` (as
+    :class:`brainalign.networks.BLTNet`) is read with its own default layers, preprocessing and
+    batch size; the module's package provides them, so this one never imports it.
+
+    Attributes
+    ----------
+    layers : tuple of str
+        Module names that ``layers=None`` reads, in order; ``layers="last"`` reads the last one.
+    preprocess : callable
+        ``preprocess(uint8 (n, H, W, 3), device, crop=None) -> float32 tensor`` (the module's
+        input). ``crop=(random_state, batch_index)`` asks for a random crop seeded by both
+        instead of the deterministic one (``test_time_crop=True``; only when ``random_crop``).
+    params : dict
+        What the preprocessing depends on, JSON-serialisable (part of the ``out`` folder's key).
+    batch_size : int, optional
+        Images per forward pass when ``batch_size=None``.
+    random_crop : bool
+        Whether ``preprocess`` takes ``crop`` (``test_time_crop=True`` is possible).
+    onnx : bool
+        Whether ONNX Runtime can run the module (``backend="onnxruntime"``; ``"auto"`` keeps
+        PyTorch otherwise).
+    """
+
+    layers: tuple[str, ...]
+    preprocess: Callable
+    params: dict = field(default_factory=dict)
+    batch_size: int | None = None
+    random_crop: bool = False
+    onnx: bool = True
+
+
+class ImageSource:
+    """Batched access to images and their ids.
+
+    Parameters
+    ----------
+    images : array-like, Stimuli, image set or callable
+        uint8 ``(n, H, W, 3)`` RGB or float ``(n, C, H, W)`` already preprocessed (an h5py
+        dataset or memmap is read batch by batch); a ``Stimuli`` (read by
+        ``stimuli.images(image_ids)``); an image set with ``ids`` and ``load_images(positions)``
+        (:class:`brainalign.networks.ImageData`); or a reader ``images(ids) -> uint8 (n, H, W, 3)``.
+    ids : sequence of int, optional
+        The images' ids: required with a reader (the ids it is asked for, in order); for an array
+        its row labels (default ``arange(n)``); Stimuli and image sets carry their own (given
+        here, they must be the same).
+
+    Attributes
+    ----------
+    ids : (n,) int64
+    n : int
+    """
+
+    def __init__(self, images, ids: Sequence[int] | None = None):
+        self._array = None
+        if isinstance(images, Stimuli) or (
+            hasattr(images, "load_images") and hasattr(images, "ids")
+        ):
+            if isinstance(images, Stimuli):
+                if images.images is None:
+                    raise InputError(
+                        "images: these Stimuli have no image reader (stimuli.images is None)"
+                    )
+                reader = images.images
+                self.ids = np.asarray(images.image_ids, dtype=np.int64)
+                self.get = lambda idx: reader(self.ids[idx])
+            else:
+                self.ids = np.asarray(images.ids, dtype=np.int64)
+                self.get = images.load_images
+            if ids is not None and not np.array_equal(np.asarray(ids, np.int64), self.ids):
                 raise InputError(
-                    "images: these Stimuli have no image reader (stimuli.images is None)"
+                    f"ids: {type(images).__name__} carries its own image ids, and these differ; "
+                    "leave ids out"
                 )
-            self.ids = images.image_ids
-            reader = images.images
-            self.get = lambda idx: reader(self.ids[idx])
-            self.n = len(self.ids)
         elif callable(images) and not hasattr(images, "shape"):
-            if n_images is None:
-                raise InputError("n_images: give the number of images when images is a callable")
-            self.get, self.n = images, int(n_images)
+            if ids is None:
+                raise InputError(
+                    "ids: a reader images(ids) needs the ids to read (ids=[...], in order)"
+                )
+            self.ids = np.asarray(ids, dtype=np.int64)
+            self.get = lambda idx: images(self.ids[idx])
         else:
             if not hasattr(images, "shape") or not hasattr(images, "__getitem__"):
                 images = np.asarray(images)
-            self.get = lambda idx: images[idx[0] : idx[-1] + 1]
-            self.n = int(images.shape[0])
             self._check(images.shape, images.dtype, "images")
+            self._array = images
+            # a slice, not fancy indexing: an h5py dataset reads one block
+            self.get = lambda idx: images[idx[0] : idx[-1] + 1]
+            n = int(images.shape[0])
+            self.ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
+            if self.ids.shape != (n,):
+                raise InputError(
+                    f"ids: expected {n} ids (one per image), got shape {self.ids.shape}"
+                )
+        self.n = len(self.ids)
+        if self.n == 0:
+            raise InputError("images: the image set is empty")
 
     @staticmethod
     def _check(shape, dtype, name):
@@ -368,6 +452,7 @@ class _ImageSource:
             )
 
     def batch(self, start: int, stop: int) -> np.ndarray:
+        """Images ``start`` to ``stop - 1`` as an array."""
         idx = np.arange(start, stop)
         out = np.asarray(self.get(idx))
         self._check(out.shape, out.dtype, f"images[{start}:{stop}]")
@@ -376,10 +461,14 @@ class _ImageSource:
         return out
 
     def fingerprint(self) -> str:
-        if self.ids is not None:
-            return hash_array(np.asarray(self.ids))
+        """A hash naming these images: their ids, and for an array also a few of its images."""
+        if self._array is None:
+            return hash_array(self.ids)
         picks = sorted({0, self.n // 2, self.n - 1})
-        return hash_json([self.n] + [hash_array(self.batch(i, i + 1)) for i in picks])
+        parts = [self.n] + [hash_array(self.batch(i, i + 1)) for i in picks]
+        if not np.array_equal(self.ids, np.arange(self.n)):
+            parts.append(hash_array(self.ids))
+        return hash_json(parts)
 
 
 def _layer_modules(module, layers: Sequence[str]) -> dict:
@@ -402,52 +491,105 @@ def _safe_filename(layer: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in layer) or "root"
 
 
+@dataclass
+class _Reading:
+    """A model resolved for reading: its module, preprocessing, cache identity and spec."""
+
+    module: object
+    preprocess: Callable | None
+    identity: str
+    label: str
+    spec: ActivationSpec | None = None
+
+
+def _reading(model, preprocess) -> _Reading:
+    import torch
+
+    if isinstance(model, VisionModel):
+        return _Reading(model.module, preprocess or model.preprocess, model.identity, model.name)
+    if not isinstance(model, torch.nn.Module):
+        raise InputError(
+            f"model: expected a VisionModel or torch.nn.Module, got {type(model).__name__}"
+        )
+    label = type(model).__name__
+    identity = f"{label}@{_state_hash(model)}"
+    spec = model.activation_spec() if callable(getattr(model, "activation_spec", None)) else None
+    if spec is not None and not isinstance(spec, ActivationSpec):
+        raise InputError(
+            f"model: {label}.activation_spec() returned {type(spec).__name__}, not an ActivationSpec"
+        )
+    own = spec.preprocess if spec is not None else None
+    return _Reading(model, preprocess or own, identity, label, spec)
+
+
 def activations(
     model,
     images,
-    layers: Sequence[str],
+    layers: Sequence[str] | str | None = None,
+    *,
     pooling: str | None = "mean",
+    ids: Sequence[int] | None = None,
     batch_size: int | None = None,
     device: str = "cpu",
-    out_dir: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
     preprocess: Callable | None = None,
-    n_images: int | None = None,
     verbose: bool | None = None,
+    test_time_crop: bool = False,
+    random_state: int = 0,
+    mixed_precision: bool = False,
     allow_tf32: bool = False,
     backend: str = "auto",
 ) -> dict[str, np.ndarray]:
-    """Activations of named layers for every image.
+    """Activations of named layers of any image model for every image: the one extractor.
+
+    Zoo models, trained networks, user modules and layer profiles all read layers here, with
+    the same call.
 
     Parameters
     ----------
     model : VisionModel or torch.nn.Module
-        A plain module gets ``images`` as they are (float (n, C, H, W)) unless ``preprocess`` is given.
-    images : array-like, Stimuli or callable
-        uint8 (n, H, W, 3) RGB or float32 (n, C, H, W) already preprocessed; an h5py dataset or
-        memmap is read batch by batch. A ``Stimuli`` reads ``stimuli.images(ids)``; a callable
-        ``images(indices)`` needs ``n_images``.
-    layers : list of str
-        Module names (``model.named_modules()``). A module called T times per forward (a recurrent
-        net unrolled over T timesteps) gives keys ``"<layer>@t0"`` … ``"<layer>@t{T-1}"``.
+        A :class:`VisionModel` (a zoo model) brings its preprocessing; a module with
+        ``activation_spec()`` (:class:`ActivationSpec`; a :class:`~brainalign.networks.BLTNet`)
+        its preprocessing, default layers and batch size; any other module gets ``images`` as
+        they are (float (n, C, H, W)) unless ``preprocess`` is given.
+    images : array-like, Stimuli, image set or callable
+        See :class:`ImageSource`: uint8 (n, H, W, 3) RGB or float32 (n, C, H, W) already
+        preprocessed (an h5py dataset or memmap is read batch by batch), a ``Stimuli``, an
+        ``ImageData``, or a reader ``images(ids)`` with ``ids``.
+    layers : str or list of str, optional
+        Module names (``model.named_modules()``). ``None``: the model's own layers (a BLTNet's
+        every layer × timestep, ``layernorm_layer_{l}_time_{t}``); ``"last"``: the last of
+        them. A module called T times per forward (a recurrent module unrolled over T steps)
+        gives keys ``"<layer>@t0"`` … ``"<layer>@t{T-1}"``.
     pooling : {"mean", None}
-        ``"mean"`` averages over spatial axes (→ (n_images, channels)); ``None`` keeps full maps
-        (→ (n_images, C, H, W)). 2-D outputs are returned as they are.
+        ``"mean"`` averages over every axis after the channels (→ (n_images, channels));
+        ``None`` keeps full maps (→ (n_images, C, H, W)). 2-D outputs are returned as they are.
+    ids : sequence of int, optional
+        The images' ids (required with a reader; stored in ``out``'s manifest).
     batch_size : int, optional
-        Images per forward pass. ``None``: 4 on the CPU, 32 elsewhere. On a CPU a small batch
-        keeps each layer's activations in cache: EfficientNet-lite0 runs 2.7× faster at 4
-        than at 32 on one core. Different batch sizes give the same activations to float32
-        rounding (PyTorch picks convolution algorithms by batch size).
+        Images per forward pass. ``None``: the model's own (64 for a BLTNet), else 4 on the CPU
+        and 32 elsewhere. On a CPU a small batch keeps each layer's activations in cache:
+        EfficientNet-lite0 runs 2.7× faster at 4 than at 32 on one core. Different batch sizes
+        give the same activations to float32 rounding (PyTorch picks convolution algorithms by
+        batch size).
     device : str
         Torch device (``"cuda:0"`` etc.); the model is moved there.
-    out_dir : path, optional
-        Stream rows into ``out_dir/<layer>.npy`` (memory-mapped), resumable after a kill; a finished
-        run with the same model, layers, pooling and images is read back without computing.
+    out : path, optional
+        Stream rows into ``out/<layer>.npy`` (memory-mapped), resumable after a kill; a finished
+        run with the same model, layers, pooling, images and options is read back without
+        computing (:func:`load_activations` reads the folder with its ids).
     preprocess : callable, optional
-        Overrides the model's preprocessing.
-    n_images : int, optional
-        Number of images when ``images`` is a callable.
+        ``preprocess(uint8 (n, H, W, 3), device) -> tensor``; overrides the model's.
     verbose : bool, optional
         Progress bar with time left (default: only on a terminal).
+    test_time_crop : bool
+        A random crop of every image (seeded by ``random_state`` and the batch) instead of the
+        deterministic one: the paper code's test-time behaviour, for comparisons only. Only
+        models whose ``ActivationSpec`` allows it (BLTNet), with their own preprocessing.
+    random_state : int
+        Seed of ``test_time_crop``.
+    mixed_precision : bool
+        bfloat16 autocast (CUDA only).
     allow_tf32 : bool
         Let CUDA convolutions and matrix products use TF32 (faster on Ampere+ GPUs, but only about
         3 significant digits). Off by default, so CUDA results equal CPU ones to float32 tolerance.
@@ -456,55 +598,83 @@ def activations(
         ``fast`` extra; about 3× faster for EfficientNet-lite0, whose batch norms, clips and pads
         it fuses into the convolutions). Its first batch is checked against PyTorch: the
         activations agree to float32 rounding (max abs difference ≤ 1e-5 × the largest value),
-        or it stops. ``"auto"`` (default) takes ONNX Runtime on a CPU when it is installed and
-        at least :data:`ONNX_MIN_IMAGES` images are left (the export costs about as much as 60
-        images), and PyTorch otherwise, or where the model cannot be traced or disagrees.
+        or it stops. ``"auto"`` (default) takes ONNX Runtime on a CPU when it is installed, the
+        model allows it and at least :data:`ONNX_MIN_IMAGES` images are left (the export costs
+        about as much as 60 images), and PyTorch otherwise, or where the model cannot be traced
+        or disagrees.
 
     Returns
     -------
     dict of str -> ndarray, float32
-        ``(n_images, channels)`` per layer with mean pooling (memory-mapped when ``out_dir`` is set).
+        ``(n_images, channels)`` per layer with mean pooling, in layer order (read-only memory
+        maps when ``out`` is set).
+
+    Raises
+    ------
+    InputError
+        An option the model cannot honour (``test_time_crop`` without a random crop,
+        ``backend="onnxruntime"`` for a model ONNX Runtime cannot run, ``mixed_precision`` or
+        ``allow_tf32`` on a CPU), unknown layers, or malformed images.
     """
     import torch
 
     if pooling not in ("mean", None):
         raise InputError(f"pooling: expected 'mean' or None, got {pooling!r}")
-    if batch_size is None:
-        batch_size = 4 if str(device).startswith("cpu") else 32
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size: expected a positive int, got {batch_size!r}")
     if backend not in ("auto", "torch", "onnxruntime"):
         raise InputError(f"backend: expected 'auto', 'torch' or 'onnxruntime', got {backend!r}")
     on_cpu = str(device).startswith("cpu")
     if backend == "onnxruntime" and not on_cpu:
         raise InputError(f"backend: 'onnxruntime' runs on the CPU only, got device={device!r}")
-    if isinstance(model, VisionModel):
-        module, prep, identity = model.module, preprocess or model.preprocess, model.identity
-    elif isinstance(model, torch.nn.Module):
-        module, prep = model, preprocess
-        identity = f"{type(model).__name__}@{_state_hash(model)}"
-    else:
+    for option, value in (("mixed_precision", mixed_precision), ("allow_tf32", allow_tf32)):
+        if value and on_cpu:
+            raise InputError(f"{option}: only for CUDA devices, got device={device!r}")
+    read = _reading(model, preprocess)
+    spec, module, prep = read.spec, read.module, read.preprocess
+    if test_time_crop and (spec is None or not spec.random_crop):
         raise InputError(
-            f"model: expected a VisionModel or torch.nn.Module, got {type(model).__name__}"
+            f"test_time_crop: {read.label} has no random test-time crop (a BLTNet has); "
+            "leave test_time_crop=False"
         )
-    source = _ImageSource(images, n_images)
+    if test_time_crop and preprocess is not None:
+        raise InputError(
+            f"test_time_crop: the crop is {read.label}'s own preprocessing; leave preprocess out"
+        )
+    if backend == "onnxruntime" and spec is not None and not spec.onnx:
+        raise InputError(f"backend: {read.label} cannot run in ONNX Runtime; use 'torch' or 'auto'")
+    if layers is None or (isinstance(layers, str) and layers == "last"):
+        if spec is None:
+            raise InputError(
+                f"layers: name the modules of {read.label} to read (e.g. layers=['layer4']); "
+                "it has no default layers"
+            )
+        layers = list(spec.layers) if layers is None else [spec.layers[-1]]
+    if batch_size is None:
+        batch_size = (spec.batch_size if spec is not None else None) or (4 if on_cpu else 32)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size: expected a positive int, got {batch_size!r}")
+    source = ImageSource(images, ids)
     hooked = _layer_modules(module, layers)
     module.to(device).eval()
 
     state = None
-    if out_dir is not None:
-        out_dir = Path(out_dir)
+    if out is not None:
+        options = {}
+        if test_time_crop:  # crops are drawn per batch
+            options = {"test_time_crop": True, "random_state": random_state, "batch": batch_size}
+        if mixed_precision:
+            options["mixed_precision"] = True
         key = hash_json(
             {
-                "model": identity,
+                "model": read.identity,
                 "layers": list(hooked),
                 "pooling": pooling,
                 "n": source.n,
                 "images": source.fingerprint(),
-                "preprocess": getattr(prep, "params", lambda: repr(prep))(),
+                "preprocess": _preprocess_params(prep, spec),
+                **options,
             }
         )
-        state = _StreamState(out_dir, key)
+        state = _StreamState(Path(out), key)
         if state.complete:
             return state.open_all(mode="r")
 
@@ -513,17 +683,28 @@ def activations(
     if state is not None and start:
         results = state.open_all(mode="r+")
     use_onnx = backend == "onnxruntime" or (
-        backend == "auto" and on_cpu and source.n - start >= ONNX_MIN_IMAGES and onnx_available()
+        backend == "auto"
+        and on_cpu
+        and (spec is None or spec.onnx)
+        and source.n - start >= ONNX_MIN_IMAGES
+        and onnx_available()
     )
     runner = None  # the ONNX Runtime graph, traced on the first batch
+    autocast = (
+        torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if mixed_precision
+        else contextlib.nullcontext()
+    )
     bar = progress(total=source.n, desc="activations", verbose=verbose, unit="img")
     bar.update(start)
     try:
-        with torch.inference_mode(), _tf32(allow_tf32):
+        with torch.inference_mode(), _tf32(allow_tf32), autocast:
             for lo in range(start, source.n, batch_size):
                 hi = min(lo + batch_size, source.n)
                 batch = source.batch(lo, hi)
-                if prep is not None and batch.dtype == np.uint8:
+                if test_time_crop:
+                    x = prep(batch, device=device, crop=(random_state, lo // batch_size))
+                elif prep is not None and batch.dtype == np.uint8:
                     x = prep(batch, device=device)
                 elif batch.dtype == np.uint8:
                     raise InputError(
@@ -563,9 +744,34 @@ def activations(
     finally:
         bar.close()
     if state is not None:
-        state.finish(results)
+        state.finish(results, source.ids)
         return state.open_all(mode="r")
     return results
+
+
+def _preprocess_params(prep, spec: ActivationSpec | None):
+    if spec is not None and prep is spec.preprocess:
+        return spec.params
+    return getattr(prep, "params", lambda: repr(prep))()
+
+
+def load_activations(folder: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Read a finished ``out`` folder of :func:`activations`: ``({layer: memmap}, ids)``."""
+    import json
+
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    if not manifest.exists():
+        raise DataFormatError(
+            f"{folder}: no {MANIFEST}; the extraction did not finish (rerun it to resume)"
+        )
+    meta = json.loads(manifest.read_text(encoding="utf-8"))
+    files = meta.get("files") or {name: f"{name}.npy" for name in meta["layers"]}
+    acts = {
+        name: np.load(folder / files[name], mmap_mode="r", allow_pickle=False)
+        for name in meta["layers"]
+    }
+    return acts, np.asarray(meta["ids"], dtype=np.int64)
 
 
 def _torch_taps(module, hooked: dict, pooling, x) -> dict[str, list[np.ndarray]]:
@@ -675,6 +881,8 @@ class _StreamState:
                 self.layers = dict(info["layers"])
 
     def create(self, rows: dict, n: int) -> dict:
+        # an earlier run's manifest must not describe the files this run rewrites
+        (self.folder / MANIFEST).unlink(missing_ok=True)
         self.layers = {k: _safe_filename(k) + ".npy" for k in rows}
         out = {}
         for k, v in rows.items():
@@ -703,10 +911,14 @@ class _StreamState:
             arr.flush()
         self._write(done, complete=False)
 
-    def finish(self, results: dict) -> None:
+    def finish(self, results: dict, ids: np.ndarray) -> None:
         for arr in results.values():
             arr.flush()
         self._write(len(next(iter(results.values()))), complete=True)
+        atomic_write_json(
+            self.folder / MANIFEST,
+            {"layers": list(self.layers), "files": self.layers, "ids": ids.tolist()},
+        )
 
     def _write(self, done: int, complete: bool) -> None:
         self.done = done
@@ -719,8 +931,11 @@ class _StreamState:
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "ActivationSpec",
+    "ImageSource",
     "Preprocess",
     "VisionModel",
     "activations",
+    "load_activations",
     "load_vision_model",
 ]

@@ -14,7 +14,9 @@ with ``h[-1, t]`` the image, ``B``/``L``/``T`` convolutions ("same" padding), ``
 max-pool where vNet has one and ``up`` a nearest-neighbour resize to layer ``l``'s grid. At
 ``t = 0`` only the bottom-up drive exists. Each ``h[l, t]`` passes through an identity module
 named ``layernorm_layer_{l}_time_{t}`` (the authors' names), so forward hooks by module name
-(e.g. :func:`brainalign.features.vision.activations`) see every layer × timestep.
+(e.g. :func:`brainalign.features.vision.activations`) see every layer × timestep;
+:meth:`BLTNet.activation_spec` tells that extractor the names, the preprocessing and the
+test-time crop.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from brainalign.errors import InputError
+from brainalign.features.vision import ActivationSpec
+from brainalign.networks.augment import preprocess_images, step_generator
 
 VNET_KERNEL_SIZES = (7, 7, 5, 5, 3, 3, 3, 3, 1, 1)
 VNET_CHANNELS = (128, 128, 256, 256, 512, 512, 1024, 1024, 2048, 2048)
@@ -208,6 +212,23 @@ class BLTNet(nn.Module):
             )
         return cls(**config)
 
+    def activation_spec(self) -> ActivationSpec:
+        """How :func:`brainalign.features.vision.activations` reads this network.
+
+        Every ``layer_names`` tap by default (``"last"``: the last layer at the last timestep),
+        uint8 images to the network's input by :func:`preprocess_images` (centre square,
+        resize to ``image_size``, [-1, 1]), 64 images per batch; ``test_time_crop`` draws the
+        paper code's random crop from ``step_generator(random_state, 2, batch_index)``.
+        """
+        return ActivationSpec(
+            layers=tuple(self.layer_names),
+            preprocess=_BLTInput(self.image_size),
+            params={"image_size": self.image_size, "range": [-1, 1]},
+            batch_size=64,
+            random_crop=True,
+            onnx=False,  # the exporter cannot trace the unrolled loop (SystemError in tracing)
+        )
+
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != 3:
             raise InputError(f"images: expected a (n, 3, H, W) tensor, got shape {tuple(x.shape)}")
@@ -278,6 +299,19 @@ class BLTNet(nn.Module):
         if return_activations:
             return outputs, acts
         return outputs
+
+
+class _BLTInput:
+    """uint8 images → a BLTNet's input; ``crop=(random_state, batch_index)``: a seeded random crop."""
+
+    def __init__(self, image_size: int):
+        self.image_size = image_size
+
+    def __call__(self, images, device="cpu", crop: tuple[int, int] | None = None):
+        gen = None if crop is None else step_generator(crop[0], 2, crop[1])
+        return preprocess_images(
+            images, self.image_size, random_crop=crop is not None, generator=gen, device=device
+        )
 
 
 __all__ = [

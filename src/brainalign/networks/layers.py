@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from brainalign.errors import InputError
+from brainalign.features.vision import activations
 from brainalign.networks.zoo import ZooModel, get_model
 
 #: EfficientNet-lite0 read block by block: (label, module output); ``_swish`` is called twice
@@ -70,13 +71,13 @@ def network_layers(model: str | ZooModel) -> list[str]:
 
 
 def _hooked(entry: ZooModel) -> list[tuple[str, str]]:
+    """(label, module output) pairs to read; empty: the model's own layers (``activations``'s
+    ``layers=None``; a BLT's every layer × timestep, whatever its comparison ``layer``)."""
     if entry.kind in EFFICIENTNET_LITE_LAYERS:
         return list(EFFICIENTNET_LITE_LAYERS[entry.kind])
-    layers = entry.options.get("layers") or ([entry.layer] if entry.layer else [])
-    if not layers:
-        raise InputError(
-            f"models.{entry.name}: name the layers to read (options layers = [...] or layer)"
-        )
+    layers = entry.options.get("layers") or (
+        [entry.layer] if entry.layer and entry.kind != "blt" else []
+    )
     return [(name, name) for name in layers]
 
 
@@ -132,35 +133,20 @@ def layer_rdms(
             pos = np.searchsorted(ids, np.arange(len(images)))
             out.setdefault("features", []).append(_rdm(np.asarray(X)[pos], metric, "features"))
             continue
-        from brainalign.networks.blt import BLTNet
-
-        if isinstance(inst.module, BLTNet):
-            from brainalign.networks.activations import activations
-
-            acts = activations(
-                inst.module,
-                images,
-                layers=None,
-                device=device,
-                batch_size=batch_size,
-                verbose=verbose,
-            )
-            for name in inst.module.layer_names:
-                out.setdefault(name, []).append(_rdm(acts[name], metric, name))
-            continue
-        from brainalign.features.vision import activations as vision_activations
-
         pairs = _hooked(entry)
-        modules = list(dict.fromkeys(m.split("@")[0] for _, m in pairs))
-        acts = vision_activations(
+        # no pairs: the model's own layers (a BLT's every layer × timestep)
+        modules = list(dict.fromkeys(m.split("@")[0] for _, m in pairs)) or None
+        acts = activations(
             inst.module,
             images,
             layers=modules,
-            pooling="mean" if pooling else None,
+            # a BLT's taps are compared spatially averaged, as in the paper
+            pooling="mean" if pooling or entry.kind == "blt" else None,
             batch_size=batch_size,
             device=device,
             verbose=verbose,
         )
+        pairs = pairs or [(name, name) for name in acts]
         for label, key in pairs:
             if key not in acts:
                 raise InputError(

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from brainalign.errors import InputError
+from brainalign.features.vision import activations
 from brainalign.networks.data import ImageData
 from brainalign.utils import check_2d
 
@@ -201,8 +202,6 @@ def transfer_readout(
     -------
     dict : see :func:`linear_readout` (plus ``layer``, ``n_train``, ``n_test``).
     """
-    from brainalign.networks.activations import activations
-
     Y = data.target(target)
     n = len(data)
     k = int(round(n_test * n)) if isinstance(n_test, float) else int(n_test)

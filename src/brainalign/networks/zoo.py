@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from brainalign.errors import ConfigError, DataFormatError, ModelNotFoundError
+from brainalign.features.vision import ImageSource, activations
 
 
 @dataclass
@@ -240,22 +241,20 @@ def model_features(
 ) -> list[np.ndarray]:
     """Features of every instance of ``entry`` for ``images``: a list of ``(n_images, d)`` float32.
 
-    ``images`` is anything :func:`brainalign.networks.activations` accepts; ``ids`` are needed
-    for a callable source and for ``features`` models (rows are looked up by id). With
-    ``cache_dir`` the activations stream to ``cache_dir/<name>/<instance>/`` and are reused.
-    ``batch_size=None`` takes each extractor's default (64 for BLT networks; for other vision
-    models 4 on a CPU, 32 elsewhere: see :func:`brainalign.features.vision.activations`).
+    ``images`` is anything :func:`brainalign.features.vision.activations` accepts (see
+    :class:`~brainalign.features.vision.ImageSource`); ``ids`` are needed for a reader and for
+    ``features`` models (rows are looked up by id). With ``cache_dir`` the activations stream to
+    ``cache_dir/<name>/<instance>/`` and are reused. ``batch_size=None`` takes the model's
+    default (64 for BLT networks; for other vision models 4 on a CPU, 32 elsewhere).
     """
-    from brainalign.networks.activations import _image_source, activations
-    from brainalign.networks.blt import BLTNet
-
     entry = get_model(entry) if isinstance(entry, str) else entry
-    batch = {} if batch_size is None else {"batch_size": batch_size}  # None: the extractor's own
+    # the paper code's random crop of the images at test time, seeded per instance
+    crop = bool(entry.options.get("test_time_crop", False))
     out = []
     for i, inst in enumerate(entry.instances(device)):
         if inst.features is not None:
             X, fids = inst.features
-            _, want = _image_source(images, ids)
+            want = ImageSource(images, ids).ids
             pos = np.searchsorted(fids, want) if np.all(np.diff(fids) > 0) else None
             if pos is None:
                 lookup = {int(v): j for j, v in enumerate(fids)}
@@ -271,22 +270,10 @@ def model_features(
         folder = (
             None if cache_dir is None else Path(cache_dir) / _safe(entry.name) / f"instance_{i}"
         )
-        if isinstance(inst.module, BLTNet):
-            # test_time_crop: the paper code's random crop of NSD images at test time
-            acts = activations(
-                inst.module, images, layers=inst.layers, ids=ids, device=device,
-                out=folder, verbose=verbose,
-                test_time_crop=bool(entry.options.get("test_time_crop", False)), random_state=i,
-                **batch,
-            )  # fmt: skip
-        else:
-            from brainalign.features.vision import activations as vision_activations
-
-            load, want = _image_source(images, ids)
-            acts = vision_activations(
-                inst.module, load, layers=inst.layers, device=str(device), out_dir=folder,
-                n_images=len(want), verbose=verbose, **batch,
-            )  # fmt: skip
+        acts = activations(
+            inst.module, images, layers=inst.layers, ids=ids, batch_size=batch_size,
+            device=str(device), out=folder, verbose=verbose, test_time_crop=crop, random_state=i,
+        )  # fmt: skip
         out.append(np.asarray(next(iter(acts.values())), dtype=np.float32))
     return out
 
