@@ -8,8 +8,10 @@ from brainalign.decoding import (
     caption_consistency,
     caption_scores,
     cider_d,
+    embedding_similarity,
     human_ceiling,
     identification_accuracy,
+    identification_from_similarity,
     prediction_scores,
     rouge_l,
     tokenize,
@@ -100,6 +102,26 @@ def test_identification_two_way_and_all_way_reference(rng):
     ranks = (C > np.diag(C)[:, None]).sum(1)
     assert resall["top5"] == pytest.approx(np.mean(ranks < 5))
     assert resall["chance_top5"] == pytest.approx(5 / 30)
+
+
+def test_identification_from_reused_similarities(rng):
+    """One similarity matrix serves every n_way (the response decoding's reuse): the same
+    accuracies as from the embeddings, and the matrix is numpy's correlations / cosines."""
+    target = rng.standard_normal((25, 12))
+    pred = target + rng.standard_normal((25, 12))
+    S = embedding_similarity(pred, target)
+    np.testing.assert_allclose(S, np.corrcoef(pred, target)[:25, 25:], atol=1e-12)
+    cos = embedding_similarity(pred, target, "cosine")
+    norms = np.linalg.norm(pred, axis=1)[:, None] * np.linalg.norm(target, axis=1)
+    np.testing.assert_allclose(cos, pred @ target.T / norms, atol=1e-12)
+    for n_way in (2, 7, "all"):
+        got = identification_from_similarity(S, n_way, (1, 3))
+        expected = identification_accuracy(pred, target, n_way, (1, 3))
+        assert got.keys() == expected.keys()
+        for key, value in expected.items():
+            np.testing.assert_array_equal(got[key], value)
+    with pytest.raises(InputError, match="S: expected a square"):
+        identification_from_similarity(S[:, :5])
 
 
 def test_identification_n_way_matches_sampling(rng):

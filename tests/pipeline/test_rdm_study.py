@@ -571,3 +571,21 @@ def test_too_few_stimuli_for_the_folds_leave_the_response_analyses_out(tmp_path)
     for section in ("response_encoding", "response_decoding"):
         assert f"left out: tiny: {section}: left out: its 6 stimuli" in text
     assert "response_encoding" not in text.split("left out")[0]  # no task planned
+
+
+def test_stimulus_columns_are_read_once_per_version_of_the_table(tmp_path):
+    """The config check and every planning of a run read stimuli.tsv's header through one
+    reader: the columns read_stimulus_table sees, read again only when the file changes."""
+    from brainalign.datasets.rdms import read_stimulus_table
+    from brainalign.pipeline.analyses.rdm_rsa import _header, stimulus_columns
+
+    rows = [f"s{i}\tlabel {i}\tcat" for i in range(4)]
+    table = tmp_path / "stimuli.tsv"
+    table.write_text("\n".join(["stimulus\tlabel\tcategory", *rows]) + "\n")
+    before = _header.cache_info().misses
+    columns = stimulus_columns(tmp_path)
+    assert columns == set(read_stimulus_table(tmp_path, check_images=False).columns)
+    assert stimulus_columns(tmp_path) == columns and _header.cache_info().misses == before + 1
+    table.write_text("\n".join(["stimulus\tlabel\tcategory\timage", *rows]) + "\n")
+    assert "image" in stimulus_columns(tmp_path) and _header.cache_info().misses == before + 2
+    assert stimulus_columns(tmp_path / "none") is None

@@ -34,7 +34,19 @@ def tokenize(text: str) -> list[str]:
 # embedding-space metrics
 
 
-def _similarity(pred, target, metric):
+def embedding_similarity(pred, target, metric: str = "correlation") -> np.ndarray:
+    """Similarity of every predicted embedding with every target embedding.
+
+    Parameters
+    ----------
+    pred, target : (n_images, d) arrays
+    metric : ``"correlation"`` (Pearson r of the rows) or ``"cosine"``
+
+    Returns
+    -------
+    (n_images, n_images) float64 array
+        ``S[i, j]``: prediction ``i`` against target ``j`` (a zero row scores 0).
+    """
     pred = np.asarray(pred, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if pred.ndim != 2 or pred.shape != target.shape:
@@ -73,7 +85,24 @@ def identification_accuracy(pred, target, n_way=2, top=(1, 5), metric: str = "co
     dict with ``n_way`` (int), ``top{k}`` (mean accuracy), ``chance_top{k}`` (= min(k, N)/N) and
     ``per_image_top{k}`` ((n_images,) arrays).
     """
-    S = _similarity(pred, target, metric)
+    return identification_from_similarity(embedding_similarity(pred, target, metric), n_way, top)
+
+
+def identification_from_similarity(S, n_way=2, top=(1, 5)) -> dict:
+    """:func:`identification_accuracy` from the similarities it compares
+    (:func:`embedding_similarity`): for a caller that reuses them (several ``n_way``, the
+    nearest other caption).
+
+    Parameters
+    ----------
+    S : (n_images, n_images) array
+        Prediction ``i`` against target ``j``; the diagonal holds each image's own target.
+    n_way, top
+        As :func:`identification_accuracy`.
+    """
+    S = np.asarray(S)
+    if S.ndim != 2 or S.shape[0] != S.shape[1]:
+        raise InputError(f"S: expected a square (n_images, n_images) array, got {S.shape}")
     n = S.shape[0]
     if n < 2:
         raise InputError(f"pred: identification needs at least 2 images, got {n}")
@@ -141,7 +170,7 @@ def caption_consistency(caption_embeddings_per_image, metric: str = "correlation
             )
         k = E.shape[0]
         others = (E.sum(0, keepdims=True) - E) / (k - 1)
-        r = np.diag(_similarity(E, others, metric)).copy()
+        r = np.diag(embedding_similarity(E, others, metric)).copy()
         per_caption.append(r)
         per_image.append(r.mean())
     if not per_image:

@@ -14,6 +14,7 @@ as tables by :func:`brainalign.rsa.evaluate_rois`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -241,12 +242,34 @@ def rdm_evaluate(params, inputs, ctx):
     }
 
 
+def stimulus_columns(root) -> frozenset[str] | None:
+    """The column names of ``root/stimuli.tsv`` (None without a readable one: the data kind's
+    check says what is wrong). The config check and each planning of a run ask for them; the
+    header is read once per version of the file (its size and modification time)."""
+    path = Path(root, "stimuli.tsv")
+    try:
+        stat = path.stat()
+        return _header(str(path), stat.st_size, stat.st_mtime_ns)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+@functools.lru_cache(maxsize=32)
+def _header(path: str, size: int, mtime_ns: int) -> frozenset[str]:
+    # read_stimulus_table's reading of the header: tab-separated, names stripped
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return frozenset(c.strip() for c in f.readline().rstrip("\r\n").split("\t"))
+
+
 def _has_images(s: dict) -> bool:
     """Whether data set ``s`` has an image per stimulus (an importer's set, not yet written,
     will: both importers write the 92 images)."""
-    if s["importer"] is not None and not Path(s["root"], "stimuli.tsv").exists():
+    columns = stimulus_columns(s["root"])
+    if columns is None and s["importer"] is not None:
         return True
-    return "image" in read_stimulus_table(s["root"], check_images=False).columns
+    if columns is None:
+        read_stimulus_table(s["root"], check_images=False)  # raises what is wrong with it
+    return columns is not None and "image" in columns
 
 
 def _inference(params, method: str, ds) -> str:
@@ -608,12 +631,9 @@ def _missing_columns(cfg) -> list[str]:
     """A problem per feature space whose ``needs`` a data set's stimuli.tsv cannot give."""
     problems = []
     for s in data_sets(cfg):
-        if not Path(s["root"], "stimuli.tsv").is_file():
+        columns = stimulus_columns(s["root"])
+        if columns is None:
             continue  # an importer's set (written with categories) or the data kind's problem
-        try:
-            columns = read_stimulus_table(s["root"], check_images=False).columns
-        except BrainAlignError:
-            continue  # the data kind's check says what is wrong with the table
         for name in cfg.features.spaces:
             for need in feature_space_needs(name):
                 wanted = _NEEDED_COLUMNS.get(need, ())

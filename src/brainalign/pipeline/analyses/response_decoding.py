@@ -18,7 +18,11 @@ import numpy as np
 from pydantic import Field
 
 from brainalign.datasets.rdms import load_rdm_dataset, mean_patterns
-from brainalign.decoding import DECODING_ALPHAS, identification_accuracy
+from brainalign.decoding import (
+    DECODING_ALPHAS,
+    embedding_similarity,
+    identification_from_similarity,
+)
 from brainalign.encoding import cross_val_predict
 from brainalign.features import feature_space, label_stimuli
 from brainalign.pipeline.analyses.response_encoding import response_sets
@@ -48,12 +52,10 @@ class ResponseDecodingConfig(Section):
     inner_folds: Annotated[int, Field(ge=2)] = 5
 
 
-def _nearest_other(pred: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """Per row of ``pred``, the stimulus whose caption embedding (row of ``E``) is nearest by
-    correlation, among the other stimuli."""
-    P = pred - pred.mean(1, keepdims=True)
-    C = E - E.mean(1, keepdims=True)
-    S = (P / np.linalg.norm(P, axis=1, keepdims=True)) @ (C / np.linalg.norm(C, axis=1)[:, None]).T
+def _nearest_other(S: np.ndarray) -> np.ndarray:
+    """Per prediction (row of ``S``, its correlations with every stimulus's caption embedding),
+    the nearest stimulus among the other ones."""
+    S = S.copy()
     np.fill_diagonal(S, -np.inf)
     return S.argmax(1)
 
@@ -78,8 +80,10 @@ def response_decoding(params, inputs, ctx):
                 inner=params["inner_folds"],
                 random_state=params["random_state"],
             )
-            pair = identification_accuracy(pred, E, n_way=2, top=1)
-            every = identification_accuracy(pred, E, n_way="all", top=1)
+            # one similarity matrix for both identifications and the nearest other caption
+            S = embedding_similarity(pred, E, "correlation")
+            pair = identification_from_similarity(S, n_way=2, top=1)
+            every = identification_from_similarity(S, n_way="all", top=1)
             at = {"dataset": params["label"], "roi": roi, "subject": subject}
             rows.append(
                 {
@@ -93,7 +97,7 @@ def response_decoding(params, inputs, ctx):
             examples += [
                 {**at, "stimulus": ids[i], "caption": first[i], "decoded": first[j],
                  "decoded_from": ids[j]}
-                for i, j in enumerate(_nearest_other(pred, E)[: params["n_examples"]])
+                for i, j in enumerate(_nearest_other(S)[: params["n_examples"]])
             ]  # fmt: skip
     return {"rows": rows, "examples": examples}
 
