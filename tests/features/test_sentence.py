@@ -63,6 +63,51 @@ def test_model_loaded_once_per_process(mpnet):
     assert again.identity == mpnet.identity
 
 
+def test_width_from_the_folder_equals_the_models(mpnet):
+    from brainalign.features.sentence import _folder_dim, resolve_model
+
+    for enc in (mpnet, SentenceEncoder("all-MiniLM-L6-v2")):
+        folder, _ = resolve_model(enc.name)
+        assert _folder_dim(folder) == enc.dim == enc.model.get_embedding_dimension()
+
+
+def test_folder_width_from_dense_and_unknown_modules(tmp_path):
+    from brainalign.features.sentence import _folder_dim
+
+    def module(i, kind, path, cfg=None):
+        if cfg is not None:
+            (tmp_path / path).mkdir()
+            (tmp_path / path / "config.json").write_text(json.dumps(cfg))
+        return {
+            "idx": i,
+            "name": str(i),
+            "path": path,
+            "type": f"sentence_transformers.models.{kind}",
+        }
+
+    pooling = {"word_embedding_dimension": 384, "pooling_mode_mean_tokens": True,
+               "pooling_mode_max_tokens": True}  # fmt: skip
+    modules = [module(0, "Transformer", ""), module(1, "Pooling", "1_Pooling", pooling)]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    assert _folder_dim(tmp_path) == 768  # two pooling modes side by side
+    modules.append(module(2, "Dense", "2_Dense", {"in_features": 768, "out_features": 256}))
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    assert _folder_dim(tmp_path) == 256
+    modules.append(module(3, "LayerNorm", "3_LayerNorm"))
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    assert _folder_dim(tmp_path) is None  # not known here: the loaded model is asked
+
+
+def test_cached_texts_need_no_model(mpnet, monkeypatch, tmp_path):
+    """A rerun (or a worker process) whose texts are all in the cache never loads the model."""
+    monkeypatch.setenv("BRAINALIGN_CACHE", str(tmp_path))
+    texts = ["A dog runs on the beach.", "Two people ride bicycles."]
+    first = embed_texts(texts, mpnet)
+    again = SentenceEncoder("all-mpnet-base-v2")
+    np.testing.assert_array_equal(embed_texts(texts, again), first)
+    assert again._model is None and again.n_forward == 0
+
+
 def test_related_captions_closer_than_unrelated(mpnet, val_captions):
     images = [
         val_captions[i][:2] for i in sorted(val_captions)[:6]

@@ -320,6 +320,36 @@ def _load_model(path: str, device: str):
         return model
 
 
+_POOLING_MODES = ("cls_token", "max_tokens", "mean_tokens", "mean_sqrt_len_tokens",
+                  "weightedmean_tokens", "lasttoken")  # fmt: skip
+
+
+def _folder_dim(folder: Path) -> int | None:
+    """Width of a sentence-transformers folder's embeddings, read from its modules' configs.
+
+    None when the folder's modules are not the usual Transformer → Pooling (→ Dense) (→
+    Normalize) or their configs do not say: the width is then asked of the loaded model.
+    """
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        dim = None
+        for module in modules:
+            kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+            if kind in ("Transformer", "Normalize"):
+                continue
+            cfg = json.loads((folder / module["path"] / "config.json").read_text(encoding="utf-8"))
+            if kind == "Pooling":
+                n_modes = sum(bool(cfg.get(f"pooling_mode_{m}")) for m in _POOLING_MODES)
+                dim = int(cfg["word_embedding_dimension"]) * n_modes or None
+            elif kind == "Dense":
+                dim = int(cfg["out_features"])
+            else:
+                return None
+        return dim
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
 # --------------------------------------------------------------------------------------------
 # the encoder
 # --------------------------------------------------------------------------------------------
@@ -381,15 +411,27 @@ class SentenceEncoder:
             self.path = location
             self.name = location
             self.identity = f"{location}@hub"
-        self.model = _load_model(self.path, self.device)
+        # the model loads when it first embeds: texts already in the cache need only the
+        # folder's identity and width (a rerun's every feature space, a worker's every part)
+        self._model = None
+        dim = _folder_dim(location) if isinstance(location, Path) else None
         if isinstance(location, str):
             self.identity = f"{location}@{_hub_revision(self.model)}"
-        dim_fn = (
-            getattr(self.model, "get_embedding_dimension", None)
-            or self.model.get_sentence_embedding_dimension
-        )
-        self.dim = int(dim_fn())
+        if dim is None:
+            dim_fn = (
+                getattr(self.model, "get_embedding_dimension", None)
+                or self.model.get_sentence_embedding_dimension
+            )
+            dim = dim_fn()
+        self.dim = int(dim)
         self.n_forward = 0  # forward passes run (tests and benchmarks read it)
+
+    @property
+    def model(self):
+        """The sentence-transformers model (loaded on first use, once per process and device)."""
+        if self._model is None:
+            self._model = _load_model(self.path, self.device)
+        return self._model
 
     def __repr__(self) -> str:
         return f"SentenceEncoder({self.name!r}, device={self.device!r}, identity={self.identity!r})"
