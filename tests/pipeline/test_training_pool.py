@@ -272,3 +272,89 @@ def test_a_backbone_plans_its_features_and_an_unknown_one_is_named(tmp_path):
     bad["analyses"]["networks"]["backbone"] = "efficientnet-lite9"
     with pytest.raises(ConfigError, match="analyses.networks.backbone: 'efficientnet-lite9'"):
         validate_config(bad)
+
+
+# ------------------------------------------------- Fig. 4b's transfer readouts (quick demo's)
+def _transfer_rows(cfg) -> pd.DataFrame:
+    return pd.read_csv(cfg.output.dir / "tables" / "transfer.csv", dtype={"seed": str})
+
+
+def test_the_study_writes_every_transfer_readout_with_its_floor(pool_run):
+    """The quick demo's networks run Fig. 4b: a readout per network, seed and target."""
+    from brainalign.pipeline.analyses.networks import methods
+
+    net = pool_run.analyses.networks
+    assert net.transfer and not net.backbone
+    table = _transfer_rows(pool_run)
+    seeds = table[table["seed"] != "mean"]
+    got = set(zip(seeds["network"], seeds["seed"], seeds["target"], strict=True))
+    assert got == {
+        (f"net_{n}", str(s), t) for n in net.targets for s in net.seeds for t in net.targets
+    }
+    assert len(table[table["seed"] == "mean"]) == len(net.targets) ** 2
+    assert seeds["cosine"].between(-1, 1).all() and seeds["floor"].between(-1, 1).all()
+    np.testing.assert_allclose(seeds["gain"], seeds["cosine"] - seeds["floor"], atol=1e-12)
+    n_images = len(load_stimuli(pool_run.data.root, categories=False).image_ids)
+    mp = seeds[seeds["target"] == "mpnet"]
+    assert (mp["n_test"] == round(net.transfer_test_size * n_images)).all()
+    assert (mp["n_train"] + mp["n_test"] == n_images).all()
+    html = (pool_run.output.dir / "report.html").read_text()
+    assert "held-out cosine similarity of a linear readout from each frozen network" in html
+    assert any(
+        line.startswith("Transfer readouts (Fig. 4b): for each") for line in methods(pool_run)
+    )
+
+
+def test_a_transfer_readout_reads_the_networks_last_layer_and_the_floor_of_its_split(pool_run):
+    """The readout's input is the frozen network's last layer at the last timestep, spatially
+    pooled, on the study's images (recomputed from its checkpoint); the table's floor and
+    cosine are those of the same split recomputed here."""
+    from brainalign.networks import activations
+    from brainalign.networks.checkpoint import load_network
+    from brainalign.networks.transfer import linear_readout, mean_target_floor
+    from brainalign.pipeline.analyses.networks import transfer_split
+    from brainalign.pipeline.cache import StageCache
+    from brainalign.pipeline.core import all_tasks
+    from brainalign.pipeline.plan import build_plan
+
+    net_cfg = pool_run.analyses.networks
+    cache = StageCache(pool_run.output.dir / "cache" / "stages", create=False)
+    table = _transfer_rows(pool_run)
+    stim = load_stimuli(pool_run.data.root)
+    tasks = [
+        t for t in all_tasks(build_plan(pool_run).targets)
+        if t.stage == "transfer_readout" and t.id.model == "net_multihot"
+    ]  # fmt: skip
+    # one network (the first seed's), read toward each target
+    assert len(tasks) == 2 and tasks[0].deps["network"].key == tasks[1].deps["network"].key
+    net = cache.load("train_network", tasks[0].deps["network"].key)
+    direct = activations(
+        load_network(net["checkpoint"]), lambda i: np.asarray(stim.images(np.asarray(i))),
+        layers="last", ids=stim.image_ids, verbose=False,
+    )  # fmt: skip
+    X = next(iter(direct.values()))
+    np.testing.assert_allclose(net["X"], X, atol=1e-5)
+    assert np.array_equal(net["ids"], stim.image_ids)
+    for t in tasks:
+        # the target: the study's feature space the plan names (the mpnet target: the networks'
+        # embedding space), as computed for the study
+        assert t.deps["target"].params["name"] == (
+            net_cfg.embedding_space if t.params["target"] == "mpnet" else "multihot"
+        )
+        Y = cache.load("features", t.deps["target"].key)
+        split = transfer_split(X, stim.image_ids, Y["X"], Y["ids"], net_cfg.transfer_test_size)
+        assert np.array_equal(cache.load("transfer_readout", t.key)["test_ids"], split["test_ids"])
+        (row,) = [
+            r for _, r in table.iterrows()
+            if (r["network"], r["seed"], r["target"])
+            == ("net_multihot", str(t.params["seed"]), t.params["target"])
+        ]  # fmt: skip
+        floor = mean_target_floor(split["Y_train"], split["Y_test"])
+        assert row["floor"] == pytest.approx(floor, abs=1e-6)
+        ref = linear_readout(
+            split["X_train"], split["Y_train"], split["X_test"], split["Y_test"],
+            sigmoid=t.params["target"] == "multihot", epochs=net_cfg.transfer_epochs,
+            batch_size=net_cfg.transfer_batch_size, lr=net_cfg.transfer_learning_rate,
+            eps=net_cfg.transfer_eps, random_state=t.params["seed"],
+        )  # fmt: skip
+        assert row["cosine"] == pytest.approx(ref["cosine"], abs=1e-4)

@@ -915,6 +915,8 @@ def transfer_table(results: list[tuple[Task, dict]]) -> pd.DataFrame:
                 "gain": cos - floor,
                 "n_train": int(len(res["train_ids"])),
                 "n_test": int(len(res["test_ids"])),
+                "sd": np.nan,
+                "n_seeds": 1,
             }
         )
     if not rows:
