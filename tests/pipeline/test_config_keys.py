@@ -13,6 +13,7 @@ import copy
 import pytest
 
 from brainalign.errors import ConfigError
+from brainalign.pipeline.analyses import ANALYSES
 from brainalign.pipeline.config import StudyConfig, validate_config
 from brainalign.pipeline.core import all_tasks
 from brainalign.pipeline.demo import demo_config
@@ -214,12 +215,11 @@ def _signature(cfg: StudyConfig):
     return frozenset(t.key for t in tasks), tuple(sorted(_ctx(cfg).items()))
 
 
-#: sections of analyses that need RDM data (``needs = "rdms"``): the demo (virtual NSD) never
-#: plans them; tests/pipeline/test_rdm_study.py checks that each of their keys does something
-RDMS_SECTIONS = (
-    "analyses.rdm_rsa.",
-    "analyses.response_encoding.",
-    "analyses.response_decoding.",
+#: sections of analyses that need RDM data (``needs = "rdms"``), from the registry: the demo
+#: (virtual NSD) never plans them; tests/pipeline/test_rdm_study.py checks that each of their
+#: keys does something
+RDMS_SECTIONS = tuple(
+    f"analyses.{section}." for a in ANALYSES if a.needs == "rdms" for section in a.configs
 )
 
 

@@ -180,10 +180,13 @@ def test_every_rdm_key_changes_the_plan(tmp_path):
     write_by_hand(root)
     (tmp_path / "ckpt").write_text("x")
     base = tiny_config(root, tmp_path / "run", vision=[])
+    from brainalign.pipeline.analyses import ANALYSES
+
     analyses = StudyConfig.model_validate(base).analyses
-    keys = {f"analyses.rdm_rsa.{k}" for k in analyses.rdm_rsa.model_dump()}
-    for section in ("response_encoding", "response_decoding"):
-        keys |= {f"analyses.{section}.{k}" for k in getattr(analyses, section).model_dump()}
+    # every section of the analyses that run on RDM data (the registry's), so a new one's keys
+    # must be listed here too
+    sections = [s for a in ANALYSES if a.needs == "rdms" for s in a.configs]
+    keys = {f"analyses.{s}.{k}" for s in sections for k in getattr(analyses, s).model_dump()}
     keys |= {f"data.{k}" for k in ("rois", "metric", "captions", "templates")}
     assert keys == set(RDM_CHANGES), "a new rdm key: say what it changes"
 
