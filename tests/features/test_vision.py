@@ -226,3 +226,16 @@ def test_readers_image_sets_ids_and_the_out_manifest(tmp_path):
     np.testing.assert_array_equal(out["1"], ref)
     loaded, got_ids = load_activations(tmp_path)
     assert np.array_equal(got_ids, ids) and np.array_equal(loaded["1"], ref)
+
+
+def test_an_out_folder_is_never_reused_for_other_weights(tmp_path):
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 100 * 100, 2)).eval()
+    b = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 100 * 100, 2)).eval()
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        b[1].weight[1, -1] += 1.0  # past the first 64 kB of the tensor
+    x = np.ones((2, 3, 100, 100), np.float32)
+    first = np.array(activations(a, x, layers=["1"], out=tmp_path)["1"])
+    second = activations(b, x, layers=["1"], out=tmp_path)["1"]
+    np.testing.assert_allclose(second[:, 1] - first[:, 1], 1.0, rtol=1e-4)

@@ -493,33 +493,37 @@ def _safe_filename(layer: str) -> str:
 
 @dataclass
 class _Reading:
-    """A model resolved for reading: its module, preprocessing, cache identity and spec."""
+    """A model resolved for reading: its module, preprocessing, name and spec."""
 
     module: object
     preprocess: Callable | None
-    identity: str
     label: str
     spec: ActivationSpec | None = None
+    vision_identity: str | None = None
+
+    def identity(self) -> str:
+        """The model's cache identity (a weights hash: only computed for an ``out`` folder)."""
+        return self.vision_identity or f"{self.label}@{_state_hash(self.module)}"
 
 
 def _reading(model, preprocess) -> _Reading:
     import torch
 
     if isinstance(model, VisionModel):
-        return _Reading(model.module, preprocess or model.preprocess, model.identity, model.name)
+        prep = preprocess or model.preprocess
+        return _Reading(model.module, prep, model.name, vision_identity=model.identity)
     if not isinstance(model, torch.nn.Module):
         raise InputError(
             f"model: expected a VisionModel or torch.nn.Module, got {type(model).__name__}"
         )
     label = type(model).__name__
-    identity = f"{label}@{_state_hash(model)}"
     spec = model.activation_spec() if callable(getattr(model, "activation_spec", None)) else None
     if spec is not None and not isinstance(spec, ActivationSpec):
         raise InputError(
             f"model: {label}.activation_spec() returned {type(spec).__name__}, not an ActivationSpec"
         )
     own = spec.preprocess if spec is not None else None
-    return _Reading(model, preprocess or own, identity, label, spec)
+    return _Reading(model, preprocess or own, label, spec)
 
 
 def activations(
@@ -665,7 +669,7 @@ def activations(
             options["mixed_precision"] = True
         key = hash_json(
             {
-                "model": read.identity,
+                "model": read.identity(),
                 "layers": list(hooked),
                 "pooling": pooling,
                 "n": source.n,
@@ -855,12 +859,18 @@ def _tf32(allow: bool):
 
 
 def _state_hash(module) -> str:
+    """sha256 over every parameter and buffer (names, dtypes, shapes, all bytes): two
+    checkpoints of one network that differ anywhere never share an ``out`` folder."""
     import hashlib
+
+    import torch
 
     h = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes()[:65536])
+        value = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+        # as bytes, so dtypes numpy lacks (bfloat16) hash too
+        h.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
 
