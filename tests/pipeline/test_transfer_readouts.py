@@ -181,3 +181,26 @@ def test_the_backbone_variant_plans_no_readout_and_says_why(tmp_path):
     off = _config(tmp_path / "run", transfer=False)
     assert not [t for t in all_tasks(build_plan(off).targets) if t.stage == "transfer_readout"]
     assert not any("Transfer readouts" in line for line in methods(off))
+
+
+def test_the_report_says_why_the_backbone_variant_has_no_readouts():
+    from brainalign.pipeline.analyses.networks import _transfer_html
+
+    def run(**networks):
+        meta = {"config": {"analyses": {"networks": networks}}}
+        return SimpleNamespace(meta=meta, table=lambda name: None)
+
+    html = _transfer_html(run(transfer=True, backbone="efficientnet-lite0"))
+    assert "Transfer readouts (Fig. 4b): not run: with a backbone" in html
+    assert _transfer_html(run(transfer=True)) == ""  # no table: nothing to show
+    assert _transfer_html(run(transfer=False, backbone="efficientnet-lite0")) == ""
+
+
+def test_the_full_demo_plans_no_readout_and_says_why(tmp_path):
+    from brainalign.pipeline.demo import demo_config
+
+    plan = build_plan(demo_config(tmp_path / "run"))
+    assert not [t for t in all_tasks(plan.targets) if t.stage == "transfer_readout"]
+    assert [w.message for w in plan.notes if w.key == "analyses.networks.backbone"] == [
+        TRANSFER_WITH_BACKBONE
+    ]
