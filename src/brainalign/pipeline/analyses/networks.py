@@ -1295,6 +1295,14 @@ ANALYSIS = Analysis(
             "The ids of every image each network trained on (one row per image and network).",
             shown=False,
         ),
-        Table("transfer", "Transfer readouts"),
+        Table(
+            "transfer",
+            "Transfer readouts",
+            "The paper's Fig. 4b: per trained network, seed and target, the mean held-out cosine "
+            "similarity of a linear readout from the frozen network's last layer and timestep "
+            "(own: the network's own target), the floor (the mean training target's cosine with "
+            "each held-out target), the gain over it, and the images it trained and was scored "
+            "on; rows with seed 'mean': the mean over seeds (sd: their SD).",
+        ),
     ),
 )
