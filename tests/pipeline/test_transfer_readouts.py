@@ -196,6 +196,23 @@ def test_the_report_says_why_the_backbone_variant_has_no_readouts():
     assert _transfer_html(run(transfer=False, backbone="efficientnet-lite0")) == ""
 
 
+def test_the_report_names_the_readouts_not_above_their_floor():
+    from brainalign.pipeline.analyses.networks import _transfer_html
+
+    results = []
+    for network, target, cos in [("mpnet", "mpnet", 0.7), ("mpnet", "multihot", 0.3)]:
+        t = SimpleNamespace(
+            params={"network": network, "target": target, "seed": 0},
+            id=SimpleNamespace(model=f"net_{network}"),
+        )
+        results.append((t, {"cosine": cos, "floor": 0.5, "train_ids": [1], "test_ids": [2]}))
+    table = transfer_table(results)
+    meta = {"config": {"analyses": {"networks": {"transfer": True, "transfer_epochs": 7}}}}
+    html = _transfer_html(SimpleNamespace(meta=meta, table=lambda name: table))
+    assert "<img" in html and "Not above the floor: net_mpnet → multihot." in html
+    assert "transfer_epochs = 7" in html and "net_mpnet → mpnet" not in html
+
+
 def test_the_full_demo_plans_no_readout_and_says_why(tmp_path):
     from brainalign.pipeline.demo import demo_config
 

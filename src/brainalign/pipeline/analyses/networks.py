@@ -1145,12 +1145,23 @@ def _transfer_html(run) -> str:
     t = run.table("transfer")
     if t is None or not len(t):
         return ""
-    return img_html(
+    out = img_html(
         plots.figure_to_base64(transfer_figure(t)),
         "Transfer readouts (the paper's Fig. 4b): held-out cosine similarity of a linear "
         "readout from each frozen network (last layer and timestep) toward each target; bars: "
         "mean over seeds (dots: seeds), black lines: the floor (the mean training target).",
     )
+    groups = t[t["seed"].astype(str) == "mean"]
+    below = [f"{r['network']} → {r['target']}" for _, r in groups.iterrows() if r["gain"] <= 0]
+    if below:
+        out += (
+            f"<p>Not above the floor: {esc(', '.join(below))}. Such a readout predicts the "
+            "target no better than the mean training target does: its network's features do "
+            "not carry the target, or the readout had too few steps (analyses.networks."
+            f"transfer_epochs = {net.transfer_epochs}; the paper: 200 epochs of 71,000 "
+            "images).</p>"
+        )
+    return out
 
 
 def _section(run) -> str:
