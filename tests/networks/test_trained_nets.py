@@ -51,8 +51,8 @@ def test_multihot_training_learns_categories(trained, scene_data):
     assert pred[y == 1].mean() > pred[y == 0].mean()
 
 
-def test_evaluate_matches_predict(trained, scene_data):
-    _, val = scene_data
+def test_evaluate_matches_predict(trained, trained_data):
+    _, val = trained_data
     net = trained["mpnet"].net
     pred = predict(net, val)
     y = val.target("mpnet")
@@ -60,8 +60,8 @@ def test_evaluate_matches_predict(trained, scene_data):
     assert evaluate(net, val, "mpnet")["val_cosine"] == pytest.approx(cos.mean(), abs=1e-5)
 
 
-def test_transfer_readout_from_a_frozen_net(trained, scene_data):
-    train_data, val = scene_data
+def test_transfer_readout_from_a_frozen_net(trained, trained_data):
+    train_data, val = trained_data
     data = ImageData(
         np.concatenate([train_data.load_images(np.arange(120)), val.load_images(np.arange(40))]),
         {
