@@ -109,6 +109,17 @@ def test_a_declared_table_shows_once_where_its_section_says(tmp_path):
     assert "GIFTI" not in page
 
 
+def test_files_name_the_arrays_and_count_those_not_named(tmp_path):
+    from brainalign.report.html import OTHER_ARRAYS
+
+    w = _run(tmp_path, {"name": "t"})
+    for i in range(OTHER_ARRAYS + 3):
+        w.array(f"a{i:02d}", np.zeros(2))
+    files = _section_text(build_report(w.run_dir).read_text(), "files")
+    assert f"arrays/: {OTHER_ARRAYS + 3} NumPy arrays (a00.npy, " in files
+    assert f"a{OTHER_ARRAYS - 1:02d}.npy and 3 more in " in files and "…" not in files
+
+
 def test_rdm_report_has_no_betas_or_maps(tmp_path):
     w = _run(
         tmp_path,

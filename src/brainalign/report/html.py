@@ -48,6 +48,8 @@ LARGE, SMALL = 1e5, 1e-3
 DIGITS = 3
 #: Table rows printed where no declaration says (undeclared tables, under Files).
 OTHER_ROWS = 20
+#: Arrays named in the list of files (the others counted).
+OTHER_ARRAYS = 8
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("brainalign.report", "templates"),
@@ -594,7 +596,11 @@ def _files(run: RunFolder) -> list:
         )
     arrays = run.files("arrays", ".npy")
     if arrays:
-        shown = ", ".join(arrays[:8]) + (" …" if len(arrays) > 8 else "")
+        # a long list is named in part, saying how many more there are and where
+        more = len(arrays) - OTHER_ARRAYS
+        shown = ", ".join(arrays[:OTHER_ARRAYS]) + (
+            f" and {more} more in {run.dir / 'arrays'}" if more > 0 else ""
+        )
         blocks.append(Text(f"arrays/: {len(arrays)} NumPy arrays ({shown}).", note=True))
     for name in run.other_tables():
         run.shown.setdefault(name, "Files")
