@@ -16,6 +16,7 @@ from brainalign.features import (
     category_label,
     embed_texts,
     feature_space,
+    feature_space_defaults,
     list_feature_spaces,
     load_word_vectors,
     register_feature_space,
@@ -190,6 +191,19 @@ def test_cache_serves_second_call_and_new_inputs_recompute(coco_stimuli, monkeyp
             feature_space("n_captions_test", coco_stimuli, sclae=2)
     finally:
         _REGISTRY.pop("n_captions_test", None)
+
+
+def test_feature_space_defaults_are_the_builders():
+    @register_feature_space("defaults_test")
+    def build(stimuli, vectors, tagger="nltk", scale=2.0):
+        return np.zeros((len(stimuli.captions), 1))
+
+    try:
+        assert feature_space_defaults("defaults_test") == {"tagger": "nltk", "scale": 2.0}
+    finally:
+        _REGISTRY.pop("defaults_test", None)
+    assert feature_space_defaults("multihot") == {"columns": "categories"}
+    assert feature_space_defaults("no_such_space") == {}
 
 
 def test_bad_inputs(coco_stimuli):

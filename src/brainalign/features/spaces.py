@@ -19,6 +19,7 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +150,19 @@ def feature_space_options(name: str) -> list[str]:
             f"unknown feature space {name!r}; available: {', '.join(list_feature_spaces())}"
         )
     return list(inspect.signature(entry.func).parameters)[1:]
+
+
+def feature_space_defaults(name: str) -> dict[str, Any]:
+    """The options of the builder of ``name`` that have a default, with their defaults (empty
+    for a name no builder is registered under), so a text about the options a run used reads
+    the defaults from the builder instead of restating them."""
+    entry = (
+        _REGISTRY["sentence_encoder"] if name.startswith(SENTENCE_PREFIX) else _REGISTRY.get(name)
+    )
+    if entry is None:
+        return {}
+    params = list(inspect.signature(entry.func).parameters.values())[1:]
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
 def describe_feature_spaces() -> dict[str, str]:
@@ -647,6 +661,7 @@ __all__ = [
     "describe_feature_spaces",
     "feature_space",
     "feature_space_needs",
+    "feature_space_defaults",
     "feature_space_options",
     "list_feature_spaces",
     "register_feature_space",

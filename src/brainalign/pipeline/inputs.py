@@ -20,7 +20,12 @@ import numpy as np
 
 from brainalign.datasets import load_nsd, load_stimuli
 from brainalign.errors import ConfigError, DataFormatError
-from brainalign.features import SentenceEncoder, embed_texts, feature_space
+from brainalign.features import (
+    SentenceEncoder,
+    embed_texts,
+    feature_space,
+    feature_space_defaults,
+)
 from brainalign.pipeline.core import stage
 from brainalign.rsa import make_subsets
 from brainalign.utils.hashing import files_fingerprint, hash_json
@@ -243,19 +248,21 @@ def features_methods(cfg) -> list[str]:
     )
     vectors = []
     for name in feats.spaces:
-        opts = options.get(name, {})
+        given = options.get(name, {})
+        # an option the config leaves out is the builder's default, read from the builder
+        opts = {**feature_space_defaults(name), **given}
         if name.startswith(("glove", "fasttext")):
             source = opts.get("vectors") or (
                 "the packaged GloVe 6B 50-d vectors (the paper: GloVe 840B 300-d)"
             )
             vectors.append(f"{name} from {source}")
-        if "tagger" in opts or name.endswith(("_nouns", "_verbs")):
-            tagger = opts.get("tagger", "spacy")
+        if "tagger" in given or name.endswith(("_nouns", "_verbs")):
+            tagger = opts.get("tagger")
             vectors.append(
                 f"{name} tagged by {'NLTK (as the paper)' if tagger == 'nltk' else 'spaCy en_core_web_sm (the paper: NLTK)'}"
             )
         if name == "multihot":
-            cols = opts.get("columns", "categories")
+            cols = opts.get("columns")
             vectors.append(
                 "multihot over the paper's 91 COCO category ids"
                 if cols == "coco91"
