@@ -56,7 +56,6 @@ import numpy as np
 from brainalign.datasets.surfaces import FSAVERAGE_SIZES
 from brainalign.errors import BrainAlignError
 from brainalign.report.plots import _plt, significance_threshold
-from brainalign.report.surface_render import fsaverage5_mesh
 from brainalign.utils.io import atomic_write_text
 
 #: the mesh shown in 3-D and its vertices per hemisphere
@@ -97,6 +96,9 @@ def plotly_js_packed() -> str:
 @functools.lru_cache(maxsize=1)
 def _mesh_payload() -> dict:
     """The inflated fsaverage5 of both hemispheres, side by side, packed for the page."""
+    # matplotlib (imported with the renderer) only when a page is written: not for --dry-run
+    from brainalign.report.surface_render import fsaverage5_mesh
+
     out = {}
     for hemi in ("left", "right"):
         coords, faces, sulc = fsaverage5_mesh("inflated", hemi)
