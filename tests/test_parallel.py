@@ -109,3 +109,27 @@ def test_bad_shared_and_kind():
         ex.map(_fail_on_third, [0], shared={"x": [1, 2, 3]})
     with pytest.raises(InputError, match="kind"):
         get_executor("threads")
+
+
+def test_process_workers_start_with_the_pool_and_ignore_ctrl_c():
+    """Every worker starts when the executor is made, with SIGINT ignored from its first
+    instruction (a worker started later, mid-run, could take a Ctrl-C before its initializer
+    and print a traceback)."""
+    import psutil
+
+    def sigint_ignored(pid: int) -> bool:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigIgn:"))
+        return bool(mask & (1 << (2 - 1)))  # SIGINT is signal 2
+
+    ex = ProcessExecutor(2)
+    try:
+        workers = [
+            p for p in psutil.Process().children()
+            if any("spawn_main" in part for part in p.cmdline())
+            and not any("resource_tracker" in part for part in p.cmdline())
+        ]  # fmt: skip
+        assert len(workers) == 2
+        assert all(sigint_ignored(p.pid) for p in workers)
+    finally:
+        ex.close()

@@ -296,6 +296,12 @@ class ProcessExecutor(Executor):
             initializer=_init_worker,
             initargs=(1, os.getpid()),
         )
+        # every worker starts now, with Ctrl-C ignored from its first instruction: the pool
+        # would otherwise start one later, when two tasks first run at once, and a Ctrl-C in
+        # its first moments (before its initializer) printed a traceback
+        with _sigint_ignored():
+            for _ in range(n_workers):
+                self._pool.submit(os.getpid)
 
     def map(self, fn, tasks, *, shared=None, on_result=None, desc=None):
         from concurrent.futures import as_completed
