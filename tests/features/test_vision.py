@@ -239,3 +239,44 @@ def test_an_out_folder_is_never_reused_for_other_weights(tmp_path):
     first = np.array(activations(a, x, layers=["1"], out=tmp_path)["1"])
     second = activations(b, x, layers=["1"], out=tmp_path)["1"]
     np.testing.assert_allclose(second[:, 1] - first[:, 1], 1.0, rtol=1e-4)
+
+
+def test_your_own_module_from_a_file_with_its_weights(photos, tmp_path):
+    """A ``module`` model: a factory in the user's .py file, the user's weights, ImageNet
+    preprocessing; its activations are a plain forward of the same module."""
+    from safetensors.torch import save_file
+
+    from brainalign.features.vision import load_module_model
+    from tests.networks import user_resnet18
+
+    source = user_resnet18.__file__
+    torch.manual_seed(3)
+    net = user_resnet18.resnet18(num_classes=10).eval()
+    for m in net.modules():  # non-trivial running statistics, so eval-mode BN matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    weights = tmp_path / "resnet18.safetensors"
+    save_file(net.state_dict(), str(weights))
+    model = load_module_model("resnet18", source, weights, num_classes=10)
+    assert model.identity.startswith("module:user_resnet18.resnet18@")
+    acts = activations(model, photos[:3], layers=["layer2", "avgpool"], batch_size=2)
+    x = Preprocess(224, 256)(photos[:3])
+    with torch.no_grad():
+        h = net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(x))))))
+        pooled = net.avgpool(net.layer4(net.layer3(h))).flatten(1)
+    np.testing.assert_allclose(acts["layer2"], h.mean((2, 3)).numpy(), atol=1e-5)
+    np.testing.assert_allclose(acts["avgpool"], pooled.numpy(), atol=1e-5)
+    # an importable factory works the same; the weights key the identity
+    again = load_module_model(
+        "tests.networks.user_resnet18:resnet18", weights=weights, num_classes=10
+    )
+    assert again.identity.split("@")[1] == model.identity.split("@")[1][:16]
+    with pytest.raises(ModelNotFoundError, match="no function or class 'resnet34'"):
+        load_module_model("resnet34", source)
+    with pytest.raises(ModelNotFoundError, match="is not a file"):
+        load_module_model("resnet18", tmp_path / "missing.py")
+    with pytest.raises(InputError, match="not a torch.nn.Module"):
+        load_module_model("numpy:zeros", shape=3)
+    with pytest.raises(InputError, match="package.module:name"):
+        load_module_model("resnet18")

@@ -527,7 +527,11 @@ def test_your_own_model_is_scored_by_name(tmp_path):
     np.save(tmp_path / "mine_ids.npy", np.arange(6))
     cfg = tiny_config(root, tmp_path / "run", vision=["mine"], methods=["pearson"])
     cfg["models"] = [
-        {"name": "mine", "kind": "features", "options": {"path": "mine.npy", "ids_path": "mine_ids.npy"}}
+        {
+            "name": "mine",
+            "kind": "features",
+            "options": {"path": "mine.npy", "ids_path": "mine_ids.npy"},
+        }
     ]
     study = validate_config(cfg, base_dir=tmp_path)
     run_study(study, report=False)
@@ -546,6 +550,43 @@ def test_your_own_model_is_scored_by_name(tmp_path):
     with pytest.raises(ConfigError, match="unknown model") as err:
         validate_config(cfg, base_dir=tmp_path)
     assert "models[0].kind" in str(err.value)
+
+
+def test_a_users_resnet18_from_their_file_is_a_layer_profile(tmp_path):
+    """Issue 21: a lab's own ResNet-18 (its .py file and its weights in a local file), declared
+    as a ``module`` model, is read at named layers and scored layer by layer; one layer equals a
+    plain reference (its whole feature maps, constant units left out, correlation RDM)."""
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from brainalign.features.vision import activations, load_module_model
+    from brainalign.rsa import compute_rdm
+    from tests.networks import user_resnet18
+
+    root = tmp_path / "tiny"
+    write_by_hand(root)
+    torch.manual_seed(0)
+    save_file(user_resnet18.resnet18().state_dict(), str(tmp_path / "r18.safetensors"))
+    layers = ["layer1", "layer2", "layer3", "layer4", "avgpool"]
+    cfg = tiny_config(root, tmp_path / "run", vision=["resnet18"], methods=["pearson"])
+    cfg["models"] = [
+        {"name": "resnet18", "kind": "module",
+         "options": {"factory": "resnet18", "source": user_resnet18.__file__,
+                     "weights": "r18.safetensors", "layers": layers}}
+    ]  # fmt: skip
+    run_study(validate_config(cfg, base_dir=tmp_path), report=False)
+    scores = pd.read_csv(tmp_path / "run" / "tables" / "rdm_subject_scores.csv")
+    mine = scores[(scores["model"] == "resnet18") & (scores["roi"] == "IT")]
+    assert list(dict.fromkeys(mine["layer"])) == layers
+    images = np.stack([np.asarray(Image.open(root / "images" / f"s{i}.png").convert("RGB"))
+                       for i in range(6)])  # fmt: skip
+    model = load_module_model("resnet18", user_resnet18.__file__, tmp_path / "r18.safetensors")
+    X = activations(model, images, layers=["layer3"], pooling=None)["layer3"].reshape(6, -1)
+    rdm = compute_rdm(X[:, np.ptp(X, axis=0) > 0], metric="correlation")
+    want = [np.corrcoef(rdm, d)[0, 1] for d in load_rdm_dataset(root).condensed("IT")]
+    got = mine[mine["layer"] == "layer3"].sort_values("subject")["score"].to_numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_typos_in_roi_space_and_model_names_get_a_suggestion(tmp_path):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import importlib.util
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -177,6 +178,79 @@ def _apply_weights(module, weights: str | os.PathLike, name: str) -> str:
             f"{len(unexpected)} unexpected ones (e.g. {list(unexpected)[:3]}); check the architecture name"
         )
     return hash_file(path)
+
+
+def load_module_model(
+    factory: str,
+    source: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    *,
+    image_size: int = 224,
+    resize: int | None = 256,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    **kwargs,
+) -> VisionModel:
+    """Your own torch image model: built by your code, with your local weights.
+
+    Parameters
+    ----------
+    factory : str
+        What builds the ``torch.nn.Module``: the name of a function or class in ``source``
+        (``"resnet18"``), or ``"package.module:name"`` importable from the Python path.
+    source : path, optional
+        A Python file that defines ``factory`` (e.g. ``models/resnet.py``).
+    weights : path, optional
+        Its weights (``.safetensors`` or a ``torch.save``-d state dict; never unpickled
+        objects); without them the model keeps the factory's initialisation.
+    image_size, resize, mean, std
+        Preprocessing (:class:`Preprocess`): the shorter side resized to ``resize``, the centre
+        ``image_size`` square, then ``(x / 255 - mean) / std``; ImageNet's by default.
+    **kwargs
+        Passed to ``factory`` (e.g. ``num_classes``).
+    """
+    import torch
+
+    if not isinstance(factory, str) or not factory.strip():
+        raise InputError(f"factory: expected the name of a function or class, got {factory!r}")
+    if source is not None:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise ModelNotFoundError(
+                f"source: {path} is not a file; give the .py file of your model"
+            )
+        spec = importlib.util.spec_from_file_location(f"brainalign_user_{path.stem}", path)
+        code = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(code)
+        except Exception as exc:  # the user's file: any error it raises, named with the file
+            raise ModelNotFoundError(
+                f"{path}: could not run ({type(exc).__name__}: {exc})"
+            ) from exc
+        where, attr = str(path), factory
+    else:
+        where, _, attr = factory.partition(":")
+        if not attr:
+            raise InputError(
+                f"factory: {factory!r} needs a source file, or the form 'package.module:name'"
+            )
+        try:
+            code = importlib.import_module(where)
+        except ImportError as exc:
+            raise ModelNotFoundError(f"factory: cannot import {where!r} ({exc})") from None
+    build = getattr(code, attr, None)
+    if not callable(build):
+        raise ModelNotFoundError(f"factory: {where} defines no function or class {attr!r}")
+    module = build(**kwargs)
+    if not isinstance(module, torch.nn.Module):
+        raise InputError(
+            f"factory: {attr}() returned {type(module).__name__}, not a torch.nn.Module"
+        )
+    name = f"module:{Path(where).stem if source is not None else where}.{attr}"
+    digest = _apply_weights(module, weights, name) if weights else "random"
+    code_digest = hash_file(where)[:16] if source is not None else ""  # your code keys it too
+    pre = Preprocess(size=int(image_size), resize=resize, mean=tuple(mean), std=tuple(std))
+    return VisionModel(module.eval(), pre, name, f"{name}@{digest[:16]}{code_digest}")
 
 
 #: the packaged EfficientNet-lite variants: their input resolution (efficientnet_lite_pytorch's

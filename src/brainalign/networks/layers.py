@@ -12,8 +12,8 @@ turns each layer's activations into an RDM over the images:
 * ``blt``: a trained :class:`~brainalign.networks.BLTNet`, every layer × timestep
   (``layernorm_layer_{l}_time_{t}``, spatially averaged); several checkpoints (seeds) give one
   RDM per seed, averaged.
-* ``torchvision`` / ``timm`` / ``open_clip``: the modules in ``options["layers"]`` (else the
-  model's ``layer``); ``features``: the precomputed features, one "layer".
+* ``torchvision`` / ``timm`` / ``open_clip`` / ``module``: the modules in ``options["layers"]``
+  (else the model's ``layer``); ``features``: the precomputed features, one "layer".
 
 RDMs are condensed upper triangles (:func:`brainalign.rsa.compute_rdm`), in layer order.
 """
@@ -63,7 +63,7 @@ def network_layers(model: str | ZooModel) -> list[str]:
     entry = get_model(model) if isinstance(model, str) else model
     if entry.kind in EFFICIENTNET_LITE_LAYERS:
         return [label for label, _ in EFFICIENTNET_LITE_LAYERS[entry.kind]]
-    if entry.kind in ("torchvision", "timm", "open_clip"):
+    if entry.kind in ("torchvision", "timm", "open_clip", "module"):
         return list(entry.options.get("layers") or [entry.layer])
     if entry.kind == "features":
         return ["features"]

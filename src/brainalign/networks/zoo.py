@@ -17,6 +17,12 @@ RDMs), one for everything else. Kinds (:data:`KINDS`, extend with :func:`registe
     dict) loaded; ``layer`` a module name (e.g. ``avgpool``).
 ``open_clip``
     ``arch`` with a local ``weights`` file (the image tower); ``layer`` must be named.
+``module``
+    Your own torch model: ``factory`` (a function or class in the Python file ``source``, or
+    ``"package.module:name"``), optional ``weights``, ``kwargs`` for the factory and the
+    preprocessing options of :func:`brainalign.features.vision.load_module_model`
+    (``image_size``, ``resize``, ``mean``, ``std``: ImageNet's by default); ``layer`` or
+    ``layers`` must be named.
 ``features``
     Precomputed features: ``path`` to an ``(n, d)`` ``.npy`` and ``ids_path`` to its ids.
 """
@@ -103,7 +109,7 @@ class ZooModel:
             def fix(p):
                 return str(p) if Path(p).is_absolute() else str(base / p)
 
-            for key in ("weights", "path", "ids_path"):
+            for key in ("weights", "path", "ids_path", "source"):
                 if key in spec:
                     spec[key] = fix(spec[key])
             if "checkpoints" in spec:
@@ -158,6 +164,26 @@ def _vision(family: str | None, default_layer: str | None):
     return load
 
 
+def _module(entry: ZooModel, device) -> list[VisionModel]:
+    from brainalign.features.vision import load_module_model
+
+    opts = entry.options
+    if not opts.get("factory"):
+        raise ConfigError(
+            f"models.{entry.name}: a module model needs 'factory' (a function or class in the "
+            "Python file 'source', or 'package.module:name')"
+        )
+    layer = entry.layer or (list(opts.get("layers") or []) or [None])[-1]
+    if layer is None:
+        raise ConfigError(f"models.{entry.name}: name the layer to read (layer = '...')")
+    preprocess = {k: opts[k] for k in ("image_size", "resize", "mean", "std") if k in opts}
+    model = load_module_model(
+        opts["factory"], opts.get("source"), opts.get("weights"), **preprocess,
+        **opts.get("kwargs", {}),
+    )  # fmt: skip
+    return [VisionModel(entry.name, model.to(str(device)), [layer])]
+
+
 def _features(entry: ZooModel, device) -> list[VisionModel]:
     path, ids_path = entry.options.get("path"), entry.options.get("ids_path")
     if not path or not ids_path:
@@ -183,6 +209,7 @@ KINDS: dict[str, Callable[[ZooModel, object], list[VisionModel]]] = {
     "torchvision": _vision("torchvision", "avgpool"),
     "timm": _vision("timm", "global_pool"),
     "open_clip": _vision("open_clip", None),
+    "module": _module,
     "features": _features,
 }
 

@@ -158,7 +158,7 @@ class ComputeConfig(Section):
 
 
 #: the options of a ``[[models]]`` entry that are files (taken against the config's folder)
-MODEL_FILE_OPTIONS = ("weights", "path", "ids_path")
+MODEL_FILE_OPTIONS = ("weights", "path", "ids_path", "source")
 
 
 class ModelConfig(Section):
@@ -167,14 +167,16 @@ class ModelConfig(Section):
 
     # the name the analyses use
     name: str
-    # torchvision, timm or open_clip (an architecture with your local weights), blt (your
-    # trained checkpoints), or features (precomputed (n, d) features and their ids)
+    # torchvision, timm or open_clip (an architecture with your local weights), module (your
+    # own torch model: a factory in your .py file and your weights), blt (your trained
+    # checkpoints), or features (precomputed (n, d) features and their ids)
     kind: str
     # the module read (default: the kind's, e.g. avgpool for torchvision)
     layer: str | None = None
     # images it was trained on (the paper's x-axis of model comparisons), if known
     training_images: int | None = None
-    # the kind's options: arch and weights (a local .safetensors or .pth state dict), path and
+    # the kind's options: arch and weights (a local .safetensors or .pth state dict), factory,
+    # source and weights (module), layers (every module read, a layer profile), path and
     # ids_path (features), checkpoints (blt); files relative to the config's folder
     options: dict[str, Any] = Field(default_factory=dict)
 
