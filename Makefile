@@ -19,4 +19,4 @@ test: setup-test
 	$(PYTHON) -m pytest -q $(TEST_ARGS)
 
 lint:
-	$(PYTHON) -m ruff check src tests benchmarks
+	$(PYTHON) -m ruff check src tests benchmarks examples

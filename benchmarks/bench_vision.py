@@ -19,7 +19,8 @@ and ResNet-18 (random weights, layer ``avgpool``: the user-model path of ``[[mod
 
 ResNet-18 comes from torchvision when it imports; without it (PyPI's torchvision for torch 2.13
 on Linux is a CUDA build that does not import next to the CPU torch) the same architecture is
-declared here (BasicBlock × [2, 2, 2, 2], 11.7 M parameters, 1.8 G multiply-adds at 224 px).
+read from ``examples/resnet18.py`` as a user's ``module`` model (BasicBlock × [2, 2, 2, 2],
+11.7 M parameters, 1.8 G multiply-adds at 224 px).
 Every number is the median of ``--repeats`` runs; run it on an idle machine.
 """
 
@@ -29,8 +30,11 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _median_times(fn, repeats: int) -> tuple[float, float]:
@@ -71,7 +75,8 @@ def forward_flops(module, size: int) -> float:
 
 
 def resnet18():
-    """torchvision's ResNet-18 (random weights), or the same architecture declared here."""
+    """torchvision's ResNet-18 (random weights), or the same architecture from
+    ``examples/resnet18.py`` read as a user's ``module`` model."""
     try:
         import torchvision
 
@@ -79,59 +84,17 @@ def resnet18():
     except (ImportError, RuntimeError, OSError):
         pass
     import torch
-    from torch import nn
 
-    class BasicBlock(nn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(cout)
-            self.relu = nn.ReLU(inplace=True)
-            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(cout)
-            self.downsample = None
-            if stride != 1 or cin != cout:
-                self.downsample = nn.Sequential(
-                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
-                )
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            return self.relu(self.bn2(self.conv2(out)) + identity)
-
-    class ResNet18(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            self.relu = nn.ReLU(inplace=True)
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
-            widths, cin = (64, 128, 256, 512), 64
-            for i, w in enumerate(widths):
-                stride = 1 if i == 0 else 2
-                setattr(
-                    self,
-                    f"layer{i + 1}",
-                    nn.Sequential(BasicBlock(cin, w, stride), BasicBlock(w, w, 1)),
-                )
-                cin = w
-            self.avgpool = nn.AdaptiveAvgPool2d(1)
-            self.fc = nn.Linear(512, 1000)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
+    from brainalign.features.vision import load_module_model
 
     torch.manual_seed(0)
-    net = ResNet18().eval()
+    net = load_module_model("resnet18", EXAMPLES / "resnet18.py").module
     with torch.no_grad():  # non-trivial batch-norm statistics, as trained weights have
         for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
-    return net, "declared here (torchvision does not import)"
+    return net, "examples/resnet18.py (torchvision does not import)"
 
 
 def main() -> None:

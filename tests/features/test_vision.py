@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import skimage.data
@@ -9,6 +11,8 @@ import torch
 
 from brainalign.errors import InputError, ModelNotFoundError
 from brainalign.features import Preprocess, activations, load_vision_model
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 # ImageNet-1k class indices (the standard synset order)
 CAT_CLASSES = {281, 282, 283, 284, 285}  # tabby, tiger cat, Persian, Siamese, Egyptian cat
@@ -241,17 +245,21 @@ def test_an_out_folder_is_never_reused_for_other_weights(tmp_path):
     np.testing.assert_allclose(second[:, 1] - first[:, 1], 1.0, rtol=1e-4)
 
 
-def test_your_own_module_from_a_file_with_its_weights(photos, tmp_path):
+def test_your_own_module_from_a_file_with_its_weights(photos, tmp_path, monkeypatch):
     """A ``module`` model: a factory in the user's .py file, the user's weights, ImageNet
     preprocessing; its activations are a plain forward of the same module."""
+    import importlib.util
+
     from safetensors.torch import save_file
 
     from brainalign.features.vision import load_module_model
-    from tests.networks import user_resnet18
 
-    source = user_resnet18.__file__
+    source = EXAMPLES / "resnet18.py"
+    spec = importlib.util.spec_from_file_location("resnet18_example", source)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
     torch.manual_seed(3)
-    net = user_resnet18.resnet18(num_classes=10).eval()
+    net = example.resnet18(num_classes=10).eval()
     for m in net.modules():  # non-trivial running statistics, so eval-mode BN matters
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
@@ -259,7 +267,7 @@ def test_your_own_module_from_a_file_with_its_weights(photos, tmp_path):
     weights = tmp_path / "resnet18.safetensors"
     save_file(net.state_dict(), str(weights))
     model = load_module_model("resnet18", source, weights, num_classes=10)
-    assert model.identity.startswith("module:user_resnet18.resnet18@")
+    assert model.identity.startswith("module:resnet18.resnet18@")
     acts = activations(model, photos[:3], layers=["layer2", "avgpool"], batch_size=2)
     x = Preprocess(224, 256)(photos[:3])
     with torch.no_grad():
@@ -268,9 +276,8 @@ def test_your_own_module_from_a_file_with_its_weights(photos, tmp_path):
     np.testing.assert_allclose(acts["layer2"], h.mean((2, 3)).numpy(), atol=1e-5)
     np.testing.assert_allclose(acts["avgpool"], pooled.numpy(), atol=1e-5)
     # an importable factory works the same; the weights key the identity
-    again = load_module_model(
-        "tests.networks.user_resnet18:resnet18", weights=weights, num_classes=10
-    )
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    again = load_module_model("resnet18:resnet18", weights=weights, num_classes=10)
     assert again.identity.split("@")[1] == model.identity.split("@")[1][:16]
     with pytest.raises(ModelNotFoundError, match="no function or class 'resnet34'"):
         load_module_model("resnet34", source)

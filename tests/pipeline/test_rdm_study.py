@@ -562,17 +562,18 @@ def test_a_users_resnet18_from_their_file_is_a_layer_profile(tmp_path):
 
     from brainalign.features.vision import activations, load_module_model
     from brainalign.rsa import compute_rdm
-    from tests.networks import user_resnet18
 
+    source = REPO / "examples" / "resnet18.py"
     root = tmp_path / "tiny"
     write_by_hand(root)
+    model = load_module_model("resnet18", source)  # the file's own random initialisation
     torch.manual_seed(0)
-    save_file(user_resnet18.resnet18().state_dict(), str(tmp_path / "r18.safetensors"))
+    save_file(type(model.module)().state_dict(), str(tmp_path / "r18.safetensors"))
     layers = ["layer1", "layer2", "layer3", "layer4", "avgpool"]
     cfg = tiny_config(root, tmp_path / "run", vision=["resnet18"], methods=["pearson"])
     cfg["models"] = [
         {"name": "resnet18", "kind": "module",
-         "options": {"factory": "resnet18", "source": user_resnet18.__file__,
+         "options": {"factory": "resnet18", "source": str(source),
                      "weights": "r18.safetensors", "layers": layers}}
     ]  # fmt: skip
     run_study(validate_config(cfg, base_dir=tmp_path), report=False)
@@ -581,7 +582,7 @@ def test_a_users_resnet18_from_their_file_is_a_layer_profile(tmp_path):
     assert list(dict.fromkeys(mine["layer"])) == layers
     images = np.stack([np.asarray(Image.open(root / "images" / f"s{i}.png").convert("RGB"))
                        for i in range(6)])  # fmt: skip
-    model = load_module_model("resnet18", user_resnet18.__file__, tmp_path / "r18.safetensors")
+    model = load_module_model("resnet18", source, tmp_path / "r18.safetensors")
     X = activations(model, images, layers=["layer3"], pooling=None)["layer3"].reshape(6, -1)
     rdm = compute_rdm(X[:, np.ptp(X, axis=0) > 0], metric="correlation")
     want = [np.corrcoef(rdm, d)[0, 1] for d in load_rdm_dataset(root).condensed("IT")]

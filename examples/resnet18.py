@@ -1,8 +1,19 @@
-"""A lab's own model file, as a user would write it: ResNet-18 (He et al. 2016) in plain PyTorch.
+"""Your own model file, as a lab would write it: ResNet-18 (He et al. 2016) in plain PyTorch.
+
+A study reads it as a ``module`` model (docs/datasets.md, "Your own vision models")::
+
+    [[models]]
+    name = "our_resnet"
+    kind = "module"
+    [models.options]
+    source = "examples/resnet18.py"
+    factory = "resnet18"
+    weights = "weights/ours.safetensors"     # torch.save(state_dict) or safetensors
+    layers = ["layer1", "layer2", "layer3", "layer4", "avgpool"]
 
 Module names follow torchvision's (``conv1``, ``layer1`` … ``layer4``, ``avgpool``, ``fc``), so
-torchvision's state dicts fit it. The tests load it as a ``module`` model from this file
-(``factory = "resnet18"``), with weights saved to a temporary folder.
+torchvision's ResNet-18 state dicts fit it. The tests and ``benchmarks/bench_vision.py`` use it
+with random weights.
 """
 
 from __future__ import annotations
