@@ -11,13 +11,8 @@ import numpy as np
 import pytest
 from matplotlib import colors
 
-from brainalign.report.surface_render import (
-    VIEWS,
-    draw_surface,
-    face_colours,
-    fsaverage5_mesh,
-    project,
-)
+from brainalign.datasets.surfaces import fsaverage5_surface
+from brainalign.report.surface_render import VIEWS, draw_surface, face_colours, project
 
 
 def _pixels(fig) -> np.ndarray:
@@ -88,7 +83,7 @@ def test_nearer_faces_cover_farther_ones():
 
 
 def test_an_occipital_map_shows_at_the_back_of_the_lateral_view():
-    coords, faces, sulc = fsaverage5_mesh("inflated", "left")
+    coords, faces, sulc = fsaverage5_surface("inflated", "left")
     assert coords.shape == (10242, 3) and sulc.shape == (10242,) and not coords.flags.writeable
     values = (coords[:, 1] < np.percentile(coords[:, 1], 15)).astype(float) * 3.0
     rgba = face_colours(values, faces, sulc, plt.get_cmap("autumn"), colors.Normalize(0, 3), 1.0)

@@ -16,6 +16,7 @@ Per-vertex maps are files of one hemisphere, GIFTI (``.gii``, ``.func.gii``) or 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -338,6 +339,30 @@ def _nilearn_fsaverage5(surface: str) -> dict[str, Mesh]:
     }
 
 
+@functools.cache
+def fsaverage5_surface(surface: str, hemi: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(coords (10242, 3) mm, faces (n_faces, 3) int, sulc (10242,))`` of one fsaverage5
+    hemisphere, for drawing maps on it.
+
+    ``surface`` is one of :func:`load_fsaverage`'s (``"inflated"``, ``"flat"``, ``"pial"``, …),
+    ``hemi`` ``"left"`` or ``"right"``; ``sulc`` is nilearn's sulcal depth. Read once per
+    process, returned read-only.
+    """
+    from nilearn import datasets
+    from nilearn.surface import load_surf_data
+
+    mesh = load_fsaverage("fsaverage5", surface=surface)[hemi]
+    sulc = load_surf_data(datasets.fetch_surf_fsaverage("fsaverage5")[f"sulc_{hemi}"])
+    arrays = (
+        np.asarray(mesh.coords, dtype=np.float64),
+        np.asarray(mesh.faces, dtype=np.int64),
+        np.asarray(sulc, dtype=np.float64).ravel(),
+    )
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
 def load_surface(path: str | os.PathLike) -> Mesh:
     """Read a FreeSurfer geometry file (``lh.pial``, ``rh.sphere.reg``, ...) as a :class:`Mesh`."""
     from nibabel.freesurfer import read_geometry
@@ -643,6 +668,7 @@ __all__ = [
     "SurfaceFiles",
     "check_mesh",
     "find_fsaverage_surface",
+    "fsaverage5_surface",
     "hemisphere_paths",
     "load_fsaverage",
     "load_surface",

@@ -169,7 +169,8 @@ def surface_map_figure(
     from matplotlib import cm, colors
     from nilearn.plotting import cm as _nilearn_cmaps  # noqa: F401  registers "cold_hot" etc.
 
-    from brainalign.report.surface_render import VIEWS, draw_surface, face_colours, fsaverage5_mesh
+    from brainalign.datasets.surfaces import fsaverage5_surface
+    from brainalign.report.surface_render import VIEWS, draw_surface, face_colours
 
     data = {"left": _to_fsaverage5(lh, "lh"), "right": _to_fsaverage5(rh, "rh")}
     n_given = np.asarray(lh).size
@@ -194,7 +195,7 @@ def surface_map_figure(
     ]
     for hemi, kind, view, rect in panels:
         ax = fig.add_axes(rect)
-        coords, faces, sulc = fsaverage5_mesh("flat" if kind == "flat" else "inflated", hemi)
+        coords, faces, sulc = fsaverage5_surface("flat" if kind == "flat" else "inflated", hemi)
         rgba = face_colours(data[hemi], faces, sulc, colour_map, norm, thr)
         elev, azim = (90.0, 270.0) if kind == "flat" else VIEWS[(hemi, view)]
         draw_surface(ax, coords, faces, rgba, elev, azim)

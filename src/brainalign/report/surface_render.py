@@ -11,9 +11,8 @@ face's mean sulcal depth in grey (``gray_r``, deep sulci dark).
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.artist import Artist
 
 #: nilearn's named views as (elevation, azimuth) in degrees, per hemisphere
@@ -23,31 +22,6 @@ VIEWS = {
     ("right", "lateral"): (0.0, 0.0),
     ("right", "medial"): (0.0, 180.0),
 }
-
-
-@cache
-def fsaverage5_mesh(surface: str, hemi: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(coords (10242, 3) mm, faces (n_faces, 3) int, sulc (10242,))`` of fsaverage5.
-
-    ``surface`` is one of :func:`brainalign.datasets.load_fsaverage`'s (``"inflated"``,
-    ``"flat"``, ``"pial"``, …), ``hemi`` ``"left"`` or ``"right"``; read once per process,
-    returned read-only.
-    """
-    from nilearn import datasets
-    from nilearn.surface import load_surf_data
-
-    from brainalign.datasets.surfaces import load_fsaverage
-
-    mesh = load_fsaverage("fsaverage5", surface=surface)[hemi]
-    sulc = load_surf_data(datasets.fetch_surf_fsaverage("fsaverage5")[f"sulc_{hemi}"])
-    arrays = (
-        np.asarray(mesh.coords, dtype=np.float64),
-        np.asarray(mesh.faces, dtype=np.int64),
-        np.asarray(sulc, dtype=np.float64).ravel(),
-    )
-    for a in arrays:
-        a.flags.writeable = False
-    return arrays
 
 
 def project(coords: np.ndarray, elev: float, azim: float) -> tuple[np.ndarray, np.ndarray]:
@@ -82,9 +56,7 @@ def face_colours(
     lo, hi = bg.min(), bg.max()
     if lo < 0 or hi > 1:  # nilearn's rescaling of a background outside [0, 1]
         bg = (bg - lo) / (hi - lo) if hi > lo else np.zeros_like(bg)
-    import matplotlib.pyplot as plt
-
-    rgba = plt.get_cmap("gray_r")(bg)
+    rgba = colormaps["gray_r"](bg)
     v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)[faces].mean(1)
     shown = np.abs(v) >= threshold
     rgba[shown] = cmap(norm(v[shown]))
@@ -130,4 +102,4 @@ def draw_surface(ax, coords, faces, rgba, elev: float, azim: float, margin: floa
     ax.set_axis_off()
 
 
-__all__ = ["VIEWS", "draw_surface", "face_colours", "fsaverage5_mesh", "project"]
+__all__ = ["VIEWS", "draw_surface", "face_colours", "project"]

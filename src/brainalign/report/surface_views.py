@@ -53,7 +53,7 @@ from typing import Literal
 
 import numpy as np
 
-from brainalign.datasets.surfaces import FSAVERAGE_SIZES
+from brainalign.datasets.surfaces import FSAVERAGE_SIZES, fsaverage5_surface
 from brainalign.errors import BrainAlignError
 from brainalign.report.plots import _plt, significance_threshold
 from brainalign.utils.io import atomic_write_text
@@ -96,12 +96,9 @@ def plotly_js_packed() -> str:
 @functools.lru_cache(maxsize=1)
 def _mesh_payload() -> dict:
     """The inflated fsaverage5 of both hemispheres, side by side, packed for the page."""
-    # matplotlib (imported with the renderer) only when a page is written: not for --dry-run
-    from brainalign.report.surface_render import fsaverage5_mesh
-
     out = {}
     for hemi in ("left", "right"):
-        coords, faces, sulc = fsaverage5_mesh("inflated", hemi)
+        coords, faces, sulc = fsaverage5_surface("inflated", hemi)
         coords = coords.copy()
         # lh to the left of x = 0, rh to the right, HEMI_GAP apart
         if hemi == "left":
