@@ -1021,5 +1021,6 @@ __all__ = [
     "VisionModel",
     "activations",
     "load_activations",
+    "load_module_model",
     "load_vision_model",
 ]

@@ -37,7 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from brainalign.errors import ConfigError, DataFormatError, ModelNotFoundError
-from brainalign.features.vision import ImageSource, activations
+from brainalign.features.vision import (
+    ImageSource,
+    activations,
+    load_module_model,
+    load_vision_model,
+)
 
 
 @dataclass
@@ -139,8 +144,6 @@ def _vision(family: str | None, default_layer: str | None):
     """A kind served by :func:`brainalign.features.vision.load_vision_model`."""
 
     def load(entry: ZooModel, device) -> list[VisionModel]:
-        from brainalign.features.vision import load_vision_model
-
         name = entry.kind
         if family is not None:
             arch = entry.options.get("arch")
@@ -165,8 +168,6 @@ def _vision(family: str | None, default_layer: str | None):
 
 
 def _module(entry: ZooModel, device) -> list[VisionModel]:
-    from brainalign.features.vision import load_module_model
-
     opts = entry.options
     if not opts.get("factory"):
         raise ConfigError(
