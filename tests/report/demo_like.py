@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainalign.datasets._anatomy import ROI_REPRESENTATIONS
 from brainalign.pipeline.config import PAPER_FEATURE_SPACES
 from brainalign.report import RunWriter
 from brainalign.stats import group_model_scores
@@ -104,15 +105,7 @@ def write_demo_like_run(folder: str | Path, seed: int = 0) -> Path:
 
 
 #: what the virtual NSD plants in each ROI (the truth tables' "planted" column)
-PLANTED = {
-    "early": {"lowlevel": 1.0},
-    "midventral": {"lowlevel": 0.5, "objects": 0.5},
-    "midlateral": {"events": 0.5, "lowlevel": 0.5},
-    "midparietal": {"layout": 0.5, "lowlevel": 0.5},
-    "ventral": {"objects": 1.0},
-    "lateral": {"events": 1.0},
-    "parietal": {"layout": 1.0},
-}
+PLANTED = ROI_REPRESENTATIONS
 #: the demo's ground-truth tables, each made by the function the pipeline makes it with
 TRUTH_TABLES = ("ground_truth", "variance_partitioning_truth", "weighted_rsa_truth")
 
