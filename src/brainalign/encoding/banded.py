@@ -280,7 +280,7 @@ class _ScaledFold(_Decomposition):
         Cva = s * blk["XvYv"]
         if self.centre:
             Ctr, Cva = _centred_cross_products(
-                Ctr, Cva, self.n_tr, n_va, self.m_tr_b, self.m_va_b, y_tr, y_va
+                xp, Ctr, Cva, self.n_tr, n_va, self.m_tr_b, self.m_va_b, y_tr, y_va
             )
         self.Z = xp.matmul(self.V.T, Ctr)
         self.Bv = xp.matmul(self.V.T, Cva)

@@ -259,17 +259,14 @@ def _gram(A, f64=True):
     return (A.T @ A).astype(np.float64)
 
 
-def _centred_cross_products(Ctr, Cva, n_tr, n_va, m_tr, m_va, y_tr, y_va):
-    """The training and validation cross products ``X_trᵀY_tr`` and ``X_vaᵀY_va`` (p × t) of
-    one fold with both sides centred on the training means: ``m_tr``/``m_va`` are the features'
-    training/validation means (p,), ``y_tr``/``y_va`` the targets' (t,)."""
-    Ctr = Ctr - n_tr * m_tr[:, None] * y_tr[None, :]
-    Cva = (
-        Cva
-        - n_va * m_tr[:, None] * y_va[None, :]
-        - n_va * m_va[:, None] * y_tr[None, :]
-        + n_va * m_tr[:, None] * y_tr[None, :]
-    )
+def _centred_cross_products(xp, Ctr, Cva, n_tr, n_va, m_tr, m_va, y_tr, y_va):
+    """Centre one fold's training and validation cross products ``X_trᵀY_tr`` and ``X_vaᵀY_va``
+    (p × t, updated in place) on the training means: ``m_tr``/``m_va`` are the features'
+    training/validation means (p,), ``y_tr``/``y_va`` the targets' (t,). The rank-1 and rank-2
+    corrections are products, so each array is read and written once."""
+    Ctr -= xp.matmul((n_tr * m_tr)[:, None], y_tr[None, :])
+    # X_vaᵀY_va − n_va (m_tr y_vaᵀ + m_va y_trᵀ − m_tr y_trᵀ)
+    Cva -= xp.matmul(xp.stack([m_tr, m_va], axis=1), xp.stack([n_va * (y_va - y_tr), n_va * y_tr]))
     return Ctr, Cva
 
 
@@ -369,7 +366,7 @@ class _Decomposition:
             return
         Yva = _take_rows(xp, Y0b, self.va)
         s_va = xp.sum(Yva, axis=0)
-        ssq_va = xp.sum(Yva * Yva, axis=0)
+        ssq_va = xp.sumsq(Yva, 0)
         s_tr = col_sum - s_va
         y_tr = s_tr / self.n_tr if self.centre else s_tr * 0
         y_va = s_va / self.n_va
@@ -379,7 +376,7 @@ class _Decomposition:
             Ctr, Cva = XtY - XvYv, XvYv
             if self.centre:
                 Ctr, Cva = _centred_cross_products(
-                    Ctr, Cva, self.n_tr, n_va, self.m_tr_b, self.m_va_b, y_tr, y_va
+                    xp, Ctr, Cva, self.n_tr, n_va, self.m_tr_b, self.m_va_b, y_tr, y_va
                 )
             self.Z = xp.matmul(self.V.T, Ctr)
             self.Bv = xp.matmul(self.V.T, Cva)
@@ -406,24 +403,21 @@ class _Decomposition:
         target (as (n_alphas × r) @ (r × t) products). Pairs with nearly equal eigenvalues (where
         the difference form loses precision) are summed directly as a band. Computed in float64.
 
-        For ``α ≥ λ_max`` that difference cancels (every ``d ≈ 1/α``: relative error ``ε·α/Δλ``),
-        so those alphas use ``d_j = (1 − λ_j d_j)/α``; with ``G = HΛ − ΛH + G_near`` (``G_near``:
-        the diagonal and the band) the terms in ``Gz`` cancel exactly and what is left needs the
-        same ``Hz``::
+        ``H`` is antisymmetric, so ``zᵀHz = 0`` and the weight ``2 d_j`` of ``z_j (Hz)_j`` may be
+        replaced by ``2 d_j − 2/α = −2 λ_j d_j / α``. For ``α ≥ λ_max`` the first form cancels (every
+        ``d ≈ 1/α``: relative error ``ε·α/Δλ``); the second is small there, which keeps errors of
+        order ``ε·λ/Δλ`` whatever α, so a grid may reach far past ``λ_max`` at no extra cost::
 
-            α² Q = zᵀGz + Σ_j G_jj λ_j² z_j² d_j² + 2 Σ_j d_j λ_j² z_j (Hz)_j
-                   − 2 Σ_j d_j λ_j z_j (G_near z)_j + band(λ ⊙ z),
-            zᵀGz = −2 Σ_j λ_j z_j (Hz)_j + zᵀ G_near z,
+            SSE = ‖y‖² − 2 Σ_j d_j b_j z_j + Σ_j G_jj d_j² z_j² + Σ_j w_j z_j (Hz)_j + band,
+            w_j = 2 d_j (α < λ_max),  −2 λ_j d_j / α (α ≥ λ_max).
 
-        with errors of order ``ε·λ/Δλ`` whatever α, so a grid may reach far past ``λ_max`` at no
-        extra cost. Returns False (use :meth:`sse`) when it does not apply.
+        Returns False (use :meth:`sse`) when it does not apply.
         """
         lam = self.lam_np
         alphas = np.asarray(alphas, dtype=np.float64)
         if not hasattr(self, "G64") or lam.size == 0 or alphas.min() + lam.min() <= self.tol:
             return False
         lam_max = lam.max()
-        large = alphas >= lam_max
         tau = 1e-7 * (lam_max + min(alphas.max(), lam_max))
         r = lam.size
         diff = lam[None, :] - lam[:, None]  # λ_k − λ_j
@@ -435,79 +429,41 @@ class _Decomposition:
             return False
         with np.errstate(divide="ignore", invalid="ignore"):
             H = np.where(near, 0.0, self.G64 / np.where(near, 1.0, diff))
+        D = 1.0 / (lam[None, :] + alphas[:, None])  # (n_alphas × r)
+        large = (alphas >= lam_max)[:, None]
         xp = self.xp
 
         def f64(a):
             return xp.asarray(a, dtype=np.float64)
 
-        # the band: offsets o with the coefficients G_{j,j+o} of near pairs (j, j+o)
-        band = []
+        self.fast_H = f64(H)
+        # weights (n_alphas × r) of z², z ⊙ Hz and b ⊙ z; the band: offsets o with the weights
+        # of z_j z_{j+o} for near pairs (j, j+o)
+        self.fast_w = [
+            f64(D * D * np.diag(self.G64)[None, :]),
+            f64(np.where(large, -2.0 * lam[None, :] * D / alphas[:, None], 2.0 * D)),
+            f64(-2.0 * D),
+        ]
+        self.fast_band = []
         for o in range(1, w + 1):
             j = np.arange(r - o)
             c = self.G64[j, j + o] * near[j, j + o]
             if np.any(c != 0):
-                band.append((o, c))
-        self.fast_H = f64(H)
-        self.fast_gdiag = f64(np.diag(self.G64).copy())
-        self.fast_lam = f64(lam)
-        self.fast_near = [(o, f64(c)) for o, c in band]
-        self.fast_groups = []
-        for sel, expand in ((~large, False), (large, True)):
-            if not sel.any():
-                continue
-            a = alphas[sel]
-            Dm = 1.0 / (lam[None, :] + a[:, None])
-            s2 = 1.0 / (a * a)[:, None] if expand else 1.0  # the expanded quadratic is α² Q
-            group = {
-                "expand": expand,
-                # (n_alphas × n_group) 0/1: puts the group's rows back in the candidates' order
-                "place": f64(np.eye(alphas.size)[:, sel]),
-                "D": f64(Dm),
-                "D2q": f64(Dm * Dm * s2),
-                "Dq": f64(Dm * s2),
-                "band": [(o, f64(2.0 * Dm[:, :-o] * Dm[:, o:] * c[None, :] * s2)) for o, c in band],
-            }
-            if expand:
-                group["inv_a2"] = f64(1.0 / (a * a))
-                group["DLq"] = f64(Dm * lam[None, :] * s2)
-            self.fast_groups.append(group)
+                self.fast_band.append((o, f64(2.0 * D[:, :-o] * D[:, o:] * c[None, :])))
         return True
 
     def sse_all(self):
         """SSE (n_alphas × t) for the alphas given to :meth:`prepare_alphas` (after :meth:`project`)."""
         xp = self.xp
         Z = xp.asarray(self.Z, dtype=np.float64)
-        Bv = xp.asarray(self.Bv, dtype=np.float64)
-        yy = xp.asarray(self.yy, dtype=np.float64)
-        BZ = Bv * Z
-        HZ = xp.matmul(self.fast_H, Z)
-        gd = self.fast_gdiag[:, None]
-        parts = []
-        for g in self.fast_groups:
-            if g["expand"]:
-                lam = self.fast_lam[:, None]
-                W = lam * Z
-                GnZ = gd * Z  # G_near z: the diagonal and the band, both ways
-                for o, c in self.fast_near:
-                    GnZ[:-o] += c[:, None] * Z[o:]
-                    GnZ[o:] += c[:, None] * Z[:-o]
-                zGz = -2 * xp.sum(lam * Z * HZ, axis=0) + xp.sum(Z * GnZ, axis=0)
-                quad = g["inv_a2"][:, None] * zGz[None, :]
-                quad = quad + xp.matmul(g["D2q"], W * W * gd)
-                quad = quad + 2 * xp.matmul(g["Dq"], lam * W * HZ)
-                quad = quad - 2 * xp.matmul(g["DLq"], Z * GnZ)
-            else:
-                W = Z
-                quad = xp.matmul(g["D2q"], Z * Z * gd) + 2 * xp.matmul(g["Dq"], Z * HZ)
-            for o, Do in g["band"]:
-                quad = quad + xp.matmul(Do, W[:-o] * W[o:])
-            parts.append((g["place"], quad - 2 * xp.matmul(g["D"], BZ) + yy[None, :]))
-        if len(parts) == 1:
-            return parts[0][1]
-        out = 0
-        for place, vals in parts:
-            out = out + xp.matmul(place, vals)
-        return out
+        # float32 × float64 products are exact in float64: Bv needs no cast of its own
+        w_zz, w_zhz, w_bz = self.fast_w
+        out = xp.matmul(w_zz, Z * Z)
+        out = out + xp.matmul(w_zhz, Z * xp.matmul(self.fast_H, Z))
+        out = out + xp.matmul(w_bz, self.Bv * Z)
+        for o, wo in self.fast_band:
+            out = out + xp.matmul(wo, Z[:-o] * Z[o:])
+        return out + xp.asarray(self.yy, dtype=np.float64)[None, :]
 
     def sse(self, D):
         """SSE (t,) of one validation fold for the shrinkage ``D`` of :meth:`shrink`."""
@@ -559,9 +515,26 @@ def _prepare(X, fit_intercept, xp, folds, need_loo=False, alphas=None, copy_X=Tr
             if f64
             else xp.to_numpy(xp.matmul(xp.asarray(X0), xp.asarray(X0).T)).astype(np.float64)
         )
-    full = _Decomposition(
-        xp, X0, np.arange(n), np.arange(0), centre, primal, kernel=kernel, gram=gram
-    )
+
+    def decompose(split):
+        tr, va = split
+        d = _Decomposition(xp, X0, tr, va, centre, primal, kernel=kernel, gram=gram)
+        if primal and len(va):
+            d.X0va_T = xp.asarray(X0[va]).T
+        d.fast = len(va) > 0 and alphas is not None and d.prepare_alphas(alphas)
+        if d.fast:
+            del d.G, d.G64  # only the slow path (:meth:`sse`) reads them
+        return d
+
+    splits = [(np.arange(n), np.arange(0)), *folds]
+    # small eigendecompositions run on one BLAS thread (NumpyBackend.eigh), so the folds run
+    # side by side; large ones (a decoder's kernel) use BLAS's threads and too much memory to pair
+    n_threads = _block_threads(xp, len(splits), None) if min(n, p) < 2048 else 1
+    if n_threads > 1:
+        with single_thread_blas(), ThreadPoolExecutor(n_threads) as pool:
+            full, *decs = pool.map(decompose, splits)
+    else:
+        full, *decs = map(decompose, splits)
     if not primal:
         full.X0_T = xp.asarray(X0).T
     if need_loo:
@@ -573,15 +546,6 @@ def _prepare(X, fit_intercept, xp, folds, need_loo=False, alphas=None, copy_X=Tr
             )
         else:
             full.U_loo = full.U
-    decs = []
-    for tr, va in folds:
-        d = _Decomposition(xp, X0, tr, va, centre, primal, kernel=kernel, gram=gram)
-        if primal:
-            d.X0va_T = xp.asarray(X0[va]).T
-        d.fast = alphas is not None and d.prepare_alphas(alphas)
-        if d.fast:
-            del d.G, d.G64  # only the slow path (:meth:`sse`) reads them
-        decs.append(d)
     return X0, x_mean, full, decs, primal
 
 
@@ -702,14 +666,15 @@ def _load_block(Y, start: int, stop: int, nan_targets, constant, gather_all: boo
     ``gather_all`` (as :func:`ridge_fit` has always done).
     """
     Yb = np.asarray(Y[:, start:stop], dtype=np.float32)
-    finite = _finite_targets(Yb, start)
+    my = Yb.mean(0, dtype=np.float64)
+    finite = _finite_targets(Yb, start, my)
     nan_targets[start:stop] = ~finite
     cols = np.flatnonzero(finite)
     if cols.size == 0:
         return cols, None, None
-    Yb = Yb[:, cols] if gather_all or cols.size < Yb.shape[1] else Yb
-    my = Yb.mean(0, dtype=np.float64)
-    constant[start + cols] = np.ptp(Yb, axis=0) == 0
+    if gather_all or cols.size < Yb.shape[1]:
+        Yb, my = Yb[:, cols], my[cols]
+    constant[start + cols] = _constant_columns(Yb)
     return cols, Yb, my
 
 
@@ -854,7 +819,7 @@ def _kfold_scores(xp, decs, fast, Y0, XtY, candidates, mode, per_target_choice, 
     scores = scores / len(decs)
     if per_target_choice:
         # 1 − mean fold MSE / var(y): monotone in the MSE, R²-like for reading
-        var = xp.sum(Y0 * Y0, axis=0) / n - (col_sum / n) ** 2
+        var = xp.sumsq(Y0, 0) / n - (col_sum / n) ** 2
         scores = 1 - scores / xp.where(var > 0, var, var * 0 + 1)
     return scores
 
@@ -1072,16 +1037,33 @@ def _efficient_scores(xp, full, Y0, alphas, cv, centre, n):
     return xp.stack(scores)
 
 
-def _finite_targets(Yb, start):
-    """Columns without NaN; infinities are an error (they are not a missing-value marker)."""
-    inf = np.isinf(Yb)
+def _finite_targets(Yb, start, col_mean=None):
+    """Columns without NaN; infinities are an error (they are not a missing-value marker).
+
+    ``col_mean`` (the columns' float64 means, when already computed) spares a pass: a NaN or an
+    infinity makes its column's float64 sum non-finite, and float32 values cannot overflow it."""
+    bad = ~np.isfinite(Yb.mean(0, dtype=np.float64) if col_mean is None else col_mean)
+    if not bad.any():
+        return ~bad
+    cols = np.flatnonzero(bad)
+    inf = np.isinf(Yb[:, cols]).any(0)
     if inf.any():
-        j = start + int(np.flatnonzero(inf.any(0))[0])
+        j = start + int(cols[np.argmax(inf)])
         raise InputError(
             f"Y: Input y contains infinity (target {j}); responses must be finite or NaN for units "
             "to drop"
         )
-    return ~np.isnan(Yb).any(0)
+    return ~bad
+
+
+def _constant_columns(Yb):
+    """Columns (of a finite block) with one value: only those whose first and last rows agree
+    are compared in full."""
+    out = np.zeros(Yb.shape[1], bool)
+    cand = np.flatnonzero(Yb[0] == Yb[-1])
+    if cand.size:
+        out[cand] = np.ptp(Yb[:, cand], axis=0) == 0
+    return out
 
 
 def _warn_targets(nan_targets, constant, stacklevel=3):
