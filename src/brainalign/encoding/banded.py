@@ -37,6 +37,7 @@ from brainalign.encoding.ridge import (
     _check_candidates,
     _check_intercept,
     _check_xy,
+    _decompose_all,
     _Decomposition,
     _finite_targets,
     _gram,
@@ -575,7 +576,7 @@ def banded_ridge_cv(
             Yva = xp.take(Y0, xp.asarray(va, dtype=np.int64), 0)
             s_va = xp.sum(Yva, axis=0)
             y_tr = (col_sum - s_va) / len(tr) if centre else s_va * 0
-            yy = xp.sum(Yva * Yva, axis=0) - 2 * y_tr * s_va + len(va) * y_tr * y_tr
+            yy = xp.sumsq(Yva, 0) - 2 * y_tr * s_va + len(va) * y_tr * y_tr
             blks.append(
                 dict(
                     XtY=blk_full["XtY"],
@@ -588,19 +589,19 @@ def banded_ridge_cv(
             del Yva
         if not primal:
             blks = [{"Y0": Y0, "col_sum": col_sum}] * K
-        var = xp.to_numpy(xp.sum(Y0 * Y0, axis=0) / n - (col_sum / n) ** 2).astype(np.float64)
+        var = xp.to_numpy(xp.sumsq(Y0, 0) / n - (col_sum / n) ** 2).astype(np.float64)
         var = np.where(var > 0, var, 1.0)
         cur = np.full(cols.size, -np.inf)
         cand_b = np.zeros(cols.size, np.int64)
         alpha_b = np.full(cols.size, alphas[-1])
         for c in range(n_cand):
+            decs = [fold_cache.get((c, k)) for k in range(K)]
+            if decs[0] is None:
+                decs = _decompose_all(xp, lambda f, c=c: _fold(c, *f), folds, min(n, p))
+                if cache_folds:
+                    fold_cache.update({(c, k): d for k, d in enumerate(decs)})
             mse = 0.0
-            for k in range(K):
-                d = fold_cache.get((c, k))
-                if d is None:
-                    d = _fold(c, *folds[k])
-                    if cache_folds:
-                        fold_cache[(c, k)] = d
+            for k, d in enumerate(decs):
                 d.project_block(blks[k])
                 mse = mse + d.mse(alphas)
                 del d.Z, d.Bv
@@ -618,15 +619,27 @@ def banded_ridge_cv(
         n_te = 0 if Yte is None else Yte.shape[0]
         parts_b = xp.zeros((nb, n_te, cols.size)) if Yte is not None else None
         icpt = np.zeros(cols.size)
-        for c in np.unique(cand_b):
+        chosen = np.unique(cand_b)
+        new = [c for c in chosen if c not in full_cache]
+        full_cache.update(
+            zip(
+                new,
+                _decompose_all(
+                    xp,
+                    lambda c: (
+                        _ScaledFold(xp, full_geom, scales[c], alphas)
+                        if primal
+                        else _fold(c, all_idx, none)
+                    ),
+                    new,
+                    min(n, p),
+                ),
+                strict=True,
+            )
+        )
+        for c in chosen:
             sel = np.flatnonzero(cand_b == c)
-            d = full_cache.get(c)
-            if d is None:
-                d = full_cache[c] = (
-                    _fold(c, all_idx, none)
-                    if not primal
-                    else _ScaledFold(xp, full_geom, scales[c], alphas)
-                )
+            d = full_cache[c]
             sel_b = xp.asarray(sel, dtype=np.int64)
             key = "XtY" if primal else "Y0"
             d.project_block({key: xp.take(blk_full[key], sel_b, 1)})

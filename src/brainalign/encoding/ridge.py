@@ -480,6 +480,18 @@ def _take_rows(xp, arr, idx):
     return xp.take(arr, xp.asarray(idx, dtype=np.int64), 0)
 
 
+def _decompose_all(xp, build, items, size):
+    """``[build(item) for item in items]``, side by side on one BLAS thread each when the
+    matrices to decompose (``size`` rows) are small: :meth:`NumpyBackend.eigh` runs those on one
+    thread anyway; large ones (a decoder's kernel) use BLAS's threads and too much memory to pair.
+    """
+    n_threads = _block_threads(xp, len(items), None) if size < 2048 else 1
+    if n_threads > 1:
+        with single_thread_blas(), ThreadPoolExecutor(n_threads) as pool:
+            return list(pool.map(build, items))
+    return [build(item) for item in items]
+
+
 def _prepare(X, fit_intercept, xp, folds, need_loo=False, alphas=None, copy_X=True):
     """Centre X globally (numerically safer; folds then correct with small offsets) and decompose.
 
@@ -526,15 +538,7 @@ def _prepare(X, fit_intercept, xp, folds, need_loo=False, alphas=None, copy_X=Tr
             del d.G, d.G64  # only the slow path (:meth:`sse`) reads them
         return d
 
-    splits = [(np.arange(n), np.arange(0)), *folds]
-    # small eigendecompositions run on one BLAS thread (NumpyBackend.eigh), so the folds run
-    # side by side; large ones (a decoder's kernel) use BLAS's threads and too much memory to pair
-    n_threads = _block_threads(xp, len(splits), None) if min(n, p) < 2048 else 1
-    if n_threads > 1:
-        with single_thread_blas(), ThreadPoolExecutor(n_threads) as pool:
-            full, *decs = pool.map(decompose, splits)
-    else:
-        full, *decs = map(decompose, splits)
+    full, *decs = _decompose_all(xp, decompose, [(np.arange(n), np.arange(0)), *folds], min(n, p))
     if not primal:
         full.X0_T = xp.asarray(X0).T
     if need_loo:
