@@ -87,10 +87,17 @@ def worker(args):
     base = rss_mb()
     from sklearn.model_selection import KFold
 
-    t0 = time.perf_counter()
+    # every method's imports happen before the clock starts (brainalign's take about a second)
     if args.worker.startswith("brainalign"):
         from brainalign.encoding import ridge_cv
+    elif args.worker.startswith("himalaya"):
+        from himalaya.backend import set_backend
+        from himalaya.ridge import RidgeCV as HRidgeCV
+    else:
+        from sklearn.linear_model import RidgeCV
 
+    t0 = time.perf_counter()
+    if args.worker.startswith("brainalign"):
         _, backend, cv = args.worker.split(":")
         cv = int(cv) if cv.isdigit() else cv
         res = ridge_cv(
@@ -101,9 +108,6 @@ def worker(args):
         pred = res.predict(X_test[:, :])
         out = {"alphas": chosen, "pred": pred}
     elif args.worker.startswith("himalaya"):
-        from himalaya.backend import set_backend
-        from himalaya.ridge import RidgeCV as HRidgeCV
-
         backend = args.worker.split(":")[1]
         set_backend(backend)
         model = HRidgeCV(alphas=alphas, cv=KFold(args.folds), fit_intercept=True).fit(X, Y)
@@ -111,8 +115,6 @@ def worker(args):
         chosen = np.asarray(model.best_alphas_, dtype=np.float64)
         out = {"alphas": chosen}
     elif args.worker == "sklearn:loo":
-        from sklearn.linear_model import RidgeCV
-
         model = RidgeCV(alphas=alphas, alpha_per_target=True).fit(X, Y)
         elapsed = time.perf_counter() - t0
         out = {"alphas": np.asarray(model.alpha_, dtype=np.float64)}
