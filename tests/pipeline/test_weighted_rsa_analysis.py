@@ -33,6 +33,8 @@ WEIGHTED = {
     "rois": ["ventral", "lateral"],
     "n_bootstrap": 10,
     "commonality_bootstrap": 50,
+    # the same fit at every centre of fsaverage5: two group maps
+    "searchlight": True,
 }
 
 
@@ -125,6 +127,51 @@ def test_virtual_study_tables_equal_the_library(virtual_run):
     assert row["agrees"] == (row["measured_shows"] == row["oracle_shows"])
     report = (out / "report.html").read_text()
     assert "weighted RSA and RDM commonality" in report
+    assert "Weighted searchlight: held-out gain of adding multihot" in report
+
+
+def test_virtual_study_maps_equal_the_library(virtual_run):
+    """The group t-map of the target's held-out gain: each subject's weighted searchlight on the
+    shared images (the library's function), then the group t-test."""
+    from brainalign.datasets import load_fsaverage
+    from brainalign.datasets.surfaces import read_hemisphere_maps
+    from brainalign.rsa import surface_neighbourhoods
+    from brainalign.rsa.weighted_searchlight import weighted_searchlight
+    from brainalign.stats import group_map
+
+    cfg, out = virtual_run
+    root = cfg.data.root
+    subs = [load_nsd(root, s, "fsaverage", verbose=False) for s in (1, 2)]
+    common = common_shared_images(subs)
+    stim = load_stimuli(root, image_ids=common, categories=True)
+    opts = cfg.features.options
+    models = {
+        n: feature_space(n, stim, **opts.get(n, {})).X for n in ("multihot", "glove_categories")
+    }
+    mesh = load_fsaverage("fsaverage5")
+    nb = surface_neighbourhoods(
+        [mesh["left"], mesh["right"]],
+        radius=cfg.analyses.weighted_rsa.searchlight_radius,
+        verbose=False,
+    )
+    gains = []
+    for sub in subs:
+        rows = np.searchsorted(sub.image_ids, common)
+        res = weighted_searchlight(
+            np.asarray(sub.betas)[rows],
+            models,
+            nb,
+            random_state=cfg.compute.random_state,
+            reduced=["multihot"],
+        )
+        gains.append(res.gain("multihot").astype(np.float32))  # as the stage keeps them
+    want = group_map(np.stack(gains), fdr_q=cfg.analyses.searchlight.fdr_q)["t"]
+    got = np.concatenate(read_hemisphere_maps(out / "maps" / "weighted_rsa_gain_t"))
+    # t of 2 subjects divides by their difference: float32 rounding grows where they nearly agree
+    moderate = np.abs(want) < 50
+    assert moderate.mean() > 0.9
+    np.testing.assert_allclose(got[moderate], want[moderate], rtol=1e-2, atol=1e-3)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
 
 
 def test_unknown_target_stops_the_config(tmp_path):

@@ -63,6 +63,24 @@ def searchlight_cmd(
     subsets: Path | None = typer.Option(
         None, "--subsets", help="Subsets .npy (n_subsets × size): the paper's subset mode."
     ),
+    weighted: bool = typer.Option(
+        False,
+        "--weighted",
+        help="Cross-validated weighted RSA at each centre (pearson or cosine): a non-negative "
+        "combination of the models fitted on training images, scored on held-out ones. Rows of "
+        "the output: the combination's score, each model's score alone, each model's weight, and "
+        "each --gain; the sidecar names them.",
+    ),
+    k_stimuli: int | None = typer.Option(
+        None, "--k-stimuli", help="--weighted: image folds (default: rsatoolbox's)."
+    ),
+    gain: list[str] = typer.Option(
+        [],
+        "--gain",
+        help="--weighted: also the held-out gain of adding this model (its file's stem) to the "
+        "others. Repeat for several.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="--weighted: random_state of the folds."),
     backend: str = typer.Option("numpy", "--backend", help="numpy | torch."),
     device: str | None = typer.Option(None, "--device", help="Torch device, e.g. cuda:0."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 | float64."),
@@ -107,26 +125,55 @@ def searchlight_cmd(
     mode, subs = (
         ("subsets", np.asarray(_load_npy(subsets, "subsets"))) if subsets else ("full", None)
     )
+    if weighted and (subsets or checkpoint_dir):
+        raise InputError(
+            "--weighted: folds of the images replace --subsets, and it keeps no --checkpoint-dir"
+        )
     t0 = time.perf_counter()
-    maps = searchlight(
-        B,
-        models,
-        nb,
-        method=method,
-        mode=mode,
-        subsets=subs,
-        backend=backend,
-        device=device,
-        dtype=dtype,
-        checkpoint_dir=checkpoint_dir,
-        verbose=progress,
-    )
+    if weighted:
+        from brainalign.rsa.weighted_searchlight import weighted_searchlight
+
+        mode = "weighted"
+        res = weighted_searchlight(
+            B,
+            models,
+            nb,
+            method=method,
+            k_stimuli=k_stimuli,
+            random_state=seed,
+            reduced=gain,
+            backend=backend,
+            device=device,
+            dtype=dtype,
+            verbose=progress,
+        )
+        rows = ["weighted", *(f"single:{m}" for m in res.names)]
+        rows += [f"weight:{m}" for m in res.names] + [f"gain:{m}" for m in gain]
+        maps = np.vstack(
+            [res.score, res.single, res.weights, *(res.gain(m) for m in gain)]
+        ).reshape(len(rows), -1)
+    else:
+        maps = searchlight(
+            B,
+            models,
+            nb,
+            method=method,
+            mode=mode,
+            subsets=subs,
+            backend=backend,
+            device=device,
+            dtype=dtype,
+            checkpoint_dir=checkpoint_dir,
+            verbose=progress,
+        )
+        rows = list(models)
     seconds = time.perf_counter() - t0
     atomic_save_npy(out, maps.astype(np.float32))
     atomic_write_json(
         out.with_suffix(".json"),
         {
             "models": list(models),
+            "rows": rows,
             "centres": nb.centres,
             "kind": nb.kind,
             "radius": nb.radius,
@@ -137,7 +184,7 @@ def searchlight_cmd(
             "betas": str(betas),
         },
     )
-    typer.echo(f"{maps.shape[1]} centres × {maps.shape[0]} models in {seconds:.1f} s → {out}")
+    typer.echo(f"{maps.shape[1]} centres × {maps.shape[0]} rows in {seconds:.1f} s → {out}")
 
 
 def subsets_cmd(

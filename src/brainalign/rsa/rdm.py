@@ -112,7 +112,9 @@ def to_rsatoolbox(
     try:
         from rsatoolbox.rdm import RDMs
     except ImportError as exc:  # pragma: no cover - optional dependency present in dev installs
-        raise InputError("to_rsatoolbox needs rsatoolbox: pip install 'brainalign[interop]'") from exc
+        raise InputError(
+            "to_rsatoolbox needs rsatoolbox: pip install 'brainalign[interop]'"
+        ) from exc
     rdms = np.atleast_2d(np.asarray(rdms, dtype=np.float64))
     n_conditions_from_condensed(rdms.shape[1], "rdms")
     return RDMs(

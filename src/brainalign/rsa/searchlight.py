@@ -139,7 +139,59 @@ def searchlight(
     _check_batch_size(batch_size)
     n_jobs = _check_n_jobs(n_jobs)
     names, parsed = parse_models(models, n_images)
-    blocks_rows = _block_rows(mode, subsets, n_images)
+    return block_values(
+        betas,
+        names,
+        parsed,
+        neighbourhoods,
+        _block_rows(mode, subsets, n_images),
+        mean=True,
+        method=method,
+        backend=backend,
+        device=device,
+        batch_size=batch_size,
+        checkpoint_dir=checkpoint_dir,
+        dtype=dtype,
+        path=path,
+        min_units=min_units,
+        memory_budget=memory_budget,
+        chunk_size=chunk_size,
+        zero_pad_limit=zero_pad_limit,
+        n_jobs=n_jobs,
+        verbose=verbose,
+    )
+
+
+def block_values(
+    betas,
+    names: list[str],
+    parsed: list,
+    neighbourhoods: Neighbourhoods,
+    blocks_rows: list,
+    *,
+    mean: bool,
+    method: str,
+    backend: str,
+    device,
+    batch_size,
+    checkpoint_dir,
+    dtype: np.dtype,
+    path: str,
+    min_units: int,
+    memory_budget: int | None,
+    chunk_size: int,
+    zero_pad_limit: int,
+    n_jobs: int,
+    verbose,
+) -> np.ndarray:
+    """Every model's value at every centre on each block of images (rows of ``betas``).
+
+    The engine of :func:`searchlight` (arguments checked there; ``names`` and ``parsed`` from
+    :func:`~brainalign.rsa.models.parse_models`). Returns (n_models, n_centres), the mean over
+    blocks, with ``mean``; else (n_blocks, n_models, n_centres), one value per block (the
+    cross-validated weighted searchlight fits on some blocks and tests on others).
+    """
+    n_images = betas.shape[0]
     valid = finite_units(betas)
     nb = neighbourhoods.restrict(valid) if not valid.all() else neighbourhoods
     order = _usable_centres(nb.sizes, min_units)
@@ -161,11 +213,14 @@ def searchlight(
             "dtype": str(dtype),
             "chunk": int(chunk_size),
             "min_units": int(min_units),
+            **({} if mean else {"per_block": True}),
         }
         ckpt = _checkpoint_folder(checkpoint_dir, key, names, len(nb))
     rtol = 1e-5 if dtype == np.float32 else 1e-10
     if materialised:
-        kernel = _explicit_kernel(xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol)
+        kernel = _explicit_kernel(
+            xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol, mean
+        )
     else:
         X, pad_unit, zero_padded = _upload_betas(xp, betas, valid, dtype, zero_pad_limit)
         kernel = _Kernel(
@@ -173,10 +228,14 @@ def searchlight(
             X=X,
             nb=nb,
             blocks=blocks,
-            per_block_rows=mode == "subsets",
+            # one block of every image in order (mode "full") needs no rows taken
+            per_block_rows=not (
+                len(blocks_rows) == 1 and np.array_equal(blocks_rows[0], np.arange(n_images))
+            ),
             pad_unit=pad_unit,
             zero_padded=zero_padded,
             rtol=rtol,
+            mean=mean,
         )
     if batch_size == "auto":
         if memory_budget is None:
@@ -184,7 +243,7 @@ def searchlight(
         batch_for = _batch_sizer(parsed, blocks, materialised, dtype, memory_budget, n_images)
     else:
         batch_for = None
-    out = np.full((len(parsed), len(nb)), np.nan)
+    out = np.full((kernel.n_values, len(nb)), np.nan)
     bar = progress(total=order.size, desc="searchlight", verbose=verbose, unit="centre")
     # batches are independent; where the backend allows, threads share the cores while each
     # BLAS call stays single-threaded (see NumpyBackend.bmm)
@@ -201,7 +260,7 @@ def searchlight(
             pool.shutdown()
         bar.close()
     _warn_constant(out[:, order])
-    return out
+    return out if mean else out.reshape(len(blocks), len(parsed), len(nb))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -368,7 +427,7 @@ def _run_chunk(kernel, chunk_ids, sizes, batch_size, batch_for, pool, bar, chunk
     for ids, acc in zip(batches, results, strict=True):
         parts.append(acc)
         bar.update(ids.size)
-    res = np.concatenate(parts, axis=1) if parts else np.empty((kernel.blocks[0].S_K.size, 0))
+    res = np.concatenate(parts, axis=1) if parts else np.empty((kernel.n_values, 0))
     if chunk_file is not None:
         atomic_save_npy(chunk_file, res)
     return res
@@ -404,6 +463,17 @@ def _upload_betas(xp, betas, valid, dtype, zero_pad_limit):
     return xp.asarray(betas, dtype=dtype), pad_unit, False
 
 
+def _n_values(kernel) -> int:
+    """Rows of a kernel's output: one per model, or one per block and model."""
+    n_models = kernel.blocks[0].S_K.size
+    return n_models if kernel.mean else n_models * len(kernel.blocks)
+
+
+def _combine(values: list, mean: bool) -> np.ndarray:
+    """Blocks' (n_models, batch) values: their mean, or stacked block by block."""
+    return sum(values) / len(values) if mean else np.concatenate(values, axis=0)
+
+
 @dataclass(frozen=True)
 class _Kernel:
     """RDM-free Pearson r of every model at a batch of centres: gather, standardise, sum."""
@@ -416,23 +486,26 @@ class _Kernel:
     pad_unit: int
     zero_padded: bool
     rtol: float
+    mean: bool = True  # the mean over blocks, or every block's values
+
+    n_values = property(_n_values)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         xp = self.xp
         idx, mask = self.nb.padded(ids, fill=self.pad_unit)
         Xg = xp.take(self.X, xp.asarray(idx, dtype=np.int64), 1)  # (n, B, w)
         Z, q = standardise_gathered(xp, Xg, mask, self.rtol, self.zero_padded)
-        acc = np.zeros((self.blocks[0].S_K.size, ids.size))
+        values = []
         for block in self.blocks:
             Zb, qb = Z, q
             if self.per_block_rows:
                 rows = xp.asarray(block.rows, dtype=np.int64)
                 Zb, qb = xp.take(Z, rows, 0), xp.take(q, rows, 0)
-            acc += rdm_free_pearson(xp, Zb, qb, block)
-        return acc / len(self.blocks)
+            values.append(rdm_free_pearson(xp, Zb, qb, block))
+        return _combine(values, self.mean)
 
 
-def _explicit_kernel(xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol):
+def _explicit_kernel(xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol, mean):
     """The materialised route's kernel, with the betas laid out for it.
 
     Each block's betas are copied once as (n_units + 1, n_b): a centre's units are then rows,
@@ -443,10 +516,10 @@ def _explicit_kernel(xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit
     total = n_units * sum(b.rows.size for b in blocks) * dtype.itemsize
     if total <= zero_pad_limit:
         copies = [xp.asarray(_transposed_rows(betas, b.rows, dtype), dtype=dtype) for b in blocks]
-        return _ExplicitKernel(xp, nb, blocks, method, rtol, copies, None, n_units)
+        return _ExplicitKernel(xp, nb, blocks, method, rtol, copies, None, n_units, mean)
     pad_unit = int(np.argmax(valid)) if valid.any() else 0
     X = xp.asarray(betas, dtype=dtype)
-    return _ExplicitKernel(xp, nb, blocks, method, rtol, None, X, pad_unit)
+    return _ExplicitKernel(xp, nb, blocks, method, rtol, None, X, pad_unit, mean)
 
 
 def _transposed_rows(betas, rows: np.ndarray, dtype, chunk: int = 8192) -> np.ndarray:
@@ -472,6 +545,9 @@ class _ExplicitKernel:
     copies: list | None  # per block (n_units + 1, n_b), or None: gather columns of X
     X: object  # (n_images, n_units) betas when there are no copies
     pad_unit: int  # the zero row of the copies, or a valid unit of X
+    mean: bool = True  # the mean over blocks, or every block's values
+
+    n_values = property(_n_values)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
         xp = self.xp
@@ -482,7 +558,7 @@ class _ExplicitKernel:
         idx = xp.asarray(idx, dtype=np.int64)
         if self.copies is None:
             Xg = xp.take(self.X, idx, 1)  # (n, B, w)
-        acc = np.zeros((self.blocks[0].S_K.size, ids.size))
+        values = []
         for b, block in enumerate(self.blocks):
             if self.copies is not None:
                 A = xp.take(self.copies[b], idx, 0)  # (B, w, n_b)
@@ -493,7 +569,7 @@ class _ExplicitKernel:
                 xp, A, count, maskf, self.rtol, pads_zero=self.copies is not None
             )
             if self.method == "pearson":
-                acc += gram_pearson(xp, R, q, block)
+                values.append(gram_pearson(xp, R, q, block))
             else:
-                acc += condensed_compare(xp, R, block, self.method)
-        return acc / len(self.blocks)
+                values.append(condensed_compare(xp, R, block, self.method))
+        return _combine(values, self.mean)

@@ -122,10 +122,11 @@ def searchlight(params, inputs, ctx):
 
 @stage("searchlight_group")
 def searchlight_group(params, inputs, ctx):
-    """Group map of one model: mean r, two-tailed one-sample t across subjects, BH-FDR."""
+    """Group map of one model: mean r (or the subjects' maps' ``value``), two-tailed one-sample t
+    across subjects, BH-FDR."""
     per_subject: dict[int, list] = {}
     for tid, res in upstream(inputs, params["map_stage"]):
-        per_subject.setdefault(tid.subject, []).append(np.asarray(res["r"]))
+        per_subject.setdefault(tid.subject, []).append(np.asarray(res[params.get("value", "r")]))
     R = np.stack([np.concatenate(chunks) for chunks in per_subject.values()])
     return {"r": R.astype(np.float32), **group_map(R, fdr_q=params["fdr_q"])}
 
@@ -228,19 +229,29 @@ def plan(b) -> dict[str, Task]:
     }
 
 
+def neighbourhoods_task(b, radius: float) -> Task:
+    """The geodesic discs of ``radius`` mm on the study's mesh (one task, shared by every
+    analysis that maps on it)."""
+    mesh = b.mesh
+    return Task(
+        TaskId("neighbourhoods", space=mesh["mesh"], radius=radius),
+        {**mesh, "radius": radius, **b.mesh_inputs()},
+    )
+
+
+def surface_chunks(b) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each chunk of the mesh's centres (``analyses.searchlight.chunk_size``)."""
+    size = b.config.analyses.searchlight.chunk_size
+    n_centres = _n_centres(b.mesh["mesh"])
+    return [(c, min(c + size, n_centres)) for c in range(0, n_centres, size)]
+
+
 def _surface_maps(b, model: ModelRef) -> dict[TaskId, Task]:
     sl = b.config.analyses.searchlight
-    mesh = b.mesh
-    nb = Task(
-        TaskId("neighbourhoods", space=mesh["mesh"], radius=sl.radius),
-        {**mesh, "radius": sl.radius, **b.mesh_inputs()},
-    )
-    n_centres = _n_centres(mesh["mesh"])
-    n_chunks = math.ceil(n_centres / sl.chunk_size)
+    nb = neighbourhoods_task(b, sl.radius)
     tasks = {}
     for s in b.subjects:
-        for c in range(n_chunks):
-            start, stop = c * sl.chunk_size, min((c + 1) * sl.chunk_size, n_centres)
+        for c, (start, stop) in enumerate(surface_chunks(b)):
             deps = {"model": model.task, "neighbourhoods": nb, "subject": b.subject(s)}
             if sl.sampling == "paper":
                 deps["sampling"] = b.sampling(s)

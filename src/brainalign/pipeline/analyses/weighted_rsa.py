@@ -26,17 +26,19 @@ from brainalign.datasets.base import STREAMS_ROIS
 from brainalign.datasets.rdms import load_rdm_dataset
 from brainalign.errors import DataFormatError
 from brainalign.pipeline.analyses.rdm_rsa import features_task
+from brainalign.pipeline.analyses.searchlight import neighbourhoods_task, surface_chunks
 from brainalign.pipeline.analysis import Analysis, ReportSection, Table, run_section
 from brainalign.pipeline.core import Task, TaskId, stage, upstream
 from brainalign.pipeline.data_kinds.rdms import data_sets, ensure_imported, set_key
 from brainalign.pipeline.inputs import feature_rows, load_subject
 from brainalign.report import plots
 from brainalign.report.commonality_plots import commonality_bar_figure
-from brainalign.report.html import img_html
-from brainalign.rsa import compute_rdm
+from brainalign.report.html import img_html, maps_html
+from brainalign.rsa import SURFACE_RADIUS_MM, Neighbourhoods, compute_rdm
 from brainalign.rsa.commonality import MAX_MODELS, rdm_commonality
 from brainalign.rsa.shared import common_shared_images
 from brainalign.rsa.weighted_rsa import WEIGHTED_NAME, weighted_rsa
+from brainalign.rsa.weighted_searchlight import weighted_searchlight
 from brainalign.utils.arrays import RowView
 from brainalign.utils.settings import Section
 
@@ -75,6 +77,12 @@ class WeightedRsaConfig(Section):
     ci: _Fraction = 0.95
     # NSD-like data: at most this many of the shared images (the first by NSD id; default all)
     max_images: Annotated[int, Field(ge=MIN_STIMULI)] | None = None
+    # also map it (betas on fsaverage): at every searchlight centre, each subject's held-out
+    # score of the combination and the gain of adding the target to the controls, on the same
+    # shared images, with group t-maps and FDR (chunks and FDR q of [analyses.searchlight])
+    searchlight: bool = False
+    # radius (mm) of the geodesic discs of that map
+    searchlight_radius: Annotated[float, Field(gt=0)] = SURFACE_RADIUS_MM
 
 
 def _models(a) -> list[str]:
@@ -190,6 +198,41 @@ def weighted_rsa_stage(params, inputs, ctx):
     return out
 
 
+@stage("weighted_searchlight")
+def weighted_searchlight_stage(params, inputs, ctx):
+    """Cross-validated weighted RSA of one subject over one chunk of searchlight centres, on the
+    shared images every subject saw: the combination's held-out score and the target's gain."""
+    subs = {s: load_subject(params, ctx, subject=s) for s in params["subjects"]}
+    common = common_shared_images(list(subs.values()))
+    if params["max_images"] is not None:
+        common = common[: params["max_images"]]
+    start, stop = params["centres"]
+    if len(common) < MIN_STIMULI:  # the ROI task says why, once
+        return dict.fromkeys(MAPS, np.full(stop - start, np.nan, np.float32))
+    sub = subs[params["subject"]]
+    rows = np.searchsorted(sub.image_ids, common)
+    betas = np.asarray(RowView(sub.betas, rows, dtype=np.float32))
+    nb = Neighbourhoods.from_arrays(inputs["neighbourhoods"], start, stop)
+    names = list(params["models"])
+    res = weighted_searchlight(
+        betas,
+        {n: feature_rows(inputs[f"model:{n}"], common) for n in names},
+        nb,
+        method=params["method"],
+        k_stimuli=params["k_stimuli"],
+        random_state=params["random_state"],
+        reduced=[names[0]],
+        backend=ctx.get("backend", "numpy"),
+        device=ctx.get("device"),
+        n_jobs=1,  # the scheduler already runs one task per core
+        verbose=False,
+    )
+    return {
+        "score": res.score.astype(np.float32),
+        "gain": res.gain(names[0]).astype(np.float32),
+    }
+
+
 @stage("weighted_rsa_rdms")
 def weighted_rsa_rdms(params, inputs, ctx):
     """Weighted RSA and commonality of the target and controls in every ROI of one RDM data set."""
@@ -239,7 +282,50 @@ def plan(b) -> dict[str, Task]:
         "oracle": truth,
     }
     task = Task(TaskId("weighted_rsa"), params, deps)
-    return {"weighted_rsa": task}
+    targets = {"weighted_rsa": task}
+    if a.searchlight:
+        targets.update(_map_plan(b, params, deps))
+    return targets
+
+
+#: the group maps of the weighted searchlight: what each subject's task holds, and its title
+MAPS = {
+    "gain": "held-out gain of adding {target} to {controls}",
+    "score": "held-out score of {target} + {controls} combined",
+}
+
+
+def _map_plan(b, params: dict, deps: dict) -> dict[str, Task]:
+    """Each subject's weighted searchlight in chunks of centres, and a group map of each value."""
+    a = b.config.analyses.weighted_rsa
+    nb = neighbourhoods_task(b, a.searchlight_radius)
+    chunks = {}
+    for s in b.subjects:
+        for c, (start, stop) in enumerate(surface_chunks(b)):
+            tid = TaskId("weighted_searchlight", subject=s, chunk=c, radius=a.searchlight_radius)
+            chunks[tid] = Task(
+                tid,
+                {
+                    **b.base,
+                    **{k: params[k] for k in _MAP_PARAMS},
+                    "subject": s,
+                    "centres": [start, stop],
+                },
+                {**deps, "neighbourhoods": nb},
+            )
+    q = b.config.analyses.searchlight.fdr_q
+    return {
+        f"weighted_rsa_{value}": Task(
+            TaskId("searchlight_group", model=f"weighted_rsa_{value}"),
+            {"map_stage": "weighted_searchlight", "value": value, "fdr_q": q},
+            chunks,
+        )
+        for value in MAPS
+    }
+
+
+#: what a subject's weighted searchlight reads of the ROI task's parameters
+_MAP_PARAMS = ("subjects", "max_images", "models", "method", "k_stimuli", "random_state")
 
 
 def plan_rdms(b) -> dict[str, Task]:
@@ -300,6 +386,12 @@ def check(cfg) -> list[str]:
                 f"analyses.weighted_rsa.{key}: {name!r} is not in features.spaces "
                 f"{sorted(spaces)}" + ("; data models are named 'rdm:<name>'" if rdms else "")
             )
+    if a.searchlight and (rdms or cfg.space != "fsaverage"):
+        problems.append(
+            "analyses.weighted_rsa.searchlight: maps need responses on fsaverage "
+            f"(data kind {cfg.data.kind!r}, space {cfg.space!r}); set it to false or use "
+            "space = 'fsaverage'"
+        )
     # an RDM folder's ROIs are known once it is read: a data set without one skips it (export)
     if not rdms:
         bad = [r for r in a.rois if r not in (*STREAMS_ROIS, "nsdgeneral")]
@@ -374,6 +466,26 @@ def export(ctx, targets) -> None:
     if res.get("skipped"):
         ctx.warn("weighted RSA", res["skipped"], "analyses.weighted_rsa.enabled")
     _export_results(ctx, [res])
+    if ctx.hemi_split is None or res.get("skipped"):
+        return
+    a = ctx.config.analyses.weighted_rsa
+    q = ctx.config.analyses.searchlight.fdr_q
+    for value, what in MAPS.items():
+        task = targets.get(f"weighted_rsa_{value}")
+        if task is None:
+            continue
+        g = ctx.load(task)
+        what = what.format(target=a.target, controls=" + ".join(a.controls))
+        ctx.writer.map(
+            f"weighted_rsa_{value}_t",
+            *ctx.hemi_split(g["t"]),
+            title=f"Weighted searchlight: {what} (group t, FDR q < {q})",
+            section="weighted_rsa",
+            stat="t",
+            mask=ctx.hemi_split(g["significant"]),
+            note=f"Mean over subjects ranges {np.nanmin(g['mean']):.3f} to "
+            f"{np.nanmax(g['mean']):.3f}.",
+        )
 
 
 def export_rdms(ctx, targets) -> None:
@@ -410,7 +522,7 @@ def _section(run):
                 "percentile intervals over subjects and stimuli; dotted line: all models' R².",
             )
         )
-    return "".join(out)
+    return "".join(out) + maps_html(run, "weighted_rsa")
 
 
 def methods(cfg) -> list[str]:
@@ -439,6 +551,16 @@ def methods(cfg) -> list[str]:
             f"is the oracle; a ROI agrees when the measured unique {a.target} interval excludes 0 "
             "exactly where the oracle's does."
             if cfg.data.kind == "virtual"
+            else ""
+        )
+        + (
+            f" Weighted searchlight: the same fit and held-out score (one subject at a time, "
+            f"stimulus folds only) at every centre of geodesic discs of {a.searchlight_radius:g} "
+            f"mm, on the same images, and the combination refitted without {a.target}; maps of "
+            f"the held-out score and of {a.target}'s gain (score − score without it), group "
+            "two-tailed one-sample t-test across subjects, Benjamini–Hochberg FDR "
+            f"q = {cfg.analyses.searchlight.fdr_q}."
+            if a.searchlight
             else ""
         )
     ]
