@@ -111,6 +111,30 @@ def test_plain_module_and_repeated_calls():
     np.testing.assert_allclose(acts["conv@t0"], first, atol=1e-5)
 
 
+def test_a_transformers_tokens_are_pooled_not_its_features():
+    """A (n, tokens, dim) output (a ViT block) is averaged over its tokens → (n, dim), on both
+    backends; averaging over the features would give ~0 after a layer norm."""
+
+    class Tokens(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Conv2d(3, 6, 4, stride=4)
+            self.norm = torch.nn.LayerNorm(6)
+
+        def forward(self, x):
+            return self.norm(self.embed(x).flatten(2).transpose(1, 2))  # (n, 16 tokens, 6)
+
+    torch.manual_seed(0)
+    net = Tokens().eval()
+    x = np.random.default_rng(1).standard_normal((4, 3, 16, 16)).astype(np.float32)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).mean(1).numpy()
+    for backend in ("torch", "auto"):
+        got = activations(net, x, layers=["norm"], batch_size=2, backend=backend)["norm"]
+        assert got.shape == (4, 6)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
 def test_bad_inputs(lite0, photos):
     with pytest.raises(InputError, match="expected a 4-D batch"):
         activations(lite0, photos[0], layers=["_fc"])

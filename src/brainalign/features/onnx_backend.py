@@ -34,6 +34,15 @@ def onnx_available() -> bool:
     return True
 
 
+def pool_positions(out):
+    """Mean over the positions of one layer's output (a torch tensor): every axis after the
+    channels of (n, C, H, W …) maps → (n, C); the tokens of a transformer's (n, tokens, dim)
+    sequence → (n, dim). 2-D outputs are returned as they are."""
+    if out.ndim == 3:
+        return out.mean(dim=1)
+    return out.mean(dim=tuple(range(2, out.ndim))) if out.ndim > 3 else out
+
+
 def _tap_modules(module, hooked: dict, pooling):
     """A module whose forward returns the outputs of ``hooked`` modules, in call order."""
     import torch
@@ -53,7 +62,7 @@ def _tap_modules(module, hooked: dict, pooling):
                     # pooled or copied here, as the eager hook reads it: a later in-place op
                     # (ReLU(inplace=True) after a hooked batch norm) must not reach the output
                     if pooling == "mean" and out.ndim > 2:
-                        out = out.mean(dim=tuple(range(2, out.ndim)))
+                        out = pool_positions(out)
                     else:
                         out = out.clone()
                     got[name].append(out)

@@ -33,7 +33,7 @@ import numpy as np
 
 from brainalign.datasets.base import Stimuli
 from brainalign.errors import DataFormatError, InputError, ModelNotFoundError
-from brainalign.features.onnx_backend import OnnxTaps, onnx_available
+from brainalign.features.onnx_backend import OnnxTaps, onnx_available, pool_positions
 from brainalign.utils import atomic_write_json, hash_array, hash_file, hash_json, progress
 from brainalign.utils.disk import create_memmap
 
@@ -640,8 +640,10 @@ def activations(
         them. A module called T times per forward (a recurrent module unrolled over T steps)
         gives keys ``"<layer>@t0"`` … ``"<layer>@t{T-1}"``.
     pooling : {"mean", None}
-        ``"mean"`` averages over every axis after the channels (→ (n_images, channels));
-        ``None`` keeps full maps (→ (n_images, C, H, W)). 2-D outputs are returned as they are.
+        ``"mean"`` averages over positions: every axis after the channels of feature maps
+        (→ (n_images, channels)), the tokens of a transformer's (n_images, tokens, dim) output
+        (→ (n_images, dim)). ``None`` keeps full maps (→ (n_images, C, H, W)). 2-D outputs are
+        returned as they are.
     ids : sequence of int, optional
         The images' ids (required with a reader; stored in ``out``'s manifest).
     batch_size : int, optional
@@ -862,7 +864,7 @@ def _torch_taps(module, hooked: dict, pooling, x) -> dict[str, list[np.ndarray]]
                 out = out[0]
             out = out.detach()
             if pooling == "mean" and out.ndim > 2:
-                out = out.float().mean(dim=tuple(range(2, out.ndim)))
+                out = pool_positions(out.float())
             else:  # a copy: a later in-place op (ReLU(inplace=True)) would change a view
                 out = out.float().clone()
             captured[name].append(out.cpu().numpy())
