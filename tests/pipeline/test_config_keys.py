@@ -148,6 +148,8 @@ CHANGES = {
     "analyses.weighted_rsa.k_stimuli": (2, {}),
     "analyses.weighted_rsa.k_subjects": (2, {}),
     "analyses.weighted_rsa.n_bootstrap": (5, {}),
+    "analyses.weighted_rsa.searchlight": (True, {}),
+    "analyses.weighted_rsa.searchlight_radius": (6.0, {"analyses.weighted_rsa.searchlight": True}),
     "analyses.weighted_rsa.n_cv": (3, {}),
     "analyses.weighted_rsa.commonality_bootstrap": (10, {}),
     "analyses.weighted_rsa.ci": (0.9, {}),

@@ -185,6 +185,106 @@ class BlockModels:
         return self._pairs
 
 
+#: most images for which :class:`PairSums` holds its (n_blocks (M + 1), n²) pair matrix
+PAIR_SUMS_MAX_IMAGES = 1500
+
+
+@dataclass
+class PairSums:
+    """Every model's Pearson r or cosine with each centre's brain RDM on several blocks of images
+    (the folds' training and test images), from one brain RDM per centre over all the images.
+
+    A block's sums over its pairs i < j are products of the centre's n × n correlations ``R``
+    with the block's pair mask ``W`` (1 where both images are in the block, 0 on the diagonal)
+    and with ``W ⊙ K`` for each model (Pearson: ``K`` centred over the block's pairs, as
+    :meth:`BlockModels.pair_matrix`; cosine: the model's distances): one (n²)-long product per
+    row instead of an n_b × n_b brain RDM per block. Values equal :func:`gram_pearson` /
+    :func:`condensed_compare` on each block's own RDM to float rounding.
+    """
+
+    method: str
+    P: np.ndarray  # (n_blocks + n_blocks·M, n²): the masks, then each block's model rows
+    N: np.ndarray  # (n_blocks,) pairs per block
+    model_norm: np.ndarray  # (n_blocks, M): var of K over the pairs (pearson), Σ m² (cosine)
+    model_sum: np.ndarray  # (n_blocks, M): Σ m over the pairs (cosine)
+    _backend: dict = field(default_factory=dict)
+
+    @property
+    def n_values(self) -> int:
+        return self.model_norm.size
+
+    def _rows(self, xp, dtype):
+        key = (id(xp), np.dtype(dtype).str)
+        if key not in self._backend:
+            self._backend[key] = xp.asarray(self.P, dtype=dtype)
+        return self._backend[key]
+
+    def __call__(self, xp, R, q) -> np.ndarray:
+        """(n_blocks · M, B) values, block by block, of the centres' correlations ``R`` (B, n, n)."""
+        B, n, _ = R.shape
+        nb, M = self.model_norm.shape
+        Rf = R.reshape(B, n * n)
+        if n >= 256:  # n² terms per centre: float64 sums, as gram_pearson
+            Rf = xp.asarray(Rf, dtype=np.float64)
+        P = self._rows(xp, Rf.dtype)
+        T = _f64(xp, xp.bmm(Rf, xp.matrix_transpose(P))) / 2  # (B, rows): sums over i < j
+        S2 = _f64(xp, xp.bmm(Rf * Rf, xp.matrix_transpose(P[:nb]))) / 2  # Σ r² per block
+        S1 = T[:, :nb]
+        SK = T[:, nb:].reshape(B, nb, M)
+        N = self.N[None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.method == "pearson":
+                var_r = S2 / N - (S1 / N) ** 2
+                out = (
+                    SK / N[..., None] / np.sqrt(np.maximum(var_r, 0.0)[..., None] * self.model_norm)
+                )
+                out[~(var_r > 1e-12)] = np.nan
+                out = np.clip(out, -1.0, 1.0)
+            else:  # brain distances 1 − r against the model's distances m
+                dd = N - 2 * S1 + S2
+                out = (self.model_sum[None] - SK) / np.sqrt(dd[..., None] * self.model_norm)
+                out[~(dd > 0)] = np.nan
+        return out.transpose(1, 2, 0).reshape(nb * M, B)
+
+
+def pair_sums(models: list, n_images: int, blocks_rows: list, method: str) -> PairSums:
+    """The :class:`PairSums` of ``models`` (``("features", Ê)`` / ``("rdm", condensed)``) on the
+    blocks of images ``blocks_rows``, for ``method`` ``"pearson"`` or ``"cosine"``."""
+    n = n_images
+    K = []
+    for kind, value in models:
+        k = value @ value.T if kind == "features" else -squareform(value, checks=False)
+        np.fill_diagonal(k, 0.0)
+        K.append(k)
+    nb, M = len(blocks_rows), len(models)
+    P = np.zeros((nb * (M + 1), n * n))
+    N = np.zeros(nb)
+    norm = np.zeros((nb, M))
+    total = np.zeros((nb, M))
+    for b, rows in enumerate(blocks_rows):
+        w = np.zeros(n)
+        w[rows] = 1.0
+        W = np.outer(w, w)
+        np.fill_diagonal(W, 0.0)
+        N[b] = rows.size * (rows.size - 1) / 2
+        P[b] = W.ravel()
+        for m, k in enumerate(K):
+            if method == "pearson":
+                c = k - (W * k).sum() / 2 / N[b]
+                norm[b, m] = (W * c * c).sum() / 2 / N[b]
+            else:  # the model's distances: 1 − K for features, the RDM itself
+                c = (1.0 - k) if models[m][0] == "features" else -k
+                norm[b, m] = (W * c * c).sum() / 2
+                total[b, m] = (W * c).sum() / 2
+            P[nb + b * M + m] = (W * c).ravel()
+            if not norm[b, m] > 1e-14:
+                raise InputError(
+                    f"models[{m}]: its RDM is constant over the images of a fold (size "
+                    f"{rows.size}), so its {method} similarity is undefined; check the model"
+                )
+    return PairSums(method, P, N, norm, total)
+
+
 def explicit_route_cheaper(n_b: int, width: int, feature_dims, n_rdm: int) -> bool:
     """Whether explicit brain RDMs (the Gram route) beat the RDM-free sums for Pearson.
 

@@ -27,6 +27,7 @@ import numpy as np
 from brainalign.backend import get_backend
 from brainalign.errors import InputError
 from brainalign.rsa._kernels import (
+    PairSums,
     centre_similarities,
     condensed_compare,
     explicit_route_cheaper,
@@ -183,19 +184,25 @@ def block_values(
     zero_pad_limit: int,
     n_jobs: int,
     verbose,
+    pairs: PairSums | None = None,
 ) -> np.ndarray:
     """Every model's value at every centre on each block of images (rows of ``betas``).
 
     The engine of :func:`searchlight` (arguments checked there; ``names`` and ``parsed`` from
     :func:`~brainalign.rsa.models.parse_models`). Returns (n_models, n_centres), the mean over
     blocks, with ``mean``; else (n_blocks, n_models, n_centres), one value per block (the
-    cross-validated weighted searchlight fits on some blocks and tests on others).
+    cross-validated weighted searchlight fits on some blocks and tests on others). With
+    ``pairs`` (a :class:`~brainalign.rsa._kernels.PairSums`; ``blocks_rows`` one block of every
+    image), each centre's brain RDM is formed once over every image and ``pairs`` gives the values
+    on its own blocks.
     """
     n_images = betas.shape[0]
     valid = finite_units(betas)
     nb = neighbourhoods.restrict(valid) if not valid.all() else neighbourhoods
     order = _usable_centres(nb.sizes, min_units)
-    materialised = _materialised(path, method, parsed, blocks_rows, nb.sizes[order])
+    materialised = pairs is not None or _materialised(
+        path, method, parsed, blocks_rows, nb.sizes[order]
+    )
     xp = get_backend(backend, device)
     blocks = [
         prepare_block(xp, parsed, n_images, rows, not materialised, dtype) for rows in blocks_rows
@@ -214,12 +221,13 @@ def block_values(
             "chunk": int(chunk_size),
             "min_units": int(min_units),
             **({} if mean else {"per_block": True}),
+            **({} if pairs is None else {"pairs": hash_array(pairs.P)}),
         }
         ckpt = _checkpoint_folder(checkpoint_dir, key, names, len(nb))
     rtol = 1e-5 if dtype == np.float32 else 1e-10
     if materialised:
         kernel = _explicit_kernel(
-            xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol, mean
+            xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol, mean, pairs
         )
     else:
         X, pad_unit, zero_padded = _upload_betas(xp, betas, valid, dtype, zero_pad_limit)
@@ -260,7 +268,7 @@ def block_values(
             pool.shutdown()
         bar.close()
     _warn_constant(out[:, order])
-    return out if mean else out.reshape(len(blocks), len(parsed), len(nb))
+    return out if mean else out.reshape(-1, len(parsed), len(nb))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -465,6 +473,8 @@ def _upload_betas(xp, betas, valid, dtype, zero_pad_limit):
 
 def _n_values(kernel) -> int:
     """Rows of a kernel's output: one per model, or one per block and model."""
+    if getattr(kernel, "pairs", None) is not None:
+        return kernel.pairs.n_values
     n_models = kernel.blocks[0].S_K.size
     return n_models if kernel.mean else n_models * len(kernel.blocks)
 
@@ -505,7 +515,9 @@ class _Kernel:
         return _combine(values, self.mean)
 
 
-def _explicit_kernel(xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol, mean):
+def _explicit_kernel(
+    xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit, rtol, mean, pairs=None
+):
     """The materialised route's kernel, with the betas laid out for it.
 
     Each block's betas are copied once as (n_units + 1, n_b): a centre's units are then rows,
@@ -516,10 +528,10 @@ def _explicit_kernel(xp, betas, valid, nb, blocks, method, dtype, zero_pad_limit
     total = n_units * sum(b.rows.size for b in blocks) * dtype.itemsize
     if total <= zero_pad_limit:
         copies = [xp.asarray(_transposed_rows(betas, b.rows, dtype), dtype=dtype) for b in blocks]
-        return _ExplicitKernel(xp, nb, blocks, method, rtol, copies, None, n_units, mean)
+        return _ExplicitKernel(xp, nb, blocks, method, rtol, copies, None, n_units, mean, pairs)
     pad_unit = int(np.argmax(valid)) if valid.any() else 0
     X = xp.asarray(betas, dtype=dtype)
-    return _ExplicitKernel(xp, nb, blocks, method, rtol, None, X, pad_unit, mean)
+    return _ExplicitKernel(xp, nb, blocks, method, rtol, None, X, pad_unit, mean, pairs)
 
 
 def _transposed_rows(betas, rows: np.ndarray, dtype, chunk: int = 8192) -> np.ndarray:
@@ -546,6 +558,7 @@ class _ExplicitKernel:
     X: object  # (n_images, n_units) betas when there are no copies
     pad_unit: int  # the zero row of the copies, or a valid unit of X
     mean: bool = True  # the mean over blocks, or every block's values
+    pairs: PairSums | None = None  # values on other blocks from the one block's brain RDMs
 
     n_values = property(_n_values)
 
@@ -568,6 +581,8 @@ class _ExplicitKernel:
             R, q = centre_similarities(
                 xp, A, count, maskf, self.rtol, pads_zero=self.copies is not None
             )
+            if self.pairs is not None:
+                return self.pairs(xp, R, q)
             if self.method == "pearson":
                 values.append(gram_pearson(xp, R, q, block))
             else:

@@ -25,7 +25,7 @@ from itertools import combinations
 import numpy as np
 
 from brainalign.errors import InputError
-from brainalign.rsa._kernels import condensed_sub
+from brainalign.rsa._kernels import PAIR_SUMS_MAX_IMAGES, condensed_sub, pair_sums
 from brainalign.rsa.models import parse_models
 from brainalign.rsa.neighbourhoods import Neighbourhoods
 from brainalign.rsa.searchlight import (
@@ -235,12 +235,19 @@ def weighted_searchlight(
         raise InputError("k_stimuli: expected at least 2 folds, so that every score is held out")
     blocks = [rows for f in folds for rows in (f.train_stimuli, f.test_stimuli)]
     moments = [_moments(_block_rdms(parsed, n_images, rows), method) for rows in blocks]
+    # up to PAIR_SUMS_MAX_IMAGES, one brain RDM per centre over every image, summed over each
+    # block's pairs, costs a fraction of one RDM per block (the training blocks overlap)
+    pairs = (
+        pair_sums(parsed, n_images, blocks, method)
+        if n_images <= PAIR_SUMS_MAX_IMAGES and path != "rdm_free"
+        else None
+    )
     values = block_values(
         betas,
         names,
         parsed,
         neighbourhoods,
-        blocks,
+        [np.arange(n_images)] if pairs is not None else blocks,
         mean=False,
         method=method,
         backend=backend,
@@ -255,6 +262,7 @@ def weighted_searchlight(
         zero_pad_limit=4 << 30,
         n_jobs=n_jobs,
         verbose=verbose,
+        pairs=pairs,
     )  # (2 n_folds, n_models, n_centres): training and test blocks of each fold
     k = len(names)
     every = list(range(k))
