@@ -8,6 +8,7 @@ torchvision 0.29.1 (benchmarks/README.md, "torchvision")."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -87,27 +88,32 @@ def _hooked(module, layer, x):
     return (out.mean((2, 3)) if out.ndim == 4 else out.mean(1)).numpy()
 
 
-def test_timm_kind_with_its_own_preprocessing(photos, tmp_path):
-    timm = pytest.importorskip("timm")
+def _timm_resnet18():
+    return importlib.import_module("timm").create_model("resnet18", pretrained=False)
+
+
+def _open_clip_vit():
+    return importlib.import_module("open_clip").create_model("ViT-S-32", pretrained=None)
+
+
+@pytest.mark.parametrize(
+    "name,build,tower,layer",
+    [
+        # timm: its own preprocessing (resolve_data_config)
+        ("timm:resnet18", _timm_resnet18, "", "layer3"),
+        # open_clip: the image tower of the whole CLIP checkpoint, a ViT's tokens
+        ("open_clip:ViT-S-32", _open_clip_vit, "visual", "ln_post"),
+    ],
+)
+def test_timm_and_open_clip_kinds_from_local_weights(photos, tmp_path, name, build, tower, layer):
+    pytest.importorskip(name.split(":")[0])
     torch.manual_seed(1)
-    net = timm.create_model("resnet18", pretrained=False).eval()
-    path = tmp_path / "timm_resnet18.pth"
+    net = build().eval()
+    path = tmp_path / "weights.pth"
     torch.save(net.state_dict(), path)
-    model = load_vision_model("timm:resnet18", weights=path)
-    acts = activations(model, photos, layers=["layer3"], batch_size=2)
+    model = load_vision_model(name, weights=path)
+    acts = activations(model, photos, layers=[layer], batch_size=2)
+    module = net.get_submodule(tower) if tower else net
     np.testing.assert_allclose(
-        acts["layer3"], _hooked(net, "layer3", model.preprocess(photos)), atol=1e-5
-    )
-
-
-def test_open_clip_kind_reads_the_image_tower(photos, tmp_path):
-    open_clip = pytest.importorskip("open_clip")
-    torch.manual_seed(2)
-    net = open_clip.create_model("ViT-S-32", pretrained=None).eval()
-    path = tmp_path / "clip.pth"
-    torch.save(net.state_dict(), path)
-    model = load_vision_model("open_clip:ViT-S-32", weights=path)
-    acts = activations(model, photos, layers=["ln_post"], batch_size=2)
-    np.testing.assert_allclose(
-        acts["ln_post"], _hooked(net.visual, "ln_post", model.preprocess(photos)), atol=1e-4
+        acts[layer], _hooked(module, layer, model.preprocess(photos)), atol=1e-4
     )
