@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from scipy.optimize import nnls
 
+from brainalign.backend import BACKENDS
 from brainalign.errors import InputError
 from brainalign.rsa import compute_rdm, volume_neighbourhoods
 from brainalign.rsa.weighted_rsa import _fold_scores
@@ -61,15 +62,19 @@ def test_nnls_columns_with_a_singular_gram():
     assert (got >= 0).all()
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize(
     "method,path",
+    # materialised: one brain RDM per centre summed over each fold's pairs (PairSums);
+    # rdm_free: one RDM-free pass per fold's block
     [("pearson", "rdm_free"), ("pearson", "materialised"), ("cosine", "materialised")],
 )
-def test_equals_the_roi_weighted_rsa_at_every_centre(case, method, path):
+def test_equals_the_roi_weighted_rsa_at_every_centre(case, method, path, backend):
     betas, models, nb = case
     res = weighted_searchlight(
-        betas, models, nb, method=method, k_stimuli=3, path=path, dtype="float64", reduced=["a"]
-    )
+        betas, models, nb, method=method, k_stimuli=3, path=path, dtype="float64", reduced=["a"],
+        backend=backend,
+    )  # fmt: skip
     ref = reference(betas, models, nb, res.folds, method)
     np.testing.assert_allclose(res.score, ref[0], atol=1e-9)
     np.testing.assert_allclose(res.single, ref[1:], atol=1e-9)

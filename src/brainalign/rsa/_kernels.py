@@ -214,7 +214,7 @@ class PairSums:
         return self.model_norm.size
 
     def _rows(self, xp, dtype):
-        key = (id(xp), np.dtype(dtype).str)
+        key = (id(xp), str(dtype))
         if key not in self._backend:
             self._backend[key] = xp.asarray(self.P, dtype=dtype)
         return self._backend[key]

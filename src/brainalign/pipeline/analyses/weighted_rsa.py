@@ -12,6 +12,11 @@ every subject saw, so that subjects can be cross-validated) and RDM folders (eac
 RDMs; objects92: MPNet beyond animacy and categories in IT). On the virtual NSD the same
 commonality runs on the RDMs of the noiseless planted responses (the oracle), and the report
 says, per ROI, whether the measurement finds the target's unique variance where the oracle does.
+
+With ``searchlight = true`` (responses on fsaverage) the same fit runs at every searchlight centre
+of every subject (:func:`brainalign.rsa.weighted_searchlight.weighted_searchlight`, stimulus folds
+only), in chunks of centres as the searchlight does: group t-maps of the combination's held-out
+score and of the target's held-out gain over the controls' own combination.
 """
 
 from __future__ import annotations
