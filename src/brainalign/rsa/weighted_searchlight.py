@@ -24,8 +24,9 @@ from itertools import combinations
 
 import numpy as np
 
+from brainalign.backend import get_backend
 from brainalign.errors import InputError
-from brainalign.rsa._kernels import PAIR_SUMS_MAX_IMAGES, condensed_sub, pair_sums
+from brainalign.rsa._kernels import PAIR_SUMS_MAX_IMAGES, pair_sums, prepare_block
 from brainalign.rsa.models import parse_models
 from brainalign.rsa.neighbourhoods import Neighbourhoods
 from brainalign.rsa.searchlight import (
@@ -39,6 +40,7 @@ from brainalign.utils.validation import check_2d
 
 #: largest fold (images) whose model RDMs are formed to get the models' covariances
 MAX_BLOCK_IMAGES = 6000
+_NUMPY = get_backend("numpy")  # the models' moments are numpy float64, whatever the backend
 
 
 @dataclass(frozen=True)
@@ -132,15 +134,7 @@ def _block_rdms(parsed: list, n_images: int, rows: np.ndarray) -> np.ndarray:
             f"weighted searchlight: a fold has {rows.size} images (more than {MAX_BLOCK_IMAGES}); "
             "use fewer images (e.g. the shared ones) or more folds"
         )
-    iu, ju = np.triu_indices(rows.size, k=1)
-    out = []
-    for kind, value in parsed:
-        if kind == "features":
-            E = value[rows]
-            out.append(1.0 - (E @ E.T)[iu, ju])
-        else:
-            out.append(condensed_sub(value, n_images, rows))
-    return np.stack(out)
+    return prepare_block(_NUMPY, parsed, n_images, rows, need_rdm_free=False).condensed
 
 
 def _moments(M: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:

@@ -151,14 +151,21 @@ def _settings(a, cfg) -> dict:
 
 
 # ------------------------------------------------------------------------------------- stages
-@stage("weighted_rsa")
-def weighted_rsa_stage(params, inputs, ctx):
-    """Weighted RSA and commonality of the target and controls in every ROI, on the shared images
-    every subject saw (NSD-like data); on the virtual NSD also the planted oracle's commonality."""
+def _shared_images(params, ctx) -> tuple[dict, np.ndarray]:
+    """Every subject's responses and the NSD ids of the shared images all of them saw (at most
+    ``max_images``, the first by id)."""
     subs = {s: load_subject(params, ctx, subject=s) for s in params["subjects"]}
     common = common_shared_images(list(subs.values()))
     if params["max_images"] is not None:
         common = common[: params["max_images"]]
+    return subs, common
+
+
+@stage("weighted_rsa")
+def weighted_rsa_stage(params, inputs, ctx):
+    """Weighted RSA and commonality of the target and controls in every ROI, on the shared images
+    every subject saw (NSD-like data); on the virtual NSD also the planted oracle's commonality."""
+    subs, common = _shared_images(params, ctx)
     if len(common) < MIN_STIMULI:
         # not a reason to stop the study's other analyses: the export says so
         return {
@@ -207,10 +214,7 @@ def weighted_rsa_stage(params, inputs, ctx):
 def weighted_searchlight_stage(params, inputs, ctx):
     """Cross-validated weighted RSA of one subject over one chunk of searchlight centres, on the
     shared images every subject saw: the combination's held-out score and the target's gain."""
-    subs = {s: load_subject(params, ctx, subject=s) for s in params["subjects"]}
-    common = common_shared_images(list(subs.values()))
-    if params["max_images"] is not None:
-        common = common[: params["max_images"]]
+    subs, common = _shared_images(params, ctx)
     start, stop = params["centres"]
     if len(common) < MIN_STIMULI:  # the ROI task says why, once
         return dict.fromkeys(MAPS, np.full(stop - start, np.nan, np.float32))
