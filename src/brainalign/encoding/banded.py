@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from brainalign.backend import get_backend
+from brainalign.encoding.hyper_gradient import HyperGradient
 from brainalign.encoding.ridge import (
     DEFAULT_ALPHAS,
     DEFAULT_MEMORY_BUDGET,
@@ -52,6 +53,7 @@ from brainalign.utils.progress import progress
 #: Dirichlet concentrations cycled through by the random search (himalaya's default)
 DEFAULT_CONCENTRATION = (0.1, 1.0)
 _CPU = get_backend("numpy")
+_HYPER_MAX_FEATURES = 8192
 
 
 @dataclass
@@ -68,7 +70,9 @@ class BandedRidgeResult:
     alphas : (n_targets,) float64
         Chosen overall penalty; band ``k`` is penalised by ``alphas / gammas[k]``.
     candidate : (n_targets,) int64
-        Index of the chosen row of :attr:`candidates` (−1 for dropped NaN targets).
+        Index of the chosen row of :attr:`candidates` (−1 for dropped NaN targets); with
+        ``solver="hyper_gradient"`` the start of the refinement, whose result ``deltas``,
+        ``gammas`` and ``alphas`` hold.
     cv_scores : (n_candidates, n_targets) float32
         ``1 − mean-over-folds MSE / var(y)`` at each candidate's best alpha (higher is better).
     candidates : (n_candidates, n_bands) float64
@@ -92,6 +96,10 @@ class BandedRidgeResult:
         as himalaya's ``r2_score_split``), from the band predictions and the test targets, both
         centred on their test means; the parts sum to the R² of the mean-centred prediction.
     nan_targets, constant_targets : (n_targets,) bool
+    hyper_cv_scores : (max_iter + 1, n_targets) float32 or None
+        With ``solver="hyper_gradient"``: ``1 − mean-over-folds MSE / var(y)`` at each evaluated
+        iterate (row 0: the random search's choice; NaN once a target stopped). The chosen deltas
+        are those of each target's highest row.
     """
 
     deltas: np.ndarray
@@ -110,6 +118,7 @@ class BandedRidgeResult:
     test_r2_split: np.ndarray | None = None
     nan_targets: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     constant_targets: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    hyper_cv_scores: np.ndarray | None = None
 
     def predict(self, Xs, split: bool = False) -> np.ndarray:
         """Predictions (n_samples × n_targets), or per band (n_bands × n_samples × n_targets) with
@@ -444,6 +453,10 @@ def banded_ridge_cv(
     block_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     verbose: bool | None = None,
+    solver: str = "random_search",
+    max_iter: int = 10,
+    tol: float | None = 1e-2,
+    step: str = "adaptive",
 ) -> BandedRidgeResult:
     """Banded ridge of many targets: one band weighting and penalty per target, by K-fold CV.
 
@@ -474,6 +487,19 @@ def banded_ridge_cv(
         ``"numpy"`` or ``"torch"`` (``device="cuda"`` on a GPU); the target products run there.
     block_size : int or None
         Targets per block; ``None`` derives it from ``memory_budget`` (bytes).
+    solver : {"random_search", "hyper_gradient"}
+        ``"hyper_gradient"`` refines each target's band penalties from the random search's choice
+        by gradient steps on its CV loss (:mod:`brainalign.encoding.hyper_gradient`, as himalaya's
+        ``MultipleKernelRidgeCV(solver="hyper_gradient")``): the penalties leave the searched
+        grid, each target keeps its best evaluated iterate, and the result's ``hyper_cv_scores``
+        show the path. Solves p × p systems, so it needs at most 8,192 features.
+    max_iter, tol : int, float or None
+        Gradient steps per target, and the step (in δ) below which a target stops (None: never).
+    step : {"adaptive", "lipschitz"}
+        ``"lipschitz"`` takes himalaya's steps (``1 / L`` times the gradient at the last
+        iterate); ``"adaptive"`` steps along the gradient from the best iterate, the largest δ
+        moved by 1 at first, then twice as far after a step that lowered the CV loss and a quarter
+        as far after one that did not. ``tol`` bounds the step's largest |Δδ| in both.
 
     Returns
     -------
@@ -487,6 +513,18 @@ def banded_ridge_cv(
     n, p = X.shape
     t = Y.shape[1]
     nb = len(bands)
+    if solver not in ("random_search", "hyper_gradient"):
+        raise InputError(f"solver: expected 'random_search' or 'hyper_gradient', got {solver!r}")
+    if solver == "hyper_gradient":
+        if p > _HYPER_MAX_FEATURES:
+            raise InputError(
+                f"solver='hyper_gradient' solves p × p systems: {p} features are more than "
+                f"{_HYPER_MAX_FEATURES}; use solver='random_search' or reduce the bands (e.g. PCA)"
+            )
+        if int(max_iter) < 0 or (tol is not None and not float(tol) > 0):
+            raise InputError(f"max_iter={max_iter!r}, tol={tol!r}: expected an int ≥ 0 and tol > 0")
+        if step not in ("adaptive", "lipschitz"):
+            raise InputError(f"step: expected 'adaptive' or 'lipschitz', got {step!r}")
     gammas = (
         dirichlet_candidates(nb, n_iter, concentration, random_state)
         if gammas is None
@@ -530,6 +568,8 @@ def banded_ridge_cv(
         per_target = 4 * (2 * n + n_val + 2 * n_te * (nb + 1) + (K + 4) * p) + 8 * (
             6 * p + 3 * len(alphas) + n_cand
         )
+        if solver == "hyper_gradient":  # per fold: rhs, val targets, β, q; CG's work arrays
+            per_target += 4 * (K * (3 * p + n_val) + 6 * p) + 8 * (max_iter + 1)
         tb = max(1, int(memory_budget // per_target))
     n_blocks = math.ceil(t / tb)
     # the folds' decompositions are kept across blocks when they fit the memory budget
@@ -550,6 +590,13 @@ def banded_ridge_cv(
     test_split = np.full((nb, t), np.nan, np.float32) if Yte is not None else None
     nan_targets = np.zeros(t, bool)
     constant = np.zeros(t, bool)
+    hyper = None
+    if solver == "hyper_gradient":
+        hyper = HyperGradient(
+            xp, X0, X0_b, folds, bands, gammas, centre, max_iter=int(max_iter), tol=tol, step=step
+        )
+        hyper_deltas = np.full((nb, t), np.nan)
+        hyper_scores = np.full((int(max_iter) + 1, t), np.nan, np.float32)
     log_a = np.log(alphas) * 1e-10  # himalaya's slope: equal scores go to the larger alpha
     eps = np.finfo(np.float32).eps
 
@@ -615,58 +662,74 @@ def banded_ridge_cv(
             alpha_b[better] = alphas[a_idx[better]]
         best_cand[tgt] = cand_b
         best_alpha[tgt] = alpha_b
-        # refit each target at its candidate on all training images
         n_te = 0 if Yte is None else Yte.shape[0]
         parts_b = xp.zeros((nb, n_te, cols.size)) if Yte is not None else None
         icpt = np.zeros(cols.size)
-        chosen = np.unique(cand_b)
-        new = [c for c in chosen if c not in full_cache]
-        full_cache.update(
-            zip(
-                new,
-                _decompose_all(
-                    xp,
-                    lambda c: (
-                        _ScaledFold(xp, full_geom, scales[c], alphas)
-                        if primal
-                        else _fold(c, all_idx, none)
-                    ),
-                    new,
-                    min(n, p),
-                ),
-                strict=True,
-            )
-        )
-        for c in chosen:
-            sel = np.flatnonzero(cand_b == c)
-            d = full_cache[c]
-            sel_b = xp.asarray(sel, dtype=np.int64)
-            key = "XtY" if primal else "Y0"
-            d.project_block({key: xp.take(blk_full[key], sel_b, 1)})
-            if primal:
-                cb = d.coef(alpha_b[sel])
-                if parts_b is not None:
-                    for k, b in enumerate(bands):
-                        parts_b[k][:, sel_b] = xp.matmul(Xte0[:, b], cb[b])
-            else:
-                # dual: coef = γ ⊙ X0ᵀA; the test parts and the intercept go through the
-                # bands' (test × train) kernels, never forming the coefficients unless asked
-                A = d.dual_weights(alpha_b[sel])
-                for k in range(nb):
-                    g = float(gammas[c][k])
-                    if g == 0:
-                        continue
-                    if parts_b is not None:
-                        parts_b[k][:, sel_b] = g * xp.matmul(Kte[k], A)
-                    icpt[sel] += g * xp.to_numpy(xp.matmul(u_mean[k][None, :], A))[0]
-                cb = (
-                    xp.asarray(s2_of[c])[:, None] * xp.matmul(X0_T, A) if coef is not None else None
-                )
-            if primal:
-                icpt[sel] = xp.to_numpy(xp.matmul(x_mean_b[None, :], cb))[0]
+        # refit each target at its candidate on all training images
+        if hyper is not None:
+            XtY = blk_full["XtY"] if primal else xp.matmul(X0_T, Y0)
+            d_b, mse_h = hyper.refine(XtY, Y0, col_sum, cand_b, hyper.start(cand_b, alpha_b))
+            hyper_deltas[:, tgt] = d_b
+            hyper_scores[:, tgt] = 1 - mse_h / var
+            cb = hyper.coef(XtY, cand_b, d_b)
+            if parts_b is not None:
+                for k, b in enumerate(bands):
+                    parts_b[k] = xp.matmul(Xte0[:, b], cb[b])
+            icpt = xp.to_numpy(xp.matmul(x_mean_b[None, :], cb))[0]
             if coef is not None:
-                coef[:, tgt[sel]] = xp.to_numpy(cb)
-            del d.Z
+                coef[:, tgt] = xp.to_numpy(cb)
+            del XtY, cb
+        else:
+            chosen = np.unique(cand_b)
+            new = [c for c in chosen if c not in full_cache]
+            full_cache.update(
+                zip(
+                    new,
+                    _decompose_all(
+                        xp,
+                        lambda c: (
+                            _ScaledFold(xp, full_geom, scales[c], alphas)
+                            if primal
+                            else _fold(c, all_idx, none)
+                        ),
+                        new,
+                        min(n, p),
+                    ),
+                    strict=True,
+                )
+            )
+            for c in chosen:
+                sel = np.flatnonzero(cand_b == c)
+                d = full_cache[c]
+                sel_b = xp.asarray(sel, dtype=np.int64)
+                key = "XtY" if primal else "Y0"
+                d.project_block({key: xp.take(blk_full[key], sel_b, 1)})
+                if primal:
+                    cb = d.coef(alpha_b[sel])
+                    if parts_b is not None:
+                        for k, b in enumerate(bands):
+                            parts_b[k][:, sel_b] = xp.matmul(Xte0[:, b], cb[b])
+                else:
+                    # dual: coef = γ ⊙ X0ᵀA; the test parts and the intercept go through the
+                    # bands' (test × train) kernels, never forming the coefficients unless asked
+                    A = d.dual_weights(alpha_b[sel])
+                    for k in range(nb):
+                        g = float(gammas[c][k])
+                        if g == 0:
+                            continue
+                        if parts_b is not None:
+                            parts_b[k][:, sel_b] = g * xp.matmul(Kte[k], A)
+                        icpt[sel] += g * xp.to_numpy(xp.matmul(u_mean[k][None, :], A))[0]
+                    cb = (
+                        xp.asarray(s2_of[c])[:, None] * xp.matmul(X0_T, A)
+                        if coef is not None
+                        else None
+                    )
+                if primal:
+                    icpt[sel] = xp.to_numpy(xp.matmul(x_mean_b[None, :], cb))[0]
+                if coef is not None:
+                    coef[:, tgt[sel]] = xp.to_numpy(cb)
+                del d.Z
         intercept[tgt] = my - icpt if centre else 0.0
         if Yte is not None:
             r2, split = _test_scores(Yte, cols, start, parts_b, xp, my if centre else None)
@@ -682,6 +745,11 @@ def banded_ridge_cv(
     g_t[:, ok] = gammas[best_cand[ok]].T
     with np.errstate(divide="ignore"):
         deltas = np.log(g_t) - np.log(best_alpha)[None, :]
+    if hyper is not None:
+        # δ = log(γ / α) with γ on the simplex: α = 1 / Σ exp(δ)
+        deltas = hyper_deltas
+        best_alpha = 1 / np.exp(deltas).sum(0)
+        g_t = np.exp(deltas) * best_alpha[None, :]
     return BandedRidgeResult(
         deltas=deltas,
         gammas=g_t,
@@ -699,6 +767,7 @@ def banded_ridge_cv(
         test_r2_split=test_split,
         nan_targets=nan_targets,
         constant_targets=constant,
+        hyper_cv_scores=hyper_scores if hyper is not None else None,
     )
 
 
@@ -773,6 +842,10 @@ class BandedRidgeEncoder(RegressorMixin, BaseEstimator):
         block_size=None,
         memory_budget=DEFAULT_MEMORY_BUDGET,
         verbose=None,
+        solver="random_search",
+        max_iter=10,
+        tol=1e-2,
+        step="adaptive",
     ):
         self.gammas = gammas
         self.n_iter = n_iter
@@ -786,6 +859,10 @@ class BandedRidgeEncoder(RegressorMixin, BaseEstimator):
         self.block_size = block_size
         self.memory_budget = memory_budget
         self.verbose = verbose
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.step = step
 
     def fit(self, Xs, y):
         """Fit on bands ``Xs`` (list or dict of (n_images, p_k) arrays) and targets ``y``."""
@@ -810,6 +887,10 @@ class BandedRidgeEncoder(RegressorMixin, BaseEstimator):
             block_size=self.block_size,
             memory_budget=self.memory_budget,
             verbose=self.verbose,
+            solver=self.solver,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            step=self.step,
         )
         self.result_ = res
         self.deltas_, self.gammas_, self.alphas_ = res.deltas, res.gammas, res.alphas

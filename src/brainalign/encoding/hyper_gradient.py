@@ -1,0 +1,401 @@
+"""Hyper-gradient refinement of banded ridge: each target's band penalties by gradient steps on its
+cross-validation loss, as himalaya's ``solve_multiple_kernel_ridge_hyper_gradient``, in the primal.
+
+The random search (:func:`~brainalign.encoding.banded.banded_ridge_cv`) leaves each target at the
+best of a few band weightings shared by all targets. From there each target's log band scalings
+``δ`` (band ``k`` penalised by ``exp(−δ_k)``) move down the gradient of the validation loss summed
+over folds::
+
+    L(δ) = Σ_folds ½ ‖X_va β(δ) − y_va‖²,        (G_tr + D_δ) β(δ) = X_trᵀ y_tr,
+    ∂L/∂δ_k = exp(−δ_k) Σ_{j ∈ band k} β_j q_j,   (G_tr + D_δ) q = X_vaᵀ (X_va β − y_va)
+
+(implicit differentiation: one more solve per fold, for ``q``). As himalaya steps, each fold's
+gradient is weighted by its share of the images and the step is ``1 / L``, ``L`` the largest over
+folds of the Lipschitz constant of the gradient with β held fixed (computed exactly here: the
+largest |eigenvalue| of an n_bands × n_bands matrix per target). Those steps are safe but short
+(often below the stopping tolerance from the start), so by default the steps adapt instead: along
+the gradient, the largest δ moved by 1 at first, then twice as far after a step that lowered the
+CV loss and a quarter as far after one that did not.
+
+No eigenbasis is shared once every target has its own penalties, so the systems of all targets are
+solved together by conjugate gradients on the p × p Gram matrix (one GEMM per iteration for all
+targets), preconditioned by the eigenbasis of the band weighting the random search chose for the
+target (exact at the start, close while the penalties stay near it) and warm-started from the
+previous step's solutions. Each target keeps the evaluated iterate with the lowest CV loss, the
+random-search start included, so the refinement never ends worse on the training folds than where
+it began.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from brainalign.encoding.ridge import _gram
+
+#: band weights below this fraction of the largest one are raised to it: a weight of 0 has no
+#: gradient (infinite penalty), and the penalties α / γ must stay finite in float32
+GAMMA_FLOOR = 1e-12
+#: the adaptive steps' longest move of a δ (a factor e⁴ on a penalty)
+MAX_STEP = 4.0
+
+
+def floored(gammas: np.ndarray) -> np.ndarray:
+    """Band weights (n_candidates, n_bands) with zeros raised to ``GAMMA_FLOOR`` × the row's max."""
+    return np.maximum(gammas, GAMMA_FLOOR * gammas.max(1, keepdims=True))
+
+
+def pcg(xp, operators, B, X, tol: float, max_iter: int):
+    """Preconditioned conjugate gradients for the columns of ``B`` at once.
+
+    Parameters
+    ----------
+    operators : callable
+        ``operators(cols)`` → ``(apply_A, apply_M)`` for the columns ``cols`` (int ndarray; None:
+        all): callables (p × len(cols)) → (p × len(cols)) applying the symmetric positive definite
+        systems of those columns and their preconditioners.
+    B : (p, t) array
+        Right-hand sides.
+    X : (p, t) array or None
+        Starting solutions; None starts from the preconditioner applied to ``B``.
+    tol : float
+        A column is solved when its residual is at most ``tol`` × its right-hand side (2-norms);
+        solved columns leave the iteration (one slow column does not hold up the others' GEMMs).
+
+    Returns
+    -------
+    X : (p, t) array
+    n_iter : int
+        Iterations of the slowest column.
+    """
+    apply_A, apply_M = operators(None)
+    X = apply_M(B) if X is None else X
+    R = B - apply_A(X)
+    b_norm = xp.sqrt(xp.sumsq(B, 0))
+    b_norm = xp.where(b_norm > 0, b_norm, 1.0)
+    Z = apply_M(R)
+    P = Z
+    rz = xp.sum(R * Z, 0)
+    out, cols = X, np.arange(B.shape[1])
+    for it in range(max_iter + 1):
+        done = xp.to_numpy(xp.sqrt(xp.sumsq(R, 0)) / b_norm) <= tol
+        if done.all() or it == max_iter:
+            break
+        if done.mean() >= 0.25:  # drop the solved columns
+            keep = np.flatnonzero(~done)
+            out[:, xp.asarray(cols[done], dtype=np.int64)] = X[
+                :, xp.asarray(np.flatnonzero(done), dtype=np.int64)
+            ]
+            cols = cols[keep]
+            k = xp.asarray(keep, dtype=np.int64)
+            X, R, P, rz, b_norm = (xp.take(a, k, a.ndim - 1) for a in (X, R, P, rz, b_norm))
+            apply_A, apply_M = operators(cols)
+        AP = apply_A(P)
+        pap = xp.sum(P * AP, 0)
+        a = rz / xp.where(pap > 0, pap, 1.0)
+        X = X + a * P
+        R = R - a * AP
+        del AP
+        Z = apply_M(R)
+        rz_new = xp.sum(R * Z, 0)
+        P = Z + (rz_new / xp.where(rz > 0, rz, 1.0)) * P
+        rz = rz_new
+    if cols.size == out.shape[1]:
+        return X, it
+    out[:, xp.asarray(cols, dtype=np.int64)] = X
+    return out, it
+
+
+class TrainingSet:
+    """The ridge systems ``(G + diag(d_t)) β_t = c_t`` of one training set (a fold, or all images).
+
+    Parameters
+    ----------
+    X0 : (n, p) float32 ndarray
+        Features, centred on their mean over all images when fitting an intercept.
+    va : (n_va,) int ndarray
+        Validation images (empty for the full training set).
+    centre : bool
+        Centre on the training set's means.
+    band_of : (p,) int ndarray
+        Each feature's band.
+    """
+
+    def __init__(self, xp, X0, va, centre: bool, band_of):
+        self.xp = xp
+        n, p = X0.shape
+        self.n_va = len(va)
+        self.n_tr = n - self.n_va
+        self.band_of = band_of
+        if self.n_va:
+            tr = np.setdiff1d(np.arange(n), va)
+            m = X0[tr].mean(0, dtype=np.float64) if centre else np.zeros(p)
+            G = _gram(X0[tr]) - self.n_tr * np.outer(m, m)
+            self.va_b = xp.asarray(va, dtype=np.int64)
+            self.Xva = xp.asarray(X0[va] - m.astype(np.float32))
+        else:
+            m, G = np.zeros(p), _gram(X0)
+        self.m_b = xp.asarray(m)
+        self.G64, self.G = G, xp.asarray(G)
+        self.centre = centre
+        self._eig: dict = {}
+
+    def right_sides(self, XtY, Y0, col_sum):
+        """``X_trᵀ y_tr`` (p × t) and the validation targets (n_va × t, or None), centred on the
+        training means, of a target block ``Y0`` (n × t) with ``XtY = X0ᵀ Y0``."""
+        xp = self.xp
+        if not self.n_va:
+            return XtY, None
+        Yva = xp.take(Y0, self.va_b, 0)
+        s_va = xp.sum(Yva, 0)
+        # X0_trᵀ Y0_tr − n_tr m ȳ_trᵀ = X0ᵀY0 − (X_va + m)ᵀY_va − m (col_sum − s_va)ᵀ
+        C = XtY - xp.matmul(self.Xva.T, Yva) - xp.matmul(self.m_b[:, None], col_sum[None, :])
+        if self.centre:
+            Yva = Yva - (col_sum - s_va)[None, :] / self.n_tr
+        return C, Yva
+
+    def eig(self, key, s: np.ndarray):
+        """``(s, V, λ, W)`` with ``diag(s) G diag(s) = V diag(λ) Vᵀ`` (``s``, ``V``, ``λ`` on the
+        backend) and ``W`` (n_bands × p) each eigenvector's squared mass in each band (cached by
+        key)."""
+        if key not in self._eig:
+            lam, V = np.linalg.eigh(self.G64 * np.outer(s, s))
+            W = np.zeros((self.band_of.max() + 1, V.shape[1]))
+            np.add.at(W, self.band_of, V * V)
+            xp = self.xp
+            self._eig[key] = (
+                xp.asarray(s)[:, None],
+                xp.asarray(V),
+                xp.asarray(np.clip(lam, 0, None))[:, None],
+                W,
+            )
+        return self._eig[key]
+
+    def solve(self, B, d, precond, X, tol: float, max_iter: int):
+        """Solutions of ``(G + diag(d_t)) x_t = b_t`` (p × t), ``d`` the per-feature penalties
+        (p × t, backend).
+
+        ``precond = (group, bases, e)``: target ``j`` is preconditioned by the basis
+        ``bases[group[j]] = (s, V, λ, W)`` as ``diag(s) V diag(1 / (λ + Wᵀ e_j)) Vᵀ diag(s)``,
+        ``e`` (n_bands × t) the penalties times ``s²``: exact when they are equal across bands,
+        and the diagonal of ``Vᵀ diag(s² d) V`` in the eigenbasis otherwise.
+        """
+        xp, G = self.xp, self.G
+        group, bases, e = precond
+
+        def operators(cols):
+            d_c = d if cols is None else xp.take(d, xp.asarray(cols, dtype=np.int64), 1)
+            g_c = group if cols is None else group[cols]
+            e_c = e if cols is None else e[:, cols]
+            parts = []
+            for c in np.unique(g_c):
+                sel = np.flatnonzero(g_c == c)
+                s, V, lam, W = bases[c]
+                shift = xp.asarray(W.T @ e_c[:, sel])
+                parts.append((None if sel.size == g_c.size else xp.asarray(sel, dtype=np.int64),
+                              s, V, lam + shift))  # fmt: skip
+
+            def apply_A(P):
+                return xp.matmul(G, P) + d_c * P
+
+            def apply_M(R):
+                out = None if parts[0][0] is None else xp.zeros(R.shape)
+                for sel, s, V, denom in parts:
+                    Zc = s * xp.matmul(
+                        V, xp.matmul(V.T, s * (R if sel is None else R[:, sel])) / denom
+                    )
+                    if sel is None:
+                        return Zc
+                    out[:, sel] = Zc
+                return out
+
+            return apply_A, apply_M
+
+        return pcg(xp, operators, B, X, tol, max_iter)
+
+
+def _band_sums(xp, A, bands) -> np.ndarray:
+    """Column sums of ``A`` (p × t) over each band's rows, (n_bands, t) float64."""
+    return np.stack([xp.to_numpy(xp.sum(A[b], 0)).astype(np.float64) for b in bands])
+
+
+class HyperGradient:
+    """Refines the deltas of target blocks (see the module docstring).
+
+    Parameters
+    ----------
+    X0 : (n, p) float32 ndarray
+        Stacked bands, centred on their mean over all images when ``centre``.
+    folds : list of (train, val) int arrays
+    bands : list of slice
+    gammas : (n_candidates, n_bands) float64
+        The random search's band weightings (floored at :data:`GAMMA_FLOOR`): each target's
+        preconditioner is the eigenbasis of its chosen one.
+    max_iter : int
+        Gradient steps per target.
+    tol : float or None
+        A target stops once its step moves no δ by ``tol`` or more (None: always ``max_iter``).
+    step : {"adaptive", "lipschitz"}
+        ``"lipschitz"``: himalaya's steps, ``1 / L`` times the gradient from the last iterate
+        (safe but short: often below ``tol`` from the start). ``"adaptive"``: along the gradient
+        from the best iterate so far, moving the largest δ by 1 at first, then twice as far after
+        a step that lowered the CV loss and a quarter as far after one that did not.
+    cg_tol : float
+        Relative residual of the conjugate-gradient solves.
+    """
+
+    def __init__(
+        self, xp, X0, X0_b, folds, bands, gammas, centre, max_iter=10, tol=1e-2,
+        step="adaptive", cg_tol=1e-4, cg_max_iter=100,
+    ):  # fmt: skip
+        self.xp, self.bands, self.gammas = xp, bands, floored(gammas)
+        widths = np.array([b.stop - b.start for b in bands])
+        self.band_of = np.repeat(np.arange(len(bands)), widths)
+        self.sets = [TrainingSet(xp, X0, np.asarray(va), centre, self.band_of) for _, va in folds]
+        self.full = TrainingSet(xp, X0, np.arange(0), centre, self.band_of)
+        self.n = X0.shape[0]
+        self.max_iter, self.tol, self.step = max_iter, tol, step
+        self.cg_tol, self.cg_max_iter = cg_tol, cg_max_iter
+        self.scales = [np.sqrt(g)[self.band_of] for g in self.gammas]
+
+    def start(self, cand: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+        """Deltas (n_bands, t) of the random search's choice: candidate and alpha per target."""
+        return np.log(self.gammas[cand].T) - np.log(alphas)[None, :]
+
+    def _penalties(self, deltas):
+        return self.xp.asarray(np.exp(-deltas)[self.band_of])
+
+    def _precond(self, S: TrainingSet, key, cand, deltas):
+        """``(group, bases, e)`` for :meth:`TrainingSet.solve`: each target preconditioned by the
+        eigenbasis of its random-search candidate."""
+        bases = {c: S.eig((key, c), self.scales[c]) for c in np.unique(cand)}
+        return cand, bases, self.gammas[cand].T * np.exp(-deltas)
+
+    def refine(self, XtY, Y0, col_sum, cand, deltas):
+        """Gradient steps for one target block.
+
+        Parameters
+        ----------
+        XtY : (p, t) backend array
+            ``X0ᵀ Y0``.
+        Y0 : (n, t) backend array
+            The block's targets (centred on their means over all images when ``centre``).
+        col_sum : (t,) backend array
+            Column sums of ``Y0``.
+        cand : (t,) int
+            Each target's random-search candidate (its preconditioner).
+        deltas : (n_bands, t) float64
+            Starting deltas.
+
+        Returns
+        -------
+        deltas : (n_bands, t) float64
+            The evaluated iterate of lowest CV loss per target.
+        mse : (max_iter + 1, t) float64
+            Mean over folds of the validation MSE at each evaluated iterate (NaN once stopped).
+        """
+        t = deltas.shape[1]
+        delta = deltas.copy()
+        best, best_mse = delta.copy(), np.full(t, np.inf)
+        best_grad = np.zeros_like(delta)
+        eta = np.ones(t)
+        history = np.full((self.max_iter + 1, t), np.nan)
+        act = np.arange(t)
+        state = _BlockState([S.right_sides(XtY, Y0, col_sum) for S in self.sets])
+        for it in range(self.max_iter + 1):
+            last = it == self.max_iter
+            mse, grad, lip = self._evaluate(state, cand[act], delta[:, act], gradient=not last)
+            history[it, act] = mse
+            better = mse < best_mse[act]
+            up = act[better]
+            best[:, up], best_mse[up] = delta[:, up], mse[better]
+            if last:
+                break
+            best_grad[:, up] = grad[:, better]
+            if self.step == "adaptive":
+                # bold driver on the gradient's direction: from the best iterate, a step of length
+                # eta (largest |Δδ|, starting at 1: a factor e on a penalty), doubled after a step
+                # that lowered the CV loss, quartered after one that did not
+                if it:
+                    eta[act] = np.minimum(eta[act] * np.where(better, 2.0, 0.25), MAX_STEP)
+                g = best_grad[:, act]
+                size = np.abs(g).max(0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    step = np.where(size > 0, eta[act] * g / size, 0.0)
+                moving = (size > 0) & (eta[act] >= (self.tol or 0.0))
+                base = best[:, act]
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    step = np.where(lip > 0, grad / lip, 0.0)
+                moving = np.abs(step).max(0) >= (self.tol or 0.0)
+                base = delta[:, act]
+            delta[:, act] = base - np.where(moving, step, 0.0)
+            if not moving.all():
+                act = act[moving]
+                if act.size == 0:
+                    break
+                state.keep(self.xp, np.flatnonzero(moving))
+        return best, history
+
+    def _evaluate(self, state, cand, delta, gradient: bool):
+        """Mean validation MSE (t,), and with ``gradient`` its gradient (n_bands × t) and, for
+        himalaya's steps, the Lipschitz constant (t,), at ``delta`` (n_bands × t)."""
+        xp, bands, K = self.xp, self.bands, len(self.sets)
+        d = self._penalties(delta)
+        mse = np.zeros(delta.shape[1])
+        grad = np.zeros(delta.shape)
+        lip = np.zeros(delta.shape[1])
+        for k, S in enumerate(self.sets):
+            pre = self._precond(S, k, cand, delta)
+            C, Yva = state.rhs[k]
+            beta, _ = S.solve(C, d, pre, state.beta[k], self.cg_tol, self.cg_max_iter)
+            state.beta[k] = beta
+            parts = [xp.matmul(S.Xva[:, b], beta[b]) for b in bands]
+            R = sum(parts) - Yva
+            mse += xp.to_numpy(xp.sumsq(R, 0)).astype(np.float64) / (S.n_va * K)
+            if not gradient:
+                continue
+            if self.step == "lipschitz":
+                lip = np.maximum(lip, _lipschitz(xp, parts, R))
+            q, _ = S.solve(xp.matmul(S.Xva.T, R), d, pre, state.q[k], self.cg_tol, self.cg_max_iter)
+            state.q[k] = q
+            grad += _band_sums(xp, beta * q, bands) * (S.n_va / self.n)
+        return mse, grad * np.exp(-delta), lip
+
+    def coef(self, XtY, cand, deltas):
+        """Coefficients (p × t) on all training images at ``deltas`` (n_bands × t)."""
+        pre = self._precond(self.full, "full", cand, deltas)
+        d = self._penalties(deltas)
+        beta, _ = self.full.solve(XtY, d, pre, None, self.cg_tol, self.cg_max_iter)
+        return beta
+
+
+class _BlockState:
+    """Per fold, a target block's right sides and its last solutions (the next warm starts)."""
+
+    def __init__(self, rhs):
+        self.rhs = rhs
+        self.beta: list = [None] * len(rhs)
+        self.q: list = [None] * len(rhs)
+
+    def keep(self, xp, cols):
+        """Drop every target but ``cols``."""
+        cols = xp.asarray(cols, dtype=np.int64)
+
+        def take(a):
+            return None if a is None else xp.take(a, cols, 1)
+
+        self.rhs = [(take(C), take(Y)) for C, Y in self.rhs]
+        self.beta = [take(b) for b in self.beta]
+        self.q = [take(b) for b in self.q]
+
+
+def _lipschitz(xp, parts, R) -> np.ndarray:
+    """Per target, the largest |eigenvalue| of ``PᵀP + diag(Pᵀr)`` (n_bands × n_bands), ``P`` the
+    bands' validation predictions: the Lipschitz constant of the gradient with β held fixed."""
+    nb = len(parts)
+    H = np.empty((R.shape[1], nb, nb))
+    for a in range(nb):
+        for b in range(a, nb):
+            H[:, a, b] = H[:, b, a] = xp.to_numpy(xp.sum(parts[a] * parts[b], 0))
+        H[:, a, a] += xp.to_numpy(xp.sum(parts[a] * R, 0))
+    return np.abs(np.linalg.eigvalsh(H)).max(-1)
