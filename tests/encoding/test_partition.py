@@ -125,3 +125,29 @@ def test_bad_input(rng):
         variance_partition(
             Xs, Y, test=(Xs, Y), n_iter=2, alphas=[1.0], cv=2, noise_ceiling=np.ones(2)
         )
+
+
+def test_hyper_gradient_refines_every_sub_model(rng):
+    """With ``solver="hyper_gradient"`` each sub-model is the refined banded ridge of its bands
+    (a one-band model: ridge with its alpha refined off the grid)."""
+    Xs, Y = _data(rng)
+    Xs = {"a": Xs["a"], "b": Xs["b"]}
+    Xtr, Ytr, Xte, Yte = _split(Xs, Y, 150)
+    kw = dict(alphas=np.logspace(-1, 3, 5), cv=3, n_iter=4, solver="hyper_gradient", max_iter=3)
+    res = variance_partition(Xtr, Ytr, test=(Xte, Yte), **kw)
+    names = list(Xs)
+    for row, S in enumerate(res.subsets):
+        g = np.ones((1, 1)) if len(S) == 1 else res_gammas(kw)
+        ref = banded_ridge_cv(
+            [Xtr[names[i]] for i in S],
+            Ytr,
+            gammas=g,
+            alphas=kw["alphas"],
+            cv=3,
+            solver="hyper_gradient",
+            max_iter=3,
+            test=([Xte[names[i]] for i in S], Yte),
+        )
+        np.testing.assert_allclose(res.subset_r2[row], ref.test_r2, atol=1e-6)
+        if len(S) == 1:
+            assert not np.isin(ref.alphas, kw["alphas"]).all()  # off the grid

@@ -129,6 +129,11 @@ CHANGES = {
     "analyses.variance_partitioning.concentration": ([1.0], {}),
     "analyses.variance_partitioning.alphas": ([1.0, 10.0], {}),
     "analyses.variance_partitioning.cv": (4, {}),
+    "analyses.variance_partitioning.solver": ("hyper_gradient", {}),
+    "analyses.variance_partitioning.max_iter": (
+        3,
+        {"analyses.variance_partitioning.solver": "hyper_gradient"},
+    ),
     "analyses.variance_partitioning.rois": (["ventral"], {}),
     "analyses.variance_partitioning.mask": (None, {}),
     "analyses.variance_partitioning.fdr_q": (0.1, {}),

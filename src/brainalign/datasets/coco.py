@@ -265,9 +265,9 @@ def write_coco_annotations(
 ) -> None:
     """Write COCO ``captions`` and ``instances`` files of the scenes ``members``.
 
-    ``path_of(kind)`` is the file of ``kind`` (``"captions"`` or ``"instances"``); images are
-    named ``<coco id, 12 digits><suffix>`` and ``size`` pixels square (each category's box is the
-whole image), categories numbered from 1 in column order. :func:`load_coco_folder` reads them.
+        ``path_of(kind)`` is the file of ``kind`` (``"captions"`` or ``"instances"``); images are
+        named ``<coco id, 12 digits><suffix>`` and ``size`` pixels square (each category's box is the
+    whole image), categories numbered from 1 in column order. :func:`load_coco_folder` reads them.
     """
     names = list(scenes.category_names)
     cats = [{"id": c + 1, "name": n, "supercategory": "scene"} for c, n in enumerate(names)]

@@ -151,6 +151,8 @@ def variance_partition(
     device: str | None = None,
     block_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    solver: str = "random_search",
+    max_iter: int = 10,
 ) -> PartitionResult:
     """Unique and shared held-out variance of each feature band, per target.
 
@@ -171,6 +173,9 @@ def variance_partition(
         (``n_iter``, ``concentration``, ``random_state``).
     noise_ceiling : (n_targets,) array, optional
         Ceiling as a correlation; every part is divided by its square.
+    solver, max_iter : as :func:`~brainalign.encoding.banded.banded_ridge_cv`
+        ``"hyper_gradient"`` refines every model's penalties (a one-band model's alpha too) by
+        ``max_iter`` gradient steps from its random search.
 
     Returns
     -------
@@ -200,6 +205,8 @@ def variance_partition(
         device=device,
         block_size=block_size,
         memory_budget=memory_budget,
+        solver=solver,
+        max_iter=max_iter,
     )
     subsets = all_subsets(nb)
     r2 = {}

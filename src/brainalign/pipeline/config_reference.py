@@ -125,7 +125,7 @@ def config_reference() -> str:
     ]
     out += _section("", StudyConfig)
     for name, kind in DATA_KINDS.items():
-        out += _section("data", kind.config, f" with `kind = \"{name}\"`")
+        out += _section("data", kind.config, f' with `kind = "{name}"`')
     return "\n".join(out).rstrip() + "\n"
 
 
