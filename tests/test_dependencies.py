@@ -205,8 +205,7 @@ def test_the_check_names_an_undeclared_import(tmp_path, monkeypatch):
     (tmp_path / "src" / "uses.py").write_text("import numpy\nimport psutil\n")
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
     (tmp_path / "pyproject.toml").write_text(
-        '[project]\ndependencies = ["numpy"]\n[project.optional-dependencies]\n'
-        'test = ["psutil"]\n'
+        '[project]\ndependencies = ["numpy"]\n[project.optional-dependencies]\ntest = ["psutil"]\n'
     )
     problems = undeclared("src", ["core"], ["core", "test"])
     assert len(problems) == 1 and problems[0].startswith("psutil (psutil) imported in src/uses.py")

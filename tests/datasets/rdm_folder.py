@@ -45,9 +45,7 @@ def write_by_hand(root: Path, rng=None, n_subjects: int = 3) -> dict:
     size = np.abs(np.subtract.outer(np.arange(6.0), np.arange(6.0)))
     np.save(root / "models" / "size.npy", size[np.triu_indices(6, 1)])
     (root / "dataset.json").write_text(
-        json.dumps(
-            {"name": "tiny", "source": "hand-written", "subjects": list("abc")[:n_subjects]}
-        )
+        json.dumps({"name": "tiny", "source": "hand-written", "subjects": list("abc")[:n_subjects]})
     )
     return {"IT": it, "V1": v1, "size": size}
 

@@ -20,7 +20,8 @@ from brainalign.pipeline.config import load_config
 from brainalign.pipeline.study import plan_study, run_study, write_report
 from tests.faults.conftest import OTHER_ANALYSES_OFF
 
-STUDY = """\
+STUDY = (
+    """\
 name = "damaged cache"
 [data]
 kind = "nsd"
@@ -34,10 +35,13 @@ rois = ["early", "ventral"]
 rois = ["ventral"]
 [analyses.searchlight]
 enabled = false
-""" + OTHER_ANALYSES_OFF + """[output]
+"""
+    + OTHER_ANALYSES_OFF
+    + """[output]
 dir = "{out}"
 formats = ["csv"]
 """
+)
 
 
 @pytest.fixture(scope="module")

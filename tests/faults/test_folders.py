@@ -20,7 +20,8 @@ from brainalign.pipeline.study import plan_study, run_study
 from brainalign.utils.owned import MARK, describe_folder, read_mark
 from tests.faults.conftest import OTHER_ANALYSES_OFF, TINY
 
-VIRTUAL = """\
+VIRTUAL = (
+    """\
 [data]
 kind = "virtual"
 n_subjects = 2
@@ -40,9 +41,12 @@ rois = ["early"]
 enabled = false
 [analyses.searchlight]
 enabled = false
-""" + OTHER_ANALYSES_OFF + """[output]
+"""
+    + OTHER_ANALYSES_OFF
+    + """[output]
 dir = "{out}"
 """
+)
 
 
 def virtual_study(folder: Path, out: Path, root: Path | None = None) -> Path:

@@ -25,7 +25,8 @@ from brainalign.pipeline.folders import claim_output, run_lock
 from brainalign.pipeline.study import plan_study, run_study
 from tests.faults.conftest import OTHER_ANALYSES_OFF
 
-STUDY = """\
+STUDY = (
+    """\
 name = "fault test"
 [data]
 kind = "nsd"
@@ -41,9 +42,12 @@ rois = ["ventral"]
 models = ["multihot"]
 radius = 5.0
 chunk_size = {chunk}
-""" + OTHER_ANALYSES_OFF + """[output]
+"""
+    + OTHER_ANALYSES_OFF
+    + """[output]
 dir = "{out}"
 """
+)
 
 
 def write_study(folder: Path, root: Path, out: Path, chunk: int = 1024) -> Path:

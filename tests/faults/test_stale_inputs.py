@@ -474,8 +474,10 @@ PLAN_CASES = {
     "categories": (
         f"{STIM}/annotations/instances_val2017.json",
         lambda p: rewrite(p, edit_json(new_categories)),
-        lambda t: _readers("caption_bank", "zoo_features")(t)
-        or (t.stage == "features" and t.id.model == "multihot"),
+        lambda t: (
+            _readers("caption_bank", "zoo_features")(t)
+            or (t.stage == "features" and t.id.model == "multihot")
+        ),
     ),
     "image brick": (
         f"{STIM}/nsd_stimuli.hdf5",

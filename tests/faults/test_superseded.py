@@ -24,7 +24,8 @@ from brainalign.report import RunWriter, build_report
 from brainalign.utils.owned import MARK, read_mark
 from tests.faults.conftest import OTHER_ANALYSES_OFF
 
-STUDY = """\
+STUDY = (
+    """\
 name = "superseded test"
 [data]
 kind = "nsd"
@@ -41,9 +42,12 @@ enabled = false
 enabled = {searchlight}
 models = ["multihot"]
 radius = 5.0
-""" + OTHER_ANALYSES_OFF + """[output]
+"""
+    + OTHER_ANALYSES_OFF
+    + """[output]
 dir = "{out}"
 """
+)
 
 
 def study(folder: Path, root: Path, out: Path, *, spaces=("multihot", "minilm"), roi_rsa=True,

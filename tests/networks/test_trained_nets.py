@@ -32,14 +32,14 @@ def test_training_beats_initial_and_shuffled_control(trained):
     assert emb.history[-1]["train_loss"] < emb.history[0]["train_loss"]
 
 
-def test_multihot_training_learns_categories(trained, scene_data):
+def test_multihot_training_learns_categories(trained, category_data):
     """The category net's held-out loss falls, and present categories get higher probabilities.
 
     At this budget (50 steps, 240 images) it stays close to the base rates: the measured
     held-out BCE is printed next to the base-rate BCE for the record.
     """
     res = trained["multihot"]
-    train_data, val = scene_data
+    train_data, val = category_data
     y = val.target("multihot").astype(np.float64)
     prior = np.clip(train_data.target("multihot").mean(0), 1e-6, 1 - 1e-6)
     prior_bce = -np.mean(y * np.log(prior) + (1 - y) * np.log(1 - prior))

@@ -258,7 +258,17 @@ def test_bad_config_fails_before_any_work(tmp_path, toml, message):
     path.write_text(toml)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
         load_config(path)
-    # the real entry point: exit code 2 and the message on stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_config_from_the_command_line_exits_2_before_any_work(tmp_path):
+    """The real entry point: exit code 2, the message on stderr, nothing created (every
+    ConfigError of load_config takes this path; the cases above check their messages)."""
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[data]\nkind = "virtual"\n[output]\ndir = "o"\n[analyses.searchlight]\nradius = -3\n'
+    )
+    message = "analyses.searchlight.radius: must be > 0"
     proc = subprocess.run(
         [sys.executable, "-m", "brainalign", "run", str(path)],
         capture_output=True,

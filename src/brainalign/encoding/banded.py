@@ -568,8 +568,8 @@ def banded_ridge_cv(
         per_target = 4 * (2 * n + n_val + 2 * n_te * (nb + 1) + (K + 4) * p) + 8 * (
             6 * p + 3 * len(alphas) + n_cand
         )
-        if solver == "hyper_gradient":  # per fold: rhs, val targets, β, q; CG's work arrays
-            per_target += 4 * (K * (3 * p + n_val) + 6 * p) + 8 * (max_iter + 1)
+        if solver == "hyper_gradient":  # per fold: rhs, val targets, 2 warm starts; work arrays
+            per_target += 4 * (K * (3 * p + n_val) + 10 * p) + 8 * (max_iter + 1)
         tb = max(1, int(memory_budget // per_target))
     n_blocks = math.ceil(t / tb)
     # the folds' decompositions are kept across blocks when they fit the memory budget

@@ -18,12 +18,13 @@ the gradient, the largest δ moved by 1 at first, then twice as far after a step
 CV loss and a quarter as far after one that did not.
 
 No eigenbasis is shared once every target has its own penalties, so the systems of all targets are
-solved together by conjugate gradients on the p × p Gram matrix (one GEMM per iteration for all
-targets), preconditioned by the eigenbasis of the band weighting the random search chose for the
-target (exact at the start, close while the penalties stay near it) and warm-started from the
-previous step's solutions. Each target keeps the evaluated iterate with the lowest CV loss, the
-random-search start included, so the refinement never ends worse on the training folds than where
-it began.
+solved together by conjugate gradients, in the eigen-coordinates of the band weighting the random
+search chose for the target: there the Gram matrix is diagonal, an iteration costs one pair of
+p × p GEMMs for all targets, and the diagonal of the penalties is a Jacobi preconditioner that is
+exact at the start and close while the penalties stay near it. Solutions are warm-started from the
+previous step's, and a solved target leaves the iteration. Each target keeps the evaluated iterate
+with the lowest CV loss, the random-search start included, so the refinement never ends worse on
+the training folds than where it began.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def pcg(xp, operators, B, X, tol: float, max_iter: int):
     X : (p, t) array or None
         Starting solutions; None starts from the preconditioner applied to ``B``.
     tol : float
-        A column is solved when its residual is at most ``tol`` × its right-hand side (2-norms);
-        solved columns leave the iteration (one slow column does not hold up the others' GEMMs).
+        A column is solved when ``√(rᵀ M r) ≤ tol √(bᵀ M b)`` (``r`` its residual, ``M`` the
+        preconditioner): with ``M`` close to ``A⁻¹`` that is the error's ``A``-norm relative to the
+        solution's, whatever the coordinates. Solved columns leave the iteration (one slow column
+        does not hold up the others' GEMMs).
 
     Returns
     -------
@@ -68,16 +71,18 @@ def pcg(xp, operators, B, X, tol: float, max_iter: int):
         Iterations of the slowest column.
     """
     apply_A, apply_M = operators(None)
-    X = apply_M(B) if X is None else X
-    R = B - apply_A(X)
-    b_norm = xp.sqrt(xp.sumsq(B, 0))
+    MB = apply_M(B)
+    b_norm = xp.sum(B * MB, 0)
     b_norm = xp.where(b_norm > 0, b_norm, 1.0)
+    X = MB if X is None else X
+    del MB
+    R = B - apply_A(X)
     Z = apply_M(R)
     P = Z
     rz = xp.sum(R * Z, 0)
     out, cols = X, np.arange(B.shape[1])
     for it in range(max_iter + 1):
-        done = xp.to_numpy(xp.sqrt(xp.sumsq(R, 0)) / b_norm) <= tol
+        done = np.abs(xp.to_numpy(rz / b_norm)) <= tol * tol
         if done.all() or it == max_iter:
             break
         if done.mean() >= 0.25:  # drop the solved columns
@@ -135,7 +140,7 @@ class TrainingSet:
         else:
             m, G = np.zeros(p), _gram(X0)
         self.m_b = xp.asarray(m)
-        self.G64, self.G = G, xp.asarray(G)
+        self.G64 = G
         self.centre = centre
         self._eig: dict = {}
 
@@ -170,47 +175,42 @@ class TrainingSet:
             )
         return self._eig[key]
 
-    def solve(self, B, d, precond, X, tol: float, max_iter: int):
-        """Solutions of ``(G + diag(d_t)) x_t = b_t`` (p × t), ``d`` the per-feature penalties
-        (p × t, backend).
+    def solve(self, Bz, e, basis, Z, tol: float, max_iter: int):
+        """Solutions ``z_t`` (p × t) of the ridge systems in the eigen-coordinates of ``basis``.
 
-        ``precond = (group, bases, e)``: target ``j`` is preconditioned by the basis
-        ``bases[group[j]] = (s, V, λ, W)`` as ``diag(s) V diag(1 / (λ + Wᵀ e_j)) Vᵀ diag(s)``,
-        ``e`` (n_bands × t) the penalties times ``s²``: exact when they are equal across bands,
-        and the diagonal of ``Vᵀ diag(s² d) V`` in the eigenbasis otherwise.
+        With ``basis = (s, V, λ, W)`` from :meth:`eig` and ``β = diag(s) V z``, the system
+        ``(G + diag(d_t)) β_t = c_t`` reads ``(diag(λ) + Vᵀ diag(e_t) V) z_t = Vᵀ (s ⊙ c_t)``,
+        ``e_t = s² d_t`` per feature: one GEMM pair per iteration, and the Jacobi preconditioner
+        ``1 / (λ + Wᵀ e_t)`` (exact when ``e_t`` is equal across bands: the random search's
+        choice) costs nothing.
+
+        Parameters
+        ----------
+        Bz : (p, t) backend array
+            Right-hand sides ``Vᵀ (s ⊙ c)``.
+        e : (n_bands, t) float64 ndarray
+            Each band's penalty times the basis's band weight.
+        Z : (p, t) backend array or None
+            Warm starts.
         """
-        xp, G = self.xp, self.G
-        group, bases, e = precond
+        xp = self.xp
+        _, V, lam, W = basis
 
         def operators(cols):
-            d_c = d if cols is None else xp.take(d, xp.asarray(cols, dtype=np.int64), 1)
-            g_c = group if cols is None else group[cols]
             e_c = e if cols is None else e[:, cols]
-            parts = []
-            for c in np.unique(g_c):
-                sel = np.flatnonzero(g_c == c)
-                s, V, lam, W = bases[c]
-                shift = xp.asarray(W.T @ e_c[:, sel])
-                parts.append((None if sel.size == g_c.size else xp.asarray(sel, dtype=np.int64),
-                              s, V, lam + shift))  # fmt: skip
+            E = xp.asarray(e_c[self.band_of])
+            denom = lam + xp.asarray(W.T @ e_c)
+            return (lambda P: lam * P + xp.matmul(V.T, E * xp.matmul(V, P))), (lambda R: R / denom)
 
-            def apply_A(P):
-                return xp.matmul(G, P) + d_c * P
+        return pcg(xp, operators, Bz, Z, tol, max_iter)
 
-            def apply_M(R):
-                out = None if parts[0][0] is None else xp.zeros(R.shape)
-                for sel, s, V, denom in parts:
-                    Zc = s * xp.matmul(
-                        V, xp.matmul(V.T, s * (R if sel is None else R[:, sel])) / denom
-                    )
-                    if sel is None:
-                        return Zc
-                    out[:, sel] = Zc
-                return out
 
-            return apply_A, apply_M
-
-        return pcg(xp, operators, B, X, tol, max_iter)
+def _runs(cand):
+    """``(candidate, slice)`` of each run of equal values in ``cand`` (sorted: one per candidate)."""
+    edges = np.concatenate([[0], np.flatnonzero(np.diff(cand)) + 1, [cand.size]])
+    return [
+        (int(cand[a]), slice(int(a), int(b))) for a, b in zip(edges[:-1], edges[1:], strict=True)
+    ]
 
 
 def _band_sums(xp, A, bands) -> np.ndarray:
@@ -261,14 +261,44 @@ class HyperGradient:
         """Deltas (n_bands, t) of the random search's choice: candidate and alpha per target."""
         return np.log(self.gammas[cand].T) - np.log(alphas)[None, :]
 
-    def _penalties(self, deltas):
-        return self.xp.asarray(np.exp(-deltas)[self.band_of])
+    def _basis(self, S: TrainingSet, key, c):
+        return S.eig((key, c), self.scales[c])
 
-    def _precond(self, S: TrainingSet, key, cand, deltas):
-        """``(group, bases, e)`` for :meth:`TrainingSet.solve`: each target preconditioned by the
-        eigenbasis of its random-search candidate."""
-        bases = {c: S.eig((key, c), self.scales[c]) for c in np.unique(cand)}
-        return cand, bases, self.gammas[cand].T * np.exp(-deltas)
+    def _to_basis(self, S, key, cand, C):
+        """Right sides ``C`` (p × t, targets sorted by candidate) in each candidate's
+        eigen-coordinates."""
+        xp = self.xp
+        runs = _runs(cand)
+        out = None if len(runs) == 1 else xp.zeros(C.shape)
+        for c, cols in runs:
+            s, V, _, _ = self._basis(S, key, c)
+            Bc = xp.matmul(V.T, s * C[:, cols])
+            if out is None:
+                return Bc
+            out[:, cols] = Bc
+        return out
+
+    def _solve(self, S, key, cand, delta, B, Z):
+        """``β = diag(s) V z`` (p × t) and the coordinates ``z`` of the systems at ``delta`` with
+        right sides ``B`` in eigen-coordinates (targets sorted by candidate)."""
+        xp = self.xp
+        runs = _runs(cand)
+        beta = z_all = None
+        if len(runs) > 1:
+            beta, z_all = xp.zeros(B.shape), xp.zeros(B.shape)
+        for c, cols in runs:
+            basis = self._basis(S, key, c)
+            e = self.gammas[c][:, None] * np.exp(-delta[:, cols])
+            z, _ = S.solve(
+                B[:, cols], e, basis, None if Z is None else Z[:, cols], self.cg_tol,
+                self.cg_max_iter,
+            )  # fmt: skip
+            s, V, _, _ = basis
+            if beta is None:
+                return s * xp.matmul(V, z), z
+            beta[:, cols] = s * xp.matmul(V, z)
+            z_all[:, cols] = z
+        return beta, z_all
 
     def refine(self, XtY, Y0, col_sum, cand, deltas):
         """Gradient steps for one target block.
@@ -293,14 +323,29 @@ class HyperGradient:
         mse : (max_iter + 1, t) float64
             Mean over folds of the validation MSE at each evaluated iterate (NaN once stopped).
         """
+        xp = self.xp
         t = deltas.shape[1]
+        # targets sorted by candidate: each candidate's eigen-coordinates hold a column range
+        order = np.argsort(cand, kind="stable")
+        if (order != np.arange(t)).any():
+            perm = xp.asarray(order, dtype=np.int64)
+            XtY, Y0, col_sum = (
+                xp.take(XtY, perm, 1),
+                xp.take(Y0, perm, 1),
+                xp.take(col_sum, perm, 0),
+            )
+            cand, deltas = cand[order], deltas[:, order]
         delta = deltas.copy()
         best, best_mse = delta.copy(), np.full(t, np.inf)
         best_grad = np.zeros_like(delta)
         eta = np.ones(t)
         history = np.full((self.max_iter + 1, t), np.nan)
         act = np.arange(t)
-        state = _BlockState([S.right_sides(XtY, Y0, col_sum) for S in self.sets])
+        state = _BlockState()
+        for k, S in enumerate(self.sets):
+            C, Yva = S.right_sides(XtY, Y0, col_sum)
+            state.rhs.append((self._to_basis(S, k, cand, C), Yva))
+            del C
         for it in range(self.max_iter + 1):
             last = it == self.max_iter
             mse, grad, lip = self._evaluate(state, cand[act], delta[:, act], gradient=not last)
@@ -333,22 +378,20 @@ class HyperGradient:
                 act = act[moving]
                 if act.size == 0:
                     break
-                state.keep(self.xp, np.flatnonzero(moving))
-        return best, history
+                state.keep(xp, np.flatnonzero(moving))
+        inv = np.argsort(order)
+        return best[:, inv], history[:, inv]
 
     def _evaluate(self, state, cand, delta, gradient: bool):
         """Mean validation MSE (t,), and with ``gradient`` its gradient (n_bands × t) and, for
         himalaya's steps, the Lipschitz constant (t,), at ``delta`` (n_bands × t)."""
         xp, bands, K = self.xp, self.bands, len(self.sets)
-        d = self._penalties(delta)
         mse = np.zeros(delta.shape[1])
         grad = np.zeros(delta.shape)
         lip = np.zeros(delta.shape[1])
         for k, S in enumerate(self.sets):
-            pre = self._precond(S, k, cand, delta)
-            C, Yva = state.rhs[k]
-            beta, _ = S.solve(C, d, pre, state.beta[k], self.cg_tol, self.cg_max_iter)
-            state.beta[k] = beta
+            Cz, Yva = state.rhs[k]
+            beta, state.z[k] = self._solve(S, k, cand, delta, Cz, state.z.get(k))
             parts = [xp.matmul(S.Xva[:, b], beta[b]) for b in bands]
             R = sum(parts) - Yva
             mse += xp.to_numpy(xp.sumsq(R, 0)).astype(np.float64) / (S.n_va * K)
@@ -356,26 +399,33 @@ class HyperGradient:
                 continue
             if self.step == "lipschitz":
                 lip = np.maximum(lip, _lipschitz(xp, parts, R))
-            q, _ = S.solve(xp.matmul(S.Xva.T, R), d, pre, state.q[k], self.cg_tol, self.cg_max_iter)
-            state.q[k] = q
+            del parts
+            Qz = self._to_basis(S, k, cand, xp.matmul(S.Xva.T, R))
+            q, state.u[k] = self._solve(S, k, cand, delta, Qz, state.u.get(k))
             grad += _band_sums(xp, beta * q, bands) * (S.n_va / self.n)
         return mse, grad * np.exp(-delta), lip
 
     def coef(self, XtY, cand, deltas):
         """Coefficients (p × t) on all training images at ``deltas`` (n_bands × t)."""
-        pre = self._precond(self.full, "full", cand, deltas)
-        d = self._penalties(deltas)
-        beta, _ = self.full.solve(XtY, d, pre, None, self.cg_tol, self.cg_max_iter)
-        return beta
+        xp, t = self.xp, deltas.shape[1]
+        order = np.argsort(cand, kind="stable")
+        perm = xp.asarray(order, dtype=np.int64)
+        cand, deltas = cand[order], deltas[:, order]
+        Bz = self._to_basis(self.full, "full", cand, xp.take(XtY, perm, 1))
+        beta, _ = self._solve(self.full, "full", cand, deltas, Bz, None)
+        out = xp.zeros((beta.shape[0], t))
+        out[:, perm] = beta
+        return out
 
 
 class _BlockState:
-    """Per fold, a target block's right sides and its last solutions (the next warm starts)."""
+    """Per fold, a target block's right sides (in eigen-coordinates) and validation targets, and
+    its last solutions (the next warm starts)."""
 
-    def __init__(self, rhs):
-        self.rhs = rhs
-        self.beta: list = [None] * len(rhs)
-        self.q: list = [None] * len(rhs)
+    def __init__(self):
+        self.rhs: list = []
+        self.z: dict = {}
+        self.u: dict = {}
 
     def keep(self, xp, cols):
         """Drop every target but ``cols``."""
@@ -385,8 +435,8 @@ class _BlockState:
             return None if a is None else xp.take(a, cols, 1)
 
         self.rhs = [(take(C), take(Y)) for C, Y in self.rhs]
-        self.beta = [take(b) for b in self.beta]
-        self.q = [take(b) for b in self.q]
+        self.z = {k: take(v) for k, v in self.z.items()}
+        self.u = {k: take(v) for k, v in self.u.items()}
 
 
 def _lipschitz(xp, parts, R) -> np.ndarray:
