@@ -143,9 +143,10 @@ def hyper_gradient(Xtr, Ytr, Xte, Yte, folds, gammas, alphas, ours, t_ours, max_
     * himalaya's ``MultipleKernelRidgeCV(solver="hyper_gradient")`` with its defaults, from its
       RidgeCV start (uniform band weights, 30 alphas 1e-10…1e20); its kernel solver fits no
       intercept, so its data are centred on the training means first;
-    * brainalign's ``solver="hyper_gradient"`` from the same start with himalaya's steps
-      (``step="lipschitz"``): the same algorithm with exact inner solves, for the speed ratio;
-    * brainalign's default: adaptive steps from its random search.
+    * brainalign's ``solver="hyper_gradient"`` from the same start with himalaya's steps (its
+      default ``step="lipschitz"``): the same algorithm with exact inner solves, for the ratio;
+    * brainalign's hyper-gradient from its random search's choice, with himalaya's steps and
+      with ``step="adaptive"``.
     """
     from himalaya.kernel_ridge import ColumnKernelizer, Kernelizer, MultipleKernelRidgeCV
     from himalaya.scoring import r2_score
@@ -161,8 +162,9 @@ def hyper_gradient(Xtr, Ytr, Xte, Yte, folds, gammas, alphas, ours, t_ours, max_
 
     himalaya_start = dict(gammas=np.full((1, len(WIDTHS)), 1 / len(WIDTHS)),
                           alphas=np.logspace(-10, 20, 30))  # fmt: skip
-    same, t_same = ours_hyper(step="lipschitz", **himalaya_start)
-    adaptive, t_adaptive = ours_hyper(gammas=gammas, alphas=alphas)
+    same, t_same = ours_hyper(**himalaya_start)
+    searched, t_searched = ours_hyper(gammas=gammas, alphas=alphas)
+    adaptive, t_adaptive = ours_hyper(gammas=gammas, alphas=alphas, step="adaptive")
 
     X, Xt = np.hstack(Xtr), np.hstack(Xte)
     mx, my = X.mean(0), Ytr.mean(0)
@@ -198,7 +200,8 @@ def hyper_gradient(Xtr, Ytr, Xte, Yte, folds, gammas, alphas, ours, t_ours, max_
           f"{np.median(base):.4f}")  # fmt: skip
     row("himalaya hyper-gradient (RidgeCV start)", t_him, r2_him[ok])
     row("brainalign hyper-gradient, himalaya's start and steps", t_same, same.test_r2[ok])
-    row("brainalign hyper-gradient, adaptive from its search", t_adaptive, adaptive.test_r2[ok])
+    row("brainalign hyper-gradient from its random search", t_searched, searched.test_r2[ok])
+    row("the same, adaptive steps", t_adaptive, adaptive.test_r2[ok])
     gain = np.nanmax(adaptive.hyper_cv_scores, 0) - adaptive.hyper_cv_scores[0]
     print(
         f"same algorithm and start: brainalign {t_him / t_same:.1f}x faster than himalaya, median "

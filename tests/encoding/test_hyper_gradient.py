@@ -123,12 +123,15 @@ def test_equals_himalaya_hyper_gradient(rng):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_refinement_is_never_worse_and_its_scores_are_real(rng, backend):
+@pytest.mark.parametrize("step", ["lipschitz", "adaptive"])
+def test_refinement_is_never_worse_and_its_scores_are_real(rng, backend, step):
     Xs, Y = _bands(rng)
     folds = make_folds(240, 5)
     kw = dict(n_iter=5, alphas=ALPHAS, cv=folds, backend=backend)
     start = banded_ridge_cv(Xs, Y, **kw)
-    res = banded_ridge_cv(Xs, Y, solver="hyper_gradient", max_iter=6, block_size=6, **kw)
+    res = banded_ridge_cv(
+        Xs, Y, solver="hyper_gradient", max_iter=6, tol=None, step=step, block_size=6, **kw
+    )
     var = Y.astype(np.float64).var(0)
     # the reported path is the true CV score of the chosen deltas (dense solves, with intercept)
     direct = 1 - _cv_mse(Xs, Y, folds, res.deltas, centre=True) / var

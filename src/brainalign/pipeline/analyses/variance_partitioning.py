@@ -382,7 +382,7 @@ def methods(cfg) -> list[str]:
     bands = ", ".join(vp.bands)
     refine = (
         f"; then {vp.max_iter} hyper-gradient steps per vertex on its CV loss from that choice, "
-        "adaptive in length, keeping the best"
+        "himalaya's 1/L steps, keeping the best iterate"
         if vp.solver == "hyper_gradient"
         else ""
     )
