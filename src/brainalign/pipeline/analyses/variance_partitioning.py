@@ -58,7 +58,7 @@ class VariancePartitioningConfig(Section):
     # folds of the cross-validation that picks each vertex's weighting and penalty
     cv: Annotated[int, Field(ge=2)] = 5
     # "hyper_gradient": refine each vertex's band penalties from the random search's choice by
-    # gradient steps on its CV loss (about ten times the random search's time at 10 steps)
+    # gradient steps on its CV loss (about four times the random search's time at 10 steps)
     solver: Literal["random_search", "hyper_gradient"] = "random_search"
     # gradient steps per vertex and model with solver = "hyper_gradient"
     max_iter: Annotated[int, Field(ge=1)] = 10
