@@ -265,8 +265,8 @@ def write_coco_annotations(
 ) -> None:
     """Write COCO ``captions`` and ``instances`` files of the scenes ``members``.
 
-        ``path_of(kind)`` is the file of ``kind`` (``"captions"`` or ``"instances"``); images are
-        named ``<coco id, 12 digits><suffix>`` and ``size`` pixels square (each category's box is the
+    ``path_of(kind)`` is the file of ``kind`` (``"captions"`` or ``"instances"``); images are
+    named ``<coco id, 12 digits><suffix>`` and ``size`` pixels square (each category's box is the
     whole image), categories numbered from 1 in column order. :func:`load_coco_folder` reads them.
     """
     names = list(scenes.category_names)
