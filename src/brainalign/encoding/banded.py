@@ -595,8 +595,9 @@ def banded_ridge_cv(
     constant = np.zeros(t, bool)
     hyper = None
     if solver == "hyper_gradient":
+        geometry = (full_geom, geoms) if primal else _geometry(X0, folds, centre)
         hyper = HyperGradient(
-            xp, X0, folds, bands, gammas, centre, max_iter=int(max_iter), tol=tol, step=step
+            xp, X0, folds, geometry, bands, gammas, max_iter=int(max_iter), tol=tol, step=step
         )
         hyper_deltas = np.full((nb, t), np.nan)
         hyper_scores = np.full((int(max_iter) + 1, t), np.nan, np.float32)
@@ -671,10 +672,9 @@ def banded_ridge_cv(
         # refit each target at its candidate on all training images
         if hyper is not None:
             XtY = blk_full["XtY"] if primal else xp.matmul(X0_T, Y0)
-            d_b, mse_h = hyper.refine(XtY, Y0, col_sum, cand_b, hyper.start(cand_b, alpha_b))
+            d_b, mse_h, cb = hyper.fit_block(XtY, Y0, col_sum, cand_b, alpha_b)
             hyper_deltas[:, tgt] = d_b
             hyper_scores[:, tgt] = 1 - mse_h / var
-            cb = hyper.coef(XtY, cand_b, d_b)
             if parts_b is not None:
                 for k, b in enumerate(bands):
                     parts_b[k] = xp.matmul(Xte0[:, b], cb[b])

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from brainalign.encoding.ridge import _gram
-
 #: band weights below this fraction of the largest one are raised to it: a weight of 0 has no
 #: gradient (infinite penalty), and the penalties α / γ must stay finite in float32
 GAMMA_FLOOR = 1e-12
@@ -116,33 +114,28 @@ class TrainingSet:
 
     Parameters
     ----------
+    geom : dict
+        The training set's Gram matrix and means, as the random search's
+        :func:`~brainalign.encoding.banded._geometry` gives them (``G_tr``, ``m_tr``, ``n_tr``,
+        ``n_va``, ``centre``).
     X0 : (n, p) float32 ndarray
         Features, centred on their mean over all images when fitting an intercept.
     va : (n_va,) int ndarray
         Validation images (empty for the full training set).
-    centre : bool
-        Centre on the training set's means.
     band_of : (p,) int ndarray
         Each feature's band.
     """
 
-    def __init__(self, xp, X0, va, centre: bool, band_of):
+    def __init__(self, xp, geom, X0, va, band_of):
         self.xp = xp
-        n, p = X0.shape
-        self.n_va = len(va)
-        self.n_tr = n - self.n_va
+        self.n_va, self.n_tr, self.centre = geom["n_va"], geom["n_tr"], geom["centre"]
         self.band_of = band_of
+        m = geom["m_tr"]
         if self.n_va:
-            tr = np.setdiff1d(np.arange(n), va)
-            m = X0[tr].mean(0, dtype=np.float64) if centre else np.zeros(p)
-            G = _gram(X0[tr]) - self.n_tr * np.outer(m, m)
             self.va_b = xp.asarray(va, dtype=np.int64)
             self.Xva = xp.asarray(X0[va] - m.astype(np.float32))
-        else:
-            m, G = np.zeros(p), _gram(X0)
         self.m_b = xp.asarray(m)
-        self.G64 = G
-        self.centre = centre
+        self.G64 = geom["G_tr"] - self.n_tr * np.outer(m, m)
         self._eig: dict = {}
 
     def right_sides(self, XtY, Y0, col_sum):
@@ -225,8 +218,11 @@ class HyperGradient:
     Parameters
     ----------
     X0 : (n, p) float32 ndarray
-        Stacked bands, centred on their mean over all images when ``centre``.
+        Stacked bands, centred on their mean over all images when fitting an intercept.
     folds : list of (train, val) int arrays
+    geometry : (dict, list of dict)
+        :func:`~brainalign.encoding.banded._geometry` of ``X0`` and ``folds``: the Gram
+        matrices the random search computed, not computed again.
     bands : list of slice
     gammas : (n_candidates, n_bands) float64
         The random search's band weightings (floored at :data:`GAMMA_FLOOR`): each target's
@@ -245,22 +241,22 @@ class HyperGradient:
     """
 
     def __init__(
-        self, xp, X0, folds, bands, gammas, centre, max_iter=10, tol=1e-2,
+        self, xp, X0, folds, geometry, bands, gammas, max_iter=10, tol=1e-2,
         step="lipschitz", cg_tol=1e-4, cg_max_iter=100,
     ):  # fmt: skip
         self.xp, self.bands, self.gammas = xp, bands, floored(gammas)
         widths = np.array([b.stop - b.start for b in bands])
         self.band_of = np.repeat(np.arange(len(bands)), widths)
-        self.sets = [TrainingSet(xp, X0, np.asarray(va), centre, self.band_of) for _, va in folds]
-        self.full = TrainingSet(xp, X0, np.arange(0), centre, self.band_of)
+        full_geom, geoms = geometry
+        self.sets = [
+            TrainingSet(xp, g, X0, np.asarray(va), self.band_of)
+            for g, (_, va) in zip(geoms, folds, strict=True)
+        ]
+        self.full = TrainingSet(xp, full_geom, X0, np.arange(0), self.band_of)
         self.n = X0.shape[0]
         self.max_iter, self.tol, self.step = max_iter, tol, step
         self.cg_tol, self.cg_max_iter = cg_tol, cg_max_iter
         self.scales = [np.sqrt(g)[self.band_of] for g in self.gammas]
-
-    def start(self, cand: np.ndarray, alphas: np.ndarray) -> np.ndarray:
-        """Deltas (n_bands, t) of the random search's choice: candidate and alpha per target."""
-        return np.log(self.gammas[cand].T) - np.log(alphas)[None, :]
 
     def _basis(self, S: TrainingSet, key, c):
         return S.eig((key, c), self.scales[c])
@@ -301,8 +297,9 @@ class HyperGradient:
             z_all[:, cols] = z
         return beta, z_all
 
-    def refine(self, XtY, Y0, col_sum, cand, deltas):
-        """Gradient steps for one target block.
+    def fit_block(self, XtY, Y0, col_sum, cand, alphas):
+        """Gradient steps for one target block from the random search's choice, then the refit
+        on all training images.
 
         Parameters
         ----------
@@ -312,10 +309,8 @@ class HyperGradient:
             The block's targets (centred on their means over all images when ``centre``).
         col_sum : (t,) backend array
             Column sums of ``Y0``.
-        cand : (t,) int
-            Each target's random-search candidate (its preconditioner).
-        deltas : (n_bands, t) float64
-            Starting deltas.
+        cand, alphas : (t,) int, (t,) float
+            Each target's random-search candidate (its eigen-coordinates) and alpha.
 
         Returns
         -------
@@ -323,20 +318,23 @@ class HyperGradient:
             The evaluated iterate of lowest CV loss per target.
         mse : (max_iter + 1, t) float64
             Mean over folds of the validation MSE at each evaluated iterate (NaN once stopped).
+        coef : (p, t) backend array
+            Coefficients on all training images at ``deltas``.
         """
         xp = self.xp
-        t = deltas.shape[1]
+        t = cand.size
         # targets sorted by candidate: each candidate's eigen-coordinates hold a column range
         order = np.argsort(cand, kind="stable")
-        if (order != np.arange(t)).any():
-            perm = xp.asarray(order, dtype=np.int64)
+        perm = xp.asarray(order, dtype=np.int64)
+        shuffled = (order != np.arange(t)).any()
+        if shuffled:
             XtY, Y0, col_sum = (
                 xp.take(XtY, perm, 1),
                 xp.take(Y0, perm, 1),
                 xp.take(col_sum, perm, 0),
             )
-            cand, deltas = cand[order], deltas[:, order]
-        delta = deltas.copy()
+            cand, alphas = cand[order], alphas[order]
+        delta = np.log(self.gammas[cand].T) - np.log(alphas)[None, :]
         best, best_mse = delta.copy(), np.full(t, np.inf)
         best_grad = np.zeros_like(delta)
         eta = np.ones(t)
@@ -380,8 +378,15 @@ class HyperGradient:
                 if act.size == 0:
                     break
                 state.keep(xp, np.flatnonzero(moving))
+        del state
+        Bz = self._to_basis(self.full, "full", cand, XtY)
+        beta, _ = self._solve(self.full, "full", cand, best, Bz, None)
+        if not shuffled:
+            return best, history, beta
         inv = np.argsort(order)
-        return best[:, inv], history[:, inv]
+        coef = xp.zeros(beta.shape)
+        coef[:, perm] = beta
+        return best[:, inv], history[:, inv], coef
 
     def _evaluate(self, state, cand, delta, gradient: bool):
         """Mean validation MSE (t,), and with ``gradient`` its gradient (n_bands × t) and, for
@@ -405,18 +410,6 @@ class HyperGradient:
             q, state.u[k] = self._solve(S, k, cand, delta, Qz, state.u.get(k))
             grad += _band_sums(xp, beta * q, bands) * (S.n_va / self.n)
         return mse, grad * np.exp(-delta), lip
-
-    def coef(self, XtY, cand, deltas):
-        """Coefficients (p × t) on all training images at ``deltas`` (n_bands × t)."""
-        xp, t = self.xp, deltas.shape[1]
-        order = np.argsort(cand, kind="stable")
-        perm = xp.asarray(order, dtype=np.int64)
-        cand, deltas = cand[order], deltas[:, order]
-        Bz = self._to_basis(self.full, "full", cand, xp.take(XtY, perm, 1))
-        beta, _ = self._solve(self.full, "full", cand, deltas, Bz, None)
-        out = xp.zeros((beta.shape[0], t))
-        out[:, perm] = beta
-        return out
 
 
 class _BlockState:
